@@ -1,0 +1,150 @@
+# procctl — plain make.  `make`, `make test`, `make check`, `make run`,
+# `make install PREFIX=/usr DESTDIR=...`, `make deps` (Debian packages).
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+LIBDIR	?= $(PREFIX)/lib
+PLUGINDIR ?= $(LIBDIR)/procctl/plugins
+INCDIR	?= $(PREFIX)/include
+SYSCONFDIR ?= /etc
+MANDIR	?= $(PREFIX)/share/man
+
+CC	?= cc
+PKG_CONFIG ?= pkg-config
+PYTHON	?= /usr/bin/python3
+BUILD	?= build
+SAN	?=
+OPT	?= -O2
+
+WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
+	  -Wmissing-prototypes -Wno-unused-parameter
+CFLAGS	?= $(OPT) -g
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN) \
+	  -Iinclude -Icommon -fstack-protector-strong
+LDFLAGS	+= $(SAN)
+
+INIH_CFLAGS := $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)
+INIH_LIBS   := $(shell $(PKG_CONFIG) --libs inih 2>/dev/null || echo -linih)
+GMP_CFLAGS  := $(shell $(PKG_CONFIG) --cflags gmp 2>/dev/null)
+GMP_LIBS    := $(shell $(PKG_CONFIG) --libs gmp 2>/dev/null || echo -lgmp)
+
+COMMON_SRC = common/buf.c common/resp.c common/paths.c
+DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c \
+	     daemon/listen.c daemon/conn.c daemon/reply.c daemon/command.c \
+	     daemon/plugin.c
+CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c
+PROC_SRC   = plugins/proc/proc.c plugins/proc/spawn.c plugins/proc/list.c
+ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
+
+BINS	= $(BUILD)/procctld $(BUILD)/procctl
+PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
+UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
+	  $(BUILD)/tests/test_config
+
+.PHONY: all test unit integration check run install uninstall deps clean \
+	fuzz bench
+all: $(BINS) $(PLUGINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(GMP_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP \
+	    -c -o $@ $<
+
+$(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
+
+$(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) -ldl
+
+$(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/plugins/proc.so: $(call pic,$(PROC_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^
+
+$(BUILD)/plugins/arith.so: $(call pic,$(ARITH_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -o $@ $^ $(GMP_LIBS)
+
+# ---- tests ----
+$(BUILD)/tests/test_resp: $(call obj,tests/unit/test_resp.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/test_decimal: $(call pic,tests/unit/test_decimal.c plugins/arith/decimal.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GMP_LIBS)
+
+$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
+
+unit: $(UNIT)
+	@set -e; for t in $(UNIT); do echo "== $$t"; $$t tests/unit; done
+
+integration: all
+	cd tests/integration && PROCCTL_BUILD=$(abspath $(BUILD)) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+test: unit integration
+
+# The same tests, every binary and plugin under ASan and UBSan.
+check:
+	$(MAKE) BUILD=build-san OPT=-O1 \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    PROCCTL_SANITIZED=1 test
+
+# ---- fuzzing (clang, libFuzzer) ----
+fuzz:
+	@mkdir -p $(BUILD)/fuzz
+	clang -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Icommon \
+	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/fuzz_resp \
+	    tests/fuzz/fuzz_resp.c common/resp.c common/buf.c
+	$(BUILD)/fuzz/fuzz_resp -max_total_time=$${FUZZ_SECONDS:-60} \
+	    -max_len=4096 tests/fuzz/corpus
+
+bench: all
+	$(PYTHON) bench/bench.py --build $(BUILD)
+
+# ---- running and installing ----
+run: all
+	@echo "procctld: starting in the foreground with etc/procctld.ini (Ctrl-C stops it)"
+	@echo "talk to it:  $(BUILD)/procctl help   |   redis-cli -s <socket shown below> ping"
+	$(BUILD)/procctld -c etc/procctld.ini
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
+	    $(DESTDIR)$(INCDIR)/procctl $(DESTDIR)$(SYSCONFDIR)/procctl \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 0755 $(BUILD)/procctld $(BUILD)/procctl $(DESTDIR)$(BINDIR)
+	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)
+	install -m 0644 include/procctl/plugin.h $(DESTDIR)$(INCDIR)/procctl
+	sed 's|^plugin_dir = .*|plugin_dir = $(PLUGINDIR)|' etc/procctld.ini \
+	    > $(DESTDIR)$(SYSCONFDIR)/procctl/procctld.ini
+	install -m 0644 docs/procctl.1 $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/procctld $(DESTDIR)$(BINDIR)/procctl \
+	    $(DESTDIR)$(PLUGINDIR)/proc.so $(DESTDIR)$(PLUGINDIR)/arith.so \
+	    $(DESTDIR)$(INCDIR)/procctl/plugin.h \
+	    $(DESTDIR)$(MANDIR)/man1/procctl.1 $(DESTDIR)$(MANDIR)/man8/procctld.8
+
+# Debian packages to build and test (see README.md for why each).
+DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
+	python3 python3-pytest redis-tools
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,370 @@
+/*
+ * Showing replies: for people (tables for lists of records, "key: value"
+ * for one record, plain values otherwise) and as JSON for scripts.  The
+ * renderer knows reply shapes, not commands, so plugin commands render
+ * without changes here.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+int
+error_exit_code(const char *err)
+{
+	static const struct { const char *code; int exit; } map[] = {
+		{ "ARGS", EXIT_USAGE }, { "NOENT", EXIT_NOENT },
+		{ "NOPERM", EXIT_NOPERM }, { "AUTH", EXIT_NOPERM },
+		{ "LIMIT", EXIT_TIMEOUT }, { "BUSY", EXIT_TIMEOUT },
+		{ "PROTO", EXIT_PROTO }, { "NOPROTO", EXIT_PROTO },
+	};
+	size_t i, n;
+
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		n = strlen(map[i].code);
+		if (strncmp(err, map[i].code, n) == 0 &&
+		    (err[n] == ' ' || err[n] == '\0'))
+			return map[i].exit;
+	}
+	return EXIT_ERROR;
+}
+
+const char *
+error_message(const char *err)
+{
+	const char *p = err;
+
+	while ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+		p++;
+	if (p != err && *p == ' ')
+		return p + 1;
+	return err;
+}
+
+static int
+is_scalar(const struct resp_value *v)
+{
+	return v->type != RESP_T_ARRAY && v->type != RESP_T_MAP &&
+	    v->type != RESP_T_PUSH && v->type != RESP_T_SET;
+}
+
+/* A scalar as one line of text for a person; control bytes escaped. */
+static void
+scalar_text(struct buf *b, const struct resp_value *v)
+{
+	size_t i;
+
+	switch (v->type) {
+	case RESP_T_NULL:
+		buf_puts(b, "-");
+		return;
+	case RESP_T_BOOL:
+		buf_puts(b, v->integer ? "yes" : "no");
+		return;
+	case RESP_T_INT:
+		buf_printf(b, "%lld", v->integer);
+		return;
+	case RESP_T_ERROR:
+		buf_printf(b, "(error) ");
+		break;
+	default:
+		break;
+	}
+	if (!is_scalar(v)) {
+		for (i = 0; i < v->n; i++) {
+			if (i > 0)
+				buf_puts(b, v->type == RESP_T_MAP && i % 2 ?
+				    "=" : ",");
+			scalar_text(b, &v->elem[i]);
+		}
+		return;
+	}
+	for (i = 0; i < v->len; i++) {
+		unsigned char ch = (unsigned char)v->str[i];
+
+		if (ch < 0x20 || ch == 0x7f)
+			buf_printf(b, "\\x%02x", ch);
+		else
+			buf_append(b, &ch, 1);
+	}
+}
+
+/* Display width: UTF-8 continuation bytes take no column. */
+static size_t
+width(const char *s, size_t n)
+{
+	size_t i, w = 0;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static int
+is_table(const struct resp_value *v)
+{
+	size_t i;
+
+	if (v->type != RESP_T_ARRAY || v->n == 0)
+		return 0;
+	for (i = 0; i < v->n; i++)
+		if (v->elem[i].type != RESP_T_MAP ||
+		    v->elem[i].n != v->elem[0].n)
+			return 0;
+	return 1;
+}
+
+static void
+render_table(FILE *fp, const struct resp_value *v)
+{
+	size_t ncols = v->elem[0].n / 2, nrows = v->n, r, k, w, *widths;
+	struct buf *cells;
+
+	widths = calloc(ncols, sizeof(*widths));
+	cells = calloc((nrows + 1) * ncols, sizeof(*cells));
+	if (widths == NULL || cells == NULL) {
+		free(widths);
+		free(cells);
+		return;
+	}
+	for (k = 0; k < ncols; k++) {
+		struct buf *h = &cells[k];
+		const struct resp_value *key = &v->elem[0].elem[2 * k];
+		size_t i;
+
+		scalar_text(h, key);
+		for (i = 0; i < h->len; i++)
+			h->data[i] = h->data[i] == '_' ? ' ' :
+			    (char)toupper((unsigned char)h->data[i]);
+	}
+	for (r = 0; r < nrows; r++)
+		for (k = 0; k < ncols; k++)
+			scalar_text(&cells[(r + 1) * ncols + k],
+			    &v->elem[r].elem[2 * k + 1]);
+	for (r = 0; r <= nrows; r++)
+		for (k = 0; k < ncols; k++) {
+			w = width(cells[r * ncols + k].data,
+			    cells[r * ncols + k].len);
+			if (w > widths[k])
+				widths[k] = w;
+		}
+	for (r = 0; r <= nrows; r++) {
+		for (k = 0; k < ncols; k++) {
+			struct buf *c = &cells[r * ncols + k];
+
+			fwrite(c->data ? c->data : "", 1, c->len, fp);
+			if (k + 1 < ncols)
+				fprintf(fp, "%*s", (int)(widths[k] -
+				    width(c->data, c->len) + 2), "");
+		}
+		fputc('\n', fp);
+	}
+	for (r = 0; r < (nrows + 1) * ncols; r++)
+		buf_free(&cells[r]);
+	free(cells);
+	free(widths);
+}
+
+static void
+render_map(FILE *fp, const struct resp_value *v)
+{
+	struct buf k = { 0 }, val = { 0 };
+	size_t i, kw = 0;
+
+	for (i = 0; i < v->n; i += 2) {
+		buf_reset(&k);
+		scalar_text(&k, &v->elem[i]);
+		if (k.len > kw)
+			kw = k.len;
+	}
+	for (i = 0; i + 1 < v->n; i += 2) {
+		buf_reset(&k);
+		buf_reset(&val);
+		scalar_text(&k, &v->elem[i]);
+		scalar_text(&val, &v->elem[i + 1]);
+		fprintf(fp, "%.*s:%*s %.*s\n", (int)k.len, k.data,
+		    (int)(kw - k.len), "", (int)val.len,
+		    val.data ? val.data : "");
+	}
+	buf_free(&k);
+	buf_free(&val);
+}
+
+void
+render_human(FILE *fp, const struct resp_value *v)
+{
+	struct buf b = { 0 };
+	size_t i;
+
+	switch (v->type) {
+	case RESP_T_NULL:
+		return;
+	case RESP_T_BULK:
+	case RESP_T_VERBATIM:
+		/* A value as it is: binary-safe, for pipes. */
+		fwrite(v->str, 1, v->len, fp);
+		if (v->len == 0 || v->str[v->len - 1] != '\n')
+			fputc('\n', fp);
+		return;
+	case RESP_T_MAP:
+		render_map(fp, v);
+		return;
+	case RESP_T_ARRAY:
+	case RESP_T_SET:
+	case RESP_T_PUSH:
+		if (is_table(v)) {
+			render_table(fp, v);
+			return;
+		}
+		for (i = 0; i < v->n; i++) {
+			if (i > 0 && !is_scalar(&v->elem[i]))
+				fputc('\n', fp);
+			render_human(fp, &v->elem[i]);
+		}
+		return;
+	default:
+		scalar_text(&b, v);
+		fprintf(fp, "%.*s\n", (int)b.len, b.data ? b.data : "");
+		buf_free(&b);
+	}
+}
+
+/* Length of the valid UTF-8 sequence at S, or 0. */
+static size_t
+utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if ((s[0] & 0xe0) == 0xc0) {
+		len = 2;
+		cp = s[0] & 0x1f;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		len = 3;
+		cp = s[0] & 0x0f;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		len = 4;
+		cp = s[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+static void
+json_string(FILE *fp, const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0, l;
+
+	fputc('"', fp);
+	while (i < n) {
+		if (p[i] == '"' || p[i] == '\\') {
+			fprintf(fp, "\\%c", p[i++]);
+		} else if (p[i] == '\n') {
+			fputs("\\n", fp);
+			i++;
+		} else if (p[i] == '\t') {
+			fputs("\\t", fp);
+			i++;
+		} else if (p[i] < 0x20 || p[i] == 0x7f) {
+			fprintf(fp, "\\u%04x", p[i++]);
+		} else if ((l = utf8_len(p + i, n - i)) > 0) {
+			fwrite(p + i, 1, l, fp);
+			i += l;
+		} else {
+			/* Not UTF-8: JSON cannot carry the byte. */
+			fputs("\\ufffd", fp);
+			i++;
+		}
+	}
+	fputc('"', fp);
+}
+
+static void
+json_value(FILE *fp, const struct resp_value *v)
+{
+	size_t i;
+
+	switch (v->type) {
+	case RESP_T_NULL:
+		fputs("null", fp);
+		break;
+	case RESP_T_BOOL:
+		fputs(v->integer ? "true" : "false", fp);
+		break;
+	case RESP_T_INT:
+		fprintf(fp, "%lld", v->integer);
+		break;
+	case RESP_T_DOUBLE:
+	case RESP_T_BIGNUM:
+		if (strspn(v->str, "-+0123456789.eE") == v->len &&
+		    isdigit((unsigned char)v->str[v->len - 1]))
+			fputs(v->str, fp);
+		else
+			fputs("null", fp);	/* inf, nan */
+		break;
+	case RESP_T_ERROR:
+		fputs("{\"error\":", fp);
+		json_string(fp, v->str, strcspn(v->str, " "));
+		fputs(",\"message\":", fp);
+		json_string(fp, error_message(v->str),
+		    strlen(error_message(v->str)));
+		fputc('}', fp);
+		break;
+	case RESP_T_MAP:
+		fputc('{', fp);
+		for (i = 0; i + 1 < v->n; i += 2) {
+			struct buf k = { 0 };
+
+			if (i > 0)
+				fputc(',', fp);
+			if (is_scalar(&v->elem[i]) && v->elem[i].str != NULL)
+				json_string(fp, v->elem[i].str,
+				    v->elem[i].len);
+			else {
+				scalar_text(&k, &v->elem[i]);
+				json_string(fp, k.data ? k.data : "", k.len);
+				buf_free(&k);
+			}
+			fputc(':', fp);
+			json_value(fp, &v->elem[i + 1]);
+		}
+		fputc('}', fp);
+		break;
+	case RESP_T_ARRAY:
+	case RESP_T_SET:
+	case RESP_T_PUSH:
+		fputc('[', fp);
+		for (i = 0; i < v->n; i++) {
+			if (i > 0)
+				fputc(',', fp);
+			json_value(fp, &v->elem[i]);
+		}
+		fputc(']', fp);
+		break;
+	default:
+		json_string(fp, v->str ? v->str : "", v->len);
+	}
+}
+
+void
+render_json(FILE *fp, const struct resp_value *v)
+{
+	json_value(fp, v);
+	fputc('\n', fp);
+}

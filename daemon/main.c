@@ -1,0 +1,258 @@
+/*
+ * procctld: options, configuration, start-up and orderly shutdown.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "paths.h"
+#include "procctld.h"
+
+#ifndef PROCCTL_PLUGIN_DIR
+#define PROCCTL_PLUGIN_DIR "/usr/local/lib/procctl/plugins"
+#endif
+
+const struct config *active_config;
+static int sigfd = -1;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+"usage: procctld [-t] [-c FILE] [-s SOCKET] [-l LEVEL]\n"
+"\n"
+"  -c FILE    configuration file (INI); without it, built-in defaults and\n"
+"             every plugin in the plugin directory\n"
+"  -s SOCKET  Unix socket to listen on (overrides the file)\n"
+"  -l LEVEL   log level: error, warn, info, debug (overrides the file)\n"
+"  -t         check the configuration and exit\n"
+"  -V         print the version and exit\n"
+"  -h         this help\n"
+"\n"
+"Runs in the foreground and logs to stderr.  SIGTERM or SIGINT: stop\n"
+"listening, end managed processes gracefully, remove the socket, exit 0.\n"
+"Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
+}
+
+static int
+is_dir(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Where plugins are when nothing says: the installed directory, else
+ * `plugins/` beside the executable (a build tree). */
+static char *
+default_plugin_dir(void)
+{
+	char exe[PATH_MAX], dir[PATH_MAX];
+	ssize_t n;
+
+	if (is_dir(PROCCTL_PLUGIN_DIR))
+		return strdup(PROCCTL_PLUGIN_DIR);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		snprintf(dir, sizeof(dir), "%s/plugins", dirname(exe));
+		if (is_dir(dir))
+			return strdup(dir);
+	}
+	return strdup(PROCCTL_PLUGIN_DIR);
+}
+
+/* A relative plugin_dir in a file is relative to that file. */
+static int
+resolve_plugin_dir(struct config *c)
+{
+	char tmp[PATH_MAX], out[PATH_MAX + 1];
+	char *dir;
+
+	if (c->plugin_dir == NULL)
+		return (c->plugin_dir = default_plugin_dir()) ? 0 : -1;
+	if (c->plugin_dir[0] == '/' || c->file == NULL)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s", c->file);
+	dir = dirname(tmp);
+	snprintf(out, sizeof(out), "%s/%s", dir, c->plugin_dir);
+	free(c->plugin_dir);
+	return (c->plugin_dir = strdup(out)) ? 0 : -1;
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			log_warn("raising RLIMIT_NOFILE: %s", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_debug("RLIMIT_NOFILE is %llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
+static void
+on_signal(int fd, unsigned events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			log_info("%s: shutting down",
+			    si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+			loop_stop();
+			break;
+		case SIGHUP:
+			log_warn("SIGHUP: reloading is not supported yet; "
+			    "restart the daemon to apply a new configuration");
+			break;
+		}
+	}
+}
+
+static int
+setup_signals(void)
+{
+	struct sigaction sa;
+	sigset_t set;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		return -1;
+	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
+		log_error("signalfd: %s", strerror(errno));
+		return -1;
+	}
+	return loop_watch(sigfd, LOOP_READ, on_signal, NULL) ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config cf;
+	const char *file = NULL, *sock = NULL, *level = NULL;
+	char defsock[PATH_MAX];
+	int ch, test_only = 0, lvl, nplugins;
+
+	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
+		switch (ch) {
+		case 'c':
+			file = optarg;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'l':
+			level = optarg;
+			break;
+		case 't':
+			test_only = 1;
+			break;
+		case 'V':
+			printf("procctld %s (plugin ABI %d.%d)\n",
+			    PROCCTLD_VERSION, PROCCTL_ABI_MAJOR,
+			    PROCCTL_ABI_MINOR);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	config_defaults(&cf);
+	if (file != NULL && config_load(&cf, file) == -1) {
+		log_error("%s: configuration unusable; not starting", file);
+		config_free(&cf);
+		return EX_CONFIG_CODE;
+	}
+	cf.load_all = file == NULL;
+	if (level != NULL) {
+		if ((lvl = log_level_parse(level)) < 0) {
+			log_error("-l %s: expected error, warn, info or debug",
+			    level);
+			config_free(&cf);
+			return 2;
+		}
+		cf.log_level = lvl;
+	}
+	log_init(cf.log_level);
+	if (sock != NULL) {
+		free(cf.socket);
+		cf.socket = strdup(sock);
+	} else if (cf.socket == NULL) {
+		if (paths_default_socket(defsock, sizeof(defsock)) == -1) {
+			log_error("default socket path too long");
+			config_free(&cf);
+			return EX_CONFIG_CODE;
+		}
+		cf.socket = strdup(defsock);
+	}
+	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
+		fatal("out of memory");
+	if (test_only) {
+		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
+		    file ? file : "built-in defaults", cf.socket,
+		    cf.plugin_dir);
+		config_free(&cf);
+		return 0;
+	}
+	active_config = &cf;
+	raise_nofile();
+	conn_limits(cf.max_clients, cf.max_request, cf.max_args,
+	    cf.max_output);
+	if (loop_init() == -1 || setup_signals() == -1 || command_init() == -1)
+		return 1;
+	loop_set_idle(conn_idle);
+	nplugins = plugin_load_all(&cf);
+	if (listen_unix(cf.socket, cf.socket_mode) == -1) {
+		plugin_unload_all();
+		command_free_all();
+		loop_free();
+		config_free(&cf);
+		return 1;
+	}
+	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
+	    "-s %s help", PROCCTLD_VERSION, cf.socket, nplugins,
+	    nplugins == 1 ? "" : "s", cf.socket);
+	if (loop_run() == -1)
+		log_error("event loop failed; shutting down");
+	listen_close();
+	conn_close_all();
+	plugin_unload_all();
+	conn_idle();
+	command_free_all();
+	loop_free();
+	close(sigfd);
+	config_free(&cf);
+	log_info("stopped");
+	return 0;
+}

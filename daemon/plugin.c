@@ -1,0 +1,495 @@
+/*
+ * Plugin loading and the host services table.  A plugin that fails in any
+ * way (cannot be opened, lacks the symbol, wrong ABI, init refuses) costs
+ * one log line naming the file and the reason; the daemon goes on.
+ */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "procctld.h"
+
+struct procctl_plugin {
+	char				*name;		/* owned */
+	char				*path;		/* owned */
+	void				*handle;
+	const struct procctl_plugin_decl *decl;
+	const struct plugin_conf	*conf;		/* NULL: no section */
+	struct procctl_plugin		*next;
+};
+
+/* An fd or child watcher a plugin asked for. */
+struct pwatch {
+	int			 fd;
+	struct watch		*w;
+	struct procctl_plugin	*owner;
+	procctl_fd_fn		 fn;
+	procctl_child_fn	 child_fn;
+	void			*arg;
+	struct pwatch		*next;
+};
+
+struct hook {
+	struct procctl_plugin	*owner;
+	procctl_conn_fn		 fn;
+	void			*arg;
+	struct hook		*next;
+};
+
+static struct procctl_plugin *plugins;	/* load order */
+static struct pwatch *pwatches;
+static struct hook *hooks;
+
+const char *
+plugin_name(const struct procctl_plugin *p)
+{
+	return p ? p->name : "core";
+}
+
+static int
+host_register(struct procctl_plugin *self, const struct procctl_command *c)
+{
+	return command_add(c, self);
+}
+
+static const char *
+host_config_get(struct procctl_plugin *self, const char *key)
+{
+	size_t i;
+
+	if (self->conf == NULL)
+		return NULL;
+	for (i = 0; i < self->conf->nkv; i++)
+		if (strcmp(self->conf->kv[i].key, key) == 0)
+			return self->conf->kv[i].value;
+	return NULL;
+}
+
+static void
+host_log(struct procctl_plugin *self, int level, const char *fmt, ...)
+{
+	char prefix[96];
+	va_list ap;
+
+	if (level < PROCCTL_LOG_ERROR)
+		level = PROCCTL_LOG_ERROR;
+	if (level > PROCCTL_LOG_DEBUG)
+		level = PROCCTL_LOG_DEBUG;
+	snprintf(prefix, sizeof(prefix), "%s", self->name);
+	va_start(ap, fmt);
+	log_vmsg(level, prefix, fmt, ap);
+	va_end(ap);
+}
+
+static const struct procctl_caller *
+host_caller(struct procctl_ctx *ctx)
+{
+	static const struct procctl_caller gone = { 0, (uid_t)-1, (gid_t)-1,
+	    -1, "?", 0, 0 };
+
+	return ctx->conn ? conn_caller(ctx->conn) : &gone;
+}
+
+static uint64_t
+host_timer_add(struct procctl_plugin *self, uint64_t ms, procctl_timer_fn fn,
+    void *arg)
+{
+	(void)self;
+	return loop_timer_add(ms, fn, arg);
+}
+
+static void
+host_timer_cancel(struct procctl_plugin *self, uint64_t id)
+{
+	(void)self;
+	loop_timer_cancel(id);
+}
+
+static struct pwatch *
+pwatch_find(struct procctl_plugin *self, int fd, struct pwatch ***link)
+{
+	struct pwatch **pp, *p;
+
+	for (pp = &pwatches; (p = *pp) != NULL; pp = &p->next)
+		if (p->fd == fd && p->owner == self) {
+			if (link)
+				*link = pp;
+			return p;
+		}
+	return NULL;
+}
+
+static void
+pwatch_drop(struct procctl_plugin *self, int fd)
+{
+	struct pwatch **link, *p;
+
+	if ((p = pwatch_find(self, fd, &link)) == NULL)
+		return;
+	*link = p->next;
+	loop_unwatch(p->w);
+	free(p);
+}
+
+static void
+on_fd(int fd, unsigned events, void *arg)
+{
+	struct pwatch *p = arg;
+
+	p->fn(fd, events, p->arg);
+}
+
+static int
+add_watch(struct procctl_plugin *self, int fd, unsigned events,
+    loop_fd_fn cb, procctl_fd_fn fn, procctl_child_fn cfn, void *arg)
+{
+	struct pwatch *p;
+
+	if (pwatch_find(self, fd, NULL) != NULL) {
+		log_error("plugin %s: fd %d is already watched", self->name,
+		    fd);
+		return -1;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	p->fd = fd;
+	p->owner = self;
+	p->fn = fn;
+	p->child_fn = cfn;
+	p->arg = arg;
+	if ((p->w = loop_watch(fd, events, cb, p)) == NULL) {
+		free(p);
+		return -1;
+	}
+	p->next = pwatches;
+	pwatches = p;
+	return 0;
+}
+
+static int
+host_watch_fd(struct procctl_plugin *self, int fd, unsigned events,
+    procctl_fd_fn fn, void *arg)
+{
+	return add_watch(self, fd, events, on_fd, fn, NULL, arg);
+}
+
+static void
+host_unwatch_fd(struct procctl_plugin *self, int fd)
+{
+	pwatch_drop(self, fd);
+}
+
+static void
+on_child(int fd, unsigned events, void *arg)
+{
+	struct pwatch *p = arg;
+	struct procctl_exit ex;
+	procctl_child_fn fn = p->child_fn;
+	void *farg = p->arg;
+	siginfo_t si;
+
+	(void)events;
+	memset(&si, 0, sizeof(si));
+	if (waitid((idtype_t)P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) == -1) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		log_error("plugin %s: waitid on pidfd %d: %s", p->owner->name,
+		    fd, strerror(errno));
+		memset(&si, 0, sizeof(si));
+		si.si_code = CLD_KILLED;
+	} else if (si.si_pid == 0) {
+		return;		/* not ended yet */
+	}
+	memset(&ex, 0, sizeof(ex));
+	ex.pid = si.si_pid;
+	if (si.si_code == CLD_EXITED) {
+		ex.code = si.si_status;
+	} else {
+		ex.code = -1;
+		ex.signal = si.si_status;
+		ex.core_dumped = si.si_code == CLD_DUMPED;
+	}
+	pwatch_drop(p->owner, fd);	/* frees p: copied what we need */
+	fn(&ex, farg);
+}
+
+static int
+host_watch_child(struct procctl_plugin *self, int pidfd, procctl_child_fn fn,
+    void *arg)
+{
+	return add_watch(self, pidfd, LOOP_READ, on_child, NULL, fn, arg);
+}
+
+static void
+host_unwatch_child(struct procctl_plugin *self, int pidfd)
+{
+	pwatch_drop(self, pidfd);
+}
+
+static struct procctl_ctx *
+host_defer(struct procctl_ctx *ctx)
+{
+	return conn_defer(ctx);
+}
+
+static void
+host_finish(struct procctl_ctx *ctx)
+{
+	conn_finish_deferred(ctx);
+}
+
+static struct procctl_ctx *
+host_push_begin(struct procctl_plugin *self, uid_t uid)
+{
+	struct procctl_ctx *p;
+
+	(void)self;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->out = &p->own;
+	p->proto = 3;
+	p->kind = CTX_PUSH;
+	p->expect = 1;
+	p->push_uid = uid;
+	return p;
+}
+
+static void
+host_push_end(struct procctl_ctx *p)
+{
+	if (p != NULL)
+		conn_push(p);
+}
+
+static int
+host_on_disconnect(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
+{
+	struct hook *h;
+
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return -1;
+	h->owner = self;
+	h->fn = fn;
+	h->arg = arg;
+	h->next = hooks;
+	hooks = h;
+	return 0;
+}
+
+void
+plugin_run_disconnect(const struct procctl_caller *who)
+{
+	struct hook *h;
+
+	for (h = hooks; h != NULL; h = h->next)
+		h->fn(who, h->arg);
+}
+
+static const struct procctl_host host = {
+	.abi_major = PROCCTL_ABI_MAJOR,
+	.abi_minor = PROCCTL_ABI_MINOR,
+	.size = sizeof(struct procctl_host),
+	.register_command = host_register,
+	.config_get = host_config_get,
+	.log = host_log,
+	.reply_simple = reply_simple,
+	.reply_error = reply_error,
+	.reply_int = reply_int,
+	.reply_double_text = reply_double_text,
+	.reply_double = reply_double,
+	.reply_bignum = reply_bignum,
+	.reply_bulk = reply_bulk,
+	.reply_str = reply_str,
+	.reply_null = reply_null,
+	.reply_bool = reply_bool,
+	.reply_array = reply_array,
+	.reply_map = reply_map,
+	.caller = host_caller,
+	.defer = host_defer,
+	.finish = host_finish,
+	.timer_add = host_timer_add,
+	.timer_cancel = host_timer_cancel,
+	.watch_fd = host_watch_fd,
+	.unwatch_fd = host_unwatch_fd,
+	.watch_child = host_watch_child,
+	.unwatch_child = host_unwatch_child,
+	.push_begin = host_push_begin,
+	.push_end = host_push_end,
+	.on_disconnect = host_on_disconnect,
+};
+
+/* Drop everything a plugin registered (on failed init and on unload). */
+static void
+plugin_forget(struct procctl_plugin *p)
+{
+	struct pwatch **pp, *w;
+	struct hook **hp, *h;
+
+	command_remove_owner(p);
+	for (pp = &pwatches; (w = *pp) != NULL;) {
+		if (w->owner == p) {
+			*pp = w->next;
+			loop_unwatch(w->w);
+			free(w);
+		} else
+			pp = &w->next;
+	}
+	for (hp = &hooks; (h = *hp) != NULL;) {
+		if (h->owner == p) {
+			*hp = h->next;
+			free(h);
+		} else
+			hp = &h->next;
+	}
+}
+
+static void
+plugin_free(struct procctl_plugin *p)
+{
+	if (p->handle != NULL)
+		dlclose(p->handle);
+	free(p->name);
+	free(p->path);
+	free(p);
+}
+
+static int
+plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
+{
+	const struct procctl_plugin_decl *d;
+	struct procctl_plugin *p, **tail;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->name = strdup(name)) == NULL ||
+	    (p->path = strdup(path)) == NULL) {
+		log_error("plugin %s: out of memory", name);
+		goto fail;
+	}
+	p->conf = conf;
+	for (tail = &plugins; *tail != NULL; tail = &(*tail)->next)
+		if (strcmp((*tail)->name, name) == 0) {
+			log_error("plugin %s (%s): a plugin of that name is "
+			    "already loaded; skipped", name, path);
+			goto fail;
+		}
+	if ((p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		log_error("plugin %s: cannot load %s: %s", name, path,
+		    dlerror());
+		goto fail;
+	}
+	if ((d = dlsym(p->handle, PROCCTL_PLUGIN_SYMBOL)) == NULL) {
+		log_error("plugin %s: %s has no '%s' symbol: not a procctl "
+		    "plugin", name, path, PROCCTL_PLUGIN_SYMBOL);
+		goto fail;
+	}
+	if (d->abi_major != PROCCTL_ABI_MAJOR ||
+	    d->abi_minor > PROCCTL_ABI_MINOR) {
+		log_error("plugin %s: %s was built for plugin ABI %u.%u; this "
+		    "procctld provides %u.%u", name, path, d->abi_major,
+		    d->abi_minor, PROCCTL_ABI_MAJOR, PROCCTL_ABI_MINOR);
+		goto fail;
+	}
+	if (d->init == NULL) {
+		log_error("plugin %s: %s declares no init function", name,
+		    path);
+		goto fail;
+	}
+	p->decl = d;
+	*tail = p;
+	if (d->init(p, &host) != 0) {
+		log_error("plugin %s: %s refused to initialise; not loaded",
+		    name, path);
+		plugin_forget(p);
+		*tail = NULL;
+		goto fail;
+	}
+	log_info("plugin %s %s loaded from %s", name,
+	    d->version ? d->version : "", path);
+	return 0;
+fail:
+	if (p != NULL)
+		plugin_free(p);
+	return -1;
+}
+
+static int
+is_plugin_file(const struct dirent *de)
+{
+	size_t n = strlen(de->d_name);
+
+	return n > 3 && de->d_name[0] != '.' &&
+	    strcmp(de->d_name + n - 3, ".so") == 0;
+}
+
+int
+plugin_load_all(const struct config *c)
+{
+	struct dirent **list;
+	char path[PATH_MAX], name[NAME_MAX + 1];
+	const char *rel;
+	size_t i;
+	int n, k, loaded = 0;
+
+	if (c->load_all) {
+		n = scandir(c->plugin_dir, &list, is_plugin_file, alphasort);
+		if (n == -1) {
+			log_error("plugin directory %s: %s", c->plugin_dir,
+			    strerror(errno));
+			return 0;
+		}
+		for (k = 0; k < n; k++) {
+			snprintf(name, sizeof(name), "%.*s",
+			    (int)strlen(list[k]->d_name) - 3, list[k]->d_name);
+			snprintf(path, sizeof(path), "%s/%s", c->plugin_dir,
+			    list[k]->d_name);
+			loaded += plugin_load(name, path, NULL) == 0;
+			free(list[k]);
+		}
+		free(list);
+		return loaded;
+	}
+	for (i = 0; i < c->nplugins; i++) {
+		const struct plugin_conf *pc = &c->plugins[i];
+		char def[NAME_MAX + 1];
+
+		rel = pc->path;
+		if (rel == NULL) {
+			snprintf(def, sizeof(def), "%s.so", pc->name);
+			rel = def;
+		}
+		if (rel[0] == '/')
+			snprintf(path, sizeof(path), "%s", rel);
+		else
+			snprintf(path, sizeof(path), "%s/%s", c->plugin_dir,
+			    rel);
+		loaded += plugin_load(pc->name, path, pc) == 0;
+	}
+	return loaded;
+}
+
+void
+plugin_unload_all(void)
+{
+	struct procctl_plugin *p, *prev, *last;
+
+	/* Reverse load order: later plugins may depend on earlier ones. */
+	while (plugins != NULL) {
+		prev = NULL;
+		for (last = plugins; last->next != NULL; last = last->next)
+			prev = last;
+		if (last->decl->fini != NULL)
+			last->decl->fini(last);
+		plugin_forget(last);
+		if (prev != NULL)
+			prev->next = NULL;
+		else
+			plugins = NULL;
+		p = last;
+		plugin_free(p);
+	}
+}

@@ -1,0 +1,193 @@
+/*
+ * plugins/arith: add, sub, mult, div over two or more numbers, exactly.
+ * Integers of any size; decimals without binary rounding (0.1 + 0.2 is
+ * 0.3); division rounded half to even at div_scale fractional digits.
+ *
+ * Keys in [plugin:arith]:
+ *   div_scale = 20         fractional digits kept by div
+ *   max_digits = 100000    size bound on operands and results (digits)
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decimal.h"
+#include "procctl/plugin.h"
+
+enum op { OP_ADD, OP_SUB, OP_MULT, OP_DIV };
+
+static const struct procctl_host *H;
+static size_t div_scale = 20;
+static size_t max_digits = 100000;
+
+/* Digits to write Q's numerator and denominator: a cheap size bound. */
+static size_t
+size_digits(const mpq_t q)
+{
+	return mpz_sizeinbase(mpq_numref(q), 10) +
+	    mpz_sizeinbase(mpq_denref(q), 10);
+}
+
+static void
+reply_number(struct procctl_ctx *ctx, const mpq_t q, size_t scale)
+{
+	char *s;
+
+	if ((s = dec_format(q, scale)) == NULL) {
+		H->reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	if (strchr(s, '.') != NULL)
+		H->reply_double_text(ctx, s);
+	else if (mpz_fits_slong_p(mpq_numref(q)) && mpz_cmp_ui(
+	    mpq_denref(q), 1) == 0)
+		H->reply_int(ctx, mpz_get_si(mpq_numref(q)));
+	else
+		/* Not the RESP3 big number type: common clients (redis-cli
+		 * 7 among them) cannot show it.  Digits in a bulk string,
+		 * as Redis does for big values. */
+		H->reply_str(ctx, s);
+	free(s);
+}
+
+static void
+run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
+    enum op op)
+{
+	mpq_t acc, x;
+	int i, rc;
+
+	mpq_init(acc);
+	mpq_init(x);
+	for (i = 1; i < argc; i++) {
+		if (argv[i].len > max_digits + 32)
+			rc = DEC_ERANGE;
+		else
+			rc = dec_parse(i == 1 ? acc : x, argv[i].ptr,
+			    argv[i].len);
+		if (rc == DEC_ENAN) {
+			H->reply_error(ctx, "ERR", "not a number: '%.64s' "
+			    "(operand %d)", argv[i].ptr, i);
+			goto done;
+		}
+		if (rc == DEC_ERANGE) {
+			H->reply_error(ctx, "ERR", "number out of range: "
+			    "'%.64s' (operand %d; exponents up to %d and %zu "
+			    "digits are allowed)", argv[i].ptr, i,
+			    DEC_MAX_EXP, max_digits);
+			goto done;
+		}
+		if (i == 1)
+			continue;
+		switch (op) {
+		case OP_ADD:
+			mpq_add(acc, acc, x);
+			break;
+		case OP_SUB:
+			mpq_sub(acc, acc, x);
+			break;
+		case OP_MULT:
+			mpq_mul(acc, acc, x);
+			break;
+		case OP_DIV:
+			if (mpq_sgn(x) == 0) {
+				H->reply_error(ctx, "DIV0", "division by zero "
+				    "(operand %d)", i);
+				goto done;
+			}
+			mpq_div(acc, acc, x);
+			break;
+		}
+		if (size_digits(acc) > 2 * max_digits) {
+			H->reply_error(ctx, "ERR", "result too large (over %zu "
+			    "digits) at operand %d", max_digits, i);
+			goto done;
+		}
+	}
+	reply_number(ctx, acc, op == OP_DIV ? div_scale : (size_t)-1);
+done:
+	mpq_clear(acc);
+	mpq_clear(x);
+}
+
+static void
+cmd_add(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	run_op(ctx, argc, argv, OP_ADD);
+}
+
+static void
+cmd_sub(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	run_op(ctx, argc, argv, OP_SUB);
+}
+
+static void
+cmd_mult(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	run_op(ctx, argc, argv, OP_MULT);
+}
+
+static void
+cmd_div(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	run_op(ctx, argc, argv, OP_DIV);
+}
+
+static const struct procctl_command commands[] = {
+	{ "add", cmd_add, -3, "add <number> <number> [number...]",
+	  "Sum, exactly (integers of any size, decimals)", 0 },
+	{ "sub", cmd_sub, -3, "sub <number> <number> [number...]",
+	  "The first number minus the others, exactly", 0 },
+	{ "mult", cmd_mult, -3, "mult <number> <number> [number...]",
+	  "Product, exactly", 0 },
+	{ "div", cmd_div, -3, "div <number> <number> [number...]",
+	  "The first number divided by the others, rounded half to even "
+	  "at div_scale (20) fractional digits", 0 },
+};
+
+static int
+parse_count(const char *s, size_t *out, size_t min, size_t max)
+{
+	unsigned long v;
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+arith_init(struct procctl_plugin *self, const struct procctl_host *host)
+{
+	const char *v;
+	size_t i;
+
+	H = host;
+	if ((v = H->config_get(self, "div_scale")) != NULL &&
+	    parse_count(v, &div_scale, 0, 10000) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "div_scale = %s: expected 0 to "
+		    "10000", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "max_digits")) != NULL &&
+	    parse_count(v, &max_digits, 20, 10000000) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "max_digits = %s: expected 20 "
+		    "to 10000000", v);
+		return -1;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (H->register_command(self, &commands[i]) == -1)
+			return -1;
+	return 0;
+}
+
+PROCCTL_PLUGIN("arith", "0.1.0", "exact arithmetic: add, sub, mult, div",
+    arith_init, NULL);

@@ -1,0 +1,175 @@
+/* Process records as replies: `list`, `list all`, `list details`, and the
+ * maps that `close` and events carry. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "proc.h"
+
+uint64_t
+proc_run_ms(const struct proc *p)
+{
+	struct timespec now;
+	uint64_t end;
+
+	if (p->state == PROC_EXITED || p->state == PROC_KILLED)
+		end = p->end_ms;
+	else {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		end = (uint64_t)now.tv_sec * 1000 +
+		    (uint64_t)now.tv_nsec / 1000000;
+	}
+	return end - p->start_ms;
+}
+
+const char *
+proc_state_name(const struct proc *p)
+{
+	switch (p->state) {
+	case PROC_RUNNING:
+		return "running";
+	case PROC_CLOSING:
+		return "closing";
+	case PROC_EXITED:
+		return "exited";
+	default:
+		return "killed";
+	}
+}
+
+static void
+signame(int sig, char *out, size_t size)
+{
+	const char *abbrev = sigabbrev_np(sig);
+
+	if (abbrev != NULL)
+		snprintf(out, size, "SIG%s", abbrev);
+	else
+		snprintf(out, size, "signal %d", sig);
+}
+
+void
+proc_describe_end(const struct proc *p, char *out, size_t size)
+{
+	char sig[32];
+	uint64_t ms = proc_run_ms(p);
+
+	if (p->state == PROC_EXITED) {
+		snprintf(out, size, "exited with status %d after %llu.%01llus",
+		    p->exit_code, (unsigned long long)(ms / 1000),
+		    (unsigned long long)(ms % 1000 / 100));
+		return;
+	}
+	signame(p->signal, sig, sizeof(sig));
+	snprintf(out, size, "%s by %s%s%s after %llu.%01llus",
+	    p->forced ? "killed" : "terminated", sig,
+	    p->forced ? " (did not end within the close timeout)" : "",
+	    p->core_dumped ? ", core dumped" : "",
+	    (unsigned long long)(ms / 1000),
+	    (unsigned long long)(ms % 1000 / 100));
+}
+
+static void
+reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
+{
+	char tmp[40];
+	struct tm tm;
+
+	if (ts->tv_sec == 0) {
+		H->reply_null(ctx);
+		return;
+	}
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	H->reply_str(ctx, tmp);
+}
+
+void
+proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
+{
+	char tmp[64];
+	int ended = p->state == PROC_EXITED || p->state == PROC_KILLED;
+	uint64_t ms;
+
+	H->reply_map(ctx, details ? 13 : 8);
+	H->reply_str(ctx, "pid");
+	H->reply_int(ctx, p->pid);
+	H->reply_str(ctx, "name");
+	H->reply_bulk(ctx, p->name, p->name_len);
+	H->reply_str(ctx, "owner");
+	H->reply_str(ctx, p->owner);
+	H->reply_str(ctx, "state");
+	H->reply_str(ctx, proc_state_name(p));
+	H->reply_str(ctx, "started");
+	reply_time(ctx, &p->started);
+	H->reply_str(ctx, "ended");
+	reply_time(ctx, &p->ended);
+	H->reply_str(ctx, "exit_code");
+	if (ended && p->state == PROC_EXITED)
+		H->reply_int(ctx, p->exit_code);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "signal");
+	if (ended && p->state == PROC_KILLED) {
+		signame(p->signal, tmp, sizeof(tmp));
+		H->reply_str(ctx, tmp);
+	} else
+		H->reply_null(ctx);
+	if (!details)
+		return;
+	H->reply_str(ctx, "uid");
+	H->reply_int(ctx, p->uid);
+	H->reply_str(ctx, "run_time");
+	ms = proc_run_ms(p);
+	snprintf(tmp, sizeof(tmp), "%llu.%03llu", (unsigned long long)(ms /
+	    1000), (unsigned long long)(ms % 1000));
+	H->reply_double_text(ctx, tmp);
+	H->reply_str(ctx, "scope");
+	H->reply_str(ctx, p->session ? "session" : p->oneshot ? "one-shot" :
+	    "detached");
+	H->reply_str(ctx, "result");
+	if (ended) {
+		proc_describe_end(p, tmp, sizeof(tmp));
+		H->reply_str(ctx, tmp);
+	} else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "command");
+	H->reply_bulk(ctx, p->command, p->command_len);
+}
+
+void
+proc_cmd_list(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = H->caller(ctx);
+	const struct proc *p, *last = NULL;
+	int all = 0, details = 0;
+	size_t n = 0;
+
+	if (argc == 2) {
+		if (strcasecmp(argv[1].ptr, "all") == 0)
+			all = 1;
+		else if (strcasecmp(argv[1].ptr, "details") == 0)
+			all = details = 1;
+		else {
+			H->reply_error(ctx, "ARGS", "unknown list option "
+			    "'%.64s'; usage: list [all | details]",
+			    argv[1].ptr);
+			return;
+		}
+	}
+	/* Oldest first, like ps: count, then walk back from the tail. */
+	for (p = procs; p != NULL; p = p->next) {
+		last = p;
+		if (proc_visible(who, p) && (all || p->state == PROC_RUNNING ||
+		    p->state == PROC_CLOSING))
+			n++;
+	}
+	H->reply_array(ctx, n);
+	for (p = last; p != NULL; p = p->prev)
+		if (proc_visible(who, p) && (all || p->state == PROC_RUNNING ||
+		    p->state == PROC_CLOSING))
+			proc_reply_record(ctx, p, details);
+}
