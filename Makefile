@@ -20,7 +20,7 @@ WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS	?= $(OPT) -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN) \
-	  -Iinclude -Icommon -fstack-protector-strong
+	  -Iinclude -Icommon -Idaemon -Iplugins/arith -fstack-protector-strong
 LDFLAGS	+= $(SAN)
 
 INIH_CFLAGS := $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)

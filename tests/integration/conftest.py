@@ -1,0 +1,258 @@
+"""Integration fixtures: a real procctld on a temporary socket, driven by
+the real procctl, by redis-cli, and by a raw RESP client for the protocol
+edge cases no well-behaved client produces."""
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("PROCCTL_BUILD", ROOT / "build"))
+PROCCTLD = BUILD / "procctld"
+PROCCTL = BUILD / "procctl"
+PLUGINS = BUILD / "plugins"
+SANITIZED = bool(os.environ.get("PROCCTL_SANITIZED"))
+SAN_PATTERN = re.compile(
+    r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+class Error(Exception):
+    """A RESP error reply, as a value."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+        self.code = text.split(" ", 1)[0]
+
+
+class Push(list):
+    """A RESP3 push frame."""
+
+
+class Raw:
+    """A RESP client over a plain socket."""
+
+    def __init__(self, path, timeout=20):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(str(path))
+        self.buf = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def command(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        return out
+
+    def call(self, *args):
+        self.send(self.command(*args))
+        return self.read()
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self._fill()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def read(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return Error(rest.decode(errors="replace"))
+        if t == b":":
+            return int(rest)
+        if t == b",":
+            return rest.decode()       # keep doubles exact, as text
+        if t == b"(":
+            return int(rest)
+        if t == b"#":
+            return rest == b"t"
+        if t == b"_":
+            return None
+        if t in (b"$", b"=", b"!"):
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return Error(data.decode(errors="replace")) if t == b"!" else data
+        if t in (b"*", b"~", b">"):
+            n = int(rest)
+            if n < 0:
+                return None
+            items = [self.read() for _ in range(n)]
+            return Push(items) if t == b">" else items
+        if t == b"%":
+            n = int(rest)
+            d = {}
+            for _ in range(n):
+                k = self.read()
+                d[k.decode() if isinstance(k, bytes) else k] = self.read()
+            return d
+        raise AssertionError("bad reply type: %r" % line)
+
+    def closed(self, timeout=5):
+        """True when the daemon has closed the connection."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(65536)
+                if not data:
+                    return True
+                self.buf += data
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    def __init__(self, tmp, ini=None, args=(), prefix=()):
+        self.tmp = Path(tmp)
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        self.sock = self.tmp / "procctl.sock"
+        self.logpath = self.tmp / "procctld.log"
+        self.ini = self.tmp / "procctld.ini"
+        self.ini.write_text(ini if ini is not None else default_ini())
+        self.args = list(args)
+        self.prefix = list(prefix)
+        self.proc = None
+
+    def start(self, wait=True):
+        self.logfile = open(self.logpath, "ab")
+        self.proc = subprocess.Popen(
+            self.prefix + [str(PROCCTLD), "-c", str(self.ini), "-s",
+                           str(self.sock), "-l", "debug"] + self.args,
+            stdin=subprocess.DEVNULL, stdout=self.logfile,
+            stderr=self.logfile)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("procctld exited %s:\n%s" % (
+                    self.proc.returncode, self.log()))
+            if "listening on" in self.log():
+                return
+            time.sleep(0.02)
+        raise AssertionError("procctld did not start:\n" + self.log())
+
+    def log(self):
+        return self.logpath.read_text(errors="replace")
+
+    def wait_log(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.log()):
+                return True
+            time.sleep(0.02)
+        raise AssertionError("no %r in log:\n%s" % (pattern, self.log()))
+
+    def ctl(self, *args, json=False, input=None, timeout=60, env=None):
+        cmd = [str(PROCCTL), "-s", str(self.sock)]
+        if json:
+            cmd.append("--json")
+        cmd += [str(a) for a in args]
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              input=input, timeout=timeout, env=env)
+
+    def redis(self, *args, input=None, timeout=60):
+        cmd = ["redis-cli", "-s", str(self.sock)] + [str(a) for a in args]
+        return subprocess.run(cmd, capture_output=True, text=True,
+                              input=input, timeout=timeout)
+
+    def raw(self, timeout=20):
+        return Raw(self.sock, timeout)
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def stop(self, expect_code=0):
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("procctld ignored SIGTERM:\n" + self.log())
+        self.logfile.close()
+        if expect_code is not None:
+            assert code == expect_code, self.log()
+        return code
+
+    def check_sanitizers(self):
+        m = SAN_PATTERN.search(self.log())
+        assert m is None, "sanitizer report:\n" + self.log()
+
+
+def default_ini(extra_daemon="", proc="", arith=""):
+    return f"""[daemon]
+plugin_dir = {PLUGINS}
+{extra_daemon}
+
+[plugin:proc]
+path = proc.so
+close_timeout = 2
+{proc}
+
+[plugin:arith]
+path = arith.so
+{arith}
+"""
+
+
+@pytest.fixture
+def make_daemon(tmp_path):
+    made = []
+
+    def make(ini=None, start=True, **kw):
+        d = Daemon(tmp_path / ("d%d" % len(made)), ini=ini, **kw)
+        made.append(d)
+        return d.start() if start else d
+
+    yield make
+    for d in made:
+        if d.proc is not None and d.proc.poll() is None:
+            d.stop()
+        d.check_sanitizers()
+
+
+@pytest.fixture
+def daemon(make_daemon):
+    return make_daemon()
+
+
+def wait_for(pred, timeout=20, interval=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("condition not met within %ss" % timeout)
