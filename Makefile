@@ -91,6 +91,7 @@ unit: $(UNIT)
 
 integration: all
 	cd tests/integration && PROCCTL_BUILD=$(abspath $(BUILD)) \
+	    PROCCTL_SANITIZED=$(PROCCTL_SANITIZED) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
 test: unit integration

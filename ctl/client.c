@@ -86,6 +86,8 @@ client_send(struct client *c, const struct buf *b, int timeout_ms)
 			}
 			continue;
 		}
+		if (errno == EPIPE || errno == ECONNRESET)
+			return CLIENT_PEER_CLOSED;	/* it may have said why */
 		fprintf(stderr, "procctl: connection to %s lost: %s\n",
 		    c->target, strerror(errno));
 		return EXIT_UNAVAIL;

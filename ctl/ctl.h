@@ -25,6 +25,10 @@ struct client {
 
 /* 0, or an exit code after printing why. */
 int	client_connect_unix(struct client *c, const char *path);
+/* 0, an exit code after printing why, or CLIENT_PEER_CLOSED (nothing
+ * printed): the daemon closed the connection, and may have sent a reply
+ * saying why before it did. */
+#define CLIENT_PEER_CLOSED	(-1)
 int	client_send(struct client *c, const struct buf *b, int timeout_ms);
 /* Next value that is not a push (pushes go to ON_PUSH if set).  0 or an
  * exit code after printing why.  timeout_ms < 0: wait forever. */

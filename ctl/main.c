@@ -110,13 +110,16 @@ one_shot(const char *sock, int argc, char **argv, int json, int timeout_ms)
 		rc = EXIT_ERROR;
 		goto done;
 	}
-	if ((rc = client_send(&c, &req, timeout_ms)) != 0)
+	if ((rc = client_send(&c, &req, timeout_ms)) > 0)
 		goto done;
 	if ((rc = client_read(&c, &v, timeout_ms, NULL)) != 0)
 		goto done;
 	if (v.type == RESP_T_ERROR) {
+		/* Refused before any command: busy, not allowed, ... */
 		fprintf(stderr, "procctl: %s: %s\n", sock, error_message(v.str));
-		rc = EXIT_PROTO;
+		rc = error_exit_code(v.str);
+		if (rc == EXIT_ERROR)
+			rc = EXIT_PROTO;
 		resp_value_free(&v);
 		goto done;
 	}

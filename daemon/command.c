@@ -282,10 +282,19 @@ cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 static void
 cmd_ping(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
-	if (argc == 2)
+	if (argc > 2)
+		reply_error(ctx, "ARGS", "usage: PING [message]");
+	else if (argc == 2)
 		reply_bulk(ctx, argv[1].ptr, argv[1].len);
 	else
 		reply_simple(ctx, "PONG");
+}
+
+static void
+cmd_echo(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	(void)argc;
+	reply_bulk(ctx, argv[1].ptr, argv[1].len);
 }
 
 static void
@@ -350,6 +359,9 @@ static const struct procctl_command builtins[] = {
 	  "commands", 0 },
 	{ "ping", cmd_ping, -1, "PING [message]",
 	  "Check the connection", 0 },
+	{ "echo", cmd_echo, 2, "ECHO message",
+	  "Reply with the message (redis-cli --pipe ends its stream with "
+	  "it)", 0 },
 	{ "command", cmd_command, -1, "COMMAND [COUNT | INFO name...]",
 	  "List the commands with arity, usage and summary", 0 },
 	{ "help", cmd_command, -1, "help [command]",

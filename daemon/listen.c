@@ -102,6 +102,10 @@ on_accept(int fd, unsigned events, void *arg)
 			if (cfd >= 0)
 				close(cfd);
 			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			/* The kernel says EMFILE before it looks at the
+			 * queue: stop once the queue is empty. */
+			if (cfd < 0)
+				return;
 			continue;
 		}
 		log_error("accept: %s", strerror(errno));

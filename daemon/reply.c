@@ -111,9 +111,15 @@ reply_bool(struct procctl_ctx *ctx, int v)
 void
 reply_array(struct procctl_ctx *ctx, size_t n)
 {
+	int first = ctx != NULL && !ctx->started;
+
 	if (!take(ctx))
 		return;
-	resp_put_array(ctx->out, n);
+	/* A push's outer array is the push frame itself. */
+	if (ctx->kind == CTX_PUSH && first)
+		resp_put_push(ctx->out, ctx->proto, n);
+	else
+		resp_put_array(ctx->out, n);
 	ctx->expect += (long)n;
 }
 

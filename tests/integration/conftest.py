@@ -57,6 +57,13 @@ class Raw:
         self.send(self.command(*args))
         return self.read()
 
+    def reply(self):
+        """The next value that is not a push."""
+        while True:
+            v = self.read()
+            if not isinstance(v, Push):
+                return v
+
     def _fill(self):
         data = self.sock.recv(65536)
         if not data:
@@ -128,10 +135,10 @@ class Raw:
 
 
 class Daemon:
-    def __init__(self, tmp, ini=None, args=(), prefix=()):
+    def __init__(self, tmp, ini=None, args=(), prefix=(), sock=None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
-        self.sock = self.tmp / "procctl.sock"
+        self.sock = Path(sock) if sock else self.tmp / "procctl.sock"
         self.logpath = self.tmp / "procctld.log"
         self.ini = self.tmp / "procctld.ini"
         self.ini.write_text(ini if ini is not None else default_ini())
@@ -140,6 +147,8 @@ class Daemon:
         self.proc = None
 
     def start(self, wait=True):
+        self.log_offset = (self.logpath.stat().st_size
+                           if self.logpath.exists() else 0)
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
             self.prefix + [str(PROCCTLD), "-c", str(self.ini), "-s",
@@ -156,7 +165,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("procctld exited %s:\n%s" % (
                     self.proc.returncode, self.log()))
-            if "listening on" in self.log():
+            if "listening on" in self.log()[self.log_offset:]:
                 return
             time.sleep(0.02)
         raise AssertionError("procctld did not start:\n" + self.log())

@@ -1,0 +1,259 @@
+"""The daemon as an operator meets it: configuration, plugin loading,
+the socket, signals, limits, many clients, file descriptors."""
+import os
+import resource
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import (BUILD, PLUGINS, PROCCTL, PROCCTLD, ROOT, Daemon,
+                      default_ini, wait_for)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def start_raw(tmp_path, *args):
+    return subprocess.run([str(PROCCTLD)] + [str(a) for a in args],
+                          capture_output=True, text=True, timeout=30)
+
+
+@pytest.mark.parametrize("text,why", [
+    ("[daemon]\nsocket_mode = 999\n", "socket_mode = 999"),
+    ("[daemon]\nlog_level = loud\n", "log_level = loud"),
+    ("[daemon]\nmax_output = lots\n", "max_output = lots"),
+    ("[daemon\n", ":1: syntax error"),
+])
+def test_unusable_config_exits_78(tmp_path, text, why):
+    ini = tmp_path / "bad.ini"
+    ini.write_text(text)
+    r = start_raw(tmp_path, "-c", ini, "-s", tmp_path / "s.sock")
+    assert r.returncode == 78
+    assert why in r.stderr and str(ini) in r.stderr
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_missing_config_exits_78(tmp_path):
+    r = start_raw(tmp_path, "-c", tmp_path / "nope.ini")
+    assert r.returncode == 78 and "No such file" in r.stderr
+
+
+def test_config_check_and_usage(tmp_path):
+    ini = tmp_path / "ok.ini"
+    ini.write_text(default_ini())
+    r = start_raw(tmp_path, "-t", "-c", ini)
+    assert r.returncode == 0 and "configuration ok" in r.stdout
+    assert start_raw(tmp_path, "-x").returncode == 2
+    assert start_raw(tmp_path, "-l", "loud").returncode == 2
+    r = start_raw(tmp_path, "-V")
+    assert r.returncode == 0 and "procctld" in r.stdout
+
+
+def test_unknown_keys_warn_with_line(make_daemon):
+    d = make_daemon(default_ini(extra_daemon="colour = blue") +
+                    "\n[weather]\nsun = yes\n")
+    assert "procctld.ini:3: unknown key 'colour' in [daemon]" in d.log()
+    assert "unknown section [weather]" in d.log()
+    assert d.ctl("add", "1", "1").stdout == "2\n"
+
+
+def test_sample_config_works_from_repo(tmp_path):
+    # etc/procctld.ini, as `make run` uses it (socket moved aside).
+    d = Daemon(tmp_path, ini=(ROOT / "etc" / "procctld.ini").read_text())
+    d.ini = ROOT / "etc" / "procctld.ini"
+    if BUILD != ROOT / "build":
+        pytest.skip("the sample names the default build directory")
+    d.start()
+    try:
+        assert d.ctl("add", "2", "2").stdout == "4\n"
+        assert d.ctl("run", "true").returncode == 0
+    finally:
+        d.stop()
+
+
+def test_no_config_loads_plugin_dir(tmp_path):
+    sock = tmp_path / "s.sock"
+    p = subprocess.Popen([str(PROCCTLD), "-s", str(sock)],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(sock.exists)
+        r = subprocess.run([str(PROCCTL), "-s", str(sock), "add", "1", "2"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.stdout == "3\n"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(timeout=30) == 0
+
+
+@pytest.fixture(scope="module")
+def test_plugins(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plugins")
+    for name in ["misbehave", "dup", "initfail", "badabi", "nosymbol"]:
+        subprocess.run(["cc", "-std=c17", "-Wall", "-Werror", "-shared",
+                        "-fPIC", "-I", str(ROOT / "include"), "-o",
+                        str(out / (name + ".so")),
+                        os.path.join(HERE, "plugins", name + ".c")],
+                       check=True)
+    (out / "text.so").write_text("not an ELF file\n")
+    return out
+
+
+def plugin_ini(test_plugins, *names, extra=""):
+    text = default_ini()
+    for n in names:
+        text += "\n[plugin:%s]\npath = %s/%s.so\n%s" % (
+            n, test_plugins, n, extra if n == "misbehave" else "")
+    return text
+
+
+def test_bad_plugins_are_skipped_with_a_reason(make_daemon, test_plugins):
+    d = make_daemon(plugin_ini(test_plugins, "badabi", "nosymbol", "text",
+                               "initfail", "dup") +
+                    "\n[plugin:missing]\npath = /nonexistent/x.so\n")
+    log = d.log()
+    assert "badabi.so was built for plugin ABI 2.0; this procctld " \
+        "provides 1.0" in log
+    assert "nosymbol.so has no 'procctl_plugin' symbol" in log
+    assert "plugin text: cannot load %s/text.so" % test_plugins in log
+    assert "initfail.so refused to initialise" in log
+    assert "plugin missing: cannot load /nonexistent/x.so" in log
+    assert "plugin dup: command 'add' is already registered by arith" in log
+    # The daemon went on: the good plugins, and dup's own command, work.
+    assert d.ctl("add", "1", "2").stdout == "3\n"
+    assert d.ctl("dupok").stdout == "dup\n"
+    assert d.ctl("vanish").returncode == 1      # never registered
+
+
+def test_misbehaving_plugin_keeps_streams_valid(make_daemon, test_plugins):
+    d = make_daemon(plugin_ini(test_plugins, "misbehave",
+                               extra="greeting = hello\n"))
+    assert "greeting is hello" in d.log()
+    c = d.raw()
+    c.send(b"".join(c.command(x) for x in ["noreply", "short", "extra",
+                                           "later", "ping"]))
+    e = c.read()
+    assert e.code == "ERR" and "produced no reply" in e.text
+    assert c.read() == [1, None, None]
+    assert c.read() == 1
+    assert c.read() == "done"              # deferred, still in order
+    assert c.read() == "PONG"
+    assert "left its reply 2 value(s) short" in d.log()
+    assert "extra reply value dropped" in d.log()
+
+
+def test_deferred_reply_client_gone(make_daemon, test_plugins):
+    d = make_daemon(plugin_ini(test_plugins, "misbehave"))
+    c = d.raw()
+    c.send(c.command("later"))
+    c.close()
+    time.sleep(0.4)
+    assert d.raw().call("ping") == "PONG"
+
+
+def test_admin_flag_checked_by_core(make_daemon, test_plugins):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    # A directory other users can reach, unlike pytest's own.
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    d = make_daemon(plugin_ini(test_plugins, "misbehave"),
+                    sock=os.path.join(pub, "s.sock"))
+    os.chmod(d.sock, 0o666)
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                        "--clear-groups", str(PROCCTL), "-s", str(d.sock),
+                        "secret"], capture_output=True, text=True)
+    assert r.returncode == 77 and "admins only" in r.stderr
+    assert d.ctl("secret").returncode == 0
+
+
+def test_second_daemon_refused_and_stale_socket_replaced(make_daemon):
+    d = make_daemon()
+    r = subprocess.run([str(PROCCTLD), "-c", str(d.ini), "-s", str(d.sock)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1
+    assert "another procctld is listening on %s" % d.sock in r.stderr
+    assert d.ctl("add", "1", "1").stdout == "2\n"
+    # A daemon killed hard leaves its socket: the next one replaces it.
+    d.proc.kill()
+    d.proc.wait()
+    assert d.sock.exists()
+    d.start()
+    assert d.ctl("add", "1", "1").stdout == "2\n"
+
+
+def test_socket_mode_and_not_a_socket(make_daemon, tmp_path):
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0600"))
+    assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o600
+    f = tmp_path / "regular"
+    f.write_text("keep me")
+    r = subprocess.run([str(PROCCTLD), "-c", str(d.ini), "-s", str(f)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 1 and "is not a socket" in r.stderr
+    assert f.read_text() == "keep me"
+
+
+def test_sigint_and_sigterm_clean_exit(make_daemon):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        d = make_daemon()
+        d.proc.send_signal(sig)
+        assert d.proc.wait(timeout=30) == 0
+        assert not d.sock.exists()
+        assert "shutting down" in d.log()
+
+
+def test_sighup_keeps_running(daemon):
+    daemon.proc.send_signal(signal.SIGHUP)
+    daemon.wait_log("SIGHUP")
+    assert daemon.ctl("add", "1", "1").stdout == "2\n"
+
+
+def test_no_fd_leak_per_client(daemon):
+    daemon.ctl("ping")
+    before = daemon.fds()
+    for i in range(200):
+        c = daemon.raw()
+        c.call("add", i, i)
+        if i % 3 == 0:
+            c.send(b"*1\r\n:5\r\n")          # protocol error path
+            c.read()
+        c.close()
+    for _ in range(20):
+        daemon.ctl("run", "true")
+        daemon.ctl("run", "/")
+    wait_for(lambda: daemon.fds() == before, timeout=10)
+
+
+def test_max_clients(make_daemon):
+    d = make_daemon(default_ini(extra_daemon="max_clients = 5"))
+    held = [d.raw() for _ in range(5)]
+    for c in held:
+        assert c.call("ping") == "PONG"
+    r = d.ctl("ping")
+    assert r.returncode == 75 and "too many clients" in r.stderr
+    held.pop().close()
+    wait_for(lambda: d.ctl("ping").returncode == 0)
+
+
+def test_fd_exhaustion_does_not_spin(make_daemon):
+    # The daemon can only raise its soft limit to the hard one: give it
+    # 64 fds and connect 100 clients.
+    d = make_daemon(prefix=["prlimit", "--nofile=64:64", "--"])
+    held = []
+    for _ in range(100):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(d.sock))
+        held.append(s)
+    time.sleep(0.5)
+    cpu = lambda: sum(int(x) for x in open(
+        "/proc/%d/stat" % d.proc.pid).read().split(") ")[1].split()[11:13])
+    c0 = cpu()
+    time.sleep(1.0)
+    assert cpu() - c0 < 50, "the daemon is spinning on accept"
+    assert "refusing new clients until fds are freed" in d.log()
+    for s in held:
+        s.close()
+    wait_for(lambda: d.ctl("add", "1", "1").stdout == "2\n")
