@@ -45,14 +45,14 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config
 
 .PHONY: all test unit integration check run install uninstall deps clean \
-	fuzz bench
+	fuzz bench need-build-deps need-test-deps auto-deps
 all: $(BINS) $(PLUGINS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/pic/%.o: %.c
+$(BUILD)/pic/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(GMP_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP \
 	    -c -o $@ $<
@@ -89,7 +89,7 @@ $(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c 
 unit: $(UNIT)
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t tests/unit; done
 
-integration: all
+integration: all need-test-deps
 	cd tests/integration && PROCCTL_BUILD=$(abspath $(BUILD)) \
 	    PROCCTL_SANITIZED=$(PROCCTL_SANITIZED) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
@@ -144,6 +144,25 @@ DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
+
+# On a fresh machine `make run` and `make test` install what is missing
+# (as root, with apt-get); otherwise they say what to do.
+need-build-deps:
+	@command -v $(CC) >/dev/null 2>&1 && \
+	    $(PKG_CONFIG) --exists inih gmp 2>/dev/null || \
+	    $(MAKE) --no-print-directory auto-deps
+need-test-deps:
+	@command -v redis-cli >/dev/null 2>&1 && \
+	    $(PYTHON) -c 'import pytest' >/dev/null 2>&1 || \
+	    $(MAKE) --no-print-directory auto-deps
+auto-deps:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing missing Debian packages: $(DEB_PACKAGES)"; \
+	    $(MAKE) --no-print-directory deps; \
+	else \
+	    echo "make: missing build or test packages; run: sudo make deps" >&2; \
+	    exit 1; \
+	fi
 
 clean:
 	rm -rf build build-san

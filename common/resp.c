@@ -356,8 +356,11 @@ parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
 		}
 		rc = parse_value(p + pos, n - pos, &u, &v->elem[v->n], err,
 		    depth + 1);
-		if (rc != RESP_OK)
+		if (rc != RESP_OK) {
+			/* Not counted in v->n: free its parts here. */
+			resp_value_free(&v->elem[v->n]);
 			return rc;
+		}
 		v->n++;
 		pos += u;
 	}

@@ -37,6 +37,8 @@ command_find(const char *name)
 		low[i] = (char)tolower((unsigned char)name[i]);
 	}
 	low[i] = '\0';
+	if (ncommands == 0)
+		return NULL;
 	c = bsearch(low, table, ncommands, sizeof(*table), cmp_name);
 	return c ? *c : NULL;
 }

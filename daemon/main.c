@@ -23,6 +23,7 @@
 
 const struct config *active_config;
 static int sigfd = -1;
+static struct watch *sigwatch;
 
 static void
 usage(FILE *fp)
@@ -146,7 +147,8 @@ setup_signals(void)
 		log_error("signalfd: %s", strerror(errno));
 		return -1;
 	}
-	return loop_watch(sigfd, LOOP_READ, on_signal, NULL) ? 0 : -1;
+	sigwatch = loop_watch(sigfd, LOOP_READ, on_signal, NULL);
+	return sigwatch ? 0 : -1;
 }
 
 int
@@ -250,6 +252,7 @@ main(int argc, char **argv)
 	plugin_unload_all();
 	conn_idle();
 	command_free_all();
+	loop_unwatch(sigwatch);
 	loop_free();
 	close(sigfd);
 	config_free(&cf);
