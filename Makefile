@@ -104,12 +104,12 @@ check:
 
 # ---- fuzzing (clang, libFuzzer) ----
 fuzz:
-	@mkdir -p $(BUILD)/fuzz
+	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Icommon \
 	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/fuzz_resp \
 	    tests/fuzz/fuzz_resp.c common/resp.c common/buf.c
 	$(BUILD)/fuzz/fuzz_resp -max_total_time=$${FUZZ_SECONDS:-60} \
-	    -max_len=4096 tests/fuzz/corpus
+	    -max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 bench: all
 	$(PYTHON) bench/bench.py --build $(BUILD)

@@ -257,3 +257,22 @@ def test_fd_exhaustion_does_not_spin(make_daemon):
     for s in held:
         s.close()
     wait_for(lambda: d.ctl("add", "1", "1").stdout == "2\n")
+
+
+def test_plugin_guide_example_works(make_daemon, tmp_path):
+    # The example in docs/plugins.md, exactly as written there.
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    code = guide.split("```c\n", 1)[1].split("```", 1)[0]
+    src = tmp_path / "greet.c"
+    src.write_text(code.replace("<procctl/plugin.h>", '"procctl/plugin.h"'))
+    subprocess.run(["cc", "-std=c17", "-Wall", "-Werror", "-shared",
+                    "-fPIC", "-fvisibility=hidden", "-I",
+                    str(ROOT / "include"), "-o", str(tmp_path / "greet.so"),
+                    str(src)], check=True)
+    d = make_daemon(default_ini() + "\n[plugin:greet]\npath = %s\n"
+                    % (tmp_path / "greet.so"))
+    assert d.ctl("greet", "world").stdout == "world\n"
+    assert d.ctl("greet").stdout.strip() == d.raw().call(
+        "HELLO", "3")["user"].decode()
+    help_ = d.ctl("help", "greet").stdout
+    assert "greet [name]" in help_ and "Say hello" in help_
