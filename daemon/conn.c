@@ -527,7 +527,8 @@ conn_push(struct procctl_ctx *p)
 	for (c = conns; c != NULL; c = c->next) {
 		if (c->dead || !c->subscribed)
 			continue;
-		if (c->caller.uid != p->push_uid && !c->caller.admin)
+		if (p->push_conn != 0 ? c->id != p->push_conn :
+		    c->caller.uid != p->push_uid && !c->caller.admin)
 			continue;
 		if (c->proto >= 3) {
 			deliver(c, &p->own);

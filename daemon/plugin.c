@@ -259,6 +259,17 @@ host_push_begin(struct procctl_plugin *self, uid_t uid)
 	return p;
 }
 
+static struct procctl_ctx *
+host_push_begin_conn(struct procctl_plugin *self, uint64_t conn_id)
+{
+	struct procctl_ctx *p;
+
+	if (conn_id == 0 || (p = host_push_begin(self, (uid_t)-1)) == NULL)
+		return NULL;
+	p->push_conn = conn_id;
+	return p;
+}
+
 static void
 host_push_end(struct procctl_ctx *p)
 {
@@ -321,6 +332,7 @@ static const struct procctl_host host = {
 	.push_begin = host_push_begin,
 	.push_end = host_push_end,
 	.on_disconnect = host_on_disconnect,
+	.push_begin_conn = host_push_begin_conn,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */

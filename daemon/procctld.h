@@ -114,6 +114,7 @@ struct procctl_ctx {
 	long		 expect;	/* values still owed */
 	int		 started;	/* a value has been built */
 	uid_t		 push_uid;
+	uint64_t	 push_conn;	/* 0: every connection of push_uid */
 	const struct command *cmd;
 };
 

@@ -180,8 +180,9 @@ struct procctl_host {
 	/* Push events.  push_begin() returns a ctx on which to build one
 	 * value (normally an array whose first element is the event kind);
 	 * push_end() sends it as a RESP3 push frame to every subscribed
-	 * connection of user UID (and to subscribed admins).  A slow
-	 * reader loses events, never replies. */
+	 * connection of user UID (and to subscribed admins); see also
+	 * push_begin_conn below.  A slow reader loses events, never
+	 * replies. */
 	struct procctl_ctx *(*push_begin)(struct procctl_plugin *self,
 			    uid_t uid);
 	void		(*push_end)(struct procctl_ctx *push);
@@ -189,6 +190,11 @@ struct procctl_host {
 	/* Called when any connection closes, with its caller identity. */
 	int		(*on_disconnect)(struct procctl_plugin *self,
 			    procctl_conn_fn fn, void *arg);
+
+	/* A push to one connection (procctl_caller.conn_id), if it is
+	 * subscribed; built and sent like push_begin/push_end. */
+	struct procctl_ctx *(*push_begin_conn)(struct procctl_plugin *self,
+			    uint64_t conn_id);
 };
 
 /* The one exported symbol. */

@@ -276,3 +276,19 @@ def test_plugin_guide_example_works(make_daemon, tmp_path):
         "HELLO", "3")["user"].decode()
     help_ = d.ctl("help", "greet").stdout
     assert "greet [name]" in help_ and "Say hello" in help_
+
+
+def test_plugin_push_to_user_and_to_connection(make_daemon, test_plugins):
+    d = make_daemon(plugin_ini(test_plugins, "misbehave"))
+    a, b = d.raw(), d.raw()
+    for c in (a, b):
+        c.call("HELLO", "3")
+        c.call("SUBSCRIBE")
+    # A push built while the same connection's reply is being built comes
+    # whole, after that reply.
+    assert a.call("pushconn", "only-a") == "pushed"
+    assert a.read() == [b"event", b"only-a"]
+    assert a.call("pushme", "everyone") == "pushed"
+    assert a.read() == [b"event", b"everyone"]
+    assert b.read() == [b"event", b"everyone"]      # not only-a
+    assert b.call("ping") == "PONG"

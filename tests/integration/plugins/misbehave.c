@@ -57,7 +57,10 @@ cmd_pushme(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	struct procctl_ctx *p;
 
 	(void)argc;
-	p = H->push_begin(me, H->caller(ctx)->uid);
+	if (argv[0].ptr[4] == 'c')	/* pushconn: this connection only */
+		p = H->push_begin_conn(me, H->caller(ctx)->conn_id);
+	else
+		p = H->push_begin(me, H->caller(ctx)->uid);
 	H->reply_array(p, 2);
 	H->reply_str(p, "event");
 	H->reply_bulk(p, argv[1].ptr, argv[1].len);
@@ -70,7 +73,8 @@ static const struct procctl_command cmds[] = {
 	{ "short", cmd_short, 1, "short", "a reply too short", 0 },
 	{ "extra", cmd_extra, 1, "extra", "two replies", 0 },
 	{ "later", cmd_later, 1, "later", "a deferred reply", 0 },
-	{ "pushme", cmd_pushme, 2, "pushme <text>", "push an event", 0 },
+	{ "pushme", cmd_pushme, 2, "pushme <text>", "push to my user", 0 },
+	{ "pushconn", cmd_pushme, 2, "pushconn <text>", "push to me", 0 },
 	{ "secret", cmd_extra, 1, "secret", "admin only", PROCCTL_CMD_ADMIN },
 };
 
