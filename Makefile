@@ -29,7 +29,7 @@ GMP_CFLAGS  := $(shell $(PKG_CONFIG) --cflags gmp 2>/dev/null)
 GMP_LIBS    := $(shell $(PKG_CONFIG) --libs gmp 2>/dev/null || echo -lgmp)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
-DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c \
+DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
 	     daemon/listen.c daemon/conn.c daemon/reply.c daemon/command.c \
 	     daemon/plugin.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c

@@ -160,6 +160,15 @@ command_dispatch(struct procctl_ctx *ctx, int argc,
 	const struct procctl_caller *who = conn_caller(ctx->conn);
 	const struct command *c;
 
+	/* A TCP peer proves who it is before anything else, even which
+	 * commands exist. */
+	if (!conn_authed(ctx->conn) && strcasecmp(argv[0].ptr, "hello") != 0
+	    && strcasecmp(argv[0].ptr, "auth") != 0 &&
+	    strcasecmp(argv[0].ptr, "quit") != 0) {
+		reply_error(ctx, "AUTH", "authentication required: AUTH <user> "
+		    "<secret>, or HELLO 3 AUTH <user> <secret>");
+		return;
+	}
 	if ((c = command_find(argv[0].ptr)) == NULL ||
 	    strlen(argv[0].ptr) != argv[0].len) {
 		reply_error(ctx, "ERR", "unknown command '%.64s'; 'help' lists "
@@ -213,6 +222,79 @@ command_reply_docs(struct procctl_ctx *ctx)
 		reply_doc(ctx, table[i]);
 }
 
+#define AUTH_DELAY_MS	1000
+
+static unsigned long auth_failures_total;
+
+static void
+auth_fail_later(void *arg)
+{
+	struct procctl_ctx *d = arg;
+
+	reply_error(d, "AUTH", "invalid username or secret");
+	conn_finish_deferred(d);
+}
+
+/*
+ * Authenticate a TCP peer.  0 on success.  On failure the reply (one
+ * generic error, whatever was wrong) is deferred by AUTH_DELAY_MS, which
+ * also holds back anything the peer pipelined after it; -1.
+ */
+static int
+authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
+    const struct procctl_arg *secret)
+{
+	struct conn *c = ctx->conn;
+	struct procctl_ctx *d;
+	unsigned long n;
+
+	if (!conn_is_tcp(c)) {
+		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
+		    "local socket you are '%s', as the kernel says",
+		    conn_caller(c)->user);
+		return -1;
+	}
+	if (auth_enabled() && strlen(user->ptr) == user->len &&
+	    auth_check(user->ptr, secret->ptr, secret->len) == 0) {
+		if (conn_set_user(c, user->ptr) == 0) {
+			log_info("client %llu (%s) authenticated as %s",
+			    (unsigned long long)conn_id(c), conn_peer(c),
+			    user->ptr);
+			return 0;
+		}
+		log_warn("user '%.64s' has a secret but no local account; "
+		    "refused", user->ptr);
+	}
+	n = conn_auth_failed(c);
+	auth_failures_total++;
+	log_warn("authentication failure from %s for user '%.64s' (%lu on "
+	    "this connection, %lu since start)", conn_peer(c), user->ptr, n,
+	    auth_failures_total);
+	if ((d = conn_defer(ctx)) == NULL ||
+	    loop_timer_add(AUTH_DELAY_MS, auth_fail_later, d) == 0) {
+		if (d != NULL)
+			auth_fail_later(d);
+		else
+			reply_error(ctx, "AUTH", "invalid username or secret");
+	}
+	return -1;
+}
+
+static void
+cmd_auth(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	static const struct procctl_arg def = { "default", 7 };
+
+	if (argc > 3) {
+		reply_error(ctx, "ARGS", "usage: AUTH [user] secret");
+		return;
+	}
+	/* AUTH <secret> is Redis's form for the user "default". */
+	if (authenticate(ctx, argc == 3 ? &argv[1] : &def,
+	    argc == 3 ? &argv[2] : &argv[1]) == 0)
+		reply_simple(ctx, "OK");
+}
+
 static void
 cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
@@ -232,10 +314,11 @@ cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		for (i = 2; i < argc; i++) {
 			if (strcasecmp(argv[i].ptr, "AUTH") == 0 &&
 			    i + 2 < argc) {
-				reply_error(ctx, "AUTH", "AUTH is for remote "
-				    "clients; on the local socket you are "
-				    "'%s', as the kernel says", who->user);
-				return;
+				if (authenticate(ctx, &argv[i + 1],
+				    &argv[i + 2]) == -1)
+					return;
+				i += 2;
+				continue;
 			}
 			if (strcasecmp(argv[i].ptr, "SETNAME") == 0 &&
 			    i + 1 < argc) {
@@ -243,8 +326,8 @@ cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 				continue;
 			}
 			reply_error(ctx, "ARGS", "HELLO: unknown option "
-			    "'%.64s'; usage: HELLO [2|3] [SETNAME name]",
-			    argv[i].ptr);
+			    "'%.64s'; usage: HELLO [2|3] [AUTH user secret] "
+			    "[SETNAME name]", argv[i].ptr);
 			return;
 		}
 		conn_set_proto(ctx->conn, (int)ver);
@@ -356,7 +439,11 @@ cmd_quit(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 }
 
 static const struct procctl_command builtins[] = {
-	{ "hello", cmd_hello, -1, "HELLO [2|3] [SETNAME name]",
+	{ "auth", cmd_auth, -2, "AUTH [user] secret",
+	  "Authenticate a TCP connection (local peers are known from the "
+	  "kernel)", 0 },
+	{ "hello", cmd_hello, -1, "HELLO [2|3] [AUTH user secret] "
+	  "[SETNAME name]",
 	  "Choose the protocol version; describes the server and its "
 	  "commands", 0 },
 	{ "ping", cmd_ping, -1, "PING [message]",

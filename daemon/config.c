@@ -164,6 +164,34 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 }
 
 static int
+tcp_key(struct parse_state *st, const char *key, const char *val)
+{
+	struct config *c = st->c;
+	char **l;
+
+	if (c->tcp_line == 0)
+		c->tcp_line = st->line;
+	if (strcmp(key, "listen") == 0) {
+		if (strrchr(val, ':') == NULL)
+			return bad_value(st, "tcp", key, val,
+			    "expected HOST:PORT (IPv6: [ADDR]:PORT)");
+		if ((l = realloc(c->tcp_listen, (c->ntcp + 1) *
+		    sizeof(*l))) == NULL)
+			return 0;
+		c->tcp_listen = l;
+		if ((l[c->ntcp] = strdup(val)) == NULL)
+			return 0;
+		c->ntcp++;
+		return 1;
+	}
+	if (strcmp(key, "secrets") == 0)
+		return set_str(&c->tcp_secrets, val) == 0;
+	log_warn("%s:%d: unknown key '%s' in [tcp], ignored", c->file,
+	    st->line, key);
+	return 1;
+}
+
+static int
 plugin_key(struct parse_state *st, const char *name, const char *key,
     const char *val)
 {
@@ -211,6 +239,8 @@ handler(void *user, const char *section, const char *key, const char *val)
 	if (strncmp(section, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
 		return plugin_key(st, section + strlen(PLUGIN_PREFIX), key,
 		    val);
+	if (strcmp(section, "tcp") == 0)
+		return tcp_key(st, key, val);
 	if (section[0] == '\0')
 		log_warn("%s:%d: key '%s' outside any section, ignored",
 		    st->c->file, st->line, key);
@@ -227,8 +257,25 @@ reader(char *str, int num, void *stream)
 	struct parse_state *st = stream;
 	char *s;
 
-	if ((s = fgets(str, num, st->fp)) != NULL)
-		st->line++;
+	const char *p, *end;
+	char name[256];
+
+	if ((s = fgets(str, num, st->fp)) == NULL)
+		return NULL;
+	st->line++;
+	/* inih reports keys, not sections: a [plugin:NAME] with no keys
+	 * at all (path defaults to NAME.so) must still be seen. */
+	for (p = s; *p == ' ' || *p == '\t'; p++)
+		;
+	if (strncmp(p, "[" PLUGIN_PREFIX, strlen(PLUGIN_PREFIX) + 1) == 0 &&
+	    (end = strchr(p, ']')) != NULL) {
+		p += strlen(PLUGIN_PREFIX) + 1;
+		if (end > p && (size_t)(end - p) < sizeof(name)) {
+			memcpy(name, p, (size_t)(end - p));
+			name[end - p] = '\0';
+			plugin_section(st->c, name, st->line);
+		}
+	}
 	return s;
 }
 
@@ -259,10 +306,15 @@ config_load(struct config *c, const char *file)
 	}
 	for (i = 0; i < c->nplugins; i++)
 		if (c->plugins[i].path == NULL)
-			log_warn("%s:%d: [plugin:%s] has no path; looking for "
+			log_debug("%s:%d: [plugin:%s] has no path; looking for "
 			    "%s.so in the plugin directory", file,
 			    c->plugins[i].line, c->plugins[i].name,
 			    c->plugins[i].name);
+	if (c->ntcp > 0 && c->tcp_secrets == NULL) {
+		log_error("%s:%d: [tcp] listen needs secrets = FILE: TCP peers "
+		    "must authenticate", file, c->tcp_line);
+		st.errors++;
+	}
 	return st.errors > 0 ? -1 : 0;
 }
 
@@ -281,6 +333,10 @@ config_free(struct config *c)
 		free(c->plugins[i].path);
 	}
 	free(c->plugins);
+	for (i = 0; i < c->ntcp; i++)
+		free(c->tcp_listen[i]);
+	free(c->tcp_listen);
+	free(c->tcp_secrets);
 	free(c->file);
 	free(c->socket);
 	free(c->plugin_dir);

@@ -4,7 +4,9 @@
  * replies, and closing deferred to the end of the loop iteration so no
  * callback ever sees a freed connection.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,10 @@ struct conn {
 	unsigned		 interest;
 	struct procctl_caller	 caller;
 	char			 user[64];
+	char			 peer[64];	/* "127.0.0.1:5555" or "local" */
+	int			 tcp;
+	int			 authed;	/* Unix peers: always */
+	unsigned long		 auth_failures;
 	int			 proto;
 	int			 subscribed;
 	int			 quit;		/* close once output is sent */
@@ -104,6 +110,72 @@ conn_set_proto(struct conn *c, int proto)
 	c->proto = proto;
 }
 
+int
+conn_is_tcp(struct conn *c)
+{
+	return c->tcp;
+}
+
+int
+conn_authed(struct conn *c)
+{
+	return c->authed;
+}
+
+const char *
+conn_peer(struct conn *c)
+{
+	return c->peer;
+}
+
+unsigned long
+conn_auth_failed(struct conn *c)
+{
+	return ++c->auth_failures;
+}
+
+int
+conn_set_user(struct conn *c, const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwnam_r(user, &pw, tmp, sizeof(tmp), &res) != 0 || res == NULL)
+		return -1;
+	c->caller.uid = pw.pw_uid;
+	c->caller.gid = pw.pw_gid;
+	snprintf(c->user, sizeof(c->user), "%s", pw.pw_name);
+	c->caller.admin = pw.pw_uid == 0 || pw.pw_uid == geteuid();
+	c->authed = 1;
+	return 0;
+}
+
+static void
+peer_name(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char addr[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+			inet_ntop(AF_INET, &s4->sin_addr, addr, sizeof(addr));
+			port = ntohs(s4->sin_port);
+		} else if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+			inet_ntop(AF_INET6, &s6->sin6_addr, addr,
+			    sizeof(addr));
+			port = ntohs(s6->sin6_port);
+		}
+	}
+	snprintf(out, size, ss.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+	    addr, port);
+}
+
 /* The name of UID, cached: NSS lookups may be slow and the loop must not
  * wait on them more than once per user. */
 static void
@@ -169,7 +241,7 @@ static void
 on_io(int fd, unsigned events, void *arg);
 
 void
-conn_new(int fd)
+conn_new(int fd, int tcp)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -187,7 +259,13 @@ conn_new(int fd)
 		    max_clients);
 		return;
 	}
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	if (tcp) {
+		/* No kernel identity: nobody until AUTH says who. */
+		cred.uid = (uid_t)-1;
+		cred.gid = (gid_t)-1;
+		cred.pid = -1;
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len)
+	    == -1) {
 		log_error("SO_PEERCRED: %s", strerror(errno));
 		close(fd);
 		return;
@@ -204,9 +282,18 @@ conn_new(int fd)
 	c->caller.uid = cred.uid;
 	c->caller.gid = cred.gid;
 	c->caller.pid = cred.pid;
-	user_name(cred.uid, c->user, sizeof(c->user));
 	c->caller.user = c->user;
-	c->caller.admin = cred.uid == 0 || cred.uid == geteuid();
+	c->tcp = tcp;
+	if (tcp) {
+		snprintf(c->user, sizeof(c->user), "-");
+		peer_name(fd, c->peer, sizeof(c->peer));
+	} else {
+		user_name(cred.uid, c->user, sizeof(c->user));
+		c->caller.admin = cred.uid == 0 || cred.uid == geteuid();
+		c->authed = 1;
+		snprintf(c->peer, sizeof(c->peer), "local pid %d",
+		    (int)cred.pid);
+	}
 	if ((c->w = loop_watch(fd, LOOP_READ, on_io, c)) == NULL) {
 		close(fd);
 		free(c);
@@ -218,9 +305,13 @@ conn_new(int fd)
 		conns->prev = c;
 	conns = c;
 	nconns++;
-	log_debug("client %llu connected: uid %u (%s) pid %d",
-	    (unsigned long long)c->id, (unsigned)cred.uid, c->user,
-	    (int)cred.pid);
+	if (tcp)
+		log_debug("client %llu connected from %s",
+		    (unsigned long long)c->id, c->peer);
+	else
+		log_debug("client %llu connected: uid %u (%s) pid %d",
+		    (unsigned long long)c->id, (unsigned)cred.uid, c->user,
+		    (int)cred.pid);
 }
 
 static void

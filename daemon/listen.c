@@ -3,9 +3,13 @@
  * is more open), a stale socket from a dead daemon replaced, a live one
  * never stolen.  Accept survives EMFILE without spinning.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +23,10 @@
 
 static int lfd = -1;
 static struct watch *lwatch;
+static int tcp_fds[16];
+static struct watch *tcp_watches[16];
+static size_t ntcp;
+static int tcp_marker;		/* its address tells on_accept "TCP" */
 static char lpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static int spare_fd = -1;	/* given up to accept-and-close on EMFILE */
 static uint64_t emfile_logged;
@@ -78,11 +86,16 @@ on_accept(int fd, unsigned events, void *arg)
 	int cfd;
 
 	(void)events;
-	(void)arg;
 	for (;;) {
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			conn_new(cfd);
+			if (arg == &tcp_marker) {
+				int one = 1;
+
+				setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof(one));
+			}
+			conn_new(cfd, arg == &tcp_marker);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -167,9 +180,136 @@ listen_unix(const char *path, mode_t mode)
 	return 0;
 }
 
+/* Split "host:port" / "[v6]:port" into HOST and PORT. */
+static int
+split_spec(const char *spec, char *host, size_t hsize, char *port,
+    size_t psize)
+{
+	const char *colon, *h = spec;
+	size_t hlen;
+
+	if ((colon = strrchr(spec, ':')) == NULL || colon[1] == '\0')
+		return -1;
+	hlen = (size_t)(colon - spec);
+	if (h[0] == '[') {
+		if (hlen < 2 || spec[hlen - 1] != ']')
+			return -1;
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= hsize || strlen(colon + 1) >= psize)
+		return -1;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+static struct addrinfo *
+resolve(const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[256], port[32];
+	int rc;
+
+	if (split_spec(spec, host, sizeof(host), port, sizeof(port)) == -1) {
+		snprintf(err, errlen, "expected HOST:PORT or [IPV6]:PORT");
+		return NULL;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s", gai_strerror(rc));
+		return NULL;
+	}
+	return res;
+}
+
+static int
+is_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *s6;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr)
+		    >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		s6 = (const struct sockaddr_in6 *)sa;
+		return IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr);
+	}
+	return 0;
+}
+
+int
+listen_is_loopback(const char *spec, char *err, size_t errlen)
+{
+	struct addrinfo *res, *ai;
+	int all = 1;
+
+	if ((res = resolve(spec, err, errlen)) == NULL)
+		return -1;
+	for (ai = res; ai != NULL; ai = ai->ai_next)
+		all &= is_loopback(ai->ai_addr);
+	freeaddrinfo(res);
+	return all;
+}
+
+int
+listen_tcp(const char *spec)
+{
+	struct addrinfo *res, *ai;
+	char err[128];
+	int fd, one = 1, bound = 0;
+
+	if ((res = resolve(spec, err, sizeof(err))) == NULL) {
+		log_error("listen %s: %s", spec, err);
+		return -1;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		if (ntcp == sizeof(tcp_fds) / sizeof(tcp_fds[0])) {
+			log_error("listen %s: too many TCP listeners", spec);
+			break;
+		}
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one,
+			    sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == -1 ||
+		    listen(fd, SOMAXCONN) == -1) {
+			log_error("listen %s: %s", spec, strerror(errno));
+			close(fd);
+			continue;
+		}
+		tcp_watches[ntcp] = loop_watch(fd, LOOP_READ, on_accept,
+		    &tcp_marker);
+		if (tcp_watches[ntcp] == NULL) {
+			close(fd);
+			continue;
+		}
+		tcp_fds[ntcp++] = fd;
+		bound++;
+	}
+	freeaddrinfo(res);
+	if (bound == 0)
+		return -1;
+	log_info("listening on tcp %s", spec);
+	return 0;
+}
+
 void
 listen_close(void)
 {
+	while (ntcp > 0) {
+		ntcp--;
+		loop_unwatch(tcp_watches[ntcp]);
+		close(tcp_fds[ntcp]);
+	}
 	if (lfd == -1)
 		return;
 	loop_unwatch(lwatch);

@@ -72,6 +72,51 @@ default_plugin_dir(void)
 	return strdup(PROCCTL_PLUGIN_DIR);
 }
 
+/* PATH as written in the config file: relative to the file's directory. */
+static char *
+beside_config(const struct config *c, const char *path)
+{
+	char tmp[PATH_MAX], out[PATH_MAX + 1];
+
+	if (path[0] == '/' || c->file == NULL)
+		return strdup(path);
+	snprintf(tmp, sizeof(tmp), "%s", c->file);
+	snprintf(out, sizeof(out), "%s/%s", dirname(tmp), path);
+	return strdup(out);
+}
+
+/* TCP settings that cannot work stop the daemon before it listens. */
+static int
+check_tcp(struct config *c)
+{
+	char err[128], *p;
+	size_t i;
+	int lo;
+
+	for (i = 0; i < c->ntcp; i++) {
+		lo = listen_is_loopback(c->tcp_listen[i], err, sizeof(err));
+		if (lo == -1) {
+			log_error("[tcp] listen = %s: %s", c->tcp_listen[i],
+			    err);
+			return -1;
+		}
+		if (lo == 0) {
+			log_error("[tcp] listen = %s: not a loopback address; "
+			    "remote TCP needs TLS, which this version does not "
+			    "have yet: listen on 127.0.0.1 or [::1]",
+			    c->tcp_listen[i]);
+			return -1;
+		}
+	}
+	if (c->tcp_secrets == NULL)
+		return 0;
+	if ((p = beside_config(c, c->tcp_secrets)) == NULL)
+		return -1;
+	free(c->tcp_secrets);
+	c->tcp_secrets = p;
+	return auth_load(p);
+}
+
 /* A relative plugin_dir in a file is relative to that file. */
 static int
 resolve_plugin_dir(struct config *c)
@@ -88,6 +133,17 @@ resolve_plugin_dir(struct config *c)
 	snprintf(out, sizeof(out), "%s/%s", dir, c->plugin_dir);
 	free(c->plugin_dir);
 	return (c->plugin_dir = strdup(out)) ? 0 : -1;
+}
+
+static int
+listen_all_tcp(const struct config *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntcp; i++)
+		if (listen_tcp(c->tcp_listen[i]) == -1)
+			return -1;
+	return 0;
 }
 
 static void
@@ -220,6 +276,12 @@ main(int argc, char **argv)
 	}
 	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
 		fatal("out of memory");
+	if (check_tcp(&cf) == -1) {
+		log_error("%s: configuration unusable; not starting",
+		    file ? file : "built-in defaults");
+		config_free(&cf);
+		return EX_CONFIG_CODE;
+	}
 	if (test_only) {
 		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
 		    file ? file : "built-in defaults", cf.socket,
@@ -235,7 +297,9 @@ main(int argc, char **argv)
 		return 1;
 	loop_set_idle(conn_idle);
 	nplugins = plugin_load_all(&cf);
-	if (listen_unix(cf.socket, cf.socket_mode) == -1) {
+	if (listen_unix(cf.socket, cf.socket_mode) == -1 ||
+	    listen_all_tcp(&cf) == -1) {
+		listen_close();
 		plugin_unload_all();
 		command_free_all();
 		loop_free();
@@ -255,6 +319,7 @@ main(int argc, char **argv)
 	loop_unwatch(sigwatch);
 	loop_free();
 	close(sigfd);
+	auth_free();
 	config_free(&cf);
 	log_info("stopped");
 	return 0;

@@ -88,6 +88,10 @@ struct config {
 	struct plugin_conf	*plugins;
 	size_t			 nplugins;
 	int			 load_all;	/* no file: every .so in dir */
+	char			**tcp_listen;	/* "host:port", owned */
+	size_t			 ntcp;
+	char			*tcp_secrets;	/* file of user:secret lines */
+	int			 tcp_line;	/* where [tcp] was, for errors */
 };
 
 void	config_defaults(struct config *c);
@@ -98,8 +102,19 @@ int	config_parse_size(const char *s, size_t *out);
 
 /* ---- listen.c ---- */
 int	listen_unix(const char *path, mode_t mode);
+/* "host:port", "[v6]:port"; loopback only (no TLS yet). */
+int	listen_tcp(const char *spec);
 const char *listen_path(void);
 void	listen_close(void);
+/* 1 if SPEC names only loopback addresses, 0 if not, -1 if unusable. */
+int	listen_is_loopback(const char *spec, char *err, size_t errlen);
+
+/* ---- auth.c: secrets for TCP peers ---- */
+int	auth_load(const char *file);
+void	auth_free(void);
+int	auth_enabled(void);
+/* 0 when USER's secret is SECRET (constant time), -1 otherwise. */
+int	auth_check(const char *user, const char *secret, size_t secret_len);
 
 /* ---- conn.c ---- */
 struct conn;
@@ -120,7 +135,7 @@ struct procctl_ctx {
 
 enum { CTX_SYNC, CTX_DEFERRED, CTX_PUSH };
 
-void	conn_new(int fd);
+void	conn_new(int fd, int tcp);
 void	conn_close_all(void);
 size_t	conn_count(void);
 void	conn_push(struct procctl_ctx *push);
@@ -131,6 +146,13 @@ const struct procctl_caller *conn_caller(struct conn *c);
 void	conn_set_subscribed(struct conn *c);
 void	conn_set_quit(struct conn *c);
 void	conn_set_proto(struct conn *c, int proto);
+int	conn_is_tcp(struct conn *c);
+int	conn_authed(struct conn *c);
+/* Become USER (TCP peers, after AUTH): 0, or -1 if no such local user. */
+int	conn_set_user(struct conn *c, const char *user);
+const char *conn_peer(struct conn *c);
+/* Counted failures, for the log. */
+unsigned long conn_auth_failed(struct conn *c);
 uint64_t conn_id(struct conn *c);
 void	conn_limits(size_t max_clients, size_t max_request, size_t max_args,
 	    size_t max_output);
