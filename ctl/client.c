@@ -1,5 +1,8 @@
 /* The client side of a connection: connect, send, read one value. */
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +52,55 @@ client_connect_unix(struct client *c, const char *path)
 	}
 	c->fd = fd;
 	return 0;
+}
+
+static int
+connect_tcp(struct client *c, const struct target *t)
+{
+	struct addrinfo hints, *res, *ai;
+	int fd = -1, rc, err = 0, one = 1;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	snprintf(c->target, sizeof(c->target), "%s%s%s:%s",
+	    strchr(t->host, ':') ? "[" : "", t->host,
+	    strchr(t->host, ':') ? "]" : "", t->port);
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((rc = getaddrinfo(t->host, t->port, &hints, &res)) != 0) {
+		fprintf(stderr, "procctl: %s: %s\n", t->host, gai_strerror(rc));
+		return EXIT_UNAVAIL;
+	}
+	for (ai = res; ai != NULL; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC,
+		    ai->ai_protocol);
+		if (fd == -1)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		err = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd == -1) {
+		fprintf(stderr, "procctl: cannot reach procctld at %s: %s\n",
+		    c->target, strerror(err ? err : ECONNREFUSED));
+		return EXIT_UNAVAIL;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->fd = fd;
+	return 0;
+}
+
+int
+client_connect(struct client *c, const struct target *t)
+{
+	if (t->tcp)
+		return connect_tcp(c, t);
+	return client_connect_unix(c, t->path);
 }
 
 static int
@@ -154,4 +206,12 @@ client_close(struct client *c)
 		close(c->fd);
 	c->fd = -1;
 	buf_free(&c->in);
+}
+
+int
+client_put_hello(struct buf *b, const struct target *t, const char *secret)
+{
+	const char *argv[5] = { "HELLO", "3", "AUTH", t->user, secret };
+
+	return resp_put_command(b, t->tcp ? 5 : 2, argv, NULL);
 }

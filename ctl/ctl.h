@@ -17,13 +17,34 @@
 #define EXIT_PROTO	76	/* protocol error */
 #define EXIT_NOPERM	77	/* permission denied */
 
+/* Where to connect: a Unix socket, or TCP with credentials. */
+struct target {
+	int	 tcp;
+	char	 path[108];	/* Unix */
+	char	 host[256];	/* TCP */
+	char	 port[16];
+	char	 user[64];	/* TCP: from the URL, -u, or the login */
+};
+
 struct client {
 	int		 fd;
 	struct buf	 in;
-	char		 target[256];	/* for messages */
+	char		 target[300];	/* for messages and the prompt */
 };
 
+/* Parse unix:///path, unix:path, a path, tcp://[user@]host:port
+ * (IPv6 as [addr]).  0, or -1 after printing why. */
+int	target_parse(const char *s, struct target *t);
+/* HOST PORT, as the shell's `connect host port` gives them. */
+int	target_host_port(const char *host, const char *port, struct target *t);
+/* The default local target (see procctl --help). */
+int	target_default(struct target *t);
+/* The secret for a TCP target: $PROCCTL_SECRET, else asked on the
+ * terminal.  NULL (after printing why) when there is none. */
+char	*target_secret(const struct target *t);
+
 /* 0, or an exit code after printing why. */
+int	client_connect(struct client *c, const struct target *t);
 int	client_connect_unix(struct client *c, const char *path);
 /* 0, an exit code after printing why, or CLIENT_PEER_CLOSED (nothing
  * printed): the daemon closed the connection, and may have sent a reply
@@ -36,7 +57,17 @@ int	client_read(struct client *c, struct resp_value *v, int timeout_ms,
 	    void (*on_push)(const struct resp_value *));
 void	client_close(struct client *c);
 
+/* The handshake: HELLO 3, with AUTH for TCP targets. */
+int	client_put_hello(struct buf *b, const struct target *t,
+	    const char *secret);
+
+/* shell.c: the interactive shell; returns the exit status. */
+int	shell_run(const struct target *t, int have_target, int json);
+
 /* Rendering. */
+/* One line for a push event: "[event] 4242 sleep exited with status 0
+ * after 10.0s".  Returns 0, or -1 if V is not an event. */
+int	render_event(struct buf *out, const struct resp_value *v);
 void	render_human(FILE *fp, const struct resp_value *v);
 void	render_json(FILE *fp, const struct resp_value *v);
 /* Error reply: its exit code, and the message without the code. */

@@ -21,10 +21,12 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: procctl [-s SOCKET | -H URL] [--json] [-t SECONDS] COMMAND [ARGS...]\n"
+"usage: procctl [-s SOCKET | -H URL [-u USER]] [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
 "\n"
-"Talks to procctld.  Commands come from the daemon's plugins; 'procctl help'\n"
-"lists them.  The seed's commands:\n"
+"Talks to procctld.  With no COMMAND (or 'shell'): an interactive shell with\n"
+"connect, disconnect and exit, where events appear as they happen.\n"
+"'procctl events' follows the event stream (NDJSON with --json).\n"
+"Commands come from the daemon's plugins; 'procctl help' lists them:\n"
 "  run [--detach] <path> [args...]   start a program, print its pid\n"
 "  close <pid|name> [all]            end a process (SIGTERM, then SIGKILL)\n"
 "  list [all | details]              running processes; all; with details\n"
@@ -32,13 +34,16 @@ usage(FILE *fp)
 "\n"
 "Options:\n"
 "  -s, --socket PATH    the daemon's Unix socket\n"
-"  -H, --host URL       unix:///path or a path (same as -s)\n"
+"  -H, --host URL       unix:///path, a path, or tcp://[user@]host:port\n"
+"  -u, --user USER      the user for a tcp:// target (default: $PROCCTL_USER,\n"
+"                       else your login); its secret: $PROCCTL_SECRET, else\n"
+"                       asked on the terminal\n"
 "  -j, --json           print the reply as JSON (errors stay on stderr)\n"
 "  -t, --timeout SECS   give up waiting for a reply after SECS (default 60;\n"
 "                       0 waits forever)\n"
 "  -h, --help           this help;  -V, --version  the version\n"
 "\n"
-"The socket: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else\n"
+"The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else\n"
 "$XDG_RUNTIME_DIR/procctl.sock (when it exists), else %s.\n"
 "\n"
 "Exit status:\n"
@@ -52,78 +57,64 @@ usage(FILE *fp)
 "  77  permission denied\n", PROCCTL_SYSTEM_SOCKET);
 }
 
-/* unix:///path, unix:path, or a plain path. */
+/* Connect and send the handshake (and COMMAND, if any) in one write;
+ * read the handshake's reply.  0, or an exit code after printing why. */
 static int
-parse_target(const char *url, char *out, size_t size)
+open_session(struct client *c, const struct target *t, int argc,
+    char **argv, int timeout_ms)
 {
-	const char *p = url;
-
-	if (strncmp(p, "unix://", 7) == 0)
-		p += 7;
-	else if (strncmp(p, "unix:", 5) == 0)
-		p += 5;
-	else if (strstr(p, "://") != NULL) {
-		fprintf(stderr, "procctl: %s: unsupported address; use "
-		    "unix:///path or a socket path\n", url);
-		return -1;
-	}
-	if (*p == '\0' || strlen(p) >= size) {
-		fprintf(stderr, "procctl: %s: bad socket path\n", url);
-		return -1;
-	}
-	snprintf(out, size, "%s", p);
-	return 0;
-}
-
-static int
-default_target(char *out, size_t size)
-{
-	const char *env;
-
-	if ((env = getenv("PROCCTL_HOST")) != NULL && *env != '\0')
-		return parse_target(env, out, size);
-	if ((env = getenv("PROCCTL_SOCKET")) != NULL && *env != '\0')
-		return parse_target(env, out, size);
-	if (paths_default_socket(out, size) == -1)
-		return -1;
-	/* A user without a daemon of their own talks to the system one. */
-	if (access(out, F_OK) == -1)
-		snprintf(out, size, "%s", PROCCTL_SYSTEM_SOCKET);
-	return 0;
-}
-
-static int
-one_shot(const char *sock, int argc, char **argv, int json, int timeout_ms)
-{
-	static const char *const hello[] = { "HELLO", "3" };
 	struct resp_value v;
-	struct client c;
 	struct buf req = { 0 };
+	char *secret = NULL;
 	int rc;
 
-	if ((rc = client_connect_unix(&c, sock)) != 0)
-		return rc;
-	if (resp_put_command(&req, 2, hello, NULL) == -1 ||
-	    resp_put_command(&req, argc, (const char *const *)argv,
-	    NULL) == -1) {
+	if (t->tcp && (secret = target_secret(t)) == NULL)
+		return EXIT_NOPERM;
+	if ((rc = client_connect(c, t)) != 0)
+		goto done;
+	if (client_put_hello(&req, t, secret ? secret : "") == -1 ||
+	    (argc > 0 && resp_put_command(&req, argc,
+	    (const char *const *)argv, NULL) == -1)) {
 		fprintf(stderr, "procctl: out of memory\n");
 		rc = EXIT_ERROR;
 		goto done;
 	}
-	if ((rc = client_send(&c, &req, timeout_ms)) > 0)
+	if ((rc = client_send(c, &req, timeout_ms)) > 0)
 		goto done;
-	if ((rc = client_read(&c, &v, timeout_ms, NULL)) != 0)
+	if ((rc = client_read(c, &v, timeout_ms, NULL)) != 0)
 		goto done;
 	if (v.type == RESP_T_ERROR) {
 		/* Refused before any command: busy, not allowed, ... */
-		fprintf(stderr, "procctl: %s: %s\n", sock, error_message(v.str));
+		fprintf(stderr, "procctl: %s: %s\n", c->target,
+		    error_message(v.str));
 		rc = error_exit_code(v.str);
 		if (rc == EXIT_ERROR)
 			rc = EXIT_PROTO;
-		resp_value_free(&v);
-		goto done;
 	}
 	resp_value_free(&v);
+done:
+	if (secret != NULL) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
+	if (req.data != NULL)
+		explicit_bzero(req.data, req.cap);
+	buf_free(&req);
+	if (rc != 0)
+		client_close(c);
+	return rc;
+}
+
+static int
+one_shot(const struct target *t, int argc, char **argv, int json,
+    int timeout_ms)
+{
+	struct resp_value v;
+	struct client c;
+	int rc;
+
+	if ((rc = open_session(&c, t, argc, argv, timeout_ms)) != 0)
+		return rc;
 	if ((rc = client_read(&c, &v, timeout_ms, NULL)) != 0)
 		goto done;
 	if (v.type == RESP_T_ERROR) {
@@ -137,7 +128,47 @@ one_shot(const char *sock, int argc, char **argv, int json, int timeout_ms)
 	if (fflush(stdout) == EOF && rc == 0)
 		rc = EXIT_ERROR;
 done:
-	buf_free(&req);
+	client_close(&c);
+	return rc;
+}
+
+static int events_json;
+
+static void
+print_event(const struct resp_value *v)
+{
+	struct buf line = { 0 };
+
+	if (events_json)
+		render_json(stdout, v);
+	else if (render_event(&line, v) == 0)
+		printf("%.*s\n", (int)line.len, line.data);
+	buf_free(&line);
+	fflush(stdout);
+}
+
+/* `procctl events`: follow the event stream until interrupted. */
+static int
+follow_events(const struct target *t, int json)
+{
+	static char *sub[] = { "SUBSCRIBE" };
+	struct resp_value v;
+	struct client c;
+	int rc;
+
+	events_json = json;
+	if ((rc = open_session(&c, t, 1, sub, 60000)) != 0)
+		return rc;
+	if ((rc = client_read(&c, &v, 60000, NULL)) == 0) {
+		if (v.type == RESP_T_ERROR) {
+			fprintf(stderr, "procctl: %s\n", error_message(v.str));
+			rc = error_exit_code(v.str);
+		}
+		resp_value_free(&v);
+	}
+	/* Only pushes come now: client_read hands them to print_event. */
+	while (rc == 0 && (rc = client_read(&c, &v, -1, print_event)) == 0)
+		resp_value_free(&v);
 	client_close(&c);
 	return rc;
 }
@@ -148,26 +179,36 @@ main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "host", required_argument, NULL, 'H' },
+		{ "user", required_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char sock[PATH_MAX] = "";
-	int ch, json = 0, timeout_ms = 60000;
+	struct target t;
+	int ch, json = 0, timeout_ms = 60000, have_target = 0;
 	double secs;
 	char *end;
 
 	/* A daemon that goes away must give an error, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	/* '+': options stop at the command, so `procctl run ls -l` works. */
-	while ((ch = getopt_long(argc, argv, "+s:H:jt:hV", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+s:H:u:jt:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 		case 'H':
-			if (parse_target(optarg, sock, sizeof(sock)) == -1)
+			if (target_parse(optarg, &t) == -1)
 				return EXIT_USAGE;
+			have_target = 1;
+			break;
+		case 'u':
+			if (!have_target || !t.tcp) {
+				fprintf(stderr, "procctl: -u goes after a "
+				    "tcp:// target\n");
+				return EXIT_USAGE;
+			}
+			snprintf(t.user, sizeof(t.user), "%s", optarg);
 			break;
 		case 'j':
 			json = 1;
@@ -193,11 +234,12 @@ main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
+	if (!have_target && target_default(&t) == -1)
 		return EXIT_USAGE;
-	}
-	if (sock[0] == '\0' && default_target(sock, sizeof(sock)) == -1)
-		return EXIT_USAGE;
-	return one_shot(sock, argc - optind, argv + optind, json, timeout_ms);
+	if (optind >= argc || strcmp(argv[optind], "shell") == 0)
+		return shell_run(&t, have_target || getenv("PROCCTL_HOST") ||
+		    getenv("PROCCTL_SOCKET"), json);
+	if (strcmp(argv[optind], "events") == 0 && optind + 1 == argc)
+		return follow_events(&t, json);
+	return one_shot(&t, argc - optind, argv + optind, json, timeout_ms);
 }

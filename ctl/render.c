@@ -368,3 +368,38 @@ render_json(FILE *fp, const struct resp_value *v)
 	json_value(fp, v);
 	fputc('\n', fp);
 }
+
+int
+render_event(struct buf *out, const struct resp_value *v)
+{
+	const struct resp_value *kind, *rec, *pid, *name, *result, *owner;
+
+	if (v->n < 3 || v->elem[0].str == NULL ||
+	    strcmp(v->elem[0].str, "event") != 0 || v->elem[1].str == NULL)
+		return -1;
+	kind = &v->elem[1];
+	rec = &v->elem[2];
+	if (strcmp(kind->str, "dropped") == 0) {
+		buf_printf(out, "[event] %lld events dropped: this client read "
+		    "too slowly", rec->integer);
+		return 0;
+	}
+	pid = resp_map_get(rec, "pid");
+	name = resp_map_get(rec, "name");
+	result = resp_map_get(rec, "result");
+	owner = resp_map_get(rec, "owner");
+	buf_puts(out, "[event] ");
+	if (pid != NULL && pid->type == RESP_T_INT)
+		buf_printf(out, "%lld ", pid->integer);
+	if (name != NULL)
+		scalar_text(out, name);
+	if (result != NULL && result->type != RESP_T_NULL) {
+		buf_puts(out, " ");
+		scalar_text(out, result);
+	} else {
+		buf_printf(out, " %s", kind->str);
+		if (owner != NULL && owner->str != NULL)
+			buf_printf(out, " (%s)", owner->str);
+	}
+	return 0;
+}

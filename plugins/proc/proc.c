@@ -7,6 +7,10 @@
  *   output = null          child stdout/stderr: null or inherit (the
  *                          daemon's stderr)
  *   max_processes = 0      running processes at once (0: no limit)
+ *   session_scope = yes    processes started from an interactive session
+ *                          end with it, as in the original (no: they
+ *                          outlive it unless closed; run --detach does
+ *                          the same for one process)
  */
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +39,7 @@ static uint64_t next_seq = 1;
 static uint64_t close_timeout_ms = 5000;
 static size_t history_max = 1000, nended, nrunning, max_running;
 static int inherit_output;
+static int session_scope = 1;
 
 /* A `close` request waiting for its processes to end. */
 struct waiter {
@@ -332,7 +337,7 @@ cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	p->uid = who->uid;
 	snprintf(p->owner, sizeof(p->owner), "%s", who->user);
 	p->oneshot = !who->interactive;
-	if (who->interactive && !detach)
+	if (who->interactive && !detach && session_scope)
 		p->session = who->conn_id;
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	p->start_ms = now_ms();
@@ -598,6 +603,17 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 		else if (strcmp(v, "null") != 0) {
 			H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected "
 			    "null or inherit", v);
+			return -1;
+		}
+	}
+	if ((v = H->config_get(self, "session_scope")) != NULL) {
+		if (strcmp(v, "yes") == 0)
+			session_scope = 1;
+		else if (strcmp(v, "no") == 0)
+			session_scope = 0;
+		else {
+			H->log(self, PROCCTL_LOG_ERROR, "session_scope = %s: "
+			    "expected yes or no", v);
 			return -1;
 		}
 	}

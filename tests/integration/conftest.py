@@ -265,3 +265,68 @@ def wait_for(pred, timeout=20, interval=0.02):
             return v
         time.sleep(interval)
     raise AssertionError("condition not met within %ss" % timeout)
+
+
+class Tmux:
+    """A terminal a person would use: keys in, screen out."""
+
+    def __init__(self, name, cmd, env=None, width=150, height=40):
+        self.sock = "procctl-test-%d-%s" % (os.getpid(), name)
+        self.base = ["tmux", "-L", self.sock, "-f", "/dev/null"]
+        full_env = dict(os.environ, **(env or {}))
+        full_env.pop("TMUX", None)
+        subprocess.run(self.base + ["new-session", "-d", "-s", "t", "-x",
+                                    str(width), "-y", str(height), cmd],
+                       check=True, env=full_env)
+        subprocess.run(self.base + ["set-option", "-t", "t",
+                                    "remain-on-exit", "on"], check=True)
+
+    def send(self, *keys):
+        subprocess.run(self.base + ["send-keys", "-t", "t"] + list(keys),
+                       check=True)
+
+    def type(self, text, enter=True):
+        self.send("-l", text)
+        if enter:
+            self.send("Enter")
+
+    def screen(self):
+        r = subprocess.run(self.base + ["capture-pane", "-p", "-t", "t"],
+                           capture_output=True, text=True)
+        return r.stdout
+
+    def lines(self):
+        return [l for l in self.screen().split("\n") if l.strip()]
+
+    def wait(self, pattern, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.screen(), re.M):
+                return self.screen()
+            time.sleep(0.05)
+        raise AssertionError("no %r on screen:\n%s" % (pattern,
+                                                        self.screen()))
+
+    def dead(self):
+        r = subprocess.run(self.base + ["list-panes", "-t", "t", "-F",
+                                        "#{pane_dead}"],
+                           capture_output=True, text=True)
+        return r.stdout.strip() == "1"
+
+    def kill(self):
+        subprocess.run(self.base + ["kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def tmux(tmp_path):
+    made = []
+
+    def make(cmd, env=None, name=None):
+        t = Tmux(name or str(len(made)), cmd, dict({"HOME": str(tmp_path)},
+                                                   **(env or {})))
+        made.append(t)
+        return t
+
+    yield make
+    for t in made:
+        t.kill()

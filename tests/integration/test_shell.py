@@ -1,0 +1,218 @@
+"""The interactive shell, driven through a terminal as a person would:
+tmux send-keys to type, capture-pane to read the screen."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import PROCCTL, Push, default_ini, wait_for
+
+PROMPT = r"procctl \S+> $"
+
+
+def shell(tmux, daemon, env=None):
+    t = tmux("%s -s %s" % (PROCCTL, daemon.sock), env=env)
+    t.wait("connected to %s" % daemon.sock)
+    t.wait(PROMPT)
+    return t
+
+
+def alive(pid):
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_connect_disconnect_exit(daemon, tmux):
+    t = shell(tmux, daemon)
+    t.type("add 1 2")
+    t.wait(r"^3$")
+    t.type("disconnect")
+    t.wait(r"^disconnected$")
+    t.wait(r"procctl \(not connected\)> $")
+    t.type("add 2 2")
+    t.wait("not connected: connect")
+    t.type("connect %s" % daemon.sock)
+    t.wait(r"connected to .*\n.*\n?procctl %s> $" % daemon.sock)
+    t.type("mult 6 7")
+    t.wait(r"^42$")
+    # Connecting while connected switches servers (here: the same one).
+    t.type("connect unix://%s" % daemon.sock)
+    t.wait(r"(connected to %s[\s\S]*){3}" % daemon.sock)
+    t.type("exit")
+    wait_for(t.dead)
+
+
+def test_starts_unconnected_and_says_how(daemon, tmux, tmp_path):
+    t = tmux("%s -s %s" % (PROCCTL, tmp_path / "nothing.sock"))
+    t.wait("cannot reach procctld")
+    t.wait(r"procctl \(not connected\)> $")
+    t.type("help")
+    t.wait("connect <host> <port>")
+    t.type("connect %s" % daemon.sock)
+    t.wait("connected to %s" % daemon.sock)
+    t.send("C-d")                       # Ctrl-D leaves too
+    wait_for(t.dead)
+
+
+def test_completion(daemon, tmux):
+    t = shell(tmux, daemon)
+    t.type("mu", enter=False)
+    t.send("Tab")
+    t.wait(r"> mult $")
+    t.send("C-u")
+    t.type("run sleep 60")
+    t.wait(r"^\d+$")
+    t.type("close sl", enter=False)
+    t.send("Tab")
+    t.wait(r"> close sleep $")
+    t.send("C-u")
+    # Shell commands complete as well as the daemon's.
+    t.type("disc", enter=False)
+    t.send("Tab")
+    t.wait(r"> disconnect $")
+
+
+def test_event_arrives_while_typing(daemon, tmux):
+    t = shell(tmux, daemon)
+    t.type("add 40 2", enter=False)
+    pid = int(daemon.ctl("run", "sh", "-c", "exit 7").stdout)
+    screen = t.wait(r"\[event\] %d sh exited with status 7 after" % pid)
+    # The half-typed line is intact on the last line, cursor at its end.
+    assert t.lines()[-1].endswith("> add 40 2"), screen
+    t.send("Enter")
+    t.wait(r"^42$")
+
+
+def test_session_processes_end_with_the_session(daemon, tmux):
+    t = shell(tmux, daemon)
+    t.type("run sleep 100")
+    scoped = int(t.wait(r"^(\d+)$").split("run sleep 100\n")[1].split()[0])
+    t.type("run --detach sleep 101")
+    t.wait(r"sleep 101\n\d+")
+    detached = int(t.screen().split("run --detach sleep 101\n")[1].split()[0])
+    oneshot = int(daemon.ctl("run", "sleep", "102").stdout)
+    rows = {r["pid"]: r for r in json.loads(
+        daemon.ctl("list", "details", json=True).stdout)}
+    assert rows[scoped]["scope"] == "session"
+    assert rows[detached]["scope"] == "detached"
+    assert rows[oneshot]["scope"] == "one-shot"
+    t.type("disconnect")
+    wait_for(lambda: not alive(scoped))
+    assert alive(detached) and alive(oneshot)
+    # A dropped connection (the terminal closed) ends them too.
+    t.type("connect %s" % daemon.sock)
+    t.wait(r"(connected to[\s\S]*){2}")
+    t.type("run sleep 103")
+    t.wait(r"sleep 103\n\d+")
+    again = int(t.screen().split("run sleep 103\n")[1].split()[0])
+    t.kill()
+    wait_for(lambda: not alive(again))
+    assert alive(detached)
+
+
+def test_session_scope_off_by_config(make_daemon, tmux):
+    d = make_daemon(default_ini(proc="session_scope = no"))
+    t = shell(tmux, d)
+    t.type("run sleep 100")
+    t.wait(r"sleep 100\n\d+")
+    pid = int(t.screen().split("run sleep 100\n")[1].split()[0])
+    t.type("exit")
+    wait_for(t.dead)
+    time.sleep(0.3)
+    assert alive(pid)
+
+
+def test_daemon_killed_under_the_shell(make_daemon, tmux):
+    d = make_daemon()
+    t = shell(tmux, d)
+    d.proc.kill()
+    d.proc.wait()
+    t.wait("connection lost")
+    t.wait(r"procctl \(not connected\)> $")
+    t.type("add 1 1")
+    t.wait("not connected")
+    d.start()
+    t.type("connect %s" % d.sock)
+    t.wait(r"(connected to[\s\S]*){2}")
+    t.type("add 20 22")
+    t.wait(r"^42$")
+    assert not t.dead()
+
+
+def test_ctrl_c_clears_the_line(daemon, tmux):
+    t = shell(tmux, daemon)
+    t.type("add 1 1 this is junk", enter=False)
+    t.send("C-c")
+    t.type("add 1 1")
+    t.wait(r"^2$")
+    assert not t.dead()
+
+
+def test_history_persists(daemon, tmux, tmp_path):
+    t = shell(tmux, daemon)
+    t.type("add 5 5")
+    t.wait(r"^10$")
+    t.type("exit")
+    wait_for(t.dead)
+    assert "add 5 5" in (tmp_path / ".procctl_history").read_text()
+    t2 = shell(tmux, daemon)
+    t2.send("Up")
+    t2.wait(r"> exit$")
+    t2.send("Up")
+    t2.wait(r"> add 5 5$")
+
+
+def test_piped_input_fast_with_events(daemon):
+    n = 5000
+    lines = []
+    for i in range(n):
+        lines.append("run true" if i % 250 == 0 else "add %d 1" % i)
+    r = subprocess.run([str(PROCCTL), "-s", str(daemon.sock)],
+                       input="\n".join(lines) + "\n", capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.split("\n")[:-1]
+    events = [l for l in out if l.startswith("[event] ")]
+    replies = [l for l in out if not l.startswith("[event] ")]
+    assert len(replies) == n           # no prompt noise, none lost
+    for i, line in enumerate(replies):
+        if i % 250:
+            assert line == str(i + 1), (i, line)
+    assert any(" started " in e or e.endswith(" started (%s)" %
+               e.rsplit("(", 1)[-1][:-1]) for e in events)
+
+
+def test_piped_errors_and_exit_status(daemon):
+    r = subprocess.run([str(PROCCTL), "-s", str(daemon.sock)],
+                       input="add 1 2\nbogus\n", capture_output=True,
+                       text=True, timeout=60)
+    assert r.stdout == "3\nerror: unknown command 'bogus'; 'help' lists " \
+        "the commands\n"
+    assert r.returncode == 1
+    r = subprocess.run([str(PROCCTL), "-s", str(daemon.sock), "shell"],
+                       input="disconnect\nadd 1 1\n", capture_output=True,
+                       text=True, timeout=60)
+    assert "not connected" in r.stdout and r.returncode == 69
+
+
+def test_events_one_shot(daemon):
+    p = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "events"],
+                         stdout=subprocess.PIPE, text=True)
+    q = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "--json",
+                          "events"], stdout=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    pid = int(daemon.ctl("run", "sh", "-c", "exit 3").stdout)
+    assert p.stdout.readline().startswith("[event] %d sh started" % pid)
+    assert p.stdout.readline().startswith(
+        "[event] %d sh exited with status 3 after" % pid)
+    started = json.loads(q.stdout.readline())
+    assert started[:2] == ["event", "started"] and started[2]["pid"] == pid
+    ended = json.loads(q.stdout.readline())
+    assert ended[2]["exit_code"] == 3
+    # One-shot commands never see pushes; events ends when the daemon does.
+    daemon.stop()
+    assert p.wait(timeout=30) == 69 and q.wait(timeout=30) == 69
