@@ -4,6 +4,7 @@
  * never stolen.  Accept survives EMFILE without spinning.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -186,7 +187,9 @@ split_spec(const char *spec, char *host, size_t hsize, char *port,
     size_t psize)
 {
 	const char *colon, *h = spec;
+	char *end;
 	size_t hlen;
+	long n;
 
 	if ((colon = strrchr(spec, ':')) == NULL || colon[1] == '\0')
 		return -1;
@@ -198,6 +201,11 @@ split_spec(const char *spec, char *host, size_t hsize, char *port,
 		hlen -= 2;
 	}
 	if (hlen == 0 || hlen >= hsize || strlen(colon + 1) >= psize)
+		return -1;
+	/* A number in 1..65535: getaddrinfo would wrap 70000 silently. */
+	n = strtol(colon + 1, &end, 10);
+	if (!isdigit((unsigned char)colon[1]) || *end != '\0' || n < 1 ||
+	    n > 65535)
 		return -1;
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
@@ -213,7 +221,8 @@ resolve(const char *spec, char *err, size_t errlen)
 	int rc;
 
 	if (split_spec(spec, host, sizeof(host), port, sizeof(port)) == -1) {
-		snprintf(err, errlen, "expected HOST:PORT or [IPV6]:PORT");
+		snprintf(err, errlen, "expected HOST:PORT or [IPV6]:PORT, "
+		    "PORT a number from 1 to 65535");
 		return NULL;
 	}
 	memset(&hints, 0, sizeof(hints));

@@ -291,7 +291,7 @@ class Tmux:
             self.send("Enter")
 
     def screen(self):
-        r = subprocess.run(self.base + ["capture-pane", "-p", "-t", "t"],
+        r = subprocess.run(self.base + ["capture-pane", "-p", "-N", "-t", "t"],
                            capture_output=True, text=True)
         return r.stdout
 

@@ -8,7 +8,7 @@ import time
 
 from conftest import PROCCTL, Push, default_ini, wait_for
 
-PROMPT = r"procctl \S+> $"
+PROMPT = r"procctl \S+> *$"
 
 
 def shell(tmux, daemon, env=None):
@@ -32,11 +32,11 @@ def test_connect_disconnect_exit(daemon, tmux):
     t.wait(r"^3$")
     t.type("disconnect")
     t.wait(r"^disconnected$")
-    t.wait(r"procctl \(not connected\)> $")
+    t.wait(r"procctl \(not connected\)> *$")
     t.type("add 2 2")
     t.wait("not connected: connect")
     t.type("connect %s" % daemon.sock)
-    t.wait(r"connected to .*\n.*\n?procctl %s> $" % daemon.sock)
+    t.wait(r"connected to .*\n.*\n?procctl %s> *$" % daemon.sock)
     t.type("mult 6 7")
     t.wait(r"^42$")
     # Connecting while connected switches servers (here: the same one).
@@ -49,7 +49,7 @@ def test_connect_disconnect_exit(daemon, tmux):
 def test_starts_unconnected_and_says_how(daemon, tmux, tmp_path):
     t = tmux("%s -s %s" % (PROCCTL, tmp_path / "nothing.sock"))
     t.wait("cannot reach procctld")
-    t.wait(r"procctl \(not connected\)> $")
+    t.wait(r"procctl \(not connected\)> *$")
     t.type("help")
     t.wait("connect <host> <port>")
     t.type("connect %s" % daemon.sock)
@@ -62,18 +62,18 @@ def test_completion(daemon, tmux):
     t = shell(tmux, daemon)
     t.type("mu", enter=False)
     t.send("Tab")
-    t.wait(r"> mult $")
+    t.wait(r"> mult *$")
     t.send("C-u")
     t.type("run sleep 60")
     t.wait(r"^\d+$")
     t.type("close sl", enter=False)
     t.send("Tab")
-    t.wait(r"> close sleep $")
+    t.wait(r"> close sleep *$")
     t.send("C-u")
     # Shell commands complete as well as the daemon's.
     t.type("disc", enter=False)
     t.send("Tab")
-    t.wait(r"> disconnect $")
+    t.wait(r"> disconnect *$")
 
 
 def test_event_arrives_while_typing(daemon, tmux):
@@ -132,7 +132,7 @@ def test_daemon_killed_under_the_shell(make_daemon, tmux):
     d.proc.kill()
     d.proc.wait()
     t.wait("connection lost")
-    t.wait(r"procctl \(not connected\)> $")
+    t.wait(r"procctl \(not connected\)> *$")
     t.type("add 1 1")
     t.wait("not connected")
     d.start()
