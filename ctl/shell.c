@@ -53,7 +53,7 @@ static struct {
 	int		 done;
 	int		 rc;
 	int		 stdin_eof;
-	char		 prompt[340];
+	char		 prompt[400];
 	struct pending	*head, *tail;
 	char		**cmds;		/* daemon command names */
 	size_t		 ncmds;
@@ -118,6 +118,31 @@ showf(const char *fmt, ...)
 	buf_free(&b);
 }
 
+/* A message about the session rather than a reply: above the prompt on a
+ * terminal; on stderr when scripted, so stdout holds one line per reply. */
+static void
+notef(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+notef(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (sh.tty) {
+		struct buf b = { 0 };
+
+		buf_vprintf(&b, fmt, ap);
+		show(b.data ? b.data : "", b.len);
+		buf_free(&b);
+	} else {
+		fputs("procctl: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
+}
+
 static void
 set_prompt(void)
 {
@@ -130,6 +155,9 @@ set_prompt(void)
 	    (strcmp(def, sh.t.path) == 0 ||
 	    strcmp(PROCCTL_SYSTEM_SOCKET, sh.t.path) == 0))
 		snprintf(sh.prompt, sizeof(sh.prompt), "procctl> ");
+	else if (sh.t.tcp)
+		snprintf(sh.prompt, sizeof(sh.prompt), "procctl %s@%s> ",
+		    sh.t.user, sh.c.target);
 	else
 		snprintf(sh.prompt, sizeof(sh.prompt), "procctl %s> ",
 		    sh.c.target);
@@ -211,9 +239,9 @@ disconnect(const char *why)
 	lost = drop_pending();
 	free_list(&sh.procs, &sh.nprocs);
 	if (why != NULL) {
-		showf("%s%s", why, lost ? "" : "");
+		notef("%s", why);
 		if (lost)
-			showf("%zu command(s) got no reply", lost);
+			notef("%zu command(s) got no reply", lost);
 		if (!sh.tty)
 			sh.rc = EXIT_UNAVAIL;
 	}
@@ -379,7 +407,7 @@ on_reply(const struct resp_value *v)
 	size_t i;
 
 	if (p == NULL) {
-		showf("procctl: a reply nobody asked for; disconnecting");
+		notef("a reply nobody asked for; disconnecting");
 		disconnect(NULL);
 		return;
 	}
@@ -389,8 +417,7 @@ on_reply(const struct resp_value *v)
 	switch (p->kind) {
 	case P_HELLO:
 		if (v->type == RESP_T_ERROR) {
-			showf("procctl: %s: %s", sh.c.target,
-			    error_message(v->str));
+			notef("%s: %s", sh.c.target, error_message(v->str));
 			if (!sh.tty)
 				sh.rc = error_exit_code(v->str);
 			free(p);
@@ -406,7 +433,9 @@ on_reply(const struct resp_value *v)
 			if (n != NULL && n->str != NULL)
 				add_word(&sh.cmds, &sh.ncmds, n->str);
 		}
-		if (sh.tty)
+		if (sh.tty && sh.t.tcp)
+			showf("connected to %s as %s", sh.c.target, sh.t.user);
+		else if (sh.tty)
 			showf("connected to %s", sh.c.target);
 		break;
 	case P_PROCS:
@@ -447,8 +476,7 @@ read_socket(void)
 		if (rc == RESP_MORE)
 			break;
 		if (rc == RESP_BAD) {
-			showf("procctl: protocol error from %s: %s",
-			    sh.c.target, err);
+			notef("protocol error from %s: %s", sh.c.target, err);
 			disconnect(NULL);
 			return;
 		}
@@ -470,12 +498,33 @@ local_help(void)
 	    "  connect                    the local daemon\n"
 	    "  connect <path>             a Unix socket (or unix:///path, "
 	    "tcp://[user@]host:port)\n"
-	    "  connect <host> <port>      a daemon over TCP (IPv4 or IPv6)\n"
+	    "  connect [<user>@]<host> <port>\n"
+	    "                             a daemon over TCP (IPv4 or IPv6)\n"
 	    "  disconnect                 stay here, unconnected\n"
 	    "  exit                       disconnect and leave (also quit, "
 	    "Ctrl-D)\n"
 	    "daemon commands: %s",
 	    sh.connected ? "below" : "connect first, then 'help'");
+}
+
+/* connect [<user>@]<host> <port>: the user for this target only. */
+static int
+connect_host_port(const char *spec, const char *port, struct target *t)
+{
+	const char *at = strrchr(spec, '@');
+	char user[sizeof(t->user)];
+
+	if (at == NULL)
+		return target_host_port(spec, port, t);
+	if (at == spec || (size_t)(at - spec) >= sizeof(user)) {
+		showf("procctl: bad user in '%s'", spec);
+		return -1;
+	}
+	snprintf(user, sizeof(user), "%.*s", (int)(at - spec), spec);
+	if (target_host_port(at + 1, port, t) == -1)
+		return -1;
+	snprintf(t->user, sizeof(t->user), "%s", user);
+	return 0;
 }
 
 static void
@@ -521,12 +570,12 @@ run_line(const char *line, size_t len)
 	}
 	if (strcasecmp(argv[0], "connect") == 0) {
 		if (argc > 3) {
-			showf("usage: connect [<path> | <host> <port>]");
+			showf("usage: connect [<path> | [<user>@]<host> <port>]");
 			goto done;
 		}
 		if ((argc == 1 && target_default(&t) == 0) ||
 		    (argc == 2 && target_parse(argv[1], &t) == 0) ||
-		    (argc == 3 && target_host_port(argv[1], argv[2], &t) == 0))
+		    (argc == 3 && connect_host_port(argv[1], argv[2], &t) == 0))
 			do_connect(&t);
 		else if (!sh.tty)
 			sh.rc = EXIT_USAGE;
@@ -536,8 +585,8 @@ run_line(const char *line, size_t len)
 		local_help();
 	if (!sh.connected) {
 		if (strcasecmp(argv[0], "help") != 0)
-			showf("not connected: connect [<path> | <host> <port>] "
-			    "first");
+			showf("not connected: connect [<path> | "
+			    "[<user>@]<host> <port>] first");
 		if (!sh.tty)
 			sh.rc = EXIT_UNAVAIL;
 		goto done;
@@ -720,7 +769,7 @@ shell_run(const struct target *t, int have_target, int json)
 		sh.t = *t;
 		if (sh.tty)
 			showf("procctld is not running at %s; start it, then "
-			    "connect [<path> | <host> <port>]", t->path);
+			    "connect [<path> | [<user>@]<host> <port>]", t->path);
 	}
 	if (sh.tty)
 		setup_readline();

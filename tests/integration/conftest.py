@@ -330,3 +330,24 @@ def tmux(tmp_path):
     yield make
     for t in made:
         t.kill()
+
+
+@pytest.fixture(scope="session")
+def test_plugins(tmp_path_factory):
+    out = tmp_path_factory.mktemp("plugins")
+    for name in ["misbehave", "dup", "initfail", "badabi", "nosymbol"]:
+        subprocess.run(["cc", "-std=c17", "-Wall", "-Werror", "-shared",
+                        "-fPIC", "-I", str(ROOT / "include"), "-o",
+                        str(out / (name + ".so")),
+                        str(Path(__file__).resolve().parent / "plugins" / (name + ".c"))],
+                       check=True)
+    (out / "text.so").write_text("not an ELF file\n")
+    return out
+
+
+def plugin_ini(test_plugins, *names, extra=""):
+    text = default_ini()
+    for n in names:
+        text += "\n[plugin:%s]\npath = %s/%s.so\n%s" % (
+            n, test_plugins, n, extra if n == "misbehave" else "")
+    return text

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import (BUILD, PLUGINS, PROCCTL, PROCCTLD, ROOT, Daemon,
-                      default_ini, wait_for)
+                      default_ini, plugin_ini, wait_for)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -87,27 +87,6 @@ def test_no_config_loads_plugin_dir(tmp_path):
     finally:
         p.send_signal(signal.SIGTERM)
         assert p.wait(timeout=30) == 0
-
-
-@pytest.fixture(scope="module")
-def test_plugins(tmp_path_factory):
-    out = tmp_path_factory.mktemp("plugins")
-    for name in ["misbehave", "dup", "initfail", "badabi", "nosymbol"]:
-        subprocess.run(["cc", "-std=c17", "-Wall", "-Werror", "-shared",
-                        "-fPIC", "-I", str(ROOT / "include"), "-o",
-                        str(out / (name + ".so")),
-                        os.path.join(HERE, "plugins", name + ".c")],
-                       check=True)
-    (out / "text.so").write_text("not an ELF file\n")
-    return out
-
-
-def plugin_ini(test_plugins, *names, extra=""):
-    text = default_ini()
-    for n in names:
-        text += "\n[plugin:%s]\npath = %s/%s.so\n%s" % (
-            n, test_plugins, n, extra if n == "misbehave" else "")
-    return text
 
 
 def test_bad_plugins_are_skipped_with_a_reason(make_daemon, test_plugins):

@@ -6,7 +6,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PROCCTL, Push, default_ini, wait_for
+from conftest import PROCCTL, default_ini, plugin_ini, wait_for
 
 PROMPT = r"procctl \S+> *$"
 
@@ -22,7 +22,7 @@ def alive(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:
             return f.read().split(") ")[1][0] != "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return False
 
 
@@ -51,7 +51,7 @@ def test_starts_unconnected_and_says_how(daemon, tmux, tmp_path):
     t.wait("cannot reach procctld")
     t.wait(r"procctl \(not connected\)> *$")
     t.type("help")
-    t.wait("connect <host> <port>")
+    t.wait(r"connect \[<user>@\]<host> <port>")
     t.type("connect %s" % daemon.sock)
     t.wait("connected to %s" % daemon.sock)
     t.send("C-d")                       # Ctrl-D leaves too
@@ -216,3 +216,61 @@ def test_events_one_shot(daemon):
     # One-shot commands never see pushes; events ends when the daemon does.
     daemon.stop()
     assert p.wait(timeout=30) == 69 and q.wait(timeout=30) == 69
+
+
+def test_a_plugins_commands_complete(make_daemon, test_plugins, tmux):
+    """Completion comes from the daemon's COMMAND list: a plugin the shell
+    has never heard of completes like the shipped ones."""
+    d = make_daemon(plugin_ini(test_plugins, "dup"))
+    t = shell(tmux, d)
+    t.type("dupo", enter=False)
+    t.send("Tab")
+    t.wait(r"> dupok *$")
+    t.send("Enter")
+    t.wait(r"^dup$")
+    t.type("help dupo", enter=False)
+    t.send("Tab")
+    t.wait(r"> help dupok *$")
+
+
+def test_daemon_killed_during_a_deferred_reply(make_daemon, tmux):
+    """The shell waits for close's reply (the process ignores SIGTERM);
+    the daemon dies meanwhile: connection lost, no hang."""
+    d = make_daemon()
+    t = shell(tmux, d)
+    t.type("run sh -c 'trap \"\" TERM; sleep 100'")
+    t.wait(r"TERM; sleep 100'\n\d+")
+    t.type("close sh")
+    time.sleep(0.3)
+    d.proc.kill()
+    d.proc.wait()
+    t.wait("connection lost")
+    t.wait(r"procctl \(not connected\)> *$")
+    assert not t.dead()
+
+
+def test_piped_input_daemon_dies(make_daemon):
+    d = make_daemon()
+    p = subprocess.Popen([str(PROCCTL), "-s", str(d.sock)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    p.stdin.write("add 1 1\n")
+    p.stdin.flush()
+    assert p.stdout.readline() == "2\n"
+    d.proc.kill()
+    d.proc.wait()
+    # Further input after the daemon is gone: no SIGPIPE death, a clear
+    # message and exit 69.
+    try:
+        p.stdin.write("add 2 2\n" * 1000)
+        p.stdin.close()
+    except BrokenPipeError:
+        pass
+    assert p.wait(timeout=30) == 69
+    # One answer per command on stdout, what happened to the session on
+    # stderr.
+    rest = p.stdout.read().split("\n")[:-1]
+    assert 0 < len(rest) <= 1000
+    assert set(rest) == {"not connected: connect [<path> | [<user>@]<host> "
+                         "<port>] first"}
+    assert "procctl: connection lost\n" in p.stderr.read()

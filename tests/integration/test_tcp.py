@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from conftest import PROCCTL, PROCCTLD, default_ini, wait_for
+from conftest import PROCCTL, default_ini, wait_for
+from test_shell import alive
 
 SECRETS = "root:rootpw\nnobody:nobodypw\n# a comment\nghost:ghostpw\n"
 IS_ROOT = os.geteuid() == 0
@@ -310,7 +311,8 @@ def test_shell_connects_over_tcp(tcp, tmux):
              env={"PROCCTL_SECRET": "rootpw"})
     t.wait(r"procctl \S+> *$")
     t.type("connect 127.0.0.1 %d" % tcp.port)
-    t.wait(r"connected to .*127\.0\.0\.1:%d" % tcp.port)
+    t.wait(r"connected to 127\.0\.0\.1:%d as root\n"
+           r"procctl root@127\.0\.0\.1:%d> *$" % (tcp.port, tcp.port))
     t.type("add 19 23")
     t.wait(r"^42$")
     # Events arrive over TCP too.
@@ -322,8 +324,7 @@ def test_shell_connects_over_tcp(tcp, tmux):
     scoped = int(t.screen().split("run sleep 100\n")[1].split()[0])
     t.type("disconnect")
     t.wait(r"^disconnected$")
-    wait_for(lambda: not os.path.exists("/proc/%d" % scoped) or
-             open("/proc/%d/stat" % scoped).read().split(") ")[1][0] == "Z")
+    wait_for(lambda: not alive(scoped))
     t.type("exit")
     wait_for(t.dead)
 
@@ -338,8 +339,12 @@ def test_shell_tcp_wrong_secret_and_prompt(tcp, tmux):
     t.wait(r"invalid username or secret")
     assert "wrongpw" not in t.screen()
     t.wait(r"procctl \(not connected\)> *$")
-    t.type("connect 127.0.0.1 %d" % tcp.port)
-    t.wait(r"(secret for[\s\S]*){2}")
+    t.type("connect nobody@127.0.0.1 %d" % tcp.port)
+    t.wait(r"secret for nobody@127\.0\.0\.1:%d: *$" % tcp.port)
+    t.type("nobodypw")
+    t.wait(r"connected to 127\.0\.0\.1:%d as nobody" % tcp.port)
+    t.type("connect root@127.0.0.1 %d" % tcp.port)
+    t.wait(r"(secret for[\s\S]*){3}")
     t.type("rootpw")
     t.wait(r"connected to .*127\.0\.0\.1:%d" % tcp.port)
     t.type("mult 2 21")
@@ -354,6 +359,6 @@ def test_shell_connects_over_ipv6(make_daemon, tmp_path, tmux):
     t = tmux("%s -s %s" % (PROCCTL, d.sock), env={"PROCCTL_SECRET": "rootpw"})
     t.wait(r"procctl \S+> *$")
     t.type("connect ::1 %d" % p6)
-    t.wait(r"connected to .*::1.*%d" % p6)
+    t.wait(r"connected to \[::1\]:%d as root" % p6)
     t.type("add 1 1")
     t.wait(r"^2$")
