@@ -29,11 +29,13 @@ GMP_CFLAGS  := $(shell $(PKG_CONFIG) --cflags gmp 2>/dev/null)
 GMP_LIBS    := $(shell $(PKG_CONFIG) --libs gmp 2>/dev/null || echo -lgmp)
 RL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags readline 2>/dev/null)
 RL_LIBS     := $(shell $(PKG_CONFIG) --libs readline 2>/dev/null || echo -lreadline)
+SSL_CFLAGS  := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
+SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
 DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
-	     daemon/listen.c daemon/conn.c daemon/reply.c daemon/command.c \
-	     daemon/plugin.c
+	     daemon/access.c daemon/tls.c daemon/listen.c daemon/conn.c \
+	     daemon/reply.c daemon/command.c daemon/plugin.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/spawn.c plugins/proc/list.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
@@ -52,7 +54,8 @@ all: $(BINS) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $(RL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $(RL_CFLAGS) $(SSL_CFLAGS) -MMD -MP \
+	    -c -o $@ $<
 
 $(BUILD)/pic/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
@@ -62,10 +65,10 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
-	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) -ldl
+	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
 
 $(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(LDFLAGS) -o $@ $^ $(RL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(RL_LIBS) $(SSL_LIBS)
 
 $(BUILD)/plugins/proc.so: $(call pic,$(PROC_SRC))
 	@mkdir -p $(dir $@)
@@ -142,7 +145,8 @@ uninstall:
 
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
-	libreadline-dev python3 python3-pytest redis-tools tmux
+	libreadline-dev libssl-dev openssl python3 python3-pytest redis-tools \
+	tmux passwd util-linux
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
@@ -151,11 +155,12 @@ deps:
 # (as root, with apt-get); otherwise they say what to do.
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
-	    $(PKG_CONFIG) --exists inih gmp readline 2>/dev/null || \
+	    $(PKG_CONFIG) --exists inih gmp readline openssl 2>/dev/null || \
 	    $(MAKE) --no-print-directory auto-deps
 need-test-deps:
 	@command -v redis-cli >/dev/null 2>&1 && \
 	    command -v tmux >/dev/null 2>&1 && \
+	    command -v openssl >/dev/null 2>&1 && \
 	    $(PYTHON) -c 'import pytest' >/dev/null 2>&1 || \
 	    $(MAKE) --no-print-directory auto-deps
 auto-deps:

@@ -169,6 +169,15 @@ command_dispatch(struct procctl_ctx *ctx, int argc,
 		    "<secret>, or HELLO 3 AUTH <user> <secret>");
 		return;
 	}
+	/* The policy on every command: it may have been reloaded. */
+	if (!conn_recheck(ctx->conn)) {
+		reply_error(ctx, "NOPERM", "user '%s' may no longer use this "
+		    "procctld", who->user);
+		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
+		    "closing", (unsigned)who->uid, who->user, (int)who->pid);
+		conn_set_quit(ctx->conn);
+		return;
+	}
 	if ((c = command_find(argv[0].ptr)) == NULL ||
 	    strlen(argv[0].ptr) != argv[0].len) {
 		reply_error(ctx, "ERR", "unknown command '%.64s'; 'help' lists "
@@ -247,6 +256,7 @@ authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
 	struct conn *c = ctx->conn;
 	struct procctl_ctx *d;
 	unsigned long n;
+	int rc;
 
 	if (!conn_is_tcp(c)) {
 		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
@@ -254,13 +264,25 @@ authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
 		    conn_caller(c)->user);
 		return -1;
 	}
+	if (conn_cert_user(c)) {
+		reply_error(ctx, "AUTH", "you are '%s', as your client "
+		    "certificate says; AUTH is not needed", conn_caller(c)->user);
+		return -1;
+	}
 	if (auth_enabled() && strlen(user->ptr) == user->len &&
 	    auth_check(user->ptr, secret->ptr, secret->len) == 0) {
-		if (conn_set_user(c, user->ptr) == 0) {
+		if ((rc = conn_set_user(c, user->ptr)) == 0) {
 			log_info("client %llu (%s) authenticated as %s",
 			    (unsigned long long)conn_id(c), conn_peer(c),
 			    user->ptr);
 			return 0;
+		}
+		if (rc == -2) {
+			/* Who they are is proven: say why, and close. */
+			reply_error(ctx, "NOPERM", "user '%.64s' may not use "
+			    "this procctld", user->ptr);
+			conn_set_quit(c);
+			return -1;
 		}
 		log_warn("user '%.64s' has a secret but no local account; "
 		    "refused", user->ptr);

@@ -129,6 +129,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 		c->socket_mode = (mode_t)m;
 		return 1;
 	}
+	if (strcmp(key, "socket_group") == 0)
+		return set_str(&c->socket_group, val) == 0;
 	if (strcmp(key, "plugin_dir") == 0)
 		return set_str(&c->plugin_dir, val) == 0;
 	if (strcmp(key, "log_level") == 0) {
@@ -186,7 +188,31 @@ tcp_key(struct parse_state *st, const char *key, const char *val)
 	}
 	if (strcmp(key, "secrets") == 0)
 		return set_str(&c->tcp_secrets, val) == 0;
+	if (strcmp(key, "tls_cert") == 0)
+		return set_str(&c->tls_cert, val) == 0;
+	if (strcmp(key, "tls_key") == 0)
+		return set_str(&c->tls_key, val) == 0;
+	if (strcmp(key, "tls_client_ca") == 0)
+		return set_str(&c->tls_client_ca, val) == 0;
 	log_warn("%s:%d: unknown key '%s' in [tcp], ignored", c->file,
+	    st->line, key);
+	return 1;
+}
+
+static int
+access_key(struct parse_state *st, const char *key, const char *val)
+{
+	struct config *c = st->c;
+
+	if (strcmp(key, "allow_users") == 0)
+		return set_str(&c->allow_users, val) == 0;
+	if (strcmp(key, "allow_groups") == 0)
+		return set_str(&c->allow_groups, val) == 0;
+	if (strcmp(key, "admin_users") == 0)
+		return set_str(&c->admin_users, val) == 0;
+	if (strcmp(key, "admin_groups") == 0)
+		return set_str(&c->admin_groups, val) == 0;
+	log_warn("%s:%d: unknown key '%s' in [access], ignored", c->file,
 	    st->line, key);
 	return 1;
 }
@@ -241,6 +267,8 @@ handler(void *user, const char *section, const char *key, const char *val)
 		    val);
 	if (strcmp(section, "tcp") == 0)
 		return tcp_key(st, key, val);
+	if (strcmp(section, "access") == 0)
+		return access_key(st, key, val);
 	if (section[0] == '\0')
 		log_warn("%s:%d: key '%s' outside any section, ignored",
 		    st->c->file, st->line, key);
@@ -310,9 +338,21 @@ config_load(struct config *c, const char *file)
 			    "%s.so in the plugin directory", file,
 			    c->plugins[i].line, c->plugins[i].name,
 			    c->plugins[i].name);
-	if (c->ntcp > 0 && c->tcp_secrets == NULL) {
-		log_error("%s:%d: [tcp] listen needs secrets = FILE: TCP peers "
-		    "must authenticate", file, c->tcp_line);
+	if (c->ntcp > 0 && c->tcp_secrets == NULL &&
+	    c->tls_client_ca == NULL) {
+		log_error("%s:%d: [tcp] listen needs secrets = FILE (or "
+		    "tls_client_ca): TCP peers must authenticate", file,
+		    c->tcp_line);
+		st.errors++;
+	}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		log_error("%s:%d: [tcp] tls_cert and tls_key go together",
+		    file, c->tcp_line);
+		st.errors++;
+	}
+	if (c->tls_client_ca != NULL && c->tls_cert == NULL) {
+		log_error("%s:%d: [tcp] tls_client_ca needs tls_cert and "
+		    "tls_key", file, c->tcp_line);
 		st.errors++;
 	}
 	return st.errors > 0 ? -1 : 0;
@@ -337,6 +377,14 @@ config_free(struct config *c)
 		free(c->tcp_listen[i]);
 	free(c->tcp_listen);
 	free(c->tcp_secrets);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->tls_client_ca);
+	free(c->socket_group);
+	free(c->allow_users);
+	free(c->allow_groups);
+	free(c->admin_users);
+	free(c->admin_groups);
 	free(c->file);
 	free(c->socket);
 	free(c->plugin_dir);

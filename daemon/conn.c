@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -13,6 +14,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "procctld.h"
 
@@ -31,6 +35,14 @@ struct conn {
 	int			 tcp;
 	int			 authed;	/* Unix peers: always */
 	unsigned long		 auth_failures;
+	gid_t			*groups;	/* supplementary, for [access] */
+	size_t			 ngroups;
+	SSL			*ssl;		/* TLS listeners */
+	int			 handshaking;
+	unsigned		 ssl_want;	/* what the handshake waits for */
+	int			 read_wants_write;	/* TLS: SSL_read */
+	int			 write_wants_read;	/* and SSL_write */
+	int			 cert_user;	/* identity from a certificate */
 	int			 proto;
 	int			 subscribed;
 	int			 quit;		/* close once output is sent */
@@ -139,15 +151,48 @@ conn_set_user(struct conn *c, const char *user)
 {
 	struct passwd pw, *res = NULL;
 	char tmp[1024];
+	gid_t *groups;
+	size_t n;
+	int admin;
 
 	if (getpwnam_r(user, &pw, tmp, sizeof(tmp), &res) != 0 || res == NULL)
 		return -1;
+	if (access_groups_of(pw.pw_name, pw.pw_gid, &groups, &n) == -1)
+		return -1;
+	free(c->groups);
+	c->groups = groups;
+	c->ngroups = n;
 	c->caller.uid = pw.pw_uid;
 	c->caller.gid = pw.pw_gid;
 	snprintf(c->user, sizeof(c->user), "%s", pw.pw_name);
-	c->caller.admin = pw.pw_uid == 0 || pw.pw_uid == geteuid();
+	if (!access_decide(pw.pw_uid, pw.pw_gid, groups, n, &admin)) {
+		log_warn("refused %s (uid %u) from %s: not allowed by "
+		    "[access]", c->user, (unsigned)pw.pw_uid, c->peer);
+		return -2;
+	}
+	c->caller.admin = admin;
 	c->authed = 1;
 	return 0;
+}
+
+int
+conn_recheck(struct conn *c)
+{
+	int admin;
+
+	if (!c->authed)
+		return 1;
+	if (!access_decide(c->caller.uid, c->caller.gid, c->groups,
+	    c->ngroups, &admin))
+		return 0;
+	c->caller.admin = admin;
+	return 1;
+}
+
+int
+conn_cert_user(struct conn *c)
+{
+	return c->cert_user;
 }
 
 static void
@@ -208,11 +253,19 @@ set_interest(struct conn *c)
 
 	if (c->dead)
 		return;
-	if (!c->deferred && !c->quit && !c->eof &&
-	    buf_avail(&c->out) < OUT_HIGH_WATER)
-		want |= LOOP_READ;
-	if (buf_avail(&c->out) > 0)
-		want |= LOOP_WRITE;
+	if (c->handshaking)
+		want = c->ssl_want;
+	else {
+		if (!c->deferred && !c->quit && !c->eof &&
+		    buf_avail(&c->out) < OUT_HIGH_WATER)
+			want |= LOOP_READ;
+		if (buf_avail(&c->out) > 0)
+			want |= LOOP_WRITE;
+		if (c->read_wants_write)
+			want |= LOOP_WRITE;
+		if (c->write_wants_read)
+			want |= LOOP_READ;
+	}
 	if (want != c->interest && loop_modify(c->w, want) == 0)
 		c->interest = want;
 }
@@ -240,6 +293,49 @@ want_resume(struct conn *c)
 static void
 on_io(int fd, unsigned events, void *arg);
 
+/* The peer's supplementary groups as the kernel saw them at connect(). */
+static int
+peer_groups(int fd, struct conn *c)
+{
+	socklen_t len = 64 * sizeof(gid_t);
+	gid_t *g = NULL, *more;
+
+	for (;;) {
+		if ((more = realloc(g, len ? len : sizeof(gid_t))) == NULL) {
+			free(g);
+			return -1;
+		}
+		g = more;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, g, &len) == 0)
+			break;
+		if (errno != ERANGE) {
+			log_error("SO_PEERGROUPS: %s", strerror(errno));
+			free(g);
+			return -1;
+		}
+	}
+	c->groups = g;
+	c->ngroups = len / sizeof(gid_t);
+	return 0;
+}
+
+/* One clear error, a log line with who it was, and the door closed. */
+static void
+refuse_local(int fd, struct conn *c)
+{
+	char msg[192];
+	int n;
+
+	n = snprintf(msg, sizeof(msg), "-NOPERM user '%s' (uid %u) may not "
+	    "use this procctld\r\n", c->user, (unsigned)c->caller.uid);
+	(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+	log_warn("refused uid %u (%s) pid %d: not allowed by [access]",
+	    (unsigned)c->caller.uid, c->user, (int)c->caller.pid);
+	close(fd);
+	free(c->groups);
+	free(c);
+}
+
 void
 conn_new(int fd, int tcp)
 {
@@ -253,7 +349,9 @@ conn_new(int fd, int tcp)
 		n = snprintf(msg, sizeof(msg),
 		    "-LIMIT too many clients (max_clients is %zu)\r\n",
 		    max_clients);
-		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (!tcp || !tls_enabled())	/* no plaintext into TLS */
+			(void)!send(fd, msg, (size_t)n,
+			    MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd);
 		log_warn("refused a client: max_clients (%zu) reached",
 		    max_clients);
@@ -275,6 +373,21 @@ conn_new(int fd, int tcp)
 		close(fd);
 		return;
 	}
+	if (!tcp && peer_groups(fd, c) == -1) {
+		free(c);
+		close(fd);
+		return;
+	}
+	if (tcp && tls_enabled()) {
+		if ((c->ssl = tls_new(fd)) == NULL) {
+			log_error("TLS: %s", tls_error());
+			free(c);
+			close(fd);
+			return;
+		}
+		c->handshaking = 1;
+		c->ssl_want = LOOP_READ;
+	}
 	c->id = next_id++;
 	c->fd = fd;
 	c->proto = 2;
@@ -289,13 +402,20 @@ conn_new(int fd, int tcp)
 		peer_name(fd, c->peer, sizeof(c->peer));
 	} else {
 		user_name(cred.uid, c->user, sizeof(c->user));
-		c->caller.admin = cred.uid == 0 || cred.uid == geteuid();
-		c->authed = 1;
 		snprintf(c->peer, sizeof(c->peer), "local pid %d",
 		    (int)cred.pid);
+		if (!access_decide(cred.uid, cred.gid, c->groups, c->ngroups,
+		    &c->caller.admin)) {
+			refuse_local(fd, c);
+			return;
+		}
+		c->authed = 1;
 	}
 	if ((c->w = loop_watch(fd, LOOP_READ, on_io, c)) == NULL) {
+		if (c->ssl != NULL)
+			SSL_free(c->ssl);
 		close(fd);
+		free(c->groups);
 		free(c);
 		return;
 	}
@@ -325,6 +445,13 @@ conn_kill(struct conn *c, const char *why)
 		    (unsigned long long)c->id, (unsigned)c->caller.uid,
 		    (int)c->caller.pid, why);
 	loop_unwatch(c->w);
+	if (c->ssl != NULL) {
+		if (!c->handshaking)
+			(void)SSL_shutdown(c->ssl);	/* close_notify */
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		ERR_clear_error();
+	}
 	close(c->fd);
 	c->fd = -1;
 	if (c->deferred != NULL) {
@@ -351,6 +478,7 @@ conn_free(struct conn *c)
 	buf_free(&c->out);
 	buf_free(&c->pushq);
 	resp_req_free(&c->req);
+	free(c->groups);
 	free(c);
 }
 
@@ -439,12 +567,124 @@ conn_process(struct conn *c)
 	set_interest(c);
 }
 
+/* After the handshake: with client certificates, the certificate says who
+ * the peer is; otherwise it authenticates with AUTH, as over plain TCP. */
+static void
+tls_ready(struct conn *c)
+{
+	char user[64], msg[192];
+	int rc;
+
+	c->handshaking = 0;
+	log_debug("client %llu from %s: %s, %s", (unsigned long long)c->id,
+	    c->peer, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+	if (!tls_client_certs())
+		return;
+	if (tls_peer_user(c->ssl, user, sizeof(user)) == -1) {
+		log_warn("client %llu from %s: client certificate names no "
+		    "user; closing", (unsigned long long)c->id, c->peer);
+		resp_put_error(&c->out, "NOPERM", "your certificate names no "
+		    "user (its subject needs a CN)");
+		c->quit = 1;
+		want_flush(c);
+		return;
+	}
+	if ((rc = conn_set_user(c, user)) == 0) {
+		c->cert_user = 1;
+		log_info("client %llu (%s) authenticated as %s by certificate",
+		    (unsigned long long)c->id, c->peer, user);
+		return;
+	}
+	if (rc == -1)
+		log_warn("client %llu from %s: certificate for '%.64s', who "
+		    "has no local account; closing",
+		    (unsigned long long)c->id, c->peer, user);
+	snprintf(msg, sizeof(msg), "user '%.64s' may not use this procctld",
+	    user);
+	resp_put_error(&c->out, "NOPERM", msg);
+	c->quit = 1;
+	want_flush(c);
+}
+
+static void
+tls_handshake(struct conn *c)
+{
+	int rc, err;
+
+	ERR_clear_error();
+	if ((rc = SSL_do_handshake(c->ssl)) == 1) {
+		tls_ready(c);
+		set_interest(c);
+		return;
+	}
+	err = SSL_get_error(c->ssl, rc);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		c->ssl_want = err == SSL_ERROR_WANT_READ ? LOOP_READ :
+		    LOOP_WRITE;
+		set_interest(c);
+		return;
+	}
+	log_warn("client %llu from %s: TLS handshake failed: %s",
+	    (unsigned long long)c->id, c->peer, tls_error());
+	conn_kill(c, NULL);
+}
+
+static void
+tls_read(struct conn *c)
+{
+	size_t total = 0;
+	int n, err;
+
+	c->read_wants_write = 0;
+	/* Without read-ahead OpenSSL takes one record at a time from the
+	 * socket and a READ_CHUNK holds a whole record, so nothing waits
+	 * inside OpenSSL when we stop: the level-triggered loop sees the
+	 * rest. */
+	while (total < READ_BUDGET || SSL_pending(c->ssl) > 0) {
+		if (buf_reserve(&c->in, READ_CHUNK) == -1) {
+			conn_kill(c, "out of memory");
+			return;
+		}
+		ERR_clear_error();
+		n = SSL_read(c->ssl, c->in.data + c->in.len,
+		    (int)(c->in.cap - c->in.len < INT_MAX ?
+		    c->in.cap - c->in.len : INT_MAX));
+		if (n > 0) {
+			c->in.len += (size_t)n;
+			total += (size_t)n;
+			continue;
+		}
+		err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_WANT_READ)
+			break;
+		if (err == SSL_ERROR_WANT_WRITE) {
+			c->read_wants_write = 1;
+			break;
+		}
+		if (err == SSL_ERROR_ZERO_RETURN ||
+		    (err == SSL_ERROR_SYSCALL && errno == 0) ||
+		    (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error())
+		    == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
+			ERR_clear_error();
+			c->eof = 1;
+			break;
+		}
+		conn_kill(c, tls_error());
+		return;
+	}
+	conn_process(c);
+}
+
 static void
 conn_read(struct conn *c)
 {
 	size_t total = 0;
 	ssize_t n;
 
+	if (c->ssl != NULL) {
+		tls_read(c);
+		return;
+	}
 	while (total < READ_BUDGET) {
 		if (buf_reserve(&c->in, READ_CHUNK) == -1) {
 			conn_kill(c, "out of memory");
@@ -471,12 +711,46 @@ conn_read(struct conn *c)
 	conn_process(c);
 }
 
+static int
+tls_write(struct conn *c)
+{
+	size_t len;
+	int n, err;
+
+	if (c->handshaking)
+		return buf_avail(&c->out) > 0;
+	c->write_wants_read = 0;
+	while (buf_avail(&c->out) > 0) {
+		len = buf_avail(&c->out);
+		ERR_clear_error();
+		n = SSL_write(c->ssl, buf_head(&c->out),
+		    (int)(len < INT_MAX ? len : INT_MAX));
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		err = SSL_get_error(c->ssl, n);
+		if (err == SSL_ERROR_WANT_WRITE)
+			return 1;
+		if (err == SSL_ERROR_WANT_READ) {
+			c->write_wants_read = 1;
+			return 1;
+		}
+		conn_kill(c, tls_error());
+		return -1;
+	}
+	buf_compact(&c->out);
+	return 0;
+}
+
 /* Send what can be sent now; 0 when all is sent, 1 if more remains. */
 static int
 conn_write(struct conn *c)
 {
 	ssize_t n;
 
+	if (c->ssl != NULL)
+		return tls_write(c);
 	while (buf_avail(&c->out) > 0) {
 		n = send(c->fd, buf_head(&c->out), buf_avail(&c->out),
 		    MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -520,6 +794,26 @@ on_io(int fd, unsigned events, void *arg)
 	if ((events & LOOP_ERROR) && !(events & LOOP_READ)) {
 		conn_kill(c, NULL);
 		return;
+	}
+	if (c->handshaking) {
+		tls_handshake(c);
+		if (c->dead || c->handshaking)
+			return;
+		if (buf_avail(&c->out) > 0)	/* a refusal to send */
+			return;
+		events = LOOP_READ;	/* data may have come with it */
+	}
+	if ((events & LOOP_WRITE) && c->read_wants_write) {
+		conn_read(c);
+		if (c->dead)
+			return;
+	}
+	if ((events & LOOP_READ) && c->write_wants_read) {
+		if (conn_write(c) == -1)
+			return;
+		after_write(c);
+		if (c->dead)
+			return;
 	}
 	if (events & LOOP_WRITE) {
 		if (conn_write(c) == -1)

@@ -128,7 +128,7 @@ on_accept(int fd, unsigned events, void *arg)
 }
 
 int
-listen_unix(const char *path, mode_t mode)
+listen_unix(const char *path, mode_t mode, gid_t group)
 {
 	struct sockaddr_un sun;
 	mode_t old;
@@ -155,8 +155,9 @@ listen_unix(const char *path, mode_t mode)
 		log_error("socket: %s", strerror(errno));
 		return -1;
 	}
-	/* bind() creates the file: the umask gives it its final mode. */
-	old = umask(0777 & ~mode);
+	/* bind() creates the file owner-only; then it gets its group, then
+	 * its mode: at no moment is it more open than configured. */
+	old = umask(0077 | (0777 & ~mode));
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
 		log_error("bind %s: %s", path, strerror(errno));
@@ -164,6 +165,14 @@ listen_unix(const char *path, mode_t mode)
 		return -1;
 	}
 	umask(old);
+	if ((group != (gid_t)-1 && chown(path, (uid_t)-1, group) == -1) ||
+	    chmod(path, mode) == -1) {
+		log_error("%s: setting group %d and mode %04o: %s", path,
+		    (int)group, (unsigned)mode, strerror(errno));
+		unlink(path);
+		close(fd);
+		return -1;
+	}
 	if (listen(fd, SOMAXCONN) == -1) {
 		log_error("listen %s: %s", path, strerror(errno));
 		unlink(path);

@@ -2,6 +2,7 @@
  * procctld: options, configuration, start-up and orderly shutdown.
  */
 #include <errno.h>
+#include <grp.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -86,10 +87,51 @@ beside_config(const struct config *c, const char *path)
 }
 
 /* TCP settings that cannot work stop the daemon before it listens. */
+static gid_t socket_gid = (gid_t)-1;
+
+/* socket_group: a group name (or number) that must exist. */
+static int
+check_socket_group(const struct config *c)
+{
+	struct group *gr;
+	char *end;
+	unsigned long n;
+
+	if (c->socket_group == NULL)
+		return 0;
+	if ((gr = getgrnam(c->socket_group)) != NULL) {
+		socket_gid = gr->gr_gid;
+		return 0;
+	}
+	n = strtoul(c->socket_group, &end, 10);
+	if (c->socket_group[0] != '\0' && *end == '\0') {
+		socket_gid = (gid_t)n;
+		return 0;
+	}
+	log_error("[daemon] socket_group = %s: no such group",
+	    c->socket_group);
+	return -1;
+}
+
+/* A relative file name in the config is relative to the config. */
+static int
+resolve_beside(struct config *c, char **path)
+{
+	char *p;
+
+	if (*path == NULL)
+		return 0;
+	if ((p = beside_config(c, *path)) == NULL)
+		return -1;
+	free(*path);
+	*path = p;
+	return 0;
+}
+
 static int
 check_tcp(struct config *c)
 {
-	char err[128], *p;
+	char err[128];
 	size_t i;
 	int lo;
 
@@ -100,21 +142,24 @@ check_tcp(struct config *c)
 			    err);
 			return -1;
 		}
-		if (lo == 0) {
+		if (lo == 0 && c->tls_cert == NULL) {
 			log_error("[tcp] listen = %s: not a loopback address; "
-			    "remote TCP needs TLS, which this version does not "
-			    "have yet: listen on 127.0.0.1 or [::1]",
-			    c->tcp_listen[i]);
+			    "plaintext TCP is allowed only on loopback: set "
+			    "tls_cert and tls_key, or listen on 127.0.0.1 or "
+			    "[::1]", c->tcp_listen[i]);
 			return -1;
 		}
 	}
+	if (resolve_beside(c, &c->tls_cert) == -1 ||
+	    resolve_beside(c, &c->tls_key) == -1 ||
+	    resolve_beside(c, &c->tls_client_ca) == -1 ||
+	    resolve_beside(c, &c->tcp_secrets) == -1)
+		return -1;
+	if (c->ntcp > 0 && tls_init(c) == -1)
+		return -1;
 	if (c->tcp_secrets == NULL)
 		return 0;
-	if ((p = beside_config(c, c->tcp_secrets)) == NULL)
-		return -1;
-	free(c->tcp_secrets);
-	c->tcp_secrets = p;
-	return auth_load(p);
+	return auth_load(c->tcp_secrets);
 }
 
 /* A relative plugin_dir in a file is relative to that file. */
@@ -276,9 +321,13 @@ main(int argc, char **argv)
 	}
 	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
 		fatal("out of memory");
-	if (check_tcp(&cf) == -1) {
+	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
+	    check_socket_group(&cf) == -1) {
 		log_error("%s: configuration unusable; not starting",
 		    file ? file : "built-in defaults");
+		auth_free();
+		tls_free();
+		access_free();
 		config_free(&cf);
 		return EX_CONFIG_CODE;
 	}
@@ -286,6 +335,9 @@ main(int argc, char **argv)
 		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
 		    file ? file : "built-in defaults", cf.socket,
 		    cf.plugin_dir);
+		auth_free();
+		tls_free();
+		access_free();
 		config_free(&cf);
 		return 0;
 	}
@@ -297,7 +349,7 @@ main(int argc, char **argv)
 		return 1;
 	loop_set_idle(conn_idle);
 	nplugins = plugin_load_all(&cf);
-	if (listen_unix(cf.socket, cf.socket_mode) == -1 ||
+	if (listen_unix(cf.socket, cf.socket_mode, socket_gid) == -1 ||
 	    listen_all_tcp(&cf) == -1) {
 		listen_close();
 		plugin_unload_all();
@@ -320,6 +372,8 @@ main(int argc, char **argv)
 	loop_free();
 	close(sigfd);
 	auth_free();
+	tls_free();
+	access_free();
 	config_free(&cf);
 	log_info("stopped");
 	return 0;

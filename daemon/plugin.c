@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "procctld.h"
 
@@ -370,11 +372,83 @@ plugin_free(struct procctl_plugin *p)
 	free(p);
 }
 
+/* Who may change what ST describes: only root or the daemon's user. */
+static const char *
+unsafe_owner_or_mode(const struct stat *st, int dir)
+{
+	static char why[96];
+
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(why, sizeof(why), "is owned by uid %u, not by root or "
+		    "the daemon's user", (unsigned)st->st_uid);
+		return why;
+	}
+	/* A sticky directory (like /tmp) lets nobody replace another's
+	 * entry; the entry's own check then decides. */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(dir && (st->st_mode & S_ISVTX))) {
+		snprintf(why, sizeof(why), "is writable by %s (mode %04o)",
+		    st->st_mode & S_IWOTH ? "others" : "its group",
+		    (unsigned)(st->st_mode & 07777));
+		return why;
+	}
+	return NULL;
+}
+
+/*
+ * As sudo does for its plugins: refuse a file that anyone but root or the
+ * daemon's user could have written, or that sits in a directory they
+ * could write.  RESOLVED gets the real path, which is what is loaded.
+ */
+static int
+plugin_file_safe(const char *name, const char *path, char *resolved)
+{
+	char dir[PATH_MAX], *slash;
+	const char *why;
+	struct stat st;
+
+	if (realpath(path, resolved) == NULL) {
+		log_error("plugin %s: cannot load %s: %s", name, path,
+		    strerror(errno));
+		return 0;
+	}
+	if (stat(resolved, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_error("plugin %s: %s is not a regular file; not loaded",
+		    name, resolved);
+		return 0;
+	}
+	if ((why = unsafe_owner_or_mode(&st, 0)) != NULL) {
+		log_error("plugin %s: refusing %s: it %s; only root or the "
+		    "daemon's user may be able to change a plugin", name,
+		    resolved, why);
+		return 0;
+	}
+	snprintf(dir, sizeof(dir), "%s", resolved);
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		slash[slash == dir ? 1 : 0] = '\0';
+		if (stat(dir, &st) == -1) {
+			log_error("plugin %s: %s: %s", name, dir,
+			    strerror(errno));
+			return 0;
+		}
+		if ((why = unsafe_owner_or_mode(&st, 1)) != NULL) {
+			log_error("plugin %s: refusing %s: the directory %s "
+			    "%s; only root or the daemon's user may be able "
+			    "to change a plugin", name, resolved, dir, why);
+			return 0;
+		}
+		if (slash == dir)
+			break;
+	}
+	return 1;
+}
+
 static int
 plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 {
 	const struct procctl_plugin_decl *d;
 	struct procctl_plugin *p, **tail;
+	char real[PATH_MAX];
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->name = strdup(name)) == NULL ||
@@ -389,7 +463,9 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 			    "already loaded; skipped", name, path);
 			goto fail;
 		}
-	if ((p->handle = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+	if (!plugin_file_safe(name, path, real))
+		goto fail;
+	if ((p->handle = dlopen(real, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		log_error("plugin %s: cannot load %s: %s", name, path,
 		    dlerror());
 		goto fail;

@@ -92,6 +92,14 @@ struct config {
 	size_t			 ntcp;
 	char			*tcp_secrets;	/* file of user:secret lines */
 	int			 tcp_line;	/* where [tcp] was, for errors */
+	char			*tls_cert;	/* PEM chain: TLS on every listen */
+	char			*tls_key;
+	char			*tls_client_ca;	/* set: client certificates */
+	char			*socket_group;
+	char			*allow_users;	/* [access], as written */
+	char			*allow_groups;
+	char			*admin_users;
+	char			*admin_groups;
 };
 
 void	config_defaults(struct config *c);
@@ -101,13 +109,36 @@ void	config_free(struct config *c);
 int	config_parse_size(const char *s, size_t *out);
 
 /* ---- listen.c ---- */
-int	listen_unix(const char *path, mode_t mode);
-/* "host:port", "[v6]:port"; loopback only (no TLS yet). */
+int	listen_unix(const char *path, mode_t mode, gid_t group);
+/* "host:port", "[v6]:port"; TLS on it when tls_init() loaded a cert. */
 int	listen_tcp(const char *spec);
 const char *listen_path(void);
 void	listen_close(void);
 /* 1 if SPEC names only loopback addresses, 0 if not, -1 if unusable. */
 int	listen_is_loopback(const char *spec, char *err, size_t errlen);
+
+/* ---- access.c: the [access] policy ---- */
+/* Resolve C's [access] names and make it the policy: 0, or -1 after
+ * logging every unknown name (the old policy stays). */
+int	access_load(const struct config *c);
+void	access_free(void);
+/* 1 if the user may use the daemon; *ADMIN says whether as an admin. */
+int	access_decide(uid_t uid, gid_t gid, const gid_t *groups,
+	    size_t ngroups, int *admin);
+/* USER's groups (with GID), malloc'd. */
+int	access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n);
+
+/* ---- tls.c: OpenSSL for TCP listeners ---- */
+struct ssl_st;
+/* Load the certificate, key and client CA: 0, or -1 after logging why. */
+int	tls_init(const struct config *c);
+void	tls_free(void);
+int	tls_enabled(void);
+int	tls_client_certs(void);	/* client certificates are required */
+struct ssl_st *tls_new(int fd);
+/* The user a verified client certificate names (its subject CN), or -1. */
+int	tls_peer_user(struct ssl_st *ssl, char *out, size_t size);
+const char *tls_error(void);
 
 /* ---- auth.c: secrets for TCP peers ---- */
 int	auth_load(const char *file);
@@ -150,6 +181,10 @@ int	conn_is_tcp(struct conn *c);
 int	conn_authed(struct conn *c);
 /* Become USER (TCP peers, after AUTH): 0, or -1 if no such local user. */
 int	conn_set_user(struct conn *c, const char *user);
+/* -2 from conn_set_user: the user exists but [access] refuses them. */
+/* The policy again (it may have been reloaded): 1 if still allowed. */
+int	conn_recheck(struct conn *c);
+int	conn_cert_user(struct conn *c);	/* identity from a certificate */
 const char *conn_peer(struct conn *c);
 /* Counted failures, for the log. */
 unsigned long conn_auth_failed(struct conn *c);

@@ -282,8 +282,9 @@ def test_secrets_malformed_refused(make_daemon, tmp_path):
 def test_non_loopback_without_tls_refused(make_daemon, tmp_path):
     for spec in ["0.0.0.0:%d" % free_port(), "[::]:%d" % free_port()]:
         refuses(make_daemon, tcp_ini(tmp_path, [spec]),
-                r"\[tcp\] listen = %s: not a loopback address; remote "
-                r"TCP needs TLS" % re.escape(spec))
+                r"\[tcp\] listen = %s: not a loopback address; plaintext "
+                r"TCP is allowed only on loopback: set tls_cert and tls_key"
+                % re.escape(spec))
 
 
 def test_bad_listen_specs_refused(make_daemon, tmp_path):

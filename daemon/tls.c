@@ -1,0 +1,171 @@
+/*
+ * TLS for the TCP listeners, with OpenSSL: TLS 1.2 at least (1.3 is
+ * negotiated whenever the client has it), no renegotiation.  With a client
+ * CA every client must present a certificate that CA signed, and its
+ * subject's common name is the user it acts as (mutual TLS, as Docker's
+ * --tlsverify); without one, clients authenticate with AUTH inside TLS.
+ * The connection code drives the non-blocking handshake and I/O.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "procctld.h"
+
+static SSL_CTX *ctx;
+static int client_certs;
+
+int
+tls_enabled(void)
+{
+	return ctx != NULL;
+}
+
+int
+tls_client_certs(void)
+{
+	return client_certs;
+}
+
+const char *
+tls_error(void)
+{
+	static char msg[256];
+	unsigned long e, last = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;	/* the last is the most specific */
+	if (last == 0)
+		return errno != 0 ? strerror(errno) : "connection closed";
+	ERR_error_string_n(last, msg, sizeof(msg));
+	return msg;
+}
+
+/* A private key others can read is no longer private: refuse it, as ssh
+ * does. */
+static int
+key_file_ok(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		log_error("[tcp] tls_key %s: %s", path, strerror(errno));
+		return 0;
+	}
+	if (st.st_mode & 007) {
+		log_error("[tcp] tls_key %s: mode %04o lets others read it; "
+		    "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+		return 0;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		log_error("[tcp] tls_key %s: owned by uid %u, not by root or "
+		    "the daemon's user", path, (unsigned)st.st_uid);
+		return 0;
+	}
+	return 1;
+}
+
+int
+tls_init(const struct config *c)
+{
+	STACK_OF(X509_NAME) *names;
+	static const unsigned char sid[] = "procctld";
+
+	if (c->tls_cert == NULL)
+		return 0;
+	if (!key_file_ok(c->tls_key))
+		return -1;
+	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+		log_error("TLS: %s", tls_error());
+		return -1;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+		log_error("[tcp] tls_cert %s: %s", c->tls_cert, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM)
+	    != 1) {
+		log_error("[tcp] tls_key %s: %s", c->tls_key, tls_error());
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_error("[tcp] tls_key %s does not match tls_cert %s",
+		    c->tls_key, c->tls_cert);
+		goto fail;
+	}
+	if (c->tls_client_ca != NULL) {
+		if (SSL_CTX_load_verify_locations(ctx, c->tls_client_ca,
+		    NULL) != 1 ||
+		    (names = SSL_load_client_CA_file(c->tls_client_ca))
+		    == NULL) {
+			log_error("[tcp] tls_client_ca %s: %s",
+			    c->tls_client_ca, tls_error());
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(ctx, names);
+		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		client_certs = 1;
+	}
+	log_info("TLS on TCP listeners (certificate %s%s%s)", c->tls_cert,
+	    client_certs ? ", client certificates from " : "",
+	    client_certs ? c->tls_client_ca : "");
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	return -1;
+}
+
+void
+tls_free(void)
+{
+	SSL_CTX_free(ctx);
+	ctx = NULL;
+	client_certs = 0;
+}
+
+SSL *
+tls_new(int fd)
+{
+	SSL *ssl;
+
+	if ((ssl = SSL_new(ctx)) == NULL)
+		return NULL;
+	if (SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_accept_state(ssl);
+	return ssl;
+}
+
+int
+tls_peer_user(SSL *ssl, char *out, size_t size)
+{
+	X509 *cert;
+	int n;
+
+	if (SSL_get_verify_result(ssl) != X509_V_OK ||
+	    (cert = SSL_get1_peer_certificate(ssl)) == NULL)
+		return -1;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, out, (int)size);
+	X509_free(cert);
+	/* A CN with a NUL in it, or too long, names nobody. */
+	if (n <= 0 || (size_t)n >= size || strlen(out) != (size_t)n)
+		return -1;
+	return 0;
+}
