@@ -1,5 +1,6 @@
 /* The client side of a connection: connect, send, read one value. */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -10,7 +11,164 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "ctl.h"
+
+static char tls_failure[300];
+
+static const char *
+ssl_reason(void)
+{
+	static char msg[256];
+	unsigned long e, last = 0;
+
+	while ((e = ERR_get_error()) != 0)
+		last = e;
+	if (last == 0)
+		return errno ? strerror(errno) : "the connection was closed";
+	snprintf(msg, sizeof(msg), "%s", ERR_reason_error_string(last) ?
+	    ERR_reason_error_string(last) : "unknown TLS error");
+	return msg;
+}
+
+/* TLS 1.2 at least; the server's certificate checked against CACERT (or
+ * the system's CAs) and against the host name or address we dialled. */
+static int
+start_tls(struct client *c, const struct target *t)
+{
+	const struct tls_opts *o = &t->tls;
+	struct in6_addr a6;
+	struct in_addr a4;
+	long vr;
+	int is_ip;
+
+	ERR_clear_error();
+	if ((c->ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(c->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (o->cacert[0] != '\0') {
+		if (SSL_CTX_load_verify_locations(c->ssl_ctx, o->cacert, NULL)
+		    != 1) {
+			fprintf(stderr, "procctl: --cacert %s: %s\n",
+			    o->cacert, ssl_reason());
+			return EXIT_USAGE;
+		}
+	} else
+		SSL_CTX_set_default_verify_paths(c->ssl_ctx);
+	if ((o->cert[0] == '\0') != (o->key[0] == '\0')) {
+		fprintf(stderr, "procctl: --cert and --key go together\n");
+		return EXIT_USAGE;
+	}
+	if (o->cert[0] != '\0' &&
+	    (SSL_CTX_use_certificate_chain_file(c->ssl_ctx, o->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(c->ssl_ctx, o->key, SSL_FILETYPE_PEM)
+	    != 1 || SSL_CTX_check_private_key(c->ssl_ctx) != 1)) {
+		fprintf(stderr, "procctl: --cert %s / --key %s: %s\n",
+		    o->cert, o->key, ssl_reason());
+		return EXIT_USAGE;
+	}
+	if ((c->ssl = SSL_new(c->ssl_ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1)
+		goto fail;
+	is_ip = inet_pton(AF_INET, t->host, &a4) == 1 ||
+	    inet_pton(AF_INET6, t->host, &a6) == 1;
+	if (is_ip)
+		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(c->ssl), t->host);
+	else {
+		SSL_set_tlsext_host_name(c->ssl, t->host);
+		SSL_set1_host(c->ssl, t->host);
+	}
+	if (SSL_connect(c->ssl) == 1)
+		return 0;
+	if ((vr = SSL_get_verify_result(c->ssl)) != X509_V_OK) {
+		fprintf(stderr, "procctl: %s: the server's certificate is not "
+		    "trusted: %s\n", c->target,
+		    X509_verify_cert_error_string(vr));
+		return EXIT_NOPERM;
+	}
+	fprintf(stderr, "procctl: %s: TLS handshake failed: %s\n", c->target,
+	    ssl_reason());
+	return EXIT_UNAVAIL;
+fail:
+	fprintf(stderr, "procctl: TLS: %s\n", ssl_reason());
+	return EXIT_ERROR;
+}
+
+ssize_t
+client_recv(struct client *c, void *p, size_t n)
+{
+	int r, err;
+
+	if (c->ssl == NULL)
+		return read(c->fd, p, n);
+	ERR_clear_error();
+	r = SSL_read(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+	if (r > 0)
+		return r;
+	err = SSL_get_error(c->ssl, r);
+	if (err == SSL_ERROR_ZERO_RETURN ||
+	    (err == SSL_ERROR_SYSCALL && errno == 0))
+		return 0;
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) ==
+	    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return 0;
+	}
+	if (err != SSL_ERROR_SYSCALL) {
+		snprintf(tls_failure, sizeof(tls_failure), "TLS: %s",
+		    ssl_reason());
+		errno = EPROTO;
+	}
+	ERR_clear_error();
+	return -1;
+}
+
+const char *
+client_error(const struct client *c, int err)
+{
+	if (err == EPROTO && tls_failure[0] != '\0')
+		return tls_failure;
+	if ((err == ECONNRESET || err == EPIPE) && c->ssl == NULL &&
+	    c->target[0] != '/')
+		return "connection reset (does the daemon want TLS? try "
+		    "--tls)";
+	return strerror(err);
+}
+
+int
+client_pending(const struct client *c)
+{
+	return c->ssl != NULL && SSL_pending(c->ssl) > 0;
+}
+
+static ssize_t
+client_write(struct client *c, const void *p, size_t n)
+{
+	int r, err;
+
+	if (c->ssl == NULL)
+		return send(c->fd, p, n, MSG_NOSIGNAL);
+	ERR_clear_error();
+	r = SSL_write(c->ssl, p, n > INT_MAX ? INT_MAX : (int)n);
+	if (r > 0)
+		return r;
+	err = SSL_get_error(c->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+		errno = EAGAIN;
+	else if (err != SSL_ERROR_SYSCALL || errno == 0)
+		errno = EPIPE;
+	ERR_clear_error();
+	return -1;
+}
 
 int
 client_connect_unix(struct client *c, const char *path)
@@ -92,6 +250,10 @@ connect_tcp(struct client *c, const struct target *t)
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->fd = fd;
+	if (t->tls.on && (rc = start_tls(c, t)) != 0) {
+		client_close(c);
+		return rc;
+	}
 	return 0;
 }
 
@@ -123,7 +285,7 @@ client_send(struct client *c, const struct buf *b, int timeout_ms)
 	ssize_t n;
 
 	while (off < len) {
-		n = send(c->fd, p + off, len - off, MSG_NOSIGNAL);
+		n = client_write(c, p + off, len - off);
 		if (n > 0) {
 			off += (size_t)n;
 			continue;
@@ -141,7 +303,7 @@ client_send(struct client *c, const struct buf *b, int timeout_ms)
 		if (errno == EPIPE || errno == ECONNRESET)
 			return CLIENT_PEER_CLOSED;	/* it may have said why */
 		fprintf(stderr, "procctl: connection to %s lost: %s\n",
-		    c->target, strerror(errno));
+		    c->target, client_error(c, errno));
 		return EXIT_UNAVAIL;
 	}
 	return 0;
@@ -175,7 +337,7 @@ client_read(struct client *c, struct resp_value *v, int timeout_ms,
 				continue;
 			}
 		}
-		rc = wait_fd(c->fd, POLLIN, timeout_ms);
+		rc = client_pending(c) ? 1 : wait_fd(c->fd, POLLIN, timeout_ms);
 		if (rc == 0) {
 			fprintf(stderr, "procctl: no reply from %s within the "
 			    "timeout\n", c->target);
@@ -185,7 +347,8 @@ client_read(struct client *c, struct resp_value *v, int timeout_ms,
 			fprintf(stderr, "procctl: out of memory\n");
 			return EXIT_ERROR;
 		}
-		n = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+		n = client_recv(c, c->in.data + c->in.len,
+		    c->in.cap - c->in.len);
 		if (n > 0) {
 			c->in.len += (size_t)n;
 			continue;
@@ -194,7 +357,8 @@ client_read(struct client *c, struct resp_value *v, int timeout_ms,
 			continue;
 		fprintf(stderr, "procctl: connection to %s lost%s%s\n",
 		    c->target, n == 0 ? "" : ": ",
-		    n == 0 ? " (the daemon closed it)" : strerror(errno));
+		    n == 0 ? " (the daemon closed it)" :
+		    client_error(c, errno));
 		return EXIT_UNAVAIL;
 	}
 }
@@ -202,6 +366,16 @@ client_read(struct client *c, struct resp_value *v, int timeout_ms,
 void
 client_close(struct client *c)
 {
+	if (c->ssl != NULL) {
+		SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	if (c->ssl_ctx != NULL) {
+		SSL_CTX_free(c->ssl_ctx);
+		c->ssl_ctx = NULL;
+	}
+	ERR_clear_error();
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -213,5 +387,5 @@ client_put_hello(struct buf *b, const struct target *t, const char *secret)
 {
 	const char *argv[5] = { "HELLO", "3", "AUTH", t->user, secret };
 
-	return resp_put_command(b, t->tcp ? 5 : 2, argv, NULL);
+	return resp_put_command(b, target_needs_secret(t) ? 5 : 2, argv, NULL);
 }

@@ -24,10 +24,21 @@ struct target {
 	char	 host[256];	/* TCP */
 	char	 port[16];
 	char	 user[64];	/* TCP: from the URL, -u, or the login */
+	struct tls_opts {
+		int	 on;
+		char	 cacert[1024];	/* "": the system's CAs */
+		char	 cert[1024];	/* client certificate, or "" */
+		char	 key[1024];
+	} tls;
 };
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 struct client {
 	int		 fd;
+	struct ssl_st	*ssl;		/* TLS targets */
+	struct ssl_ctx_st *ssl_ctx;
 	struct buf	 in;
 	char		 target[300];	/* for messages and the prompt */
 };
@@ -56,12 +67,35 @@ int	client_send(struct client *c, const struct buf *b, int timeout_ms);
 int	client_read(struct client *c, struct resp_value *v, int timeout_ms,
 	    void (*on_push)(const struct resp_value *));
 void	client_close(struct client *c);
+/* read(2) on the connection, through TLS if it has it: bytes, 0 at the
+ * end, -1 with errno (EAGAIN: nothing yet). */
+ssize_t	client_recv(struct client *c, void *p, size_t n);
+/* Why the connection failed, for ERR (an errno from client_recv). */
+const char *client_error(const struct client *c, int err);
+/* Bytes TLS has decrypted but not handed out: read before polling. */
+int	client_pending(const struct client *c);
+/* The TLS options from the environment: PROCCTL_CACERT, PROCCTL_CERT,
+ * PROCCTL_KEY (any of them, or PROCCTL_TLS=1, turns TLS on). */
+void	target_tls_env(struct tls_opts *o);
+/* --tls, --cacert F, --cert F, --key F: 1 if ARGV[*I] was one (*I moves
+ * past it), 0 if not, -1 after printing why. */
+int	target_tls_option(struct tls_opts *o, int argc, const char *const *argv,
+	    int *i);
 
 /* The handshake: HELLO 3, with AUTH for TCP targets. */
 int	client_put_hello(struct buf *b, const struct target *t,
 	    const char *secret);
 
+/* TCP without a client certificate: the user proves who they are with
+ * a secret. */
+#define target_needs_secret(t)	((t)->tcp && (t)->tls.cert[0] == '\0')
+
+/* Give a TCP target the TLS options O (it keeps TLS on if tls:// set it). */
+void	target_apply_tls(struct target *t, const struct tls_opts *o);
+
 /* shell.c: the interactive shell; returns the exit status. */
+/* The TLS options `connect` starts from (the command line's). */
+void	shell_tls_defaults(const struct tls_opts *o);
 int	shell_run(const struct target *t, int have_target, int json);
 
 /* Rendering. */

@@ -21,7 +21,8 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-"usage: procctl [-s SOCKET | -H URL [-u USER]] [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
+"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F] [--cert F --key F]]\n"
+"               [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
 "\n"
 "Talks to procctld.  With no COMMAND (or 'shell'): an interactive shell with\n"
 "connect, disconnect and exit, where events appear as they happen.\n"
@@ -34,10 +35,17 @@ usage(FILE *fp)
 "\n"
 "Options:\n"
 "  -s, --socket PATH    the daemon's Unix socket\n"
-"  -H, --host URL       unix:///path, a path, or tcp://[user@]host:port\n"
+"  -H, --host URL       unix:///path, a path, tcp://[user@]host:port or\n"
+"                       tls://[user@]host:port\n"
 "  -u, --user USER      the user for a tcp:// target (default: $PROCCTL_USER,\n"
 "                       else your login); its secret: $PROCCTL_SECRET, else\n"
 "                       asked on the terminal\n"
+"      --tls            TLS to a tcp:// target (tls://host:port says the same)\n"
+"      --cacert FILE    trust the server's certificate if FILE's CA signed it\n"
+"                       (default: the system's CAs)\n"
+"      --cert FILE, --key FILE\n"
+"                       a client certificate, for daemons that require one\n"
+"                       (its CN is the user; no secret needed)\n"
 "  -j, --json           print the reply as JSON (errors stay on stderr)\n"
 "  -t, --timeout SECS   give up waiting for a reply after SECS (default 60;\n"
 "                       0 waits forever)\n"
@@ -68,7 +76,7 @@ open_session(struct client *c, const struct target *t, int argc,
 	char *secret = NULL;
 	int rc;
 
-	if (t->tcp && (secret = target_secret(t)) == NULL)
+	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
 		return EXIT_NOPERM;
 	if ((rc = client_connect(c, t)) != 0)
 		goto done;
@@ -173,6 +181,23 @@ follow_events(const struct target *t, int json)
 	return rc;
 }
 
+/* --tls, --cacert, --cert, --key. */
+static int
+tls_opt(struct tls_opts *o, int ch, const char *val)
+{
+	char *dst = ch == 1002 ? o->cacert : ch == 1003 ? o->cert : o->key;
+
+	o->on = 1;
+	if (ch == 1001)
+		return 0;
+	if (*val == '\0' || strlen(val) >= sizeof(o->cacert)) {
+		fprintf(stderr, "procctl: bad file name '%s'\n", val);
+		return -1;
+	}
+	snprintf(dst, sizeof(o->cacert), "%s", val);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -181,18 +206,25 @@ main(int argc, char **argv)
 		{ "host", required_argument, NULL, 'H' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "tls", no_argument, NULL, 1001 },
+		{ "cacert", required_argument, NULL, 1002 },
+		{ "cert", required_argument, NULL, 1003 },
+		{ "key", required_argument, NULL, 1004 },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
+	struct tls_opts tls;
 	int ch, json = 0, timeout_ms = 60000, have_target = 0;
+	int tls_explicit = 0;
 	double secs;
 	char *end;
 
 	/* A daemon that goes away must give an error, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
+	target_tls_env(&tls);
 	/* '+': options stop at the command, so `procctl run ls -l` works. */
 	while ((ch = getopt_long(argc, argv, "+s:H:u:jt:hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -212,6 +244,14 @@ main(int argc, char **argv)
 			break;
 		case 'j':
 			json = 1;
+			break;
+		case 1001:
+		case 1002:
+		case 1003:
+		case 1004:
+			if (tls_opt(&tls, ch, optarg) == -1)
+				return EXIT_USAGE;
+			tls_explicit = 1;
 			break;
 		case 't':
 			secs = strtod(optarg, &end);
@@ -236,6 +276,14 @@ main(int argc, char **argv)
 	}
 	if (!have_target && target_default(&t) == -1)
 		return EXIT_USAGE;
+	if (t.tcp)
+		target_apply_tls(&t, &tls);
+	else if (tls_explicit) {
+		fprintf(stderr, "procctl: --tls, --cacert, --cert and --key go "
+		    "with a tcp:// or tls:// target\n");
+		return EXIT_USAGE;
+	}
+	shell_tls_defaults(&tls);
 	if (optind >= argc || strcmp(argv[optind], "shell") == 0)
 		return shell_run(&t, have_target || getenv("PROCCTL_HOST") ||
 		    getenv("PROCCTL_SOCKET"), json);

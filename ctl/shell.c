@@ -279,7 +279,7 @@ do_connect(const struct target *t)
 	int rc;
 
 	disconnect(NULL);
-	if (t->tcp && (secret = target_secret(t)) == NULL)
+	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
 		return -1;
 	sh.t = *t;
 	if (client_connect(&sh.c, t) != 0) {
@@ -461,7 +461,7 @@ read_socket(void)
 
 	if (buf_reserve(&sh.c.in, 65536) == -1)
 		return;
-	n = read(sh.c.fd, sh.c.in.data + sh.c.in.len,
+	n = client_recv(&sh.c, sh.c.in.data + sh.c.in.len,
 	    sh.c.in.cap - sh.c.in.len);
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -500,6 +500,8 @@ local_help(void)
 	    "tcp://[user@]host:port)\n"
 	    "  connect [<user>@]<host> <port>\n"
 	    "                             a daemon over TCP (IPv4 or IPv6)\n"
+	    "  connect --tls [--cacert F] [--cert F --key F] <host> <port>\n"
+	    "                             the same over TLS\n"
 	    "  disconnect                 stay here, unconnected\n"
 	    "  exit                       disconnect and leave (also quit, "
 	    "Ctrl-D)\n"
@@ -527,13 +529,63 @@ connect_host_port(const char *spec, const char *port, struct target *t)
 	return 0;
 }
 
+static struct tls_opts tls_defaults;
+
+void
+shell_tls_defaults(const struct tls_opts *o)
+{
+	tls_defaults = *o;
+}
+
+/* connect [--tls] [--cacert F] [--cert F --key F] [<path> | [<user>@]<host>
+ * <port>]: TLS options start from the command line's. */
+static void
+connect_cmd(int argc, const char **argv)
+{
+	struct tls_opts tls = tls_defaults;
+	const char *pos[3];
+	struct target t;
+	int i = 1, n = 0, explicit_tls = 0, rc;
+
+	while (i < argc) {
+		if ((rc = target_tls_option(&tls, argc, argv, &i)) == -1)
+			goto bad;
+		if (rc == 1) {
+			explicit_tls = 1;
+			continue;
+		}
+		if (n == 2)
+			goto usage;
+		pos[n++] = argv[i++];
+	}
+	if ((n == 0 && target_default(&t) == 0) ||
+	    (n == 1 && target_parse(pos[0], &t) == 0) ||
+	    (n == 2 && connect_host_port(pos[0], pos[1], &t) == 0)) {
+		if (t.tcp)
+			target_apply_tls(&t, &tls);
+		else if (explicit_tls) {
+			showf("TLS options go with a TCP target: connect --tls "
+			    "<host> <port>");
+			goto bad;
+		}
+		do_connect(&t);
+		return;
+	}
+	goto bad;
+usage:
+	showf("usage: connect [--tls] [--cacert F] [--cert F --key F] "
+	    "[<path> | [<user>@]<host> <port>]");
+bad:
+	if (!sh.tty)
+		sh.rc = EXIT_USAGE;
+}
+
 static void
 run_line(const char *line, size_t len)
 {
 	struct buf words = { 0 };
 	size_t *offs = NULL, offs_cap = 0, *lens = NULL;
 	const char **argv = NULL;
-	struct target t;
 	const char *err;
 	int argc, i;
 
@@ -569,16 +621,7 @@ run_line(const char *line, size_t len)
 		goto done;
 	}
 	if (strcasecmp(argv[0], "connect") == 0) {
-		if (argc > 3) {
-			showf("usage: connect [<path> | [<user>@]<host> <port>]");
-			goto done;
-		}
-		if ((argc == 1 && target_default(&t) == 0) ||
-		    (argc == 2 && target_parse(argv[1], &t) == 0) ||
-		    (argc == 3 && connect_host_port(argv[1], argv[2], &t) == 0))
-			do_connect(&t);
-		else if (!sh.tty)
-			sh.rc = EXIT_USAGE;
+		connect_cmd(argc, argv);
 		goto done;
 	}
 	if (strcasecmp(argv[0], "help") == 0 && argc == 1)
@@ -786,6 +829,11 @@ shell_run(const struct target *t, int have_target, int json)
 		/* Piped input is over: finish once every reply is in. */
 		if (sh.stdin_eof && (!sh.connected || sh.head == NULL))
 			break;
+		/* TLS may hold decrypted bytes the socket no longer shows. */
+		if (sh.connected && client_pending(&sh.c)) {
+			read_socket();
+			continue;
+		}
 		n = poll(pfd, (nfds_t)fds, -1);
 		if (got_sigint) {
 			got_sigint = 0;

@@ -67,6 +67,15 @@ target_parse(const char *s, struct target *t)
 		return unix_path(s + 7, t);
 	if (strncmp(s, "unix:", 5) == 0)
 		return unix_path(s + 5, t);
+	if (strncmp(s, "tls://", 6) == 0) {
+		char tcp[sizeof(host) + 80];
+
+		snprintf(tcp, sizeof(tcp), "tcp://%s", s + 6);
+		if (target_parse(tcp, t) == -1)
+			return -1;
+		t->tls.on = 1;
+		return 0;
+	}
 	if (strncmp(s, "tcp://", 6) != 0) {
 		if (strstr(s, "://") != NULL) {
 			fprintf(stderr, "procctl: %s: unsupported address; use "
@@ -154,4 +163,77 @@ target_secret(const struct target *t)
 	n = strcspn(buf, "\r\n");
 	buf[n] = '\0';
 	return strdup(buf);
+}
+
+static int
+set_file(char *dst, size_t size, const char *opt, const char *val)
+{
+	if (val == NULL || *val == '\0' || strlen(val) >= size) {
+		fprintf(stderr, "procctl: %s needs a file name\n", opt);
+		return -1;
+	}
+	snprintf(dst, size, "%s", val);
+	return 0;
+}
+
+void
+target_tls_env(struct tls_opts *o)
+{
+	const char *v;
+
+	memset(o, 0, sizeof(*o));
+	if ((v = getenv("PROCCTL_TLS")) != NULL && strcmp(v, "1") == 0)
+		o->on = 1;
+	if ((v = getenv("PROCCTL_CACERT")) != NULL && *v != '\0' &&
+	    set_file(o->cacert, sizeof(o->cacert), "PROCCTL_CACERT", v) == 0)
+		o->on = 1;
+	if ((v = getenv("PROCCTL_CERT")) != NULL && *v != '\0' &&
+	    set_file(o->cert, sizeof(o->cert), "PROCCTL_CERT", v) == 0)
+		o->on = 1;
+	if ((v = getenv("PROCCTL_KEY")) != NULL && *v != '\0' &&
+	    set_file(o->key, sizeof(o->key), "PROCCTL_KEY", v) == 0)
+		o->on = 1;
+}
+
+int
+target_tls_option(struct tls_opts *o, int argc, const char *const *argv,
+    int *i)
+{
+	const char *a = argv[*i], *val;
+	char *dst;
+	size_t n;
+
+	if (strcmp(a, "--tls") == 0) {
+		o->on = 1;
+		(*i)++;
+		return 1;
+	}
+	if (strncmp(a, "--cacert", 8) == 0 && (a[8] == '\0' || a[8] == '='))
+		dst = o->cacert, n = 8;
+	else if (strncmp(a, "--cert", 6) == 0 && (a[6] == '\0' || a[6] == '='))
+		dst = o->cert, n = 6;
+	else if (strncmp(a, "--key", 5) == 0 && (a[5] == '\0' || a[5] == '='))
+		dst = o->key, n = 5;
+	else
+		return 0;
+	if (a[n] == '=')
+		val = a + n + 1;
+	else if (*i + 1 < argc)
+		val = argv[++(*i)];
+	else
+		val = NULL;
+	if (set_file(dst, sizeof(o->cacert), a, val) == -1)
+		return -1;
+	o->on = 1;
+	(*i)++;
+	return 1;
+}
+
+void
+target_apply_tls(struct target *t, const struct tls_opts *o)
+{
+	int on = t->tls.on || o->on;
+
+	t->tls = *o;
+	t->tls.on = on;
 }

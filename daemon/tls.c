@@ -43,7 +43,11 @@ tls_error(void)
 		last = e;	/* the last is the most specific */
 	if (last == 0)
 		return errno != 0 ? strerror(errno) : "connection closed";
-	ERR_error_string_n(last, msg, sizeof(msg));
+	snprintf(msg, sizeof(msg), "%s%s", ERR_reason_error_string(last) ?
+	    ERR_reason_error_string(last) : "unknown TLS error",
+	    ERR_GET_REASON(last) == SSL_R_WRONG_VERSION_NUMBER ||
+	    ERR_GET_REASON(last) == SSL_R_HTTP_REQUEST ?
+	    " (not TLS: a plaintext client?)" : "");
 	return msg;
 }
 

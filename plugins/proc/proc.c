@@ -7,6 +7,7 @@
  *   output = null          child stdout/stderr: null or inherit (the
  *                          daemon's stderr)
  *   max_processes = 0      running processes at once (0: no limit)
+ *   max_per_user = 0       running processes of one user (0: no limit)
  *   session_scope = yes    processes started from an interactive session
  *                          end with it, as in the original (no: they
  *                          outlive it unless closed; run --detach does
@@ -38,6 +39,7 @@ struct proc *procs;		/* newest first; owned */
 static uint64_t next_seq = 1;
 static uint64_t close_timeout_ms = 5000;
 static size_t history_max = 1000, nended, nrunning, max_running;
+static size_t max_per_user;
 static int inherit_output;
 static int session_scope = 1;
 
@@ -256,6 +258,20 @@ lower_first(char *s)
 	s[0] = (char)tolower((unsigned char)s[0]);
 }
 
+/* Processes of UID not yet ended: a scan, but only on `run`. */
+static size_t
+running_of(uid_t uid)
+{
+	const struct proc *p;
+	size_t n = 0;
+
+	for (p = procs; p != NULL; p = p->next)
+		if (p->uid == uid && (p->state == PROC_RUNNING ||
+		    p->state == PROC_CLOSING))
+			n++;
+	return n;
+}
+
 static void
 cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
@@ -303,6 +319,12 @@ cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	if (max_running > 0 && nrunning >= max_running) {
 		H->reply_error(ctx, "LIMIT", "too many running processes "
 		    "(max_processes is %zu)", max_running);
+		return;
+	}
+	if (max_per_user > 0 && running_of(who->uid) >= max_per_user) {
+		H->reply_error(ctx, "LIMIT", "%s has %zu running processes, "
+		    "the most one user may have (max_per_user)", who->user,
+		    max_per_user);
 		return;
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
@@ -594,6 +616,12 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	if ((v = H->config_get(self, "max_processes")) != NULL &&
 	    parse_count(v, &max_running) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "max_processes = %s: expected "
+		    "a count", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "max_per_user")) != NULL &&
+	    parse_count(v, &max_per_user) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "max_per_user = %s: expected "
 		    "a count", v);
 		return -1;
 	}
