@@ -206,6 +206,33 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+/*
+ * SIGHUP: read the file again and apply its [access] policy; connections
+ * are checked against it on their next command.  Everything else (socket,
+ * listeners, plugins) keeps its start-up value until a restart.
+ */
+static void
+reload(void)
+{
+	struct config nc;
+
+	if (active_config == NULL || active_config->file == NULL) {
+		log_warn("SIGHUP: no configuration file to reload");
+		return;
+	}
+	config_defaults(&nc);
+	if (config_load(&nc, active_config->file) == -1 ||
+	    access_load(&nc) == -1) {
+		log_error("SIGHUP: %s not reloaded: the running policy stays",
+		    active_config->file);
+		config_free(&nc);
+		return;
+	}
+	log_info("SIGHUP: [access] policy reloaded from %s (other changes "
+	    "take effect at restart)", active_config->file);
+	config_free(&nc);
+}
+
 static void
 on_signal(int fd, unsigned events, void *arg)
 {
@@ -222,8 +249,7 @@ on_signal(int fd, unsigned events, void *arg)
 			loop_stop();
 			break;
 		case SIGHUP:
-			log_warn("SIGHUP: reloading is not supported yet; "
-			    "restart the daemon to apply a new configuration");
+			reload();
 			break;
 		}
 	}

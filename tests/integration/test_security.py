@@ -1,0 +1,682 @@
+"""Multi-user security with real users and real TLS: the [access] policy,
+processes run as their caller, socket hardening, plugin file checks, and
+TLS (server and mutual) for TCP.  CI runs as root, so tests create users
+with useradd and act as them with setpriv; those that need root skip with
+a reason otherwise."""
+import grp
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from conftest import PLUGINS, PROCCTL, PROCCTLD, default_ini, wait_for
+from test_tcp import free_port
+
+IS_ROOT = os.geteuid() == 0
+needs_root = pytest.mark.skipif(
+    not IS_ROOT, reason="needs root: creates users and connects as them")
+
+# Users and groups this module creates (and removes).
+GROUPS = ["pcts-users", "pcts-admins", "pcts-extra"]
+USERS = {
+    "pcts-a": ("pcts-users", ["pcts-extra"]),
+    "pcts-b": ("pcts-users", []),
+    "pcts-adm": ("pcts-admins", []),
+    "pcts-out": ("pcts-extra", []),      # in no allowed group
+}
+
+
+def _cleanup_accounts():
+    for u in USERS:
+        subprocess.run(["userdel", u], capture_output=True)
+    for g in GROUPS:
+        subprocess.run(["groupdel", g], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def users():
+    if not IS_ROOT:
+        pytest.skip("needs root: creates users and connects as them")
+    if shutil.which("useradd") is None or shutil.which("setpriv") is None:
+        pytest.skip("needs useradd and setpriv (passwd, util-linux)")
+    _cleanup_accounts()
+    for g in GROUPS:
+        subprocess.run(["groupadd", g], check=True)
+    ids = {}
+    for u, (primary, extra) in USERS.items():
+        cmd = ["useradd", "-M", "-N", "-d", "/home/" + u, "-s", "/bin/sh",
+               "-g", primary]
+        if extra:
+            cmd += ["-G", ",".join(extra)]
+        subprocess.run(cmd + [u], check=True)
+        ids[u] = pwd.getpwnam(u).pw_uid
+    yield ids
+    _cleanup_accounts()
+
+
+def as_user(user, *cmd, input=None, timeout=60, env=None):
+    full = ["setpriv", "--reuid=" + user, "--regid=" + USERS[user][0],
+            "--init-groups", "--"] + [str(c) for c in cmd]
+    return subprocess.run(full, capture_output=True, text=True,
+                          input=input, timeout=timeout, env=env)
+
+
+def ctl_as(user, d, *args, json_out=False):
+    return as_user(user, PROCCTL, "-s", d.sock,
+                   *(["--json"] if json_out else []), *args)
+
+
+@pytest.fixture
+def pubdir():
+    """A directory other users can reach, unlike pytest's own."""
+    d = tempfile.mkdtemp(prefix="procctl-sec-")
+    os.chmod(d, 0o711)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def policy_ini(access="", daemon="socket_mode = 0666", proc=""):
+    text = default_ini(extra_daemon=daemon, proc=proc)
+    if access:
+        text += "\n[access]\n" + access + "\n"
+    return text
+
+
+def status(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return f.read()
+
+
+def alive(pid):
+    try:
+        return status(pid).split("State:")[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+# ---- the policy ----
+
+@needs_root
+def test_users_see_and_close_only_their_own(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini("allow_groups = pcts-users"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    a = ctl_as("pcts-a", d, "run", "sleep", "100")
+    assert a.returncode == 0, a.stderr
+    pa = int(a.stdout)
+    pb = int(ctl_as("pcts-b", d, "run", "sleep", "101").stdout)
+    # B lists only B's; A only A's.
+    rows = json.loads(ctl_as("pcts-b", d, "list", "all",
+                             json_out=True).stdout)
+    assert [r["pid"] for r in rows] == [pb]
+    rows = json.loads(ctl_as("pcts-a", d, "list", "details",
+                             json_out=True).stdout)
+    assert [r["pid"] for r in rows] == [pa]
+    # B can neither close (signal) A's process by pid nor by name.
+    r = ctl_as("pcts-b", d, "close", pa)
+    assert r.returncode == 77 and \
+        "process %d belongs to another user" % pa in r.stderr, r.stderr
+    r = ctl_as("pcts-b", d, "close", "sleep")
+    assert r.returncode == 0       # B's own sleep is the only one B sees
+    assert alive(pa) and not alive(pb)
+    assert ctl_as("pcts-a", d, "close", pa).returncode == 0
+
+
+@needs_root
+def test_root_daemon_runs_the_caller_as_the_caller(make_daemon, users,
+                                                   pubdir):
+    d = make_daemon(policy_ini(), sock=os.path.join(pubdir, "s.sock"))
+    out = os.path.join(pubdir, "env")
+    os.chmod(pubdir, 0o777)
+    r = ctl_as("pcts-a", d, "run", "sh", "-c",
+               "echo $HOME $USER $LOGNAME > %s; exec sleep 100" % out)
+    pid = int(r.stdout)
+    wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 0)
+    st = status(pid)
+    uid = users["pcts-a"]
+    assert re.search(r"^Uid:\s+%d\s+%d\s+%d\s+%d$" % ((uid,) * 4), st, re.M)
+    gid = grp.getgrnam("pcts-users").gr_gid
+    extra = grp.getgrnam("pcts-extra").gr_gid
+    assert re.search(r"^Gid:\s+%d\s+%d\s+%d\s+%d$" % ((gid,) * 4), st, re.M)
+    groups = set(re.search(r"^Groups:\s*(.*)$", st, re.M).group(1).split())
+    assert str(extra) in groups and "0" not in groups
+    # No capability survives the switch from root.
+    assert re.search(r"^CapEff:\s+0+$", st, re.M)
+    assert re.search(r"^CapPrm:\s+0+$", st, re.M)
+    assert open(out).read() == "/home/pcts-a pcts-a pcts-a\n"
+    assert os.stat(out).st_uid == uid
+    ctl_as("pcts-a", d, "close", pid)
+
+
+@needs_root
+def test_user_not_in_policy_is_refused(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini("allow_groups = pcts-users\n"
+                               "allow_users = pcts-adm"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    r = ctl_as("pcts-out", d, "list")
+    assert r.returncode == 77
+    assert "user 'pcts-out' (uid %d) may not use this procctld" % \
+        users["pcts-out"] in r.stderr
+    d.wait_log(r"refused uid %d \(pcts-out\) pid \d+: not allowed by "
+               r"\[access\]" % users["pcts-out"])
+    # By user name and by group, the others get in.
+    for u in ["pcts-a", "pcts-b", "pcts-adm"]:
+        assert ctl_as(u, d, "add", "1", "1").stdout == "2\n"
+    # Nothing of the refused peer lingers (no fd leak).
+    before = d.fds()
+    for _ in range(20):
+        ctl_as("pcts-out", d, "list")
+    assert d.fds() == before
+
+
+@needs_root
+def test_admin_sees_and_closes_everything(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini("allow_groups = pcts-users\n"
+                               "admin_groups = pcts-admins"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    pa = int(ctl_as("pcts-a", d, "run", "sleep", "100").stdout)
+    pb = int(ctl_as("pcts-b", d, "run", "sleep", "101").stdout)
+    rows = json.loads(ctl_as("pcts-adm", d, "list", json_out=True).stdout)
+    assert {r["pid"] for r in rows} == {pa, pb}
+    assert {r["owner"] for r in rows} == {"pcts-a", "pcts-b"}
+    # Admin-only commands: the core checks the command's flag.
+    r = ctl_as("pcts-adm", d, "close", "sleep", "all")
+    assert r.returncode == 0, r.stderr
+    assert not alive(pa) and not alive(pb)
+    hello = ctl_as("pcts-adm", d, "hello", "3", json_out=True)
+    assert json.loads(hello.stdout)["admin"] is True
+    hello = ctl_as("pcts-a", d, "hello", "3", json_out=True)
+    assert json.loads(hello.stdout)["admin"] is False
+
+
+@needs_root
+def test_policy_reload_applies_to_open_connections(make_daemon, users,
+                                                   pubdir):
+    d = make_daemon(policy_ini("allow_groups = pcts-users"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    p = subprocess.Popen(["setpriv", "--reuid=pcts-b", "--regid=pcts-users",
+                          "--init-groups", "--", str(PROCCTL), "-s",
+                          str(d.sock)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    p.stdin.write("add 1 1\n")
+    p.stdin.flush()
+    assert p.stdout.readline() == "2\n"
+    d.ini.write_text(policy_ini("allow_users = pcts-a"))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"\[access\] policy reloaded")
+    p.stdin.write("add 2 2\n")
+    p.stdin.close()
+    assert p.stdout.readline() == \
+        "error: user 'pcts-b' may no longer use this procctld\n"
+    assert p.wait(timeout=30) != 0
+    d.wait_log(r"uid %d \(pcts-b\) pid \d+: no longer allowed" %
+               users["pcts-b"])
+    assert ctl_as("pcts-a", d, "add", "1", "1").stdout == "2\n"
+    # A reload with a mistake keeps the running policy.
+    d.ini.write_text(policy_ini("allow_users = no-such-user-here"))
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"no such user 'no-such-user-here'")
+    d.wait_log(r"not reloaded: the running policy stays")
+    assert ctl_as("pcts-a", d, "add", "1", "1").stdout == "2\n"
+
+
+def test_unknown_names_in_policy_stop_the_daemon(make_daemon):
+    d = make_daemon(policy_ini("allow_groups = no-such-group-zz\n"
+                               "admin_users = no-such-user-zz"),
+                    start=False)
+    d.start(wait=False)
+    assert d.proc.wait(timeout=30) == 78
+    assert "[access] allow_groups: no such group 'no-such-group-zz'" in \
+        d.log()
+    assert "[access] admin_users: no such user 'no-such-user-zz'" in d.log()
+
+
+@needs_root
+def test_user_daemon_serves_only_its_user(users, pubdir, tmp_path):
+    """A daemon run by an ordinary user: that user (and root) only, even
+    when the socket's mode would let others in."""
+    os.chmod(pubdir, 0o777)
+    ini = os.path.join(pubdir, "d.ini")
+    with open(ini, "w") as f:
+        f.write(policy_ini())
+    sock = os.path.join(pubdir, "s.sock")
+    log = open(tmp_path / "user-daemon.log", "wb")
+    p = subprocess.Popen(["setpriv", "--reuid=pcts-a", "--regid=pcts-users",
+                          "--init-groups", "--", str(PROCCTLD), "-c", ini,
+                          "-s", sock], stdout=log, stderr=log)
+    try:
+        wait_for(lambda: os.path.exists(sock))
+        time.sleep(0.2)
+        r = as_user("pcts-a", PROCCTL, "-s", sock, "run", "sleep", "100")
+        assert r.returncode == 0, r.stderr
+        assert int(status(int(r.stdout)).split("Uid:")[1].split()[0]) == \
+            users["pcts-a"]
+        r = as_user("pcts-b", PROCCTL, "-s", sock, "list")
+        assert r.returncode == 77 and "may not use this procctld" in \
+            r.stderr
+        r = subprocess.run([str(PROCCTL), "-s", sock, "list"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0     # root may
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+
+
+@needs_root
+def test_per_user_process_limit(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini(proc="max_per_user = 2"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    for _ in range(2):
+        assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+    r = ctl_as("pcts-a", d, "run", "sleep", "100")
+    assert r.returncode == 75
+    assert "pcts-a has 2 running processes, the most one user may have " \
+        "(max_per_user)" in r.stderr
+    # Another user is not affected; and closing one makes room.
+    assert ctl_as("pcts-b", d, "run", "sleep", "100").returncode == 0
+    assert ctl_as("pcts-a", d, "close", "sleep", "all").returncode == 0
+    assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+
+
+# ---- the socket ----
+
+@needs_root
+def test_socket_group_and_mode(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini(daemon="socket_mode = 0660\n"
+                               "socket_group = pcts-users"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    st = os.stat(d.sock)
+    assert stat.S_IMODE(st.st_mode) == 0o660
+    assert st.st_gid == grp.getgrnam("pcts-users").gr_gid
+    assert ctl_as("pcts-a", d, "add", "1", "1").stdout == "2\n"
+    # Not in the group: the kernel says no before the daemon hears of it.
+    r = ctl_as("pcts-out", d, "add", "1", "1")
+    assert r.returncode == 77 and "permission denied" in r.stderr
+
+
+def test_socket_group_unknown_stops_the_daemon(make_daemon):
+    d = make_daemon(policy_ini(daemon="socket_group = no-such-group-zz"),
+                    start=False)
+    d.start(wait=False)
+    assert d.proc.wait(timeout=30) == 78
+    assert "socket_group = no-such-group-zz: no such group" in d.log()
+
+
+def test_socket_never_more_open_than_configured(make_daemon, tmp_path):
+    """strace the daemon: the socket file is created (bind) under a umask
+    that leaves it owner-only, and opened up to its mode only after."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace")
+    d = make_daemon(policy_ini(daemon="socket_mode = 0666"), start=False,
+                    prefix=["strace", "-f", "-e", "trace=umask,bind,chmod,"
+                            "fchmodat,chown,fchownat", "-o",
+                            str(tmp_path / "trace")])
+    d.start()
+    trace = (tmp_path / "trace").read_text()
+    bind = re.search(r"umask\((0?\d+)\)\s*=.*\n(?:.*\n)*?.*bind\(\d+, "
+                     r"\{sa_family=AF_UNIX, sun_path=\"%s\"" %
+                     re.escape(str(d.sock)), trace)
+    assert bind, trace
+    assert int(bind.group(1), 8) & 0o077 == 0o077, trace
+    assert re.search(r"chmod\(\"%s\", 0666\)" % re.escape(str(d.sock)),
+                     trace), trace
+    # Stop the daemon itself; strace follows it out.
+    with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
+        os.kill(int(f.read().split()[0]), signal.SIGTERM)
+    assert d.proc.wait(timeout=60) == 0
+
+
+# ---- plugin files ----
+
+def copy_plugin(dirpath, mode=0o755, dirmode=0o755):
+    os.makedirs(dirpath, exist_ok=True)
+    os.chmod(dirpath, dirmode)
+    dst = os.path.join(dirpath, "arith.so")
+    shutil.copy(PLUGINS / "arith.so", dst)
+    os.chmod(dst, mode)
+    return dst
+
+
+def plugin_refused(make_daemon, path, why):
+    """Load only the copy at PATH: refused, so its commands are absent."""
+    d = make_daemon("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\npath = "
+                    "%s\n" % (PLUGINS, path))
+    assert re.search(why, d.log()), d.log()
+    r = d.ctl("add", "1", "1")
+    assert r.returncode == 1 and "unknown command 'add'" in r.stderr
+    return d
+
+
+def test_writable_plugin_refused(make_daemon, tmp_path):
+    p = copy_plugin(str(tmp_path / "p1"), mode=0o666)
+    plugin_refused(make_daemon, p, r"plugin arith: refusing %s: it is "
+                   r"writable by others \(mode 0666\)" % re.escape(p))
+    p = copy_plugin(str(tmp_path / "p2"), mode=0o775)
+    plugin_refused(make_daemon, p, r"it is writable by its group")
+
+
+def test_plugin_in_writable_directory_refused(make_daemon, tmp_path):
+    p = copy_plugin(str(tmp_path / "p3"), dirmode=0o777)
+    plugin_refused(make_daemon, p, r"refusing %s: the directory %s is "
+                   r"writable by others \(mode 0777\)" %
+                   (re.escape(p), re.escape(str(tmp_path / "p3"))))
+    # Through a symlink, the real file is what is judged.
+    link = str(tmp_path / "link.so")
+    os.symlink(p, link)
+    plugin_refused(make_daemon, link, r"refusing %s" % re.escape(p))
+
+
+@needs_root
+def test_foreign_owned_plugin_refused(make_daemon, users, tmp_path):
+    p = copy_plugin(str(tmp_path / "p4"))
+    os.chown(p, users["pcts-a"], -1)
+    plugin_refused(make_daemon, p, r"refusing %s: it is owned by uid %d, "
+                   r"not by root or the daemon's user" %
+                   (re.escape(p), users["pcts-a"]))
+    os.chown(p, 0, -1)
+    os.chown(os.path.dirname(p), users["pcts-a"], -1)
+    plugin_refused(make_daemon, p, r"the directory %s is owned by uid %d" %
+                   (re.escape(os.path.dirname(p)), users["pcts-a"]))
+
+
+def test_safe_plugin_copy_loads(make_daemon, tmp_path):
+    p = copy_plugin(str(tmp_path / "ok"))
+    d = make_daemon("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\npath = "
+                    "%s\n" % (PLUGINS, p))
+    assert d.ctl("add", "1", "1").stdout == "2\n"
+
+
+# ---- TLS ----
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def make_ca(d, name):
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:P-256", "-nodes", "-keyout", name + ".key",
+            "-out", name + ".crt", "-days", "7", "-subj", "/CN=" + name,
+            cwd=d)
+
+
+def make_cert(d, ca, name, cn, san=None):
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+            "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+            "-subj", "/CN=" + cn, cwd=d)
+    ext = os.path.join(d, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=%s\n" % san if san else
+                "basicConstraints=CA:FALSE\n")
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".crt",
+            "-CAkey", ca + ".key", "-CAcreateserial", "-out", name + ".crt",
+            "-days", "7", "-extfile", ext, cwd=d)
+    os.chmod(os.path.join(d, name + ".key"), 0o600)
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = str(tmp_path_factory.mktemp("pki"))
+    make_ca(d, "ca")
+    make_ca(d, "evil")
+    make_cert(d, "ca", "server", "localhost",
+              "DNS:localhost,IP:127.0.0.1,IP:::1")
+    make_cert(d, "ca", "root", "root")
+    make_cert(d, "ca", "nobody", "nobody")
+    make_cert(d, "ca", "ghost", "no-such-user-zz")
+    make_cert(d, "evil", "evilroot", "root")
+    return d
+
+
+def tls_ini(pki, tmp_path, listen, client_ca=False, secrets=True):
+    text = default_ini() + "\n[tcp]\n"
+    for l in listen:
+        text += "listen = %s\n" % l
+    text += "tls_cert = %s/server.crt\ntls_key = %s/server.key\n" % (pki,
+                                                                    pki)
+    if client_ca:
+        text += "tls_client_ca = %s/ca.crt\n" % pki
+    if secrets:
+        s = tmp_path / "secrets"
+        s.write_text("root:rootpw\n")
+        os.chmod(s, 0o600)
+        text += "secrets = %s\n" % s
+    return text
+
+
+@pytest.fixture
+def tls_daemon(make_daemon, pki, tmp_path):
+    port = free_port()
+    d = make_daemon(tls_ini(pki, tmp_path, ["127.0.0.1:%d" % port]))
+    d.port = port
+    return d
+
+
+def tls_ctl(port, *args, pki, secret="rootpw", extra=(), host="127.0.0.1"):
+    env = dict(os.environ)
+    env.pop("PROCCTL_SECRET", None)
+    if secret is not None:
+        env["PROCCTL_SECRET"] = secret
+    cmd = [str(PROCCTL), "-H", "tls://root@%s:%d" % (host, port),
+           "--cacert", "%s/ca.crt" % pki] + list(extra)
+    return subprocess.run(cmd + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=60, env=env,
+                          stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_tls_with_password_auth(tls_daemon, pki):
+    r = tls_ctl(tls_daemon.port, "add", "1", "2", pki=pki)
+    assert r.returncode == 0 and r.stdout == "3\n", r.stderr
+    # TLS 1.3 when both sides have it.
+    tls_daemon.wait_log(r"client \d+ from 127\.0\.0\.1:\d+: TLSv1\.3")
+    # redis-cli, unmodified.
+    r = subprocess.run(["redis-cli", "--tls", "--cacert", pki + "/ca.crt",
+                        "-h", "127.0.0.1", "-p", str(tls_daemon.port),
+                        "--user", "root", "--pass", "rootpw", "mult", "6",
+                        "7"], capture_output=True, text=True, timeout=60)
+    assert r.stdout == "42\n", r.stderr
+    # Wrong secret inside TLS: the same generic error, logged.
+    r = tls_ctl(tls_daemon.port, "add", "1", "2", pki=pki, secret="nope")
+    assert r.returncode == 77 and "invalid username or secret" in r.stderr
+    tls_daemon.wait_log(r"authentication failure from 127\.0\.0\.1:\d+ "
+                        r"for user 'root' \(1 on this connection, 1 since")
+    assert "nope" not in tls_daemon.log()
+
+
+def test_tls_brute_force_is_delayed_and_counted(tls_daemon, pki):
+    ctx = ssl.create_default_context(cafile=pki + "/ca.crt")
+    raw = socket.create_connection(("127.0.0.1", tls_daemon.port),
+                                   timeout=30)
+    s = ctx.wrap_socket(raw, server_hostname="localhost")
+    f = s.makefile("rb")
+    n = 5
+    s.sendall(b"".join(b"AUTH root guess%d\r\n" % i for i in range(n)) +
+              b"AUTH root rootpw\r\nADD 2 2\r\n")
+    for _ in range(n):
+        assert f.readline() == b"-AUTH invalid username or secret\r\n"
+    assert f.readline() == b"+OK\r\n"
+    assert f.readline() == b":4\r\n"
+    s.close()
+    tls_daemon.wait_log(r"\(%d on this connection, %d since start\)" %
+                        (n, n))
+
+
+def test_tls_untrusted_server_and_wrong_name(tls_daemon, pki):
+    env_ca = ["--cacert", pki + "/evil.crt"]
+    r = subprocess.run([str(PROCCTL), "-H", "tls://root@127.0.0.1:%d" %
+                        tls_daemon.port] + env_ca + ["add", "1", "1"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PROCCTL_SECRET="rootpw"))
+    assert r.returncode == 77
+    assert "the server's certificate is not trusted" in r.stderr
+    # The certificate names localhost, 127.0.0.1 and ::1: a client that
+    # dialled another name refuses it.
+    ctx = ssl.create_default_context(cafile=pki + "/ca.crt")
+    raw = socket.create_connection(("127.0.0.1", tls_daemon.port))
+    with pytest.raises(ssl.SSLCertVerificationError):
+        ctx.wrap_socket(raw, server_hostname="not-this-host.example")
+    raw.close()
+
+
+def test_plaintext_to_a_tls_port(tls_daemon, pki):
+    s = socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=20)
+    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+    data = b""
+    try:
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    except ConnectionResetError:
+        pass
+    s.close()
+    assert b"PONG" not in data and b"+" not in data[:1]
+    tls_daemon.wait_log(r"TLS handshake failed: .*\(not TLS: a plaintext "
+                        r"client\?\)")
+    r = subprocess.run([str(PROCCTL), "-H", "tcp://root@127.0.0.1:%d" %
+                        tls_daemon.port, "add", "1", "1"],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PROCCTL_SECRET="rootpw"))
+    assert r.returncode == 69 and "try --tls" in r.stderr
+    assert tls_daemon.proc.poll() is None
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_tls_old_protocol_refused(tls_daemon, pki):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki + "/ca.crt")
+    try:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+    except (ValueError, AttributeError):
+        pytest.skip("this Python cannot speak TLS 1.1")
+    raw = socket.create_connection(("127.0.0.1", tls_daemon.port))
+    with pytest.raises((ssl.SSLError, ConnectionResetError)):
+        ctx.wrap_socket(raw, server_hostname="localhost")
+    raw.close()
+    # TLS 1.2 still works.
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pki + "/ca.crt")
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    s = ctx.wrap_socket(socket.create_connection(
+        ("127.0.0.1", tls_daemon.port)), server_hostname="localhost")
+    assert s.version() == "TLSv1.2"
+    s.sendall(b"AUTH root rootpw\r\n")
+    assert s.recv(100) == b"+OK\r\n"
+    s.close()
+
+
+@pytest.fixture
+def mtls_daemon(make_daemon, pki, tmp_path):
+    port = free_port()
+    d = make_daemon(tls_ini(pki, tmp_path, ["127.0.0.1:%d" % port],
+                            client_ca=True, secrets=False))
+    d.port = port
+    return d
+
+
+def test_mutual_tls(mtls_daemon, pki):
+    cert = ["--cert", pki + "/root.crt", "--key", pki + "/root.key"]
+    r = tls_ctl(mtls_daemon.port, "add", "1", "2", pki=pki, secret=None,
+                extra=cert)
+    assert r.returncode == 0 and r.stdout == "3\n", r.stderr
+    mtls_daemon.wait_log(r"authenticated as root by certificate")
+    r = subprocess.run(["redis-cli", "--tls", "--cacert", pki + "/ca.crt",
+                        "--cert", pki + "/root.crt", "--key",
+                        pki + "/root.key", "-h", "127.0.0.1", "-p",
+                        str(mtls_daemon.port), "add", "2", "2"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.stdout == "4\n", r.stderr
+    # No client certificate: the handshake fails, and procctl says why.
+    r = tls_ctl(mtls_daemon.port, "add", "1", "2", pki=pki)
+    assert r.returncode == 69
+    assert "certificate required" in r.stderr, r.stderr
+    mtls_daemon.wait_log(r"TLS handshake failed: peer did not return a "
+                         r"certificate")
+    # A certificate from another CA, even for CN=root.
+    r = tls_ctl(mtls_daemon.port, "add", "1", "2", pki=pki, secret=None,
+                extra=["--cert", pki + "/evilroot.crt", "--key",
+                       pki + "/evilroot.key"])
+    assert r.returncode != 0
+    mtls_daemon.wait_log(r"TLS handshake failed: certificate verify failed")
+    # A good certificate for a name with no local account.
+    r = tls_ctl(mtls_daemon.port, "add", "1", "2", pki=pki, secret=None,
+                extra=["--cert", pki + "/ghost.crt", "--key",
+                       pki + "/ghost.key"])
+    assert r.returncode == 77
+    assert "may not use this procctld" in r.stderr
+    assert mtls_daemon.proc.poll() is None
+
+
+@needs_root
+def test_mutual_tls_user_owns_processes(mtls_daemon, pki):
+    cert = ["--cert", pki + "/nobody.crt", "--key", pki + "/nobody.key"]
+    r = tls_ctl(mtls_daemon.port, "run", "sleep", "100", pki=pki,
+                secret=None, extra=cert)
+    pid = int(r.stdout)
+    assert status(pid).split("Uid:")[1].split()[0] == "65534"
+    r = tls_ctl(mtls_daemon.port, "close", pid, pki=pki, secret=None,
+                extra=cert)
+    assert r.returncode == 0
+
+
+def test_tls_allows_non_loopback(make_daemon, pki, tmp_path):
+    port = free_port()
+    d = make_daemon(tls_ini(pki, tmp_path, ["0.0.0.0:%d" % port]))
+    r = tls_ctl(port, "add", "1", "1", pki=pki)
+    assert r.stdout == "2\n", r.stderr
+    assert "listening on tcp 0.0.0.0:%d" % port in d.log()
+
+
+def test_tls_key_readable_by_others_refused(make_daemon, pki, tmp_path):
+    key = tmp_path / "open.key"
+    shutil.copy(pki + "/server.key", key)
+    os.chmod(key, 0o644)
+    ini = tls_ini(pki, tmp_path, ["127.0.0.1:%d" % free_port()]).replace(
+        "tls_key = %s/server.key" % pki, "tls_key = %s" % key)
+    d = make_daemon(ini, start=False)
+    d.start(wait=False)
+    assert d.proc.wait(timeout=30) == 78
+    assert "tls_key %s: mode 0644 lets others read it; chmod 600 it" % key \
+        in d.log()
+
+
+def test_tls_bad_files_refused(make_daemon, pki, tmp_path):
+    ini = tls_ini(pki, tmp_path, ["127.0.0.1:%d" % free_port()])
+    for old, new, why in [
+            ("server.crt", "nothing.crt", r"tls_cert .*nothing\.crt: "),
+            ("tls_key = %s/server.key" % pki, "tls_key = %s/root.key" % pki,
+             r"tls_key .*root\.key: (key values mismatch|does not match)"),
+    ]:
+        d = make_daemon(ini.replace(old, new), start=False)
+        d.start(wait=False)
+        assert d.proc.wait(timeout=30) == 78
+        assert re.search(why, d.log()), d.log()
+
+
+def test_shell_connects_with_tls(tls_daemon, pki, tmux):
+    t = tmux("%s -s %s" % (PROCCTL, tls_daemon.sock),
+             env={"PROCCTL_SECRET": "rootpw"})
+    t.wait(r"procctl\S*> *$")
+    t.type("connect --tls --cacert %s/ca.crt 127.0.0.1 %d" %
+           (pki, tls_daemon.port))
+    t.wait(r"connected to 127\.0\.0\.1:%d as root" % tls_daemon.port)
+    t.type("add 40 2")
+    t.wait(r"^42$")
+    # Events come through TLS as well.
+    pid = int(tls_ctl(tls_daemon.port, "run", "sh", "-c", "exit 5",
+                      pki=pki).stdout)
+    t.wait(r"\[event\] %d sh exited with status 5" % pid)
