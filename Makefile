@@ -146,7 +146,7 @@ uninstall:
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev openssl python3 python3-pytest redis-tools \
-	tmux passwd util-linux
+	tmux passwd util-linux strace
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)

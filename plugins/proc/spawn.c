@@ -33,15 +33,19 @@ static int
 drop_privileges(const struct spawn_opts *o)
 {
 	struct passwd *pw;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
 
 	if (geteuid() != 0 || o->uid == 0)
 		return 0;
 	if (initgroups(o->user, o->gid) == -1 || setgid(o->gid) == -1 ||
 	    setuid(o->uid) == -1)
 		return -1;
-	/* Verify: no way back to root, and the ids are the caller's. */
-	if (setuid(0) != -1 || getuid() != o->uid || geteuid() != o->uid ||
-	    getgid() != o->gid || getegid() != o->gid)
+	/* Verify: no way back to root, and every id (real, effective,
+	 * saved) is the caller's. */
+	if (setuid(0) != -1 || getresuid(&ru, &eu, &su) == -1 ||
+	    getresgid(&rg, &eg, &sg) == -1 || ru != o->uid || eu != o->uid ||
+	    su != o->uid || rg != o->gid || eg != o->gid || sg != o->gid)
 		return -1;
 	if ((pw = getpwuid(o->uid)) != NULL) {
 		setenv("HOME", pw->pw_dir, 1);

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from conftest import PLUGINS, PROCCTL, PROCCTLD, default_ini, wait_for
+from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, default_ini,
+                      wait_for)
 from test_tcp import free_port
 
 IS_ROOT = os.geteuid() == 0
@@ -317,6 +318,8 @@ def test_socket_never_more_open_than_configured(make_daemon, tmp_path):
     that leaves it owner-only, and opened up to its mode only after."""
     if shutil.which("strace") is None:
         pytest.skip("needs strace")
+    if SANITIZED:
+        pytest.skip("LeakSanitizer does not run under ptrace (strace)")
     d = make_daemon(policy_ini(daemon="socket_mode = 0666"), start=False,
                     prefix=["strace", "-f", "-e", "trace=umask,bind,chmod,"
                             "fchmodat,chown,fchownat", "-o",
