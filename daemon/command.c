@@ -442,6 +442,35 @@ cmd_command(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 }
 
 static void
+cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = conn_caller(ctx->conn);
+	char err[256];
+
+	if (argc == 2 && strcasecmp(argv[1].ptr, "list") == 0) {
+		plugin_reply_list(ctx);
+		return;
+	}
+	if (argc == 3 && strcasecmp(argv[1].ptr, "load") == 0) {
+		if (!who->admin) {
+			reply_error(ctx, "NOPERM", "plugin load is for admins "
+			    "only");
+			return;
+		}
+		if (plugin_load_named(active_config, argv[2].ptr, err,
+		    sizeof(err)) == -1) {
+			reply_error(ctx, "ERR", "%s", err);
+			return;
+		}
+		log_info("plugin %s loaded at the request of %s (uid %u)",
+		    argv[2].ptr, who->user, (unsigned)who->uid);
+		reply_simple(ctx, "OK");
+		return;
+	}
+	reply_error(ctx, "ARGS", "usage: PLUGIN LIST | PLUGIN LOAD <name>");
+}
+
+static void
 cmd_subscribe(struct procctl_ctx *ctx, int argc,
     const struct procctl_arg *argv)
 {
@@ -480,6 +509,8 @@ static const struct procctl_command builtins[] = {
 	{ "subscribe", cmd_subscribe, -1, "SUBSCRIBE",
 	  "Receive push events (your processes starting and ending) on "
 	  "this connection", 0 },
+	{ "plugin", cmd_plugin, -2, "PLUGIN LIST | PLUGIN LOAD <name>",
+	  "The loaded plugins; LOAD (admins) adds one from the config", 0 },
 	{ "quit", cmd_quit, 1, "QUIT",
 	  "Close the connection after the reply", 0 },
 };

@@ -392,6 +392,7 @@ main(int argc, char **argv)
 	listen_close();
 	conn_close_all();
 	plugin_unload_all();
+	plugin_free_later();
 	conn_idle();
 	command_free_all();
 	loop_unwatch(sigwatch);

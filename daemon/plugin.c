@@ -581,3 +581,123 @@ plugin_unload_all(void)
 		plugin_free(p);
 	}
 }
+
+/* Configurations read again by `plugin load`: a plugin keeps pointers to
+ * its section for as long as it is loaded, so they live until exit. */
+static struct later_config {
+	struct config		 c;
+	struct later_config	*next;
+} *later;
+
+static struct procctl_plugin *
+plugin_find(const char *name)
+{
+	struct procctl_plugin *p;
+
+	for (p = plugins; p != NULL; p = p->next)
+		if (strcmp(p->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+int
+plugin_load_named(const struct config *active, const char *name, char *err,
+    size_t errlen)
+{
+	struct later_config *lc;
+	const struct plugin_conf *pc = NULL;
+	char path[PATH_MAX];
+	const char *rel = NULL;
+	size_t i;
+
+	if (name[0] == '\0' || strchr(name, '/') != NULL ||
+	    strlen(name) > NAME_MAX - 3) {
+		snprintf(err, errlen, "'%.64s' is not a plugin name", name);
+		return -1;
+	}
+	if (plugin_find(name) != NULL) {
+		snprintf(err, errlen, "plugin %s is already loaded", name);
+		return -1;
+	}
+	if (active->file != NULL) {
+		/* The file as it is now: the admin may just have added the
+		 * section. */
+		if ((lc = calloc(1, sizeof(*lc))) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		config_defaults(&lc->c);
+		if (config_load(&lc->c, active->file) == -1) {
+			config_free(&lc->c);
+			free(lc);
+			snprintf(err, errlen, "%s cannot be used now; see the "
+			    "log", active->file);
+			return -1;
+		}
+		lc->next = later;
+		later = lc;
+		for (i = 0; i < lc->c.nplugins; i++)
+			if (strcmp(lc->c.plugins[i].name, name) == 0)
+				pc = &lc->c.plugins[i];
+		if (pc == NULL && !active->load_all) {
+			snprintf(err, errlen, "%s has no [plugin:%s] section",
+			    active->file, name);
+			return -1;
+		}
+		if (pc != NULL)
+			rel = pc->path;
+	}
+	if (rel != NULL && rel[0] == '/')
+		snprintf(path, sizeof(path), "%s", rel);
+	else if (rel != NULL)
+		snprintf(path, sizeof(path), "%s/%s", active->plugin_dir, rel);
+	else
+		snprintf(path, sizeof(path), "%s/%s.so", active->plugin_dir,
+		    name);
+	if (plugin_load(name, path, pc) == -1) {
+		snprintf(err, errlen, "plugin %s was not loaded from %s; the "
+		    "log says why", name, path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+plugin_reply_list(struct procctl_ctx *ctx)
+{
+	const struct procctl_plugin *p;
+	char abi[32];
+	size_t n = 0;
+
+	for (p = plugins; p != NULL; p = p->next)
+		n++;
+	reply_array(ctx, n);
+	for (p = plugins; p != NULL; p = p->next) {
+		reply_map(ctx, 5);
+		reply_str(ctx, "name");
+		reply_str(ctx, p->name);
+		reply_str(ctx, "version");
+		reply_str(ctx, p->decl->version ? p->decl->version : "");
+		reply_str(ctx, "description");
+		reply_str(ctx, p->decl->description ? p->decl->description :
+		    "");
+		reply_str(ctx, "path");
+		reply_str(ctx, p->path);
+		snprintf(abi, sizeof(abi), "%u.%u", p->decl->abi_major,
+		    p->decl->abi_minor);
+		reply_str(ctx, "abi");
+		reply_str(ctx, abi);
+	}
+}
+
+void
+plugin_free_later(void)
+{
+	struct later_config *lc;
+
+	while ((lc = later) != NULL) {
+		later = lc->next;
+		config_free(&lc->c);
+		free(lc);
+	}
+}

@@ -238,5 +238,12 @@ int	plugin_load_all(const struct config *c);
 void	plugin_unload_all(void);
 const char *plugin_name(const struct procctl_plugin *p);
 void	plugin_run_disconnect(const struct procctl_caller *who);
+/* `plugin load NAME`: its [plugin:NAME] section in the file as it is now
+ * (or NAME.so in the plugin directory when there is no file).  0, or -1
+ * with ERR set. */
+int	plugin_load_named(const struct config *active, const char *name,
+	    char *err, size_t errlen);
+void	plugin_reply_list(struct procctl_ctx *ctx);
+void	plugin_free_later(void);	/* after plugin_unload_all */
 
 #endif

@@ -1,5 +1,6 @@
 """The daemon as an operator meets it: configuration, plugin loading,
 the socket, signals, limits, many clients, file descriptors."""
+import json
 import os
 import resource
 import signal
@@ -271,3 +272,28 @@ def test_plugin_push_to_user_and_to_connection(make_daemon, test_plugins):
     assert a.read() == [b"event", b"everyone"]
     assert b.read() == [b"event", b"everyone"]      # not only-a
     assert b.call("ping") == "PONG"
+
+
+def test_plugin_list_and_load(make_daemon):
+    """An admin adds a plugin from the config without a restart; the
+    commands appear in COMMAND at once."""
+    ini = default_ini().split("[plugin:arith]")[0]
+    d = make_daemon(ini)
+    rows = json.loads(d.ctl("plugin", "list", json=True).stdout)
+    assert [r["name"] for r in rows] == ["proc"]
+    assert rows[0]["abi"] == "1.0" and rows[0]["path"].endswith("proc.so")
+    r = d.ctl("plugin", "load", "arith")
+    assert r.returncode == 1 and "has no [plugin:arith] section" in r.stderr
+    d.ini.write_text(ini + "[plugin:arith]\npath = arith.so\n")
+    r = d.ctl("plugin", "load", "arith")
+    assert r.returncode == 0 and r.stdout == "OK\n", r.stderr
+    assert d.ctl("add", "1", "2").stdout == "3\n"
+    assert "arith" in d.ctl("help").stdout
+    r = d.ctl("plugin", "load", "arith")
+    assert "plugin arith is already loaded" in r.stderr
+    for bad in ["../x", ""]:
+        r = d.ctl("plugin", "load", bad)
+        assert r.returncode == 1 and "not a plugin name" in r.stderr
+    r = d.ctl("plugin", "unload", "arith")
+    assert r.returncode == 2 and "usage: PLUGIN LIST | PLUGIN LOAD" in \
+        r.stderr

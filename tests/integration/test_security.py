@@ -683,3 +683,20 @@ def test_shell_connects_with_tls(tls_daemon, pki, tmux):
     pid = int(tls_ctl(tls_daemon.port, "run", "sh", "-c", "exit 5",
                       pki=pki).stdout)
     t.wait(r"\[event\] %d sh exited with status 5" % pid)
+
+
+@needs_root
+def test_plugin_load_is_for_admins(make_daemon, users, pubdir):
+    d = make_daemon(policy_ini("admin_users = pcts-adm").replace(
+        "[plugin:arith]\npath = arith.so\n", ""),
+        sock=os.path.join(pubdir, "s.sock"))
+    d.ini.write_text(d.ini.read_text() + "\n[plugin:arith]\npath = arith.so"
+                     "\n")
+    r = ctl_as("pcts-a", d, "plugin", "load", "arith")
+    assert r.returncode == 77 and "plugin load is for admins only" in \
+        r.stderr
+    assert ctl_as("pcts-a", d, "plugin", "list").returncode == 0
+    r = ctl_as("pcts-adm", d, "plugin", "load", "arith")
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"plugin arith loaded at the request of pcts-adm")
+    assert ctl_as("pcts-a", d, "mult", "6", "7").stdout == "42\n"
