@@ -15,10 +15,41 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PROCCTL_BUILD", ROOT / "build"))
 PROCCTLD = BUILD / "procctld"
 PROCCTL = BUILD / "procctl"
-PLUGINS = BUILD / "plugins"
 SANITIZED = bool(os.environ.get("PROCCTL_SANITIZED"))
 SAN_PATTERN = re.compile(
     r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:")
+
+
+def _safe_for_plugins(path):
+    """procctld refuses plugins below a directory others can write (see
+    docs/security.md); a checkout may live under one."""
+    p = Path(path).resolve()
+    for d in [p] + list(p.parents):
+        st = d.stat()
+        if st.st_uid not in (0, os.geteuid()):
+            return False
+        if st.st_mode & 0o022 and not st.st_mode & 0o1000:
+            return False
+    return True
+
+
+def _plugin_dir():
+    built = BUILD / "plugins"
+    if not built.is_dir() or _safe_for_plugins(built):
+        return built
+    import shutil
+    import tempfile
+    safe = Path(tempfile.mkdtemp(prefix="procctl-plugins-"))
+    os.chmod(safe, 0o755)
+    for so in built.glob("*.so"):
+        shutil.copy(so, safe / so.name)
+        os.chmod(safe / so.name, 0o755)
+    print("note: %s is below a directory others can write; testing "
+          "copies in %s" % (built, safe))
+    return safe
+
+
+PLUGINS = _plugin_dir()
 
 
 class Error(Exception):
