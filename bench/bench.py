@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import os
+import pwd
 import resource
 import signal
 import socket
@@ -109,6 +110,62 @@ def spawn_rate_procctld(path):
     return SPAWNS / t
 
 
+def rps_tcp(port, user, args, cacert=None):
+    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "--csv",
+           "--user", user, "-a", "benchpw"]
+    if cacert:
+        cmd += ["--tls", "--cacert", cacert]
+    r = subprocess.run(cmd + args, capture_output=True, text=True,
+                       check=True)
+    rows = list(csv.reader(io.StringIO(r.stdout)))
+    return float(rows[1][1])
+
+
+def tls_vs_plain(build, tmp):
+    """The same daemon over plaintext TCP and over TLS, the same client:
+    what TLS costs, as a ratio.  Needs the openssl command."""
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    "key.pem", "-out", "cert.pem", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   cwd=tmp, check=True, capture_output=True)
+    os.chmod(os.path.join(tmp, "key.pem"), 0o600)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    secrets = os.path.join(tmp, "secrets")
+    with open(secrets, "w") as f:
+        f.write("%s:benchpw\n" % user)
+    os.chmod(secrets, 0o600)
+    out = {}
+    for kind in ("plain", "tls"):
+        port = free_port()
+        ini = os.path.join(tmp, kind + ".ini")
+        with open(ini, "w") as f:
+            f.write("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\n"
+                    "path = arith.so\n\n[tcp]\nlisten = "
+                    "127.0.0.1:%d\nsecrets = %s\n" % (
+                        os.path.join(build, "plugins"), port, secrets))
+            if kind == "tls":
+                f.write("tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n" %
+                        (tmp, tmp))
+        sock = os.path.join(tmp, kind + ".sock")
+        d = start([os.path.join(build, "procctld"), "-c", ini, "-s", sock,
+                   "-l", "warn"], sock)
+        try:
+            out[kind] = rps_tcp(port, user, ["-c", "50", "-n", "100000",
+                                             "add", "1", "2"],
+                                os.path.join(tmp, "cert.pem")
+                                if kind == "tls" else None)
+        finally:
+            stop(d)
+    return out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
@@ -152,6 +209,10 @@ def main():
         results.append(("run /bin/true until its exit event",
                         "%.0f/s" % ours, "%.0f/s" % base, ours / base,
                         ">=", 0.5))
+        tcp = tls_vs_plain(build, tmp)
+        results.append(("add 1 2 over TLS vs plain TCP, 50 clients",
+                        "%.0f/s" % tcp["tls"], "%.0f/s" % tcp["plain"],
+                        tcp["tls"] / tcp["plain"], ">=", 0.5))
     finally:
         stop(daemon)
     print("%-42s %14s %14s %10s  %s" % ("benchmark", "procctld",
