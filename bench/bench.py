@@ -111,12 +111,17 @@ def spawn_rate_procctld(path):
 
 
 def rps_tcp(port, user, args, cacert=None):
-    cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "--csv",
-           "--user", user, "-a", "benchpw"]
-    if cacert:
-        cmd += ["--tls", "--cacert", cacert]
-    r = subprocess.run(cmd + args, capture_output=True, text=True,
-                       check=True)
+    conn = ["-h", "127.0.0.1", "-p", str(port), "--user", user, "-a",
+            "benchpw"] + (["--tls", "--cacert", cacert] if cacert else [])
+    # redis-benchmark counts error replies as replies: make sure the
+    # command really works before timing it.
+    r = subprocess.run(["redis-cli"] + conn + args[-3:], capture_output=True,
+                       text=True)
+    if r.stdout.strip() != "3":
+        sys.exit("add 1 2 over %s failed: %s%s" % (
+            "TLS" if cacert else "TCP", r.stdout, r.stderr))
+    r = subprocess.run(["redis-benchmark", "--csv"] + conn + args,
+                       capture_output=True, text=True, check=True)
     rows = list(csv.reader(io.StringIO(r.stdout)))
     return float(rows[1][1])
 

@@ -181,21 +181,16 @@ follow_events(const struct target *t, int json)
 	return rc;
 }
 
-/* --tls, --cacert, --cert, --key. */
+/* --tls, --cacert, --cert, --key: the parser the shell's connect uses. */
 static int
 tls_opt(struct tls_opts *o, int ch, const char *val)
 {
-	char *dst = ch == 1002 ? o->cacert : ch == 1003 ? o->cert : o->key;
+	static const char *const names[] = { "--tls", "--cacert", "--cert",
+	    "--key" };
+	const char *args[2] = { names[ch - 1001], val };
+	int i = 0;
 
-	o->on = 1;
-	if (ch == 1001)
-		return 0;
-	if (*val == '\0' || strlen(val) >= sizeof(o->cacert)) {
-		fprintf(stderr, "procctl: bad file name '%s'\n", val);
-		return -1;
-	}
-	snprintf(dst, sizeof(o->cacert), "%s", val);
-	return 0;
+	return target_tls_option(o, val ? 2 : 1, args, &i) == 1 ? 0 : -1;
 }
 
 int

@@ -28,6 +28,7 @@ struct policy {
 };
 
 static struct policy active;
+static unsigned generation;	/* bumped by every load */
 
 static void
 idlist_free(struct idlist *l)
@@ -127,7 +128,14 @@ access_load(const struct config *c)
 	}
 	policy_free(&active);
 	active = p;
+	generation++;
 	return 0;
+}
+
+unsigned
+access_generation(void)
+{
+	return generation;
 }
 
 void

@@ -37,6 +37,7 @@ struct conn {
 	unsigned long		 auth_failures;
 	gid_t			*groups;	/* supplementary, for [access] */
 	size_t			 ngroups;
+	unsigned		 policy_gen;	/* the policy it was judged by */
 	SSL			*ssl;		/* TLS listeners */
 	int			 handshaking;
 	unsigned		 ssl_want;	/* what the handshake waits for */
@@ -171,6 +172,7 @@ conn_set_user(struct conn *c, const char *user)
 		return -2;
 	}
 	c->caller.admin = admin;
+	c->policy_gen = access_generation();
 	c->authed = 1;
 	return 0;
 }
@@ -180,12 +182,15 @@ conn_recheck(struct conn *c)
 {
 	int admin;
 
-	if (!c->authed)
+	/* Judged already by this policy: nothing to do (the common case,
+	 * on every command). */
+	if (!c->authed || c->policy_gen == access_generation())
 		return 1;
 	if (!access_decide(c->caller.uid, c->caller.gid, c->groups,
 	    c->ngroups, &admin))
 		return 0;
 	c->caller.admin = admin;
+	c->policy_gen = access_generation();
 	return 1;
 }
 
@@ -409,6 +414,7 @@ conn_new(int fd, int tcp)
 			refuse_local(fd, c);
 			return;
 		}
+		c->policy_gen = access_generation();
 		c->authed = 1;
 	}
 	if ((c->w = loop_watch(fd, LOOP_READ, on_io, c)) == NULL) {

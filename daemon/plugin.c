@@ -514,12 +514,24 @@ is_plugin_file(const struct dirent *de)
 	    strcmp(de->d_name + n - 3, ".so") == 0;
 }
 
+/* A section's path: absolute, or relative to DIR; none is NAME.so. */
+static void
+plugin_path(const char *dir, const char *name, const char *rel, char *out,
+    size_t size)
+{
+	if (rel == NULL)
+		snprintf(out, size, "%s/%s.so", dir, name);
+	else if (rel[0] == '/')
+		snprintf(out, size, "%s", rel);
+	else
+		snprintf(out, size, "%s/%s", dir, rel);
+}
+
 int
 plugin_load_all(const struct config *c)
 {
 	struct dirent **list;
 	char path[PATH_MAX], name[NAME_MAX + 1];
-	const char *rel;
 	size_t i;
 	int n, k, loaded = 0;
 
@@ -543,18 +555,9 @@ plugin_load_all(const struct config *c)
 	}
 	for (i = 0; i < c->nplugins; i++) {
 		const struct plugin_conf *pc = &c->plugins[i];
-		char def[NAME_MAX + 1];
 
-		rel = pc->path;
-		if (rel == NULL) {
-			snprintf(def, sizeof(def), "%s.so", pc->name);
-			rel = def;
-		}
-		if (rel[0] == '/')
-			snprintf(path, sizeof(path), "%s", rel);
-		else
-			snprintf(path, sizeof(path), "%s/%s", c->plugin_dir,
-			    rel);
+		plugin_path(c->plugin_dir, pc->name, pc->path, path,
+		    sizeof(path));
 		loaded += plugin_load(pc->name, path, pc) == 0;
 	}
 	return loaded;
@@ -604,10 +607,9 @@ int
 plugin_load_named(const struct config *active, const char *name, char *err,
     size_t errlen)
 {
-	struct later_config *lc;
+	struct later_config *lc = NULL;
 	const struct plugin_conf *pc = NULL;
 	char path[PATH_MAX];
-	const char *rel = NULL;
 	size_t i;
 
 	if (name[0] == '\0' || strchr(name, '/') != NULL ||
@@ -628,38 +630,37 @@ plugin_load_named(const struct config *active, const char *name, char *err,
 		}
 		config_defaults(&lc->c);
 		if (config_load(&lc->c, active->file) == -1) {
-			config_free(&lc->c);
-			free(lc);
 			snprintf(err, errlen, "%s cannot be used now; see the "
 			    "log", active->file);
-			return -1;
+			goto fail;
 		}
-		lc->next = later;
-		later = lc;
 		for (i = 0; i < lc->c.nplugins; i++)
 			if (strcmp(lc->c.plugins[i].name, name) == 0)
 				pc = &lc->c.plugins[i];
-		if (pc == NULL && !active->load_all) {
+		if (pc == NULL) {
 			snprintf(err, errlen, "%s has no [plugin:%s] section",
 			    active->file, name);
-			return -1;
+			goto fail;
 		}
-		if (pc != NULL)
-			rel = pc->path;
 	}
-	if (rel != NULL && rel[0] == '/')
-		snprintf(path, sizeof(path), "%s", rel);
-	else if (rel != NULL)
-		snprintf(path, sizeof(path), "%s/%s", active->plugin_dir, rel);
-	else
-		snprintf(path, sizeof(path), "%s/%s.so", active->plugin_dir,
-		    name);
+	plugin_path(active->plugin_dir, name, pc ? pc->path : NULL, path,
+	    sizeof(path));
 	if (plugin_load(name, path, pc) == -1) {
 		snprintf(err, errlen, "plugin %s was not loaded from %s; the "
 		    "log says why", name, path);
-		return -1;
+		goto fail;
+	}
+	if (lc != NULL) {
+		lc->next = later;
+		later = lc;
 	}
 	return 0;
+fail:
+	if (lc != NULL) {
+		config_free(&lc->c);
+		free(lc);
+	}
+	return -1;
 }
 
 void

@@ -122,6 +122,8 @@ int	listen_is_loopback(const char *spec, char *err, size_t errlen);
  * logging every unknown name (the old policy stays). */
 int	access_load(const struct config *c);
 void	access_free(void);
+/* Changes whenever a policy is loaded: decisions older than it are stale. */
+unsigned access_generation(void);
 /* 1 if the user may use the daemon; *ADMIN says whether as an admin. */
 int	access_decide(uid_t uid, gid_t gid, const gid_t *groups,
 	    size_t ngroups, int *admin);
