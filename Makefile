@@ -34,8 +34,9 @@ SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -l
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
 DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
-	     daemon/access.c daemon/tls.c daemon/listen.c daemon/conn.c \
-	     daemon/reply.c daemon/command.c daemon/plugin.c
+	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
+	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
+	     daemon/command.c daemon/args.c daemon/reply.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/spawn.c plugins/proc/list.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c

@@ -18,16 +18,22 @@ buf_reserve(struct buf *b, size_t extra)
 		b->len -= b->off;
 		b->off = 0;
 	}
-	if (extra > (size_t)-1 - b->len)
+	if (b->failed)
 		return -1;
+	if (extra > (size_t)-1 - b->len) {
+		b->failed = 1;
+		return -1;
+	}
 	need = b->len + extra;
 	if (need <= b->cap)
 		return 0;
 	cap = b->cap ? b->cap : BUF_MIN;
 	while (cap < need)
 		cap = cap > (size_t)-1 / 2 ? need : cap * 2;
-	if ((p = realloc(b->data, cap)) == NULL)
+	if ((p = realloc(b->data, cap)) == NULL) {
+		b->failed = 1;
 		return -1;
+	}
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -91,6 +97,14 @@ void
 buf_reset(struct buf *b)
 {
 	b->off = b->len = 0;
+	b->failed = 0;
+}
+
+void
+buf_shrink(struct buf *b, size_t keep)
+{
+	if (b->off == b->len && b->cap > keep)
+		buf_free(b);
 }
 
 void
@@ -119,4 +133,5 @@ buf_free(struct buf *b)
 	free(b->data);
 	b->data = NULL;
 	b->off = b->len = b->cap = 0;
+	b->failed = 0;
 }

@@ -1,5 +1,8 @@
 /* Growable byte buffer with a read offset, used for socket I/O and for
- * building replies. */
+ * building replies.  One allocation-failure policy: a buffer that cannot
+ * grow drops the bytes, sets `failed` and stays failed until reset; whoever
+ * owns it checks the flag at a point where it can give up cleanly (a
+ * connection is closed rather than sent a half-written reply). */
 #ifndef PROCCTL_BUF_H
 #define PROCCTL_BUF_H
 
@@ -11,6 +14,7 @@ struct buf {
 	size_t	 off;		/* bytes already consumed from the front */
 	size_t	 len;		/* bytes used, including the consumed ones */
 	size_t	 cap;
+	int	 failed;	/* an append did not fit in memory */
 };
 
 /* Bytes not yet consumed. */
@@ -29,5 +33,7 @@ void	buf_free(struct buf *b);
 /* Give back memory after a burst: drop the consumed prefix and shrink the
  * allocation when far more than needed is held. */
 void	buf_compact(struct buf *b);
+/* Empty and holding more than KEEP bytes: give the memory back. */
+void	buf_shrink(struct buf *b, size_t keep);
 
 #endif

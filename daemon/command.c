@@ -1,6 +1,10 @@
 /*
- * The command table and the core's own commands.  The core knows no
- * command but these; everything else is registered by plugins.
+ * The command table: every command the daemon answers, registered by the
+ * core's files and by plugins, kept sorted by name and described to
+ * clients (COMMAND, help, HELLO) from what each registration declares.
+ * A registration is copied: nothing here points into a plugin's memory
+ * but its handler.  Also the core's commands that need nothing but the
+ * table: PING, ECHO, COMMAND and help.
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -14,7 +18,10 @@
 
 static struct command **table;	/* sorted by name; owned */
 static size_t ncommands, cap;
-extern const struct config *active_config;
+
+static const char *const type_names[] = {
+	"word", "keyword", "int", "number", "program", "file",
+};
 
 static int
 cmp_name(const void *key, const void *elem)
@@ -43,6 +50,12 @@ command_find(const char *name)
 	return c ? *c : NULL;
 }
 
+size_t
+command_count(void)
+{
+	return ncommands;
+}
+
 static int
 valid_name(const char *s)
 {
@@ -57,49 +70,188 @@ valid_name(const char *s)
 	return 1;
 }
 
-int
-command_add(const struct procctl_command *cmd, struct procctl_plugin *owner)
+static void
+command_free(struct command *c)
 {
-	const struct command *dup;
-	struct command *c, **t;
-	size_t i, pos;
+	size_t i;
+	char **w;
 
-	if (cmd == NULL || !valid_name(cmd->name) || cmd->fn == NULL ||
-	    cmd->arity == 0) {
-		log_error("plugin %s: refused a command with a missing or "
-		    "invalid name, handler or arity", plugin_name(owner));
-		return -1;
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nopts; i++) {
+		free(c->opts[i].name);
+		free(c->opts[i].value);
+		free(c->opts[i].summary);
 	}
-	if ((dup = command_find(cmd->name)) != NULL) {
-		log_error("plugin %s: command '%s' is already registered by "
-		    "%s; refused", plugin_name(owner), cmd->name,
-		    dup->plugin ? plugin_name(dup->plugin) : "the core");
-		return -1;
+	for (i = 0; i < c->nparams; i++) {
+		free(c->params[i].name);
+		for (w = c->params[i].words; w != NULL && *w != NULL; w++)
+			free(*w);
+		free(c->params[i].words);
+		free(c->params[i].complete_command);
+		free(c->params[i].complete_fields);
+		free(c->params[i].complete_events);
 	}
+	free(c->opts);
+	free(c->params);
+	free(c->name);
+	free(c->usage);
+	free(c->summary);
+	free(c->group);
+	free(c->owner);
+	free(c);
+}
+
+/* strdup that keeps NULL; *FAILED is set when memory ran out. */
+static char *
+dup_or_null(const char *s, int *failed)
+{
+	char *d;
+
+	if (s == NULL)
+		return NULL;
+	if ((d = strdup(s)) == NULL)
+		*failed = 1;
+	return d;
+}
+
+/* "all|details" as a NULL-ended array of lower-case words. */
+static char **
+split_words(const char *s, int *failed)
+{
+	char **w, *copy, *tok, *save, *p;
+	size_t n = 0, i;
+
+	if (s == NULL || (copy = strdup(s)) == NULL) {
+		*failed |= s != NULL;
+		return NULL;
+	}
+	for (p = copy, n = 1; *p != '\0'; p++)
+		n += *p == '|';
+	if ((w = calloc(n + 1, sizeof(*w))) == NULL) {
+		free(copy);
+		*failed = 1;
+		return NULL;
+	}
+	n = 0;
+	for (tok = strtok_r(copy, "|", &save); tok != NULL;
+	    tok = strtok_r(NULL, "|", &save)) {
+		for (i = 0; tok[i] != '\0'; i++)
+			tok[i] = (char)tolower((unsigned char)tok[i]);
+		if ((w[n++] = strdup(tok)) == NULL)
+			*failed = 1;
+	}
+	free(copy);
+	return w;
+}
+
+/* Copy the declared options and parameters of CMD (ABI minor 1). */
+static int
+copy_declaration(struct command *c, const struct procctl_command *cmd)
+{
+	const struct procctl_option *o;
+	const struct procctl_param *p;
+	struct cmd_param *cp;
+	size_t n;
+	int failed = 0;
+
+	for (n = 0, o = cmd->options; o != NULL && o->name != NULL; o++)
+		n++;
+	if (n > 0 && (c->opts = calloc(n, sizeof(*c->opts))) == NULL)
+		return -1;
+	for (o = cmd->options; o != NULL && o->name != NULL; o++) {
+		c->opts[c->nopts].name = dup_or_null(o->name, &failed);
+		c->opts[c->nopts].letter = o->letter;
+		c->opts[c->nopts].value = dup_or_null(o->value, &failed);
+		c->opts[c->nopts].summary = dup_or_null(o->summary ?
+		    o->summary : "", &failed);
+		c->nopts++;
+	}
+	if (cmd->params == NULL)
+		return failed ? -1 : 0;
+	for (n = 0, p = cmd->params; p->name != NULL; p++)
+		n++;
+	if ((c->params = calloc(n + 1, sizeof(*c->params))) == NULL)
+		return -1;
+	for (p = cmd->params; p->name != NULL; p++) {
+		cp = &c->params[c->nparams++];
+		cp->name = dup_or_null(p->name, &failed);
+		cp->type = p->type;
+		cp->words = split_words(p->type == PROCCTL_PARAM_KEYWORD ?
+		    (p->words ? p->words : p->name) : NULL, &failed);
+		cp->min = p->min;
+		cp->max = p->max;
+		cp->flags = p->flags;
+		cp->complete_command = dup_or_null(p->complete_command,
+		    &failed);
+		cp->complete_fields = dup_or_null(p->complete_fields, &failed);
+		cp->complete_events = dup_or_null(p->complete_events, &failed);
+	}
+	return failed ? -1 : 0;
+}
+
+/* A declaration the parser can follow: known types, sane counts, a
+ * `rest` parameter last, option names unique.  NULL, or why not. */
+static const char *
+bad_declaration(const struct command *c)
+{
+	size_t i, j;
+
+	for (i = 0; i < c->nparams; i++) {
+		if (c->params[i].type < PROCCTL_PARAM_WORD ||
+		    c->params[i].type > PROCCTL_PARAM_FILE)
+			return "a parameter of unknown type";
+		if (c->params[i].max != 0 && c->params[i].min >
+		    c->params[i].max)
+			return "a parameter with min above max";
+		if ((c->params[i].flags & PROCCTL_PARAM_REST) &&
+		    i + 1 != c->nparams)
+			return "a 'rest' parameter that is not the last";
+	}
+	for (i = 0; i < c->nopts; i++) {
+		if (!valid_name(c->opts[i].name))
+			return "an option with an invalid name";
+		for (j = 0; j < i; j++)
+			if (strcmp(c->opts[i].name, c->opts[j].name) == 0 ||
+			    (c->opts[i].letter != 0 &&
+			    c->opts[i].letter == c->opts[j].letter))
+				return "two options with the same name";
+	}
+	return NULL;
+}
+
+/* Redis's arity from a declaration: exact when every count is fixed and
+ * there are no options, else a minimum. */
+static int
+derived_arity(const struct command *c)
+{
+	unsigned min = 1, max = 1;
+	size_t i;
+	int fixed = c->nopts == 0;
+
+	for (i = 0; i < c->nparams; i++) {
+		min += c->params[i].min;
+		max += c->params[i].max;
+		if (c->params[i].max == 0 ||
+		    c->params[i].max != c->params[i].min)
+			fixed = 0;
+	}
+	return fixed ? (int)max : -(int)min;
+}
+
+static int
+table_insert(struct command *c)
+{
+	struct command **t;
+	size_t pos;
+
 	if (ncommands == cap) {
-		cap = cap ? cap * 2 : 32;
-		if ((t = realloc(table, cap * sizeof(*t))) == NULL)
+		if ((t = realloc(table, (cap ? cap * 2 : 32) * sizeof(*t)))
+		    == NULL)
 			return -1;
 		table = t;
+		cap = cap ? cap * 2 : 32;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
-		return -1;
-	c->name = strdup(cmd->name);
-	c->usage = strdup(cmd->usage ? cmd->usage : cmd->name);
-	c->summary = strdup(cmd->summary ? cmd->summary : "");
-	if (c->name == NULL || c->usage == NULL || c->summary == NULL) {
-		free(c->name);
-		free(c->usage);
-		free(c->summary);
-		free(c);
-		return -1;
-	}
-	for (i = 0; c->name[i] != '\0'; i++)
-		c->name[i] = (char)tolower((unsigned char)c->name[i]);
-	c->fn = cmd->fn;
-	c->arity = cmd->arity;
-	c->flags = cmd->flags;
-	c->plugin = owner;
 	for (pos = 0; pos < ncommands; pos++)
 		if (strcmp(table[pos]->name, c->name) > 0)
 			break;
@@ -110,22 +262,103 @@ command_add(const struct procctl_command *cmd, struct procctl_plugin *owner)
 	return 0;
 }
 
-static void
-command_free(struct command *c)
+/* Who registers, for log lines: "core" or "plugin NAME". */
+static const char *
+who(const void *plugin, const char *owner)
 {
-	free(c->name);
-	free(c->usage);
-	free(c->summary);
-	free(c);
+	static char text[96];
+
+	if (plugin == NULL)
+		return owner;
+	snprintf(text, sizeof(text), "plugin %s", owner);
+	return text;
+}
+
+int
+command_add(const struct procctl_command *cmd, unsigned minor,
+    unsigned extra_flags, const void *plugin, const char *owner)
+{
+	const struct command *dup;
+	struct command *c;
+	const char *why;
+	int failed = 0;
+	size_t i;
+
+	if (cmd == NULL || !valid_name(cmd->name) || cmd->fn == NULL) {
+		log_error("%s: refused a command with a missing or invalid "
+		    "name or handler", who(plugin, owner));
+		return -1;
+	}
+	if ((cmd->flags & ~CMD_PUBLIC_FLAGS) != 0) {
+		log_error("%s: command '%s' has unknown flags %#x; refused",
+		    who(plugin, owner), cmd->name,
+		    cmd->flags & ~CMD_PUBLIC_FLAGS);
+		return -1;
+	}
+	if ((dup = command_find(cmd->name)) != NULL) {
+		log_error("%s: command '%s' is already registered by %s; "
+		    "refused", who(plugin, owner), cmd->name, dup->owner);
+		return -1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->name = dup_or_null(cmd->name, &failed);
+	c->summary = dup_or_null(cmd->summary ? cmd->summary : "", &failed);
+	c->owner = dup_or_null(owner, &failed);
+	c->fn = cmd->fn;
+	c->arity = cmd->arity;
+	c->flags = cmd->flags | extra_flags;
+	c->plugin = plugin;
+	/* Members of minor 1 exist only in plugins built with it. */
+	if (minor >= 1) {
+		c->group = dup_or_null(cmd->group, &failed);
+		if (copy_declaration(c, cmd) == -1)
+			failed = 1;
+	}
+	if (failed)
+		goto oom;
+	if ((why = bad_declaration(c)) != NULL) {
+		log_error("%s: command '%s' declares %s; refused",
+		    who(plugin, owner), cmd->name, why);
+		goto fail;
+	}
+	if (c->params != NULL)
+		c->arity = derived_arity(c);
+	if (c->arity == 0) {
+		log_error("%s: command '%s' has no arity and declares no "
+		    "arguments; refused", who(plugin, owner), cmd->name);
+		goto fail;
+	}
+	if (cmd->usage != NULL)
+		c->usage = strdup(cmd->usage);
+	else if (c->params != NULL)
+		c->usage = args_usage(c);
+	else
+		c->usage = strdup(cmd->name);
+	if (c->group == NULL)
+		c->group = strdup(plugin == NULL ? "server" : owner);
+	if (c->usage == NULL || c->group == NULL)
+		goto oom;
+	for (i = 0; c->name[i] != '\0'; i++)
+		c->name[i] = (char)tolower((unsigned char)c->name[i]);
+	if (table_insert(c) == -1)
+		goto oom;
+	return 0;
+oom:
+	log_error("%s: out of memory registering '%s'", who(plugin, owner),
+	    cmd->name);
+fail:
+	command_free(c);
+	return -1;
 }
 
 void
-command_remove_owner(struct procctl_plugin *owner)
+command_remove_owner(const void *plugin)
 {
 	size_t i, j = 0;
 
 	for (i = 0; i < ncommands; i++) {
-		if (table[i]->plugin == owner && owner != NULL)
+		if (plugin != NULL && table[i]->plugin == plugin)
 			command_free(table[i]);
 		else
 			table[j++] = table[i];
@@ -145,64 +378,94 @@ command_free_all(void)
 	ncommands = cap = 0;
 }
 
-static int
-arity_ok(const struct command *c, int argc)
+/* ---- describing commands ---- */
+
+/* "name pid" as an array of words. */
+static void
+reply_word_list(struct procctl_ctx *ctx, const char *s)
 {
-	if (c->arity > 0)
-		return argc == c->arity;
-	return argc >= -c->arity;
+	char copy[256], *tok, *save, *words[32];
+	size_t n = 0, i;
+
+	snprintf(copy, sizeof(copy), "%s", s);
+	for (tok = strtok_r(copy, " ", &save); tok != NULL && n < 32;
+	    tok = strtok_r(NULL, " ", &save))
+		words[n++] = tok;
+	reply_array(ctx, n);
+	for (i = 0; i < n; i++)
+		reply_str(ctx, words[i]);
+}
+
+static void
+reply_param(struct procctl_ctx *ctx, const struct cmd_param *p)
+{
+	char *const *w;
+	size_t n = 0;
+
+	reply_map(ctx, 7);
+	reply_str(ctx, "name");
+	reply_str(ctx, p->name);
+	reply_str(ctx, "type");
+	reply_str(ctx, type_names[p->type]);
+	reply_str(ctx, "words");
+	for (w = p->words; w != NULL && *w != NULL; w++)
+		n++;
+	reply_array(ctx, n);
+	for (w = p->words; w != NULL && *w != NULL; w++)
+		reply_str(ctx, *w);
+	reply_str(ctx, "min");
+	reply_int(ctx, p->min);
+	reply_str(ctx, "max");
+	reply_int(ctx, p->max);
+	reply_str(ctx, "rest");
+	reply_bool(ctx, (p->flags & PROCCTL_PARAM_REST) != 0);
+	reply_str(ctx, "complete");
+	if (p->complete_command == NULL) {
+		reply_null(ctx);
+		return;
+	}
+	reply_map(ctx, 3);
+	reply_str(ctx, "command");
+	reply_str(ctx, p->complete_command);
+	reply_str(ctx, "fields");
+	reply_word_list(ctx, p->complete_fields ? p->complete_fields : "");
+	reply_str(ctx, "events");
+	reply_word_list(ctx, p->complete_events ? p->complete_events : "");
+}
+
+static void
+reply_options(struct procctl_ctx *ctx, const struct command *c)
+{
+	char letter[2] = { 0, 0 };
+	size_t i;
+
+	reply_array(ctx, c->nopts);
+	for (i = 0; i < c->nopts; i++) {
+		reply_map(ctx, 4);
+		reply_str(ctx, "name");
+		reply_str(ctx, c->opts[i].name);
+		reply_str(ctx, "letter");
+		letter[0] = c->opts[i].letter;
+		if (letter[0] != 0)
+			reply_str(ctx, letter);
+		else
+			reply_null(ctx);
+		reply_str(ctx, "value");
+		if (c->opts[i].value != NULL)
+			reply_str(ctx, c->opts[i].value);
+		else
+			reply_null(ctx);
+		reply_str(ctx, "summary");
+		reply_str(ctx, c->opts[i].summary);
+	}
 }
 
 void
-command_dispatch(struct procctl_ctx *ctx, int argc,
-    const struct procctl_arg *argv)
+command_reply_doc(struct procctl_ctx *ctx, const struct command *c)
 {
-	const struct procctl_caller *who = conn_caller(ctx->conn);
-	const struct command *c;
+	size_t i;
 
-	/* A TCP peer proves who it is before anything else, even which
-	 * commands exist. */
-	if (!conn_authed(ctx->conn) && strcasecmp(argv[0].ptr, "hello") != 0
-	    && strcasecmp(argv[0].ptr, "auth") != 0 &&
-	    strcasecmp(argv[0].ptr, "quit") != 0) {
-		reply_error(ctx, "AUTH", "authentication required: AUTH <user> "
-		    "<secret>, or HELLO 3 AUTH <user> <secret>");
-		return;
-	}
-	/* The policy on every command: it may have been reloaded. */
-	if (!conn_recheck(ctx->conn)) {
-		reply_error(ctx, "NOPERM", "user '%s' may no longer use this "
-		    "procctld", who->user);
-		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
-		    "closing", (unsigned)who->uid, who->user, (int)who->pid);
-		conn_set_quit(ctx->conn);
-		return;
-	}
-	if ((c = command_find(argv[0].ptr)) == NULL ||
-	    strlen(argv[0].ptr) != argv[0].len) {
-		reply_error(ctx, "ERR", "unknown command '%.64s'; 'help' lists "
-		    "the commands", argv[0].ptr);
-		return;
-	}
-	ctx->cmd = c;
-	if (!arity_ok(c, argc)) {
-		reply_error(ctx, "ARGS", "wrong number of arguments for '%s'; "
-		    "usage: %s", c->name, c->usage);
-		return;
-	}
-	if ((c->flags & PROCCTL_CMD_ADMIN) && !who->admin) {
-		reply_error(ctx, "NOPERM", "'%s' is for admins only", c->name);
-		return;
-	}
-	c->fn(ctx, argc, argv);
-}
-
-/* ---- built-in commands ---- */
-
-static void
-reply_doc(struct procctl_ctx *ctx, const struct command *c)
-{
-	reply_map(ctx, 6);
+	reply_map(ctx, 9);
 	reply_str(ctx, "name");
 	reply_str(ctx, c->name);
 	reply_str(ctx, "arity");
@@ -211,14 +474,27 @@ reply_doc(struct procctl_ctx *ctx, const struct command *c)
 	reply_str(ctx, c->usage);
 	reply_str(ctx, "summary");
 	reply_str(ctx, c->summary);
+	reply_str(ctx, "group");
+	reply_str(ctx, c->group);
 	reply_str(ctx, "flags");
-	if (c->flags & PROCCTL_CMD_ADMIN) {
-		reply_array(ctx, 1);
+	reply_array(ctx, ((c->flags & PROCCTL_CMD_ADMIN) != 0) +
+	    ((c->flags & CMD_NO_AUTH) != 0));
+	if (c->flags & PROCCTL_CMD_ADMIN)
 		reply_str(ctx, "admin");
-	} else
-		reply_array(ctx, 0);
+	if (c->flags & CMD_NO_AUTH)
+		reply_str(ctx, "noauth");
 	reply_str(ctx, "plugin");
-	reply_str(ctx, c->plugin ? plugin_name(c->plugin) : "core");
+	reply_str(ctx, c->owner);
+	reply_str(ctx, "options");
+	reply_options(ctx, c);
+	reply_str(ctx, "args");
+	if (c->params == NULL) {
+		reply_null(ctx);
+		return;
+	}
+	reply_array(ctx, c->nparams);
+	for (i = 0; i < c->nparams; i++)
+		reply_param(ctx, &c->params[i]);
 }
 
 void
@@ -228,170 +504,15 @@ command_reply_docs(struct procctl_ctx *ctx)
 
 	reply_array(ctx, ncommands);
 	for (i = 0; i < ncommands; i++)
-		reply_doc(ctx, table[i]);
+		command_reply_doc(ctx, table[i]);
 }
 
-#define AUTH_DELAY_MS	1000
-
-static unsigned long auth_failures_total;
-
-static void
-auth_fail_later(void *arg)
-{
-	struct procctl_ctx *d = arg;
-
-	reply_error(d, "AUTH", "invalid username or secret");
-	conn_finish_deferred(d);
-}
-
-/*
- * Authenticate a TCP peer.  0 on success.  On failure the reply (one
- * generic error, whatever was wrong) is deferred by AUTH_DELAY_MS, which
- * also holds back anything the peer pipelined after it; -1.
- */
-static int
-authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
-    const struct procctl_arg *secret)
-{
-	struct conn *c = ctx->conn;
-	struct procctl_ctx *d;
-	unsigned long n;
-	int rc;
-
-	if (!conn_is_tcp(c)) {
-		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
-		    "local socket you are '%s', as the kernel says",
-		    conn_caller(c)->user);
-		return -1;
-	}
-	if (conn_cert_user(c)) {
-		reply_error(ctx, "AUTH", "you are '%s', as your client "
-		    "certificate says; AUTH is not needed", conn_caller(c)->user);
-		return -1;
-	}
-	if (auth_enabled() && strlen(user->ptr) == user->len &&
-	    auth_check(user->ptr, secret->ptr, secret->len) == 0) {
-		if ((rc = conn_set_user(c, user->ptr)) == 0) {
-			log_info("client %llu (%s) authenticated as %s",
-			    (unsigned long long)conn_id(c), conn_peer(c),
-			    user->ptr);
-			return 0;
-		}
-		if (rc == -2) {
-			/* Who they are is proven: say why, and close. */
-			reply_error(ctx, "NOPERM", "user '%.64s' may not use "
-			    "this procctld", user->ptr);
-			conn_set_quit(c);
-			return -1;
-		}
-		log_warn("user '%.64s' has a secret but no local account; "
-		    "refused", user->ptr);
-	}
-	n = conn_auth_failed(c);
-	auth_failures_total++;
-	log_warn("authentication failure from %s for user '%.64s' (%lu on "
-	    "this connection, %lu since start)", conn_peer(c), user->ptr, n,
-	    auth_failures_total);
-	if ((d = conn_defer(ctx)) == NULL ||
-	    loop_timer_add(AUTH_DELAY_MS, auth_fail_later, d) == 0) {
-		if (d != NULL)
-			auth_fail_later(d);
-		else
-			reply_error(ctx, "AUTH", "invalid username or secret");
-	}
-	return -1;
-}
-
-static void
-cmd_auth(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
-{
-	static const struct procctl_arg def = { "default", 7 };
-
-	if (argc > 3) {
-		reply_error(ctx, "ARGS", "usage: AUTH [user] secret");
-		return;
-	}
-	/* AUTH <secret> is Redis's form for the user "default". */
-	if (authenticate(ctx, argc == 3 ? &argv[1] : &def,
-	    argc == 3 ? &argv[2] : &argv[1]) == 0)
-		reply_simple(ctx, "OK");
-}
-
-static void
-cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
-{
-	const struct procctl_caller *who = conn_caller(ctx->conn);
-	const struct config *cf = active_config;
-	long ver;
-	char *end;
-	int i;
-
-	if (argc >= 2) {
-		ver = strtol(argv[1].ptr, &end, 10);
-		if (*end != '\0' || (ver != 2 && ver != 3)) {
-			reply_error(ctx, "NOPROTO", "unsupported protocol "
-			    "version; this server speaks 2 and 3");
-			return;
-		}
-		for (i = 2; i < argc; i++) {
-			if (strcasecmp(argv[i].ptr, "AUTH") == 0 &&
-			    i + 2 < argc) {
-				if (authenticate(ctx, &argv[i + 1],
-				    &argv[i + 2]) == -1)
-					return;
-				i += 2;
-				continue;
-			}
-			if (strcasecmp(argv[i].ptr, "SETNAME") == 0 &&
-			    i + 1 < argc) {
-				i++;
-				continue;
-			}
-			reply_error(ctx, "ARGS", "HELLO: unknown option "
-			    "'%.64s'; usage: HELLO [2|3] [AUTH user secret] "
-			    "[SETNAME name]", argv[i].ptr);
-			return;
-		}
-		conn_set_proto(ctx->conn, (int)ver);
-		ctx->proto = (int)ver;
-	}
-	reply_map(ctx, 10);
-	reply_str(ctx, "server");
-	reply_str(ctx, "procctld");
-	reply_str(ctx, "version");
-	reply_str(ctx, PROCCTLD_VERSION);
-	reply_str(ctx, "proto");
-	reply_int(ctx, ctx->proto);
-	reply_str(ctx, "id");
-	reply_int(ctx, (long long)who->conn_id);
-	reply_str(ctx, "mode");
-	reply_str(ctx, "standalone");
-	reply_str(ctx, "role");
-	reply_str(ctx, "master");
-	reply_str(ctx, "user");
-	reply_str(ctx, who->user);
-	reply_str(ctx, "admin");
-	reply_bool(ctx, who->admin);
-	reply_str(ctx, "limits");
-	reply_map(ctx, 4);
-	reply_str(ctx, "max_request");
-	reply_int(ctx, (long long)cf->max_request);
-	reply_str(ctx, "max_args");
-	reply_int(ctx, (long long)cf->max_args);
-	reply_str(ctx, "max_output");
-	reply_int(ctx, (long long)cf->max_output);
-	reply_str(ctx, "max_clients");
-	reply_int(ctx, (long long)cf->max_clients);
-	reply_str(ctx, "commands");
-	command_reply_docs(ctx);
-}
+/* ---- the core's commands that need only the table ---- */
 
 static void
 cmd_ping(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
-	if (argc > 2)
-		reply_error(ctx, "ARGS", "usage: PING [message]");
-	else if (argc == 2)
+	if (argc == 2)
 		reply_bulk(ctx, argv[1].ptr, argv[1].len);
 	else
 		reply_simple(ctx, "PONG");
@@ -405,114 +526,79 @@ cmd_echo(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 }
 
 static void
+cmd_help(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	const struct command *c;
+
+	if (argc == 1) {
+		command_reply_docs(ctx);
+		return;
+	}
+	if ((c = command_find(argv[1].ptr)) == NULL) {
+		reply_error(ctx, "NOENT", "no command '%.64s'", argv[1].ptr);
+		return;
+	}
+	command_reply_doc(ctx, c);
+}
+
+static void
 cmd_command(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct command *c;
 	int i;
 
-	if (argc == 1 || strcasecmp(argv[0].ptr, "help") == 0) {
-		if (argc == 1) {
-			command_reply_docs(ctx);
-			return;
-		}
-		if ((c = command_find(argv[1].ptr)) == NULL) {
-			reply_error(ctx, "NOENT", "no command '%.64s'",
-			    argv[1].ptr);
-			return;
-		}
-		reply_doc(ctx, c);
+	if (argc == 1) {
+		command_reply_docs(ctx);
 		return;
 	}
-	if (strcasecmp(argv[1].ptr, "COUNT") == 0 && argc == 2) {
+	if (strcasecmp(argv[1].ptr, "count") == 0) {
+		if (argc != 2) {
+			reply_error(ctx, "ARGS", "COUNT takes no names; "
+			    "usage: %s", ctx->cmd->usage);
+			return;
+		}
 		reply_int(ctx, (long long)ncommands);
 		return;
 	}
-	if (strcasecmp(argv[1].ptr, "INFO") == 0) {
-		reply_array(ctx, (size_t)(argc - 2));
-		for (i = 2; i < argc; i++) {
-			if ((c = command_find(argv[i].ptr)) != NULL)
-				reply_doc(ctx, c);
-			else
-				reply_null(ctx);
-		}
-		return;
+	reply_array(ctx, (size_t)(argc - 2));
+	for (i = 2; i < argc; i++) {
+		if ((c = command_find(argv[i].ptr)) != NULL)
+			command_reply_doc(ctx, c);
+		else
+			reply_null(ctx);
 	}
-	reply_error(ctx, "ERR", "unknown subcommand '%.64s'; try COMMAND, "
-	    "COMMAND COUNT or COMMAND INFO <name>...", argv[1].ptr);
 }
 
-static void
-cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
-{
-	const struct procctl_caller *who = conn_caller(ctx->conn);
-	char err[256];
-
-	if (argc == 2 && strcasecmp(argv[1].ptr, "list") == 0) {
-		plugin_reply_list(ctx);
-		return;
-	}
-	if (argc == 3 && strcasecmp(argv[1].ptr, "load") == 0) {
-		if (!who->admin) {
-			reply_error(ctx, "NOPERM", "plugin load is for admins "
-			    "only");
-			return;
-		}
-		if (plugin_load_named(active_config, argv[2].ptr, err,
-		    sizeof(err)) == -1) {
-			reply_error(ctx, "ERR", "%s", err);
-			return;
-		}
-		log_info("plugin %s loaded at the request of %s (uid %u)",
-		    argv[2].ptr, who->user, (unsigned)who->uid);
-		reply_simple(ctx, "OK");
-		return;
-	}
-	reply_error(ctx, "ARGS", "usage: PLUGIN LIST | PLUGIN LOAD <name>");
-}
-
-static void
-cmd_subscribe(struct procctl_ctx *ctx, int argc,
-    const struct procctl_arg *argv)
-{
-	(void)argc;
-	(void)argv;
-	conn_set_subscribed(ctx->conn);
-	reply_simple(ctx, "OK");
-}
-
-static void
-cmd_quit(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
-{
-	(void)argc;
-	(void)argv;
-	reply_simple(ctx, "OK");
-	conn_set_quit(ctx->conn);
-}
+static const struct procctl_param ping_params[] = {
+	{ "message", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param echo_params[] = {
+	{ "message", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param help_params[] = {
+	{ "command", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param command_params[] = {
+	{ "count|info", PROCCTL_PARAM_KEYWORD, NULL, 0, 1, 0, NULL, NULL,
+	  NULL },
+	{ "name", PROCCTL_PARAM_WORD, NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
 
 static const struct procctl_command builtins[] = {
-	{ "auth", cmd_auth, -2, "AUTH [user] secret",
-	  "Authenticate a TCP connection (local peers are known from the "
-	  "kernel)", 0 },
-	{ "hello", cmd_hello, -1, "HELLO [2|3] [AUTH user secret] "
-	  "[SETNAME name]",
-	  "Choose the protocol version; describes the server and its "
-	  "commands", 0 },
-	{ "ping", cmd_ping, -1, "PING [message]",
-	  "Check the connection", 0 },
-	{ "echo", cmd_echo, 2, "ECHO message",
+	{ "ping", cmd_ping, 0, "PING [message]", "Check the connection", 0,
+	  NULL, ping_params, "connection" },
+	{ "echo", cmd_echo, 0, "ECHO message",
 	  "Reply with the message (redis-cli --pipe ends its stream with "
-	  "it)", 0 },
-	{ "command", cmd_command, -1, "COMMAND [COUNT | INFO name...]",
-	  "List the commands with arity, usage and summary", 0 },
-	{ "help", cmd_command, -1, "help [command]",
-	  "Describe all commands, or one", 0 },
-	{ "subscribe", cmd_subscribe, -1, "SUBSCRIBE",
-	  "Receive push events (your processes starting and ending) on "
-	  "this connection", 0 },
-	{ "plugin", cmd_plugin, -2, "PLUGIN LIST | PLUGIN LOAD <name>",
-	  "The loaded plugins; LOAD (admins) adds one from the config", 0 },
-	{ "quit", cmd_quit, 1, "QUIT",
-	  "Close the connection after the reply", 0 },
+	  "it)", 0, NULL, echo_params, "connection" },
+	{ "command", cmd_command, 0, "COMMAND [COUNT | INFO name...]",
+	  "List the commands with their arguments, usage and summary", 0,
+	  NULL, command_params, "server" },
+	{ "help", cmd_help, 0, "help [command]",
+	  "Describe all commands, or one", 0, NULL, help_params, "server" },
 };
 
 int
@@ -521,7 +607,8 @@ command_init(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++)
-		if (command_add(&builtins[i], NULL) == -1)
+		if (command_add(&builtins[i], PROCCTL_ABI_MINOR, 0, NULL,
+		    "core") == -1)
 			return -1;
 	return 0;
 }

@@ -17,6 +17,7 @@
 #define DEFAULT_MAX_REQUEST	(1024 * 1024)
 #define DEFAULT_MAX_ARGS	(64 * 1024)
 #define DEFAULT_MAX_OUTPUT	(16 * 1024 * 1024)
+#define DEFAULT_MAX_BATCH	64
 #define PLUGIN_PREFIX		"plugin:"
 
 struct parse_state {
@@ -35,6 +36,7 @@ config_defaults(struct config *c)
 	c->max_request = DEFAULT_MAX_REQUEST;
 	c->max_args = DEFAULT_MAX_ARGS;
 	c->max_output = DEFAULT_MAX_OUTPUT;
+	c->max_batch = DEFAULT_MAX_BATCH;
 }
 
 int
@@ -141,7 +143,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 		return 1;
 	}
 	if (strcmp(key, "max_clients") == 0 || strcmp(key, "max_request") == 0
-	    || strcmp(key, "max_output") == 0 || strcmp(key, "max_args") == 0) {
+	    || strcmp(key, "max_output") == 0 || strcmp(key, "max_args") == 0 ||
+	    strcmp(key, "max_batch") == 0) {
 		size_t v;
 
 		if (config_parse_size(val, &v) == -1)
@@ -156,6 +159,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 			c->max_request = v;
 		else if (strcmp(key, "max_args") == 0)
 			c->max_args = v;
+		else if (strcmp(key, "max_batch") == 0)
+			c->max_batch = v;
 		else
 			c->max_output = v;
 		return 1;

@@ -96,7 +96,9 @@ on_accept(int fd, unsigned events, void *arg)
 				setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one,
 				    sizeof(one));
 			}
-			conn_new(cfd, arg == &tcp_marker);
+			conn_new(cfd, arg == &tcp_marker,
+			    arg == &tcp_marker && tls_enabled() ?
+			    &transport_tls : &transport_plain);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)

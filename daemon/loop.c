@@ -1,6 +1,9 @@
 /*
  * The event loop: epoll for fds, a binary heap of timers, deferred freeing
- * of watchers so callbacks may remove any watcher at any time.
+ * of watchers so callbacks may remove any watcher at any time, and a
+ * before-sleep hook (as Redis's ae) where the connection layer writes
+ * replies and runs buffered requests; when that hook says work is waiting,
+ * the next wait only polls.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -33,7 +36,7 @@ static struct watch *dead_list;
 static struct timer *heap;	/* min-heap on `when`, then `id` */
 static size_t heap_len, heap_cap;
 static uint64_t next_timer_id = 1;
-static loop_idle_fn idle_fn;
+static loop_sleep_fn before_sleep;
 
 uint64_t
 loop_now_ms(void)
@@ -231,9 +234,9 @@ loop_timer_cancel(uint64_t id)
 }
 
 void
-loop_set_idle(loop_idle_fn fn)
+loop_set_before_sleep(loop_sleep_fn fn)
 {
-	idle_fn = fn;
+	before_sleep = fn;
 }
 
 static void
@@ -269,11 +272,11 @@ loop_run(void)
 	struct epoll_event evs[256];
 	struct watch *w;
 	unsigned e;
-	int i, n;
+	int i, n, busy = 0;
 
 	running = 1;
 	while (running) {
-		n = epoll_wait(epfd, evs, 256, next_timeout());
+		n = epoll_wait(epfd, evs, 256, busy ? 0 : next_timeout());
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -294,8 +297,7 @@ loop_run(void)
 			w->fn(w->fd, e, w->arg);
 		}
 		run_timers();
-		if (idle_fn != NULL)
-			idle_fn();
+		busy = before_sleep != NULL ? before_sleep() : 0;
 		free_dead();
 	}
 	return 0;

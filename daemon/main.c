@@ -22,7 +22,7 @@
 #define PROCCTL_PLUGIN_DIR "/usr/local/lib/procctl/plugins"
 #endif
 
-const struct config *active_config;
+static const struct config *active_config;
 static int sigfd = -1;
 static struct watch *sigwatch;
 
@@ -231,6 +231,7 @@ reload(void)
 	log_info("SIGHUP: [access] policy reloaded from %s (other changes "
 	    "take effect at restart)", active_config->file);
 	config_free(&nc);
+	session_policy_changed();
 }
 
 static void
@@ -278,13 +279,70 @@ setup_signals(void)
 	return sigwatch ? 0 : -1;
 }
 
+/* The layers from the bottom up, then the plugins, then the doors. */
+static int
+start(const struct config *c)
+{
+	struct conn_limits cl;
+	struct session_limits sl;
+	int nplugins;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.max_clients = c->max_clients;
+	cl.max_output = c->max_output;
+	memset(&sl, 0, sizeof(sl));
+	sl.max_request = c->max_request;
+	sl.max_args = c->max_args;
+	sl.max_output = c->max_output;
+	sl.max_clients = c->max_clients;
+	sl.max_batch = c->max_batch;
+	if (loop_init() == -1 || setup_signals() == -1 ||
+	    command_init() == -1 || session_init(&sl) == -1 ||
+	    plugin_host_init(c) == -1)
+		return -1;
+	conn_init(&cl);
+	loop_set_before_sleep(conn_before_sleep);
+	nplugins = plugin_load_all(c);
+	if (listen_unix(c->socket, c->socket_mode, socket_gid) == -1 ||
+	    listen_all_tcp(c) == -1)
+		return -1;
+	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
+	    "-s %s help", PROCCTLD_VERSION, c->socket, nplugins,
+	    nplugins == 1 ? "" : "s", c->socket);
+	return 0;
+}
+
+/* Everything start() made, in reverse; safe after a partial start. */
+static void
+stop(void)
+{
+	listen_close();
+	conn_close_all();
+	plugin_unload_all();
+	conn_before_sleep();	/* what the plugins' last words woke */
+	plugin_host_fini();
+	dispatch_free();
+	session_fini();
+	command_free_all();
+	if (sigwatch != NULL)
+		loop_unwatch(sigwatch);
+	sigwatch = NULL;
+	loop_free();
+	if (sigfd != -1)
+		close(sigfd);
+	sigfd = -1;
+	auth_free();
+	tls_free();
+	access_free();
+}
+
 int
 main(int argc, char **argv)
 {
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
 	char defsock[PATH_MAX];
-	int ch, test_only = 0, lvl, nplugins;
+	int ch, test_only = 0, lvl;
 
 	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
 		switch (ch) {
@@ -369,38 +427,14 @@ main(int argc, char **argv)
 	}
 	active_config = &cf;
 	raise_nofile();
-	conn_limits(cf.max_clients, cf.max_request, cf.max_args,
-	    cf.max_output);
-	if (loop_init() == -1 || setup_signals() == -1 || command_init() == -1)
-		return 1;
-	loop_set_idle(conn_idle);
-	nplugins = plugin_load_all(&cf);
-	if (listen_unix(cf.socket, cf.socket_mode, socket_gid) == -1 ||
-	    listen_all_tcp(&cf) == -1) {
-		listen_close();
-		plugin_unload_all();
-		command_free_all();
-		loop_free();
+	if (start(&cf) == -1) {
+		stop();
 		config_free(&cf);
 		return 1;
 	}
-	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
-	    "-s %s help", PROCCTLD_VERSION, cf.socket, nplugins,
-	    nplugins == 1 ? "" : "s", cf.socket);
 	if (loop_run() == -1)
 		log_error("event loop failed; shutting down");
-	listen_close();
-	conn_close_all();
-	plugin_unload_all();
-	plugin_free_later();
-	conn_idle();
-	command_free_all();
-	loop_unwatch(sigwatch);
-	loop_free();
-	close(sigfd);
-	auth_free();
-	tls_free();
-	access_free();
+	stop();
 	config_free(&cf);
 	log_info("stopped");
 	return 0;

@@ -2,14 +2,20 @@
  * Plugin loading and the host services table.  A plugin that fails in any
  * way (cannot be opened, lacks the symbol, wrong ABI, init refuses) costs
  * one log line naming the file and the reason; the daemon goes on.
+ *
+ * Each plugin owns a copy of its configuration section for as long as it
+ * is loaded.  The host reads a member a plugin-side structure gained in
+ * minor N only from plugins that declare minor >= N (sudo's rule).
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,7 +27,8 @@ struct procctl_plugin {
 	char				*path;		/* owned */
 	void				*handle;
 	const struct procctl_plugin_decl *decl;
-	const struct plugin_conf	*conf;		/* NULL: no section */
+	struct kv			*kv;		/* owned: its section */
+	size_t				 nkv;
 	struct procctl_plugin		*next;
 };
 
@@ -46,17 +53,13 @@ struct hook {
 static struct procctl_plugin *plugins;	/* load order */
 static struct pwatch *pwatches;
 static struct hook *hooks;
-
-const char *
-plugin_name(const struct procctl_plugin *p)
-{
-	return p ? p->name : "core";
-}
+static char *conf_file;		/* owned: re-read by PLUGIN LOAD */
+static char *plugin_dir;	/* owned */
 
 static int
 host_register(struct procctl_plugin *self, const struct procctl_command *c)
 {
-	return command_add(c, self);
+	return command_add(c, self->decl->abi_minor, 0, self, self->name);
 }
 
 static const char *
@@ -64,11 +67,9 @@ host_config_get(struct procctl_plugin *self, const char *key)
 {
 	size_t i;
 
-	if (self->conf == NULL)
-		return NULL;
-	for (i = 0; i < self->conf->nkv; i++)
-		if (strcmp(self->conf->kv[i].key, key) == 0)
-			return self->conf->kv[i].value;
+	for (i = 0; i < self->nkv; i++)
+		if (strcmp(self->kv[i].key, key) == 0)
+			return self->kv[i].value;
 	return NULL;
 }
 
@@ -94,7 +95,13 @@ host_caller(struct procctl_ctx *ctx)
 	static const struct procctl_caller gone = { 0, (uid_t)-1, (gid_t)-1,
 	    -1, "?", 0, 0 };
 
-	return ctx->conn ? conn_caller(ctx->conn) : &gone;
+	return ctx != NULL && ctx->caller != NULL ? ctx->caller : &gone;
+}
+
+static const char *
+host_option(struct procctl_ctx *ctx, const char *name)
+{
+	return ctx != NULL ? args_option(ctx->cmd, ctx->args, name) : NULL;
 }
 
 static uint64_t
@@ -234,49 +241,17 @@ host_unwatch_child(struct procctl_plugin *self, int pidfd)
 }
 
 static struct procctl_ctx *
-host_defer(struct procctl_ctx *ctx)
-{
-	return conn_defer(ctx);
-}
-
-static void
-host_finish(struct procctl_ctx *ctx)
-{
-	conn_finish_deferred(ctx);
-}
-
-static struct procctl_ctx *
 host_push_begin(struct procctl_plugin *self, uid_t uid)
 {
-	struct procctl_ctx *p;
-
 	(void)self;
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return NULL;
-	p->out = &p->own;
-	p->proto = 3;
-	p->kind = CTX_PUSH;
-	p->expect = 1;
-	p->push_uid = uid;
-	return p;
+	return push_begin(uid, 0);
 }
 
 static struct procctl_ctx *
 host_push_begin_conn(struct procctl_plugin *self, uint64_t conn_id)
 {
-	struct procctl_ctx *p;
-
-	if (conn_id == 0 || (p = host_push_begin(self, (uid_t)-1)) == NULL)
-		return NULL;
-	p->push_conn = conn_id;
-	return p;
-}
-
-static void
-host_push_end(struct procctl_ctx *p)
-{
-	if (p != NULL)
-		conn_push(p);
+	(void)self;
+	return conn_id != 0 ? push_begin((uid_t)-1, conn_id) : NULL;
 }
 
 static int
@@ -323,8 +298,8 @@ static const struct procctl_host host = {
 	.reply_array = reply_array,
 	.reply_map = reply_map,
 	.caller = host_caller,
-	.defer = host_defer,
-	.finish = host_finish,
+	.defer = reply_defer,
+	.finish = reply_finish,
 	.timer_add = host_timer_add,
 	.timer_cancel = host_timer_cancel,
 	.watch_fd = host_watch_fd,
@@ -332,9 +307,10 @@ static const struct procctl_host host = {
 	.watch_child = host_watch_child,
 	.unwatch_child = host_unwatch_child,
 	.push_begin = host_push_begin,
-	.push_end = host_push_end,
+	.push_end = push_end,
 	.on_disconnect = host_on_disconnect,
 	.push_begin_conn = host_push_begin_conn,
+	.option = host_option,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */
@@ -365,11 +341,54 @@ plugin_forget(struct procctl_plugin *p)
 static void
 plugin_free(struct procctl_plugin *p)
 {
+	size_t i;
+
 	if (p->handle != NULL)
 		dlclose(p->handle);
+	for (i = 0; i < p->nkv; i++) {
+		free(p->kv[i].key);
+		free(p->kv[i].value);
+	}
+	free(p->kv);
 	free(p->name);
 	free(p->path);
 	free(p);
+}
+
+/* The plugin's own copy of its section's keys. */
+static int
+copy_section(struct procctl_plugin *p, const struct plugin_conf *conf)
+{
+	size_t i;
+
+	if (conf == NULL || conf->nkv == 0)
+		return 0;
+	if ((p->kv = calloc(conf->nkv, sizeof(*p->kv))) == NULL)
+		return -1;
+	for (i = 0; i < conf->nkv; i++) {
+		p->kv[i].line = conf->kv[i].line;
+		p->kv[i].key = strdup(conf->kv[i].key);
+		p->kv[i].value = strdup(conf->kv[i].value);
+		p->nkv++;
+		if (p->kv[i].key == NULL || p->kv[i].value == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+/* Members of the declaration a plugin of D's minor has, and their size. */
+static const char *
+bad_decl(const struct procctl_plugin_decl *d)
+{
+	if (d->abi_major != PROCCTL_ABI_MAJOR ||
+	    d->abi_minor > PROCCTL_ABI_MINOR)
+		return "abi";
+	if (d->init == NULL)
+		return "init";
+	if (d->abi_minor >= 1 && d->size < offsetof(struct procctl_plugin_decl,
+	    size) + sizeof(d->size))
+		return "size";
+	return NULL;
 }
 
 /* Who may change what ST describes: only root or the daemon's user. */
@@ -449,14 +468,15 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 	const struct procctl_plugin_decl *d;
 	struct procctl_plugin *p, **tail;
 	char real[PATH_MAX];
+	const char *why;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->name = strdup(name)) == NULL ||
-	    (p->path = strdup(path)) == NULL) {
+	    (p->path = strdup(path)) == NULL ||
+	    copy_section(p, conf) == -1) {
 		log_error("plugin %s: out of memory", name);
 		goto fail;
 	}
-	p->conf = conf;
 	for (tail = &plugins; *tail != NULL; tail = &(*tail)->next)
 		if (strcmp((*tail)->name, name) == 0) {
 			log_error("plugin %s (%s): a plugin of that name is "
@@ -475,16 +495,19 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 		    "plugin", name, path, PROCCTL_PLUGIN_SYMBOL);
 		goto fail;
 	}
-	if (d->abi_major != PROCCTL_ABI_MAJOR ||
-	    d->abi_minor > PROCCTL_ABI_MINOR) {
-		log_error("plugin %s: %s was built for plugin ABI %u.%u; this "
-		    "procctld provides %u.%u", name, path, d->abi_major,
-		    d->abi_minor, PROCCTL_ABI_MAJOR, PROCCTL_ABI_MINOR);
-		goto fail;
-	}
-	if (d->init == NULL) {
-		log_error("plugin %s: %s declares no init function", name,
-		    path);
+	if ((why = bad_decl(d)) != NULL) {
+		if (strcmp(why, "abi") == 0)
+			log_error("plugin %s: %s was built for plugin ABI "
+			    "%u.%u; this procctld provides %u.%u", name, path,
+			    d->abi_major, d->abi_minor, PROCCTL_ABI_MAJOR,
+			    PROCCTL_ABI_MINOR);
+		else if (strcmp(why, "init") == 0)
+			log_error("plugin %s: %s declares no init function",
+			    name, path);
+		else
+			log_error("plugin %s: %s declares ABI %u.%u but its "
+			    "declaration is only %zu bytes", name, path,
+			    d->abi_major, d->abi_minor, d->size);
 		goto fail;
 	}
 	p->decl = d;
@@ -585,13 +608,6 @@ plugin_unload_all(void)
 	}
 }
 
-/* Configurations read again by `plugin load`: a plugin keeps pointers to
- * its section for as long as it is loaded, so they live until exit. */
-static struct later_config {
-	struct config		 c;
-	struct later_config	*next;
-} *later;
-
 static struct procctl_plugin *
 plugin_find(const char *name)
 {
@@ -603,14 +619,19 @@ plugin_find(const char *name)
 	return NULL;
 }
 
-int
-plugin_load_named(const struct config *active, const char *name, char *err,
-    size_t errlen)
+/*
+ * `plugin load NAME`: its [plugin:NAME] section in the file as it is now
+ * (the admin may just have added it), or NAME.so in the plugin directory
+ * when the daemon runs without a file.  0, or -1 with ERR set.
+ */
+static int
+load_named(const char *name, char *err, size_t errlen)
 {
-	struct later_config *lc = NULL;
 	const struct plugin_conf *pc = NULL;
+	struct config c;
 	char path[PATH_MAX];
 	size_t i;
+	int rc = -1;
 
 	if (name[0] == '\0' || strchr(name, '/') != NULL ||
 	    strlen(name) > NAME_MAX - 3) {
@@ -618,53 +639,40 @@ plugin_load_named(const struct config *active, const char *name, char *err,
 		return -1;
 	}
 	if (plugin_find(name) != NULL) {
-		snprintf(err, errlen, "plugin %s is already loaded", name);
+		snprintf(err, errlen, "plugin %.64s is already loaded", name);
 		return -1;
 	}
-	if (active->file != NULL) {
-		/* The file as it is now: the admin may just have added the
-		 * section. */
-		if ((lc = calloc(1, sizeof(*lc))) == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
+	config_defaults(&c);
+	if (conf_file != NULL) {
+		if (config_load(&c, conf_file) == -1) {
+			snprintf(err, errlen, "%.200s cannot be used now; see "
+			    "the log", conf_file);
+			goto done;
 		}
-		config_defaults(&lc->c);
-		if (config_load(&lc->c, active->file) == -1) {
-			snprintf(err, errlen, "%s cannot be used now; see the "
-			    "log", active->file);
-			goto fail;
-		}
-		for (i = 0; i < lc->c.nplugins; i++)
-			if (strcmp(lc->c.plugins[i].name, name) == 0)
-				pc = &lc->c.plugins[i];
+		for (i = 0; i < c.nplugins; i++)
+			if (strcmp(c.plugins[i].name, name) == 0)
+				pc = &c.plugins[i];
 		if (pc == NULL) {
-			snprintf(err, errlen, "%s has no [plugin:%s] section",
-			    active->file, name);
-			goto fail;
+			snprintf(err, errlen, "%.200s has no [plugin:%.64s] "
+			    "section", conf_file, name);
+			goto done;
 		}
 	}
-	plugin_path(active->plugin_dir, name, pc ? pc->path : NULL, path,
+	plugin_path(plugin_dir, name, pc ? pc->path : NULL, path,
 	    sizeof(path));
 	if (plugin_load(name, path, pc) == -1) {
-		snprintf(err, errlen, "plugin %s was not loaded from %s; the "
-		    "log says why", name, path);
-		goto fail;
+		snprintf(err, errlen, "plugin %.64s was not loaded from "
+		    "%.200s; the log says why", name, path);
+		goto done;
 	}
-	if (lc != NULL) {
-		lc->next = later;
-		later = lc;
-	}
-	return 0;
-fail:
-	if (lc != NULL) {
-		config_free(&lc->c);
-		free(lc);
-	}
-	return -1;
+	rc = 0;
+done:
+	config_free(&c);
+	return rc;
 }
 
-void
-plugin_reply_list(struct procctl_ctx *ctx)
+static void
+reply_list(struct procctl_ctx *ctx)
 {
 	const struct procctl_plugin *p;
 	char abi[32];
@@ -691,14 +699,69 @@ plugin_reply_list(struct procctl_ctx *ctx)
 	}
 }
 
-void
-plugin_free_later(void)
+static void
+cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
-	struct later_config *lc;
+	const struct procctl_caller *who = ctx->caller;
+	char err[512];
 
-	while ((lc = later) != NULL) {
-		later = lc->next;
-		config_free(&lc->c);
-		free(lc);
+	if (strcasecmp(argv[1].ptr, "list") == 0) {
+		if (argc != 2) {
+			reply_error(ctx, "ARGS", "LIST takes no name; usage: "
+			    "%s", ctx->cmd->usage);
+			return;
+		}
+		reply_list(ctx);
+		return;
 	}
+	if (argc != 3) {
+		reply_error(ctx, "ARGS", "LOAD needs a plugin name; usage: %s",
+		    ctx->cmd->usage);
+		return;
+	}
+	if (!who->admin) {
+		reply_error(ctx, "NOPERM", "plugin load is for admins only");
+		return;
+	}
+	if (load_named(argv[2].ptr, err, sizeof(err)) == -1) {
+		reply_error(ctx, "ERR", "%s", err);
+		return;
+	}
+	log_info("plugin %s loaded at the request of %s (uid %u)",
+	    argv[2].ptr, who->user, (unsigned)who->uid);
+	reply_simple(ctx, "OK");
+}
+
+static const struct procctl_param plugin_params[] = {
+	{ "list|load", PROCCTL_PARAM_KEYWORD, NULL, 1, 1, 0, NULL, NULL,
+	  NULL },
+	{ "name", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct procctl_command plugin_command = {
+	"plugin", cmd_plugin, 0, "PLUGIN LIST | PLUGIN LOAD <name>",
+	"The loaded plugins; LOAD (admins) adds one from the config", 0,
+	NULL, plugin_params, "server"
+};
+
+int
+plugin_host_init(const struct config *c)
+{
+	free(conf_file);
+	free(plugin_dir);
+	conf_file = c->file != NULL ? strdup(c->file) : NULL;
+	plugin_dir = strdup(c->plugin_dir);
+	if ((c->file != NULL && conf_file == NULL) || plugin_dir == NULL)
+		return -1;
+	return command_add(&plugin_command, PROCCTL_ABI_MINOR, 0, NULL,
+	    "core");
+}
+
+void
+plugin_host_fini(void)
+{
+	free(conf_file);
+	free(plugin_dir);
+	conf_file = plugin_dir = NULL;
 }

@@ -1,6 +1,18 @@
 /*
- * procctld: the structures and functions the daemon's files share.
- * One thread, one epoll loop; the core knows no command but its built-ins.
+ * procctld: the structures and functions the daemon's files share, one
+ * section per file.  One thread, one epoll loop.
+ *
+ * Calls go one way, top to bottom:
+ *
+ *   main -> listen -> conn (transport: bytes, buffers, TLS behind
+ *   struct transport) -> session (who the peer is, auth, protocol version,
+ *   subscriptions, requests in order) -> dispatch (the auth gate, flags,
+ *   arguments) -> plugin host -> command table -> args -> reply -> resp ->
+ *   buf,
+ *
+ * with loop, log, config, access and auth below everything.  A lower file
+ * never calls a higher one: it takes a callback (loop's fd callbacks,
+ * struct session_io, struct reply_sink, the push delivery function).
  */
 #ifndef PROCCTLD_H
 #define PROCCTLD_H
@@ -38,7 +50,9 @@ struct watch;
 struct timer;
 typedef void (*loop_fd_fn)(int fd, unsigned events, void *arg);
 typedef void (*loop_timer_fn)(void *arg);
-typedef void (*loop_idle_fn)(void);
+/* Before each wait for events: returns 1 when work is already waiting
+ * (the wait must not sleep), 0 otherwise. */
+typedef int (*loop_sleep_fn)(void);
 
 #define LOOP_READ	PROCCTL_EV_READ
 #define LOOP_WRITE	PROCCTL_EV_WRITE
@@ -54,8 +68,8 @@ int		 loop_modify(struct watch *w, unsigned events);
 void		 loop_unwatch(struct watch *w);
 uint64_t	 loop_timer_add(uint64_t ms, loop_timer_fn fn, void *arg);
 void		 loop_timer_cancel(uint64_t id);
-/* Called after every batch of events (deferred work: closing conns). */
-void		 loop_set_idle(loop_idle_fn fn);
+/* Called after the events and timers of every turn, before the wait. */
+void		 loop_set_before_sleep(loop_sleep_fn fn);
 int		 loop_run(void);
 void		 loop_stop(void);
 uint64_t	 loop_now_ms(void);
@@ -85,6 +99,7 @@ struct config {
 	size_t			 max_request;
 	size_t			 max_args;
 	size_t			 max_output;
+	size_t			 max_batch;	/* requests per client per turn */
 	struct plugin_conf	*plugins;
 	size_t			 nplugins;
 	int			 load_all;	/* no file: every .so in dir */
@@ -130,18 +145,6 @@ int	access_decide(uid_t uid, gid_t gid, const gid_t *groups,
 /* USER's groups (with GID), malloc'd. */
 int	access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n);
 
-/* ---- tls.c: OpenSSL for TCP listeners ---- */
-struct ssl_st;
-/* Load the certificate, key and client CA: 0, or -1 after logging why. */
-int	tls_init(const struct config *c);
-void	tls_free(void);
-int	tls_enabled(void);
-int	tls_client_certs(void);	/* client certificates are required */
-struct ssl_st *tls_new(int fd);
-/* The user a verified client certificate names (its subject CN), or -1. */
-int	tls_peer_user(struct ssl_st *ssl, char *out, size_t size);
-const char *tls_error(void);
-
 /* ---- auth.c: secrets for TCP peers ---- */
 int	auth_load(const char *file);
 void	auth_free(void);
@@ -149,52 +152,253 @@ int	auth_enabled(void);
 /* 0 when USER's secret is SECRET (constant time), -1 otherwise. */
 int	auth_check(const char *user, const char *secret, size_t secret_len);
 
-/* ---- conn.c ---- */
-struct conn;
-struct command;
+/* ---- transport.c and tls.c: how bytes move on a connection ---- */
+/* I/O results besides a byte count: the operation must wait until the
+ * socket is readable (or writable) again, or the peer is gone. */
+#define TR_WANT_READ	(-2)
+#define TR_WANT_WRITE	(-3)
+#define TR_ERROR	(-1)
+#define TR_EOF		0
 
-struct procctl_ctx {
-	struct conn	*conn;		/* NULL once the connection is gone */
-	struct buf	*out;		/* where values are encoded */
-	struct buf	 own;		/* for deferred replies and pushes */
-	int		 proto;
-	int		 kind;		/* CTX_* */
-	long		 expect;	/* values still owed */
-	int		 started;	/* a value has been built */
-	uid_t		 push_uid;
-	uint64_t	 push_conn;	/* 0: every connection of push_uid */
-	const struct command *cmd;
+/* A transport, as Redis's ConnectionType: the connection code calls these
+ * and has no branch for any one of them.  STATE is the transport's own. */
+struct transport {
+	const char	*name;
+	/* Start on FD: the state, or NULL after logging why. */
+	void		*(*open)(int fd);
+	/* 1 when the connection is ready for data, TR_WANT_*, TR_ERROR.
+	 * NULL: ready from the start (and plaintext may be written at once,
+	 * such as a refusal). */
+	int		 (*handshake)(void *state);
+	ssize_t		 (*read)(void *state, int fd, void *p, size_t n);
+	ssize_t		 (*write)(void *state, int fd, const void *p, size_t n);
+	/* Bytes read from the socket but not yet handed out. */
+	size_t		 (*pending)(void *state);
+	/* After the handshake: 1 when a verified client certificate names
+	 * the user (in OUT), 0 when the peer is to authenticate itself
+	 * (AUTH), -1 when a certificate was required but names nobody. */
+	int		 (*peer_user)(void *state, char *out, size_t size);
+	/* Why the last operation failed. */
+	const char	*(*error)(void *state);
+	/* What was negotiated, for the log: "TLSv1.3, TLS_AES_256_GCM_SHA384". */
+	const char	*(*describe)(void *state);
+	void		 (*close)(void *state);
 };
 
-enum { CTX_SYNC, CTX_DEFERRED, CTX_PUSH };
+extern const struct transport transport_plain;
 
-void	conn_new(int fd, int tcp);
+/* tls.c: the TLS transport and its configuration. */
+extern const struct transport transport_tls;
+/* Load the certificate, key and client CA: 0, or -1 after logging why. */
+int	tls_init(const struct config *c);
+void	tls_free(void);
+int	tls_enabled(void);
+int	tls_client_certs(void);	/* client certificates are required */
+
+/* ---- conn.c: connections, the loop's turn, fairness ---- */
+struct conn_limits {
+	size_t	 max_clients;	/* 0: bounded by RLIMIT_NOFILE */
+	size_t	 max_output;	/* unread reply bytes before a drop */
+};
+
+void	conn_init(const struct conn_limits *l);
+/* A connection on FD, accepted from a TCP listener or the Unix one. */
+void	conn_new(int fd, int tcp, const struct transport *tr);
 void	conn_close_all(void);
 size_t	conn_count(void);
-void	conn_push(struct procctl_ctx *push);
-struct procctl_ctx *conn_defer(struct procctl_ctx *ctx);
-void	conn_idle(void);
-void	conn_finish_deferred(struct procctl_ctx *ctx);
-const struct procctl_caller *conn_caller(struct conn *c);
-void	conn_set_subscribed(struct conn *c);
-void	conn_set_quit(struct conn *c);
-void	conn_set_proto(struct conn *c, int proto);
-int	conn_is_tcp(struct conn *c);
-int	conn_authed(struct conn *c);
-/* Become USER (TCP peers, after AUTH): 0, or -1 if no such local user. */
-int	conn_set_user(struct conn *c, const char *user);
-/* -2 from conn_set_user: the user exists but [access] refuses them. */
-/* The policy again (it may have been reloaded): 1 if still allowed. */
-int	conn_recheck(struct conn *c);
-int	conn_cert_user(struct conn *c);	/* identity from a certificate */
-const char *conn_peer(struct conn *c);
-/* Counted failures, for the log. */
-unsigned long conn_auth_failed(struct conn *c);
-uint64_t conn_id(struct conn *c);
-void	conn_limits(size_t max_clients, size_t max_request, size_t max_args,
-	    size_t max_output);
+/* The loop's before-sleep hook: run buffered requests (a batch per
+ * connection), write what is pending, free closed connections. */
+int	conn_before_sleep(void);
 
-/* ---- reply.c: the reply builders behind the host table ---- */
+/* ---- session.c: one peer's session ---- */
+struct session;
+
+/* What a session asks of the connection under it. */
+struct session_io {
+	/* Output was added, or requests may resume, outside of
+	 * session_input: the connection should act on it this turn. */
+	void	(*wake)(void *conn);
+};
+
+struct session_limits {
+	size_t	 max_request;
+	size_t	 max_args;
+	size_t	 max_output;
+	size_t	 max_clients;	/* reported by HELLO */
+	size_t	 max_batch;
+};
+
+/* Who is on the other end, as the transport learnt it. */
+struct peer {
+	int		 tcp;
+	uid_t		 uid;		/* local peers: SO_PEERCRED */
+	gid_t		 gid;
+	pid_t		 pid;
+	gid_t		*groups;	/* SO_PEERGROUPS; taken over */
+	size_t		 ngroups;
+	char		 addr[64];	/* "127.0.0.1:5555", or "local pid N" */
+};
+
+/* Unsent reply bytes above which a session runs no more requests until
+ * the peer reads. */
+#define SESSION_OUT_HIGH_WATER	(256 * 1024)
+
+/* session_input results. */
+enum {
+	SESSION_MORE,		/* give it more bytes when they come */
+	SESSION_BUSY,		/* batch used up: call again next turn */
+	SESSION_WAIT,		/* a deferred reply: wait for wake */
+	SESSION_CLOSE,		/* close once OUT is written */
+};
+
+int	session_init(const struct session_limits *l);
+void	session_fini(void);
+/* A session writing its replies into OUT.  NULL when out of memory.  A
+ * peer that [access] refuses gets its session too, already closing with
+ * the refusal in OUT. */
+struct session *session_new(struct peer *p, struct buf *out,
+	    const struct session_io *io, void *conn);
+/* Run the requests in P[0..N), at most max_batch of them: one of the
+ * results above, with *USED the bytes taken. */
+int	session_input(struct session *s, char *p, size_t n, size_t *used);
+/* The state the session is in, without input: SESSION_WAIT while a reply
+ * is deferred, SESSION_CLOSE once closing, else SESSION_MORE. */
+int	session_state(const struct session *s);
+/* A verified client certificate names USER. */
+void	session_cert_user(struct session *s, const char *user);
+void	session_free(struct session *s);
+/* The [access] policy was reloaded: judge every event stream again. */
+void	session_policy_changed(void);
+const char *session_user(const struct session *s);
+const char *session_peer(const struct session *s);
+uint64_t session_id(const struct session *s);
+
+/* ---- dispatch.c ---- */
+/* Run one request on CTX: the auth gate, the command's flags and
+ * arguments, then its handler.  AUTHED: the peer has proven who it is. */
+void	dispatch(struct procctl_ctx *ctx, int authed, int argc,
+	    const struct procctl_arg *argv);
+void	dispatch_free(void);
+
+/* ---- plugin.c: the plugin host ---- */
+/* Keep what loading needs from C (plugin directory, file); 0 or -1. */
+int	plugin_host_init(const struct config *c);
+void	plugin_host_fini(void);
+int	plugin_load_all(const struct config *c);
+void	plugin_unload_all(void);
+void	plugin_run_disconnect(const struct procctl_caller *who);
+
+/* ---- command.c: the command table and the core's own commands ---- */
+#define CMD_NO_AUTH	0x100u	/* core only: allowed before AUTH */
+#define CMD_PUBLIC_FLAGS PROCCTL_CMD_ADMIN
+
+struct cmd_option {
+	char		*name;		/* owned */
+	char		 letter;
+	char		*value;		/* owned; NULL: a flag */
+	char		*summary;	/* owned */
+};
+
+struct cmd_param {
+	char		*name;		/* owned */
+	int		 type;		/* enum procctl_param_type */
+	char		**words;	/* owned; KEYWORD, NULL-ended */
+	unsigned	 min, max;
+	unsigned	 flags;
+	char		*complete_command;	/* owned, or NULL */
+	char		*complete_fields;
+	char		*complete_events;
+};
+
+struct command {
+	char			*name;		/* owned */
+	procctl_cmd_fn		 fn;
+	int			 arity;
+	char			*usage;		/* owned */
+	char			*summary;	/* owned */
+	char			*group;		/* owned */
+	char			*owner;		/* owned: "core" or a plugin */
+	unsigned		 flags;
+	const void		*plugin;	/* the owner's handle, or NULL */
+	struct cmd_option	*opts;		/* owned */
+	size_t			 nopts;
+	struct cmd_param	*params;	/* owned; NULL: undeclared */
+	size_t			 nparams;
+};
+
+/* Register CMD as the plugin-side structure of ABI minor MINOR describes
+ * it (members added later are not read).  0, or -1 after logging why. */
+int	command_add(const struct procctl_command *cmd, unsigned minor,
+	    unsigned extra_flags, const void *plugin, const char *owner);
+const struct command *command_find(const char *name);
+void	command_remove_owner(const void *plugin);
+void	command_free_all(void);
+size_t	command_count(void);
+void	command_reply_docs(struct procctl_ctx *ctx);
+void	command_reply_doc(struct procctl_ctx *ctx, const struct command *c);
+/* The core's own commands that need nothing but the table. */
+int	command_init(void);
+
+/* ---- args.c: arguments against a command's declaration ---- */
+struct cmd_args {
+	int			 argc;		/* positional words + name */
+	struct procctl_arg	*argv;		/* owned array, pointing into
+						 * the request */
+	size_t			 argv_cap;
+	const char		**optv;		/* per declared option: its
+						 * value, "" for a flag, or
+						 * NULL */
+	size_t			 optv_cap;
+};
+
+/* Parse ARGV for C.  0, or -1 with ERR holding "<what>; usage: <usage>". */
+int	args_parse(const struct command *c, int argc,
+	    const struct procctl_arg *argv, struct cmd_args *out, char *err,
+	    size_t errlen);
+const char *args_option(const struct command *c, const struct cmd_args *a,
+	    const char *name);
+void	args_free(struct cmd_args *a);
+/* "close <pid|name> [all]", from the declaration, malloc'd. */
+char	*args_usage(const struct command *c);
+
+/* ---- reply.c: replies, deferred replies and pushes ---- */
+enum { CTX_SYNC, CTX_DEFERRED, CTX_PUSH };
+
+/* What a request's owner (a session) hears about its deferred reply. */
+struct reply_sink {
+	/* D now owes the reply: the owner waits for it. */
+	void	(*deferred)(void *owner, struct procctl_ctx *d);
+	/* D's reply is complete in d->own: the owner takes the bytes. */
+	void	(*finished)(void *owner, struct procctl_ctx *d);
+};
+
+struct procctl_ctx {
+	struct buf		*out;		/* where values are encoded */
+	struct buf		*out2;		/* pushes: the RESP2 copy */
+	struct buf		 own;		/* deferred replies, pushes */
+	struct buf		 own2;
+	int			 proto;
+	int			 kind;		/* CTX_* */
+	long			 expect;	/* values still owed */
+	int			 started;	/* a value has been built */
+	const char		*name;		/* the command, for logs */
+	const struct procctl_caller *caller;	/* NULL once gone */
+	const struct reply_sink	*sink;
+	void			*owner;		/* NULL once gone */
+	const struct command	*cmd;		/* sync: being run */
+	const struct cmd_args	*args;		/* sync: its arguments */
+	uid_t			 push_uid;
+	uint64_t		 push_conn;	/* 0: every connection of uid */
+};
+
+/* A fresh synchronous ctx owing one value, encoded into OUT. */
+void	reply_begin(struct procctl_ctx *ctx, struct buf *out, int proto,
+	    const struct procctl_caller *who, const struct reply_sink *sink,
+	    void *owner);
+struct procctl_ctx *reply_defer(struct procctl_ctx *ctx);
+void	reply_finish(struct procctl_ctx *d);
+/* The owner of D is gone: finish() will only free it. */
+void	reply_orphan(struct procctl_ctx *d);
 void	reply_simple(struct procctl_ctx *, const char *);
 void	reply_error(struct procctl_ctx *, const char *, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
@@ -213,39 +417,17 @@ void	reply_map(struct procctl_ctx *, size_t);
 /* Pad an incomplete reply (a plugin bug) so the stream stays valid. */
 void	reply_complete(struct procctl_ctx *);
 
-/* ---- command.c ---- */
-struct command {
-	char			*name;		/* owned */
-	procctl_cmd_fn		 fn;
-	int			 arity;
-	char			*usage;		/* owned */
-	char			*summary;	/* owned */
-	unsigned		 flags;
-	struct procctl_plugin	*plugin;	/* NULL: built-in */
-};
-
-int	command_init(void);
-void	command_free_all(void);
-int	command_add(const struct procctl_command *cmd,
-	    struct procctl_plugin *owner);
-const struct command *command_find(const char *name);
-void	command_remove_owner(struct procctl_plugin *owner);
-/* Run one request on CTX (arity, permission, then the handler). */
-void	command_dispatch(struct procctl_ctx *ctx, int argc,
-	    const struct procctl_arg *argv);
-void	command_reply_docs(struct procctl_ctx *ctx);
-
-/* ---- plugin.c ---- */
-int	plugin_load_all(const struct config *c);
-void	plugin_unload_all(void);
-const char *plugin_name(const struct procctl_plugin *p);
-void	plugin_run_disconnect(const struct procctl_caller *who);
-/* `plugin load NAME`: its [plugin:NAME] section in the file as it is now
- * (or NAME.so in the plugin directory when there is no file).  0, or -1
- * with ERR set. */
-int	plugin_load_named(const struct config *active, const char *name,
-	    char *err, size_t errlen);
-void	plugin_reply_list(struct procctl_ctx *ctx);
-void	plugin_free_later(void);	/* after plugin_unload_all */
+/* Pushes are encoded once per protocol as they are built; push_end hands
+ * the finished frames to the delivery function (the sessions'). */
+typedef void (*push_deliver_fn)(const struct procctl_ctx *p);
+void	push_set_deliver(push_deliver_fn fn);
+/* A push for user UID's subscribed connections (and admins'), or for the
+ * one connection CONN when it is not 0.  NULL when out of memory. */
+struct procctl_ctx *push_begin(uid_t uid, uint64_t conn);
+void	push_end(struct procctl_ctx *p);
+/* P's frame for protocol PROTO. */
+const struct buf *push_frame(const struct procctl_ctx *p, int proto);
+/* Free P without delivering it. */
+void	push_free(struct procctl_ctx *p);
 
 #endif

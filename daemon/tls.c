@@ -4,9 +4,12 @@
  * CA every client must present a certificate that CA signed, and its
  * subject's common name is the user it acts as (mutual TLS, as Docker's
  * --tlsverify); without one, clients authenticate with AUTH inside TLS.
- * The connection code drives the non-blocking handshake and I/O.
+ * This file is the TLS transport (struct transport): the connection code
+ * drives the non-blocking handshake and I/O through it without knowing it
+ * is TLS.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -33,7 +36,7 @@ tls_client_certs(void)
 	return client_certs;
 }
 
-const char *
+static const char *
 tls_error(void)
 {
 	static char msg[256];
@@ -141,14 +144,19 @@ tls_free(void)
 	client_certs = 0;
 }
 
-SSL *
-tls_new(int fd)
+/* ---- the transport ---- */
+
+static void *
+tls_open(int fd)
 {
 	SSL *ssl;
 
-	if ((ssl = SSL_new(ctx)) == NULL)
+	if ((ssl = SSL_new(ctx)) == NULL) {
+		log_error("TLS: %s", tls_error());
 		return NULL;
+	}
 	if (SSL_set_fd(ssl, fd) != 1) {
+		log_error("TLS: %s", tls_error());
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -156,12 +164,100 @@ tls_new(int fd)
 	return ssl;
 }
 
-int
-tls_peer_user(SSL *ssl, char *out, size_t size)
+/* An OpenSSL result as a transport result; EOF in its several forms. */
+static int
+tls_result(SSL *ssl, int rc)
 {
+	int err = SSL_get_error(ssl, rc);
+
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		return TR_WANT_READ;
+	case SSL_ERROR_WANT_WRITE:
+		return TR_WANT_WRITE;
+	case SSL_ERROR_ZERO_RETURN:
+		return TR_EOF;
+	case SSL_ERROR_SYSCALL:
+		if (errno == 0)
+			return TR_EOF;
+		return TR_ERROR;
+	case SSL_ERROR_SSL:
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			return TR_EOF;
+		}
+		return TR_ERROR;
+	default:
+		return TR_ERROR;
+	}
+}
+
+static int
+tls_handshake(void *state)
+{
+	SSL *ssl = state;
+	int rc;
+
+	ERR_clear_error();
+	errno = 0;
+	if ((rc = SSL_do_handshake(ssl)) == 1)
+		return 1;
+	rc = tls_result(ssl, rc);
+	return rc == TR_EOF ? TR_ERROR : rc;
+}
+
+/* Without read-ahead OpenSSL takes one record at a time from the socket,
+ * and what it holds decrypted is reported by pending(): nothing waits
+ * inside OpenSSL unseen. */
+static ssize_t
+tls_read(void *state, int fd, void *p, size_t n)
+{
+	SSL *ssl = state;
+	int rc;
+
+	(void)fd;
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_read(ssl, p, n < INT_MAX ? (int)n : INT_MAX);
+	return rc > 0 ? rc : tls_result(ssl, rc);
+}
+
+static ssize_t
+tls_write(void *state, int fd, const void *p, size_t n)
+{
+	SSL *ssl = state;
+	int rc;
+
+	(void)fd;
+	ERR_clear_error();
+	errno = 0;
+	rc = SSL_write(ssl, p, n < INT_MAX ? (int)n : INT_MAX);
+	if (rc > 0)
+		return rc;
+	rc = tls_result(ssl, rc);
+	return rc == TR_EOF ? TR_ERROR : rc;
+}
+
+static size_t
+tls_pending(void *state)
+{
+	int n = SSL_pending(state);
+
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* With client certificates, the certificate says who the peer is:
+ * its subject's common name. */
+static int
+tls_peer_user(void *state, char *out, size_t size)
+{
+	SSL *ssl = state;
 	X509 *cert;
 	int n;
 
+	if (!client_certs)
+		return 0;
 	if (SSL_get_verify_result(ssl) != X509_V_OK ||
 	    (cert = SSL_get1_peer_certificate(ssl)) == NULL)
 		return -1;
@@ -171,5 +267,46 @@ tls_peer_user(SSL *ssl, char *out, size_t size)
 	/* A CN with a NUL in it, or too long, names nobody. */
 	if (n <= 0 || (size_t)n >= size || strlen(out) != (size_t)n)
 		return -1;
-	return 0;
+	return 1;
 }
+
+static const char *
+tls_error_text(void *state)
+{
+	(void)state;
+	return tls_error();
+}
+
+static const char *
+tls_describe(void *state)
+{
+	static char text[128];
+
+	snprintf(text, sizeof(text), "%s, %s", SSL_get_version(state),
+	    SSL_get_cipher_name(state));
+	return text;
+}
+
+static void
+tls_close(void *state)
+{
+	SSL *ssl = state;
+
+	if (SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);	/* close_notify */
+	SSL_free(ssl);
+	ERR_clear_error();
+}
+
+const struct transport transport_tls = {
+	.name = "tls",
+	.open = tls_open,
+	.handshake = tls_handshake,
+	.read = tls_read,
+	.write = tls_write,
+	.pending = tls_pending,
+	.peer_user = tls_peer_user,
+	.error = tls_error_text,
+	.describe = tls_describe,
+	.close = tls_close,
+};

@@ -9,9 +9,16 @@
  * events -- goes through that table; a plugin never touches a socket.
  *
  * Versioning: PROCCTL_ABI_MAJOR must equal the daemon's; PROCCTL_ABI_MINOR
- * must not exceed it.  Minor versions only append members to the end of
- * struct procctl_host, so a plugin built against minor N works with any host
- * of minor >= N.
+ * must not exceed it.  Minor versions only append members to the ends of
+ * structures, so a plugin built against minor N works with any host of
+ * minor >= N.  It works both ways, as in sudo's plugin API: the host reads a
+ * member that a plugin-side structure (struct procctl_plugin_decl, struct
+ * procctl_command) gained in minor N only when the plugin declares minor
+ * >= N, so an older plugin is never read past what it was built with.
+ *
+ * Minor 1 added: declared arguments (struct procctl_option, struct
+ * procctl_param, and the members after `flags` in struct procctl_command),
+ * host->option(), and `size` in struct procctl_plugin_decl.
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -29,7 +36,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 0
+#define PROCCTL_ABI_MINOR 1
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -70,18 +77,86 @@ enum procctl_log_level {
  * must either produce exactly one reply (one call of a reply_* builder, or
  * an aggregate header followed by its elements) before returning, or call
  * host->defer() and reply later through the returned handle.
+ *
+ * A command that declares its arguments (`params` below) gets argv[1..]
+ * holding only its positional words, already counted and checked against
+ * the declaration; its options are asked for with host->option().  One
+ * that does not gets every word as sent, checked only against `arity`.
  */
 typedef void (*procctl_cmd_fn)(struct procctl_ctx *ctx, int argc,
     const struct procctl_arg *argv);
+
+/*
+ * Declared arguments (minor 1), as tmux's cmd_entry declares them: the host
+ * parses a request against the declaration, writes the one usage error
+ * (`-ARGS ...; usage: <usage>`), and describes the arguments to clients
+ * (COMMAND, HELLO) so that they document and complete them without knowing
+ * the command.
+ *
+ * Options come before the positional words: `--name`, `--name=value`,
+ * `--name value`, `-l` and `-l value` for a one-letter alias; `--` ends
+ * them; the first word that does not start with '-' ends them too (so
+ * `run ls -l` passes -l to ls).  A lone "-" and negative numbers ("-5")
+ * are words, not options.
+ */
+struct procctl_option {
+	const char	*name;		/* "detach": --detach; NULL ends a list */
+	char		 letter;	/* 'd': -d; 0 for none */
+	const char	*value;		/* NULL: a flag; else its value's name
+					 * in usage and help: "N", "TIME" */
+	const char	*summary;	/* one line */
+};
+
+/* What a positional word is: checked by the host where it can be, and a
+ * hint for completion and documentation. */
+enum procctl_param_type {
+	PROCCTL_PARAM_WORD,	/* any bytes */
+	PROCCTL_PARAM_KEYWORD,	/* one of `words`, matched case-insensitively */
+	PROCCTL_PARAM_INT,	/* a decimal integer that fits a long long */
+	PROCCTL_PARAM_NUMBER,	/* a number; the command judges its form */
+	PROCCTL_PARAM_PROGRAM,	/* a program: a path, or a name in PATH */
+	PROCCTL_PARAM_FILE,	/* a file name */
+};
+
+/* This word and every one after it are taken as they are: no options are
+ * looked for among them (a program's own arguments). */
+#define PROCCTL_PARAM_REST	0x01u
+
+struct procctl_param {
+	const char	*name;		/* "pid|name"; NULL ends a list */
+	int		 type;		/* enum procctl_param_type */
+	const char	*words;		/* KEYWORD: "all|details" */
+	unsigned	 min;		/* occurrences: 1 required, 0 optional */
+	unsigned	 max;		/* at most; 0 for any number */
+	unsigned	 flags;		/* PROCCTL_PARAM_* */
+	/* Where a client finds candidates for completion: run the command
+	 * `complete_command` (no arguments; it replies with an array of
+	 * maps) and offer the values of the keys `complete_fields`
+	 * ("name pid"); keep them current from push events whose kind is
+	 * one of `complete_events` ("started"): the event's record (a map)
+	 * adds its values.  NULLs: nothing to complete. */
+	const char	*complete_command;
+	const char	*complete_fields;
+	const char	*complete_events;
+};
 
 struct procctl_command {
 	const char	*name;		/* lower case; matched case-insensitively */
 	procctl_cmd_fn	 fn;
 	int		 arity;		/* as Redis: N exactly N words with the
-					 * name, -N at least N */
-	const char	*usage;		/* "close <pid|name> [all]" */
+					 * name, -N at least N; with `params`
+					 * the host derives it (set 0) */
+	const char	*usage;		/* "close <pid|name> [all]"; with
+					 * `params`, NULL derives it */
 	const char	*summary;	/* one line, no trailing period */
 	unsigned	 flags;		/* PROCCTL_CMD_* */
+	/* Minor 1: read only from plugins that declare minor >= 1. */
+	const struct procctl_option *options;	/* NULL, or ended by a NULL
+						 * name */
+	const struct procctl_param *params;	/* NULL: undeclared (argv as
+						 * sent, arity checked); else
+						 * ended by a NULL name */
+	const char	*group;		/* heading in help: "processes" */
 };
 
 /* fd watcher events. */
@@ -195,6 +270,13 @@ struct procctl_host {
 	 * subscribed; built and sent like push_begin/push_end. */
 	struct procctl_ctx *(*push_begin_conn)(struct procctl_plugin *self,
 			    uint64_t conn_id);
+
+	/* Minor 1. */
+
+	/* The value of option NAME in the request CTX answers: NULL when
+	 * it was not given; "" for a flag that was.  Valid until the
+	 * handler returns (copy it to keep it past defer()). */
+	const char	*(*option)(struct procctl_ctx *ctx, const char *name);
 };
 
 /* The one exported symbol. */
@@ -211,13 +293,17 @@ struct procctl_plugin_decl {
 	/* Release everything; end what must not outlive the daemon.  May be
 	 * NULL.  Called on unload and at daemon shutdown. */
 	void		(*fini)(struct procctl_plugin *self);
+	/* Minor 1: sizeof(struct procctl_plugin_decl) as the plugin was
+	 * built; the host reads no member past it. */
+	size_t		 size;
 };
 
 #define PROCCTL_PLUGIN(name, version, description, init, fini)		\
 	__attribute__((visibility("default")))				\
 	const struct procctl_plugin_decl procctl_plugin = {		\
 		PROCCTL_ABI_MAJOR, PROCCTL_ABI_MINOR,			\
-		(name), (version), (description), (init), (fini)	\
+		(name), (version), (description), (init), (fini),	\
+		sizeof(struct procctl_plugin_decl)			\
 	}
 
 #define PROCCTL_PLUGIN_SYMBOL "procctl_plugin"

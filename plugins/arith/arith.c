@@ -136,16 +136,24 @@ cmd_div(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	run_op(ctx, argc, argv, OP_DIV);
 }
 
+static const struct procctl_param numbers[] = {
+	{ "number", PROCCTL_PARAM_NUMBER, NULL, 2, 0, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct procctl_command commands[] = {
-	{ "add", cmd_add, -3, "add <number> <number> [number...]",
-	  "Sum, exactly (integers of any size, decimals)", 0 },
-	{ "sub", cmd_sub, -3, "sub <number> <number> [number...]",
-	  "The first number minus the others, exactly", 0 },
-	{ "mult", cmd_mult, -3, "mult <number> <number> [number...]",
-	  "Product, exactly", 0 },
-	{ "div", cmd_div, -3, "div <number> <number> [number...]",
+	{ "add", cmd_add, 0, "add <number> <number> [number...]",
+	  "Sum, exactly (integers of any size, decimals)", 0, NULL, numbers,
+	  "arithmetic" },
+	{ "sub", cmd_sub, 0, "sub <number> <number> [number...]",
+	  "The first number minus the others, exactly", 0, NULL, numbers,
+	  "arithmetic" },
+	{ "mult", cmd_mult, 0, "mult <number> <number> [number...]",
+	  "Product, exactly", 0, NULL, numbers, "arithmetic" },
+	{ "div", cmd_div, 0, "div <number> <number> [number...]",
 	  "The first number divided by the others, rounded half to even "
-	  "at div_scale (20) fractional digits", 0 },
+	  "at div_scale (20) fractional digits", 0, NULL, numbers,
+	  "arithmetic" },
 };
 
 static int

@@ -280,28 +280,9 @@ cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	char *args[MAX_ARGS + 1], err[128];
 	const char *base;
 	struct proc *p;
-	int i, first = 1, detach = 0, rc;
+	int i, first = 1, detach, rc;
 
-	for (; first < argc && argv[first].ptr[0] == '-'; first++) {
-		if (strcmp(argv[first].ptr, "--") == 0) {
-			first++;
-			break;
-		}
-		if (strcmp(argv[first].ptr, "--detach") == 0 ||
-		    strcmp(argv[first].ptr, "-d") == 0)
-			detach = 1;
-		else {
-			H->reply_error(ctx, "ARGS", "unknown option '%.64s'; "
-			    "usage: run [--detach] <path> [args...]",
-			    argv[first].ptr);
-			return;
-		}
-	}
-	if (first >= argc) {
-		H->reply_error(ctx, "ARGS", "nothing to run; usage: run "
-		    "[--detach] <path> [args...]");
-		return;
-	}
+	detach = H->option(ctx, "detach") != NULL;
 	if (argc - first > MAX_ARGS) {
 		H->reply_error(ctx, "LIMIT", "too many arguments (max %d)",
 		    MAX_ARGS);
@@ -459,14 +440,7 @@ cmd_close(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	pid_t pid;
 	int all = 0;
 
-	if (argc == 3) {
-		if (strcasecmp(argv[2].ptr, "all") != 0) {
-			H->reply_error(ctx, "ARGS", "usage: close <pid|name> "
-			    "[all]");
-			return;
-		}
-		all = 1;
-	}
+	all = argc == 3;	/* the declared keyword, checked by the host */
 	if (parse_pid(&argv[1], &pid) == 0) {
 		if (all) {
 			H->reply_error(ctx, "ARGS", "'all' goes with a name, "
@@ -581,16 +555,39 @@ parse_count(const char *s, size_t *out)
 	return 0;
 }
 
+static const struct procctl_option run_options[] = {
+	{ "detach", 'd', NULL, "keep running after the session that started "
+	  "it ends" },
+	{ NULL, 0, NULL, NULL },
+};
+static const struct procctl_param run_params[] = {
+	{ "path", PROCCTL_PARAM_PROGRAM, NULL, 1, 1, 0, NULL, NULL, NULL },
+	{ "args", PROCCTL_PARAM_WORD, NULL, 0, 0, PROCCTL_PARAM_REST, NULL,
+	  NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param close_params[] = {
+	{ "pid|name", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, "list", "name pid",
+	  "started" },
+	{ "all", PROCCTL_PARAM_KEYWORD, "all", 0, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param list_params[] = {
+	{ "all|details", PROCCTL_PARAM_KEYWORD, "all|details", 0, 1, 0, NULL,
+	  NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct procctl_command commands[] = {
-	{ "run", cmd_run, -2, "run [--detach] <path> [args...]",
+	{ "run", cmd_run, 0, "run [--detach] <path> [args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
-	  "its pid", 0 },
-	{ "close", cmd_close, -2, "close <pid|name> [all]",
+	  "its pid", 0, run_options, run_params, "processes" },
+	{ "close", cmd_close, 0, "close <pid|name> [all]",
 	  "End a process (SIGTERM, then SIGKILL after close_timeout); "
-	  "replies when it is gone", 0 },
-	{ "list", proc_cmd_list, -1, "list [all | details]",
+	  "replies when it is gone", 0, NULL, close_params, "processes" },
+	{ "list", proc_cmd_list, 0, "list [all | details]",
 	  "Running processes; 'all' adds ended ones, 'details' adds run "
-	  "time, scope and command", 0 },
+	  "time, scope and command", 0, NULL, list_params, "processes" },
 };
 
 static int

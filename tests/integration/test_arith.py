@@ -29,8 +29,8 @@ ERRORS = [
     ("add 1 x", 1, "not a number: 'x' (operand 2)"),
     ("add x 1", 1, "not a number: 'x' (operand 1)"),
     ("add 1e999999999 1", 1, "number out of range: '1e999999999' (operand 1"),
-    ("add", 2, "wrong number of arguments for 'add'"),
-    ("mult 5", 2, "wrong number of arguments for 'mult'"),
+    ("add", 2, "at least 2 <number> needed; usage: add <number>"),
+    ("mult 5", 2, "at least 2 <number> needed; usage: mult <number>"),
     ("add 1 inf", 1, "not a number: 'inf'"),
 ]
 

@@ -96,7 +96,7 @@ def test_bad_plugins_are_skipped_with_a_reason(make_daemon, test_plugins):
                     "\n[plugin:missing]\npath = /nonexistent/x.so\n")
     log = d.log()
     assert "badabi.so was built for plugin ABI 2.0; this procctld " \
-        "provides 1.0" in log
+        "provides 1.1" in log
     assert "nosymbol.so has no 'procctl_plugin' symbol" in log
     assert "plugin text: cannot load %s/text.so" % test_plugins in log
     assert "initfail.so refused to initialise" in log
@@ -281,7 +281,7 @@ def test_plugin_list_and_load(make_daemon):
     d = make_daemon(ini)
     rows = json.loads(d.ctl("plugin", "list", json=True).stdout)
     assert [r["name"] for r in rows] == ["proc"]
-    assert rows[0]["abi"] == "1.0" and rows[0]["path"].endswith("proc.so")
+    assert rows[0]["abi"] == "1.1" and rows[0]["path"].endswith("proc.so")
     r = d.ctl("plugin", "load", "arith")
     assert r.returncode == 1 and "has no [plugin:arith] section" in r.stderr
     d.ini.write_text(ini + "[plugin:arith]\npath = arith.so\n")

@@ -32,7 +32,7 @@ def test_resp2_by_default(daemon):
     assert c.call("COMMAND", "COUNT") == len(rows)
     info = c.call("COMMAND", "INFO", "add", "nope")
     assert info[0][1] == b"add" and info[1] is None
-    assert c.call("COMMAND", "DOCS").code == "ERR"
+    assert c.call("COMMAND", "DOCS").code == "ARGS"
 
 
 def test_inline_commands(daemon):
@@ -60,7 +60,7 @@ while True:
     out += d
 sys.stdout.buffer.write(out)
 """, str(daemon.sock)], capture_output=True, timeout=30)
-    assert r.stdout.startswith(b":3\r\n*12\r\n")
+    assert r.stdout.startswith(b":3\r\n*18\r\n")
     assert r.stdout.endswith(b"-ERR unknown command 'bogus'; 'help' lists "
                              b"the commands\r\n")
 

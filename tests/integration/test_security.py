@@ -3,6 +3,7 @@ processes run as their caller, socket hardening, plugin file checks, and
 TLS (server and mutual) for TCP.  CI runs as root, so tests create users
 with useradd and act as them with setpriv; those that need root skip with
 a reason otherwise."""
+import fcntl
 import grp
 import json
 import os
@@ -50,6 +51,11 @@ def users():
         pytest.skip("needs root: creates users and connects as them")
     if shutil.which("useradd") is None or shutil.which("setpriv") is None:
         pytest.skip("needs useradd and setpriv (passwd, util-linux)")
+    # The accounts are machine-wide: a second test run beside this one
+    # (`make test` twice, `make check`) waits for them instead of
+    # deleting them under this one.
+    lock = open("/tmp/procctl-test-accounts.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     _cleanup_accounts()
     for g in GROUPS:
         subprocess.run(["groupadd", g], check=True)
@@ -63,6 +69,7 @@ def users():
         ids[u] = pwd.getpwnam(u).pw_uid
     yield ids
     _cleanup_accounts()
+    lock.close()
 
 
 def as_user(user, *cmd, input=None, timeout=60, env=None):

@@ -1,0 +1,772 @@
+/*
+ * Sessions: one per connection, the one owner of who the peer is (the
+ * kernel's word for local peers, AUTH or a certificate for TCP ones),
+ * whether the [access] policy lets them in, which protocol version they
+ * speak and whether they follow events.  A session turns bytes into
+ * requests, runs at most max_batch of them per call, and keeps replies in
+ * request order: a deferred reply holds back the requests after it, and
+ * a push never lands inside a reply.
+ *
+ * Pushes reach only subscribed sessions, found through an index by user
+ * (and a list of admins), never by a walk over every connection.
+ *
+ * The core's commands that concern the session live here: HELLO, AUTH,
+ * SUBSCRIBE and QUIT.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "procctld.h"
+
+#define AUTH_DELAY_MS	1000
+
+struct session {
+	uint64_t		 id;
+	struct procctl_caller	 caller;
+	char			 user[64];
+	char			 peer[64];	/* "127.0.0.1:5555", "local pid N" */
+	int			 tcp;
+	int			 authed;	/* local peers: from the start */
+	int			 cert_user;	/* identity from a certificate */
+	unsigned long		 auth_failures;
+	gid_t			*groups;	/* for [access]; owned */
+	size_t			 ngroups;
+	unsigned		 policy_gen;	/* the policy it was judged by */
+	int			 proto;
+	int			 quit;		/* close once output is sent */
+	int			 dispatching;
+	struct buf		*out;		/* the connection's */
+	struct buf		 pushq;		/* pushes made mid-reply */
+	struct resp_req		 req;
+	struct procctl_ctx	 ctx;		/* the request being run */
+	struct procctl_ctx	*deferred;	/* its reply, owned by the
+						 * plugin until finish */
+	uint64_t		 events_dropped;
+	const struct session_io	*io;
+	void			*conn;
+	/* The subscriber index: a list per user, one for admins. */
+	struct session		**sub_head;	/* the list it is on */
+	struct session		*sub_prev, *sub_next;
+};
+
+struct user_subs {
+	uid_t		 uid;
+	struct session	*head;
+};
+
+static struct session_limits limits;
+static struct resp_limits parse_limits;
+static uint64_t next_id = 1;
+static unsigned long auth_failures_total;
+static struct user_subs *subs;		/* subscribers by user; owned */
+static size_t nsubs;
+static struct session *admin_subs;	/* subscribed admins */
+
+static void deliver(const struct procctl_ctx *p);
+
+const char *
+session_user(const struct session *s)
+{
+	return s->user;
+}
+
+const char *
+session_peer(const struct session *s)
+{
+	return s->peer;
+}
+
+uint64_t
+session_id(const struct session *s)
+{
+	return s->id;
+}
+
+/* ---- the subscriber index ---- */
+
+static struct session **
+subs_list(uid_t uid, int create)
+{
+	struct user_subs *u;
+	size_t i;
+
+	for (i = 0; i < nsubs; i++)
+		if (subs[i].uid == uid)
+			return &subs[i].head;
+	if (!create || (u = realloc(subs, (nsubs + 1) * sizeof(*u))) == NULL)
+		return NULL;
+	subs = u;
+	subs[nsubs].uid = uid;
+	subs[nsubs].head = NULL;
+	return &subs[nsubs++].head;
+}
+
+static void
+unsubscribe(struct session *s)
+{
+	if (s->sub_head == NULL)
+		return;
+	if (s->sub_prev != NULL)
+		s->sub_prev->sub_next = s->sub_next;
+	else
+		*s->sub_head = s->sub_next;
+	if (s->sub_next != NULL)
+		s->sub_next->sub_prev = s->sub_prev;
+	s->sub_head = NULL;
+	s->sub_prev = s->sub_next = NULL;
+}
+
+/* On the list its identity puts it on now; -1 when out of memory. */
+static int
+subscribe(struct session *s)
+{
+	struct session **head;
+
+	unsubscribe(s);
+	head = s->caller.admin ? &admin_subs : subs_list(s->caller.uid, 1);
+	if (head == NULL)
+		return -1;
+	s->sub_head = head;
+	s->sub_next = *head;
+	if (*head != NULL)
+		(*head)->sub_prev = s;
+	*head = s;
+	s->caller.interactive = 1;
+	return 0;
+}
+
+/* ---- identity ---- */
+
+/* The name of UID, cached: NSS lookups may be slow and the loop must not
+ * wait on them more than once per user. */
+static void
+user_name(uid_t uid, char *out, size_t size)
+{
+	static struct { uid_t uid; char name[64]; } cache[32];
+	static size_t next;
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(cache) / sizeof(cache[0]); i++)
+		if (cache[i].name[0] != '\0' && cache[i].uid == uid) {
+			snprintf(out, size, "%s", cache[i].name);
+			return;
+		}
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res != NULL)
+		snprintf(out, size, "%s", pw.pw_name);
+	else
+		snprintf(out, size, "%u", (unsigned)uid);
+	i = next++ % (sizeof(cache) / sizeof(cache[0]));
+	cache[i].uid = uid;
+	snprintf(cache[i].name, sizeof(cache[i].name), "%s", out);
+}
+
+/* Become USER (TCP peers): 0, -1 if there is no such local user, -2 if
+ * [access] refuses them. */
+static int
+set_user(struct session *s, const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+	gid_t *groups;
+	size_t n;
+	int admin;
+
+	if (getpwnam_r(user, &pw, tmp, sizeof(tmp), &res) != 0 || res == NULL)
+		return -1;
+	if (access_groups_of(pw.pw_name, pw.pw_gid, &groups, &n) == -1)
+		return -1;
+	free(s->groups);
+	s->groups = groups;
+	s->ngroups = n;
+	s->caller.uid = pw.pw_uid;
+	s->caller.gid = pw.pw_gid;
+	snprintf(s->user, sizeof(s->user), "%s", pw.pw_name);
+	if (!access_decide(pw.pw_uid, pw.pw_gid, groups, n, &admin)) {
+		log_warn("refused %s (uid %u) from %s: not allowed by "
+		    "[access]", s->user, (unsigned)pw.pw_uid, s->peer);
+		return -2;
+	}
+	s->caller.admin = admin;
+	s->policy_gen = access_generation();
+	s->authed = 1;
+	return 0;
+}
+
+/* The policy again, if it was reloaded since: 1 if still allowed. */
+static int
+recheck(struct session *s)
+{
+	int admin, was = s->caller.admin;
+
+	if (!s->authed || s->policy_gen == access_generation())
+		return 1;
+	if (!access_decide(s->caller.uid, s->caller.gid, s->groups,
+	    s->ngroups, &admin))
+		return 0;
+	s->caller.admin = admin;
+	s->policy_gen = access_generation();
+	if (admin != was && s->sub_head != NULL && subscribe(s) == -1)
+		unsubscribe(s);
+	return 1;
+}
+
+/* Refused at the door: one error, a log line with who it was. */
+static void
+refuse(struct session *s, const char *why_log)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "user '%s' (uid %u) may not use this "
+	    "procctld", s->user, (unsigned)s->caller.uid);
+	resp_put_error(s->out, "NOPERM", msg);
+	log_warn("refused uid %u (%s) pid %d: %s", (unsigned)s->caller.uid,
+	    s->user, (int)s->caller.pid, why_log);
+	s->quit = 1;
+}
+
+struct session *
+session_new(struct peer *p, struct buf *out, const struct session_io *io,
+    void *conn)
+{
+	struct session *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->id = next_id++;
+	s->out = out;
+	s->io = io;
+	s->conn = conn;
+	s->proto = 2;
+	s->tcp = p->tcp;
+	s->groups = p->groups;
+	s->ngroups = p->ngroups;
+	p->groups = NULL;
+	snprintf(s->peer, sizeof(s->peer), "%s", p->addr);
+	s->caller.conn_id = s->id;
+	s->caller.uid = p->uid;
+	s->caller.gid = p->gid;
+	s->caller.pid = p->pid;
+	s->caller.user = s->user;
+	if (p->tcp) {
+		/* No kernel identity: nobody until AUTH says who. */
+		snprintf(s->user, sizeof(s->user), "-");
+		log_debug("client %llu connected from %s",
+		    (unsigned long long)s->id, s->peer);
+		return s;
+	}
+	user_name(p->uid, s->user, sizeof(s->user));
+	if (!access_decide(p->uid, p->gid, s->groups, s->ngroups,
+	    &s->caller.admin)) {
+		refuse(s, "not allowed by [access]");
+		return s;
+	}
+	s->policy_gen = access_generation();
+	s->authed = 1;
+	log_debug("client %llu connected: uid %u (%s) pid %d",
+	    (unsigned long long)s->id, (unsigned)p->uid, s->user, (int)p->pid);
+	return s;
+}
+
+void
+session_cert_user(struct session *s, const char *user)
+{
+	char msg[128];
+	int rc;
+
+	if (user == NULL) {
+		log_warn("client %llu from %s: client certificate names no "
+		    "user; closing", (unsigned long long)s->id, s->peer);
+		resp_put_error(s->out, "NOPERM", "your certificate names no "
+		    "user (its subject needs a CN)");
+		s->quit = 1;
+		return;
+	}
+	if ((rc = set_user(s, user)) == 0) {
+		s->cert_user = 1;
+		log_info("client %llu (%s) authenticated as %s by certificate",
+		    (unsigned long long)s->id, s->peer, user);
+		return;
+	}
+	if (rc == -1)
+		log_warn("client %llu from %s: certificate for '%.64s', who "
+		    "has no local account; closing",
+		    (unsigned long long)s->id, s->peer, user);
+	snprintf(msg, sizeof(msg), "user '%.64s' may not use this procctld",
+	    user);
+	resp_put_error(s->out, "NOPERM", msg);
+	s->quit = 1;
+}
+
+void
+session_free(struct session *s)
+{
+	if (s == NULL)
+		return;
+	unsubscribe(s);
+	if (s->deferred != NULL)
+		reply_orphan(s->deferred);	/* the plugin still owns it */
+	/* Plugins may push to others from here, never to this one. */
+	plugin_run_disconnect(&s->caller);
+	buf_free(&s->pushq);
+	resp_req_free(&s->req);
+	free(s->groups);
+	free(s);
+}
+
+/* Stop the events of the sessions of a list whose users the policy now
+ * refuses; their next command is refused and closes them. */
+static void
+recheck_list(struct session *head)
+{
+	struct session *s, *next;
+
+	for (s = head; s != NULL; s = next) {
+		next = s->sub_next;
+		if (recheck(s))
+			continue;
+		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
+		    "no more events", (unsigned)s->caller.uid, s->user,
+		    (int)s->caller.pid);
+		unsubscribe(s);
+	}
+}
+
+void
+session_policy_changed(void)
+{
+	size_t i;
+
+	/* Event streams now: they may send no command for hours.  Others
+	 * are judged on their next command.  A recheck may move a session
+	 * to another list; it is then judged again there, harmlessly. */
+	for (i = 0; i < nsubs; i++)
+		recheck_list(subs[i].head);
+	recheck_list(admin_subs);
+}
+
+/* ---- requests ---- */
+
+static void
+on_deferred(void *owner, struct procctl_ctx *d)
+{
+	struct session *s = owner;
+
+	s->deferred = d;
+}
+
+static void
+on_finished(void *owner, struct procctl_ctx *d)
+{
+	struct session *s = owner;
+
+	if (d->own.failed)
+		s->out->failed = 1;	/* never a half reply: close */
+	else
+		buf_append(s->out, buf_head(&d->own), buf_avail(&d->own));
+	s->deferred = NULL;
+	if (!s->dispatching)
+		s->io->wake(s->conn);
+}
+
+static const struct reply_sink sink = { on_deferred, on_finished };
+
+static void
+run_request(struct session *s, int argc, const struct procctl_arg *argv)
+{
+	struct procctl_ctx *ctx = &s->ctx;
+
+	reply_begin(ctx, s->out, s->proto, &s->caller, &sink, s);
+	s->dispatching = 1;
+	if (!recheck(s)) {
+		reply_error(ctx, "NOPERM", "user '%s' may no longer use this "
+		    "procctld", s->user);
+		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
+		    "closing", (unsigned)s->caller.uid, s->user,
+		    (int)s->caller.pid);
+		s->quit = 1;
+	} else
+		dispatch(ctx, s->authed, argc, argv);
+	s->dispatching = 0;
+	if (s->deferred == NULL)
+		reply_complete(ctx);
+	if (buf_avail(&s->pushq) > 0) {
+		buf_append(s->out, buf_head(&s->pushq), buf_avail(&s->pushq));
+		buf_reset(&s->pushq);
+	}
+}
+
+static void
+protocol_error(struct session *s, const char *err)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "Protocol error: %s", err);
+	resp_put_error(s->out, "PROTO", msg);
+	log_info("client %llu (uid %u pid %d): protocol error: %s; closing",
+	    (unsigned long long)s->id, (unsigned)s->caller.uid,
+	    (int)s->caller.pid, err);
+	s->quit = 1;
+}
+
+int
+session_state(const struct session *s)
+{
+	if (s->quit)
+		return SESSION_CLOSE;
+	return s->deferred != NULL ? SESSION_WAIT : SESSION_MORE;
+}
+
+int
+session_input(struct session *s, char *p, size_t n, size_t *used)
+{
+	const char *err = NULL;
+	size_t took, runs = 0;
+	int rc;
+
+	*used = 0;
+	while (!s->quit && s->deferred == NULL) {
+		if (runs == limits.max_batch ||
+		    buf_avail(s->out) >= SESSION_OUT_HIGH_WATER || s->out->failed)
+			return *used < n ? SESSION_BUSY : SESSION_MORE;
+		if (*used == n)
+			return SESSION_MORE;
+		rc = resp_parse_request(&s->req, p + *used, n - *used, &took,
+		    &parse_limits, &err);
+		if (rc == RESP_MORE)
+			return SESSION_MORE;
+		if (rc == RESP_BAD) {
+			protocol_error(s, err);
+			*used = n;
+			break;
+		}
+		if (s->req.argc > 0) {
+			run_request(s, s->req.argc, s->req.argv);
+			runs++;
+		}
+		*used += took;
+	}
+	return session_state(s);
+}
+
+/* ---- pushes ---- */
+
+/* Tell a reader what it missed, before the next event it gets. */
+static void
+put_dropped(struct session *s, struct buf *dst)
+{
+	struct procctl_ctx *note;
+
+	if ((note = push_begin(s->caller.uid, s->id)) == NULL)
+		return;
+	reply_array(note, 3);
+	reply_str(note, "event");
+	reply_str(note, "dropped");
+	reply_int(note, (long long)s->events_dropped);
+	buf_append(dst, buf_head(push_frame(note, s->proto)),
+	    buf_avail(push_frame(note, s->proto)));
+	push_free(note);
+	s->events_dropped = 0;
+}
+
+static void
+deliver_one(struct session *s, const struct procctl_ctx *p)
+{
+	struct buf *dst = s->dispatching ? &s->pushq : s->out;
+	const struct buf *frame = push_frame(p, s->proto);
+
+	if (s->quit)
+		return;
+	/* A slow reader loses events, never replies. */
+	if (buf_avail(s->out) + buf_avail(&s->pushq) > limits.max_output / 4) {
+		s->events_dropped++;
+		return;
+	}
+	if (s->events_dropped > 0)
+		put_dropped(s, dst);
+	buf_append(dst, buf_head(frame), buf_avail(frame));
+	if (!s->dispatching)
+		s->io->wake(s->conn);
+}
+
+static void
+deliver_list(struct session *head, const struct procctl_ctx *p)
+{
+	struct session *s, *next;
+
+	for (s = head; s != NULL; s = next) {
+		next = s->sub_next;
+		if (p->push_conn == 0 || p->push_conn == s->id)
+			deliver_one(s, p);
+	}
+}
+
+static void
+deliver(const struct procctl_ctx *p)
+{
+	struct session **head;
+	size_t i;
+
+	if (p->push_conn != 0) {
+		/* One connection: among the subscribers, which are few. */
+		for (i = 0; i < nsubs; i++)
+			deliver_list(subs[i].head, p);
+	} else if ((head = subs_list(p->push_uid, 0)) != NULL)
+		deliver_list(*head, p);
+	deliver_list(admin_subs, p);
+}
+
+/* ---- the session's commands ---- */
+
+static void
+auth_fail_later(void *arg)
+{
+	struct procctl_ctx *d = arg;
+
+	reply_error(d, "AUTH", "invalid username or secret");
+	reply_finish(d);
+}
+
+/*
+ * Authenticate a TCP peer.  0 on success.  On failure the reply (one
+ * generic error, whatever was wrong) is deferred by AUTH_DELAY_MS, which
+ * also holds back anything the peer pipelined after it; -1.
+ */
+static int
+authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
+    const struct procctl_arg *secret)
+{
+	struct session *s = ctx->owner;
+	struct procctl_ctx *d;
+	int rc;
+
+	if (!s->tcp) {
+		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
+		    "local socket you are '%s', as the kernel says", s->user);
+		return -1;
+	}
+	if (s->cert_user) {
+		reply_error(ctx, "AUTH", "you are '%s', as your client "
+		    "certificate says; AUTH is not needed", s->user);
+		return -1;
+	}
+	if (auth_enabled() && strlen(user->ptr) == user->len &&
+	    auth_check(user->ptr, secret->ptr, secret->len) == 0) {
+		if ((rc = set_user(s, user->ptr)) == 0) {
+			log_info("client %llu (%s) authenticated as %s",
+			    (unsigned long long)s->id, s->peer, user->ptr);
+			return 0;
+		}
+		if (rc == -2) {
+			/* Who they are is proven: say why, and close. */
+			reply_error(ctx, "NOPERM", "user '%.64s' may not use "
+			    "this procctld", user->ptr);
+			s->quit = 1;
+			return -1;
+		}
+		log_warn("user '%.64s' has a secret but no local account; "
+		    "refused", user->ptr);
+	}
+	s->auth_failures++;
+	auth_failures_total++;
+	log_warn("authentication failure from %s for user '%.64s' (%lu on "
+	    "this connection, %lu since start)", s->peer, user->ptr,
+	    s->auth_failures, auth_failures_total);
+	if ((d = reply_defer(ctx)) == NULL ||
+	    loop_timer_add(AUTH_DELAY_MS, auth_fail_later, d) == 0) {
+		if (d != NULL)
+			auth_fail_later(d);
+		else
+			reply_error(ctx, "AUTH", "invalid username or secret");
+	}
+	return -1;
+}
+
+static void
+cmd_auth(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	static const struct procctl_arg def = { "default", 7 };
+
+	/* AUTH <secret> is Redis's form for the user "default". */
+	if (authenticate(ctx, argc == 3 ? &argv[1] : &def,
+	    argc == 3 ? &argv[2] : &argv[1]) == 0)
+		reply_simple(ctx, "OK");
+}
+
+static void
+reply_hello(struct procctl_ctx *ctx, const struct session *s)
+{
+	reply_map(ctx, 10);
+	reply_str(ctx, "server");
+	reply_str(ctx, "procctld");
+	reply_str(ctx, "version");
+	reply_str(ctx, PROCCTLD_VERSION);
+	reply_str(ctx, "proto");
+	reply_int(ctx, s->proto);
+	reply_str(ctx, "id");
+	reply_int(ctx, (long long)s->id);
+	reply_str(ctx, "mode");
+	reply_str(ctx, "standalone");
+	reply_str(ctx, "role");
+	reply_str(ctx, "master");
+	reply_str(ctx, "user");
+	reply_str(ctx, s->user);
+	reply_str(ctx, "admin");
+	reply_bool(ctx, s->caller.admin);
+	reply_str(ctx, "limits");
+	reply_map(ctx, 4);
+	reply_str(ctx, "max_request");
+	reply_int(ctx, (long long)limits.max_request);
+	reply_str(ctx, "max_args");
+	reply_int(ctx, (long long)limits.max_args);
+	reply_str(ctx, "max_output");
+	reply_int(ctx, (long long)limits.max_output);
+	reply_str(ctx, "max_clients");
+	reply_int(ctx, (long long)limits.max_clients);
+	reply_str(ctx, "commands");
+	command_reply_docs(ctx);
+}
+
+static void
+cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	struct session *s = ctx->owner;
+	int i, ver;
+
+	if (argc >= 2) {
+		if (strcmp(argv[1].ptr, "2") != 0 &&
+		    strcmp(argv[1].ptr, "3") != 0) {
+			reply_error(ctx, "NOPROTO", "unsupported protocol "
+			    "version; this server speaks 2 and 3");
+			return;
+		}
+		ver = argv[1].ptr[0] - '0';
+		if (!s->authed && argc == 2)
+			goto refuse;
+		/* Redis's option pairs, in any order. */
+		for (i = 2; i < argc; i++) {
+			if (strcasecmp(argv[i].ptr, "auth") == 0 &&
+			    i + 2 < argc) {
+				if (authenticate(ctx, &argv[i + 1],
+				    &argv[i + 2]) == -1)
+					return;
+				i += 2;
+			} else if (strcasecmp(argv[i].ptr, "setname") == 0 &&
+			    i + 1 < argc)
+				i++;
+			else {
+				reply_error(ctx, "ARGS", "unknown option "
+				    "'%.64s'; usage: %s", argv[i].ptr,
+				    ctx->cmd->usage);
+				return;
+			}
+		}
+		s->proto = ver;
+		ctx->proto = ver;
+	}
+	if (s->authed) {
+		reply_hello(ctx, s);
+		return;
+	}
+refuse:
+	/* Who it is first: not even the version before that (Redis says
+	 * the same). */
+	reply_error(ctx, "AUTH", "authentication required: AUTH <user> "
+	    "<secret>, or HELLO 3 AUTH <user> <secret>");
+}
+
+static void
+cmd_subscribe(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	(void)argc;
+	(void)argv;
+	if (subscribe(ctx->owner) == -1) {
+		reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	reply_simple(ctx, "OK");
+}
+
+static void
+cmd_quit(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	struct session *s = ctx->owner;
+
+	(void)argc;
+	(void)argv;
+	reply_simple(ctx, "OK");
+	s->quit = 1;
+}
+
+static const struct procctl_param auth_params[] = {
+	{ "user", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
+	{ "secret", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param hello_params[] = {
+	{ "protover", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
+	{ "AUTH user secret | SETNAME name", PROCCTL_PARAM_WORD, NULL, 0, 0,
+	  PROCCTL_PARAM_REST, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param subscribe_params[] = {
+	{ "channel", PROCCTL_PARAM_WORD, NULL, 0, 0, 0, NULL, NULL, NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param no_params[] = {
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct {
+	struct procctl_command	 cmd;
+	unsigned		 core_flags;
+} commands[] = {
+	{ { "auth", cmd_auth, 0, "AUTH [user] secret",
+	    "Authenticate a TCP connection (local peers are known from the "
+	    "kernel)", 0, NULL, auth_params, "connection" }, CMD_NO_AUTH },
+	{ { "hello", cmd_hello, 0, "HELLO [2|3] [AUTH user secret] "
+	    "[SETNAME name]",
+	    "Choose the protocol version; describes the server and its "
+	    "commands", 0, NULL, hello_params, "connection" }, CMD_NO_AUTH },
+	{ { "subscribe", cmd_subscribe, 0, "SUBSCRIBE",
+	    "Receive push events (your processes starting and ending) on "
+	    "this connection", 0, NULL, subscribe_params, "connection" }, 0 },
+	{ { "quit", cmd_quit, 0, "QUIT",
+	    "Close the connection after the reply", 0, NULL, no_params,
+	    "connection" }, CMD_NO_AUTH },
+};
+
+int
+session_init(const struct session_limits *l)
+{
+	size_t i;
+
+	limits = *l;
+	if (limits.max_batch == 0)
+		limits.max_batch = 64;
+	parse_limits.max_bulk = l->max_request;
+	parse_limits.max_args = l->max_args;
+	parse_limits.max_inline = l->max_request < 64 * 1024 ?
+	    l->max_request : 64 * 1024;
+	push_set_deliver(deliver);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (command_add(&commands[i].cmd, PROCCTL_ABI_MINOR,
+		    commands[i].core_flags, NULL, "core") == -1)
+			return -1;
+	return 0;
+}
+
+void
+session_fini(void)
+{
+	free(subs);
+	subs = NULL;
+	nsubs = 0;
+	admin_subs = NULL;
+}
