@@ -47,7 +47,8 @@ pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
 BINS	= $(BUILD)/procctld $(BUILD)/procctl
 PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
-	  $(BUILD)/tests/test_config
+	  $(BUILD)/tests/test_config $(BUILD)/tests/test_args \
+	  $(BUILD)/tests/test_reply
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -92,8 +93,18 @@ $(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c 
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
-unit: $(UNIT)
+$(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon/command.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# Also: the daemon's calls go one way, read from its object files.
+unit: $(UNIT) $(BUILD)/procctld
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t tests/unit; done
+	@sh tests/unit/layers.sh $(BUILD)/obj
 
 integration: all need-test-deps
 	cd tests/integration && PROCCTL_BUILD=$(abspath $(BUILD)) \

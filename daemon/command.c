@@ -215,7 +215,7 @@ bad_declaration(const struct command *c)
 			if (strcmp(c->opts[i].name, c->opts[j].name) == 0 ||
 			    (c->opts[i].letter != 0 &&
 			    c->opts[i].letter == c->opts[j].letter))
-				return "two options with the same name";
+				return "two options with the same name or letter";
 	}
 	return NULL;
 }
