@@ -8,8 +8,8 @@
  *
  * Options may come anywhere among the words (`logs web -n 5`), except in
  * a command with a `rest` parameter: there the first positional word ends
- * them, so `run ls -l` gives -l to ls.  A lone "-" and negative numbers
- * are words.
+ * them, so a program's own arguments (`CMD prog -l`) keep their dashes.
+ * A lone "-" and negative numbers are words.
  */
 #include <ctype.h>
 #include <errno.h>

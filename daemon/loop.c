@@ -225,7 +225,8 @@ loop_timer_cancel(uint64_t id)
 {
 	size_t i;
 
-	/* Timers are few (one per closing process): a scan is enough. */
+	/* Cancelling is rarer than firing, and pending timers are few
+	 * next to the events they wait for: a scan is enough. */
 	for (i = 0; i < heap_len; i++)
 		if (heap[i].id == id) {
 			heap_remove(i);

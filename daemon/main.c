@@ -41,7 +41,8 @@ usage(FILE *fp)
 "  -h         this help\n"
 "\n"
 "Runs in the foreground and logs to stderr.  SIGTERM or SIGINT: stop\n"
-"listening, end managed processes gracefully, remove the socket, exit 0.\n"
+"listening, unload the plugins (each ends what it manages), remove the\n"
+"socket, exit 0.\n"
 "Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
 }
 

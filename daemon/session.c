@@ -395,10 +395,11 @@ run_request(struct session *s, int argc, const struct procctl_arg *argv)
 	s->dispatching = 0;
 	if (s->deferred == NULL)
 		reply_complete(ctx);
-	if (buf_avail(&s->pushq) > 0) {
+	if (s->pushq.failed)
+		s->out->failed = 1;	/* an event lost to memory: close */
+	else if (buf_avail(&s->pushq) > 0)
 		buf_append(s->out, buf_head(&s->pushq), buf_avail(&s->pushq));
-		buf_reset(&s->pushq);
-	}
+	buf_reset(&s->pushq);
 }
 
 static void
@@ -735,8 +736,8 @@ static const struct {
 	    "Choose the protocol version; describes the server and its "
 	    "commands", 0, NULL, hello_params, "connection" }, CMD_NO_AUTH },
 	{ { "subscribe", cmd_subscribe, 0, "SUBSCRIBE",
-	    "Receive push events (your processes starting and ending) on "
-	    "this connection", 0, NULL, subscribe_params, "connection" }, 0 },
+	    "Receive on this connection the events plugins push to you", 0,
+	    NULL, subscribe_params, "connection" }, 0 },
 	{ { "quit", cmd_quit, 0, "QUIT",
 	    "Close the connection after the reply", 0, NULL, no_params,
 	    "connection" }, CMD_NO_AUTH },

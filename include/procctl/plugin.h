@@ -199,9 +199,9 @@ struct procctl_host {
 			    const char *fmt, ...)
 			    __attribute__((format(printf, 3, 4)));
 
-	/* Replies: exactly one value per request.  reply_error's CODE is one
-	 * of the protocol's upper-case codes (ERR, ARGS, NOENT, EXEC, NOPERM,
-	 * LIMIT, DIV0, ...); the message follows it. */
+	/* Replies: exactly one value per request.  reply_error's CODE is an
+	 * upper-case word from the protocol's list (docs/protocol.md); the
+	 * message follows it. */
 	void		(*reply_simple)(struct procctl_ctx *ctx, const char *s);
 	void		(*reply_error)(struct procctl_ctx *ctx, const char *code,
 			    const char *fmt, ...)
