@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "procctld.h"
 
 #define AUTH_DELAY_MS	1000
+#define BATCH_US	2000	/* a batch's share of the loop */
 
 struct session {
 	uint64_t		 id;
@@ -423,16 +425,32 @@ session_state(const struct session *s)
 	return s->deferred != NULL ? SESSION_WAIT : SESSION_MORE;
 }
 
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * A batch ends after max_batch requests, or once it has taken BATCH_US
+ * of the loop (a pipeline of slow commands), or when the peer is not
+ * reading its replies.
+ */
 int
 session_input(struct session *s, char *p, size_t n, size_t *used)
 {
 	const char *err = NULL;
 	size_t took, runs = 0;
+	uint64_t start = now_us();
 	int rc;
 
 	*used = 0;
 	while (!s->quit && s->deferred == NULL) {
 		if (runs == limits.max_batch ||
+		    (runs > 0 && now_us() - start >= BATCH_US) ||
 		    buf_avail(s->out) >= SESSION_OUT_HIGH_WATER || s->out->failed)
 			return *used < n ? SESSION_BUSY : SESSION_MORE;
 		if (*used == n)
