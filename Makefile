@@ -128,8 +128,25 @@ fuzz:
 	$(BUILD)/fuzz/fuzz_resp -max_total_time=$${FUZZ_SECONDS:-60} \
 	    -max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
-bench: all
-	$(PYTHON) bench/bench.py --build $(BUILD)
+# Benchmarks (bench/README.md, docs/performance.md): a full run takes
+# about 3 minutes.  BENCH_ARGS="--only rtt,oneshot" for some figures.
+# redis-server is the pipelined baseline, redis-benchmark the client.
+BENCH_PACKAGES = redis-server redis-tools openssl
+.PHONY: need-bench-deps
+bench: all need-bench-deps
+	$(PYTHON) bench/bench.py --build $(BUILD) $(BENCH_ARGS)
+need-bench-deps:
+	@command -v redis-server >/dev/null 2>&1 && \
+	    command -v redis-benchmark >/dev/null 2>&1 && \
+	    command -v openssl >/dev/null 2>&1 || \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing missing bench packages: $(BENCH_PACKAGES)"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y $(BENCH_PACKAGES); \
+	else \
+	    echo "make bench: missing packages; run: sudo apt-get install $(BENCH_PACKAGES)" >&2; \
+	    exit 1; \
+	fi
 
 # ---- running and installing ----
 run: all

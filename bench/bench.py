@@ -1,40 +1,72 @@
 #!/usr/bin/env python3
-"""procctl benchmarks, as ratios to the machine's own limits measured in
-the same run (see bench/README.md).  Not a test: it reports, it does not
-fail a build; the targets are printed beside the figures."""
+"""procctl benchmarks: each figure a ratio to a baseline measured in the
+same run on the same machine, with the goal beside it (bench/README.md,
+docs/performance.md).  Not a test: it reports, it never fails a build.
+
+    python3 bench/bench.py [--build DIR] [--only NAME[,NAME...]] [--list]
+                           [--markdown FILE]
+"""
 import argparse
 import csv
 import io
 import os
 import pwd
 import resource
+import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+HELPERS = ("raw_server", "raw_spawn", "rtt", "fairness", "exitev",
+           "stamp_exit", "min_client", "runmany")
 
-# (name, redis-benchmark arguments, newlines per request for raw_server,
-#  target ratio)
-THROUGHPUT = [
-    ("ping, pipelined 16, 50 clients",
-     ["-t", "ping_inline", "-P", "16", "-c", "50", "-n", "400000"], 1, 0.5),
-    ("add 1 2, pipelined 16, 50 clients",
-     ["-P", "16", "-c", "50", "-n", "300000", "add", "1", "2"], 7, 0.25),
-    ("add 1 2, one at a time, 50 clients",
-     ["-c", "50", "-n", "100000", "add", "1", "2"], 7, 0.5),
-]
+ADD = ["add", "1", "2"]
+ADD_RESP = b"*3\r\n$3\r\nadd\r\n$1\r\n1\r\n$1\r\n2\r\n"
+# What redis-server answers in place of `add 1 2`: a 3-word request that
+# parses a decimal, adds, and answers an integer (docs/performance.md).
+REDIS_ADD = ["INCRBY", "bench:n", "2"]
 IDLE_CLIENTS = 10000
-SPAWNS = 1000
 
 
-def wait_socket(path, proc):
-    for _ in range(500):
+# The latency and throughput figures run server and client (procctld and
+# its baseline alike) on one CPU, the last: a figure is then the CPU work
+# per request of client plus server, alternating, which is what a
+# server's system calls and parsing cost.  Spread over two CPUs, a
+# wake-up across CPUs (~25 us in this VM, more than a whole round trip on
+# one CPU) hides the difference, and whatever else the machine runs on
+# the other CPU swings the result.  Figures that spawn processes are not
+# pinned (children inherit the CPU, and raw_spawn's would not), except
+# exit -> event, where the spawned process and the baseline's share it.
+CPUS = sorted(os.sched_getaffinity(0))
+BENCH_CPU = CPUS[-1]
+
+
+def on_cpu(cpu):
+    if len(CPUS) < 2:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def median(v):
+    return statistics.median(v)
+
+
+# ---- processes ------------------------------------------------------------
+
+def wait_socket(path, proc, what):
+    for _ in range(1000):
         if proc.poll() is not None:
-            sys.exit("server exited: %s" % proc.returncode)
+            sys.exit("bench: %s exited with status %s" % (what,
+                                                          proc.returncode))
         if os.path.exists(path):
             try:
                 s = socket.socket(socket.AF_UNIX)
@@ -44,30 +76,97 @@ def wait_socket(path, proc):
             except OSError:
                 pass
         time.sleep(0.01)
-    sys.exit("server did not start on %s" % path)
+    sys.exit("bench: %s did not start on %s" % (what, path))
 
 
-def start(cmd, path):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_socket(path, p)
-    return p
+class Server:
+    """A server process on a Unix socket, stopped with SIGTERM."""
+
+    def __init__(self, cmd, sock, what, logfile=None, pin=False):
+        self.sock, self.what = sock, what
+        err = open(logfile, "ab") if logfile else subprocess.DEVNULL
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL,
+                                  stdout=err, stderr=err,
+                                  preexec_fn=on_cpu(BENCH_CPU) if pin
+                                  else None)
+        self.pid = self.p.pid
+        wait_socket(sock, self.p, what)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
-def stop(p):
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+class Bench:
+    def __init__(self, build, tmp):
+        self.build, self.tmp = build, tmp
+        self.n = 0
 
+    def path(self, name):
+        return os.path.join(self.tmp, name)
 
-def rps(sock, args):
-    r = subprocess.run(["redis-benchmark", "-s", sock, "--csv"] + args,
-                       capture_output=True, text=True, timeout=600)
-    rows = list(csv.reader(io.StringIO(r.stdout)))
-    return float(rows[-1][1])
+    def helper(self, name):
+        return self.path(name)
+
+    def daemon(self, extra="", pin=False):
+        """A fresh procctld with the build's proc and arith plugins."""
+        self.n += 1
+        ini = self.path("d%d.ini" % self.n)
+        sock = self.path("d%d.sock" % self.n)
+        with open(ini, "w") as f:
+            f.write("[daemon]\nplugin_dir = %s\nlog_level = warn\n%s\n"
+                    "[plugin:proc]\npath = proc.so\n\n"
+                    "[plugin:arith]\npath = arith.so\n" % (
+                        os.path.join(self.build, "plugins"), extra))
+        return Server([os.path.join(self.build, "procctld"), "-c", ini,
+                       "-s", sock], sock, "procctld",
+                      self.path("procctld.log"), pin)
+
+    def raw_server(self, lines):
+        self.n += 1
+        sock = self.path("raw%d.sock" % self.n)
+        return Server([self.helper("raw_server"), sock, str(lines)], sock,
+                      "raw_server", pin=True)
+
+    def redis(self):
+        self.n += 1
+        sock = self.path("redis%d.sock" % self.n)
+        return Server(["redis-server", "--port", "0", "--unixsocket", sock,
+                       "--unixsocketperm", "700", "--save", "",
+                       "--appendonly", "no", "--dir", self.tmp,
+                       "--logfile", self.path("redis.log")], sock,
+                      "redis-server", pin=True)
+
+    def run(self, cmd, what, cpu=None):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                           preexec_fn=None if cpu is None else on_cpu(cpu))
+        if r.returncode != 0:
+            sys.exit("bench: %s failed (%d): %s%s" % (
+                what, r.returncode, r.stdout, r.stderr))
+        return r.stdout
+
+    def stats(self, cmd, what, cpu=None):
+        """Run a helper; its "label n p50 p90 p99 max mean" lines."""
+        out = {}
+        for line in self.run(cmd, what, cpu).splitlines():
+            f = line.split()
+            if len(f) == 7:
+                out[f[0]] = dict(zip(("n", "p50", "p90", "p99", "max",
+                                      "mean"), map(float, f[1:])))
+            elif len(f) == 2:
+                out[f[0]] = float(f[1])
+        return out
 
 
 def rss_kib(pid):
@@ -78,22 +177,351 @@ def rss_kib(pid):
     return 0
 
 
-def idle_cost(pid, path):
-    """KiB of server memory per idle connected client."""
-    before = rss_kib(pid)
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        f = f.read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+
+
+def wait_quiet(pid, quiet=0.3, cap=15.0):
+    """Until the process used no CPU for `quiet` seconds."""
+    end = time.monotonic() + cap
+    t = cpu_ticks(pid)
+    while time.monotonic() < end:
+        time.sleep(quiet)
+        t2 = cpu_ticks(pid)
+        if t2 == t:
+            return
+        t = t2
+
+
+def wait_rss_settled(pid, still=2.0, cap=20.0):
+    """RSS once it has not changed for `still` seconds (at most `cap`)."""
+    end = time.monotonic() + cap
+    last, since = rss_kib(pid), time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        r = rss_kib(pid)
+        if r != last:
+            last, since = r, time.monotonic()
+        elif time.monotonic() - since >= still:
+            break
+    return last
+
+
+def connect_many(path, n):
     socks = []
-    for _ in range(IDLE_CLIENTS):
+    for _ in range(n):
         s = socket.socket(socket.AF_UNIX)
         s.connect(path)
         socks.append(s)
-    # One round trip on the last ones: the server has accepted them all.
+    # Accepts are in order: once the last one is answered, all are in.
     socks[-1].sendall(b"PING\r\n")
-    socks[-1].recv(100)
-    time.sleep(0.5)
-    after = rss_kib(pid)
+    if socks[-1].recv(100) != b"+PONG\r\n":
+        sys.exit("bench: PING on the last of %d clients failed" % n)
+    return socks
+
+
+def close_all(socks):
     for s in socks:
         s.close()
+
+
+def check_reply(sock, args, want):
+    r = subprocess.run(["redis-cli", "-s", sock] + args, capture_output=True,
+                       text=True)
+    if r.returncode != 0 or r.stdout.strip() != want:
+        sys.exit("bench: %s on %s answered %r, not %r (%s)" % (
+            " ".join(args), sock, r.stdout.strip(), want, r.stderr.strip()))
+
+
+def redis_benchmark(sock, args):
+    """Requests per second; the caller has checked the command's reply."""
+    r = subprocess.run(["redis-benchmark", "-s", sock, "--csv"] + args,
+                       capture_output=True, text=True, timeout=900,
+                       preexec_fn=on_cpu(BENCH_CPU))
+    rows = [row for row in csv.reader(io.StringIO(r.stdout)) if row]
+    if r.returncode != 0 or len(rows) < 2:
+        sys.exit("bench: redis-benchmark %s failed: %s%s" % (
+            " ".join(args), r.stdout, r.stderr))
+    return float(rows[-1][1])
+
+
+def us(x):
+    return "%.1f us" % x if x < 10000 else "%.1f ms" % (x / 1000)
+
+
+# ---- figures -------------------------------------------------------------
+# Each returns rows: (figure, procctld, baseline, ratio, op, goal, note).
+# op is "<=" or ">=" (a ratio goal), "KiB<=" (KiB more per client), or
+# "info" (no goal: shown for context).
+
+ROUNDS = 5      # rounds for the cheap latency figures (median taken)
+RTT_COUNT = 30000
+
+
+def fig_rtt(b):
+    """PING and add 1 2, one request in flight, vs raw AF_UNIX ping-pong."""
+    rows = []
+    with b.daemon(pin=True) as d:
+        for name, args, lines, want in (("PING", ["PING"], 3, "+PONG"),
+                                        ("add 1 2", ADD, 7, ":3")):
+            ours, base, ratio = [], [], []
+            with b.raw_server(lines) as raw:
+                for r in range(ROUNDS):
+                    # One client, alternating procctld / raw per request.
+                    s = b.stats([b.helper("rtt"), "-e", want,
+                                 "%s,%s" % (d.sock, raw.sock),
+                                 str(RTT_COUNT)] + args, "rtt",
+                                cpu=BENCH_CPU)
+                    ours.append(s["rtt0"]["p50"])
+                    base.append(s["rtt1"]["p50"])
+                    ratio.append(ours[-1] / base[-1])
+            rows.append(("`%s` round trip, one in flight" % name,
+                         us(median(ours)),
+                         us(median(base)) + " (raw ping-pong)",
+                         median(ratio), "<=", 1.3,
+                         "p50 of %d alternating pairs, median of %d rounds"
+                         % (RTT_COUNT, ROUNDS)))
+    return rows
+
+
+PIPE_N = {1: 200000, 50: 600000}
+PIPE_REPS = 9
+
+
+def fig_pipelined(b):
+    """-P 16 with 1 and 50 clients vs redis-server, same redis-benchmark."""
+    rows = []
+    with b.daemon(pin=True) as d, b.redis() as rs:
+        check_reply(d.sock, ["PING"], "PONG")
+        check_reply(d.sock, ADD, "3")
+        check_reply(rs.sock, ["PING"], "PONG")
+        check_reply(rs.sock, ["DEL", REDIS_ADD[1]], "0")
+        check_reply(rs.sock, REDIS_ADD, "2")
+        for ours_cmd, redis_cmd in ((["PING"], ["PING"]), (ADD, REDIS_ADD)):
+            for c in (1, 50):
+                ours, base = [], []
+                a = ["-P", "16", "-c", str(c), "-n", str(PIPE_N[c])]
+                for r in range(PIPE_REPS):
+                    for srv, acc, cmd in ([(d, ours, ours_cmd),
+                                           (rs, base, redis_cmd)]
+                                          [::1 if r % 2 else -1]):
+                        acc.append(redis_benchmark(srv.sock, a + cmd))
+                log("  %s, %d clients: procctld/redis per pair: %s" % (
+                    " ".join(ours_cmd), c, " ".join(
+                        "%.2f" % (o / bs) for o, bs in zip(ours, base))))
+                rows.append((
+                    "`%s` pipelined, -P 16, %d client%s" % (
+                        " ".join(ours_cmd), c, "s" if c > 1 else ""),
+                    "%.0f/s" % median(ours), "%.0f/s (redis `%s`)" % (
+                        median(base), " ".join(redis_cmd)),
+                    median([o / bs for o, bs in zip(ours, base)]), ">=",
+                    1.0, "%d requests a run; median of %d back-to-back "
+                    "pairs" % (PIPE_N[c], PIPE_REPS)))
+    return rows
+
+
+FAIR_RUNS = 10000
+FAIR_IDLE = 300
+FAIR_GAP_US = 1000
+
+
+def fig_fairness(b):
+    """B's add 1 2 round trip while A pipelines 10,000 run /bin/true."""
+    idle, load, mx, secs = [], [], [], []
+    t_end = time.monotonic() + 90
+    with b.daemon() as d:
+        for r in range(3):
+            wait_quiet(d.pid)
+            s = b.stats([b.helper("fairness"), d.sock, str(FAIR_RUNS),
+                         "/bin/true", str(FAIR_IDLE), str(FAIR_GAP_US)],
+                        "fairness")
+            idle.append(s["idle"]["p50"])
+            load.append(s["load"]["p50"])
+            mx.append(s["load"]["max"])
+            secs.append(s["pipeline"])
+            log("  fairness round %d: idle p50 %s, loaded p50 %s, max %s "
+                "(%d probes), pipeline %.1f s" % (
+                    r + 1, us(idle[-1]), us(load[-1]), us(mx[-1]),
+                    s["load"]["n"], secs[-1]))
+            if time.monotonic() > t_end:
+                break   # a slow daemon: fewer rounds, said in the note
+    o, bs = median(load), median(idle)
+    return [("another client's round trip while one pipelines %d "
+             "`run /bin/true`" % FAIR_RUNS,
+             "%s (max %s)" % (us(o), us(max(mx))), us(bs) + " (idle)",
+             median([x / y for x, y in zip(load, idle)]), "<=", 5.0,
+             "p50 of probes 1 ms apart; %d round%s; pipeline took %.1f s" % (
+                 len(load), "s" if len(load) > 1 else "", median(secs)))]
+
+
+EXIT_SAMPLES = 400
+EXIT_ROUNDS = 5
+
+
+def fig_exit_event(b):
+    """run -> exited push, timed from the process's own exit stamp."""
+    stamp, f = b.helper("stamp_exit"), b.path("stamp")
+    base, loaded, raw, ratio = [], [], [], []
+    # Two daemons, one with 10,000 idle clients, and one client running
+    # a process on each in turn: both timed under the same load.  On one
+    # CPU, like the latency figures: the walk over idle clients is CPU
+    # work, and spread over two CPUs the figure swings with whatever else
+    # runs.  The stamp processes inherit the CPU, as do the raw floor's.
+    with b.daemon(pin=True) as dl, b.daemon(pin=True) as d0:
+        socks = connect_many(dl.sock, IDLE_CLIENTS)
+        wait_quiet(dl.pid)
+        try:
+            for r in range(EXIT_ROUNDS):
+                pair = [("l", dl), ("0", d0)][::1 if r % 2 else -1]
+                s = b.stats([b.helper("exitev"), "daemon",
+                             ",".join(d.sock for _, d in pair), stamp, f,
+                             str(EXIT_SAMPLES)], "exitev", BENCH_CPU)
+                got = {k: s["exit%d" % i]["p50"]
+                       for i, (k, _) in enumerate(pair)}
+                loaded.append(got["l"])
+                base.append(got["0"])
+                ratio.append(got["l"] / got["0"])
+                s = b.stats([b.helper("exitev"), "raw", stamp, f,
+                             str(EXIT_SAMPLES)], "exitev raw", BENCH_CPU)
+                raw.append(s["exit"]["p50"])
+        finally:
+            close_all(socks)
+    o, bs, rw = median(loaded), median(base), median(raw)
+    log("  exit -> event, loaded/idle per round: %s" % " ".join(
+        "%.2f" % x for x in ratio))
+    note = "p50 of %d alternating pairs, median of %d rounds" % (
+        EXIT_SAMPLES, EXIT_ROUNDS)
+    return [("exit → event latency, %d idle clients connected" %
+             IDLE_CLIENTS, us(o), us(bs) + " (no idle clients)",
+             median(ratio), "<=", 1.2, note),
+            ("exit → event latency, no idle clients (context)", us(bs),
+             us(rw) + " (raw pidfd wake-up)",
+             median([x / y for x, y in zip(base, raw)]), "info", None,
+             "p50 of %d exits each, median of %d rounds" % (
+                 EXIT_SAMPLES, EXIT_ROUNDS))]
+
+
+BURSTS = 5
+
+
+def burst(path, n):
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        socks.append(s)
+    for s in socks:
+        s.sendall(ADD_RESP)
+    for s in socks:
+        got = b""
+        while not got.endswith(b"\r\n"):
+            chunk = s.recv(100)
+            if not chunk:
+                break
+            got += chunk
+        if got != b":3\r\n":
+            sys.exit("bench: add 1 2 in a burst answered %r" % got)
+    close_all(socks)
+
+
+def fig_rss(b):
+    """Daemon RSS after each of 5 bursts of 10,000 clients vs idle RSS."""
+    with b.daemon() as d:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(d.sock)
+        s.sendall(ADD_RESP + b"PING\r\n")
+        got = b""
+        while not got.endswith(b"+PONG\r\n"):
+            got += s.recv(100)
+        s.close()
+        wait_quiet(d.pid)
+        idle = wait_rss_settled(d.pid)
+        after = []
+        for i in range(BURSTS):
+            burst(d.sock, IDLE_CLIENTS)
+            wait_quiet(d.pid)
+            after.append(wait_rss_settled(d.pid))
+        log("  RSS: idle %d KiB, after each burst: %s KiB" % (
+            idle, ", ".join(map(str, after))))
+    return [("RSS after %d bursts of %d clients (each `add 1 2`)" % (
+        BURSTS, IDLE_CLIENTS), "%.1f MiB" % (after[-1] / 1024),
+        "%.1f MiB (idle)" % (idle / 1024), after[-1] / idle, "<=", 2.0,
+        "after each burst: %s MiB" % " ".join("%.0f" % (a / 1024)
+                                             for a in after))]
+
+
+ONESHOT_COUNT = 200
+
+
+def fig_oneshot(b):
+    """procctl add 1 2, a whole process, vs bench/min_client."""
+    procctl = os.path.join(b.build, "procctl")
+    with b.daemon(pin=True) as d:
+        ctl = [procctl, "-s", d.sock] + ADD
+        mini = [b.helper("min_client"), d.sock] + ADD
+        for cmd in (ctl, mini):
+            out = b.run(cmd, cmd[0]).strip()
+            if out != "3":
+                sys.exit("bench: %s answered %r" % (" ".join(cmd), out))
+        ours, base, ratio = [], [], []
+        for r in range(ROUNDS):
+            s = b.stats([b.helper("runmany"), str(ONESHOT_COUNT)] + ctl +
+                        ["::"] + mini, "runmany", cpu=BENCH_CPU)
+            ours.append(s["proc0"]["p50"])
+            base.append(s["proc1"]["p50"])
+            ratio.append(ours[-1] / base[-1])
+    return [("one-shot `procctl add 1 2`, whole process", us(median(ours)),
+             us(median(base)) + " (min_client)", median(ratio), "<=", 1.5,
+             "p50 of %d alternating pairs, median of %d rounds" % (
+                 ONESHOT_COUNT, ROUNDS))]
+
+
+CONC_REPS = 3
+
+
+def fig_concurrent(b):
+    """add 1 2, one at a time per client, 50 clients, vs raw_server."""
+    args = ["-c", "50", "-n", "200000"] + ADD
+    ours, base = [], []
+    with b.daemon(pin=True) as d, b.raw_server(7) as raw:
+        check_reply(d.sock, ADD, "3")
+        for r in range(CONC_REPS):
+            base.append(redis_benchmark(raw.sock, args))
+            ours.append(redis_benchmark(d.sock, args))
+    o, bs = median(ours), median(base)
+    return [("`add 1 2` one at a time, 50 clients", "%.0f/s" % o,
+             "%.0f/s (raw epoll server)" % bs,
+             median([x / y for x, y in zip(ours, base)]), ">=", 0.5,
+             "redis-benchmark -c 50 -n 200000; median of %d pairs" %
+             CONC_REPS)]
+
+
+def idle_cost(pid, path):
+    """KiB of server memory per idle connected client."""
+    wait_quiet(pid)
+    before = rss_kib(pid)
+    socks = connect_many(path, IDLE_CLIENTS)
+    wait_quiet(pid)
+    after = rss_kib(pid)
+    close_all(socks)
     return (after - before) / IDLE_CLIENTS
+
+
+def fig_idle_memory(b):
+    """RSS growth per idle client (10,000) vs raw_server holding them."""
+    with b.raw_server(1) as raw:
+        base = idle_cost(raw.pid, raw.sock)
+    with b.daemon() as d:
+        ours = idle_cost(d.pid, d.sock)
+    return [("memory per idle client (%d clients)" % IDLE_CLIENTS,
+             "%.2f KiB" % ours, "%.2f KiB (raw epoll server)" % base,
+             ours - base, "KiB<=", 4.0, "RSS growth / clients")]
+
+
+SPAWNS = 1000
+EXITED = b">3\r\n$5\r\nevent\r\n$6\r\nexited\r\n"
 
 
 def spawn_rate_procctld(path):
@@ -102,67 +530,39 @@ def spawn_rate_procctld(path):
     c.sendall(b"HELLO 3\r\nSUBSCRIBE\r\n")
     t0 = time.monotonic()
     c.sendall(b"run /bin/true\r\n" * SPAWNS)
-    data = b""
-    while data.count(b"$6\r\nexited\r\n") < SPAWNS:
-        data += c.recv(1 << 20)
+    data, seen = b"", 0
+    while seen < SPAWNS:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            sys.exit("bench: procctld closed the spawning connection")
+        data += chunk
+        # The push header, once per exited push (the record inside it has
+        # `state exited` too: count headers, not that word).
+        n = data.count(EXITED)
+        if n:
+            seen += n
+            data = data[data.rfind(EXITED) + len(EXITED):]
+        data = data[-(len(EXITED) - 1):]
     t = time.monotonic() - t0
     c.close()
     return SPAWNS / t
 
 
-def rps_tcp(port, user, args, cacert=None):
-    conn = ["-h", "127.0.0.1", "-p", str(port), "--user", user, "-a",
-            "benchpw"] + (["--tls", "--cacert", cacert] if cacert else [])
-    # redis-benchmark counts error replies as replies: make sure the
-    # command really works before timing it.
-    r = subprocess.run(["redis-cli"] + conn + args[-3:], capture_output=True,
-                       text=True)
-    if r.stdout.strip() != "3":
-        sys.exit("add 1 2 over %s failed: %s%s" % (
-            "TLS" if cacert else "TCP", r.stdout, r.stderr))
-    r = subprocess.run(["redis-benchmark", "--csv"] + conn + args,
-                       capture_output=True, text=True, check=True)
-    rows = list(csv.reader(io.StringIO(r.stdout)))
-    return float(rows[1][1])
-
-
-def tls_vs_plain(build, tmp):
-    """The same daemon over plaintext TCP and over TLS, the same client:
-    what TLS costs, as a ratio.  Needs the openssl command."""
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-keyout",
-                    "key.pem", "-out", "cert.pem", "-days", "1", "-subj",
-                    "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   cwd=tmp, check=True, capture_output=True)
-    os.chmod(os.path.join(tmp, "key.pem"), 0o600)
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    secrets = os.path.join(tmp, "secrets")
-    with open(secrets, "w") as f:
-        f.write("%s:benchpw\n" % user)
-    os.chmod(secrets, 0o600)
-    out = {}
-    for kind in ("plain", "tls"):
-        port = free_port()
-        ini = os.path.join(tmp, kind + ".ini")
-        with open(ini, "w") as f:
-            f.write("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\n"
-                    "path = arith.so\n\n[tcp]\nlisten = "
-                    "127.0.0.1:%d\nsecrets = %s\n" % (
-                        os.path.join(build, "plugins"), port, secrets))
-            if kind == "tls":
-                f.write("tls_cert = %s/cert.pem\ntls_key = %s/key.pem\n" %
-                        (tmp, tmp))
-        sock = os.path.join(tmp, kind + ".sock")
-        d = start([os.path.join(build, "procctld"), "-c", ini, "-s", sock,
-                   "-l", "warn"], sock)
-        try:
-            out[kind] = rps_tcp(port, user, ["-c", "50", "-n", "100000",
-                                             "add", "1", "2"],
-                                os.path.join(tmp, "cert.pem")
-                                if kind == "tls" else None)
-        finally:
-            stop(d)
-    return out
+def fig_spawn(b):
+    """1,000 pipelined run /bin/true until every exited push vs raw_spawn."""
+    ours, base = [], []
+    with b.daemon() as d:
+        for r in range(3):
+            t = float(b.run([b.helper("raw_spawn"), str(SPAWNS),
+                             "/bin/true"], "raw_spawn"))
+            base.append(SPAWNS / t)
+            wait_quiet(d.pid)
+            ours.append(spawn_rate_procctld(d.sock))
+    o, bs = median(ours), median(base)
+    return [("`run /bin/true` to its exit event, %d pipelined" % SPAWNS,
+             "%.0f/s" % o, "%.0f/s (fork+exec+wait loop)" % bs,
+             median([x / y for x, y in zip(ours, base)]),
+             ">=", 0.5, "median of 3 pairs")]
 
 
 def free_port():
@@ -171,65 +571,218 @@ def free_port():
         return s.getsockname()[1]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--build", default="build")
-    args = ap.parse_args()
-    build = os.path.abspath(args.build)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    tmp = tempfile.mkdtemp(prefix="procctl-bench-")
-    for prog in ("raw_server", "raw_spawn"):
-        subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-Wall", "-o", os.path.join(tmp, prog),
-                        os.path.join(HERE, prog + ".c")], check=True)
-    psock = os.path.join(tmp, "procctld.sock")
-    rsock = os.path.join(tmp, "raw.sock")
-    daemon = start([os.path.join(build, "procctld"), "-s", psock, "-l",
-                    "warn"], psock)
-    results = []
+def rps_tcp(port, user, args, cacert=None):
+    conn = ["-h", "127.0.0.1", "-p", str(port), "--user", user, "-a",
+            "benchpw"] + (["--tls", "--cacert", cacert] if cacert else [])
+    # redis-benchmark counts error replies as replies: check first.
+    r = subprocess.run(["redis-cli"] + conn + ADD, capture_output=True,
+                       text=True)
+    if r.stdout.strip() != "3":
+        sys.exit("bench: add 1 2 over %s failed: %s%s" % (
+            "TLS" if cacert else "TCP", r.stdout, r.stderr))
+    r = subprocess.run(["redis-benchmark", "--csv"] + conn + args,
+                       capture_output=True, text=True,
+                       preexec_fn=on_cpu(BENCH_CPU))
+    rows = [row for row in csv.reader(io.StringIO(r.stdout)) if row]
+    if r.returncode != 0 or len(rows) < 2:
+        sys.exit("bench: redis-benchmark over TCP failed: %s" % r.stderr)
+    return float(rows[-1][1])
+
+
+def fig_tls(b):
+    """The same daemon over plaintext TCP and over TLS, the same client."""
+    tmp = b.tmp
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+                    "key.pem", "-out", "cert.pem", "-days", "1", "-subj",
+                    "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   cwd=tmp, check=True, capture_output=True)
+    os.chmod(b.path("key.pem"), 0o600)
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    secrets = b.path("secrets")
+    with open(secrets, "w") as f:
+        f.write("%s:benchpw\n" % user)
+    os.chmod(secrets, 0o600)
+    out = {"plain": [], "tls": []}
+    args = ["-c", "50", "-n", "100000"] + ADD
+    servers = {}
     try:
-        for name, bargs, lines, target in THROUGHPUT:
-            raw = start([os.path.join(tmp, "raw_server"), rsock,
-                         str(lines)], rsock)
-            try:
-                base = rps(rsock, bargs)
-            finally:
-                stop(raw)
-            ours = rps(psock, bargs)
-            results.append((name, "%.0f/s" % ours, "%.0f/s" % base,
-                            ours / base, ">=", target))
-        raw = start([os.path.join(tmp, "raw_server"), rsock, "1"], rsock)
-        try:
-            base = idle_cost(raw.pid, rsock)
-        finally:
-            stop(raw)
-        ours = idle_cost(daemon.pid, psock)
-        results.append(("memory per idle client (%d clients)" % IDLE_CLIENTS,
-                        "%.2f KiB" % ours, "%.2f KiB" % base,
-                        ours - base, "<=", 4.0))
-        r = subprocess.run([os.path.join(tmp, "raw_spawn"), str(SPAWNS),
-                            "/bin/true"], capture_output=True, text=True)
-        base = SPAWNS / float(r.stdout)
-        ours = spawn_rate_procctld(psock)
-        results.append(("run /bin/true until its exit event",
-                        "%.0f/s" % ours, "%.0f/s" % base, ours / base,
-                        ">=", 0.5))
-        tcp = tls_vs_plain(build, tmp)
-        results.append(("add 1 2 over TLS vs plain TCP, 50 clients",
-                        "%.0f/s" % tcp["tls"], "%.0f/s" % tcp["plain"],
-                        tcp["tls"] / tcp["plain"], ">=", 0.5))
+        for kind in ("plain", "tls"):
+            port = free_port()
+            extra = "\n[tcp]\nlisten = 127.0.0.1:%d\nsecrets = %s\n" % (
+                port, secrets)
+            if kind == "tls":
+                extra += "tls_cert = %s\ntls_key = %s\n" % (
+                    b.path("cert.pem"), b.path("key.pem"))
+            servers[kind] = (b.daemon(extra, pin=True), port)
+        for r in range(3):
+            for kind in ("plain", "tls"):
+                out[kind].append(rps_tcp(
+                    servers[kind][1], user, args,
+                    b.path("cert.pem") if kind == "tls" else None))
     finally:
-        stop(daemon)
-    print("%-42s %14s %14s %10s  %s" % ("benchmark", "procctld",
-                                         "raw limit", "ratio", "target"))
-    ok = True
-    for name, ours, base, ratio, op, target in results:
-        met = ratio >= target if op == ">=" else ratio <= target
-        ok = ok and met
-        unit = " KiB over" if op == "<=" else ""
-        print("%-42s %14s %14s %10.3f%s  %s %s %s" % (
-            name, ours, base, ratio, unit, op, target,
-            "met" if met else "MISSED"))
+        for d, _ in servers.values():
+            d.stop()
+    o, bs = median(out["tls"]), median(out["plain"])
+    return [("`add 1 2` over TLS, 50 clients", "%.0f/s" % o,
+             "%.0f/s (plain TCP)" % bs,
+             median([x / y for x, y in zip(out["tls"], out["plain"])]),
+             ">=", 0.5, "median of 3 pairs")]
+
+
+FIGURES = [
+    ("rtt", fig_rtt),
+    ("pipelined", fig_pipelined),
+    ("fairness", fig_fairness),
+    ("exit-event", fig_exit_event),
+    ("rss-bursts", fig_rss),
+    ("oneshot", fig_oneshot),
+    ("concurrent", fig_concurrent),
+    ("idle-memory", fig_idle_memory),
+    ("spawn", fig_spawn),
+    ("tls", fig_tls),
+]
+
+
+# ---- output ---------------------------------------------------------------
+
+def goal_text(op, goal):
+    if op == "info":
+        return "—"
+    if op == "KiB<=":
+        return "≤ %g KiB over" % goal
+    return "%s %g×" % ("≤" if op == "<=" else "≥", goal)
+
+
+def ratio_text(op, ratio):
+    if op == "KiB<=":
+        return "%+.2f KiB" % ratio
+    return "%.0f×" % ratio if ratio >= 100 else "%.2f×" % ratio
+
+
+def met(op, ratio, goal):
+    if op == "info":
+        return ""
+    ok = ratio <= goal if op in ("<=", "KiB<=") else ratio >= goal
+    return "met" if ok else "MISSED"
+
+
+def report(rows, header):
+    table = [("figure", "procctld", "baseline", "ratio", "goal", "")]
+    for fig, ours, base, ratio, op, goal, note in rows:
+        table.append((fig, ours, base, ratio_text(op, ratio),
+                      goal_text(op, goal), met(op, ratio, goal)))
+    w = [max(len(r[i]) for r in table) for i in range(6)]
+    print()
+    print(header)
+    for r in table:
+        print("  ".join((c.rjust(w[i]) if i in (1, 3) else c.ljust(w[i]))
+                        for i, c in enumerate(r)).rstrip())
+    md = ["| figure | procctld | baseline | ratio | goal | | how |",
+          "|---|---|---|---|---|---|---|"]
+    for fig, ours, base, ratio, op, goal, note in rows:
+        md.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            fig, ours, base, ratio_text(op, ratio), goal_text(op, goal),
+            met(op, ratio, goal), note))
+    print()
+    print("\n".join(md))
+    sys.stdout.flush()
+    return md
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 4 * IDLE_CLIENTS
+    if hard < want and os.geteuid() == 0:
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                want = min(want, int(f.read()))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return want
+        except (OSError, ValueError):
+            pass
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build", default="build",
+                    help="directory with procctld, procctl, plugins/")
+    ap.add_argument("--only", default="",
+                    help="comma-separated figure names (see --list)")
+    ap.add_argument("--list", action="store_true",
+                    help="list the figure names and exit")
+    ap.add_argument("--markdown", metavar="FILE",
+                    help="also write the table's markdown rows to FILE")
+    args = ap.parse_args()
+    if args.list:
+        for name, fn in FIGURES:
+            print("%-12s %s" % (name, (fn.__doc__ or "").strip()))
+        return 0
+    names = [n for n in args.only.split(",") if n]
+    unknown = set(names) - {n for n, _ in FIGURES}
+    if unknown:
+        sys.exit("bench: no figure named %s (see --list)" %
+                 ", ".join(sorted(unknown)))
+    todo = [(n, f) for n, f in FIGURES if not names or n in names]
+    build = os.path.abspath(args.build)
+    for prog in ("procctld", "procctl", "plugins/proc.so",
+                 "plugins/arith.so"):
+        if not os.path.exists(os.path.join(build, prog)):
+            sys.exit("bench: %s/%s is missing: build first (make)" % (
+                build, prog))
+    for tool in ("redis-benchmark", "redis-cli", "redis-server", "openssl",
+                 "cc"):
+        if shutil.which(tool) is None:
+            sys.exit("bench: %s is missing; `make bench` as root installs "
+                     "it, or: apt-get install redis-server redis-tools "
+                     "openssl build-essential" % tool)
+    limit = raise_fd_limit()
+    # Each process has its own limit: this one and procctld (which raises
+    # its soft limit to this hard one) each hold one fd per client.
+    if limit < IDLE_CLIENTS + 200:
+        sys.exit("bench: the open-file limit is %d; %d idle clients need "
+                 "%d (raise the hard limit: ulimit -Hn)" % (
+                     limit, IDLE_CLIENTS, IDLE_CLIENTS + 200))
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    tmp = tempfile.mkdtemp(prefix="procctl-bench-")
+    try:
+        for prog in HELPERS:
+            subprocess.run(["cc", "-O2", "-D_GNU_SOURCE", "-Wall", "-o",
+                            os.path.join(tmp, prog),
+                            os.path.join(HERE, prog + ".c")], check=True)
+        b = Bench(build, tmp)
+        load0 = os.getloadavg()
+        t0 = time.monotonic()
+        rows = []
+        for name, fn in todo:
+            log("bench: %s ..." % name)
+            t = time.monotonic()
+            rows += fn(b)
+            log("bench: %s took %.0f s" % (name, time.monotonic() - t))
+        load1 = os.getloadavg()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    # The commit the build tree sits in (a clone for before/after runs).
+    src = os.path.dirname(build)
+    head = subprocess.run(["git", "-C", src, "rev-parse", "--short",
+                           "HEAD"], capture_output=True,
+                          text=True).stdout.strip()
+    if head and subprocess.run(["git", "-C", src, "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip():
+        head += ", with uncommitted changes"
+    header = ("procctl bench: %s, %d CPUs, load %.2f before / %.2f after, "
+              "%.0f s, build %s%s" % (
+                  time.strftime("%Y-%m-%d %H:%M"), os.cpu_count(), load0[0],
+                  load1[0], time.monotonic() - t0, build,
+                  " (tree at %s)" % head if head else ""))
+    md = report(rows, header)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("<!-- %s -->\n" % header)
+            f.write("\n".join(md) + "\n")
     return 0
 
 
