@@ -37,7 +37,8 @@ DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/aut
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c
-CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c
+CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
+	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/spawn.c plugins/proc/list.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
@@ -69,8 +70,24 @@ $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
 
-$(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC))
-	$(CC) $(LDFLAGS) -o $@ $^ $(RL_LIBS) $(SSL_LIBS)
+# procctl links only libc; TLS and line editing are modules it loads when
+# used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
+CTLDIR	?= $(LIBDIR)/procctl/ctl
+CTL_MODS = $(BUILD)/ctl/tls.so $(BUILD)/ctl/edit.so
+$(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC)) | $(CTL_MODS)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/obj/ctl/module.o: ALL_CFLAGS += -DPROCCTL_CTL_DIR='"$(CTLDIR)"'
+$(BUILD)/pic/ctl/tls.o: ALL_CFLAGS += $(SSL_CFLAGS)
+$(BUILD)/pic/ctl/edit.o: ALL_CFLAGS += $(RL_CFLAGS)
+
+$(BUILD)/ctl/tls.so: $(call pic,ctl/tls.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(SSL_LIBS)
+
+$(BUILD)/ctl/edit.so: $(call pic,ctl/edit.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-z,defs -o $@ $^ $(RL_LIBS)
 
 $(BUILD)/plugins/proc.so: $(call pic,$(PROC_SRC))
 	@mkdir -p $(dir $@)
@@ -160,6 +177,8 @@ install: all
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/procctld $(BUILD)/procctl $(DESTDIR)$(BINDIR)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)
+	install -d $(DESTDIR)$(CTLDIR)
+	install -m 0755 $(CTL_MODS) $(DESTDIR)$(CTLDIR)
 	install -m 0644 include/procctl/plugin.h $(DESTDIR)$(INCDIR)/procctl
 	sed 's|^plugin_dir = .*|plugin_dir = $(PLUGINDIR)|' etc/procctld.ini \
 	    > $(DESTDIR)$(SYSCONFDIR)/procctl/procctld.ini
@@ -169,6 +188,7 @@ install: all
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/procctld $(DESTDIR)$(BINDIR)/procctl \
 	    $(DESTDIR)$(PLUGINDIR)/proc.so $(DESTDIR)$(PLUGINDIR)/arith.so \
+	    $(DESTDIR)$(CTLDIR)/tls.so $(DESTDIR)$(CTLDIR)/edit.so \
 	    $(DESTDIR)$(INCDIR)/procctl/plugin.h \
 	    $(DESTDIR)$(MANDIR)/man1/procctl.1 $(DESTDIR)$(MANDIR)/man8/procctld.8
 

@@ -1,11 +1,24 @@
-/* procctl, the client: connection, rendering, exit codes. */
+/*
+ * procctl, the client: one header, sectioned by file as tmux.h is.
+ *
+ * procctl itself links only libc.  What needs a large library is a module
+ * of our own, loaded when it is used (module.c): the TLS transport
+ * (tls.so, libssl) and the line editor (edit.so, libreadline).  A module
+ * calls nothing in procctl: what it needs comes in through its entry
+ * points (struct client, struct target, the editor's hooks), so procctl
+ * exports no symbols.  The structures in this header are therefore shared
+ * with the modules: change one and bump CTL_MODULE_ABI.
+ */
 #ifndef PROCCTL_CTL_H
 #define PROCCTL_CTL_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "resp.h"
+
+#define PROCCTL_VERSION	"0.1.0"
 
 /* Exit codes (documented in --help and procctl(1)). */
 #define EXIT_OK		0
@@ -32,31 +45,131 @@ struct target {
 	} tls;
 };
 
-struct ssl_st;
-struct ssl_ctx_st;
+struct client;
 
-struct client {
-	int		 fd;
-	struct ssl_st	*ssl;		/* TLS targets */
-	struct ssl_ctx_st *ssl_ctx;
-	struct buf	 in;
-	char		 target[300];	/* for messages and the prompt */
+/*
+ * A transport: how bytes cross a connected socket, as Redis's
+ * ConnectionType.  The plain one is in client.c; TLS is the module tls.so
+ * (tls.c).  client.c calls these and knows nothing of what is behind them.
+ */
+struct transport {
+	int		 abi;		/* CTL_MODULE_ABI */
+	const char	*name;		/* "plain", "tls" */
+	/* On the connected socket c->fd: the handshake.  0, or an exit code
+	 * with c->why saying what failed. */
+	int		(*start)(struct client *c, const struct target *t);
+	/* As read(2) and send(2): bytes, 0 at the end, -1 with errno
+	 * (EAGAIN: not now; EPIPE: the peer is gone). */
+	ssize_t		(*read)(struct client *c, void *p, size_t n);
+	ssize_t		(*write)(struct client *c, const void *p, size_t n);
+	/* Bytes decrypted but not handed out: read them before polling. */
+	int		(*pending)(const struct client *c);
+	/* Why the connection failed, for an errno from read or write. */
+	const char	*(*error)(const struct client *c, int err);
+	/* Release the transport's state (not the socket). */
+	void		(*close)(struct client *c);
 };
 
-/* Parse unix:///path, unix:path, a path, tcp://[user@]host:port
- * (IPv6 as [addr]).  0, or -1 after printing why. */
-int	target_parse(const char *s, struct target *t);
-/* HOST PORT, as the shell's `connect host port` gives them. */
-int	target_host_port(const char *host, const char *port, struct target *t);
-/* The default local target (see procctl --help). */
-int	target_default(struct target *t);
-/* The secret for a TCP target: $PROCCTL_SECRET, else asked on the
- * terminal.  NULL (after printing why) when there is none. */
-char	*target_secret(const struct target *t);
+struct client {
+	int			 fd;
+	int			 quiet;		/* failures only into why */
+	const struct transport	*tp;
+	void			*tpstate;	/* the transport's; owned */
+	struct buf		 in;
+	char			 target[300];	/* for messages and the prompt */
+	char			 why[512];	/* the last failure, one line */
+};
 
-/* 0, or an exit code after printing why. */
-int	client_connect(struct client *c, const struct target *t);
-int	client_connect_unix(struct client *c, const char *path);
+/*
+ * The line editor, the module edit.so (edit.c): GNU readline's callback
+ * interface, for the shell on a terminal.  The shell runs the poll loop
+ * and tells the editor when the terminal has input; the editor calls back
+ * with each line and for the candidates of a Tab.
+ */
+struct edit_hooks {
+	/* A line typed (NULL at Ctrl-D).  The callee frees it. */
+	void	 (*line)(char *line);
+	/* Candidates for the word TEXT that starts at START of LINE: a
+	 * NULL-ended array of strings, all owned by the caller (the editor
+	 * frees them), or NULL.  *FILES set: offer file names as well. */
+	char	**(*complete)(const char *line, int start, const char *text,
+		    int *files);
+};
+
+struct editor {
+	int	 abi;			/* CTL_MODULE_ABI */
+	/* Take the terminal.  HISTFILE: "" for no history file. */
+	void	 (*start)(const char *prompt, const char *histfile,
+		    const struct edit_hooks *hooks);
+	void	 (*stop)(void);
+	void	 (*input)(void);	/* the terminal has bytes */
+	/* Around printing above the prompt: hide the line being typed, then
+	 * put it back (with the cursor) as it was. */
+	void	 (*hide)(void);
+	void	 (*show)(void);
+	/* A new prompt; REDRAW: show it now. */
+	void	 (*prompt)(const char *prompt, int redraw);
+	void	 (*cancel)(void);	/* Ctrl-C: drop the line */
+	void	 (*resize)(void);
+};
+
+/* Bump when a structure above changes: a module of another build is then
+ * refused rather than misread. */
+#define CTL_MODULE_ABI		1
+#define CTL_TLS_SYMBOL		"procctl_ctl_tls"
+#define CTL_EDIT_SYMBOL		"procctl_ctl_edit"
+
+/*
+ * The daemon's description of its commands (a command map of
+ * docs/protocol.md, "Core commands"), as HELLO and COMMAND send it.
+ */
+struct strv {
+	char	**v;
+	size_t	 n;
+};
+
+struct cmd_option {
+	char		*name;		/* "detach": --detach */
+	char		 letter;	/* 'd', or 0 */
+	char		*value;		/* NULL for a flag, else "N" */
+	char		*summary;
+};
+
+struct cmd_param {
+	char		*name;		/* "pid|name" */
+	char		*type;		/* "word", "keyword", "program", ... */
+	struct strv	 words;		/* a keyword's */
+	long long	 min, max;	/* occurrences; max 0: any number */
+	int		 rest;		/* it and all after it: as they are */
+	char		*source;	/* complete.command, or NULL */
+	struct strv	 fields;	/* complete.fields */
+	struct strv	 events;	/* complete.events */
+};
+
+struct cmd_info {
+	char		*name;
+	char		*usage;
+	char		*summary;
+	char		*group;		/* "other" when the daemon gave none */
+	char		*plugin;	/* "core", "proc", ... or "" */
+	long long	 arity;
+	int		 admin;
+	struct cmd_option *opts;
+	size_t		 nopts;
+	struct cmd_param *params;	/* NULL: arguments not declared */
+	size_t		 nparams;
+};
+
+struct cmd_table {
+	struct cmd_info	*v;
+	size_t		 n;
+};
+
+/* client.c */
+/* 0, or an exit code after printing why (QUIET: only into c->why).
+ * timeout_ms bounds a TCP connect; < 0 waits as long as the system does. */
+int	client_connect(struct client *c, const struct target *t,
+	    int timeout_ms, int quiet);
 /* 0, an exit code after printing why, or CLIENT_PEER_CLOSED (nothing
  * printed): the daemon closed the connection, and may have sent a reply
  * saying why before it did. */
@@ -67,13 +180,32 @@ int	client_send(struct client *c, const struct buf *b, int timeout_ms);
 int	client_read(struct client *c, struct resp_value *v, int timeout_ms,
 	    void (*on_push)(const struct resp_value *));
 void	client_close(struct client *c);
-/* read(2) on the connection, through TLS if it has it: bytes, 0 at the
- * end, -1 with errno (EAGAIN: nothing yet). */
+/* Through the transport: see struct transport. */
 ssize_t	client_recv(struct client *c, void *p, size_t n);
-/* Why the connection failed, for ERR (an errno from client_recv). */
 const char *client_error(const struct client *c, int err);
-/* Bytes TLS has decrypted but not handed out: read before polling. */
 int	client_pending(const struct client *c);
+/* The handshake: HELLO 3, with AUTH for TCP targets. */
+int	client_put_hello(struct buf *b, const struct target *t,
+	    const char *secret);
+
+/* module.c */
+/* Symbol SYM of our module NAME ("tls"), found beside the executable
+ * (ctl/NAME.so in a build tree) or in the installed directory.  NULL with
+ * WHY saying so, in one line, when it cannot be had. */
+const void *module_load(const char *name, const char *sym, char *why,
+	    size_t whysize);
+
+/* target.c */
+/* Parse unix:///path, unix:path, a path, tcp://[user@]host:port
+ * (IPv6 as [addr]).  0, or -1 after printing why. */
+int	target_parse(const char *s, struct target *t);
+/* HOST PORT, as the shell's `connect host port` gives them. */
+int	target_host_port(const char *host, const char *port, struct target *t);
+/* The default local target (see procctl --help). */
+int	target_default(struct target *t);
+/* The secret for a TCP target: $PROCCTL_SECRET, else asked on the
+ * terminal.  NULL (after printing why) when there is none. */
+char	*target_secret(const struct target *t);
 /* The TLS options from the environment: PROCCTL_CACERT, PROCCTL_CERT,
  * PROCCTL_KEY (any of them, or PROCCTL_TLS=1, turns TLS on). */
 void	target_tls_env(struct tls_opts *o);
@@ -81,27 +213,65 @@ void	target_tls_env(struct tls_opts *o);
  * past it), 0 if not, -1 after printing why. */
 int	target_tls_option(struct tls_opts *o, int argc, const char *const *argv,
 	    int *i);
-
-/* The handshake: HELLO 3, with AUTH for TCP targets. */
-int	client_put_hello(struct buf *b, const struct target *t,
-	    const char *secret);
-
+/* Give a TCP target the TLS options O (it keeps TLS on if tls:// set it). */
+void	target_apply_tls(struct target *t, const struct tls_opts *o);
 /* TCP without a client certificate: the user proves who they are with
  * a secret. */
 #define target_needs_secret(t)	((t)->tcp && (t)->tls.cert[0] == '\0')
 
-/* Give a TCP target the TLS options O (it keeps TLS on if tls:// set it). */
-void	target_apply_tls(struct target *t, const struct tls_opts *o);
+/* cmdinfo.c */
+/* Read an array of command maps.  0, or -1 when out of memory. */
+int	cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr);
+void	cmdinfo_free(struct cmd_table *tab);
+/* By name, case-insensitively; NULL if the daemon has no such command. */
+const struct cmd_info *cmdinfo_find(const struct cmd_table *tab,
+	    const char *name);
+/* Add W to V unless it is there.  0, or -1 when out of memory. */
+int	strv_add(struct strv *v, const char *w);
+void	strv_free(struct strv *v);
+
+/* complete.c */
+/* What the shell completes: the daemon's commands (taken from TAB, which
+ * the completer now owns) and the candidates their arguments name. */
+void	complete_set_commands(struct cmd_table *tab);
+void	complete_reset(void);
+/* The distinct commands whose replies hold candidates (complete.command):
+ * send each at connect and hand the reply to complete_note_reply. */
+size_t	complete_nsources(void);
+const char *complete_source(size_t i);
+void	complete_note_reply(size_t i, const struct resp_value *reply);
+/* A push event: its record adds candidates to the arguments that
+ * follow its kind. */
+void	complete_note_event(const struct resp_value *push);
+/* For the editor: see struct edit_hooks. */
+char	**complete_words(const char *line, int start, const char *text,
+	    int *files);
+
+/* help.c */
+/* procctl --help: the client's own options and commands, then the
+ * daemon's (asked of T quickly, when it can be asked without a secret;
+ * not at all if T is NULL). */
+void	help_usage(FILE *fp, const struct target *t);
+/* The usage lines, for a usage error. */
+void	help_short(FILE *fp);
+/* The daemon's commands, by group. */
+void	help_commands(FILE *fp, const struct cmd_table *tab);
+/* One command in full: usage, summary, options, arguments. */
+void	help_command(FILE *fp, const struct cmd_info *ci);
+/* V as help if it is a command map or an array of them: 0, else -1. */
+int	help_render(FILE *fp, const struct resp_value *v);
 
 /* shell.c: the interactive shell; returns the exit status. */
 /* The TLS options `connect` starts from (the command line's). */
 void	shell_tls_defaults(const struct tls_opts *o);
 int	shell_run(const struct target *t, int have_target, int json);
 
-/* Rendering. */
+/* render.c */
 /* One line for a push event: "[event] 4242 sleep exited with status 0
  * after 10.0s".  Returns 0, or -1 if V is not an event. */
 int	render_event(struct buf *out, const struct resp_value *v);
+/* For people: tables, "key: value" lines, command help (a command map or
+ * an array of them), plain values. */
 void	render_human(FILE *fp, const struct resp_value *v);
 void	render_json(FILE *fp, const struct resp_value *v);
 /* Error reply: its exit code, and the message without the code. */

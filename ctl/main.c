@@ -1,7 +1,10 @@
 /*
  * procctl: the command-line client.  One-shot: connect, send HELLO 3 and
  * the command in one write, print the reply, exit with a code that says
- * how it went.
+ * how it went.  It names no daemon command: what it sends is what was
+ * typed, and help comes from the daemon (help.c).  Kept lean for this
+ * path: procctl links only libc, and loads TLS or line editing (module.c)
+ * only for a target or a shell that needs them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -13,57 +16,6 @@
 #include <unistd.h>
 
 #include "ctl.h"
-#include "paths.h"
-
-#define PROCCTL_VERSION	"0.1.0"
-
-static void
-usage(FILE *fp)
-{
-	fprintf(fp,
-"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F] [--cert F --key F]]\n"
-"               [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
-"\n"
-"Talks to procctld.  With no COMMAND (or 'shell'): an interactive shell with\n"
-"connect, disconnect and exit, where events appear as they happen.\n"
-"'procctl events' follows the event stream (NDJSON with --json).\n"
-"Commands come from the daemon's plugins; 'procctl help' lists them:\n"
-"  run [--detach] <path> [args...]   start a program, print its pid\n"
-"  close <pid|name> [all]            end a process (SIGTERM, then SIGKILL)\n"
-"  list [all | details]              running processes; all; with details\n"
-"  add|sub|mult|div <n> <n> [n...]   exact arithmetic\n"
-"\n"
-"Options:\n"
-"  -s, --socket PATH    the daemon's Unix socket\n"
-"  -H, --host URL       unix:///path, a path, tcp://[user@]host:port or\n"
-"                       tls://[user@]host:port\n"
-"  -u, --user USER      the user for a tcp:// target (default: $PROCCTL_USER,\n"
-"                       else your login); its secret: $PROCCTL_SECRET, else\n"
-"                       asked on the terminal\n"
-"      --tls            TLS to a tcp:// target (tls://host:port says the same)\n"
-"      --cacert FILE    trust the server's certificate if FILE's CA signed it\n"
-"                       (default: the system's CAs)\n"
-"      --cert FILE, --key FILE\n"
-"                       a client certificate, for daemons that require one\n"
-"                       (its CN is the user; no secret needed)\n"
-"  -j, --json           print the reply as JSON (errors stay on stderr)\n"
-"  -t, --timeout SECS   give up waiting for a reply after SECS (default 60;\n"
-"                       0 waits forever)\n"
-"  -h, --help           this help;  -V, --version  the version\n"
-"\n"
-"The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else\n"
-"$XDG_RUNTIME_DIR/procctl.sock (when it exists), else %s.\n"
-"\n"
-"Exit status:\n"
-"  0   success\n"
-"  1   the daemon answered with an error (message on stderr)\n"
-"  2   bad usage (here or as the daemon judged it)\n"
-"  3   no such process\n"
-"  69  the daemon is unreachable or the connection was lost\n"
-"  75  timeout, or the daemon is busy (a limit was reached)\n"
-"  76  protocol error\n"
-"  77  permission denied\n", PROCCTL_SYSTEM_SOCKET);
-}
 
 /* Connect and send the handshake (and COMMAND, if any) in one write;
  * read the handshake's reply.  0, or an exit code after printing why. */
@@ -78,7 +30,7 @@ open_session(struct client *c, const struct target *t, int argc,
 
 	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
 		return EXIT_NOPERM;
-	if ((rc = client_connect(c, t)) != 0)
+	if ((rc = client_connect(c, t, timeout_ms, 0)) != 0)
 		goto done;
 	if (client_put_hello(&req, t, secret ? secret : "") == -1 ||
 	    (argc > 0 && resp_put_command(&req, argc,
@@ -213,14 +165,14 @@ main(int argc, char **argv)
 	struct target t;
 	struct tls_opts tls;
 	int ch, json = 0, timeout_ms = 60000, have_target = 0;
-	int tls_explicit = 0;
+	int tls_explicit = 0, want_help = 0;
 	double secs;
 	char *end;
 
 	/* A daemon that goes away must give an error, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	target_tls_env(&tls);
-	/* '+': options stop at the command, so `procctl run ls -l` works. */
+	/* '+': options stop at the command, whose own options follow it. */
 	while ((ch = getopt_long(argc, argv, "+s:H:u:jt:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -259,24 +211,32 @@ main(int argc, char **argv)
 			timeout_ms = secs == 0 ? -1 : (int)(secs * 1000);
 			break;
 		case 'h':
-			usage(stdout);
-			return EXIT_OK;
+			want_help = 1;
+			break;
 		case 'V':
 			printf("procctl %s\n", PROCCTL_VERSION);
 			return EXIT_OK;
 		default:
-			usage(stderr);
+			help_short(stderr);
 			return EXIT_USAGE;
 		}
 	}
-	if (!have_target && target_default(&t) == -1)
-		return EXIT_USAGE;
+	if (!have_target && target_default(&t) == -1) {
+		if (!want_help)
+			return EXIT_USAGE;
+		help_usage(stdout, NULL);
+		return EXIT_OK;
+	}
 	if (t.tcp)
 		target_apply_tls(&t, &tls);
 	else if (tls_explicit) {
 		fprintf(stderr, "procctl: --tls, --cacert, --cert and --key go "
 		    "with a tcp:// or tls:// target\n");
 		return EXIT_USAGE;
+	}
+	if (want_help) {
+		help_usage(stdout, &t);
+		return fflush(stdout) == EOF ? EXIT_ERROR : EXIT_OK;
 	}
 	shell_tls_defaults(&tls);
 	if (optind >= argc || strcmp(argv[optind], "shell") == 0)

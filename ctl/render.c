@@ -1,8 +1,8 @@
 /*
  * Showing replies: for people (tables for lists of records, "key: value"
- * for one record, plain values otherwise) and as JSON for scripts.  The
- * renderer knows reply shapes, not commands, so plugin commands render
- * without changes here.
+ * for one record, help for command maps (help.c), plain values otherwise)
+ * and as JSON for scripts.  The renderer knows reply shapes, not commands,
+ * so plugin commands render without changes here.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -198,6 +198,8 @@ render_human(FILE *fp, const struct resp_value *v)
 	struct buf b = { 0 };
 	size_t i;
 
+	if (help_render(fp, v) == 0)
+		return;
 	switch (v->type) {
 	case RESP_T_NULL:
 		return;

@@ -3,9 +3,13 @@
  * they are typed (pipelined: nothing waits for a reply), replies and
  * events printed above the prompt as they arrive without disturbing the
  * line being typed.  One thread: a poll loop over the terminal and the
- * socket, with GNU readline's callback interface.  With stdin not a
- * terminal, the same loop reads lines without readline and prints no
- * prompt, so the shell can be scripted.
+ * socket; on a terminal the line editor (the module edit.so, GNU
+ * readline's callback interface) is handed each keystroke.  With stdin
+ * not a terminal, the same loop reads lines without an editor and prints
+ * no prompt, so the shell can be scripted.  Tab completion is complete.c's,
+ * from what the daemon says of its commands; the shell keeps its
+ * candidates current by running the commands they come from at connect
+ * and passing it every event.
  *
  * Every request sent is remembered in a FIFO; each non-push value read
  * answers the oldest one.  Pushes (events) are told apart by their type,
@@ -20,26 +24,20 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <readline/history.h>
-#include <readline/readline.h>
-
 #include "ctl.h"
 #include "paths.h"
 
 enum pending_kind {
-	P_HELLO,	/* the handshake: commands list for completion */
+	P_HELLO,	/* the handshake: command maps for completion */
 	P_QUIET,	/* SUBSCRIBE: nothing to show */
-	P_PROCS,	/* list, for completing close */
+	P_SOURCE,	/* candidates for completion (complete_source) */
 	P_USER,		/* what the user typed: show it */
 };
 
 struct pending {
 	enum pending_kind	 kind;
+	size_t			 source;	/* P_SOURCE: which */
 	struct pending		*next;
-};
-
-static const char *const local_cmds[] = {
-	"connect", "disconnect", "exit", "quit", NULL
 };
 
 static struct {
@@ -48,17 +46,13 @@ static struct {
 	int		 connected;
 	int		 tty;
 	int		 json;
-	int		 rl_on;		/* readline owns the terminal */
-	int		 rl_installed;	/* its callback handler is set */
+	const struct editor *ed;	/* on a terminal */
+	int		 ed_on;		/* the editor shows the line */
 	int		 done;
 	int		 rc;
 	int		 stdin_eof;
 	char		 prompt[400];
 	struct pending	*head, *tail;
-	char		**cmds;		/* daemon command names */
-	size_t		 ncmds;
-	char		**procs;	/* running names and pids */
-	size_t		 nprocs;
 	struct buf	 lines;		/* non-tty input not yet a line */
 	char		 histfile[4096];
 } sh;
@@ -79,27 +73,14 @@ on_signal(int sig)
 static void
 show(const char *text, size_t len)
 {
-	char *saved = NULL;
-	int point = 0;
-
-	if (sh.rl_on) {
-		saved = rl_copy_text(0, rl_end);
-		point = rl_point;
-		rl_set_prompt("");
-		rl_replace_line("", 0);
-		rl_redisplay();
-	}
+	if (sh.ed_on)
+		sh.ed->hide();
 	fwrite(text, 1, len, stdout);
 	if (len > 0 && text[len - 1] != '\n')
 		fputc('\n', stdout);
 	fflush(stdout);
-	if (sh.rl_on) {
-		rl_set_prompt(sh.prompt);
-		rl_replace_line(saved, 0);
-		rl_point = point;
-		rl_redisplay();
-		free(saved);
-	}
+	if (sh.ed_on)
+		sh.ed->show();
 }
 
 static void
@@ -161,50 +142,19 @@ set_prompt(void)
 	else
 		snprintf(sh.prompt, sizeof(sh.prompt), "procctl %s> ",
 		    sh.c.target);
-	/* Also between lines (in on_line): readline shows this prompt
-	 * for the next line when the handler returns. */
-	if (sh.rl_installed)
-		rl_set_prompt(sh.prompt);
-	if (sh.rl_on)
-		rl_redisplay();
+	if (sh.ed != NULL)
+		sh.ed->prompt(sh.prompt, sh.ed_on);
 }
 
 static void
-free_list(char ***list, size_t *n)
-{
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		free((*list)[i]);
-	free(*list);
-	*list = NULL;
-	*n = 0;
-}
-
-static void
-add_word(char ***list, size_t *n, const char *w)
-{
-	char **l;
-	size_t i;
-
-	for (i = 0; i < *n; i++)
-		if (strcmp((*list)[i], w) == 0)
-			return;
-	if ((l = realloc(*list, (*n + 1) * sizeof(*l))) == NULL)
-		return;
-	*list = l;
-	if ((l[*n] = strdup(w)) != NULL)
-		(*n)++;
-}
-
-static void
-expect(enum pending_kind kind)
+expect(enum pending_kind kind, size_t source)
 {
 	struct pending *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return;
 	p->kind = kind;
+	p->source = source;
 	if (sh.tail != NULL)
 		sh.tail->next = p;
 	else
@@ -237,7 +187,7 @@ disconnect(const char *why)
 	client_close(&sh.c);
 	sh.connected = 0;
 	lost = drop_pending();
-	free_list(&sh.procs, &sh.nprocs);
+	complete_reset();
 	if (why != NULL) {
 		notef("%s", why);
 		if (lost)
@@ -265,15 +215,40 @@ send_argv(int argc, const char *const *argv, const size_t *lens,
 		disconnect("connection lost");
 		return -1;
 	}
-	expect(kind);
+	expect(kind, 0);
 	return 0;
+}
+
+/* Ask for the candidates of completion: each source command, once. */
+static void
+ask_sources(void)
+{
+	struct buf b = { 0 };
+	const char *argv[1];
+	size_t i, n = complete_nsources();
+
+	for (i = 0; i < n; i++) {
+		argv[0] = complete_source(i);
+		if (resp_put_command(&b, 1, argv, NULL) == -1) {
+			buf_free(&b);
+			return;
+		}
+	}
+	if (n == 0 || client_send(&sh.c, &b, 30000) != 0) {
+		buf_free(&b);
+		if (n > 0)
+			disconnect("connection lost");
+		return;
+	}
+	buf_free(&b);
+	for (i = 0; i < n; i++)
+		expect(P_SOURCE, i);
 }
 
 static int
 do_connect(const struct target *t)
 {
 	static const char *const sub[] = { "SUBSCRIBE" };
-	static const char *const list[] = { "list" };
 	struct buf b = { 0 };
 	char *secret = NULL;
 	int rc;
@@ -282,16 +257,15 @@ do_connect(const struct target *t)
 	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
 		return -1;
 	sh.t = *t;
-	if (client_connect(&sh.c, t) != 0) {
+	if (client_connect(&sh.c, t, 30000, 0) != 0) {
 		free(secret);
 		set_prompt();
 		return -1;
 	}
-	/* Handshake, events on, and the process names for completion, in
-	 * one write. */
+	/* Handshake and events on, in one write; what completion needs
+	 * follows once the handshake has said what that is. */
 	rc = client_put_hello(&b, t, secret ? secret : "") == -1 ||
-	    resp_put_command(&b, 1, sub, NULL) == -1 ||
-	    resp_put_command(&b, 1, list, NULL) == -1 ? -1 :
+	    resp_put_command(&b, 1, sub, NULL) == -1 ? -1 :
 	    client_send(&sh.c, &b, 30000);
 	if (secret != NULL) {
 		explicit_bzero(secret, strlen(secret));
@@ -306,9 +280,8 @@ do_connect(const struct target *t)
 		return -1;
 	}
 	sh.connected = 1;
-	expect(P_HELLO);
-	expect(P_QUIET);
-	expect(P_PROCS);
+	expect(P_HELLO, 0);
+	expect(P_QUIET, 0);
 	set_prompt();
 	return 0;
 }
@@ -316,44 +289,11 @@ do_connect(const struct target *t)
 /* ---- values from the daemon ---- */
 
 static void
-note_procs(const struct resp_value *list)
-{
-	const struct resp_value *name, *pid;
-	char num[32];
-	size_t i;
-
-	free_list(&sh.procs, &sh.nprocs);
-	for (i = 0; list->type == RESP_T_ARRAY && i < list->n; i++) {
-		name = resp_map_get(&list->elem[i], "name");
-		pid = resp_map_get(&list->elem[i], "pid");
-		if (name != NULL && name->str != NULL)
-			add_word(&sh.procs, &sh.nprocs, name->str);
-		if (pid != NULL && pid->type == RESP_T_INT) {
-			snprintf(num, sizeof(num), "%lld", pid->integer);
-			add_word(&sh.procs, &sh.nprocs, num);
-		}
-	}
-}
-
-static void
 on_event(const struct resp_value *v)
 {
-	const struct resp_value *name = NULL, *pid = NULL;
 	struct buf line = { 0 };
-	char num[32];
 
-	if (v->n >= 3) {
-		name = resp_map_get(&v->elem[2], "name");
-		pid = resp_map_get(&v->elem[2], "pid");
-	}
-	if (v->n >= 3 && v->elem[1].str != NULL && name != NULL &&
-	    name->str != NULL && strcmp(v->elem[1].str, "started") == 0) {
-		add_word(&sh.procs, &sh.nprocs, name->str);
-		if (pid != NULL && pid->type == RESP_T_INT) {
-			snprintf(num, sizeof(num), "%lld", pid->integer);
-			add_word(&sh.procs, &sh.nprocs, num);
-		}
-	}
+	complete_note_event(v);
 	if (sh.json) {
 		FILE *fp = open_memstream(&line.data, &line.len);
 
@@ -403,8 +343,7 @@ static void
 on_reply(const struct resp_value *v)
 {
 	struct pending *p = sh.head;
-	const struct resp_value *cmds;
-	size_t i;
+	struct cmd_table tab;
 
 	if (p == NULL) {
 		notef("a reply nobody asked for; disconnecting");
@@ -424,22 +363,19 @@ on_reply(const struct resp_value *v)
 			disconnect(NULL);
 			return;
 		}
-		free_list(&sh.cmds, &sh.ncmds);
-		cmds = resp_map_get(v, "commands");
-		for (i = 0; cmds != NULL && i < cmds->n; i++) {
-			const struct resp_value *n;
-
-			n = resp_map_get(&cmds->elem[i], "name");
-			if (n != NULL && n->str != NULL)
-				add_word(&sh.cmds, &sh.ncmds, n->str);
+		/* Completion is for a terminal. */
+		if (sh.tty && cmdinfo_parse(&tab,
+		    resp_map_get(v, "commands")) == 0) {
+			complete_set_commands(&tab);
+			ask_sources();
 		}
 		if (sh.tty && sh.t.tcp)
 			showf("connected to %s as %s", sh.c.target, sh.t.user);
 		else if (sh.tty)
 			showf("connected to %s", sh.c.target);
 		break;
-	case P_PROCS:
-		note_procs(v);
+	case P_SOURCE:
+		complete_note_reply(p->source, v);
 		break;
 	case P_QUIET:
 		break;
@@ -643,16 +579,6 @@ done:
 }
 
 static void
-history_save(const char *line)
-{
-	if (sh.histfile[0] == '\0')
-		return;
-	if (append_history(1, sh.histfile) != 0)
-		write_history(sh.histfile);
-	history_truncate_file(sh.histfile, 1000);
-}
-
-static void
 on_line(char *line)
 {
 	if (line == NULL) {		/* Ctrl-D */
@@ -660,14 +586,10 @@ on_line(char *line)
 		fputc('\n', stdout);
 		return;
 	}
-	if (*line != '\0') {
-		add_history(line);
-		history_save(line);
-	}
-	/* Readline is between lines here: print without redrawing. */
-	sh.rl_on = 0;
+	/* The editor is between lines here: print without redrawing. */
+	sh.ed_on = 0;
 	run_line(line, strlen(line));
-	sh.rl_on = 1;
+	sh.ed_on = 1;
 	free(line);
 }
 
@@ -702,90 +624,34 @@ read_stdin_lines(void)
 	}
 }
 
-/* ---- completion ---- */
-
-static const char *const *comp_words;
-static char **comp_words2;
-static size_t comp_n2;
-
-static char *
-comp_gen(const char *text, int state)
-{
-	static size_t i, j;
-	size_t len = strlen(text);
-
-	if (state == 0)
-		i = j = 0;
-	while (comp_words != NULL && comp_words[i] != NULL) {
-		const char *w = comp_words[i++];
-
-		if (strncmp(w, text, len) == 0)
-			return strdup(w);
-	}
-	while (j < comp_n2) {
-		const char *w = comp_words2[j++];
-
-		if (strncmp(w, text, len) == 0)
-			return strdup(w);
-	}
-	return NULL;
-}
-
-static char **
-complete(const char *text, int start, int end)
-{
-	char first[64];
-	size_t n;
-
-	(void)end;
-	rl_attempted_completion_over = 1;	/* no file names by default */
-	n = strcspn(rl_line_buffer + strspn(rl_line_buffer, " \t"), " \t");
-	snprintf(first, sizeof(first), "%.*s", (int)n,
-	    rl_line_buffer + strspn(rl_line_buffer, " \t"));
-	comp_words = NULL;
-	comp_words2 = NULL;
-	comp_n2 = 0;
-	if ((size_t)start <= strspn(rl_line_buffer, " \t")) {
-		comp_words = local_cmds;
-		comp_words2 = sh.cmds;
-		comp_n2 = sh.ncmds;
-	} else if (strcasecmp(first, "close") == 0) {
-		comp_words2 = sh.procs;
-		comp_n2 = sh.nprocs;
-	} else if (strcasecmp(first, "help") == 0) {
-		comp_words2 = sh.cmds;
-		comp_n2 = sh.ncmds;
-	} else if (strcasecmp(first, "connect") == 0 ||
-	    strcasecmp(first, "run") == 0) {
-		rl_attempted_completion_over = 0;	/* paths */
-		return NULL;
-	}
-	return rl_completion_matches(text, comp_gen);
-}
-
 /* ---- the loop ---- */
 
+/* The line editor, on a terminal; without its module, plain lines. */
 static void
-setup_readline(void)
+load_editor(void)
 {
+	char why[600];
+
+	if ((sh.ed = module_load("edit", CTL_EDIT_SYMBOL, why,
+	    sizeof(why))) == NULL) {
+		fprintf(stderr, "procctl: %s; reading plain lines\n", why);
+		sh.tty = 0;
+	}
+}
+
+static void
+start_editor(void)
+{
+	static const struct edit_hooks hooks = { on_line, complete_words };
 	const char *home = getenv("HOME"), *hist = getenv("PROCCTL_HISTORY");
 
-	rl_readline_name = "procctl";
-	rl_catch_signals = 0;
-	rl_catch_sigwinch = 0;
-	rl_attempted_completion_function = complete;
 	if (hist != NULL)
 		snprintf(sh.histfile, sizeof(sh.histfile), "%s", hist);
 	else if (home != NULL)
 		snprintf(sh.histfile, sizeof(sh.histfile),
 		    "%s/.procctl_history", home);
-	using_history();
-	stifle_history(1000);
-	if (sh.histfile[0] != '\0')
-		read_history(sh.histfile);
-	rl_callback_handler_install(sh.prompt, on_line);
-	sh.rl_on = 1;
-	sh.rl_installed = 1;
+	sh.ed->start(sh.prompt, sh.histfile, &hooks);
+	sh.ed_on = 1;
 }
 
 int
@@ -798,6 +664,8 @@ shell_run(const struct target *t, int have_target, int json)
 	memset(&sh, 0, sizeof(sh));
 	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	sh.json = json;
+	if (sh.tty)
+		load_editor();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	if (sh.tty) {
@@ -814,8 +682,8 @@ shell_run(const struct target *t, int have_target, int json)
 			showf("procctld is not running at %s; start it, then "
 			    "connect [<path> | [<user>@]<host> <port>]", t->path);
 	}
-	if (sh.tty)
-		setup_readline();
+	if (sh.ed != NULL)
+		start_editor();
 	while (!sh.done) {
 		fds = 0;
 		if (!sh.stdin_eof) {
@@ -837,18 +705,14 @@ shell_run(const struct target *t, int have_target, int json)
 		n = poll(pfd, (nfds_t)fds, -1);
 		if (got_sigint) {
 			got_sigint = 0;
-			if (sh.rl_on) {
-				/* Ctrl-C drops the line, as in a shell. */
-				rl_replace_line("", 0);
-				rl_crlf();
-				rl_on_new_line();
-				rl_redisplay();
-			}
+			/* Ctrl-C drops the line, as in a shell. */
+			if (sh.ed_on)
+				sh.ed->cancel();
 		}
 		if (got_sigwinch) {
 			got_sigwinch = 0;
-			if (sh.rl_on)
-				rl_resize_terminal();
+			if (sh.ed_on)
+				sh.ed->resize();
 		}
 		if (n <= 0)
 			continue;
@@ -856,8 +720,8 @@ shell_run(const struct target *t, int have_target, int json)
 			if (!(pfd[n].revents & (POLLIN | POLLHUP | POLLERR)))
 				continue;
 			if (pfd[n].fd == STDIN_FILENO) {
-				if (sh.tty)
-					rl_callback_read_char();
+				if (sh.ed != NULL)
+					sh.ed->input();
 				else
 					read_stdin_lines();
 			} else if (sh.connected && pfd[n].fd == sh.c.fd)
@@ -866,13 +730,13 @@ shell_run(const struct target *t, int have_target, int json)
 				break;
 		}
 	}
-	if (sh.tty) {
-		rl_callback_handler_remove();
-		sh.rl_on = 0;
-		sh.rl_installed = 0;
+	if (sh.ed != NULL) {
+		sh.ed->stop();
+		sh.ed_on = 0;
+		sh.ed = NULL;
 	}
 	disconnect(NULL);
-	free_list(&sh.cmds, &sh.ncmds);
+	complete_reset();
 	buf_free(&sh.lines);
 	return sh.rc;
 }

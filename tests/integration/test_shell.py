@@ -76,6 +76,58 @@ def test_completion(daemon, tmux):
     t.wait(r"> disconnect *$")
 
 
+def test_completion_follows_the_command_metadata(daemon, tmux):
+    """What completes after a command comes from its declared arguments
+    (the daemon's command maps), not from names in the client."""
+    first = int(daemon.ctl("run", "sleep", "60").stdout)
+    t = shell(tmux, daemon)
+    # close: the running processes' names and pids, from `list` at
+    # connect...
+    t.type("close ", enter=False)
+    t.send("Tab", "Tab")
+    t.wait(r"^%d +sleep *$" % first)
+    t.send("C-u")
+    # ... and from "started" events after it.
+    later = int(daemon.ctl("run", "sh", "-c", "sleep 60").stdout)
+    t.wait(r"\[event\] %d sh started" % later)
+    t.type("close s", enter=False)
+    t.send("Tab", "Tab")
+    t.wait(r"^sh +sleep *$")
+    t.send("C-u")
+    t.type("close ", enter=False)
+    t.send("Tab", "Tab")
+    t.wait(r"^%s +%s +sh +sleep *$" % tuple(sorted([str(first),
+                                                    str(later)])))
+    t.send("C-u")
+    # The second argument of close is the keyword all.
+    t.type("close sleep a", enter=False)
+    t.send("Tab")
+    t.wait(r"> close sleep all *$")
+    t.send("C-u")
+    # list's keywords.
+    t.type("list ", enter=False)
+    t.send("Tab", "Tab")
+    t.wait(r"^all +details *$")
+    t.type("d", enter=False)
+    t.send("Tab")
+    t.wait(r"> list details *$")
+    t.send("C-u")
+    # run's option, and file names for its program.
+    t.type("run --d", enter=False)
+    t.send("Tab")
+    t.wait(r"> run --detach *$")
+    t.send("C-u")
+    t.type("run /bin/slee", enter=False)
+    t.send("Tab")
+    t.wait(r"> run /bin/sleep *$")
+    t.send("C-u")
+    # Nothing after a command whose arguments are all given.
+    t.type("list all ", enter=False)
+    t.send("Tab", "Tab")
+    time.sleep(0.3)
+    assert t.lines()[-1].rstrip().endswith("> list all"), t.screen()
+
+
 def test_event_arrives_while_typing(daemon, tmux):
     t = shell(tmux, daemon)
     t.type("add 40 2", enter=False)

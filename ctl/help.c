@@ -1,0 +1,293 @@
+/*
+ * Help for people: procctl's own options and commands, which are the only
+ * ones written here, and the daemon's, which come from the daemon's own
+ * description (cmdinfo.c) so that a plugin's command is documented the
+ * moment it is loaded.  `procctl --help` asks the daemon quickly (a
+ * second at most, never a secret) and says in one line when it cannot.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "paths.h"
+
+#define HELP_WAIT_MS	1000	/* how long --help waits for the daemon */
+#define USAGE_WIDTH	36	/* the usage column of a command table */
+
+#define USAGE_LINES \
+"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F] [--cert F --key F]]\n" \
+"               [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
+
+void
+help_short(FILE *fp)
+{
+	fprintf(fp, USAGE_LINES "'procctl --help' says more.\n");
+}
+
+static void
+own_usage(FILE *fp)
+{
+	fprintf(fp, USAGE_LINES
+"\n"
+"Talks to procctld: sends COMMAND, prints the reply and exits with a code\n"
+"that says how it went.  The commands are the daemon's (listed below when it\n"
+"can be reached); procctl's own are:\n"
+"  shell                the interactive shell, also with no COMMAND: connect,\n"
+"                       disconnect, exit; events appear as they happen\n"
+"  events               follow the event stream (NDJSON with --json)\n"
+"  help [COMMAND]       ask the daemon for its commands, or one in full\n"
+"\n"
+"Options:\n"
+"  -s, --socket PATH    the daemon's Unix socket\n"
+"  -H, --host URL       unix:///path, a path, tcp://[user@]host:port or\n"
+"                       tls://[user@]host:port\n"
+"  -u, --user USER      the user for a tcp:// target (default: $PROCCTL_USER,\n"
+"                       else your login); its secret: $PROCCTL_SECRET, else\n"
+"                       asked on the terminal\n"
+"      --tls            TLS to a tcp:// target (tls://host:port says the same)\n"
+"      --cacert FILE    trust the server's certificate if FILE's CA signed it\n"
+"                       (default: the system's CAs)\n"
+"      --cert FILE, --key FILE\n"
+"                       a client certificate, for daemons that require one\n"
+"                       (its CN is the user; no secret needed)\n"
+"  -j, --json           print the reply as JSON (errors stay on stderr)\n"
+"  -t, --timeout SECS   give up waiting for a reply after SECS (default 60;\n"
+"                       0 waits forever)\n"
+"  -h, --help           this help;  -V, --version  the version\n"
+"\n"
+"The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else\n"
+"$XDG_RUNTIME_DIR/procctl.sock (when it exists), else %s.\n"
+"\n"
+"Exit status:\n"
+"  0   success\n"
+"  1   the daemon answered with an error (message on stderr)\n"
+"  2   bad usage (here or as the daemon judged it)\n"
+"  3   no such process\n"
+"  69  the daemon is unreachable or the connection was lost\n"
+"  75  timeout, or the daemon is busy (a limit was reached)\n"
+"  76  protocol error\n"
+"  77  permission denied\n", PROCCTL_SYSTEM_SOCKET);
+}
+
+/* The daemon's commands from HELLO, or -1 with WHY set. */
+static int
+ask_commands(const struct target *t, struct cmd_table *tab, char *why,
+    size_t whysize)
+{
+	struct resp_value v;
+	struct client c;
+	struct buf req = { 0 };
+	int rc;
+
+	if (target_needs_secret(t)) {
+		snprintf(why, whysize, "%s:%s needs a secret, which "
+		    "'procctl help' asks for", t->host, t->port);
+		return -1;
+	}
+	if (client_connect(&c, t, HELP_WAIT_MS, 1) != 0) {
+		snprintf(why, whysize, "%s", c.why);
+		return -1;
+	}
+	if (client_put_hello(&req, t, "") == -1 ||
+	    (rc = client_send(&c, &req, HELP_WAIT_MS)) != 0 ||
+	    (rc = client_read(&c, &v, HELP_WAIT_MS, NULL)) != 0) {
+		snprintf(why, whysize, "%s", c.why[0] ? c.why :
+		    "the connection was closed");
+		rc = -1;
+	} else {
+		if (v.type == RESP_T_ERROR) {
+			snprintf(why, whysize, "%s: %s", c.target,
+			    error_message(v.str));
+			rc = -1;
+		} else
+			rc = cmdinfo_parse(tab, resp_map_get(&v, "commands"));
+		resp_value_free(&v);
+	}
+	buf_free(&req);
+	client_close(&c);
+	return rc;
+}
+
+/* Ours, then the daemon's if it answers within HELP_WAIT_MS. */
+void
+help_usage(FILE *fp, const struct target *t)
+{
+	struct cmd_table tab = { 0 };
+	char why[600];
+
+	own_usage(fp);
+	if (t == NULL)
+		return;
+	if (ask_commands(t, &tab, why, sizeof(why)) == -1) {
+		fprintf(fp, "\nThe commands come from the daemon, not reached "
+		    "here: %s\n", why);
+		return;
+	}
+	fprintf(fp, "\nCommands of procctld at %s%s%s ('procctl help COMMAND' "
+	    "for one):\n\n", t->tcp ? t->host : t->path, t->tcp ? ":" : "",
+	    t->tcp ? t->port : "");
+	help_commands(fp, &tab);
+	cmdinfo_free(&tab);
+}
+
+static int
+by_group(const void *a, const void *b)
+{
+	const struct cmd_info *x = *(const struct cmd_info *const *)a;
+	const struct cmd_info *y = *(const struct cmd_info *const *)b;
+	int xo = strcmp(x->group, "other") == 0;
+	int yo = strcmp(y->group, "other") == 0;
+	int c;
+
+	/* Groups by name, "other" last; the daemon's order within one. */
+	if (xo != yo)
+		return xo - yo;
+	if ((c = strcmp(x->group, y->group)) != 0)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+/* "arithmetic (arith):", naming the plugins that fill the group. */
+static void
+group_heading(FILE *fp, const struct cmd_info *const *sorted, size_t n,
+    size_t from)
+{
+	struct strv plugins = { 0 };
+	size_t i;
+
+	for (i = from; i < n && strcmp(sorted[i]->group, sorted[from]->group) == 0;
+	    i++)
+		if (sorted[i]->plugin[0] != '\0')
+			strv_add(&plugins, sorted[i]->plugin);
+	fprintf(fp, "%s%s", from > 0 ? "\n" : "", sorted[from]->group);
+	for (i = 0; i < plugins.n; i++)
+		fprintf(fp, "%s%s", i == 0 ? " (" : ", ", plugins.v[i]);
+	fprintf(fp, "%s:\n", plugins.n > 0 ? ")" : "");
+	strv_free(&plugins);
+}
+
+/* Two columns, usage and summary, under a heading per group. */
+void
+help_commands(FILE *fp, const struct cmd_table *tab)
+{
+	const struct cmd_info **sorted;
+	size_t i;
+	int w;
+
+	if ((sorted = calloc(tab->n + 1, sizeof(*sorted))) == NULL)
+		return;
+	for (i = 0; i < tab->n; i++)
+		sorted[i] = &tab->v[i];
+	qsort(sorted, tab->n, sizeof(*sorted), by_group);
+	for (i = 0; i < tab->n; i++) {
+		if (i == 0 || strcmp(sorted[i]->group, sorted[i - 1]->group) != 0)
+			group_heading(fp, sorted, tab->n, i);
+		w = (int)strlen(sorted[i]->usage);
+		if (w > USAGE_WIDTH)
+			fprintf(fp, "  %s\n  %-*s  ", sorted[i]->usage,
+			    USAGE_WIDTH, "");
+		else
+			fprintf(fp, "  %-*s  ", USAGE_WIDTH, sorted[i]->usage);
+		fprintf(fp, "%s%s\n", sorted[i]->summary,
+		    sorted[i]->admin ? " (admins only)" : "");
+	}
+	free(sorted);
+}
+
+/* "keyword: all | details, optional". */
+static void
+describe_param(FILE *fp, const struct cmd_param *p)
+{
+	size_t i;
+
+	fprintf(fp, "  %-20s %s", p->name, p->type);
+	for (i = 0; i < p->words.n; i++)
+		fprintf(fp, "%s%s", i == 0 ? ": " : " | ", p->words.v[i]);
+	if (p->min == 0 && p->max == 1)
+		fputs(", optional", fp);
+	else if (p->max == 0 && p->min == 0)
+		fputs(", any number", fp);
+	else if (p->max == 0)
+		fprintf(fp, ", %lld or more", p->min);
+	else if (p->min != p->max)
+		fprintf(fp, ", %lld to %lld", p->min, p->max);
+	else if (p->min != 1)
+		fprintf(fp, ", %lld", p->min);
+	if (p->rest)
+		fputs("; taken as they are, options too", fp);
+	if (p->source != NULL)
+		fprintf(fp, "; Tab offers what '%s' lists", p->source);
+	fputc('\n', fp);
+}
+
+/* usage, summary, then the options and arguments as declared. */
+void
+help_command(FILE *fp, const struct cmd_info *ci)
+{
+	char opt[300];
+	size_t i;
+
+	fprintf(fp, "usage: %s\n%s%s\n", ci->usage, ci->summary,
+	    ci->admin ? " (admins only)" : "");
+	if (ci->nopts > 0)
+		fputs("options:\n", fp);
+	for (i = 0; i < ci->nopts; i++) {
+		const struct cmd_option *o = &ci->opts[i];
+
+		if (o->letter != 0)
+			snprintf(opt, sizeof(opt), "-%c, --%s %s", o->letter,
+			    o->name, o->value ? o->value : "");
+		else
+			snprintf(opt, sizeof(opt), "    --%s %s", o->name,
+			    o->value ? o->value : "");
+		fprintf(fp, "  %-20s %s\n", opt, o->summary);
+	}
+	if (ci->nparams > 0)
+		fputs("arguments:\n", fp);
+	for (i = 0; i < ci->nparams; i++)
+		describe_param(fp, &ci->params[i]);
+	fprintf(fp, "group: %s%s%s\n", ci->group,
+	    ci->plugin[0] ? "; plugin: " : "", ci->plugin);
+}
+
+/* A command map: a map with a name, a usage and an arity. */
+static int
+is_command_map(const struct resp_value *v)
+{
+	const struct resp_value *a = resp_map_get(v, "arity");
+
+	return v->type == RESP_T_MAP && a != NULL && a->type == RESP_T_INT &&
+	    resp_map_get(v, "name") != NULL && resp_map_get(v, "usage") != NULL;
+}
+
+/* A reply of `help` or `COMMAND`, recognised by its shape. */
+int
+help_render(FILE *fp, const struct resp_value *v)
+{
+	struct cmd_table tab;
+	struct resp_value one = { .type = RESP_T_ARRAY, .n = 1 };
+	size_t i;
+
+	if (v->type == RESP_T_MAP) {
+		if (!is_command_map(v))
+			return -1;
+		one.elem = (struct resp_value *)v;
+		if (cmdinfo_parse(&tab, &one) == -1 || tab.n != 1) {
+			cmdinfo_free(&tab);
+			return -1;
+		}
+		help_command(fp, &tab.v[0]);
+		cmdinfo_free(&tab);
+		return 0;
+	}
+	if (v->type != RESP_T_ARRAY || v->n == 0)
+		return -1;
+	for (i = 0; i < v->n; i++)
+		if (!is_command_map(&v->elem[i]))
+			return -1;
+	if (cmdinfo_parse(&tab, v) == -1)
+		return -1;
+	help_commands(fp, &tab);
+	cmdinfo_free(&tab);
+	return 0;
+}
