@@ -582,10 +582,30 @@ resp_put_error(struct buf *b, const char *code, const char *msg)
 	return put_line(b, '-', code, msg);
 }
 
+/* TYPE, the decimal V, CRLF: the header of nearly every value, so
+ * without printf. */
+static int
+put_num(struct buf *b, char type, long long v)
+{
+	char tmp[24], *p = tmp + sizeof(tmp);
+	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v :
+	    (unsigned long long)v;
+
+	*--p = '\n';
+	*--p = '\r';
+	do
+		*--p = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		*--p = '-';
+	*--p = type;
+	return buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
 int
 resp_put_int(struct buf *b, long long v)
 {
-	return buf_printf(b, ":%lld\r\n", v);
+	return put_num(b, ':', v);
 }
 
 int
@@ -621,7 +641,8 @@ resp_put_bignum(struct buf *b, int proto, const char *digits)
 int
 resp_put_bulk(struct buf *b, const void *p, size_t n)
 {
-	if (buf_printf(b, "$%zu\r\n", n) == -1 || buf_append(b, p, n) == -1)
+	if (put_num(b, '$', (long long)n) == -1 ||
+	    buf_append(b, p, n) == -1)
 		return -1;
 	return buf_append(b, "\r\n", 2);
 }
@@ -643,21 +664,21 @@ resp_put_bool(struct buf *b, int proto, int v)
 int
 resp_put_array(struct buf *b, size_t n)
 {
-	return buf_printf(b, "*%zu\r\n", n);
+	return put_num(b, '*', (long long)n);
 }
 
 int
 resp_put_map(struct buf *b, int proto, size_t n)
 {
 	if (proto >= 3)
-		return buf_printf(b, "%%%zu\r\n", n);
-	return buf_printf(b, "*%zu\r\n", n * 2);
+		return put_num(b, '%', (long long)n);
+	return put_num(b, '*', (long long)(n * 2));
 }
 
 int
 resp_put_push(struct buf *b, int proto, size_t n)
 {
-	return buf_printf(b, proto >= 3 ? ">%zu\r\n" : "*%zu\r\n", n);
+	return put_num(b, proto >= 3 ? '>' : '*', (long long)n);
 }
 
 int

@@ -52,6 +52,54 @@ reply_number(struct procctl_ctx *ctx, const mpq_t q, size_t scale)
 	free(s);
 }
 
+/* A plain decimal integer that fits a long long: [+-]digits, at most 18
+ * of them (so no overflow while reading it). */
+static int
+small_int(const struct procctl_arg *a, long long *out)
+{
+	size_t i = 0;
+	long long v = 0;
+	int neg = 0;
+
+	if (a->len > 0 && (a->ptr[0] == '-' || a->ptr[0] == '+'))
+		neg = a->ptr[i++] == '-';
+	if (i == a->len || a->len - i > 18)
+		return 0;
+	for (; i < a->len; i++) {
+		if (!isdigit((unsigned char)a->ptr[i]))
+			return 0;
+		v = v * 10 + (a->ptr[i] - '0');
+	}
+	*out = neg ? -v : v;
+	return 1;
+}
+
+/*
+ * The common case without GMP: add, sub and mult of machine integers
+ * whose result fits.  0 when it does not apply (a decimal, an overflow,
+ * div): then the exact path decides, with the same result.
+ */
+static int
+fast_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
+    enum op op)
+{
+	long long acc, x;
+	int i;
+
+	if (op == OP_DIV || !small_int(&argv[1], &acc))
+		return 0;
+	for (i = 2; i < argc; i++) {
+		if (!small_int(&argv[i], &x))
+			return 0;
+		if ((op == OP_ADD && __builtin_add_overflow(acc, x, &acc)) ||
+		    (op == OP_SUB && __builtin_sub_overflow(acc, x, &acc)) ||
+		    (op == OP_MULT && __builtin_mul_overflow(acc, x, &acc)))
+			return 0;
+	}
+	H->reply_int(ctx, acc);
+	return 1;
+}
+
 static void
 run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
     enum op op)
@@ -59,6 +107,8 @@ run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 	mpq_t acc, x;
 	int i, rc;
 
+	if (fast_op(ctx, argc, argv, op))
+		return;
 	mpq_init(acc);
 	mpq_init(x);
 	for (i = 1; i < argc; i++) {
