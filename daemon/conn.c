@@ -48,6 +48,8 @@ struct conn {
 	int			 write_blocked;	/* EPOLLOUT armed */
 	struct session		*s;
 	int			 state;		/* SESSION_*, last seen */
+	int			 pending;	/* `in` may hold whole requests
+						 * the session has not run */
 	int			 eof;		/* peer sent no more */
 	int			 dead;
 	int			 on_ready, on_flush;
@@ -193,7 +195,7 @@ after_session(struct conn *c)
 		want_flush(c);
 	else
 		maybe_close(c);
-	if (c->state == SESSION_BUSY && can_run(c))
+	if (c->pending && can_run(c))
 		want_ready(c);
 	set_interest(c);
 }
@@ -205,6 +207,11 @@ run_session(struct conn *c, char *p, size_t n, int shared)
 	size_t used = 0;
 
 	c->state = session_input(c->s, p, n, &used);
+	/* What is left is whole requests only if the session stopped early;
+	 * after SESSION_MORE it is the start of one, which waits for bytes
+	 * (running the session on it again would only spin). */
+	c->pending = used < n && (c->state == SESSION_BUSY ||
+	    c->state == SESSION_WAIT);
 	if (shared) {
 		if (used < n && buf_append(&c->in, p + used, n - used) == -1) {
 			conn_kill(c, "out of memory for its requests");
@@ -301,7 +308,7 @@ flush(struct conn *c)
 	if (c->dead || conn_write(c) == -1)
 		return;
 	/* Output drained below the mark: buffered requests may go on. */
-	if (buf_avail(&c->in) > 0 && can_run(c))
+	if (c->pending && can_run(c))
 		want_ready(c);
 	maybe_close(c);
 	set_interest(c);
@@ -363,7 +370,7 @@ on_io(int fd, unsigned events, void *arg)
 		return;
 	if (c->interest & LOOP_READ) {
 		/* Requests still buffered from an earlier turn run first. */
-		if (!c->on_ready)
+		if (!c->pending)
 			conn_read(c);
 	} else if (events & LOOP_ERROR)
 		conn_kill(c, NULL);
@@ -378,8 +385,6 @@ conn_wake(void *arg)
 	if (c->dead)
 		return;
 	c->state = session_state(c->s);
-	if (buf_avail(&c->in) > 0 && can_run(c))
-		want_ready(c);
 	after_session(c);
 }
 
@@ -552,7 +557,7 @@ conn_before_sleep(void)
 		c->on_ready = 0;
 		if (!can_run(c))
 			continue;
-		if (buf_avail(&c->in) > 0)
+		if (c->pending)
 			run_session(c, buf_head(&c->in), buf_avail(&c->in), 0);
 		else if (c->tr->pending(c->ts) > 0)
 			conn_read(c);
