@@ -48,8 +48,8 @@ pic = $(patsubst %.c,$(BUILD)/pic/%.o,$(1))
 BINS	= $(BUILD)/procctld $(BUILD)/procctl
 PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
-	  $(BUILD)/tests/test_config $(BUILD)/tests/test_args \
-	  $(BUILD)/tests/test_reply
+	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
+	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -117,6 +117,12 @@ $(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon
 $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
+
+# The loop's clock and sleep are simulated (see tests/unit/test_loop.c).
+$(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -Wl,--wrap=clock_gettime -Wl,--wrap=epoll_wait \
+	    -Wl,--wrap=epoll_pwait -o $@ $^
 
 # Also: the daemon's calls go one way, read from its object files.
 unit: $(UNIT) $(BUILD)/procctld

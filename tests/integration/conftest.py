@@ -1,6 +1,7 @@
 """Integration fixtures: a real procctld on a temporary socket, driven by
 the real procctl, by redis-cli, and by a raw RESP client for the protocol
 edge cases no well-behaved client produces."""
+import itertools
 import os
 import re
 import signal
@@ -73,6 +74,15 @@ class Raw:
         self.sock.settimeout(timeout)
         self.sock.connect(str(path))
         self.buf = b""
+
+    @classmethod
+    def adopt(cls, sock, timeout=20):
+        """A Raw over a socket connected elsewhere (e.g. by raw_as)."""
+        c = cls.__new__(cls)
+        c.sock = sock
+        c.sock.settimeout(timeout)
+        c.buf = b""
+        return c
 
     def send(self, data):
         self.sock.sendall(data)
@@ -147,8 +157,10 @@ class Raw:
             return d
         raise AssertionError("bad reply type: %r" % line)
 
-    def closed(self, timeout=5):
-        """True when the daemon has closed the connection."""
+    def closed(self, timeout=60):
+        """True when the daemon has closed the connection; False if it
+        has not within TIMEOUT (a bound for a hung daemon on a loaded
+        machine, not a measure: keep it long)."""
         self.sock.settimeout(timeout)
         try:
             while True:
@@ -228,8 +240,48 @@ class Daemon:
     def raw(self, timeout=20):
         return Raw(self.sock, timeout)
 
+    def raw_as(self, uid, gid, timeout=20):
+        """A Raw connected by a process with UID and GID (needs root; the
+        socket and its directory must let that user in): the daemon sees
+        that user through SO_PEERCRED, taken at connect()."""
+        parent, child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                parent.close()
+                os.setgroups([])
+                os.setgid(gid)
+                os.setuid(uid)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(str(self.sock))
+                socket.send_fds(child, [b"x"], [s.fileno()])
+                code = 0
+            finally:
+                os._exit(code)
+        child.close()
+        try:
+            _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+        finally:
+            parent.close()
+            os.waitpid(pid, 0)
+        assert fds, "could not connect to %s as uid %d" % (self.sock, uid)
+        return Raw.adopt(socket.socket(fileno=fds[0]), timeout)
+
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def fd_table(self):
+        """The daemon's open fds: {fd: what it refers to}, as
+        /proc/PID/fd says ("socket:[123]", "anon_inode:[pidfd]", a path)."""
+        d = "/proc/%d/fd" % self.proc.pid
+        table = {}
+        for fd in os.listdir(d):
+            try:
+                table[int(fd)] = os.readlink(os.path.join(d, fd))
+            except FileNotFoundError:
+                pass                    # closed while we looked
+        return table
 
     def stop(self, expect_code=0):
         if self.proc is None or self.proc.poll() is not None:
@@ -288,21 +340,45 @@ def daemon(make_daemon):
     return make_daemon()
 
 
-def wait_for(pred, timeout=20, interval=0.02):
+def wait_for(pred, timeout=20, interval=0.02, describe=None):
+    """Poll PRED until it is true.  The timeout only bounds a failure: wait
+    for the condition that matters, never for time to pass.  DESCRIBE, a
+    function, says in the failure what was seen instead."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         v = pred()
         if v:
             return v
         time.sleep(interval)
-    raise AssertionError("condition not met within %ss" % timeout)
+    raise AssertionError("condition not met within %ss%s" % (
+        timeout, ": " + describe() if describe else ""))
+
+
+def connectable(path):
+    """True once something accepts connections on the Unix socket PATH (the
+    file exists from bind(), a moment before listen())."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(str(path))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+_tmux_ids = itertools.count()
 
 
 class Tmux:
     """A terminal a person would use: keys in, screen out."""
 
     def __init__(self, name, cmd, env=None, width=150, height=40):
-        self.sock = "procctl-test-%d-%s" % (os.getpid(), name)
+        # A name of its own: `kill-server` returns before the server is
+        # gone, and a new session on a dying server's socket fails with
+        # "server exited unexpectedly".
+        self.sock = "procctl-test-%d-%d-%s" % (os.getpid(), next(_tmux_ids),
+                                               name)
         self.base = ["tmux", "-L", self.sock, "-f", "/dev/null"]
         full_env = dict(os.environ, **(env or {}))
         full_env.pop("TMUX", None)
