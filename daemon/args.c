@@ -6,9 +6,11 @@
  * usage line, so no handler walks argv for flags or writes its own usage
  * error.
  *
- * Options may come anywhere among the words (`logs web -n 5`), except in
+ * Options may come anywhere among the words (`greet world -l`), except in
  * a command with a `rest` parameter: there the first positional word ends
  * them, so a program's own arguments (`CMD prog -l`) keep their dashes.
+ * `--` ends options in a command that declares some; in one that
+ * declares none it is a word like any other.
  * A lone "-" and negative numbers are words.
  */
 #include <ctype.h>
@@ -134,9 +136,12 @@ parse_option(const struct command *c, int argc,
 			a->optv[idx] = "";
 		else if (eq != NULL)
 			a->optv[idx] = eq + 1;
-		else if (*i + 1 < argc)
+		else if (*i + 1 < argc) {
+			if (strlen(argv[*i + 1].ptr) != argv[*i + 1].len)
+				return fail(c, err, errlen, "option '--%s': a "
+				    "value with a NUL byte", o->name);
 			a->optv[idx] = argv[++*i].ptr;
-		else
+		} else
 			return fail(c, err, errlen, "option '--%s' needs a "
 			    "value (%s)", o->name, o->value);
 		return 0;
@@ -154,9 +159,12 @@ parse_option(const struct command *c, int argc,
 		}
 		if (k + 1 < w->len)
 			a->optv[idx] = w->ptr + k + 1;
-		else if (*i + 1 < argc)
+		else if (*i + 1 < argc) {
+			if (strlen(argv[*i + 1].ptr) != argv[*i + 1].len)
+				return fail(c, err, errlen, "option '-%c': a "
+				    "value with a NUL byte", o->letter);
 			a->optv[idx] = argv[++*i].ptr;
-		else
+		} else
 			return fail(c, err, errlen, "option '-%c' needs a "
 			    "value (%s)", o->letter, o->value);
 		break;
@@ -164,9 +172,10 @@ parse_option(const struct command *c, int argc,
 	return 0;
 }
 
+/* Check W against P; a keyword is handed on as declared (its case). */
 static int
 check_word(const struct command *c, const struct cmd_param *p,
-    const struct procctl_arg *w, char *err, size_t errlen)
+    struct procctl_arg *w, char *err, size_t errlen)
 {
 	char list[256];
 	char *const *k;
@@ -178,8 +187,10 @@ check_word(const struct command *c, const struct cmd_param *p,
 	case PROCCTL_PARAM_KEYWORD:
 		for (k = p->words; k != NULL && *k != NULL; k++)
 			if (strlen(w->ptr) == w->len &&
-			    strcasecmp(*k, w->ptr) == 0)
+			    strcasecmp(*k, w->ptr) == 0) {
+				w->ptr = *k;
 				return 0;
+			}
 		list[0] = '\0';
 		for (k = p->words; k != NULL && *k != NULL &&
 		    len < sizeof(list); k++)

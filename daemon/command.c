@@ -380,7 +380,7 @@ command_free_all(void)
 
 /* ---- describing commands ---- */
 
-/* "name pid" as an array of words. */
+/* "a b c" as an array of words. */
 static void
 reply_word_list(struct procctl_ctx *ctx, const char *s)
 {

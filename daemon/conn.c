@@ -63,7 +63,10 @@ struct conn {
 
 static struct conn *conns;
 static size_t nconns, peak;
-static struct conn *ready_list, *flush_list, *dead_list;
+/* ready_next: queued during this turn, run at its end of the next one
+ * (ready_now); so a connection gets one batch per turn, after the others
+ * have had theirs. */
+static struct conn *ready_now, *ready_next, *flush_list, *dead_list;
 static struct conn_limits limits;
 static char rbuf[READ_CHUNK];		/* shared: most reads end here */
 static uint64_t trim_timer;
@@ -125,8 +128,8 @@ want_ready(struct conn *c)
 	if (c->on_ready || c->dead)
 		return;
 	c->on_ready = 1;
-	c->next_ready = ready_list;
-	ready_list = c;
+	c->next_ready = ready_next;
+	ready_next = c;
 }
 
 /* May the session run requests now? */
@@ -135,7 +138,7 @@ can_run(const struct conn *c)
 {
 	return !c->dead && !c->handshaking && (c->state == SESSION_MORE ||
 	    c->state == SESSION_BUSY) &&
-	    buf_avail(&c->out) < SESSION_OUT_HIGH_WATER;
+	    buf_avail(&c->out) < OUT_HIGH_WATER(limits.max_output);
 }
 
 static void
@@ -543,15 +546,37 @@ trim(void *arg)
 	peak = nconns;
 }
 
+/* Free the closed connections no list still points to (the others wait
+ * for a later turn); how many were freed. */
+static size_t
+free_dead(void)
+{
+	struct conn *c, *keep = NULL;
+	size_t n = 0;
+
+	while ((c = dead_list) != NULL) {
+		dead_list = c->next_dead;
+		if (c->on_ready || c->on_flush) {
+			c->next_dead = keep;
+			keep = c;
+			continue;
+		}
+		conn_free(c);
+		n++;
+	}
+	dead_list = keep;
+	return n;
+}
+
 int
 conn_before_sleep(void)
 {
 	struct conn *c, *turn;
 
-	/* One more batch for each connection with requests left over;
-	 * those that still have some go on next turn. */
-	turn = ready_list;
-	ready_list = NULL;
+	/* One more batch for each connection with requests left over from
+	 * the last turn; those that still have some go on next turn. */
+	turn = ready_now;
+	ready_now = NULL;
 	while ((c = turn) != NULL) {
 		turn = c->next_ready;
 		c->on_ready = 0;
@@ -563,23 +588,21 @@ conn_before_sleep(void)
 			conn_read(c);
 	}
 	/* Writing may let input resume, and a freed connection's plugins
-	 * may push to others: go on until both lists are empty. */
-	while (flush_list != NULL || dead_list != NULL) {
+	 * may push to others (or kill them): go on until nothing is left
+	 * to write or to free. */
+	while (flush_list != NULL || free_dead() > 0)
 		while ((c = flush_list) != NULL) {
 			flush_list = c->next_flush;
 			c->on_flush = 0;
 			flush(c);
 		}
-		while ((c = dead_list) != NULL) {
-			dead_list = c->next_dead;
-			conn_free(c);
-		}
-	}
 	/* A burst of clients has gone: give the memory back, once things
 	 * are quiet. */
 	if (peak >= TRIM_MIN_PEAK && nconns <= peak / 2 && trim_timer == 0)
 		trim_timer = loop_timer_add(TRIM_DELAY_MS, trim, NULL);
-	return ready_list != NULL;
+	ready_now = ready_next;
+	ready_next = NULL;
+	return ready_now != NULL;
 }
 
 void
@@ -587,6 +610,9 @@ conn_close_all(void)
 {
 	while (conns != NULL)
 		conn_kill(conns, NULL);
+	/* Twice: a connection still queued for a batch is freed the turn
+	 * after. */
+	conn_before_sleep();
 	conn_before_sleep();
 	if (trim_timer != 0)
 		loop_timer_cancel(trim_timer);

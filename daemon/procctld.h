@@ -240,8 +240,10 @@ struct peer {
 };
 
 /* Unsent reply bytes above which a session runs no more requests until
- * the peer reads. */
-#define SESSION_OUT_HIGH_WATER	(256 * 1024)
+ * the peer reads: 256 KiB, or half of max_output when that is smaller
+ * (a pipelining client is slowed down, not dropped). */
+#define OUT_HIGH_WATER(max_output) \
+	((max_output) / 2 < 256 * 1024 ? (max_output) / 2 : 256 * 1024)
 
 /* session_input results. */
 enum {
@@ -358,7 +360,7 @@ int	args_parse(const struct command *c, int argc,
 const char *args_option(const struct command *c, const struct cmd_args *a,
 	    const char *name);
 void	args_free(struct cmd_args *a);
-/* "close <pid|name> [all]", from the declaration, malloc'd. */
+/* "greet [--loud] <who> [times]", from the declaration, malloc'd. */
 char	*args_usage(const struct command *c);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */
@@ -381,6 +383,7 @@ struct procctl_ctx {
 	int			 kind;		/* CTX_* */
 	long			 expect;	/* values still owed */
 	int			 started;	/* a value has been built */
+	int			 framed;	/* a push began with its array */
 	const char		*name;		/* the command, for logs */
 	const struct procctl_caller *caller;	/* NULL once gone */
 	const struct reply_sink	*sink;

@@ -192,6 +192,8 @@ reply_array(struct procctl_ctx *ctx, size_t len)
 		else
 			resp_put_array(o[i].b, len);
 	}
+	if (frame && n > 0)
+		ctx->framed = 1;
 	if (n > 0)
 		ctx->expect += (long)len;
 }
@@ -318,6 +320,13 @@ push_end(struct procctl_ctx *p)
 {
 	if (p == NULL)
 		return;
+	/* A push is an array: anything else, or nothing, would land in a
+	 * subscriber's stream as if it were replies. */
+	if (!p->framed) {
+		log_error("a push that is not an array was dropped");
+		push_free(p);
+		return;
+	}
 	reply_complete(p);
 	/* A frame that did not fit in memory is not sent half-built. */
 	if (!p->own.failed && !p->own2.failed && deliver != NULL)

@@ -13,6 +13,8 @@
  * The core's commands that concern the session live here: HELLO, AUTH,
  * SUBSCRIBE and QUIT.
  */
+#include <sys/queue.h>
+
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -47,26 +49,31 @@ struct session {
 	struct procctl_ctx	 ctx;		/* the request being run */
 	struct procctl_ctx	*deferred;	/* its reply, owned by the
 						 * plugin until finish */
+	uint64_t		 auth_timer;	/* a failed AUTH's late reply */
 	uint64_t		 events_dropped;
 	const struct session_io	*io;
 	void			*conn;
-	/* The subscriber index: a list per user, one for admins. */
-	struct session		**sub_head;	/* the list it is on */
-	struct session		*sub_prev, *sub_next;
+	/* The subscriber index: a group per user, one for admins. */
+	struct user_subs	*sub;		/* NULL: not subscribed */
+	LIST_ENTRY(session)	 sub_link;
 };
 
+/* The subscribed sessions of one user (or of the admins).  Allocated one
+ * by one, so a session's pointer to its group never moves; freed when
+ * its last member leaves. */
 struct user_subs {
-	uid_t		 uid;
-	struct session	*head;
+	uid_t			 uid;
+	LIST_HEAD(, session)	 members;
+	LIST_ENTRY(user_subs)	 link;
 };
 
 static struct session_limits limits;
 static struct resp_limits parse_limits;
 static uint64_t next_id = 1;
 static unsigned long auth_failures_total;
-static struct user_subs *subs;		/* subscribers by user; owned */
-static size_t nsubs;
-static struct session *admin_subs;	/* subscribed admins */
+static LIST_HEAD(, user_subs) subs = LIST_HEAD_INITIALIZER(subs);
+static struct user_subs admins = { (uid_t)-1, LIST_HEAD_INITIALIZER(),
+    { NULL, NULL } };
 
 static void deliver(const struct procctl_ctx *p);
 
@@ -90,53 +97,49 @@ session_id(const struct session *s)
 
 /* ---- the subscriber index ---- */
 
-static struct session **
-subs_list(uid_t uid, int create)
+static struct user_subs *
+subs_group(uid_t uid, int create)
 {
-	struct user_subs *u;
-	size_t i;
+	struct user_subs *g;
 
-	for (i = 0; i < nsubs; i++)
-		if (subs[i].uid == uid)
-			return &subs[i].head;
-	if (!create || (u = realloc(subs, (nsubs + 1) * sizeof(*u))) == NULL)
+	LIST_FOREACH(g, &subs, link)
+		if (g->uid == uid)
+			return g;
+	if (!create || (g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
-	subs = u;
-	subs[nsubs].uid = uid;
-	subs[nsubs].head = NULL;
-	return &subs[nsubs++].head;
+	g->uid = uid;
+	LIST_INIT(&g->members);
+	LIST_INSERT_HEAD(&subs, g, link);
+	return g;
 }
 
 static void
 unsubscribe(struct session *s)
 {
-	if (s->sub_head == NULL)
+	struct user_subs *g = s->sub;
+
+	if (g == NULL)
 		return;
-	if (s->sub_prev != NULL)
-		s->sub_prev->sub_next = s->sub_next;
-	else
-		*s->sub_head = s->sub_next;
-	if (s->sub_next != NULL)
-		s->sub_next->sub_prev = s->sub_prev;
-	s->sub_head = NULL;
-	s->sub_prev = s->sub_next = NULL;
+	LIST_REMOVE(s, sub_link);
+	s->sub = NULL;
+	if (g != &admins && LIST_EMPTY(&g->members)) {
+		LIST_REMOVE(g, link);
+		free(g);
+	}
 }
 
-/* On the list its identity puts it on now; -1 when out of memory. */
+/* In the group its identity puts it in now; -1 when out of memory. */
 static int
 subscribe(struct session *s)
 {
-	struct session **head;
+	struct user_subs *g;
 
 	unsubscribe(s);
-	head = s->caller.admin ? &admin_subs : subs_list(s->caller.uid, 1);
-	if (head == NULL)
+	g = s->caller.admin ? &admins : subs_group(s->caller.uid, 1);
+	if (g == NULL)
 		return -1;
-	s->sub_head = head;
-	s->sub_next = *head;
-	if (*head != NULL)
-		(*head)->sub_prev = s;
-	*head = s;
+	LIST_INSERT_HEAD(&g->members, s, sub_link);
+	s->sub = g;
 	s->caller.interactive = 1;
 	return 0;
 }
@@ -213,7 +216,7 @@ recheck(struct session *s)
 		return 0;
 	s->caller.admin = admin;
 	s->policy_gen = access_generation();
-	if (admin != was && s->sub_head != NULL && subscribe(s) == -1)
+	if (admin != was && s->sub != NULL && subscribe(s) == -1)
 		unsubscribe(s);
 	return 1;
 }
@@ -311,6 +314,13 @@ session_free(struct session *s)
 	if (s == NULL)
 		return;
 	unsubscribe(s);
+	if (s->auth_timer != 0) {
+		/* Our own deferred reply: nobody else will finish it. */
+		loop_timer_cancel(s->auth_timer);
+		reply_orphan(s->deferred);
+		reply_finish(s->deferred);
+		s->deferred = NULL;
+	}
 	if (s->deferred != NULL)
 		reply_orphan(s->deferred);	/* the plugin still owns it */
 	/* Plugins may push to others from here, never to this one. */
@@ -321,15 +331,16 @@ session_free(struct session *s)
 	free(s);
 }
 
-/* Stop the events of the sessions of a list whose users the policy now
- * refuses; their next command is refused and closes them. */
+/* Stop the events of the sessions of a group whose users the policy now
+ * refuses; their next command is refused and closes them.  G may be
+ * freed on the way (its last member leaving): it is not touched after. */
 static void
-recheck_list(struct session *head)
+recheck_group(struct user_subs *g)
 {
 	struct session *s, *next;
 
-	for (s = head; s != NULL; s = next) {
-		next = s->sub_next;
+	for (s = LIST_FIRST(&g->members); s != NULL; s = next) {
+		next = LIST_NEXT(s, sub_link);
 		if (recheck(s))
 			continue;
 		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
@@ -342,14 +353,16 @@ recheck_list(struct session *head)
 void
 session_policy_changed(void)
 {
-	size_t i;
+	struct user_subs *g, *next;
 
 	/* Event streams now: they may send no command for hours.  Others
 	 * are judged on their next command.  A recheck may move a session
-	 * to another list; it is then judged again there, harmlessly. */
-	for (i = 0; i < nsubs; i++)
-		recheck_list(subs[i].head);
-	recheck_list(admin_subs);
+	 * to another group; it is then judged again there, harmlessly. */
+	for (g = LIST_FIRST(&subs); g != NULL; g = next) {
+		next = LIST_NEXT(g, link);
+		recheck_group(g);
+	}
+	recheck_group(&admins);
 }
 
 /* ---- requests ---- */
@@ -453,7 +466,8 @@ session_input(struct session *s, char *p, size_t n, size_t *used)
 		 * should not pay for it each time. */
 		if (runs == limits.max_batch ||
 		    (runs % 4 == 3 && now_us() - start >= BATCH_US) ||
-		    buf_avail(s->out) >= SESSION_OUT_HIGH_WATER || s->out->failed)
+		    buf_avail(s->out) >= OUT_HIGH_WATER(limits.max_output) ||
+		    s->out->failed)
 			return *used < n ? SESSION_BUSY : SESSION_MORE;
 		if (*used == n)
 			return SESSION_MORE;
@@ -489,8 +503,11 @@ put_dropped(struct session *s, struct buf *dst)
 	reply_str(note, "event");
 	reply_str(note, "dropped");
 	reply_int(note, (long long)s->events_dropped);
-	buf_append(dst, buf_head(push_frame(note, s->proto)),
-	    buf_avail(push_frame(note, s->proto)));
+	if (push_frame(note, s->proto)->failed)
+		dst->failed = 1;	/* never half a notice: close */
+	else
+		buf_append(dst, buf_head(push_frame(note, s->proto)),
+		    buf_avail(push_frame(note, s->proto)));
 	push_free(note);
 	s->events_dropped = 0;
 }
@@ -515,31 +532,29 @@ deliver_one(struct session *s, const struct procctl_ctx *p)
 		s->io->wake(s->conn);
 }
 
+/* Delivering changes no group (it only appends to output buffers). */
 static void
-deliver_list(struct session *head, const struct procctl_ctx *p)
+deliver_group(struct user_subs *g, const struct procctl_ctx *p)
 {
-	struct session *s, *next;
+	struct session *s;
 
-	for (s = head; s != NULL; s = next) {
-		next = s->sub_next;
+	LIST_FOREACH(s, &g->members, sub_link)
 		if (p->push_conn == 0 || p->push_conn == s->id)
 			deliver_one(s, p);
-	}
 }
 
 static void
 deliver(const struct procctl_ctx *p)
 {
-	struct session **head;
-	size_t i;
+	struct user_subs *g;
 
 	if (p->push_conn != 0) {
 		/* One connection: among the subscribers, which are few. */
-		for (i = 0; i < nsubs; i++)
-			deliver_list(subs[i].head, p);
-	} else if ((head = subs_list(p->push_uid, 0)) != NULL)
-		deliver_list(*head, p);
-	deliver_list(admin_subs, p);
+		LIST_FOREACH(g, &subs, link)
+			deliver_group(g, p);
+	} else if ((g = subs_group(p->push_uid, 0)) != NULL)
+		deliver_group(g, p);
+	deliver_group(&admins, p);
 }
 
 /* ---- the session's commands ---- */
@@ -548,7 +563,10 @@ static void
 auth_fail_later(void *arg)
 {
 	struct procctl_ctx *d = arg;
+	struct session *s = d->owner;
 
+	if (s != NULL)
+		s->auth_timer = 0;
 	reply_error(d, "AUTH", "invalid username or secret");
 	reply_finish(d);
 }
@@ -599,7 +617,8 @@ authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
 	    "this connection, %lu since start)", s->peer, user->ptr,
 	    s->auth_failures, auth_failures_total);
 	if ((d = reply_defer(ctx)) == NULL ||
-	    loop_timer_add(AUTH_DELAY_MS, auth_fail_later, d) == 0) {
+	    (s->auth_timer = loop_timer_add(AUTH_DELAY_MS, auth_fail_later,
+	    d)) == 0) {
 		if (d != NULL)
 			auth_fail_later(d);
 		else
@@ -786,8 +805,11 @@ session_init(const struct session_limits *l)
 void
 session_fini(void)
 {
-	free(subs);
-	subs = NULL;
-	nsubs = 0;
-	admin_subs = NULL;
+	struct user_subs *g;
+
+	/* Every session is gone by now, and with them their groups. */
+	while ((g = LIST_FIRST(&subs)) != NULL) {
+		LIST_REMOVE(g, link);
+		free(g);
+	}
 }

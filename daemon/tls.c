@@ -164,12 +164,10 @@ tls_open(int fd)
 	return ssl;
 }
 
-/* An OpenSSL result as a transport result; EOF in its several forms. */
+/* An OpenSSL error as a transport result; EOF in its several forms. */
 static int
-tls_result(SSL *ssl, int rc)
+tls_result_of(int err)
 {
-	int err = SSL_get_error(ssl, rc);
-
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
 		return TR_WANT_READ;
@@ -191,6 +189,19 @@ tls_result(SSL *ssl, int rc)
 	default:
 		return TR_ERROR;
 	}
+}
+
+
+/* The same for RC from an SSL call.  After a fatal error OpenSSL forbids
+ * SSL_shutdown: the close that follows is made quiet. */
+static int
+tls_result(SSL *ssl, int rc)
+{
+	int r = tls_result_of(SSL_get_error(ssl, rc));
+
+	if (r == TR_ERROR)
+		SSL_set_quiet_shutdown(ssl, 1);
+	return r;
 }
 
 static int

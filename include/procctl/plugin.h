@@ -93,11 +93,12 @@ typedef void (*procctl_cmd_fn)(struct procctl_ctx *ctx, int argc,
  * (COMMAND, HELLO) so that they document and complete them without knowing
  * the command.
  *
- * Options come before the positional words: `--name`, `--name=value`,
- * `--name value`, `-l` and `-l value` for a one-letter alias; `--` ends
- * them; the first word that does not start with '-' ends them too (so
- * `run ls -l` passes -l to ls).  A lone "-" and negative numbers ("-5")
- * are words, not options.
+ * Options may come anywhere among the positional words: `--name`,
+ * `--name=value`, `--name value`, `-l` and `-l value` for a one-letter
+ * alias, `-ab` for two flags; `--` ends them.  In a command with a
+ * PROCCTL_PARAM_REST parameter the first positional word ends them too,
+ * so a program's own arguments keep their dashes.  A lone "-" and
+ * negative numbers ("-5") are words, not options.
  */
 struct procctl_option {
 	const char	*name;		/* "detach": --detach; NULL ends a list */
@@ -123,17 +124,17 @@ enum procctl_param_type {
 #define PROCCTL_PARAM_REST	0x01u
 
 struct procctl_param {
-	const char	*name;		/* "pid|name"; NULL ends a list */
+	const char	*name;		/* "id|name"; NULL ends a list */
 	int		 type;		/* enum procctl_param_type */
-	const char	*words;		/* KEYWORD: "all|details" */
+	const char	*words;		/* KEYWORD: "world|moon" */
 	unsigned	 min;		/* occurrences: 1 required, 0 optional */
 	unsigned	 max;		/* at most; 0 for any number */
 	unsigned	 flags;		/* PROCCTL_PARAM_* */
 	/* Where a client finds candidates for completion: run the command
 	 * `complete_command` (no arguments; it replies with an array of
 	 * maps) and offer the values of the keys `complete_fields`
-	 * ("name pid"); keep them current from push events whose kind is
-	 * one of `complete_events` ("started"): the event's record (a map)
+	 * ("name id"); keep them current from push events whose kind is
+	 * one of `complete_events` ("created"): the event's record (a map)
 	 * adds its values.  NULLs: nothing to complete. */
 	const char	*complete_command;
 	const char	*complete_fields;
@@ -146,7 +147,7 @@ struct procctl_command {
 	int		 arity;		/* as Redis: N exactly N words with the
 					 * name, -N at least N; with `params`
 					 * the host derives it (set 0) */
-	const char	*usage;		/* "close <pid|name> [all]"; with
+	const char	*usage;		/* "greet [--loud] <who>"; with
 					 * `params`, NULL derives it */
 	const char	*summary;	/* one line, no trailing period */
 	unsigned	 flags;		/* PROCCTL_CMD_* */

@@ -46,7 +46,10 @@ def s(v):
 def test_declared_arguments_parsed_by_host(demo):
     c = demo.raw()
     assert s(c.call("greet", "world")) == "hello world x1"
-    assert s(c.call("greet", "MOON", "3")) == "hello MOON x3"
+    assert s(c.call("greet", "MOON", "3")) == "hello moon x3"
+    # A value cannot smuggle a NUL past the parser.
+    r = c.call("greet", "--from", b"a\0b", "world")
+    assert r.code == "ARGS" and "a value with a NUL byte" in r.text
     # Options anywhere before --, long, short, with values, combined.
     assert s(c.call("greet", "--loud", "world")) == "HELLO WORLD X1"
     assert s(c.call("greet", "world", "-l")) == "HELLO WORLD X1"

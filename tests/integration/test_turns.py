@@ -1,9 +1,14 @@
 """The loop's turns: a connection that cannot run (its peer does not read,
 or the rest of its input is half a request) waits without costing the
 daemon CPU, and goes on when it can."""
+import os
+import shutil
+import tempfile
 import time
 
-from conftest import wait_for
+import pytest
+
+from conftest import default_ini
 
 
 def cpu_ticks(d):
@@ -50,3 +55,44 @@ def test_blocked_output_and_half_a_request_do_not_spin(daemon):
     hog.send(b"c\r\n")
     assert hog.read() == b"abc"
     assert other.call("ping") == "PONG"
+
+
+def test_pipeline_then_close_at_once(daemon):
+    # Regression: a connection queued for its next batch and closed
+    # (EPIPE) in the same turn was freed while still queued (a
+    # use-after-free that ASan caught; any local user could trigger it).
+    for _ in range(20):
+        c = daemon.raw()
+        c.send(b"PING\r\n" * 300)
+        c.sock.close()
+    assert daemon.raw().call("ping") == "PONG"
+
+
+def test_subscribers_of_many_users_come_and_go(make_daemon):
+    # Regression: the subscriber index kept pointers into an array that
+    # grew (realloc) when another user subscribed; leaving wrote to freed
+    # memory.
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as other users")
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0666"),
+                    sock=os.path.join(pub, "s.sock"))
+    for round_ in range(3):
+        subs = []
+        for uid in (65534, 1, 2, 3):
+            s = d.raw_as(uid, uid)
+            assert s.call("SUBSCRIBE") == "OK"
+            subs.append(s)
+        for s in subs:
+            s.sock.close()
+        root = d.raw()
+        root.call("HELLO", "3")
+        assert root.call("SUBSCRIBE") == "OK"
+        pid = d.raw().call("run", "true")
+        ev = root.read()
+        assert ev[1] == b"started" and ev[2]["pid"] == pid
+        root.sock.close()
+    assert d.raw().call("ping") == "PONG"
+    d.stop()
+    shutil.rmtree(pub, ignore_errors=True)

@@ -183,6 +183,15 @@ test_push(void)
 	push_end(p);
 	CHECK(pushes == 1, "failed frame delivered");
 
+	/* A push that is not an array (or is nothing) is never sent: it
+	 * would read as replies to a subscriber. */
+	p = push_begin(1000, 0);
+	reply_str(p, "oops");
+	push_end(p);
+	p = push_begin(1000, 0);
+	push_end(p);
+	CHECK(pushes == 1, "unframed push delivered");
+
 	/* Freed without delivery. */
 	p = push_begin(1000, 5);
 	reply_int(p, 1);
