@@ -20,7 +20,8 @@ WARN	= -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes \
 	  -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS	?= $(OPT) -g
 ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) $(SAN) \
-	  -Iinclude -Icommon -Idaemon -Iplugins/arith -fstack-protector-strong
+	  -Iinclude -Icommon -Idaemon -Imonitor -Iplugins/arith \
+	  -fstack-protector-strong
 LDFLAGS	+= $(SAN)
 
 INIH_CFLAGS := $(shell $(PKG_CONFIG) --cflags inih 2>/dev/null)
@@ -36,10 +37,11 @@ COMMON_SRC = common/buf.c common/resp.c common/paths.c
 DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
-	     daemon/command.c daemon/args.c daemon/reply.c
+	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c
+MONITOR_SRC = monitor/monitor.c monitor/spawn.c monitor/cgroup.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c
-PROC_SRC   = plugins/proc/proc.c plugins/proc/spawn.c plugins/proc/list.c
+PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -49,7 +51,8 @@ BINS	= $(BUILD)/procctld $(BUILD)/procctl
 PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
-	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply
+	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
+	  $(BUILD)/tests/test_monitor
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -67,7 +70,7 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 
-$(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(COMMON_SRC))
+$(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
 
 # procctl links only libc; TLS and line editing are modules it loads when
@@ -115,6 +118,12 @@ $(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The monitor on its own, driven through its message set (root: it
+# creates cgroups and users' processes).
+$(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

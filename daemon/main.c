@@ -1,5 +1,9 @@
 /*
- * procctld: options, configuration, start-up and orderly shutdown.
+ * procctld: options, configuration, start-up and orderly shutdown.  Once
+ * the configuration is known to be usable, procctld splits in two: the
+ * first process becomes the monitor (monitor/: the parent of every
+ * managed process), its child the server (everything else).  They share
+ * a socketpair and nothing else.
  */
 #include <errno.h>
 #include <grp.h>
@@ -10,11 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "monitor.h"
 #include "paths.h"
 #include "procctld.h"
 
@@ -280,9 +287,60 @@ setup_signals(void)
 	return sigwatch ? 0 : -1;
 }
 
+/* What `ps` shows: the whole argv area holds the title. */
+static void
+set_title(int argc, char **argv, const char *title)
+{
+	size_t room = 0;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		room = (size_t)(argv[i] + strlen(argv[i]) - argv[0]) + 1;
+	if (room == 0)
+		return;
+	memset(argv[0], 0, room);
+	snprintf(argv[0], room, "%s", title);
+}
+
+/*
+ * Split: the monitor stays in this process (it never returns from
+ * monitor_main), the server goes on in a child.  The server's end of the
+ * socketpair, or -1.
+ */
+static int
+split(int argc, char **argv)
+{
+	pid_t pid, monitor = getpid();
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_error("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		log_error("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid > 0) {
+		close(sv[1]);
+		set_title(argc, argv, "procctld: monitor");
+		prctl(PR_SET_NAME, "procctld-mon");
+		monitor_main(sv[0], pid);
+	}
+	close(sv[0]);
+	/* A server without its monitor can manage nothing: it goes too. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() != monitor)
+		_exit(1);
+	set_title(argc, argv, "procctld: server");
+	prctl(PR_SET_NAME, "procctld-srv");
+	return sv[1];
+}
+
 /* The layers from the bottom up, then the plugins, then the doors. */
 static int
-start(const struct config *c)
+start(const struct config *c, int monfd)
 {
 	struct conn_limits cl;
 	struct session_limits sl;
@@ -298,8 +356,8 @@ start(const struct config *c)
 	sl.max_clients = c->max_clients;
 	sl.max_batch = c->max_batch;
 	if (loop_init() == -1 || setup_signals() == -1 ||
-	    command_init() == -1 || session_init(&sl) == -1 ||
-	    plugin_host_init(c) == -1)
+	    children_init(monfd) == -1 || command_init() == -1 ||
+	    session_init(&sl) == -1 || plugin_host_init(c) == -1)
 		return -1;
 	conn_init(&cl);
 	loop_set_before_sleep(conn_before_sleep);
@@ -321,6 +379,8 @@ stop(void)
 	conn_close_all();
 	plugin_unload_all();
 	conn_before_sleep();	/* what the plugins' last words woke */
+	children_shutdown();	/* the monitor ends every process */
+	children_free();
 	plugin_host_fini();
 	dispatch_free();
 	session_fini();
@@ -343,7 +403,7 @@ main(int argc, char **argv)
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
 	char defsock[PATH_MAX];
-	int ch, test_only = 0, lvl;
+	int ch, test_only = 0, lvl, monfd;
 
 	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
 		switch (ch) {
@@ -428,7 +488,7 @@ main(int argc, char **argv)
 	}
 	active_config = &cf;
 	raise_nofile();
-	if (start(&cf) == -1) {
+	if ((monfd = split(argc, argv)) == -1 || start(&cf, monfd) == -1) {
 		stop();
 		config_free(&cf);
 		return 1;

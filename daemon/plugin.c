@@ -98,6 +98,23 @@ host_caller(struct procctl_ctx *ctx)
 	return ctx != NULL && ctx->caller != NULL ? ctx->caller : &gone;
 }
 
+static uint64_t
+host_spawn(struct procctl_plugin *self, const struct procctl_spawn *spec,
+    procctl_started_fn started, procctl_child_fn ended, void *arg)
+{
+	/* A spec from a later minor is read only as far as we know it. */
+	if (spec == NULL || spec->size < sizeof(*spec))
+		return 0;
+	return children_spawn(self, spec, started, ended, arg);
+}
+
+static int
+host_signal(struct procctl_plugin *self, uint64_t handle, int signo,
+    unsigned flags)
+{
+	return children_signal(self, handle, signo, flags);
+}
+
 static const char *
 host_option(struct procctl_ctx *ctx, const char *name)
 {
@@ -311,6 +328,8 @@ static const struct procctl_host host = {
 	.on_disconnect = host_on_disconnect,
 	.push_begin_conn = host_push_begin_conn,
 	.option = host_option,
+	.spawn = host_spawn,
+	.signal = host_signal,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */
@@ -321,6 +340,7 @@ plugin_forget(struct procctl_plugin *p)
 	struct hook **hp, *h;
 
 	command_remove_owner(p);
+	children_forget_owner(p);
 	for (pp = &pwatches; (w = *pp) != NULL;) {
 		if (w->owner == p) {
 			*pp = w->next;

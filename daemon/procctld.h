@@ -8,7 +8,7 @@
  *   struct transport) -> session (who the peer is, auth, protocol version,
  *   subscriptions, requests in order) -> dispatch (the auth gate, flags,
  *   arguments) -> plugin host -> command table -> args -> reply -> resp ->
- *   buf,
+ *   buf, and plugin host -> children (the monitor's messages),
  *
  * with loop, log, config, access and auth below everything.  A lower file
  * never calls a higher one: it takes a callback (loop's fd callbacks,
@@ -362,6 +362,20 @@ const char *args_option(const struct command *c, const struct cmd_args *a,
 void	args_free(struct cmd_args *a);
 /* "greet [--loud] <who> [times]", from the declaration, malloc'd. */
 char	*args_usage(const struct command *c);
+
+/* ---- children.c: managed processes, through the monitor ---- */
+/* FD: the server's end of the socketpair to the monitor. */
+int	children_init(int fd);
+uint64_t children_spawn(const void *owner, const struct procctl_spawn *spec,
+	    procctl_started_fn started, procctl_child_fn ended, void *arg);
+int	children_signal(const void *owner, uint64_t id, int signo,
+	    unsigned flags);
+/* OWNER is unloaded: its callbacks must not run again. */
+void	children_forget_owner(const void *owner);
+size_t	children_count(void);
+/* Tell the monitor to end every process and exit. */
+void	children_shutdown(void);
+void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */
 enum { CTX_SYNC, CTX_DEFERRED, CTX_PUSH };

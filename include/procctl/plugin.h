@@ -19,6 +19,8 @@
  * Minor 1 added: declared arguments (struct procctl_option, struct
  * procctl_param, and the members after `flags` in struct procctl_command),
  * host->option(), and `size` in struct procctl_plugin_decl.
+ * Minor 2 added: spawning through procctld's monitor (host->spawn,
+ * host->signal, struct procctl_spawn).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -36,7 +38,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 1
+#define PROCCTL_ABI_MINOR 2
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -180,6 +182,45 @@ typedef void (*procctl_child_fn)(const struct procctl_exit *ex, void *arg);
 typedef void (*procctl_conn_fn)(const struct procctl_caller *who, void *arg);
 
 /*
+ * Spawning (minor 2).  procctld's monitor, not the plugin, is the parent
+ * of managed processes: a plugin asks the host, and hears back through
+ * callbacks, never while it waits.  A process starts clean (a fresh
+ * environment, its own session and, where cgroups allow, its own cgroup,
+ * no inherited fds) as the user the spec names; see docs/processes.md.
+ */
+#define PROCCTL_SPAWN_INHERIT_OUTPUT	0x01u	/* stdout/stderr: procctld's */
+
+struct procctl_spawn {
+	size_t		 size;		/* sizeof(struct procctl_spawn) */
+	char *const	*argv;		/* argv[0] is searched in PATH */
+	char *const	*env;		/* "K=V" over the clean set; NULL-ended,
+					 * or NULL */
+	const char	*cwd;		/* entered as the user; NULL: home */
+	uid_t		 uid;		/* whom to run as (a root daemon) */
+	gid_t		 gid;
+	const char	*user;		/* for initgroups and the environment */
+	mode_t		 umask;
+	unsigned	 flags;		/* PROCCTL_SPAWN_* */
+	uint32_t	 stop_ms;	/* SIGTERM to SIGKILL when procctld
+					 * stops */
+};
+
+/* The exec's result: pid, or error (an errno: ENOENT, EACCES, EISDIR...).
+ * contained: the process has its own cgroup (its whole tree is ended
+ * with it). */
+struct procctl_started {
+	pid_t	 pid;
+	int	 error;
+	int	 contained;
+};
+typedef void (*procctl_started_fn)(const struct procctl_started *st,
+    void *arg);
+
+/* host->signal flags. */
+#define PROCCTL_SIGNAL_TREE	0x01u	/* every process of its tree */
+#define PROCCTL_SIGNAL_KILL	0x02u	/* SIGKILL to the whole tree now */
+
+/*
  * Services the host gives every plugin.  `self` is the plugin's own handle,
  * as passed to init.  Reply builders take the ctx of the request being
  * answered (or of a push being built); on a ctx whose connection has gone,
@@ -278,6 +319,23 @@ struct procctl_host {
 	 * it was not given; "" for a flag that was.  Valid until the
 	 * handler returns (copy it to keep it past defer()). */
 	const char	*(*option)(struct procctl_ctx *ctx, const char *name);
+
+	/* Minor 2. */
+
+	/* Start SPEC's program: STARTED is called once with the exec's
+	 * result; when it worked, ENDED is called once more when the
+	 * process and every process it started have ended (with how the
+	 * first one ended).  Neither is called before spawn() returns.
+	 * Returns a handle > 0 for signal(), or 0 (nothing will be called)
+	 * when the request could not be made. */
+	uint64_t	(*spawn)(struct procctl_plugin *self,
+			    const struct procctl_spawn *spec,
+			    procctl_started_fn started, procctl_child_fn ended,
+			    void *arg);
+	/* Signal a spawned process (PROCCTL_SIGNAL_TREE: and everything it
+	 * started); 0, or -1 when the handle is not a live process. */
+	int		(*signal)(struct procctl_plugin *self, uint64_t handle,
+			    int signo, unsigned flags);
 };
 
 /* The one exported symbol. */

@@ -28,6 +28,8 @@ const char *
 proc_state_name(const struct proc *p)
 {
 	switch (p->state) {
+	case PROC_STARTING:
+		return "starting";
 	case PROC_RUNNING:
 		return "running";
 	case PROC_CLOSING:

@@ -1,11 +1,14 @@
 /*
- * plugins/proc: run, close and list processes, tracked by pidfd.
+ * plugins/proc: run, close and list processes.  The daemon's monitor is
+ * their parent (host->spawn, host->signal): this plugin keeps the records
+ * and the rules, and never forks, signals a pid or waits.
  *
  * Keys in [plugin:proc]:
  *   close_timeout = 5      seconds between SIGTERM and SIGKILL on close
  *   history = 1000         ended processes kept for `list all`
  *   output = null          child stdout/stderr: null or inherit (the
  *                          daemon's stderr)
+ *   umask = 022            the umask processes start with
  *   max_processes = 0      running processes at once (0: no limit)
  *   max_per_user = 0       running processes of one user (0: no limit)
  *   session_scope = yes    processes started from an interactive session
@@ -16,32 +19,25 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/pidfd.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
 
-#define MAX_ARGS	4096
-
 const struct procctl_host *H;
 struct procctl_plugin *proc_self;
 struct proc *procs;		/* newest first; owned */
+struct proc_conf proc_conf;
+size_t proc_nrunning;
 
 static uint64_t next_seq = 1;
-static uint64_t close_timeout_ms = 5000;
-static size_t history_max = 1000, nended, nrunning, max_running;
-static size_t max_per_user;
-static int inherit_output;
-static int session_scope = 1;
+static size_t nended;
 
 /* A `close` request waiting for its processes to end. */
 struct waiter {
@@ -52,8 +48,8 @@ struct waiter {
 	struct proc		**procs;	/* owned array, not the procs */
 };
 
-static uint64_t
-now_ms(void)
+uint64_t
+proc_now_ms(void)
 {
 	struct timespec ts;
 
@@ -73,7 +69,13 @@ is_running(const struct proc *p)
 	return p->state == PROC_RUNNING || p->state == PROC_CLOSING;
 }
 
-static void
+int
+proc_is_live(const struct proc *p)
+{
+	return p->state == PROC_STARTING || is_running(p);
+}
+
+void
 proc_free(struct proc *p)
 {
 	free(p->name);
@@ -99,13 +101,13 @@ trim_history(void)
 {
 	struct proc *p, *last = NULL, *prev;
 
-	if (nended <= history_max)
+	if (nended <= proc_conf.history_max)
 		return;
 	for (p = procs; p != NULL; p = p->next)
 		last = p;
-	for (p = last; p != NULL && nended > history_max; p = prev) {
+	for (p = last; p != NULL && nended > proc_conf.history_max; p = prev) {
 		prev = p->prev;
-		if (is_running(p) || p->pins > 0)
+		if (proc_is_live(p) || p->pins > 0)
 			continue;
 		unlink_proc(p);
 		proc_free(p);
@@ -113,8 +115,27 @@ trim_history(void)
 	}
 }
 
-static void
-push_event(const struct proc *p, const char *kind)
+void
+proc_insert(struct proc *p)
+{
+	p->seq = next_seq++;
+	p->next = procs;
+	if (procs != NULL)
+		procs->prev = p;
+	procs = p;
+	proc_nrunning++;
+}
+
+void
+proc_forget(struct proc *p)
+{
+	unlink_proc(p);
+	proc_nrunning--;
+	proc_free(p);
+}
+
+void
+proc_push_event(const struct proc *p, const char *kind)
 {
 	struct procctl_ctx *ev;
 
@@ -127,14 +148,12 @@ push_event(const struct proc *p, const char *kind)
 	H->push_end(ev);
 }
 
+/* The whole tree: what the process started goes with it. */
 static void
-signal_group(struct proc *p, int sig)
+signal_tree(struct proc *p, int sig)
 {
-	/* The group first (children of a shell too), then the process
-	 * itself through its pidfd in case it left the group. */
-	kill(-p->pid, sig);
-	if (p->pidfd != -1)
-		pidfd_send_signal(p->pidfd, sig, NULL, 0);
+	H->signal(proc_self, p->handle, sig, sig == SIGKILL ?
+	    PROCCTL_SIGNAL_KILL : PROCCTL_SIGNAL_TREE);
 }
 
 static void
@@ -161,8 +180,8 @@ waiter_reply(struct waiter *w)
 	waiter_free(w);
 }
 
-static void
-on_exit_child(const struct procctl_exit *ex, void *arg)
+void
+proc_on_exit(const struct procctl_exit *ex, void *arg)
 {
 	struct proc *p = arg;
 	char how[160];
@@ -170,7 +189,7 @@ on_exit_child(const struct procctl_exit *ex, void *arg)
 	int was_closing = p->state == PROC_CLOSING;
 
 	clock_gettime(CLOCK_REALTIME, &p->ended);
-	p->end_ms = now_ms();
+	p->end_ms = proc_now_ms();
 	if (ex->signal != 0) {
 		p->state = PROC_KILLED;
 		p->signal = ex->signal;
@@ -180,21 +199,17 @@ on_exit_child(const struct procctl_exit *ex, void *arg)
 		p->state = PROC_EXITED;
 		p->exit_code = ex->code;
 	}
-	close(p->pidfd);
-	p->pidfd = -1;
 	if (p->kill_timer != 0) {
 		H->timer_cancel(proc_self, p->kill_timer);
 		p->kill_timer = 0;
 	}
-	/* A closed process takes its group with it. */
-	if (was_closing)
-		kill(-p->pid, SIGKILL);
-	nrunning--;
+	(void)was_closing;	/* the monitor ended its tree already */
+	proc_nrunning--;
 	nended++;
 	proc_describe_end(p, how, sizeof(how));
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %.*s (%s) %s", (int)p->pid,
 	    (int)p->name_len, p->name, p->owner, how);
-	push_event(p, p->state == PROC_EXITED ? "exited" : "killed");
+	proc_push_event(p, p->state == PROC_EXITED ? "exited" : "killed");
 	for (i = 0; i < p->nwaiters; i++)
 		if (--p->waiters[i]->remaining == 0)
 			waiter_reply(p->waiters[i]);
@@ -214,154 +229,24 @@ on_kill_timeout(void *arg)
 		return;
 	H->log(proc_self, PROCCTL_LOG_WARN, "%d %.*s did not end %llu ms "
 	    "after SIGTERM: SIGKILL", (int)p->pid, (int)p->name_len, p->name,
-	    (unsigned long long)close_timeout_ms);
+	    (unsigned long long)proc_conf.close_timeout_ms);
 	p->forced = 1;
-	signal_group(p, SIGKILL);
+	signal_tree(p, SIGKILL);
 }
 
-static void
-begin_close(struct proc *p)
+void
+proc_begin_close(struct proc *p)
 {
+	if (p->state == PROC_STARTING) {
+		p->close_on_start = 1;	/* once the exec is confirmed */
+		return;
+	}
 	if (p->state != PROC_RUNNING)
 		return;		/* already closing: the timer runs */
 	p->state = PROC_CLOSING;
-	signal_group(p, SIGTERM);
-	p->kill_timer = H->timer_add(proc_self, close_timeout_ms,
+	signal_tree(p, SIGTERM);
+	p->kill_timer = H->timer_add(proc_self, proc_conf.close_timeout_ms,
 	    on_kill_timeout, p);
-}
-
-static char *
-join_args(int argc, const struct procctl_arg *argv, size_t *lenp)
-{
-	size_t len = 0, pos = 0;
-	char *s;
-	int i;
-
-	for (i = 0; i < argc; i++)
-		len += argv[i].len + 1;
-	if ((s = malloc(len + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < argc; i++) {
-		memcpy(s + pos, argv[i].ptr, argv[i].len);
-		pos += argv[i].len;
-		if (i + 1 < argc)
-			s[pos++] = ' ';
-	}
-	s[pos] = '\0';
-	*lenp = pos;
-	return s;
-}
-
-static void
-lower_first(char *s)
-{
-	s[0] = (char)tolower((unsigned char)s[0]);
-}
-
-/* Processes of UID not yet ended: a scan, but only on `run`. */
-static size_t
-running_of(uid_t uid)
-{
-	const struct proc *p;
-	size_t n = 0;
-
-	for (p = procs; p != NULL; p = p->next)
-		if (p->uid == uid && (p->state == PROC_RUNNING ||
-		    p->state == PROC_CLOSING))
-			n++;
-	return n;
-}
-
-static void
-cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
-{
-	const struct procctl_caller *who = H->caller(ctx);
-	struct spawn_opts o;
-	char *args[MAX_ARGS + 1], err[128];
-	const char *base;
-	struct proc *p;
-	int i, first = 1, detach, rc;
-
-	detach = H->option(ctx, "detach") != NULL;
-	if (argc - first > MAX_ARGS) {
-		H->reply_error(ctx, "LIMIT", "too many arguments (max %d)",
-		    MAX_ARGS);
-		return;
-	}
-	for (i = first; i < argc; i++) {
-		if (strlen(argv[i].ptr) != argv[i].len) {
-			H->reply_error(ctx, "ARGS", "argument %d contains a "
-			    "NUL byte, which exec cannot pass", i - first + 1);
-			return;
-		}
-		args[i - first] = (char *)argv[i].ptr;
-	}
-	args[argc - first] = NULL;
-	if (max_running > 0 && nrunning >= max_running) {
-		H->reply_error(ctx, "LIMIT", "too many running processes "
-		    "(max_processes is %zu)", max_running);
-		return;
-	}
-	if (max_per_user > 0 && running_of(who->uid) >= max_per_user) {
-		H->reply_error(ctx, "LIMIT", "%s has %zu running processes, "
-		    "the most one user may have (max_per_user)", who->user,
-		    max_per_user);
-		return;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL) {
-		H->reply_error(ctx, "ERR", "out of memory");
-		return;
-	}
-	base = strrchr(args[0], '/');
-	base = base && base[1] != '\0' ? base + 1 : args[0];
-	p->name = strdup(base);
-	p->name_len = strlen(base);
-	p->command = join_args(argc - first, argv + first, &p->command_len);
-	if (p->name == NULL || p->command == NULL) {
-		proc_free(p);
-		H->reply_error(ctx, "ERR", "out of memory");
-		return;
-	}
-	memset(&o, 0, sizeof(o));
-	o.inherit_output = inherit_output;
-	o.uid = who->uid;
-	o.gid = who->gid;
-	o.user = who->user;
-	rc = spawn(args, &o, &p->pid, &p->pidfd);
-	if (rc != 0) {
-		snprintf(err, sizeof(err), "%s", strerror(rc));
-		lower_first(err);
-		H->reply_error(ctx, "EXEC", "cannot run '%.200s': %s", args[0],
-		    err);
-		proc_free(p);
-		return;
-	}
-	p->seq = next_seq++;
-	p->uid = who->uid;
-	snprintf(p->owner, sizeof(p->owner), "%s", who->user);
-	p->oneshot = !who->interactive;
-	if (who->interactive && !detach && session_scope)
-		p->session = who->conn_id;
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	p->start_ms = now_ms();
-	p->state = PROC_RUNNING;
-	if (H->watch_child(proc_self, p->pidfd, on_exit_child, p) == -1) {
-		kill(-p->pid, SIGKILL);
-		waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, NULL, WEXITED);
-		close(p->pidfd);
-		proc_free(p);
-		H->reply_error(ctx, "ERR", "cannot watch the new process");
-		return;
-	}
-	p->next = procs;
-	if (procs != NULL)
-		procs->prev = p;
-	procs = p;
-	nrunning++;
-	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s started by %s (uid %u)",
-	    (int)p->pid, p->name, p->owner, (unsigned)p->uid);
-	push_event(p, "started");
-	H->reply_int(ctx, p->pid);
 }
 
 static int
@@ -427,7 +312,7 @@ close_procs(struct procctl_ctx *ctx, struct proc **match, size_t n, int many)
 		}
 	}
 	for (i = 0; i < n; i++)
-		begin_close(match[i]);
+		proc_begin_close(match[i]);
 }
 
 static void
@@ -520,10 +405,11 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 
 	(void)arg;
 	for (p = procs; p != NULL; p = p->next)
-		if (p->session == who->conn_id && p->state == PROC_RUNNING) {
+		if (p->session == who->conn_id && (p->state == PROC_RUNNING ||
+		    p->state == PROC_STARTING)) {
 			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its "
 			    "session ended; closing it", (int)p->pid, p->name);
-			begin_close(p);
+			proc_begin_close(p);
 		}
 }
 
@@ -558,6 +444,8 @@ parse_count(const char *s, size_t *out)
 static const struct procctl_option run_options[] = {
 	{ "detach", 'd', NULL, "keep running after the session that started "
 	  "it ends" },
+	{ "cwd", 'C', "DIR", "start in DIR (default: where you are; entered "
+	  "as you)" },
 	{ NULL, 0, NULL, NULL },
 };
 static const struct procctl_param run_params[] = {
@@ -579,7 +467,8 @@ static const struct procctl_param list_params[] = {
 };
 
 static const struct procctl_command commands[] = {
-	{ "run", cmd_run, 0, "run [--detach] <path> [args...]",
+	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] <path> "
+	  "[args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
 	  "its pid", 0, run_options, run_params, "processes" },
 	{ "close", cmd_close, 0, "close <pid|name> [all]",
@@ -590,121 +479,97 @@ static const struct procctl_command commands[] = {
 	  "time, scope and command", 0, NULL, list_params, "processes" },
 };
 
+/* The settings' defaults, then what [plugin:proc] says. */
 static int
-proc_init(struct procctl_plugin *self, const struct procctl_host *host)
+read_conf(struct procctl_plugin *self)
 {
 	const char *v;
-	size_t i;
+	char *end;
+	unsigned long m;
 
-	H = host;
-	proc_self = self;
+	proc_conf.close_timeout_ms = 5000;
+	proc_conf.history_max = 1000;
+	proc_conf.session_scope = 1;
+	proc_conf.umask = 022;
 	if ((v = H->config_get(self, "close_timeout")) != NULL &&
-	    parse_seconds(v, &close_timeout_ms) == -1) {
+	    parse_seconds(v, &proc_conf.close_timeout_ms) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "close_timeout = %s: expected "
 		    "seconds (0 to 86400)", v);
 		return -1;
 	}
-	if ((v = H->config_get(self, "history")) != NULL &&
-	    parse_count(v, &history_max) == -1) {
-		H->log(self, PROCCTL_LOG_ERROR, "history = %s: expected a "
-		    "count", v);
-		return -1;
-	}
-	if ((v = H->config_get(self, "max_processes")) != NULL &&
-	    parse_count(v, &max_running) == -1) {
-		H->log(self, PROCCTL_LOG_ERROR, "max_processes = %s: expected "
-		    "a count", v);
-		return -1;
-	}
-	if ((v = H->config_get(self, "max_per_user")) != NULL &&
-	    parse_count(v, &max_per_user) == -1) {
-		H->log(self, PROCCTL_LOG_ERROR, "max_per_user = %s: expected "
-		    "a count", v);
+	if (((v = H->config_get(self, "history")) != NULL &&
+	    parse_count(v, &proc_conf.history_max) == -1) ||
+	    ((v = H->config_get(self, "max_processes")) != NULL &&
+	    parse_count(v, &proc_conf.max_running) == -1) ||
+	    ((v = H->config_get(self, "max_per_user")) != NULL &&
+	    parse_count(v, &proc_conf.max_per_user) == -1)) {
+		H->log(self, PROCCTL_LOG_ERROR, "%s: expected a count", v);
 		return -1;
 	}
 	if ((v = H->config_get(self, "output")) != NULL) {
-		if (strcmp(v, "inherit") == 0)
-			inherit_output = 1;
-		else if (strcmp(v, "null") != 0) {
+		if (strcmp(v, "inherit") != 0 && strcmp(v, "null") != 0) {
 			H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected "
 			    "null or inherit", v);
 			return -1;
 		}
+		proc_conf.inherit_output = strcmp(v, "inherit") == 0;
 	}
 	if ((v = H->config_get(self, "session_scope")) != NULL) {
-		if (strcmp(v, "yes") == 0)
-			session_scope = 1;
-		else if (strcmp(v, "no") == 0)
-			session_scope = 0;
-		else {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
 			H->log(self, PROCCTL_LOG_ERROR, "session_scope = %s: "
 			    "expected yes or no", v);
 			return -1;
 		}
+		proc_conf.session_scope = strcmp(v, "yes") == 0;
 	}
+	if ((v = H->config_get(self, "umask")) != NULL) {
+		m = strtoul(v, &end, 8);
+		if (v[0] == '\0' || *end != '\0' || m > 0777) {
+			H->log(self, PROCCTL_LOG_ERROR, "umask = %s: expected "
+			    "an octal mask such as 022", v);
+			return -1;
+		}
+		proc_conf.umask = (mode_t)m;
+	}
+	return 0;
+}
+
+static int
+proc_init(struct procctl_plugin *self, const struct procctl_host *host)
+{
+	size_t i;
+
+	H = host;
+	proc_self = self;
+	if (H->abi_minor < 2 || H->size < offsetof(struct procctl_host,
+	    signal) + sizeof(H->signal)) {
+		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
+		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
+		    H->abi_minor);
+		return -1;
+	}
+	if (read_conf(self) == -1)
+		return -1;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (H->register_command(self, &commands[i]) == -1)
 			return -1;
 	return H->on_disconnect(self, on_disconnect, NULL);
 }
 
-/* Daemon shutdown: end every process gracefully, then by force.  The
- * loop is stopping, so waiting here blocks nobody. */
+/* Daemon shutdown: the monitor ends every process (each given
+ * close_timeout after SIGTERM) once the server is gone; here only the
+ * records and the requests still waiting go. */
 static void
 proc_fini(struct procctl_plugin *self)
 {
-	struct pollfd *pfds;
 	struct proc *p, *next;
-	uint64_t deadline;
-	size_t n = 0, i;
-	siginfo_t si;
+	size_t i;
 
-	for (p = procs; p != NULL; p = p->next)
-		if (is_running(p)) {
-			signal_group(p, SIGTERM);
-			n++;
-		}
-	pfds = n ? calloc(n, sizeof(*pfds)) : NULL;
-	deadline = now_ms() + close_timeout_ms;
-	while (pfds != NULL) {
-		i = 0;
-		for (p = procs; p != NULL; p = p->next)
-			if (p->pidfd != -1 && i < n) {
-				pfds[i].fd = p->pidfd;
-				pfds[i].events = POLLIN;
-				pfds[i].revents = 0;
-				i++;
-			}
-		if (i == 0 || now_ms() >= deadline)
-			break;
-		if (poll(pfds, i, (int)(deadline - now_ms())) <= 0)
-			continue;
-		for (p = procs; p != NULL; p = p->next) {
-			memset(&si, 0, sizeof(si));
-			if (p->pidfd != -1 && waitid((idtype_t)P_PIDFD,
-			    (id_t)p->pidfd, &si, WEXITED | WNOHANG) == 0 &&
-			    si.si_pid != 0) {
-				H->unwatch_child(self, p->pidfd);
-				close(p->pidfd);
-				p->pidfd = -1;
-			}
-		}
-	}
-	free(pfds);
-	for (p = procs; p != NULL; p = p->next)
-		if (p->pidfd != -1) {
-			H->log(self, PROCCTL_LOG_WARN, "%d %s did not end on "
-			    "SIGTERM: SIGKILL", (int)p->pid, p->name);
-			signal_group(p, SIGKILL);
-			waitid((idtype_t)P_PIDFD, (id_t)p->pidfd, &si, WEXITED);
-			H->unwatch_child(self, p->pidfd);
-			close(p->pidfd);
-			p->pidfd = -1;
-		}
-	for (p = procs; p != NULL; p = next) {
-		next = p->next;
+	for (p = procs; p != NULL; p = p->next) {
 		if (p->kill_timer != 0)
 			H->timer_cancel(self, p->kill_timer);
+		if (p->start_ctx != NULL)
+			H->finish(p->start_ctx);
 		/* Close requests still waiting: their clients are gone. */
 		for (i = 0; i < p->nwaiters; i++)
 			if (--p->waiters[i]->remaining == 0) {
@@ -718,7 +583,7 @@ proc_fini(struct procctl_plugin *self)
 		proc_free(p);
 	}
 	procs = NULL;
-	nrunning = nended = 0;
+	proc_nrunning = nended = 0;
 }
 
 PROCCTL_PLUGIN("proc", "0.1.0", "process control: run, close, list",

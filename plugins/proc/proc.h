@@ -8,14 +8,21 @@
 
 #include "procctl/plugin.h"
 
-enum proc_state { PROC_RUNNING, PROC_CLOSING, PROC_EXITED, PROC_KILLED };
+/* STARTING: asked of the monitor, exec not yet confirmed (no pid). */
+enum proc_state {
+	PROC_STARTING, PROC_RUNNING, PROC_CLOSING, PROC_EXITED, PROC_KILLED
+};
 
 struct waiter;
 
 struct proc {
 	uint64_t	 seq;		/* start order */
-	pid_t		 pid;
-	int		 pidfd;		/* -1 once reaped */
+	pid_t		 pid;		/* 0 while starting */
+	uint64_t	 handle;	/* the host's, for signals */
+	int		 contained;	/* in its own cgroup */
+	int		 close_on_start; /* its session ended meanwhile */
+	struct procctl_ctx *start_ctx;	/* `run`'s reply, while starting */
+	size_t		 path_len;	/* argv[0]: the start of command */
 	char		*name;		/* owned; binary-safe */
 	size_t		 name_len;
 	char		*command;	/* owned: argv joined by spaces */
@@ -40,23 +47,39 @@ struct proc {
 	struct proc	*prev, *next;	/* newest first */
 };
 
-/* The host and our handle, set at init. */
+/* [plugin:proc] settings. */
+struct proc_conf {
+	uint64_t	 close_timeout_ms;
+	size_t		 history_max;
+	size_t		 max_running;
+	size_t		 max_per_user;
+	int		 inherit_output;
+	int		 session_scope;
+	mode_t		 umask;
+};
+
+/* proc.c: the host, our handle, the records and the settings. */
 extern const struct procctl_host *H;
 extern struct procctl_plugin *proc_self;
+extern struct proc *procs;
+extern struct proc_conf proc_conf;
+extern size_t proc_nrunning;	/* starting, running or closing */
 
-/* spawn.c: start ARGV[0] (searched in PATH when it has no '/') in a new
- * session with stdin from /dev/null, as USER/UID/GID when the daemon is
- * root.  0 with *pid and *pidfd set, or an errno value (exec's own error
- * included: ENOENT, EACCES, EISDIR, ENOEXEC, ...). */
-struct spawn_opts {
-	int		 inherit_output;	/* else stdout/stderr to null */
-	uid_t		 uid;
-	gid_t		 gid;
-	const char	*user;
-	const char	*cwd;
-};
-int	spawn(char *const argv[], const struct spawn_opts *o, pid_t *pid,
-	    int *pidfd);
+uint64_t proc_now_ms(void);
+int	proc_visible(const struct procctl_caller *who, const struct proc *p);
+/* Not ended yet (starting included). */
+int	proc_is_live(const struct proc *p);
+void	proc_free(struct proc *p);
+/* A starting record the exec failed for: out of the list, freed. */
+void	proc_forget(struct proc *p);
+void	proc_insert(struct proc *p);
+void	proc_push_event(const struct proc *p, const char *kind);
+void	proc_begin_close(struct proc *p);
+void	proc_on_exit(const struct procctl_exit *ex, void *arg);
+
+/* run.c */
+void	proc_cmd_run(struct procctl_ctx *ctx, int argc,
+	    const struct procctl_arg *argv);
 
 /* list.c: records as replies. */
 void	proc_reply_record(struct procctl_ctx *ctx, const struct proc *p,
@@ -67,9 +90,5 @@ const char *proc_state_name(const struct proc *p);
 void	proc_describe_end(const struct proc *p, char *out, size_t size);
 void	proc_cmd_list(struct procctl_ctx *ctx, int argc,
 	    const struct procctl_arg *argv);
-
-/* proc.c */
-extern struct proc *procs;
-int	proc_visible(const struct procctl_caller *who, const struct proc *p);
 
 #endif

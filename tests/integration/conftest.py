@@ -268,13 +268,31 @@ class Daemon:
         assert fds, "could not connect to %s as uid %d" % (self.sock, uid)
         return Raw.adopt(socket.socket(fileno=fds[0]), timeout)
 
+    @property
+    def server_pid(self):
+        """procctld is two processes: self.proc is the monitor (the parent
+        of every managed process), and this is its child the server, which
+        holds the sockets and runs the plugins."""
+        for _ in range(2000):
+            path = "/proc/%d/task/%d/children" % (self.proc.pid,
+                                                 self.proc.pid)
+            for c in open(path).read().split():
+                try:
+                    comm = open("/proc/%s/comm" % c).read().strip()
+                except FileNotFoundError:
+                    continue
+                if comm == "procctld-srv":
+                    return int(c)
+            time.sleep(0.01)
+        raise AssertionError("no server process under %d" % self.proc.pid)
+
     def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+        return len(os.listdir("/proc/%d/fd" % self.server_pid))
 
     def fd_table(self):
-        """The daemon's open fds: {fd: what it refers to}, as
+        """The server's open fds: {fd: what it refers to}, as
         /proc/PID/fd says ("socket:[123]", "anon_inode:[pidfd]", a path)."""
-        d = "/proc/%d/fd" % self.proc.pid
+        d = "/proc/%d/fd" % self.server_pid
         table = {}
         for fd in os.listdir(d):
             try:

@@ -108,14 +108,14 @@ PIPELINE = 20000
 @contextlib.contextmanager
 def stopped(d):
     """The daemon stopped (SIGSTOP) for the block, and continued after."""
-    os.kill(d.proc.pid, signal.SIGSTOP)
+    os.kill(d.server_pid, signal.SIGSTOP)
     try:
         # Stopped for sure, not only signalled ("T" in /proc/PID/stat).
-        wait_for(lambda: open("/proc/%d/stat" % d.proc.pid).read()
+        wait_for(lambda: open("/proc/%d/stat" % d.server_pid).read()
                  .rsplit(")", 1)[1].split()[0] == "T")
         yield
     finally:
-        os.kill(d.proc.pid, signal.SIGCONT)
+        os.kill(d.server_pid, signal.SIGCONT)
 
 
 def big_sndbuf(c):

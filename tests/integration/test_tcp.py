@@ -297,8 +297,8 @@ def test_bad_listen_specs_refused(make_daemon, tmp_path):
 def test_tcp_off_by_default(daemon):
     assert "listening on tcp" not in daemon.log()
     ports = open("/proc/net/tcp").read() + open("/proc/net/tcp6").read()
-    inodes = {os.readlink("/proc/%d/fd/%s" % (daemon.proc.pid, fd))
-              for fd in os.listdir("/proc/%d/fd" % daemon.proc.pid)}
+    inodes = {os.readlink("/proc/%d/fd/%s" % (daemon.server_pid, fd))
+              for fd in os.listdir("/proc/%d/fd" % daemon.server_pid)}
     socks = {i[8:-1] for i in inodes if i.startswith("socket:[")}
     listening = [l.split() for l in ports.split("\n")[1:] if l.strip()]
     assert not [l for l in listening if l[3] == "0A" and l[9] in socks]

@@ -12,7 +12,7 @@ from conftest import default_ini
 
 
 def cpu_ticks(d):
-    fields = open("/proc/%d/stat" % d.proc.pid).read().split(") ")[1]
+    fields = open("/proc/%d/stat" % d.server_pid).read().split(") ")[1]
     return sum(int(x) for x in fields.split()[11:13])
 
 

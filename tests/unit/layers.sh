@@ -18,6 +18,7 @@ plugin
 command
 args
 reply
+children
 config access auth loop
 log
 resp

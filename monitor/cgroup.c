@@ -1,0 +1,233 @@
+/*
+ * Containment: one cgroup v2 directory per managed process, so that a
+ * whole tree can be signalled, killed and seen to be gone, whatever its
+ * members did with sessions and process groups.
+ *
+ *  - The hierarchy is the cgroup2 mount of /proc/self/mountinfo, and our
+ *    place in it the "0::" line of /proc/self/cgroup.  Under it we make
+ *    procctl-<monitor pid>/, and under that p<id>/ per process.  The
+ *    monitor itself stays where it is.
+ *  - If any of that fails there is no containment: one line is logged,
+ *    cgroup_leaf() returns -1 from then on, and callers fall back to
+ *    process groups.
+ *  - cgroup_kill() never fails silently to kill: without cgroup.kill
+ *    (kernels before 5.14) it signals every member, pass after pass.
+ */
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mon.h"
+
+static int	cgparent = -1;	/* our own cgroup */
+static int	cgroot = -1;	/* procctl-<pid>/ under it */
+static char	cgname[32];
+
+/* The cgroup2 mount point and the cgroup path it shows as its root (not
+ * "/" inside a cgroup namespace or a bind mount). */
+static int
+find_mount(char *mnt, char *root)
+{
+	char *line = NULL, *sep;
+	size_t cap = 0;
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return -1;
+	while (!found && getline(&line, &cap, f) != -1) {
+		sep = strstr(line, " - ");
+		found = sep != NULL && strncmp(sep, " - cgroup2 ", 11) == 0 &&
+		    sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) == 2;
+	}
+	free(line);
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+static int
+find_own(char *own)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	int found = 0;
+
+	if ((f = fopen("/proc/self/cgroup", "re")) == NULL)
+		return -1;
+	while (!found && (n = getline(&line, &cap, f)) != -1) {
+		if (strncmp(line, "0::/", 4) != 0 || (size_t)n >= PATH_MAX)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		strcpy(own, line + 3);
+		found = 1;
+	}
+	free(line);
+	fclose(f);
+	return found ? 0 : -1;
+}
+
+int
+cgroup_init(void)
+{
+	char mnt[PATH_MAX], root[PATH_MAX], own[PATH_MAX], path[2 * PATH_MAX];
+	const char *rel, *why = "no cgroup2 mount or no cgroup v2 path";
+	size_t rl;
+
+	if (find_mount(mnt, root) == -1 || find_own(own) == -1)
+		goto fail;
+	/* Our path is relative to the namespace root; the mount shows
+	 * the hierarchy from `root` down. */
+	rl = strcmp(root, "/") == 0 ? 0 : strlen(root);
+	why = "our cgroup is outside the cgroup2 mount";
+	if (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0'))
+		goto fail;
+	rel = own + rl;
+	snprintf(path, sizeof(path), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
+	snprintf(cgname, sizeof(cgname), "procctl-%d", (int)getpid());
+	if ((cgparent = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (mkdirat(cgparent, cgname, 0755) == -1 && errno != EEXIST) ||
+	    (cgroot = openat(cgparent, cgname,
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		why = strerror(errno);
+		goto fail;
+	}
+	return 0;
+fail:
+	mon_log("no cgroup containment: %s", why);
+	if (cgparent != -1) {
+		unlinkat(cgparent, cgname, AT_REMOVEDIR);
+		close(cgparent);
+	}
+	cgparent = -1;
+	return -1;
+}
+
+/* Remove procctl-<pid>/; it is empty once every leaf has gone. */
+void
+cgroup_fini(void)
+{
+	if (cgroot == -1)
+		return;
+	close(cgroot);
+	cgroot = -1;
+	if (unlinkat(cgparent, cgname, AT_REMOVEDIR) == -1)
+		mon_log("rmdir %s: %s", cgname, strerror(errno));
+	close(cgparent);
+	cgparent = -1;
+}
+
+/* Make p<id>/ and return it open (for CLONE_INTO_CGROUP), or -1. */
+int
+cgroup_leaf(uint64_t id)
+{
+	char name[32];
+	int fd;
+
+	if (cgroot == -1)
+		return -1;
+	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
+	if (mkdirat(cgroot, name, 0755) == -1 && errno != EEXIST) {
+		mon_log("mkdir %s: %s", name, strerror(errno));
+		return -1;
+	}
+	if ((fd = openat(cgroot, name, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		unlinkat(cgroot, name, AT_REMOVEDIR);
+	return fd;
+}
+
+/* Close LEAF and remove it; the kernel refuses while it has members. */
+void
+cgroup_remove(int leaf, uint64_t id)
+{
+	char name[32];
+
+	close(leaf);
+	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
+	if (unlinkat(cgroot, name, AT_REMOVEDIR) == -1)
+		mon_log("rmdir %s: %s", name, strerror(errno));
+}
+
+/* cgroup.events, polled with POLLPRI: kernfs marks a change that way. */
+int
+cgroup_events(int leaf)
+{
+	return openat(leaf, "cgroup.events", O_RDONLY | O_CLOEXEC);
+}
+
+/* 1 while the cgroup has a member, 0 once it has none, -1 if unknown.
+ * Reading also rearms POLLPRI for the next change. */
+int
+cgroup_populated(int evfd)
+{
+	char buf[256], *p;
+	ssize_t n;
+
+	if ((n = pread(evfd, buf, sizeof(buf) - 1, 0)) <= 0)
+		return -1;
+	buf[n] = '\0';
+	if ((p = strstr(buf, "populated ")) == NULL)
+		return -1;
+	return p[10] == '1';
+}
+
+void
+cgroup_kill(int leaf)
+{
+	int fd;
+
+	if ((fd = openat(leaf, "cgroup.kill", O_WRONLY | O_CLOEXEC)) != -1) {
+		if (write(fd, "1", 1) == 1) {
+			close(fd);
+			return;
+		}
+		close(fd);
+	}
+	cgroup_signal(leaf, SIGKILL);
+}
+
+/* Send SIGNO to every member of LEAF, once each, reading cgroup.procs
+ * again while new members appear (the tree may fork as we go). */
+void
+cgroup_signal(int leaf, int signo)
+{
+	pid_t *seen = NULL, *grown, pid;
+	size_t n = 0, cap = 0, i;
+	int pass, fresh, fd;
+	FILE *f;
+
+	for (pass = 0, fresh = 1; pass < 4 && fresh; pass++) {
+		if ((fd = openat(leaf, "cgroup.procs", O_RDONLY |
+		    O_CLOEXEC)) == -1)
+			break;
+		if ((f = fdopen(fd, "r")) == NULL) {
+			close(fd);
+			break;
+		}
+		for (fresh = 0; fscanf(f, "%d", &pid) == 1; ) {
+			for (i = 0; i < n && seen[i] != pid; i++)
+				;
+			if (i < n)
+				continue;
+			if (n == cap && (grown = reallocarray(seen,
+			    cap ? 2 * cap : 64, sizeof(*seen))) != NULL) {
+				seen = grown;
+				cap = cap ? 2 * cap : 64;
+			}
+			if (n < cap)
+				seen[n++] = pid;
+			fresh = 1;
+			kill(pid, signo);
+		}
+		fclose(f);
+	}
+	free(seen);
+}

@@ -1,0 +1,334 @@
+/*
+ * Starting a process in a clean context, without waiting for it:
+ *
+ *  - Everything that allocates or reads files (argv, the environment,
+ *    the passwd entry, the group list) is done before the fork; the
+ *    child makes system calls only, and execvpe's PATH walk.
+ *  - The child inherits nothing of the monitor that MON_SPAWN does not
+ *    ask for: a fresh environment, its cwd entered after the ids are
+ *    dropped, the given umask, no fd above 2, default signal
+ *    dispositions and an empty mask, RLIMIT_NOFILE soft 1024, its own
+ *    session, the user's ids and groups (root monitor, MON_SPAWN_SET_IDS),
+ *    its own cgroup from birth (clone3 CLONE_INTO_CGROUP) when given one.
+ *  - The exec result comes back through a close-on-exec, non-blocking
+ *    pipe the caller polls: EOF means exec worked, 4 bytes are an errno.
+ *    A child stopped before exec therefore holds up no one.
+ */
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/sched.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mon.h"
+
+#define ENV_DEFAULTS	6	/* HOME USER LOGNAME SHELL PATH LANG */
+#define PATH_USER	"PATH=/usr/local/bin:/usr/bin:/bin"
+#define PATH_ROOT	"PATH=/usr/local/sbin:/usr/sbin:/sbin:" \
+			"/usr/local/bin:/usr/bin:/bin"
+
+/* What the child needs, made before the fork. */
+struct spawn_ctx {
+	char		**envp;
+	size_t		  envn;
+	char		 *own[ENV_DEFAULTS];	/* owned "K=V" defaults */
+	size_t		  nown;
+	const char	 *home;			/* into own[] */
+	int		  set_ids;
+	uid_t		  uid;
+	gid_t		  gid;
+	gid_t		 *groups;		/* owned */
+	int		  ngroups;
+};
+
+/* Take MON_SPAWN's payload apart; -1 if its strings are not exactly
+ * user, cwd, argc words and envc words, each NUL-terminated, filling
+ * the payload to its last byte. */
+int
+spawn_parse(char *p, size_t len, struct spawn_req *r)
+{
+	char *end = p + len, *nul;
+	uint64_t i, want;
+
+	memset(r, 0, sizeof(*r));
+	if (len < sizeof(r->s))
+		return -1;
+	memcpy(&r->s, p, sizeof(r->s));
+	p += sizeof(r->s);
+	want = 2 + (uint64_t)r->s.argc + r->s.envc;
+	if (r->s.argc < 1 || want > (uint64_t)(end - p))
+		return -1;		/* every string has at least its NUL */
+	if ((r->argv = calloc(r->s.argc + 1, sizeof(char *))) == NULL ||
+	    (r->env = calloc(r->s.envc + 1, sizeof(char *))) == NULL)
+		goto fail;
+	for (i = 0; i < want; i++, p = nul + 1) {
+		if ((nul = memchr(p, '\0', end - p)) == NULL)
+			goto fail;
+		if (i == 0)
+			r->user = p;
+		else if (i == 1)
+			r->cwd = p;
+		else if (i < 2 + r->s.argc)
+			r->argv[i - 2] = p;
+		else
+			r->env[i - 2 - r->s.argc] = p;
+	}
+	if (p == end)
+		return 0;
+fail:
+	spawn_free(r);
+	return -1;
+}
+
+void
+spawn_free(struct spawn_req *r)
+{
+	free(r->argv);
+	free(r->env);
+	r->argv = r->env = NULL;
+}
+
+/* Set KV ("K=V") in the environment, replacing an earlier K. */
+static void
+env_put(struct spawn_ctx *c, char *kv)
+{
+	size_t i, klen = strcspn(kv, "=") + 1;
+
+	for (i = 0; i < c->envn; i++)
+		if (strncmp(c->envp[i], kv, klen) == 0) {
+			c->envp[i] = kv;
+			return;
+		}
+	c->envp[c->envn++] = kv;
+}
+
+static int
+env_own(struct spawn_ctx *c, const char *k, const char *v)
+{
+	char *kv;
+
+	if (asprintf(&kv, "%s=%s", k, v) == -1)
+		return -1;
+	c->own[c->nown++] = kv;
+	env_put(c, kv);
+	return 0;
+}
+
+/* The environment from scratch, then the ids; 0 or an errno. */
+static int
+ctx_build(const struct spawn_req *r, struct spawn_ctx *c)
+{
+	const char *name, *uname = "", *lang = getenv("LANG");
+	struct passwd *pw;
+	size_t i;
+	int n;
+
+	c->set_ids = (r->s.flags & MON_SPAWN_SET_IDS) && geteuid() == 0;
+	c->uid = c->set_ids ? r->s.uid : geteuid();
+	c->gid = c->set_ids ? r->s.gid : getegid();
+	if ((c->envp = calloc(ENV_DEFAULTS + r->s.envc + 1,
+	    sizeof(char *))) == NULL)
+		return ENOMEM;
+	pw = getpwuid(c->uid);
+	name = pw != NULL ? pw->pw_name : r->user;
+	if (env_own(c, "HOME", pw && *pw->pw_dir ? pw->pw_dir : "/") == -1 ||
+	    (*name && (env_own(c, "USER", name) == -1 ||
+	    env_own(c, "LOGNAME", name) == -1)) ||
+	    env_own(c, "SHELL", pw && *pw->pw_shell ? pw->pw_shell :
+	    "/bin/sh") == -1 || (lang && env_own(c, "LANG", lang) == -1))
+		return ENOMEM;
+	c->home = c->own[0] + 5;
+	if (*name)
+		uname = c->own[1] + 5;	/* pw_name may be overwritten */
+	env_put(c, c->uid == 0 ? PATH_ROOT : PATH_USER);
+	for (i = 0; i < r->s.envc; i++) {
+		if (strchr(r->env[i], '=') == NULL || r->env[i][0] == '=')
+			return EINVAL;
+		env_put(c, r->env[i]);
+	}
+	if (!c->set_ids)
+		return 0;
+	/* initgroups(3), done here: it reads files and allocates. */
+	name = *r->user ? r->user : uname;
+	for (n = 16; n <= 65536; ) {
+		free(c->groups);
+		if ((c->groups = calloc(n, sizeof(gid_t))) == NULL)
+			return ENOMEM;
+		c->ngroups = n;
+		if (!*name) {
+			c->groups[0] = c->gid;
+			c->ngroups = 1;
+			return 0;
+		}
+		if (getgrouplist(name, c->gid, c->groups, &c->ngroups) != -1)
+			return 0;
+		n = c->ngroups > n ? c->ngroups : 2 * n;
+	}
+	return E2BIG;
+}
+
+static void
+ctx_free(struct spawn_ctx *c)
+{
+	while (c->nown > 0)
+		free(c->own[--c->nown]);
+	free(c->envp);
+	free(c->groups);
+}
+
+static void __attribute__((noreturn))
+child_fail(int fd, int err)
+{
+	while (write(fd, &err, sizeof(err)) == -1 && errno == EINTR)
+		;
+	_exit(127);
+}
+
+/* The standard fds on /dev/null (stdout and stderr kept if asked), every
+ * other fd but ERRFD closed; ERRFD is close-on-exec, so it goes at exec. */
+static int
+child_fds(unsigned flags, int errfd)
+{
+	int fd;
+
+	if ((fd = open("/dev/null", O_RDWR)) == -1)
+		return -1;
+	if (dup2(fd, 0) == -1 || (!(flags & MON_SPAWN_INHERIT_OUTPUT) &&
+	    (dup2(fd, 1) == -1 || dup2(fd, 2) == -1)))
+		return -1;
+	if (fd > 2)
+		close(fd);
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return 0;
+	if (errfd > 3 && close_range(3, errfd - 1, 0) == -1)
+		return -1;
+	return close_range(errfd + 1, ~0U, 0);
+}
+
+/* Become the user, and make sure there is no way back. */
+static int
+child_ids(const struct spawn_ctx *c)
+{
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (!c->set_ids)
+		return 0;
+	if (setgroups(c->ngroups, c->groups) == -1 || setgid(c->gid) == -1 ||
+	    setuid(c->uid) == -1)
+		return errno;
+	if (getresuid(&ru, &eu, &su) == -1 || getresgid(&rg, &eg, &sg) == -1 ||
+	    ru != c->uid || eu != c->uid || su != c->uid || rg != c->gid ||
+	    eg != c->gid || sg != c->gid || (c->uid != 0 && setuid(0) != -1))
+		return EPERM;
+	return 0;
+}
+
+static void __attribute__((noreturn))
+child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
+{
+	struct sigaction sa;
+	struct rlimit rl;
+	struct stat st;
+	sigset_t none;
+	int sig, err;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	for (sig = 1; sig < NSIG; sig++)
+		sigaction(sig, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* The pipe must not sit where a standard fd is about to go. */
+	if (errfd <= 2 && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3)) == -1)
+		_exit(127);
+	if (setsid() == -1 || child_fds(r->s.flags, errfd) == -1)
+		child_fail(errfd, errno);
+	umask(r->s.umask & 0777);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if ((err = child_ids(c)) != 0)
+		child_fail(errfd, err);
+	/* As the user: a directory they cannot enter is their error. */
+	if (*r->cwd ? chdir(r->cwd) == -1 :
+	    (chdir(c->home) == -1 && chdir("/") == -1))
+		child_fail(errfd, errno);
+	/* execvpe searches getenv("PATH"): make that the clean one. */
+	environ = c->envp;
+	execvpe(r->argv[0], r->argv, c->envp);
+	err = errno;
+	/* `run /` and `run .`: "is a directory", not "permission denied"
+	 * (the seed's defect). */
+	if (err == EACCES && stat(r->argv[0], &st) == 0 &&
+	    S_ISDIR(st.st_mode))
+		err = EISDIR;
+	child_fail(errfd, err);
+}
+
+/* fork, or clone3 straight into LEAF when there is one; *contained says
+ * which happened (a refused clone3 falls back to an uncontained fork). */
+static pid_t
+spawn_fork(int leaf, int *contained)
+{
+	struct clone_args ca;
+	long pid;
+
+	*contained = 0;
+	if (leaf != -1) {
+		memset(&ca, 0, sizeof(ca));
+		ca.flags = CLONE_INTO_CGROUP;
+		ca.exit_signal = SIGCHLD;
+		ca.cgroup = (uint64_t)leaf;
+		pid = syscall(SYS_clone3, &ca, sizeof(ca));
+		if (pid != -1) {
+			*contained = 1;
+			return (pid_t)pid;
+		}
+		if (errno == EAGAIN || errno == ENOMEM)
+			return -1;
+		mon_log("clone3 into a cgroup: %s", strerror(errno));
+	}
+	return fork();
+}
+
+/* Start R; its pid, or -1 with errno.  *STATUSFD gets the exec-status
+ * pipe's read end (the caller's to poll and close). */
+pid_t
+spawn_start(const struct spawn_req *r, int leaf, int *statusfd,
+    int *contained)
+{
+	struct spawn_ctx c;
+	int pfd[2], err;
+	pid_t pid = -1;
+
+	memset(&c, 0, sizeof(c));
+	*contained = 0;
+	if ((err = ctx_build(r, &c)) != 0)
+		goto done;
+	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == -1) {
+		err = errno;
+		goto done;
+	}
+	if ((pid = spawn_fork(leaf, contained)) == 0)
+		child(r, &c, pfd[1]);
+	err = errno;
+	close(pfd[1]);
+	if (pid == -1)
+		close(pfd[0]);
+	else
+		*statusfd = pfd[0];
+done:
+	ctx_free(&c);
+	errno = err;
+	return pid;
+}
