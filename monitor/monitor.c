@@ -175,7 +175,8 @@ tree_signal(struct proc *p, int signo)
 			cgroup_signal(p->leaf, signo);
 		return;
 	}
-	if (p->reaped)
+	/* Never kill(0) or kill(-1): a record without a pid is nobody. */
+	if (p->reaped || p->pid <= 1)
 		return;		/* its group was killed as it was reaped */
 	kill(-p->pid, signo);
 	kill(p->pid, signo);
@@ -196,7 +197,7 @@ proc_step(struct proc *p)
 		if (!p->started) {
 			send_started(p->id, 0, p->error, 0);
 			p->started = 1;
-			if (!p->reaped)
+			if (!p->reaped && p->pid > 1)
 				kill(p->pid, SIGKILL);
 		}
 		if (p->reaped)
@@ -533,6 +534,7 @@ monitor_main(int fd, pid_t srv)
 	struct proc *p;
 	size_t i, n;
 	int timeout;
+	pid_t r;
 
 	setup(fd, srv);
 	for (;;) {
@@ -565,17 +567,17 @@ monitor_main(int fd, pid_t srv)
 	}
 	cgroup_fini();
 	/* The server is ending (it closed its end): its status is ours, so
-	 * a failed start-up fails procctld.  A server that does not end
-	 * within a few seconds is ended. */
+	 * a failed start-up fails procctld.  Waited for a few seconds at
+	 * most, and never signalled: one that lingers gets SIGTERM from the
+	 * kernel when we are gone (PR_SET_PDEATHSIG). */
 	for (i = 0; !server_reaped && server > 0 && i < 500; i++) {
-		if (waitpid(server, &server_status, WNOHANG) == server)
+		r = waitpid(server, &server_status, WNOHANG);
+		if (r == server)
 			server_reaped = 1;
+		else if (r == -1)
+			break;		/* not our child (a test drives us) */
 		else
 			usleep(10000);
-	}
-	if (!server_reaped && server > 0) {
-		kill(server, SIGKILL);
-		server_reaped = waitpid(server, &server_status, 0) == server;
 	}
 	_exit(server_reaped && !(WIFEXITED(server_status) &&
 	    WEXITSTATUS(server_status) == 0));
