@@ -44,10 +44,31 @@ grow(struct cmd_args *a, size_t argc, size_t nopts)
 	return 0;
 }
 
+/* Option IDX was given VALUE: the last one wins for args_option, every
+ * one is kept for args_option_at. */
+static int
+set_opt(struct cmd_args *a, size_t idx, const char *value)
+{
+	struct cmd_occ *o;
+
+	if (a->nocc == a->occ_cap) {
+		if ((o = reallocarray(a->occ, a->occ_cap ? 2 * a->occ_cap : 8,
+		    sizeof(*o))) == NULL)
+			return -1;
+		a->occ = o;
+		a->occ_cap = a->occ_cap ? 2 * a->occ_cap : 8;
+	}
+	a->occ[a->nocc].opt = idx;
+	a->occ[a->nocc++].value = value;
+	a->optv[idx] = value;
+	return 0;
+}
+
 void
 args_free(struct cmd_args *a)
 {
 	free(a->argv);
+	free(a->occ);
 	free(a->optv);
 	memset(a, 0, sizeof(*a));
 }
@@ -107,6 +128,26 @@ find_letter(const struct command *c, char letter, size_t *idx)
 	return NULL;
 }
 
+/* The value of option O (written WHO) that follows at ARGV[*I + 1]:
+ * NULL, with ERR set, when there is none or it hides a NUL. */
+static const char *
+next_value(const struct command *c, const struct cmd_option *o,
+    const char *who, int argc, const struct procctl_arg *argv, int *i,
+    char *err, size_t errlen)
+{
+	if (*i + 1 >= argc) {
+		fail(c, err, errlen, "option '%s' needs a value (%s)", who,
+		    o->value);
+		return NULL;
+	}
+	if (strlen(argv[*i + 1].ptr) != argv[*i + 1].len) {
+		fail(c, err, errlen, "option '%s': a value with a NUL byte",
+		    who);
+		return NULL;
+	}
+	return argv[++*i].ptr;
+}
+
 /* One option word at ARGV[*I] (and its value, which may be the next
  * word): 0, or -1 with ERR set. */
 static int
@@ -116,7 +157,8 @@ parse_option(const struct command *c, int argc,
 {
 	const struct procctl_arg *w = &argv[*i];
 	const struct cmd_option *o;
-	const char *name, *eq;
+	const char *name, *eq, *val;
+	char who[80];
 	size_t idx, k;
 
 	if (strlen(w->ptr) != w->len)
@@ -132,19 +174,13 @@ parse_option(const struct command *c, int argc,
 		if (o->value == NULL && eq != NULL)
 			return fail(c, err, errlen, "option '--%s' takes no "
 			    "value", o->name);
-		if (o->value == NULL)
-			a->optv[idx] = "";
-		else if (eq != NULL)
-			a->optv[idx] = eq + 1;
-		else if (*i + 1 < argc) {
-			if (strlen(argv[*i + 1].ptr) != argv[*i + 1].len)
-				return fail(c, err, errlen, "option '--%s': a "
-				    "value with a NUL byte", o->name);
-			a->optv[idx] = argv[++*i].ptr;
-		} else
-			return fail(c, err, errlen, "option '--%s' needs a "
-			    "value (%s)", o->name, o->value);
-		return 0;
+		snprintf(who, sizeof(who), "--%s", o->name);
+		val = o->value == NULL ? "" : eq != NULL ? eq + 1 :
+		    next_value(c, o, who, argc, argv, i, err, errlen);
+		if (val == NULL)
+			return -1;
+		return set_opt(a, idx, val) == -1 ? fail(c, err, errlen,
+		    "out of memory") : 0;
 	}
 	/* -abc: flags; a letter that takes a value takes the rest of the
 	 * word, or the next word. */
@@ -153,21 +189,15 @@ parse_option(const struct command *c, int argc,
 			return fail(c, err, errlen, "unknown option '-%c'",
 			    isprint((unsigned char)w->ptr[k]) ? w->ptr[k] :
 			    '?');
-		if (o->value == NULL) {
-			a->optv[idx] = "";
-			continue;
-		}
-		if (k + 1 < w->len)
-			a->optv[idx] = w->ptr + k + 1;
-		else if (*i + 1 < argc) {
-			if (strlen(argv[*i + 1].ptr) != argv[*i + 1].len)
-				return fail(c, err, errlen, "option '-%c': a "
-				    "value with a NUL byte", o->letter);
-			a->optv[idx] = argv[++*i].ptr;
-		} else
-			return fail(c, err, errlen, "option '-%c' needs a "
-			    "value (%s)", o->letter, o->value);
-		break;
+		snprintf(who, sizeof(who), "-%c", o->letter);
+		val = o->value == NULL ? "" : k + 1 < w->len ? w->ptr + k + 1 :
+		    next_value(c, o, who, argc, argv, i, err, errlen);
+		if (val == NULL)
+			return -1;
+		if (set_opt(a, idx, val) == -1)
+			return fail(c, err, errlen, "out of memory");
+		if (o->value != NULL)
+			break;
 	}
 	return 0;
 }
@@ -260,6 +290,7 @@ args_parse(const struct command *c, int argc, const struct procctl_arg *argv,
 	}
 	for (k = 0; k < c->nopts; k++)
 		a->optv[k] = NULL;
+	a->nocc = 0;
 	for (k = 0; k < c->nparams; k++)
 		if (c->params[k].flags & PROCCTL_PARAM_REST)
 			stop_at_word = 1;
@@ -295,6 +326,21 @@ args_option(const struct command *c, const struct cmd_args *a,
 	for (i = 0; i < c->nopts; i++)
 		if (strcmp(c->opts[i].name, name) == 0)
 			return a->optv[i];
+	return NULL;
+}
+
+const char *
+args_option_at(const struct command *c, const struct cmd_args *a,
+    const char *name, size_t index)
+{
+	size_t i;
+
+	if (c == NULL || a == NULL)
+		return NULL;
+	for (i = 0; i < a->nocc; i++)
+		if (strcmp(c->opts[a->occ[i].opt].name, name) == 0 &&
+		    index-- == 0)
+			return a->occ[i].value;
 	return NULL;
 }
 

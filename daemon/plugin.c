@@ -121,6 +121,13 @@ host_option(struct procctl_ctx *ctx, const char *name)
 	return ctx != NULL ? args_option(ctx->cmd, ctx->args, name) : NULL;
 }
 
+static const char *
+host_option_at(struct procctl_ctx *ctx, const char *name, size_t index)
+{
+	return ctx != NULL ? args_option_at(ctx->cmd, ctx->args, name, index) :
+	    NULL;
+}
+
 static uint64_t
 host_timer_add(struct procctl_plugin *self, uint64_t ms, procctl_timer_fn fn,
     void *arg)
@@ -330,6 +337,7 @@ static const struct procctl_host host = {
 	.option = host_option,
 	.spawn = host_spawn,
 	.signal = host_signal,
+	.option_at = host_option_at,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */

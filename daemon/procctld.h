@@ -351,6 +351,11 @@ struct cmd_args {
 						 * value, "" for a flag, or
 						 * NULL */
 	size_t			 optv_cap;
+	struct cmd_occ {
+		size_t		 opt;		/* which declared option */
+		const char	*value;
+	}			*occ;		/* every one given, in order */
+	size_t			 nocc, occ_cap;
 };
 
 /* Parse ARGV for C.  0, or -1 with ERR holding "<what>; usage: <usage>". */
@@ -359,6 +364,9 @@ int	args_parse(const struct command *c, int argc,
 	    size_t errlen);
 const char *args_option(const struct command *c, const struct cmd_args *a,
 	    const char *name);
+/* The INDEX-th value given for option NAME (a repeated option), or NULL. */
+const char *args_option_at(const struct command *c, const struct cmd_args *a,
+	    const char *name, size_t index);
 void	args_free(struct cmd_args *a);
 /* "greet [--loud] <who> [times]", from the declaration, malloc'd. */
 char	*args_usage(const struct command *c);

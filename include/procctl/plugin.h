@@ -20,7 +20,8 @@
  * procctl_param, and the members after `flags` in struct procctl_command),
  * host->option(), and `size` in struct procctl_plugin_decl.
  * Minor 2 added: spawning through procctld's monitor (host->spawn,
- * host->signal, struct procctl_spawn).
+ * host->signal, struct procctl_spawn) and repeated options
+ * (host->option_at).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -336,6 +337,10 @@ struct procctl_host {
 	 * started); 0, or -1 when the handle is not a live process. */
 	int		(*signal)(struct procctl_plugin *self, uint64_t handle,
 			    int signo, unsigned flags);
+	/* The INDEX-th value given for option NAME, for an option that may
+	 * be repeated (`--env A=1 --env B=2`); NULL past the last. */
+	const char	*(*option_at)(struct procctl_ctx *ctx, const char *name,
+			    size_t index);
 };
 
 /* The one exported symbol. */

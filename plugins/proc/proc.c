@@ -446,6 +446,8 @@ static const struct procctl_option run_options[] = {
 	  "it ends" },
 	{ "cwd", 'C', "DIR", "start in DIR (default: where you are; entered "
 	  "as you)" },
+	{ "env", 'e', "K=V", "add K=V to the clean environment (repeat for "
+	  "more)" },
 	{ NULL, 0, NULL, NULL },
 };
 static const struct procctl_param run_params[] = {
@@ -467,8 +469,8 @@ static const struct procctl_param list_params[] = {
 };
 
 static const struct procctl_command commands[] = {
-	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] <path> "
-	  "[args...]",
+	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "
+	  "<path> [args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
 	  "its pid", 0, run_options, run_params, "processes" },
 	{ "close", cmd_close, 0, "close <pid|name> [all]",
@@ -542,7 +544,7 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	H = host;
 	proc_self = self;
 	if (H->abi_minor < 2 || H->size < offsetof(struct procctl_host,
-	    signal) + sizeof(H->signal)) {
+	    option_at) + sizeof(H->option_at)) {
 		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
 		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
 		    H->abi_minor);

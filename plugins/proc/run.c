@@ -21,6 +21,7 @@
 #include "proc.h"
 
 #define MAX_ARGS	4096
+#define MAX_ENV		256
 
 static char *
 join_args(int argc, const struct procctl_arg *argv, size_t *lenp)
@@ -176,16 +177,41 @@ new_record(const struct procctl_caller *who, int argc,
 	return p;
 }
 
+/* The --env values, checked: K=V with a name. */
+static int
+env_list(struct procctl_ctx *ctx, char **env, size_t max)
+{
+	const char *v;
+	size_t n;
+
+	for (n = 0; (v = H->option_at(ctx, "env", n)) != NULL; n++) {
+		if (n == max) {
+			H->reply_error(ctx, "LIMIT", "too many --env (max %zu)",
+			    max);
+			return -1;
+		}
+		if (v[0] == '=' || strchr(v, '=') == NULL) {
+			H->reply_error(ctx, "ARGS", "--env %.64s: expected "
+			    "NAME=VALUE", v);
+			return -1;
+		}
+		env[n] = (char *)v;
+	}
+	env[n] = NULL;
+	return 0;
+}
+
 void
 proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	struct procctl_spawn spec;
 	const char *cwd = H->option(ctx, "cwd");
-	char *args[MAX_ARGS + 1], here[PATH_MAX];
+	char *args[MAX_ARGS + 1], *env[MAX_ENV + 1], here[PATH_MAX];
 	struct proc *p;
 
-	if (check_run(ctx, who, argc, argv, args) == -1)
+	if (check_run(ctx, who, argc, argv, args) == -1 ||
+	    env_list(ctx, env, MAX_ENV) == -1)
 		return;
 	if (cwd == NULL && caller_cwd(who, here, sizeof(here)) == 0)
 		cwd = here;
@@ -197,6 +223,7 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	memset(&spec, 0, sizeof(spec));
 	spec.size = sizeof(spec);
 	spec.argv = args;
+	spec.env = env;
 	spec.cwd = cwd;
 	spec.uid = who->uid;
 	spec.gid = who->gid;

@@ -2,6 +2,7 @@
 the real procctl, by redis-cli, and by a raw RESP client for the protocol
 edge cases no well-behaved client produces."""
 import itertools
+import json
 import os
 import re
 import signal
@@ -383,6 +384,23 @@ def connectable(path):
         return False
     finally:
         s.close()
+
+
+def proc_state(d, pid):
+    """PID's state as daemon D's `list all` shows it ("running",
+    "closing", "exited", ...), or None when D does not list it."""
+    r = d.ctl("list", "all", json=True)
+    for row in json.loads(r.stdout or "[]"):
+        if row["pid"] == pid:
+            return row["state"]
+    return None
+
+
+def wait_state(d, pid, state, timeout=60):
+    """Wait until daemon D lists PID in STATE."""
+    return wait_for(lambda: proc_state(d, pid) == state, timeout=timeout,
+                    describe=lambda: "pid %d is %r, not %r" % (
+                        pid, proc_state(d, pid), state))
 
 
 _tmux_ids = itertools.count()

@@ -126,8 +126,8 @@ def test_help_lists_the_daemons_commands_by_group(daemon):
     sections = re.split(r"\n\n", out.split("Commands of procctld")[1])
     procs = [s for s in sections if s.startswith("processes")]
     assert procs, out
-    assert re.search(r"^  run \[--detach\] \[--cwd DIR\] <path> \[args\.\.\.\]"
-                     r"\s+Start",
+    assert re.search(r"^  run \[--detach\] \[--cwd DIR\] \[--env K=V\]\.\.\. "
+                     r"<path> \[args\.\.\.\]\s+Start",
                      procs[0], re.M), procs[0]
     assert re.search(r"^  close <pid\|name> \[all\]", procs[0], re.M)
     arith = [s for s in sections if "add <number>" in s]
@@ -162,12 +162,12 @@ def test_help_command_from_the_daemon(daemon):
     assert re.search(r"^  add <number> <number>", out, re.M), out
     assert "arith" in out           # the plugin is named with its group
     out = daemon.ctl("help", "run").stdout
-    assert out.startswith("usage: run [--detach] [--cwd DIR] <path> "
-                          "[args...]\n"), out
+    assert out.startswith("usage: run [--detach] [--cwd DIR] [--env K=V]... "
+                          "<path> [args...]\n"), out
     assert re.search(r"^  -d, --detach +\S", out, re.M), out
     # --json keeps the maps as they came.
-    assert '"usage":"run [--detach] [--cwd DIR] <path> [args...]"' in daemon.ctl(
-        "help", "run", json=True).stdout
+    assert ('"usage":"run [--detach] [--cwd DIR] [--env K=V]... <path> '
+            '[args...]"') in daemon.ctl("help", "run", json=True).stdout
 
 
 # ---- a plugin's command documents and completes itself ----

@@ -4,14 +4,13 @@
 3. at most 1024 clients could connect;
 4. `run /` crashed the server."""
 import resource
-import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
-from conftest import PROCCTL, Push, default_ini, wait_for
+from conftest import PROCCTL, Push, default_ini, wait_for, wait_state
+from test_proc import ignores_term
 
 
 # ---- 1. SIGPIPE ----
@@ -19,11 +18,13 @@ from conftest import PROCCTL, Push, default_ini, wait_for
 def test_client_survives_daemon_death_mid_request(make_daemon):
     d = make_daemon(default_ini(proc="close_timeout = 60"))
     pid = int(d.ctl("run", "sh", "-c", "trap '' TERM; sleep 60; :").stdout)
-    time.sleep(0.2)
+    # The shell ignores TERM once its trap is set: close then waits.
+    wait_for(lambda: ignores_term(pid))
     waiting = subprocess.Popen([str(PROCCTL), "-s", str(d.sock), "close",
                                 str(pid)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)
+    # The request is in: the daemon has sent TERM and waits for the exit.
+    wait_state(d, pid, "closing")
     d.proc.kill()                        # the daemon dies, hard
     d.proc.wait()
     out, err = waiting.communicate(timeout=30)

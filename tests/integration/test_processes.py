@@ -82,6 +82,18 @@ def test_a_child_starts_clean(make_daemon, tmp_path):
             ][0].split()[3] == "1024"
 
 
+def test_env_option(daemon, tmp_path):
+    out = tmp_path / "env"
+    r = daemon.ctl("run", "--env", "A=1", "-e", "B=two words", "--env",
+                   "PATH=/bin", "sh", "-c", "env > %s" % out)
+    assert r.returncode == 0, r.stderr
+    wait_for(lambda: out.exists() and "PATH=" in out.read_text())
+    env = out.read_text().splitlines()
+    assert "A=1" in env and "B=two words" in env and "PATH=/bin" in env
+    r = daemon.ctl("run", "--env", "NOEQUALS", "true")
+    assert r.returncode == 2 and "expected NAME=VALUE" in r.stderr
+
+
 def test_cwd_option(daemon, tmp_path):
     out = tmp_path / "pwd"
     r = daemon.ctl("run", "--cwd", "/", "sh", "-c", "pwd > %s" % out)

@@ -16,13 +16,12 @@ import ssl
 import stat
 import subprocess
 import tempfile
-import time
 
 import pytest
 
-from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, default_ini,
-                      wait_for)
-from test_tcp import free_port
+from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, connectable,
+                      default_ini, wait_for)
+from test_tcp import free_port, tcp_daemon
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(
@@ -38,7 +37,36 @@ USERS = {
 }
 
 
+def _account_processes():
+    """Processes running as this module's users: what a run that was
+    killed (and its daemons with it) while it had the accounts left
+    behind.  userdel refuses a user with processes."""
+    uids = set()
+    for u in USERS:
+        try:
+            uids.add(pwd.getpwnam(u).pw_uid)
+        except KeyError:
+            pass
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc") if uids else []):
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                st = f.read()
+            if int(st.split("Uid:")[1].split()[0]) in uids:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    found.append("%s %s" % (pid, f.read().replace(
+                        b"\0", b" ").decode(errors="replace")))
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return found
+
+
 def _cleanup_accounts():
+    # A killed run's leftovers are the tests' own processes ("sleep 100"
+    # at the longest): wait for them to end.
+    wait_for(lambda: not _account_processes(), timeout=300,
+             describe=lambda: "processes of the test users: %r" %
+             _account_processes())
     for u in USERS:
         subprocess.run(["userdel", u], capture_output=True)
     for g in GROUPS:
@@ -56,17 +84,23 @@ def users():
     # deleting them under this one.
     lock = open("/tmp/procctl-test-accounts.lock", "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
-    _cleanup_accounts()
-    for g in GROUPS:
-        subprocess.run(["groupadd", g], check=True)
-    ids = {}
-    for u, (primary, extra) in USERS.items():
-        cmd = ["useradd", "-M", "-N", "-d", "/home/" + u, "-s", "/bin/sh",
-               "-g", primary]
-        if extra:
-            cmd += ["-G", ",".join(extra)]
-        subprocess.run(cmd + [u], check=True)
-        ids[u] = pwd.getpwnam(u).pw_uid
+    try:
+        _cleanup_accounts()
+        for g in GROUPS:
+            subprocess.run(["groupadd", g], check=True)
+        ids = {}
+        for u, (primary, extra) in USERS.items():
+            cmd = ["useradd", "-M", "-N", "-d", "/home/" + u, "-s",
+                   "/bin/sh", "-g", primary]
+            if extra:
+                cmd += ["-G", ",".join(extra)]
+            subprocess.run(cmd + [u], check=True)
+            ids[u] = pwd.getpwnam(u).pw_uid
+    except BaseException:
+        # pytest keeps the error, and with it this frame and the file: let
+        # the lock go now, not at the end of the session.
+        lock.close()
+        raise
     yield ids
     _cleanup_accounts()
     lock.close()
@@ -170,6 +204,9 @@ def test_user_not_in_policy_is_refused(make_daemon, users, pubdir):
     d = make_daemon(policy_ini("allow_groups = pcts-users\n"
                                "allow_users = pcts-adm"),
                     sock=os.path.join(pubdir, "s.sock"))
+    # The daemon's fds before any client: make_daemon waited for
+    # "listening on", logged once every fd of its own is open.
+    before = d.fd_table()
     r = ctl_as("pcts-out", d, "list")
     assert r.returncode == 77
     assert "user 'pcts-out' (uid %d) may not use this procctld" % \
@@ -179,11 +216,14 @@ def test_user_not_in_policy_is_refused(make_daemon, users, pubdir):
     # By user name and by group, the others get in.
     for u in ["pcts-a", "pcts-b", "pcts-adm"]:
         assert ctl_as(u, d, "add", "1", "1").stdout == "2\n"
-    # Nothing of the refused peer lingers (no fd leak).
-    before = d.fds()
+    # Nothing of the refused peer lingers (no fd leak): once the daemon
+    # has seen every client's EOF (a loop turn after the client exits),
+    # the same fds, to the inode, as before any client.  The timeout only
+    # bounds a real leak.
     for _ in range(20):
         ctl_as("pcts-out", d, "list")
-    assert d.fds() == before
+    wait_for(lambda: d.fd_table() == before, timeout=60,
+             describe=lambda: "before %r, now %r" % (before, d.fd_table()))
 
 
 @needs_root
@@ -263,8 +303,8 @@ def test_user_daemon_serves_only_its_user(users, pubdir, tmp_path):
                           "--init-groups", "--", str(PROCCTLD), "-c", ini,
                           "-s", sock], stdout=log, stderr=log)
     try:
-        wait_for(lambda: os.path.exists(sock))
-        time.sleep(0.2)
+        # The file exists from bind(), a moment before listen().
+        wait_for(lambda: connectable(sock), timeout=60)
         r = as_user("pcts-a", PROCCTL, "-s", sock, "run", "sleep", "100")
         assert r.returncode == 0, r.stderr
         assert int(status(int(r.stdout)).split("Uid:")[1].split()[0]) == \
@@ -468,10 +508,8 @@ def tls_ini(pki, tmp_path, listen, client_ca=False, secrets=True):
 
 @pytest.fixture
 def tls_daemon(make_daemon, pki, tmp_path):
-    port = free_port()
-    d = make_daemon(tls_ini(pki, tmp_path, ["127.0.0.1:%d" % port]))
-    d.port = port
-    return d
+    return tcp_daemon(make_daemon, lambda ports: tls_ini(
+        pki, tmp_path, ["127.0.0.1:%d" % ports[0]]))
 
 
 def tls_ctl(port, *args, pki, secret="rootpw", extra=(), host="127.0.0.1"):
@@ -591,11 +629,9 @@ def test_tls_old_protocol_refused(tls_daemon, pki):
 
 @pytest.fixture
 def mtls_daemon(make_daemon, pki, tmp_path):
-    port = free_port()
-    d = make_daemon(tls_ini(pki, tmp_path, ["127.0.0.1:%d" % port],
-                            client_ca=True, secrets=False))
-    d.port = port
-    return d
+    return tcp_daemon(make_daemon, lambda ports: tls_ini(
+        pki, tmp_path, ["127.0.0.1:%d" % ports[0]], client_ca=True,
+        secrets=False))
 
 
 def test_mutual_tls(mtls_daemon, pki):
@@ -644,8 +680,10 @@ def test_mutual_tls_user_owns_processes(mtls_daemon, pki):
 
 
 def test_tls_allows_non_loopback(make_daemon, pki, tmp_path):
-    port = free_port()
-    d = make_daemon(tls_ini(pki, tmp_path, ["0.0.0.0:%d" % port]))
+    d = tcp_daemon(make_daemon, lambda ports: tls_ini(
+        pki, tmp_path, ["0.0.0.0:%d" % ports[0]]),
+        [(socket.AF_INET, "0.0.0.0")])
+    port = d.port
     r = tls_ctl(port, "add", "1", "1", pki=pki)
     assert r.stdout == "2\n", r.stderr
     assert "listening on tcp 0.0.0.0:%d" % port in d.log()

@@ -4,9 +4,11 @@ import json
 import os
 import signal
 import subprocess
-import time
+import threading
 
-from conftest import PROCCTL, default_ini, plugin_ini, wait_for
+from conftest import (PROCCTL, default_ini, plugin_ini, proc_state,
+                      wait_for, wait_state)
+from test_proc import ignores_term
 
 PROMPT = r"procctl \S+> *$"
 
@@ -16,6 +18,12 @@ def shell(tmux, daemon, env=None):
     t.wait("connected to %s" % daemon.sock)
     t.wait(PROMPT)
     return t
+
+
+def sockets(d):
+    """Daemon D's open sockets: its listener and one per connection."""
+    return {fd: what for fd, what in d.fd_table().items()
+            if what.startswith("socket:")}
 
 
 def alive(pid):
@@ -121,11 +129,18 @@ def test_completion_follows_the_command_metadata(daemon, tmux):
     t.send("Tab")
     t.wait(r"> run /bin/sleep *$")
     t.send("C-u")
-    # Nothing after a command whose arguments are all given.
+    # Nothing after a command whose arguments are all given.  The shell
+    # reads keys in order: once a marker typed after the Tabs shows, the
+    # Tabs have been handled.  Had they completed or listed anything, the
+    # line would not read "list all x", or a listing would have left the
+    # line before it on the screen above.
     t.type("list all ", enter=False)
+    t.wait(r"> list all *$")
     t.send("Tab", "Tab")
-    time.sleep(0.3)
-    assert t.lines()[-1].rstrip().endswith("> list all"), t.screen()
+    t.type("x", enter=False)
+    screen = t.wait(r"> list all x *$")
+    assert not [l for l in screen.split("\n")
+                if l.rstrip().endswith("> list all")], screen
 
 
 def test_event_arrives_while_typing(daemon, tmux):
@@ -168,13 +183,20 @@ def test_session_processes_end_with_the_session(daemon, tmux):
 
 def test_session_scope_off_by_config(make_daemon, tmux):
     d = make_daemon(default_ini(proc="session_scope = no"))
+    before = sockets(d)
     t = shell(tmux, d)
     t.type("run sleep 100")
     t.wait(r"sleep 100\n\d+")
     pid = int(t.screen().split("run sleep 100\n")[1].split()[0])
     t.type("exit")
     wait_for(t.dead)
-    time.sleep(0.3)
+    # Wait for the daemon to have closed the shell's connection (its
+    # socket fd gone): what the end of a session does to its processes is
+    # done in that same loop turn, so the next request sees it.
+    wait_for(lambda: sockets(d) == before, timeout=60,
+             describe=lambda: "sockets before %r, now %r" % (before,
+                                                             sockets(d)))
+    assert proc_state(d, pid) == "running"
     assert alive(pid)
 
 
@@ -251,20 +273,55 @@ def test_piped_errors_and_exit_status(daemon):
     assert "not connected" in r.stdout and r.returncode == 69
 
 
+class Lines:
+    """What a process writes on stdout, line by line, gathered by a thread:
+    reads that cannot hang the test."""
+
+    def __init__(self, proc):
+        self.got = []
+        self.thread = threading.Thread(target=self._pump, args=(proc,),
+                                       daemon=True)
+        self.thread.start()
+
+    def _pump(self, proc):
+        for line in proc.stdout:
+            self.got.append(line)
+
+
 def test_events_one_shot(daemon):
     p = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "events"],
                          stdout=subprocess.PIPE, text=True)
     q = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "--json",
                           "events"], stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)
+    pl, ql = Lines(p), Lines(q)
+    # Subscribed once an event shows: until both have shown one, run a
+    # process (its events are then left out).
+    warm = set()
+
+    def subscribed():
+        if pl.got and ql.got:
+            return True
+        warm.add(int(daemon.ctl("run", "true").stdout))
+        return False
+    wait_for(subscribed, timeout=60, interval=0.1,
+             describe=lambda: "text %r, json %r" % (pl.got, ql.got))
     pid = int(daemon.ctl("run", "sh", "-c", "exit 3").stdout)
-    assert p.stdout.readline().startswith("[event] %d sh started" % pid)
-    assert p.stdout.readline().startswith(
+
+    def text():
+        return [l for l in pl.got if int(l.split()[1]) not in warm]
+
+    def js():
+        return [json.loads(l) for l in ql.got
+                if json.loads(l)[2]["pid"] not in warm]
+    wait_for(lambda: len(text()) >= 2 and len(js()) >= 2, timeout=60,
+             describe=lambda: "text %r, json %r" % (pl.got, ql.got))
+    assert len(text()) == 2, pl.got
+    assert text()[0].startswith("[event] %d sh started" % pid)
+    assert text()[1].startswith(
         "[event] %d sh exited with status 3 after" % pid)
-    started = json.loads(q.stdout.readline())
+    started, ended = js()
     assert started[:2] == ["event", "started"] and started[2]["pid"] == pid
-    ended = json.loads(q.stdout.readline())
-    assert ended[2]["exit_code"] == 3
+    assert ended[:2] == ["event", "exited"] and ended[2]["exit_code"] == 3
     # One-shot commands never see pushes; events ends when the daemon does.
     daemon.stop()
     assert p.wait(timeout=30) == 69 and q.wait(timeout=30) == 69
@@ -288,17 +345,23 @@ def test_a_plugins_commands_complete(make_daemon, test_plugins, tmux):
 def test_daemon_killed_during_a_deferred_reply(make_daemon, tmux):
     """The shell waits for close's reply (the process ignores SIGTERM);
     the daemon dies meanwhile: connection lost, no hang."""
-    d = make_daemon()
+    d = make_daemon(default_ini(proc="close_timeout = 60"))
     t = shell(tmux, d)
     t.type("run sh -c 'trap \"\" TERM; sleep 100'")
     t.wait(r"TERM; sleep 100'\n\d+")
+    pid = int(t.screen().split("TERM; sleep 100'\n")[1].split()[0])
+    wait_for(lambda: ignores_term(pid))  # its trap is set
     t.type("close sh")
-    time.sleep(0.3)
+    wait_state(d, pid, "closing")        # the daemon has the request
     d.proc.kill()
     d.proc.wait()
     t.wait("connection lost")
     t.wait(r"procctl \(not connected\)> *$")
     assert not t.dead()
+    try:
+        os.killpg(pid, signal.SIGKILL)   # no daemon left to close it
+    except ProcessLookupError:
+        pass
 
 
 def test_piped_input_daemon_dies(make_daemon):

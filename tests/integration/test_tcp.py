@@ -1,11 +1,11 @@
 """TCP mode: listeners from [tcp], authentication against the secrets file,
 redis-cli and procctl (one-shot and shell) as remote clients."""
+import contextlib
 import json
 import os
 import re
 import socket
 import subprocess
-import time
 
 import pytest
 
@@ -17,9 +17,49 @@ IS_ROOT = os.geteuid() == 0
 
 
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port free at this moment, and only then: another process (a test
+    run beside this one, an outgoing connection) may take it before a
+    daemon binds it.  Start daemons with tcp_daemon(), which tries again;
+    for a port that must stay unreachable, use dead_port()."""
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def dead_port(host="127.0.0.1"):
+    """A port nothing listens on while this lasts: bound here and never
+    listened on, so a connection to it is refused; and bound without
+    SO_REUSEADDR, so no other socket (a daemon of a concurrent run) can
+    bind it meanwhile."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        yield s.getsockname()[1]
+
+
+def tcp_daemon(make_daemon, ini_for, where=((socket.AF_INET, "127.0.0.1"),),
+               attempts=20):
+    """A started daemon listening on fresh TCP ports, one per (family,
+    host) in WHERE; INI_FOR(ports) makes its configuration.  procctld
+    takes no port 0 (so it cannot pick a free one itself), and a port
+    found free here can be taken before the daemon binds it: when the
+    daemon stops on "Address already in use", try again with other ports.
+    The daemon gets .ports and .port (the first)."""
+    for _ in range(attempts):
+        ports = [free_port(f, h) for f, h in where]
+        d = make_daemon(ini_for(ports), start=False)
+        d.start(wait=False)
+        # Up when the last line of start-up is logged: every listener is
+        # then open ("listening on tcp ..." comes once per listener).
+        wait_for(lambda: d.proc.poll() is not None or re.search(
+            r"procctld \S+ listening on ", d.log()), timeout=60,
+            describe=d.log)
+        if d.proc.poll() is None:
+            d.ports, d.port = ports, ports[0]
+            return d
+        assert "Address already in use" in d.log(), d.log()
+    raise AssertionError("no free ports in %d attempts:\n%s" % (attempts,
+                                                               d.log()))
 
 
 def has_ipv6_loopback():
@@ -42,10 +82,8 @@ def tcp_ini(tmp_path, listen, secrets=SECRETS, mode=0o600, extra=""):
 
 @pytest.fixture
 def tcp(make_daemon, tmp_path):
-    port = free_port()
-    d = make_daemon(tcp_ini(tmp_path, ["127.0.0.1:%d" % port]))
-    d.port = port
-    return d
+    return tcp_daemon(make_daemon, lambda ports: tcp_ini(
+        tmp_path, ["127.0.0.1:%d" % ports[0]]))
 
 
 def redis(port, *args, user="root", secret="rootpw", host="127.0.0.1"):
@@ -166,7 +204,14 @@ def test_disconnect_during_auth_delay(tcp):
         s = socket.create_connection(("127.0.0.1", tcp.port), timeout=20)
         s.sendall(b"AUTH root bad\r\nADD 1 1\r\n")
         s.close()
-    time.sleep(1.5)                     # the delayed replies fire
+    # Each failure is answered a fixed delay after it, in order: once a
+    # later failure is answered, the 20 replies to closed connections have
+    # fired.  (Wait for the 20 to be counted first: their connections are
+    # served in no particular order next to this one.)
+    tcp.wait_log(r"\(1 on this connection, 20 since start\)", timeout=60)
+    c = Tcp(tcp.port)
+    assert c.cmd("auth", "root", "bad") == "-AUTH invalid username or secret"
+    c.close()
     assert redis(tcp.port, "add", "1", "1").stdout == "2\n"
     assert tcp.proc.poll() is None
 
@@ -200,7 +245,8 @@ def test_procctl_one_shot_over_tcp(tcp):
                        text=True, env=env, timeout=60)
     assert r.stdout == "9\n", r.stderr
     # Nothing listens: exit 69 with the address in the message.
-    r = ctl("tcp://root@127.0.0.1:%d" % free_port(), "add", "1", "2")
+    with dead_port() as port:
+        r = ctl("tcp://root@127.0.0.1:%d" % port, "add", "1", "2")
     assert r.returncode == 69 and "127.0.0.1" in r.stderr
 
 
@@ -214,9 +260,10 @@ def test_bad_targets(tcp):
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_ipv6_listener(make_daemon, tmp_path):
-    p4, p6 = free_port(), free_port(socket.AF_INET6, "::1")
-    d = make_daemon(tcp_ini(tmp_path, ["127.0.0.1:%d" % p4,
-                                       "[::1]:%d" % p6]))
+    d = tcp_daemon(make_daemon, lambda ports: tcp_ini(
+        tmp_path, ["127.0.0.1:%d" % ports[0], "[::1]:%d" % ports[1]]),
+        [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")])
+    p4, p6 = d.ports
     assert redis(p6, "add", "2", "2", host="::1").stdout == "4\n"
     assert redis(p4, "add", "2", "2").stdout == "4\n"
     r = ctl("tcp://root@[::1]:%d" % p6, "add", "5", "5")
@@ -354,8 +401,9 @@ def test_shell_tcp_wrong_secret_and_prompt(tcp, tmux):
 
 @pytest.mark.skipif(not has_ipv6_loopback(), reason="no IPv6 loopback")
 def test_shell_connects_over_ipv6(make_daemon, tmp_path, tmux):
-    p6 = free_port(socket.AF_INET6, "::1")
-    d = make_daemon(tcp_ini(tmp_path, ["[::1]:%d" % p6]))
+    d = tcp_daemon(make_daemon, lambda ports: tcp_ini(
+        tmp_path, ["[::1]:%d" % ports[0]]), [(socket.AF_INET6, "::1")])
+    p6 = d.port
     t = tmux("%s -s %s" % (PROCCTL, d.sock), env={"PROCCTL_SECRET": "rootpw"})
     t.wait(r"procctl \S+> *$")
     t.type("connect ::1 %d" % p6)

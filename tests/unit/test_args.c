@@ -187,6 +187,22 @@ main(void)
 	CHECK(c->arity == -3, "sum arity %d", c->arity);
 	CHECK(args_option(c, &a, "nothing") == NULL, "undeclared option");
 
+	/* A repeated option: every value, in order; the last for option(). */
+	{
+		struct procctl_arg w[] = { { "greet", 5 }, { "-f", 2 },
+		    { "ann", 3 }, { "--from=bob", 10 }, { "world", 5 } };
+		char err[256];
+
+		c = command_find("greet");
+		CHECK(args_parse(c, 5, w, &a, err, sizeof(err)) == 0, "%s",
+		    err);
+		CHECK(strcmp(args_option_at(c, &a, "from", 0), "ann") == 0 &&
+		    strcmp(args_option_at(c, &a, "from", 1), "bob") == 0 &&
+		    args_option_at(c, &a, "from", 2) == NULL &&
+		    strcmp(args_option(c, &a, "from"), "bob") == 0,
+		    "repeated option");
+	}
+
 	/* Declarations the parser cannot follow are refused. */
 	{
 		static const struct procctl_param bad_rest[] = {
