@@ -14,6 +14,7 @@
  *    (kernels before 5.14) it signals every member, pass after pass.
  */
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -74,6 +75,48 @@ find_own(char *own)
 	return found ? 0 : -1;
 }
 
+/* Directories of monitors that are gone (killed with -9): their empty
+ * leaves and themselves are removed; a leaf with processes in it stays
+ * (rmdir refuses it), to be re-adopted one day. */
+static void
+remove_stale(int parent)
+{
+	struct dirent *de, *le;
+	DIR *d, *ld;
+	char *end;
+	long pid;
+	int fd;
+
+	if ((fd = dup(parent)) == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "procctl-", 8) != 0)
+			continue;
+		pid = strtol(de->d_name + 8, &end, 10);
+		if (*end != '\0' || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
+		    errno != ESRCH)
+			continue;
+		if ((fd = openat(parent, de->d_name, O_RDONLY | O_DIRECTORY |
+		    O_CLOEXEC)) == -1)
+			continue;
+		if ((ld = fdopendir(fd)) == NULL) {
+			close(fd);
+			continue;
+		}
+		while ((le = readdir(ld)) != NULL)
+			if (le->d_name[0] == 'p')
+				unlinkat(dirfd(ld), le->d_name, AT_REMOVEDIR);
+		closedir(ld);
+		if (unlinkat(parent, de->d_name, AT_REMOVEDIR) == 0)
+			mon_log("removed %s, left by a monitor that is gone",
+			    de->d_name);
+	}
+	closedir(d);
+}
+
 int
 cgroup_init(void)
 {
@@ -92,7 +135,9 @@ cgroup_init(void)
 	rel = own + rl;
 	snprintf(path, sizeof(path), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
 	snprintf(cgname, sizeof(cgname), "procctl-%d", (int)getpid());
-	if ((cgparent = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	if ((cgparent = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
+		remove_stale(cgparent);
+	if (cgparent == -1 ||
 	    (mkdirat(cgparent, cgname, 0755) == -1 && errno != EEXIST) ||
 	    (cgroot = openat(cgparent, cgname,
 	    O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {

@@ -209,7 +209,10 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise AssertionError("procctld exited %s:\n%s" % (
                     self.proc.returncode, self.log()))
-            if "listening on" in self.log()[self.log_offset:]:
+            # The last start-up line, after every listener (a "listening
+            # on tcp" line comes before the others are open).
+            if re.search(r"procctld \S+ listening on",
+                         self.log()[self.log_offset:]):
                 return
             time.sleep(0.02)
         raise AssertionError("procctld did not start:\n" + self.log())
