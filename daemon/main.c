@@ -311,8 +311,18 @@ static int
 split(int argc, char **argv)
 {
 	pid_t pid, monitor = getpid();
+	sigset_t set;
 	int sv[2];
 
+	/* Blocked before the split: a signal that comes before either
+	 * process has its signalfd waits for it instead of killing it (the
+	 * server may be listening before the monitor is set up). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_error("socketpair: %s", strerror(errno));
 		return -1;
