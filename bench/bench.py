@@ -23,7 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = ("raw_server", "raw_spawn", "rtt", "fairness", "exitev",
-           "stamp_exit", "min_client", "runmany")
+           "stamp_exit", "min_client", "runmany", "raw_clone3")
 
 ADD = ["add", "1", "2"]
 ADD_RESP = b"*3\r\n$3\r\nadd\r\n$1\r\n1\r\n$1\r\n2\r\n"
@@ -565,6 +565,255 @@ def fig_spawn(b):
              ">=", 0.5, "median of 3 pairs")]
 
 
+# ---- issue 9: spawning through the monitor --------------------------------
+
+SPAWN9 = 1000
+SPAWN9_ROUNDS = 5
+SLEEPERS = 2000
+
+
+class RespError(Exception):
+    pass
+
+
+def resp_parse(buf, i=0):
+    """One RESP2/RESP3 value at buf[i:]: (value, next index), or None when
+    the buffer ends first.  An error reply is a RespError value; a push is
+    ("push", [items]); a map a list of pairs (order kept)."""
+    end = buf.find(b"\r\n", i)
+    if end == -1:
+        return None
+    t, line, j = buf[i:i + 1], buf[i + 1:end], end + 2
+    if t in (b"+", b"(", b","):
+        return line.decode(), j
+    if t == b"-":
+        return RespError(line.decode()), j
+    if t == b":":
+        return int(line), j
+    if t == b"_":
+        return None, j
+    if t == b"#":
+        return line == b"t", j
+    if t in (b"$", b"=", b"!"):
+        n = int(line)
+        if n < 0:
+            return None, j
+        if len(buf) < j + n + 2:
+            return None
+        return buf[j:j + n].decode(), j + n + 2
+    if t in (b"*", b">", b"~", b"%", b"|"):
+        n = int(line) * (2 if t in (b"%", b"|") else 1)
+        items = []
+        for _ in range(max(n, 0)):
+            r = resp_parse(buf, j)
+            if r is None:
+                return None
+            items.append(r[0])
+            j = r[1]
+        if t in (b"%", b"|"):
+            items = list(zip(items[::2], items[1::2]))
+        return (("push", items) if t == b">" else items), j
+    raise ValueError("bench: unknown RESP type %r at %d" % (t, i))
+
+
+def resp_all(buf):
+    """Every whole value in buf, and the bytes left over."""
+    out, i = [], 0
+    while i < len(buf):
+        r = resp_parse(buf, i)
+        if r is None:
+            break
+        out.append(r[0])
+        i = r[1]
+    return out, buf[i:]
+
+
+def subscribed(path):
+    """A RESP3 connection that has subscribed (HELLO map and +OK read)."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(b"HELLO 3\r\nSUBSCRIBE\r\n")
+    data = b""
+    while True:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            sys.exit("bench: procctld closed a subscribing connection")
+        data += chunk
+        vals, rest = resp_all(data)
+        if len(vals) == 2 and not rest:
+            break
+    if vals[1] != "OK" or not isinstance(vals[0], list):
+        sys.exit("bench: HELLO 3 / SUBSCRIBE answered %r" % (vals[1],))
+    return c
+
+
+def check_spawn_stream(data, n, what):
+    """n `run /bin/true` on a subscribed connection: exactly n integer
+    replies, n `started` and n `exited` pushes, every exit code 0."""
+    vals, rest = resp_all(data)
+    pids, started, exited = [], 0, []
+    for v in vals:
+        if isinstance(v, int):
+            pids.append(v)
+        elif isinstance(v, tuple) and v[0] == "push" and v[1][:1] == \
+                ["event"]:
+            if v[1][1] == "started":
+                started += 1
+            elif v[1][1] == "exited":
+                exited.append(dict(v[1][2]))
+        else:
+            sys.exit("bench: %s: `run /bin/true` got %r" % (what, v))
+    bad = [e for e in exited if e.get("exit_code") != 0]
+    if (rest or len(pids) != n or started != n or len(exited) != n or bad
+            or sorted(pids) != sorted(e.get("pid") for e in exited)):
+        sys.exit("bench: %s: %d runs gave %d pids, %d started, %d exited "
+                 "(%d not status 0: %r), %d bytes left over" % (
+                     what, n, len(pids), started, len(exited), len(bad),
+                     bad[:1], len(rest)))
+
+
+def spawn9_rate(path, n, what):
+    """n pipelined `run /bin/true` on a subscribed connection, timed from
+    the write to the n-th `exited` push; every reply checked after."""
+    c = subscribed(path)
+    req = b"run /bin/true\r\n" * n
+    chunks, seen, tail = [], 0, b""
+    t0 = time.monotonic()
+    c.sendall(req)
+    while seen < n:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            sys.exit("bench: procctld closed the spawning connection")
+        chunks.append(chunk)
+        # Headers, once per exited push (the record inside says `state
+        # exited` too: count headers, not the word); one may straddle.
+        w = tail + chunk
+        seen += w.count(EXITED)
+        tail = w[w.rfind(EXITED) + len(EXITED):] if EXITED in w else w
+        tail = tail[-(len(EXITED) - 1):]
+    t = time.monotonic() - t0
+    c.close()
+    check_spawn_stream(b"".join(chunks), n, what)
+    return n / t
+
+
+def raw_clone3(b, n, cgroups=True):
+    """raw_clone3's rate, and where its leaves went."""
+    out = b.run([b.helper("raw_clone3")] + ([] if cgroups else ["-n"]) +
+                [str(n), "/bin/true"], "raw_clone3")
+    f = dict(line.split(" ", 1) for line in out.splitlines())
+    return n / float(f["seconds"]), f["cgroup"]
+
+
+def children(pid):
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return [int(x) for x in f.read().split()]
+
+
+def server_of(monitor):
+    for c in children(monitor):
+        try:
+            with open("/proc/%d/cmdline" % c, "rb") as f:
+                if f.read().startswith(b"procctld: server"):
+                    return c
+        except OSError:
+            pass
+    sys.exit("bench: no `procctld: server` under the monitor %d" % monitor)
+
+
+def start_sleepers(path, monitor, n):
+    """n `run /bin/sleep 3600` from a plain (unsubscribed) connection: all
+    n pids answered, and n + 1 children (with the server) under the
+    monitor.  The connection is returned; stopping the daemon ends them."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(b"run /bin/sleep 3600\r\n" * n)
+    data, got = b"", 0
+    while got < n:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            sys.exit("bench: procctld closed the sleepers' connection")
+        data += chunk
+        *lines, data = data.split(b"\r\n")
+        for line in lines:
+            if not line.startswith(b":"):
+                sys.exit("bench: run /bin/sleep 3600 answered %r" % line)
+            got += 1
+    kids = len(children(monitor))
+    if kids != n + 1:
+        sys.exit("bench: %d sleepers started but the monitor has %d "
+                 "children" % (n, kids))
+    return c
+
+
+# Each condition has a fresh daemon.  The idle clients are held by this
+# process and the sleepers by the daemon's monitor, so raw_clone3 runs on
+# the same machine state, alternating with the daemon round by round.  The
+# sleepers come from an unsubscribed connection (one-shot scope: they
+# outlive it) and end when the daemon is stopped.  Not pinned, like
+# `spawn`: procctld pipelines over both CPUs (server, monitor, children),
+# raw_clone3 is one process at a time.
+def fig_spawn9(b):
+    """run -> exited vs raw_clone3: idle, 10,000 clients, 2,000 children."""
+    rows = []
+    conds = (("idle", "no other clients or processes"),
+             ("clients", "{:,} idle clients connected".format(IDLE_CLIENTS)),
+             ("children", "{:,} running children (`run /bin/sleep "
+              "3600`)".format(SLEEPERS)))
+    nocg, cg_idle = [], []
+    for key, label in conds:
+        ours, base, ratio = [], [], []
+        with b.daemon() as d:
+            held = []
+            try:
+                if key == "clients":
+                    held = connect_many(d.sock, IDLE_CLIENTS)
+                elif key == "children":
+                    held = [start_sleepers(d.sock, d.pid, SLEEPERS)]
+                srv = server_of(d.pid)
+                # Replies checked before timing: one run, every answer.
+                spawn9_rate(d.sock, 1, "spawn9 check")
+                spawn9_rate(d.sock, 100, "spawn9 warm-up")
+                for r in range(SPAWN9_ROUNDS):
+                    for who in (("raw", "daemon") if r % 2 == 0 else
+                                ("daemon", "raw")):
+                        if who == "raw":
+                            rate, cg = raw_clone3(b, SPAWN9)
+                            base.append(rate)
+                        else:
+                            wait_quiet(srv)
+                            wait_quiet(d.pid)
+                            ours.append(spawn9_rate(d.sock, SPAWN9,
+                                                    "spawn9 " + key))
+                    ratio.append(ours[-1] / base[-1])
+                    if key == "idle":
+                        nocg.append(raw_clone3(b, SPAWN9, False)[0])
+                        cg_idle.append(base[-1])
+            finally:
+                close_all(held)
+        log("  spawn9 %s: procctld %s/s, raw_clone3 %s/s, ratio per round "
+            "%s (leaves: %s)" % (
+                key, " ".join("%.0f" % x for x in ours),
+                " ".join("%.0f" % x for x in base),
+                " ".join("%.2f" % x for x in ratio), cg))
+        rows.append(("`run /bin/true` to its `exited` push, {:,} pipelined, "
+                     "{}".format(SPAWN9, label), "%.0f/s" % median(ours),
+                     "%.0f/s (raw clone3 + pidfd%s)" % (
+                         median(base), "" if cg.startswith("none")
+                         else ", a cgroup each"),
+                     median(ratio), ">=", 0.7,
+                     "median of %d alternating pairs" % SPAWN9_ROUNDS))
+    if nocg and not cg.startswith("none"):
+        # What a cgroup per process costs the baseline itself.
+        rows.append(("*context, no goal:* raw clone3 + pidfd, a cgroup each "
+                     "(idle)", "%.0f/s" % median(cg_idle),
+                     "%.0f/s (the same, no cgroups)" % median(nocg),
+                     median([x / y for x, y in zip(cg_idle, nocg)]),
+                     "info", None, "the idle rounds' baseline runs, each "
+                     "followed by a `raw_clone3 -n`"))
+    return rows
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -640,6 +889,7 @@ FIGURES = [
     ("concurrent", fig_concurrent),
     ("idle-memory", fig_idle_memory),
     ("spawn", fig_spawn),
+    ("spawn9", fig_spawn9),
     ("tls", fig_tls),
 ]
 

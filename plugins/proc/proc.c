@@ -38,6 +38,9 @@ size_t proc_nrunning;
 
 static uint64_t next_seq = 1;
 static size_t nended;
+/* Ended processes in the order they ended: trimming the history takes
+ * the oldest without walking the live ones. */
+static struct proc *ended_head, **ended_tail = &ended_head;
 
 /* A `close` request waiting for its processes to end. */
 struct waiter {
@@ -95,23 +98,32 @@ unlink_proc(struct proc *p)
 		p->next->prev = p->prev;
 }
 
-/* Keep at most history_max ended processes: drop the oldest. */
+/* Keep at most history_max ended processes: drop the oldest (one that
+ * a close request still holds waits for its turn again). */
 static void
 trim_history(void)
 {
-	struct proc *p, *last = NULL, *prev;
+	struct proc *p, *held = NULL, **held_tail = &held;
 
-	if (nended <= proc_conf.history_max)
-		return;
-	for (p = procs; p != NULL; p = p->next)
-		last = p;
-	for (p = last; p != NULL && nended > proc_conf.history_max; p = prev) {
-		prev = p->prev;
-		if (proc_is_live(p) || p->pins > 0)
+	while (nended > proc_conf.history_max && (p = ended_head) != NULL) {
+		if ((ended_head = p->ended_next) == NULL)
+			ended_tail = &ended_head;
+		p->ended_next = NULL;
+		if (p->pins > 0) {
+			*held_tail = p;
+			held_tail = &p->ended_next;
 			continue;
+		}
 		unlink_proc(p);
 		proc_free(p);
 		nended--;
+	}
+	/* The held ones go back in front, still the oldest. */
+	if (held != NULL) {
+		*held_tail = ended_head;
+		if (ended_head == NULL)
+			ended_tail = held_tail;
+		ended_head = held;
 	}
 }
 
@@ -206,6 +218,8 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	(void)was_closing;	/* the monitor ended its tree already */
 	proc_nrunning--;
 	nended++;
+	*ended_tail = p;
+	ended_tail = &p->ended_next;
 	proc_describe_end(p, how, sizeof(how));
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %.*s (%s) %s", (int)p->pid,
 	    (int)p->name_len, p->name, p->owner, how);
@@ -585,6 +599,8 @@ proc_fini(struct procctl_plugin *self)
 		proc_free(p);
 	}
 	procs = NULL;
+	ended_head = NULL;
+	ended_tail = &ended_head;
 	proc_nrunning = nended = 0;
 }
 

@@ -45,6 +45,7 @@ struct proc {
 	size_t		 nwaiters;
 	size_t		 pins;		/* waiters holding this record */
 	struct proc	*prev, *next;	/* newest first */
+	struct proc	*ended_next;	/* ended ones, oldest first */
 };
 
 /* [plugin:proc] settings. */
