@@ -100,6 +100,19 @@ flush_out(void)
 		    (buf_avail(&mout) > 0 ? LOOP_WRITE : 0));
 }
 
+static int send_msg(uint32_t type, uint64_t id, const void *p, size_t len);
+
+/* A process whose owner was unloaded: nobody manages it, so it ends. */
+static void
+kill_orphan(struct child *c)
+{
+	struct mon_signal m;
+
+	memset(&m, 0, sizeof(m));
+	m.flags = MON_SIGNAL_KILL_TREE;
+	send_msg(MON_SIGNAL, c->id, &m, sizeof(m));
+}
+
 static void
 on_started(uint64_t id, const struct mon_started *m)
 {
@@ -108,6 +121,15 @@ on_started(uint64_t id, const struct mon_started *m)
 
 	if ((c = *slot(id)) == NULL || c->pid != 0)
 		return;
+	if (c->started == NULL) {		/* orphaned while starting */
+		if (m->error != 0 || m->pid <= 0)
+			free(take(id));
+		else {
+			c->pid = m->pid;
+			kill_orphan(c);
+		}
+		return;
+	}
 	memset(&st, 0, sizeof(st));
 	st.pid = m->pid;
 	st.error = m->error;
@@ -132,6 +154,10 @@ on_exited(uint64_t id, const struct mon_exited *m)
 
 	if ((c = take(id)) == NULL)
 		return;
+	if (c->ended == NULL) {			/* orphaned: nobody to tell */
+		free(c);
+		return;
+	}
 	memset(&ex, 0, sizeof(ex));
 	ex.pid = m->pid;
 	ex.code = m->code;
@@ -326,20 +352,24 @@ children_signal(const void *owner, uint64_t id, int signo, unsigned flags)
 	return send_msg(MON_SIGNAL, id, &m, sizeof(m));
 }
 
+/* OWNER's callbacks must not run again; its processes, which nobody
+ * manages now, are killed (those still starting once they have). */
 void
 children_forget_owner(const void *owner)
 {
-	struct child **pp, *c;
+	struct child *c;
 	size_t i;
 
 	for (i = 0; i < NBUCKETS; i++)
-		for (pp = &buckets[i]; (c = *pp) != NULL;) {
-			if (c->owner == owner) {
-				*pp = c->next;
-				nchildren--;
-				free(c);
-			} else
-				pp = &c->next;
+		for (c = buckets[i]; c != NULL; c = c->next) {
+			if (c->owner != owner)
+				continue;
+			c->owner = NULL;
+			c->started = NULL;
+			c->ended = NULL;
+			c->arg = NULL;
+			if (c->pid != 0)
+				kill_orphan(c);
 		}
 }
 

@@ -387,9 +387,12 @@ stop(void)
 {
 	listen_close();
 	conn_close_all();
+	/* The monitor ends every process gracefully (SIGTERM, then SIGKILL
+	 * after each one's stop time); after this, unloading a plugin
+	 * kills nothing. */
+	children_shutdown();
 	plugin_unload_all();
 	conn_before_sleep();	/* what the plugins' last words woke */
-	children_shutdown();	/* the monitor ends every process */
 	children_free();
 	plugin_host_fini();
 	dispatch_free();

@@ -59,6 +59,8 @@ static size_t pcap;
 static int sfd, sigfd;
 static pid_t server;
 static int server_gone;		/* writes are dropped */
+static char *obuf;		/* messages not yet written to the server */
+static size_t olen, ocap;
 static int server_done;		/* reads have ended */
 static int server_reaped, server_status;
 static int shutting;
@@ -90,30 +92,58 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Small messages, whole or not at all; a server gone is no error. */
+static void shutdown_begin(void);
+
+/* Write what is queued for the server without ever waiting for it: a
+ * server that does not read (stopped, busy, or itself writing to us)
+ * must not freeze reaping and signalling.  The rest goes on POLLOUT. */
+static void
+flush_server(void)
+{
+	ssize_t w;
+
+	while (olen > 0 && !server_gone) {
+		w = send(sfd, obuf, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w > 0) {
+			memmove(obuf, obuf + w, olen - (size_t)w);
+			olen -= (size_t)w;
+		} else if (w == -1 && errno == EINTR)
+			continue;
+		else if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		else {
+			server_gone = 1;	/* nobody to tell any more */
+			olen = 0;
+		}
+	}
+}
+
+/* Queue one message (at most two per process: memory stays bounded by
+ * the processes); a server gone is no error. */
 static void
 send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
 {
-	char buf[sizeof(struct mon_hdr) + 64];
 	struct mon_hdr h = { type, len, id };
-	struct pollfd pfd = { sfd, POLLOUT, 0 };
-	size_t off = 0, n = sizeof(h) + len;
-	ssize_t w;
+	size_t n = sizeof(h) + len, cap;
+	char *grown;
 
 	if (server_gone)
 		return;
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), body, len);
-	while (off < n) {
-		if ((w = send(sfd, buf + off, n - off, MSG_NOSIGNAL)) > 0)
-			off += w;
-		else if (w == -1 && errno == EAGAIN)
-			poll(&pfd, 1, -1);
-		else if (w == 0 || errno != EINTR) {
-			server_gone = 1;
+	if (olen + n > ocap) {
+		for (cap = ocap ? ocap : 4096; cap < olen + n; cap *= 2)
+			;
+		if ((grown = realloc(obuf, cap)) == NULL) {
+			mon_log("out of memory for messages to the server");
+			shutdown_begin();
 			return;
 		}
+		obuf = grown;
+		ocap = cap;
 	}
+	memcpy(obuf + olen, &h, sizeof(h));
+	memcpy(obuf + olen + sizeof(h), body, len);
+	olen += n;
+	flush_server();
 }
 
 static void
@@ -371,7 +401,8 @@ poll_build(void)
 	struct proc *p;
 	size_t n = 0;
 
-	pfds[0] = (struct pollfd){ server_done ? -1 : sfd, POLLIN, 0 };
+	pfds[0] = (struct pollfd){ server_done && olen == 0 ? -1 : sfd,
+	    (short)((server_done ? 0 : POLLIN) | (olen > 0 ? POLLOUT : 0)), 0 };
 	pfds[1] = (struct pollfd){ sigfd, POLLIN, 0 };
 	LIST_FOREACH(p, &procs, link) {
 		if (p->statusfd != -1)
@@ -394,9 +425,13 @@ on_spawn(const struct mon_hdr *h, char *body)
 
 	if (spawn_parse(body, h->len, &r) == -1)
 		return -1;
-	if (proc_find(h->id) != NULL)
-		err = EEXIST;
-	else if (poll_room(nprocs + 1) == -1 ||
+	/* A live id again: the server has lost track; no answer would be
+	 * unambiguous, so it is a protocol error. */
+	if (proc_find(h->id) != NULL) {
+		spawn_free(&r);
+		return -1;
+	}
+	if (poll_room(nprocs + 1) == -1 ||
 	    (p = calloc(1, sizeof(*p))) == NULL)
 		err = ENOMEM;
 	else {
@@ -558,14 +593,21 @@ monitor_main(int fd, pid_t srv)
 		}
 		if (pfds[1].revents)
 			read_signals();
-		if (pfds[0].revents)
+		if (pfds[0].revents & POLLOUT)
+			flush_server();
+		if (pfds[0].revents & ~POLLOUT)
 			server_read();
 	}
 	while ((p = LIST_FIRST(&procs)) != NULL) {
 		mon_log("gave up waiting for pid %d", (int)p->pid);
+		if (p->leaf != -1)
+			cgroup_kill(p->leaf);
 		proc_free(p);
 	}
 	cgroup_fini();
+	/* The server learns we are done now, not from PDEATHSIG later. */
+	close(sfd);
+	free(obuf);
 	/* The server is ending (it closed its end): its status is ours, so
 	 * a failed start-up fails procctld.  Waited for a few seconds at
 	 * most, and never signalled: one that lingers gets SIGTERM from the

@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #define MON_MAX_PAYLOAD	(1024 * 1024)	/* argv and env included */
+#define MON_MAX_ENV	4096		/* env words in one MON_SPAWN */
 
 struct mon_hdr {
 	uint32_t	type;		/* MON_* */

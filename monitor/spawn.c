@@ -64,7 +64,9 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 	memcpy(&r->s, p, sizeof(r->s));
 	p += sizeof(r->s);
 	want = 2 + (uint64_t)r->s.argc + r->s.envc;
-	if (r->s.argc < 1 || want > (uint64_t)(end - p))
+	/* env_put is quadratic: a bound keeps one message cheap. */
+	if (r->s.argc < 1 || r->s.envc > MON_MAX_ENV ||
+	    want > (uint64_t)(end - p))
 		return -1;		/* every string has at least its NUL */
 	if ((r->argv = calloc(r->s.argc + 1, sizeof(char *))) == NULL ||
 	    (r->env = calloc(r->s.envc + 1, sizeof(char *))) == NULL)
@@ -156,8 +158,11 @@ ctx_build(const struct spawn_req *r, struct spawn_ctx *c)
 	}
 	if (!c->set_ids)
 		return 0;
-	/* initgroups(3), done here: it reads files and allocates. */
-	name = *r->user ? r->user : uname;
+	/* initgroups(3), done here: it reads files and allocates.  The
+	 * groups of the uid's own passwd entry: the name the server sent
+	 * may be a number standing for a uid without one, and another
+	 * account could bear it; without an entry, the gid alone. */
+	name = pw != NULL ? uname : "";
 	for (n = 16; n <= 65536; ) {
 		free(c->groups);
 		if ((c->groups = calloc(n, sizeof(gid_t))) == NULL)

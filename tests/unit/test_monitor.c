@@ -50,8 +50,9 @@ static char cgdir[2 * PATH_MAX + 32];	/* the monitor's procctl-<pid>, or "" */
 
 /* ---- driving the monitor ---- */
 
+/* SNDBUF: the monitor's send buffer, or 0 for the default. */
 static void
-start_monitor(void)
+start_monitor_buf(int sndbuf)
 {
 	int sv[2];
 
@@ -59,6 +60,9 @@ start_monitor(void)
 		perror("socketpair");
 		exit(1);
 	}
+	if (sndbuf > 0)
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,
+		    sizeof(sndbuf));
 	if ((mon = fork()) == 0) {
 		close(sv[0]);
 		monitor_main(sv[1], getppid());
@@ -66,6 +70,12 @@ start_monitor(void)
 	close(sv[1]);
 	fd = sv[0];
 	nqueue = 0;
+}
+
+static void
+start_monitor(void)
+{
+	start_monitor_buf(0);
 }
 
 /* The monitor's exit status, or -1 if it is still running after WAIT_MS. */
@@ -538,6 +548,64 @@ test_shutdown(void)
 	close(fd);
 }
 
+/*
+ * Regression: the monitor wrote to the server blocking, so a server that
+ * did not read (stopped, or itself blocked writing to the monitor)
+ * froze reaping.  With small socket buffers, many processes end while we
+ * do not read: they must all be reaped, and every message still comes.
+ */
+static void
+test_server_not_reading(void)
+{
+	struct msg m;
+	int small = 4096, i, zombies, ok, nstart, nexit;
+	char path[64], st[512], *p;
+	FILE *f;
+	pid_t kid;
+
+	start_monitor_buf(small);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	for (i = 0; i < 300; i++)
+		spawn(1000 + i, "/bin/true", NULL);
+	/* Not reading: wait until no child of the monitor is a zombie or
+	 * alive (the 300 have all been reaped). */
+	for (i = 0; i < WAIT_MS / 10; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+		    (int)mon, (int)mon);
+		zombies = 0;
+		if ((f = fopen(path, "r")) != NULL) {
+			while (fscanf(f, "%d", &kid) == 1)
+				zombies++;
+			fclose(f);
+		}
+		if (zombies == 0)
+			break;
+		usleep(10000);
+	}
+	CHECK(zombies == 0, "not reading: %d children not reaped", zombies);
+	/* The monitor is not stuck in a write: it is sleeping in poll. */
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)mon);
+	if ((f = fopen(path, "r")) != NULL) {
+		if (fgets(st, sizeof(st), f) != NULL) {
+			p = strstr(st, "sock");
+			CHECK(p == NULL, "monitor blocked in %s", st);
+		}
+		fclose(f);
+	}
+	/* Every STARTED and EXITED, in whatever order. */
+	for (i = 0, nstart = nexit = 0; i < 600; i++) {
+		if (read_msg(&m, WAIT_MS) == -1)
+			break;
+		nstart += m.h.type == MON_STARTED && m.u.s.error == 0;
+		nexit += m.h.type == MON_EXITED && m.u.e.code == 0;
+	}
+	ok = nstart == 300 && nexit == 300;
+	CHECK(ok, "not reading: %d STARTED, %d EXITED of 300", nstart, nexit);
+	send_hdr(MON_SHUTDOWN, 0, 0);
+	CHECK(wait_monitor() == 0, "not reading: exit status");
+	close(fd);
+}
+
 /* A malformed message ends the monitor, running processes first. */
 static void
 test_malformed(int how)
@@ -594,6 +662,7 @@ main(void)
 	test_ids();
 	test_stuck_before_exec();
 	test_shutdown();
+	test_server_not_reading();
 	for (i = 0; i < 4; i++)
 		test_malformed(i);
 	system("rm -rf " SCRATCH);
