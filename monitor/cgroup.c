@@ -195,13 +195,26 @@ cgroup_remove(int leaf, uint64_t id)
 {
 	char name[32];
 
-	close(leaf);
+	if (leaf != -1)
+		close(leaf);
 	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
 	if (unlinkat(cgroot, name, AT_REMOVEDIR) == -1)
 		mon_log("rmdir %s: %s", name, strerror(errno));
 }
 
 /* cgroup.events, polled with POLLPRI: kernfs marks a change that way. */
+/* P<ID>, opened for one operation: nothing is held per process. */
+int
+cgroup_open(uint64_t id)
+{
+	char name[32];
+
+	if (cgroot == -1)
+		return -1;
+	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
+	return openat(cgroot, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int
 cgroup_events(int leaf)
 {

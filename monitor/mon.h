@@ -31,6 +31,7 @@ pid_t	spawn_start(const struct spawn_req *, int, int *, int *);
 int	cgroup_init(void);
 void	cgroup_fini(void);
 int	cgroup_leaf(uint64_t);
+int	cgroup_open(uint64_t);
 void	cgroup_remove(int, uint64_t);
 int	cgroup_events(int);
 int	cgroup_populated(int);

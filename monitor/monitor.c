@@ -38,7 +38,10 @@ struct proc {
 	LIST_ENTRY(proc) link;
 	uint64_t	 id;
 	pid_t		 pid;
-	int		 leaf;		/* its cgroup, or -1 */
+	int		 contained;	/* it has its own cgroup, p<id>: opened
+					 * when needed, not held (every
+					 * spawned child would inherit the
+					 * open fds) */
 	int		 statusfd;	/* exec-status pipe until read, or -1 */
 	int		 evfd;		/* cgroup.events while the tree drains */
 	int		 error;		/* why it did not start, or 0 */
@@ -186,8 +189,8 @@ proc_free(struct proc *p)
 		close(p->statusfd);
 	if (p->evfd != -1)
 		close(p->evfd);
-	if (p->leaf != -1)
-		cgroup_remove(p->leaf, p->id);
+	if (p->contained)
+		cgroup_remove(-1, p->id);
 	LIST_REMOVE(p, link);
 	nprocs--;
 	free(p);
@@ -198,11 +201,16 @@ proc_free(struct proc *p)
 static void
 tree_signal(struct proc *p, int signo)
 {
-	if (p->leaf != -1) {
+	int leaf;
+
+	if (p->contained) {
+		if ((leaf = cgroup_open(p->id)) == -1)
+			return;
 		if (signo == SIGKILL)
-			cgroup_kill(p->leaf);
+			cgroup_kill(leaf);
 		else
-			cgroup_signal(p->leaf, signo);
+			cgroup_signal(leaf, signo);
+		close(leaf);
 		return;
 	}
 	/* Never kill(0) or kill(-1): a record without a pid is nobody. */
@@ -221,6 +229,8 @@ tree_signal(struct proc *p, int signo)
 static void
 proc_step(struct proc *p)
 {
+	int leaf;
+
 	if (p->statusfd != -1)
 		return;
 	if (p->error != 0) {
@@ -235,20 +245,23 @@ proc_step(struct proc *p)
 		return;
 	}
 	if (!p->started) {
-		send_started(p->id, p->pid, 0, p->leaf != -1);
+		send_started(p->id, p->pid, 0, p->contained);
 		p->started = 1;
 	}
 	if (!p->reaped)
 		return;
-	if (p->leaf != -1 && p->evfd == -1 &&
-	    (p->evfd = cgroup_events(p->leaf)) != -1 &&
-	    cgroup_populated(p->evfd) == 1)
-		cgroup_kill(p->leaf);
+	if (p->contained && p->evfd == -1 &&
+	    (leaf = cgroup_open(p->id)) != -1) {
+		if ((p->evfd = cgroup_events(leaf)) != -1 &&
+		    cgroup_populated(p->evfd) == 1)
+			cgroup_kill(leaf);
+		close(leaf);
+	}
 	if (p->evfd != -1 && cgroup_populated(p->evfd) == 1)
 		return;		/* POLLPRI on cgroup.events says when */
-	if (p->leaf != -1) {	/* gone before the server hears of it */
-		cgroup_remove(p->leaf, p->id);
-		p->leaf = -1;
+	if (p->contained) {	/* gone before the server hears of it */
+		cgroup_remove(-1, p->id);
+		p->contained = 0;
 	}
 	send_exited(p);
 	proc_free(p);
@@ -337,7 +350,7 @@ reap(void)
 		LIST_FOREACH(p, &procs, link)
 			if (p->pid == pid && !p->reaped)
 				break;
-		if (p != NULL && p->leaf == -1)
+		if (p != NULL && !p->contained)
 			kill(-pid, SIGKILL);
 		if (waitpid(pid, &st, WNOHANG) != pid)
 			break;
@@ -421,7 +434,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 {
 	struct spawn_req r;
 	struct proc *p = NULL;
-	int err = 0, contained;
+	int err = 0, contained, leaf;
 
 	if (spawn_parse(body, h->len, &r) == -1)
 		return -1;
@@ -438,14 +451,15 @@ on_spawn(const struct mon_hdr *h, char *body)
 		p->id = h->id;
 		p->stop_ms = r.s.stop_ms;
 		p->statusfd = p->evfd = -1;
-		p->leaf = cgroup_leaf(h->id);
-		if ((p->pid = spawn_start(&r, p->leaf, &p->statusfd,
+		leaf = cgroup_leaf(h->id);
+		if ((p->pid = spawn_start(&r, leaf, &p->statusfd,
 		    &contained)) == -1)
 			err = errno;
-		if (p->leaf != -1 && !contained) {
-			cgroup_remove(p->leaf, p->id);
-			p->leaf = -1;
-		}
+		p->contained = leaf != -1 && contained && err == 0;
+		if (leaf != -1 && !p->contained)
+			cgroup_remove(leaf, p->id);
+		else if (leaf != -1)
+			close(leaf);
 	}
 	spawn_free(&r);
 	if (err != 0) {
@@ -600,8 +614,8 @@ monitor_main(int fd, pid_t srv)
 	}
 	while ((p = LIST_FIRST(&procs)) != NULL) {
 		mon_log("gave up waiting for pid %d", (int)p->pid);
-		if (p->leaf != -1)
-			cgroup_kill(p->leaf);
+		if (p->contained)
+			tree_signal(p, SIGKILL);
 		proc_free(p);
 	}
 	cgroup_fini();
