@@ -329,6 +329,23 @@ args_option(const struct command *c, const struct cmd_args *a,
 	return NULL;
 }
 
+int
+args_keyword(const struct command *c, size_t param,
+    const struct procctl_arg *w)
+{
+	char *const *k;
+	int i;
+
+	if (c == NULL || param >= c->nparams ||
+	    strlen(w->ptr) != w->len)
+		return -1;
+	for (i = 0, k = c->params[param].words; k != NULL && *k != NULL;
+	    k++, i++)
+		if (strcasecmp(*k, w->ptr) == 0)
+			return i;
+	return -1;
+}
+
 const char *
 args_option_at(const struct command *c, const struct cmd_args *a,
     const char *name, size_t index)

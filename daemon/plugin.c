@@ -727,13 +727,16 @@ reply_list(struct procctl_ctx *ctx)
 	}
 }
 
+enum { PLUGIN_LIST, PLUGIN_LOAD };	/* as plugin_params declares them */
+
 static void
 cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = ctx->caller;
 	char err[512];
 
-	if (strcasecmp(argv[1].ptr, "list") == 0) {
+	/* The declared sub-commands, by their place in "list|load". */
+	if (args_keyword(ctx->cmd, 0, &argv[1]) == PLUGIN_LIST) {
 		if (argc != 2) {
 			reply_error(ctx, "ARGS", "LIST takes no name; usage: "
 			    "%s", ctx->cmd->usage);

@@ -364,6 +364,10 @@ int	args_parse(const struct command *c, int argc,
 	    size_t errlen);
 const char *args_option(const struct command *c, const struct cmd_args *a,
 	    const char *name);
+/* Which of parameter PARAM's declared keywords W is (0, 1, ...), or -1:
+ * a handler tells keywords apart by their place in the declaration. */
+int	args_keyword(const struct command *c, size_t param,
+	    const struct procctl_arg *w);
 /* The INDEX-th value given for option NAME (a repeated option), or NULL. */
 const char *args_option_at(const struct command *c, const struct cmd_args *a,
 	    const char *name, size_t index);

@@ -672,11 +672,34 @@ reply_hello(struct procctl_ctx *ctx, const struct session *s)
 	command_reply_docs(ctx);
 }
 
+/* HELLO's option words (Redis's syntax: a word, then its values), which
+ * a declaration of options cannot express. */
+enum { HELLO_AUTH, HELLO_SETNAME };
+static const struct {
+	const char	*word;
+	int		 nvalues;
+} hello_words[] = {
+	[HELLO_AUTH] = { "auth", 2 },		/* AUTH user secret */
+	[HELLO_SETNAME] = { "setname", 1 },	/* SETNAME name */
+};
+
+static int
+hello_word(const struct procctl_arg *a)
+{
+	size_t k;
+
+	for (k = 0; k < sizeof(hello_words) / sizeof(hello_words[0]); k++)
+		if (strlen(a->ptr) == a->len &&
+		    strcasecmp(a->ptr, hello_words[k].word) == 0)
+			return (int)k;
+	return -1;
+}
+
 static void
 cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	struct session *s = ctx->owner;
-	int i, ver;
+	int i, ver, w;
 
 	if (argc >= 2) {
 		if (strcmp(argv[1].ptr, "2") != 0 &&
@@ -688,23 +711,20 @@ cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		ver = argv[1].ptr[0] - '0';
 		if (!s->authed && argc == 2)
 			goto refuse;
-		/* Redis's option pairs, in any order. */
+		/* Redis's option words, in any order, each with its
+		 * values. */
 		for (i = 2; i < argc; i++) {
-			if (strcasecmp(argv[i].ptr, "auth") == 0 &&
-			    i + 2 < argc) {
-				if (authenticate(ctx, &argv[i + 1],
-				    &argv[i + 2]) == -1)
-					return;
-				i += 2;
-			} else if (strcasecmp(argv[i].ptr, "setname") == 0 &&
-			    i + 1 < argc)
-				i++;
-			else {
+			w = hello_word(&argv[i]);
+			if (w == -1 || i + hello_words[w].nvalues >= argc) {
 				reply_error(ctx, "ARGS", "unknown option "
 				    "'%.64s'; usage: %s", argv[i].ptr,
 				    ctx->cmd->usage);
 				return;
 			}
+			if (w == HELLO_AUTH && authenticate(ctx, &argv[i + 1],
+			    &argv[i + 2]) == -1)
+				return;
+			i += hello_words[w].nvalues;
 		}
 		s->proto = ver;
 		ctx->proto = ver;

@@ -112,6 +112,23 @@ def test_declaration_described_to_clients(demo):
     assert run["args"][1]["rest"] is True
 
 
+def test_core_sub_commands_and_hello_words(daemon):
+    c = daemon.raw()
+    # HELLO's Redis-style words, any case, each with its values.
+    assert c.call("HELLO", "3", "setname", "me")["proto"] == 3
+    r = c.call("HELLO", "3", "SETNAME")
+    assert r.code == "ARGS" and "unknown option 'SETNAME'" in r.text
+    assert c.call("HELLO", "3", "bogus", "x").code == "ARGS"
+    # PLUGIN's sub-commands, by their place in the declaration.
+    assert {p["name"] for p in c.call("PLUGIN", "LiSt")} == {b"proc",
+                                                            b"arith"}
+    r = c.call("PLUGIN", "list", "x")
+    assert r.code == "ARGS" and "LIST takes no name" in r.text
+    r = c.call("PLUGIN", "LOAD")
+    assert r.code == "ARGS" and "LOAD needs a plugin name" in r.text
+    assert c.call("PLUGIN", "unload", "x").code == "ARGS"
+
+
 def test_core_commands_are_declared_too(demo):
     for name in ["ping", "echo", "help", "command", "plugin", "auth",
                  "hello", "subscribe", "quit"]:

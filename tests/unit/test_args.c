@@ -187,6 +187,16 @@ main(void)
 	CHECK(c->arity == -3, "sum arity %d", c->arity);
 	CHECK(args_option(c, &a, "nothing") == NULL, "undeclared option");
 
+	/* A keyword by its place in the declaration, whatever its case. */
+	{
+		struct procctl_arg moon = { "MoOn", 4 }, mars = { "mars", 4 };
+
+		c = command_find("greet");
+		CHECK(args_keyword(c, 0, &moon) == 1, "keyword index");
+		CHECK(args_keyword(c, 0, &mars) == -1, "not a keyword");
+		CHECK(args_keyword(c, 5, &moon) == -1, "no such parameter");
+	}
+
 	/* A repeated option: every value, in order; the last for option(). */
 	{
 		struct procctl_arg w[] = { { "greet", 5 }, { "-f", 2 },
