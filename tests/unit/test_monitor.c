@@ -12,6 +12,7 @@
  * (SIGTERM, SIGKILL after stop_ms, the cgroup removed) and malformed
  * messages ending the monitor.
  */
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -640,6 +641,14 @@ main(void)
 	int i;
 
 	setvbuf(stdout, NULL, _IONBF, 0);
+	/* One run at a time on a machine: the scratch directory and the
+	 * processes the checks look for (`sleep 31x`) are machine-wide, and
+	 * two suites may run side by side. */
+	if ((i = open(SCRATCH ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600))
+	    == -1 || flock(i, LOCK_EX) == -1) {
+		perror(SCRATCH ".lock");
+		return 1;
+	}
 	system("rm -rf " SCRATCH);
 	if (mkdir(SCRATCH, 0755) == -1 || mkdir(SCRATCH "/d", 0700) == -1 ||
 	    mkdir(SCRATCH "/pub", 01777) == -1 ||
