@@ -103,12 +103,19 @@ idlist_parse(struct idlist *l, const char *text, int groups, const char *key)
 	return bad ? -1 : 0;
 }
 
+/* Who procctld was started as: its user is an admin, and a root daemon
+ * serves everyone the socket lets in.  Taken at the first load, before
+ * the server drops root to server_user (who is nobody's admin). */
+static uid_t self_uid = (uid_t)-1;
+
 int
 access_load(const struct config *c)
 {
 	struct policy p;
 	int bad = 0;
 
+	if (self_uid == (uid_t)-1)
+		self_uid = geteuid();
 	memset(&p, 0, sizeof(p));
 	if (c->allow_users != NULL)
 		bad |= idlist_parse(&p.allow_users, c->allow_users, 0,
@@ -167,7 +174,7 @@ access_decide(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
 	const struct policy *p = &active;
 	int allowed;
 
-	*admin = uid == 0 || uid == geteuid() ||
+	*admin = uid == 0 || uid == self_uid ||
 	    (p->admin_users.set && idlist_has(&p->admin_users, uid)) ||
 	    in_groups(&p->admin_groups, gid, groups, ngroups);
 	if (*admin)
@@ -179,7 +186,7 @@ access_decide(uid_t uid, gid_t gid, const gid_t *groups, size_t ngroups,
 	else
 		/* No policy: a root daemon serves everyone the socket's mode
 		 * lets in; a user's daemon serves that user (and root). */
-		allowed = geteuid() == 0;
+		allowed = self_uid == 0;
 	return allowed;
 }
 

@@ -45,14 +45,12 @@ auth_free(void)
 	enabled = 0;
 }
 
+static int parse(const char *, FILE *);
+
 int
 auth_load(const char *file)
 {
-	struct secret *s;
 	struct stat st;
-	char *line = NULL, *colon;
-	size_t cap = 0, lineno = 0;
-	ssize_t n;
 	FILE *fp;
 	int fd;
 
@@ -82,6 +80,29 @@ auth_load(const char *file)
 		close(fd);
 		return -1;
 	}
+	return parse(file, fp);
+}
+
+int
+auth_load_mem(const char *file, const char *text, size_t len)
+{
+	FILE *fp;
+
+	if ((fp = len > 0 ? fmemopen((void *)text, len, "r") :
+	    fopen("/dev/null", "re")) == NULL)
+		return -1;
+	return parse(file, fp);
+}
+
+/* user:secret lines from FP (closed here), read as FILE. */
+static int
+parse(const char *file, FILE *fp)
+{
+	struct secret *s;
+	char *line = NULL, *colon;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		lineno++;
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -153,4 +174,30 @@ auth_check(const char *user, const char *secret, size_t len)
 	if (!found)	/* the same work for unknown users */
 		(void)same(dummy, sizeof(dummy) - 1, secret, len);
 	return ok ? 0 : -1;
+}
+
+/* SIGHUP: the new secrets replace the old only if they load. */
+int
+auth_reload_mem(const char *file, const char *text, size_t len)
+{
+	struct secret *old = secrets;
+	size_t nold = nsecrets;
+	int was = enabled;
+
+	secrets = NULL;
+	nsecrets = 0;
+	if (auth_load_mem(file, text, len) == -1) {
+		secrets = old;
+		nsecrets = nold;
+		enabled = was;
+		return -1;
+	}
+	while (nold > 0) {
+		nold--;
+		explicit_bzero(old[nold].secret, old[nold].len);
+		free(old[nold].user);
+		free(old[nold].secret);
+	}
+	free(old);
+	return 0;
 }

@@ -9,8 +9,15 @@
  *
  * Records are found by id in a hash table: thousands of children cost a
  * lookup, not a scan, per message.
+ *
+ * A new server first says MON_HELLO and waits (the only wait, at start,
+ * before any client) for the monitor to tell it what already runs
+ * (MON_ADOPT: processes of an earlier server or procctld), each handed
+ * to the plugin that started it, then MON_READY.
  */
 #include <errno.h>
+#include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +45,9 @@ static struct buf min, mout;
 static struct child *buckets[NBUCKETS];
 static uint64_t next_id = 1;
 static size_t nchildren;
+static children_adopt_fn adopter;	/* the plugin host's */
+static children_files_fn on_files;	/* main's */
+static int ready;			/* MON_READY seen */
 
 static struct child **
 slot(uint64_t id)
@@ -102,6 +112,15 @@ flush_out(void)
 
 static int send_msg(uint32_t type, uint64_t id, const void *p, size_t len);
 
+/* started callback of an adopted record: never called (it has its pid),
+ * but not NULL, which would mark it orphaned. */
+static void
+adopted_marker(const struct procctl_started *st, void *arg)
+{
+	(void)st;
+	(void)arg;
+}
+
 /* A process whose owner was unloaded: nobody manages it, so it ends. */
 static void
 kill_orphan(struct child *c)
@@ -163,8 +182,87 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	ex.code = m->code;
 	ex.signal = m->signo;
 	ex.core_dumped = m->core_dumped;
+	ex.unknown = m->unknown != 0;
 	c->ended(&ex, c->arg);
 	free(c);
+}
+
+/* A process of an earlier server: its plugin's again, or killed. */
+static int
+on_adopt(uint64_t id, const char *payload, size_t len)
+{
+	struct procctl_adopted a;
+	struct mon_adopt m;
+	const char *owner;
+	struct child *c;
+
+	if (len < sizeof(m))
+		return -1;
+	memcpy(&m, payload, sizeof(m));
+	if (m.owner_len == 0 || m.owner_len > MON_MAX_OWNER ||
+	    m.tag_len > MON_MAX_TAG ||
+	    len != sizeof(m) + m.owner_len + m.tag_len || m.pid <= 0 ||
+	    payload[sizeof(m) + m.owner_len - 1] != '\0' || *slot(id) != NULL)
+		return -1;
+	owner = payload + sizeof(m);
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->id = id;
+	c->pid = m.pid;
+	c->next = buckets[id % NBUCKETS];
+	buckets[id % NBUCKETS] = c;
+	nchildren++;
+	if (id >= next_id)
+		next_id = id + 1;
+	memset(&a, 0, sizeof(a));
+	a.handle = id;
+	a.pid = m.pid;
+	a.contained = m.contained != 0;
+	a.foreign = m.foreign != 0;
+	a.tag = m.tag_len > 0 ? payload + sizeof(m) + m.owner_len : NULL;
+	a.tag_len = m.tag_len;
+	a.started_ms = m.started_ms;
+	if (adopter == NULL ||
+	    adopter(owner, &a, &c->owner, &c->ended, &c->arg) == -1) {
+		log_warn("pid %d was started by plugin %s, which is not "
+		    "loaded (or refused it): killing it", (int)m.pid, owner);
+		c->owner = NULL;
+		c->ended = NULL;
+		kill_orphan(c);
+		return 0;
+	}
+	c->started = adopted_marker;
+	return 0;
+}
+
+/* MON_FILES: records checked whole before anyone reads one. */
+static int
+files(uint64_t cookie, const char *p, size_t len)
+{
+	const char *config = NULL, *secrets = NULL;
+	size_t config_len = 0, secrets_len = 0, off = 0;
+	struct mon_file f;
+
+	while (off < len) {
+		if (len - off < sizeof(f))
+			return -1;
+		memcpy(&f, p + off, sizeof(f));
+		off += sizeof(f);
+		if (f.len > len - off)
+			return -1;
+		if (f.role == MON_FILE_CONFIG) {
+			config = p + off;
+			config_len = f.len;
+		} else if (f.role == MON_FILE_SECRETS) {
+			secrets = p + off;
+			secrets_len = f.len;
+		} else
+			return -1;
+		off += f.len;
+	}
+	if (on_files != NULL)
+		on_files(cookie, config, config_len, secrets, secrets_len);
+	return 0;
 }
 
 /* One whole message at P: 0, or -1 when it is not one the set allows. */
@@ -173,8 +271,21 @@ handle(const struct mon_hdr *h, const char *payload)
 {
 	struct mon_started st;
 	struct mon_exited ex;
+	struct mon_ready r;
 
 	switch (h->type) {
+	case MON_ADOPT:
+		return on_adopt(h->id, payload, h->len);
+	case MON_FILES:
+		return files(h->id, payload, h->len);
+	case MON_READY:
+		if (h->len != sizeof(r) || ready)
+			return -1;
+		memcpy(&r, payload, sizeof(r));
+		if (r.next_id > next_id)
+			next_id = r.next_id;
+		ready = 1;
+		return 0;
 	case MON_STARTED:
 		if (h->len != sizeof(st))
 			return -1;
@@ -192,45 +303,133 @@ handle(const struct mon_hdr *h, const char *payload)
 	}
 }
 
-static void
-on_monitor(int fd, unsigned events, void *arg)
+/* Every whole message in MIN; -1 once the monitor is lost. */
+static int
+drain(void)
 {
 	struct mon_hdr h;
-	ssize_t n;
 
-	(void)arg;
-	if (events & LOOP_WRITE)
-		flush_out();
-	if (monfd == -1 || !(events & LOOP_READ))
-		return;
-	if (buf_reserve(&min, 16 * 1024) == -1) {
-		monitor_lost("out of memory");
-		return;
-	}
-	n = read(fd, min.data + min.len, min.cap - min.len);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		monitor_lost(n == 0 ? "it went away" : strerror(errno));
-		return;
-	}
-	min.len += (size_t)n;
 	while (monfd != -1 && buf_avail(&min) >= sizeof(h)) {
 		memcpy(&h, buf_head(&min), sizeof(h));
 		if (h.len > MON_MAX_PAYLOAD) {
 			monitor_lost("a message of impossible size");
-			return;
+			return -1;
 		}
 		if (buf_avail(&min) < sizeof(h) + h.len)
 			break;
 		if (handle(&h, buf_head(&min) + sizeof(h)) == -1) {
 			monitor_lost("a message outside the set");
-			return;
+			return -1;
 		}
 		buf_consume(&min, sizeof(h) + h.len);
 	}
 	if (buf_avail(&min) == 0)
 		buf_shrink(&min, 64 * 1024);
+	return monfd == -1 ? -1 : 0;
+}
+
+/* One read into MIN: 1, 0 (try later), -1 (lost). */
+static int
+read_some(int fd)
+{
+	ssize_t n;
+
+	if (buf_reserve(&min, 16 * 1024) == -1) {
+		monitor_lost("out of memory");
+		return -1;
+	}
+	n = read(fd, min.data + min.len, min.cap - min.len);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		monitor_lost(n == 0 ? "it went away" : strerror(errno));
+		return -1;
+	}
+	min.len += (size_t)n;
+	return 1;
+}
+
+static void
+on_monitor(int fd, unsigned events, void *arg)
+{
+	(void)arg;
+	if (events & LOOP_WRITE)
+		flush_out();
+	if (monfd == -1 || !(events & LOOP_READ))
+		return;
+	if (read_some(fd) == 1)
+		(void)drain();
+}
+
+/* A blocking write of what is queued: at start and at the end only. */
+static int
+flush_blocking(void)
+{
+	struct pollfd pfd;
+
+	for (;;) {
+		flush_out();
+		if (monfd == -1)
+			return -1;
+		if (buf_avail(&mout) == 0)
+			return 0;
+		pfd.fd = monfd;
+		pfd.events = POLLOUT;
+		if (poll(&pfd, 1, -1) == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * The start's one wait: MON_HELLO, then what the monitor says until
+ * MON_READY (adoptions handed to their plugins, which must be loaded
+ * by now).  The monitor answers at once; a monitor that does not
+ * within a minute is taken as lost.
+ */
+int
+children_sync(void)
+{
+	struct pollfd pfd;
+	int r;
+
+	if (send_msg(MON_HELLO, 0, NULL, 0) == -1 || flush_blocking() == -1)
+		return -1;
+	while (!ready) {
+		pfd.fd = monfd;
+		pfd.events = POLLIN;
+		if ((r = poll(&pfd, 1, 60000)) == 0) {
+			monitor_lost("it did not answer MON_HELLO");
+			return -1;
+		}
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1 || read_some(monfd) == -1 || drain() == -1)
+			return -1;
+	}
+	if (nchildren > 0)
+		log_info("%zu process%s already running, adopted",
+		    nchildren, nchildren == 1 ? "" : "es");
+	return 0;
+}
+
+void
+children_set_adopter(children_adopt_fn fn)
+{
+	adopter = fn;
+}
+
+void
+children_set_files(children_files_fn fn)
+{
+	on_files = fn;
+}
+
+/* Ask the monitor to read the configuration for us; the answer comes to
+ * the files function with COOKIE.  0, or -1 (no monitor). */
+int
+children_reload(uint64_t cookie)
+{
+	return send_msg(MON_RELOAD, cookie, NULL, 0);
 }
 
 int
@@ -259,7 +458,8 @@ send_msg(uint32_t type, uint64_t id, const void *p, size_t len)
 		return -1;
 	}
 	buf_append(&mout, &h, sizeof(h));
-	buf_append(&mout, p, len);
+	if (len > 0)
+		buf_append(&mout, p, len);
 	flush_out();
 	return 0;
 }
@@ -271,10 +471,15 @@ put_str(struct buf *b, const char *s)
 	    + 1);
 }
 
-/* SPEC as a MON_SPAWN payload in B: 0, or -1 (too big, no memory). */
+/* SPEC as a MON_SPAWN payload in B: 0, or -1 (too big, no memory).
+ * Members of SPEC past its declared size are not read. */
 static int
-encode_spawn(struct buf *b, const struct procctl_spawn *spec)
+encode_spawn(struct buf *b, const char *owner,
+    const struct procctl_spawn *spec)
 {
+	size_t have = spec->size;
+	const void *tag = NULL;
+	size_t tag_len = 0;
 	struct mon_spawn m;
 	size_t i;
 
@@ -285,8 +490,16 @@ encode_spawn(struct buf *b, const struct procctl_spawn *spec)
 	m.stop_ms = spec->stop_ms;
 	if (spec->flags & PROCCTL_SPAWN_INHERIT_OUTPUT)
 		m.flags |= MON_SPAWN_INHERIT_OUTPUT;
-	if (spec->uid != getuid())
-		m.flags |= MON_SPAWN_SET_IDS;
+	if (have >= offsetof(struct procctl_spawn, cwd_pid) +
+	    sizeof(spec->cwd_pid)) {
+		tag = spec->tag;
+		tag_len = spec->tag != NULL ? spec->tag_len : 0;
+		if (spec->cwd == NULL && spec->cwd_pid > 0)
+			m.cwd_pid = spec->cwd_pid;
+	}
+	if (tag_len > MON_MAX_TAG)
+		return -1;
+	m.tag_len = (uint32_t)tag_len;
 	for (i = 0; spec->argv[i] != NULL; i++)
 		m.argc++;
 	for (i = 0; spec->env != NULL && spec->env[i] != NULL; i++)
@@ -294,25 +507,29 @@ encode_spawn(struct buf *b, const struct procctl_spawn *spec)
 	buf_append(b, &m, sizeof(m));
 	put_str(b, spec->user);
 	put_str(b, spec->cwd);
+	put_str(b, owner);
 	for (i = 0; i < m.argc; i++)
 		put_str(b, spec->argv[i]);
 	for (i = 0; i < m.envc; i++)
 		put_str(b, spec->env[i]);
+	if (tag_len > 0)
+		buf_append(b, tag, tag_len);
 	return b->failed || buf_avail(b) - sizeof(m) > MON_MAX_PAYLOAD ||
 	    m.argc == 0 ? -1 : 0;
 }
 
 uint64_t
-children_spawn(const void *owner, const struct procctl_spawn *spec,
-    procctl_started_fn started, procctl_child_fn ended, void *arg)
+children_spawn(const void *owner, const char *name,
+    const struct procctl_spawn *spec, procctl_started_fn started,
+    procctl_child_fn ended, void *arg)
 {
 	struct buf payload = { 0 };
 	struct child *c;
 
-	if (monfd == -1 || spec == NULL || spec->argv == NULL ||
+	if (monfd == -1 || !ready || spec == NULL || spec->argv == NULL ||
 	    started == NULL || ended == NULL)
 		return 0;
-	if (encode_spawn(&payload, spec) == -1 ||
+	if (encode_spawn(&payload, name, spec) == -1 ||
 	    (c = calloc(1, sizeof(*c))) == NULL) {
 		buf_free(&payload);
 		return 0;
@@ -380,33 +597,40 @@ children_count(void)
 }
 
 /* The server stops: the monitor ends every process (each given its
- * stop_ms) and exits once they are gone.  A blocking write: the loop is
- * over. */
-void
-children_shutdown(void)
+ * stop_ms) and exits once they are gone; with LEAVE (live_restore) it
+ * leaves them running for the next procctld.  UPGRADE instead: the
+ * monitor re-execs itself once we are gone, and everything goes on.  A
+ * blocking write: the loop is over. */
+static void
+say_last(uint32_t type, const void *p, size_t len)
 {
-	struct mon_hdr h;
-	ssize_t n;
-
 	if (monfd == -1)
 		return;
-	memset(&h, 0, sizeof(h));
-	h.type = MON_SHUTDOWN;
-	(void)buf_append(&mout, &h, sizeof(h));
-	while (buf_avail(&mout) > 0) {
-		n = send(monfd, buf_head(&mout), buf_avail(&mout),
-		    MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		buf_consume(&mout, (size_t)n);
-	}
+	if (send_msg(type, 0, p, len) == 0)
+		(void)flush_blocking();
 	if (mwatch != NULL)
 		loop_unwatch(mwatch);
 	mwatch = NULL;
-	close(monfd);
+	if (monfd != -1)
+		close(monfd);
 	monfd = -1;
+}
+
+void
+children_shutdown(int leave)
+{
+	struct mon_shutdown m;
+
+	memset(&m, 0, sizeof(m));
+	if (leave)
+		m.flags |= MON_SHUTDOWN_LEAVE;
+	say_last(MON_SHUTDOWN, &m, sizeof(m));
+}
+
+void
+children_upgrade(void)
+{
+	say_last(MON_UPGRADE, NULL, 0);
 }
 
 void

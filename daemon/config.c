@@ -133,6 +133,18 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 	}
 	if (strcmp(key, "socket_group") == 0)
 		return set_str(&c->socket_group, val) == 0;
+	if (strcmp(key, "server_user") == 0) {
+		if (val[0] == '\0')
+			return bad_value(st, "daemon", key, val, "empty name");
+		return set_str(&c->server_user, val) == 0;
+	}
+	if (strcmp(key, "live_restore") == 0) {
+		if (strcmp(val, "yes") != 0 && strcmp(val, "no") != 0)
+			return bad_value(st, "daemon", key, val,
+			    "expected yes or no");
+		c->live_restore = strcmp(val, "yes") == 0;
+		return 1;
+	}
 	if (strcmp(key, "plugin_dir") == 0)
 		return set_str(&c->plugin_dir, val) == 0;
 	if (strcmp(key, "log_level") == 0) {
@@ -312,21 +324,50 @@ reader(char *str, int num, void *stream)
 	return s;
 }
 
+static int parse_fp(struct config *c, const char *file, FILE *fp);
+
 int
 config_load(struct config *c, const char *file)
+{
+	FILE *fp;
+
+	if ((fp = fopen(file, "re")) == NULL) {
+		log_error("%s: %s", file, strerror(errno));
+		return -1;
+	}
+	return parse_fp(c, file, fp);
+}
+
+int
+config_load_mem(struct config *c, const char *file, const char *text,
+    size_t len)
+{
+	FILE *fp;
+
+	/* fmemopen of 0 bytes fails: an empty file is an empty stream. */
+	if ((fp = len > 0 ? fmemopen((void *)text, len, "r") :
+	    fopen("/dev/null", "re")) == NULL) {
+		log_error("%s: %s", file, strerror(errno));
+		return -1;
+	}
+	return parse_fp(c, file, fp);
+}
+
+/* Parse FP (closed here) as FILE. */
+static int
+parse_fp(struct config *c, const char *file, FILE *fp)
 {
 	struct parse_state st;
 	size_t i;
 	int rc;
 
-	if (set_str(&c->file, file) == -1)
-		return -1;
-	memset(&st, 0, sizeof(st));
-	st.c = c;
-	if ((st.fp = fopen(file, "re")) == NULL) {
-		log_error("%s: %s", file, strerror(errno));
+	if (set_str(&c->file, file) == -1) {
+		fclose(fp);
 		return -1;
 	}
+	memset(&st, 0, sizeof(st));
+	st.c = c;
+	st.fp = fp;
 	rc = ini_parse_stream(reader, &st, handler, &st);
 	fclose(st.fp);
 	if (rc > 0) {
@@ -386,6 +427,7 @@ config_free(struct config *c)
 	free(c->tls_key);
 	free(c->tls_client_ca);
 	free(c->socket_group);
+	free(c->server_user);
 	free(c->allow_users);
 	free(c->allow_groups);
 	free(c->admin_users);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,8 +130,9 @@ on_accept(int fd, unsigned events, void *arg)
 	}
 }
 
+/* Bind PATH (the daemon's start, before the split): the fd, or -1. */
 int
-listen_unix(const char *path, mode_t mode, gid_t group)
+listen_bind_unix(const char *path, mode_t mode, gid_t group)
 {
 	struct sockaddr_un sun;
 	mode_t old;
@@ -181,15 +183,7 @@ listen_unix(const char *path, mode_t mode, gid_t group)
 		close(fd);
 		return -1;
 	}
-	if ((lwatch = loop_watch(fd, LOOP_READ, on_accept, NULL)) == NULL) {
-		unlink(path);
-		close(fd);
-		return -1;
-	}
-	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	lfd = fd;
-	strcpy(lpath, path);
-	return 0;
+	return fd;
 }
 
 /* Split "host:port" / "[v6]:port" into HOST and PORT. */
@@ -276,8 +270,9 @@ listen_is_loopback(const char *spec, char *err, size_t errlen)
 	return all;
 }
 
+/* Bind SPEC's addresses into FDS (at most MAX): how many, or -1. */
 int
-listen_tcp(const char *spec)
+listen_bind_tcp(const char *spec, int *fds, size_t max)
 {
 	struct addrinfo *res, *ai;
 	char err[128];
@@ -288,7 +283,7 @@ listen_tcp(const char *spec)
 		return -1;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		if (ntcp == sizeof(tcp_fds) / sizeof(tcp_fds[0])) {
+		if ((size_t)bound == max) {
 			log_error("listen %s: too many TCP listeners", spec);
 			break;
 		}
@@ -306,19 +301,53 @@ listen_tcp(const char *spec)
 			close(fd);
 			continue;
 		}
-		tcp_watches[ntcp] = loop_watch(fd, LOOP_READ, on_accept,
-		    &tcp_marker);
-		if (tcp_watches[ntcp] == NULL) {
-			close(fd);
-			continue;
-		}
-		tcp_fds[ntcp++] = fd;
-		bound++;
+		fds[bound++] = fd;
 	}
 	freeaddrinfo(res);
 	if (bound == 0)
 		return -1;
 	log_info("listening on tcp %s", spec);
+	return bound;
+}
+
+/* Accept on FD, a listener the monitor handed us: TCP or the Unix
+ * socket, as its address says. */
+int
+listen_adopt(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		log_error("listener fd %d: %s", fd, strerror(errno));
+		return -1;
+	}
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	if (ss.ss_family == AF_UNIX) {
+		if (lfd != -1)
+			return -1;
+		if ((lwatch = loop_watch(fd, LOOP_READ, on_accept, NULL)) ==
+		    NULL)
+			return -1;
+		lfd = fd;
+		if (len > offsetof(struct sockaddr_un, sun_path))
+			snprintf(lpath, sizeof(lpath), "%.*s", (int)(len -
+			    offsetof(struct sockaddr_un, sun_path)),
+			    sun->sun_path);
+		if (spare_fd == -1)
+			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		return 0;
+	}
+	if (ntcp == sizeof(tcp_fds) / sizeof(tcp_fds[0]))
+		return -1;
+	if ((tcp_watches[ntcp] = loop_watch(fd, LOOP_READ, on_accept,
+	    &tcp_marker)) == NULL)
+		return -1;
+	tcp_fds[ntcp++] = fd;
+	if (spare_fd == -1)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	return 0;
 }
 
@@ -332,9 +361,9 @@ listen_close(void)
 	}
 	if (lfd == -1)
 		return;
+	/* The socket file is the monitor's to remove: it outlives us. */
 	loop_unwatch(lwatch);
 	close(lfd);
-	unlink(lpath);
 	lfd = -1;
 	if (spare_fd != -1)
 		close(spare_fd);

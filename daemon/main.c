@@ -1,13 +1,17 @@
 /*
  * procctld: options, configuration, start-up and orderly shutdown.  Once
- * the configuration is known to be usable, procctld splits in two: the
- * first process becomes the monitor (monitor/: the parent of every
- * managed process), its child the server (everything else).  They share
- * a socketpair and nothing else.
+ * the configuration is known to be usable and the listening sockets are
+ * bound, the first process becomes the monitor (monitor/: the parent of
+ * every managed process), which runs the server (everything else) as a
+ * fresh exec of this binary, handed a socketpair and the listeners; the
+ * server loads what it needs as root, then drops to server_user.  The
+ * same binary is both: the environment says which (MON_ENV_SERVER).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,6 +34,7 @@
 #endif
 
 static const struct config *active_config;
+static int upgrade_asked;	/* `daemon upgrade`: the monitor re-execs */
 static int sigfd = -1;
 static struct watch *sigwatch;
 
@@ -188,17 +193,6 @@ resolve_plugin_dir(struct config *c)
 	return (c->plugin_dir = strdup(out)) ? 0 : -1;
 }
 
-static int
-listen_all_tcp(const struct config *c)
-{
-	size_t i;
-
-	for (i = 0; i < c->ntcp; i++)
-		if (listen_tcp(c->tcp_listen[i]) == -1)
-			return -1;
-	return 0;
-}
-
 static void
 raise_nofile(void)
 {
@@ -214,30 +208,175 @@ raise_nofile(void)
 		    (unsigned long long)rl.rlim_cur);
 }
 
+#define COOKIE_RELOAD	1	/* children_reload()'s for SIGHUP */
+
+/* The whole of PATH, malloc'd, into *OUT; -1 after logging. */
+static int
+slurp(const char *path, char **out, size_t *len)
+{
+	char *buf = NULL, *grown;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		log_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	for (;;) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			if (cap > MON_MAX_PAYLOAD / 2 ||
+			    (grown = realloc(buf, cap)) == NULL) {
+				log_error("%s: too big", path);
+				goto fail;
+			}
+			buf = grown;
+		}
+		if ((r = read(fd, buf + n, cap - n)) == 0)
+			break;
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			log_error("%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return -1;
+}
+
+static int
+put_file(char **payload, size_t *len, uint32_t role, const char *data,
+    size_t n)
+{
+	struct mon_file f = { role, (uint32_t)n };
+	char *grown;
+
+	if ((grown = realloc(*payload, *len + sizeof(f) + n)) == NULL)
+		return -1;
+	memcpy(grown + *len, &f, sizeof(f));
+	if (n > 0)
+		memcpy(grown + *len + sizeof(f), data, n);
+	*payload = grown;
+	*len += sizeof(f) + n;
+	return 0;
+}
+
+static const char *config_path;	/* -c, for the monitor's reloads */
+
 /*
- * SIGHUP: read the file again and apply its [access] policy; connections
- * are checked against it on their next command.  Everything else (socket,
- * listeners, plugins) keeps its start-up value until a restart.
+ * In the monitor, as root: the configuration file and the secrets file
+ * it names, checked as at start (a file others may read is refused), as
+ * one MON_FILES payload.  The server, which may not read them itself,
+ * parses them; nothing the server names is opened.
+ */
+static int
+read_files(char **payload, size_t *len)
+{
+	struct config nc;
+	char *text = NULL, *sec = NULL;
+	size_t tlen = 0, slen = 0;
+	int rc = -1;
+
+	*payload = NULL;
+	*len = 0;
+	if (config_path == NULL) {
+		log_warn("SIGHUP: no configuration file to reload");
+		return -1;
+	}
+	config_defaults(&nc);
+	if (config_load(&nc, config_path) == -1 ||
+	    resolve_beside(&nc, &nc.tcp_secrets) == -1 ||
+	    slurp(config_path, &text, &tlen) == -1)
+		goto done;
+	if (nc.tcp_secrets != NULL) {
+		if (auth_load(nc.tcp_secrets) == -1 ||
+		    slurp(nc.tcp_secrets, &sec, &slen) == -1) {
+			auth_free();
+			goto done;
+		}
+		auth_free();
+	}
+	if (put_file(payload, len, MON_FILE_CONFIG, text, tlen) == -1 ||
+	    (sec != NULL && put_file(payload, len, MON_FILE_SECRETS, sec,
+	    slen) == -1))
+		goto done;
+	rc = 0;
+done:
+	if (sec != NULL)
+		explicit_bzero(sec, slen);
+	free(sec);
+	free(text);
+	config_free(&nc);
+	if (rc == -1) {
+		free(*payload);
+		*payload = NULL;
+		*len = 0;
+		log_error("SIGHUP: %s not reloaded: the running configuration "
+		    "stays", config_path);
+	}
+	return rc;
+}
+
+/*
+ * SIGHUP: the monitor reads the file again (and the secrets file it
+ * names) for us; then its [access] policy applies (connections are
+ * checked against it on their next command) and TCP users authenticate
+ * against the new secrets.  Everything else (socket, listeners,
+ * plugins) keeps its start-up value until a restart.
  */
 static void
 reload(void)
 {
-	struct config nc;
-
 	if (active_config == NULL || active_config->file == NULL) {
 		log_warn("SIGHUP: no configuration file to reload");
 		return;
 	}
+	if (children_reload(COOKIE_RELOAD) == -1)
+		log_error("SIGHUP: the monitor cannot be reached; nothing "
+		    "reloaded");
+}
+
+static void
+on_files(uint64_t cookie, const char *text, size_t len, const char *sec,
+    size_t slen)
+{
+	struct config nc;
+
+	if (cookie != COOKIE_RELOAD) {
+		plugin_host_config_arrived(text, len);
+		return;
+	}
+	if (text == NULL) {
+		log_error("SIGHUP: %s could not be read (the monitor's log "
+		    "says why): the running configuration stays",
+		    active_config->file);
+		return;
+	}
 	config_defaults(&nc);
-	if (config_load(&nc, active_config->file) == -1 ||
+	if (config_load_mem(&nc, active_config->file, text, len) == -1 ||
 	    access_load(&nc) == -1) {
 		log_error("SIGHUP: %s not reloaded: the running policy stays",
 		    active_config->file);
 		config_free(&nc);
 		return;
 	}
-	log_info("SIGHUP: [access] policy reloaded from %s (other changes "
-	    "take effect at restart)", active_config->file);
+	plugin_host_config(text, len);
+	if (sec != NULL && auth_reload_mem(nc.tcp_secrets ? nc.tcp_secrets :
+	    "secrets", sec, slen) == -1)
+		log_error("SIGHUP: the secrets file was not reloaded: the "
+		    "running secrets stay");
+	log_info("SIGHUP: [access] policy%s reloaded from %s (other changes "
+	    "take effect at restart)", sec != NULL ? " and secrets" : "",
+	    active_config->file);
 	config_free(&nc);
 	session_policy_changed();
 }
@@ -302,56 +441,120 @@ set_title(int argc, char **argv, const char *title)
 	snprintf(argv[0], room, "%s", title);
 }
 
-/*
- * Split: the monitor stays in this process (it never returns from
- * monitor_main), the server goes on in a child.  The server's end of the
- * socketpair, or -1.
- */
-static int
-split(int argc, char **argv)
+/* The fds in "4,5,6" (the monitor's hand-over) into FDS; how many. */
+static size_t
+fd_list(const char *s, int *fds, size_t max)
 {
-	pid_t pid, monitor = getpid();
-	sigset_t set;
-	int sv[2];
+	size_t n = 0;
+	char *end;
+	long v;
 
-	/* Blocked before the split: a signal that comes before either
-	 * process has its signalfd waits for it instead of killing it (the
-	 * server may be listening before the monitor is set up). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		log_error("socketpair: %s", strerror(errno));
-		return -1;
+	while (s != NULL && *s != '\0' && n < max) {
+		v = strtol(s, &end, 10);
+		if (end == s || v < 3 || v > INT_MAX)
+			break;
+		fds[n++] = (int)v;
+		s = *end == ',' ? end + 1 : end;
 	}
-	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		log_error("fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid > 0) {
-		close(sv[1]);
-		set_title(argc, argv, "procctld: monitor");
-		prctl(PR_SET_NAME, "procctld-mon");
-		monitor_main(sv[0], pid);
-	}
-	close(sv[0]);
-	/* A server without its monitor can manage nothing: it goes too. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	if (getppid() != monitor)
-		_exit(1);
-	set_title(argc, argv, "procctld: server");
-	prctl(PR_SET_NAME, "procctld-srv");
-	return sv[1];
+	return n;
 }
 
-/* The layers from the bottom up, then the plugins, then the doors. */
+/* Never to be root again: the server as server_user (default `procctl`
+ * if there is one, else `nobody`), its own group only.  Verified: a way
+ * back to root must fail. */
 static int
-start(const struct config *c, int monfd)
+drop_root(const struct config *c)
 {
+	const char *name = c->server_user;
+	struct passwd *pw;
+	gid_t gid;
+
+	if (geteuid() != 0)
+		return 0;
+	if (name == NULL)
+		name = getpwnam("procctl") != NULL ? "procctl" : "nobody";
+	if ((pw = getpwnam(name)) == NULL) {
+		log_error("[daemon] server_user = %s: no such user", name);
+		return -1;
+	}
+	if (pw->pw_uid == 0) {
+		log_warn("[daemon] server_user = %s: the server keeps root "
+		    "(its privileges are not separated)", name);
+		return 0;
+	}
+	gid = pw->pw_gid;
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1) {
+		log_error("dropping root to %s: %s", name, strerror(errno));
+		return -1;
+	}
+	if (setuid(0) != -1 || geteuid() != pw->pw_uid) {
+		log_error("dropping root to %s: root could be regained", name);
+		return -1;
+	}
+	/* A change of ids clears the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	log_info("server runs as %s (uid %u)", name, (unsigned)pw->pw_uid);
+	return 0;
+}
+
+/* The reply has been written (the before-sleep hook ran): now stop. */
+static void
+stop_soon(void *arg)
+{
+	(void)arg;
+	loop_stop();
+}
+
+/*
+ * DAEMON UPGRADE (admins): this server ends without ending anything it
+ * manages; the monitor re-execs the procctld binary now on disk in its
+ * own process, keeping the children and the listening sockets, and
+ * starts a new server, which adopts every process.  Clients see their
+ * connection close and reconnect.
+ */
+static void
+cmd_daemon(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = ctx->caller;
+
+	(void)argc;
+	(void)argv;
+	if (!who->admin) {
+		reply_error(ctx, "NOPERM", "daemon upgrade is for admins only");
+		return;
+	}
+	if (upgrade_asked) {
+		reply_error(ctx, "BUSY", "an upgrade is already under way");
+		return;
+	}
+	log_info("upgrade asked by %s (uid %u): the monitor re-executes "
+	    "procctld; processes keep running", who->user,
+	    (unsigned)who->uid);
+	upgrade_asked = 1;
+	reply_simple(ctx, "OK");
+	loop_timer_add(0, stop_soon, NULL);
+}
+
+static const struct procctl_param daemon_params[] = {
+	{ "upgrade", PROCCTL_PARAM_KEYWORD, "upgrade", 1, 1, 0, NULL, NULL,
+	  NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
+static const struct procctl_command daemon_command = {
+	"daemon", cmd_daemon, 0, "daemon upgrade",
+	"Admins: re-execute procctld from the binary on disk, keeping every "
+	"process, the sockets and the state (clients reconnect)", 0, NULL,
+	daemon_params, "server"
+};
+
+/* The layers from the bottom up, then the plugins, then the doors, then
+ * root is dropped, then the monitor tells us what already runs. */
+static int
+start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
+{
+	size_t i;
 	struct conn_limits cl;
 	struct session_limits sl;
 	int nplugins;
@@ -367,13 +570,18 @@ start(const struct config *c, int monfd)
 	sl.max_batch = c->max_batch;
 	if (loop_init() == -1 || setup_signals() == -1 ||
 	    children_init(monfd) == -1 || command_init() == -1 ||
-	    session_init(&sl) == -1 || plugin_host_init(c) == -1)
+	    session_init(&sl) == -1 || plugin_host_init(c) == -1 ||
+	    command_add(&daemon_command, PROCCTL_ABI_MINOR, 0, NULL,
+	    "core") == -1)
 		return -1;
 	conn_init(&cl);
 	loop_set_before_sleep(conn_before_sleep);
 	nplugins = plugin_load_all(c);
-	if (listen_unix(c->socket, c->socket_mode, socket_gid) == -1 ||
-	    listen_all_tcp(c) == -1)
+	for (i = 0; i < nlfds; i++)
+		if (listen_adopt(lfds[i]) == -1)
+			return -1;
+	children_set_files(on_files);
+	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
 	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
 	    "-s %s help", PROCCTLD_VERSION, c->socket, nplugins,
@@ -388,9 +596,14 @@ stop(void)
 	listen_close();
 	conn_close_all();
 	/* The monitor ends every process gracefully (SIGTERM, then SIGKILL
-	 * after each one's stop time); after this, unloading a plugin
-	 * kills nothing. */
-	children_shutdown();
+	 * after each one's stop time), or leaves them to the next procctld
+	 * (live_restore), or to itself re-executed (upgrade); after this,
+	 * unloading a plugin kills nothing. */
+	if (upgrade_asked)
+		children_upgrade();
+	else
+		children_shutdown(active_config != NULL &&
+		    active_config->live_restore);
 	plugin_unload_all();
 	conn_before_sleep();	/* what the plugins' last words woke */
 	children_free();
@@ -410,13 +623,153 @@ stop(void)
 	access_free();
 }
 
+/* The monitor-to-be binds what the server will accept on: the Unix
+ * socket (a live daemon's is never taken) and the TCP addresses; an
+ * upgraded monitor was handed them.  How many, or -1. */
+static int
+bind_all(const struct config *c, int *fds, size_t max)
+{
+	size_t n = 0, i;
+	int k;
+
+	if (getenv(MON_ENV_UPGRADE) != NULL)
+		return (int)fd_list(getenv(MON_ENV_LISTEN), fds, max);
+	if ((fds[n++] = listen_bind_unix(c->socket, c->socket_mode,
+	    socket_gid)) == -1)
+		return -1;
+	for (i = 0; i < c->ntcp; i++) {
+		if ((k = listen_bind_tcp(c->tcp_listen[i], fds + n,
+		    max - n)) == -1)
+			goto fail;
+		n += (size_t)k;
+	}
+	return (int)n;
+fail:
+	while (n > 0)
+		close(fds[--n]);
+	unlink(c->socket);
+	return -1;
+}
+
+/* A copy of ARGV that set_title() cannot overwrite. */
+static char **
+copy_argv(int argc, char **argv)
+{
+	char **v;
+	int i;
+
+	if ((v = calloc((size_t)argc + 1, sizeof(*v))) == NULL)
+		return NULL;
+	for (i = 0; i < argc; i++)
+		if ((v[i] = strdup(argv[i])) == NULL)
+			return NULL;
+	return v;
+}
+
+/* The state file: beside the socket, so each daemon has its own. */
+static char *
+state_path(const char *sock)
+{
+	char *p;
+
+	if (asprintf(&p, "%s.state", sock) == -1)
+		return NULL;
+	return p;
+}
+
+/* Be the monitor: never returns. */
+static void __attribute__((noreturn))
+become_monitor(int argc, char **argv, struct config *cf)
+{
+	struct monitor_args ma;
+	static int lfds[64];
+	sigset_t set;
+	int n;
+
+	/* Blocked now: a signal that comes before the monitor has its
+	 * signalfd waits for it instead of killing it. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	/* The server loads these itself; the monitor needs none. */
+	auth_free();
+	tls_free();
+	access_free();
+	memset(&ma, 0, sizeof(ma));
+	ma.server_fd = -1;
+	if ((n = bind_all(cf, lfds, sizeof(lfds) / sizeof(lfds[0]))) == -1)
+		exit(1);
+	ma.lfds = lfds;
+	ma.nlfds = (size_t)n;
+	ma.argv = copy_argv(argc, argv);
+	ma.socket = cf->socket;
+	ma.state = state_path(cf->socket);
+	ma.live_restore = cf->live_restore;
+	ma.read_files = read_files;
+	config_path = cf->file;
+	if (ma.argv == NULL || ma.state == NULL)
+		fatal("out of memory");
+	unsetenv(MON_ENV_UPGRADE);
+	unsetenv(MON_ENV_LISTEN);
+	set_title(argc, argv, "procctld: monitor");
+	monitor_main(&ma);
+}
+
+/* Be the server the monitor started: the exit status. */
+static int
+be_server(int argc, char **argv, struct config *cf)
+{
+	int lfds[64], monfd;
+	size_t n;
+
+	monfd = atoi(getenv(MON_ENV_SERVER));
+	n = fd_list(getenv(MON_ENV_LISTEN), lfds, sizeof(lfds) /
+	    sizeof(lfds[0]));
+	unsetenv(MON_ENV_SERVER);
+	unsetenv(MON_ENV_LISTEN);
+	/* Started by the monitor, which may already be gone. */
+	if (monfd < 3 || getppid() == 1) {
+		log_error("no monitor: procctld starts as one process, which "
+		    "then runs the server");
+		return 1;
+	}
+	set_title(argc, argv, "procctld: server");
+	prctl(PR_SET_NAME, "procctld-srv");
+	active_config = cf;
+	/* Read while we are root: PLUGIN LOAD parses this copy. */
+	if (cf->file != NULL) {
+		char *text;
+		size_t len;
+
+		if (slurp(cf->file, &text, &len) == 0) {
+			plugin_host_config(text, len);
+			free(text);
+		}
+	}
+	raise_nofile();
+	if (start(cf, monfd, lfds, n) == -1) {
+		stop();
+		config_free(cf);
+		return 1;
+	}
+	if (loop_run() == -1)
+		log_error("event loop failed; shutting down");
+	stop();
+	config_free(cf);
+	log_info("stopped");
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
 	char defsock[PATH_MAX];
-	int ch, test_only = 0, lvl, monfd;
+	int ch, test_only = 0, lvl;
 
 	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
 		switch (ch) {
@@ -499,17 +852,8 @@ main(int argc, char **argv)
 		config_free(&cf);
 		return 0;
 	}
-	active_config = &cf;
+	if (getenv(MON_ENV_SERVER) != NULL)
+		return be_server(argc, argv, &cf);
 	raise_nofile();
-	if ((monfd = split(argc, argv)) == -1 || start(&cf, monfd) == -1) {
-		stop();
-		config_free(&cf);
-		return 1;
-	}
-	if (loop_run() == -1)
-		log_error("event loop failed; shutting down");
-	stop();
-	config_free(&cf);
-	log_info("stopped");
-	return 0;
+	become_monitor(argc, argv, &cf);
 }

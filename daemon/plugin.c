@@ -29,6 +29,9 @@ struct procctl_plugin {
 	const struct procctl_plugin_decl *decl;
 	struct kv			*kv;		/* owned: its section */
 	size_t				 nkv;
+	procctl_adopt_fn		 adopt;		/* on_adopt's */
+	procctl_child_fn		 adopt_ended;
+	void				*adopt_arg;
 	struct procctl_plugin		*next;
 };
 
@@ -43,7 +46,10 @@ struct pwatch {
 	struct pwatch		*next;
 };
 
+enum hook_kind { HOOK_DISCONNECT, HOOK_SESSION };
+
 struct hook {
+	enum hook_kind		 kind;
 	struct procctl_plugin	*owner;
 	procctl_conn_fn		 fn;
 	void			*arg;
@@ -54,6 +60,19 @@ static struct procctl_plugin *plugins;	/* load order */
 static struct pwatch *pwatches;
 static struct hook *hooks;
 static char *conf_file;		/* owned: re-read by PLUGIN LOAD */
+static char *conf_text;		/* owned: its bytes as last read, NULL when
+				 * they could not be */
+static size_t conf_len;
+
+/* PLUGIN LOAD requests waiting for the monitor to read the file. */
+struct pending_load {
+	struct procctl_ctx	*ctx;		/* deferred */
+	char			*name;		/* owned */
+	struct pending_load	*next;
+};
+static struct pending_load *pending, **pending_tail = &pending;
+
+#define COOKIE_PLUGIN_LOAD	2	/* children_reload()'s, for us */
 static char *plugin_dir;	/* owned */
 
 static int
@@ -93,7 +112,7 @@ static const struct procctl_caller *
 host_caller(struct procctl_ctx *ctx)
 {
 	static const struct procctl_caller gone = { 0, (uid_t)-1, (gid_t)-1,
-	    -1, "?", 0, 0 };
+	    -1, "?", 0, 0, 0 };
 
 	return ctx != NULL && ctx->caller != NULL ? ctx->caller : &gone;
 }
@@ -102,10 +121,11 @@ static uint64_t
 host_spawn(struct procctl_plugin *self, const struct procctl_spawn *spec,
     procctl_started_fn started, procctl_child_fn ended, void *arg)
 {
-	/* A spec from a later minor is read only as far as we know it. */
-	if (spec == NULL || spec->size < sizeof(*spec))
+	/* A spec from a later minor is read only as far as we know it;
+	 * one from minor 2 ends before the tag. */
+	if (spec == NULL || spec->size < offsetof(struct procctl_spawn, tag))
 		return 0;
-	return children_spawn(self, spec, started, ended, arg);
+	return children_spawn(self, self->name, spec, started, ended, arg);
 }
 
 static int
@@ -279,12 +299,14 @@ host_push_begin_conn(struct procctl_plugin *self, uint64_t conn_id)
 }
 
 static int
-host_on_disconnect(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
+add_hook(struct procctl_plugin *self, enum hook_kind kind,
+    procctl_conn_fn fn, void *arg)
 {
 	struct hook *h;
 
-	if ((h = calloc(1, sizeof(*h))) == NULL)
+	if (fn == NULL || (h = calloc(1, sizeof(*h))) == NULL)
 		return -1;
+	h->kind = kind;
 	h->owner = self;
 	h->fn = fn;
 	h->arg = arg;
@@ -293,13 +315,70 @@ host_on_disconnect(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
 	return 0;
 }
 
-void
-plugin_run_disconnect(const struct procctl_caller *who)
+static int
+host_on_disconnect(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
+{
+	return add_hook(self, HOOK_DISCONNECT, fn, arg);
+}
+
+static int
+host_on_session(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
+{
+	return add_hook(self, HOOK_SESSION, fn, arg);
+}
+
+static void
+run_hooks(enum hook_kind kind, const struct procctl_caller *who)
 {
 	struct hook *h;
 
 	for (h = hooks; h != NULL; h = h->next)
-		h->fn(who, h->arg);
+		if (h->kind == kind)
+			h->fn(who, h->arg);
+}
+
+void
+plugin_run_disconnect(const struct procctl_caller *who)
+{
+	run_hooks(HOOK_DISCONNECT, who);
+}
+
+void
+plugin_run_session(const struct procctl_caller *who)
+{
+	run_hooks(HOOK_SESSION, who);
+}
+
+static int
+host_on_adopt(struct procctl_plugin *self, procctl_adopt_fn adopt,
+    procctl_child_fn ended, void *arg)
+{
+	if (adopt == NULL || ended == NULL)
+		return -1;
+	self->adopt = adopt;
+	self->adopt_ended = ended;
+	self->adopt_arg = arg;
+	return 0;
+}
+
+/* The monitor's MON_ADOPT, for the plugin named OWNER (children.c). */
+static int
+adopt(const char *owner, const struct procctl_adopted *a, const void **who,
+    procctl_child_fn *ended, void **arg)
+{
+	struct procctl_plugin *p;
+	void *v;
+
+	for (p = plugins; p != NULL; p = p->next)
+		if (strcmp(p->name, owner) == 0)
+			break;
+	if (p == NULL || p->adopt == NULL ||
+	    (v = p->adopt(a, p->adopt_arg)) == NULL)
+		return -1;
+	*who = p;
+	*ended = p->adopt_ended;
+	*arg = v;
+	return 0;
 }
 
 static const struct procctl_host host = {
@@ -338,6 +417,8 @@ static const struct procctl_host host = {
 	.spawn = host_spawn,
 	.signal = host_signal,
 	.option_at = host_option_at,
+	.on_adopt = host_on_adopt,
+	.on_session = host_on_session,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */
@@ -653,14 +734,8 @@ plugin_find(const char *name)
  * when the daemon runs without a file.  0, or -1 with ERR set.
  */
 static int
-load_named(const char *name, char *err, size_t errlen)
+valid_name(const char *name, char *err, size_t errlen)
 {
-	const struct plugin_conf *pc = NULL;
-	struct config c;
-	char path[PATH_MAX];
-	size_t i;
-	int rc = -1;
-
 	if (name[0] == '\0' || strchr(name, '/') != NULL ||
 	    strlen(name) > NAME_MAX - 3) {
 		snprintf(err, errlen, "'%.64s' is not a plugin name", name);
@@ -670,9 +745,24 @@ load_named(const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "plugin %.64s is already loaded", name);
 		return -1;
 	}
+	return 0;
+}
+
+static int
+load_named(const char *name, char *err, size_t errlen)
+{
+	const struct plugin_conf *pc = NULL;
+	struct config c;
+	char path[PATH_MAX];
+	size_t i;
+	int rc = -1;
+
+	if (valid_name(name, err, errlen) == -1)
+		return -1;
 	config_defaults(&c);
 	if (conf_file != NULL) {
-		if (config_load(&c, conf_file) == -1) {
+		if (conf_text == NULL || config_load_mem(&c, conf_file,
+		    conf_text, conf_len) == -1) {
 			snprintf(err, errlen, "%.200s cannot be used now; see "
 			    "the log", conf_file);
 			goto done;
@@ -729,10 +819,30 @@ reply_list(struct procctl_ctx *ctx)
 
 enum { PLUGIN_LIST, PLUGIN_LOAD };	/* as plugin_params declares them */
 
+/* Load NAME and answer CTX (DEFERRED: finish it too). */
+static void
+finish_load(struct procctl_ctx *ctx, const char *name, int deferred)
+{
+	const struct procctl_caller *who = ctx->caller;
+	char err[512];
+
+	if (load_named(name, err, sizeof(err)) == -1)
+		reply_error(ctx, "ERR", "%s", err);
+	else {
+		log_info("plugin %s loaded at the request of %s (uid %u)",
+		    name, who ? who->user : "?", who ? (unsigned)who->uid : 0);
+		reply_simple(ctx, "OK");
+	}
+	if (deferred)
+		reply_finish(ctx);
+}
+
 static void
 cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = ctx->caller;
+	struct procctl_ctx *ctx0 = ctx;
+	struct pending_load *pl;
 	char err[512];
 
 	/* The declared sub-commands, by their place in "list|load". */
@@ -754,13 +864,55 @@ cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		reply_error(ctx, "NOPERM", "plugin load is for admins only");
 		return;
 	}
-	if (load_named(argv[2].ptr, err, sizeof(err)) == -1) {
-		reply_error(ctx, "ERR", "%s", err);
-		return;
+	/* The file as it is now (the admin may just have added the
+	 * section): the monitor reads it, since we may not be able to. */
+	if (conf_file != NULL && valid_name(argv[2].ptr, err,
+	    sizeof(err)) == 0 && (pl = calloc(1, sizeof(*pl))) != NULL) {
+		if ((pl->name = strdup(argv[2].ptr)) != NULL &&
+		    (pl->ctx = reply_defer(ctx)) != NULL &&
+		    children_reload(COOKIE_PLUGIN_LOAD) == 0) {
+			*pending_tail = pl;
+			pending_tail = &pl->next;
+			return;
+		}
+		if (pl->ctx != NULL)	/* no monitor: the file as last read */
+			ctx = pl->ctx;
+		free(pl->name);
+		free(pl);
 	}
-	log_info("plugin %s loaded at the request of %s (uid %u)",
-	    argv[2].ptr, who->user, (unsigned)who->uid);
-	reply_simple(ctx, "OK");
+	finish_load(ctx, argv[2].ptr, ctx != ctx0);
+}
+
+/* The monitor has read the file for the waiting loads (TEXT NULL: it
+ * could not; the last copy is used). */
+void
+plugin_host_config_arrived(const char *text, size_t len)
+{
+	struct pending_load *pl;
+
+	plugin_host_config(text, len);
+	while ((pl = pending) != NULL) {
+		if ((pending = pl->next) == NULL)
+			pending_tail = &pending;
+		finish_load(pl->ctx, pl->name, 1);
+		free(pl->name);
+		free(pl);
+	}
+}
+
+/* The configuration's bytes, as main or the monitor read them. */
+void
+plugin_host_config(const char *text, size_t len)
+{
+	char *copy;
+
+	if (text == NULL || (copy = malloc(len + 1)) == NULL)
+		return;
+	memcpy(copy, text, len);
+	copy[len] = '\0';
+	free(conf_text);
+	conf_text = copy;
+	conf_len = len;
 }
 
 static const struct procctl_param plugin_params[] = {
@@ -785,6 +937,7 @@ plugin_host_init(const struct config *c)
 	plugin_dir = strdup(c->plugin_dir);
 	if ((c->file != NULL && conf_file == NULL) || plugin_dir == NULL)
 		return -1;
+	children_set_adopter(adopt);
 	return command_add(&plugin_command, PROCCTL_ABI_MINOR, 0, NULL,
 	    "core");
 }
@@ -792,7 +945,17 @@ plugin_host_init(const struct config *c)
 void
 plugin_host_fini(void)
 {
+	struct pending_load *pl;
+
+	while ((pl = pending) != NULL) {	/* their clients are gone */
+		pending = pl->next;
+		reply_finish(pl->ctx);
+		free(pl->name);
+		free(pl);
+	}
+	pending_tail = &pending;
 	free(conf_file);
 	free(plugin_dir);
-	conf_file = plugin_dir = NULL;
+	free(conf_text);
+	conf_file = plugin_dir = conf_text = NULL;
 }

@@ -111,6 +111,8 @@ struct config {
 	char			*tls_key;
 	char			*tls_client_ca;	/* set: client certificates */
 	char			*socket_group;
+	char			*server_user;	/* the server drops root to it */
+	int			 live_restore;	/* a stop leaves processes */
 	char			*allow_users;	/* [access], as written */
 	char			*allow_groups;
 	char			*admin_users;
@@ -120,13 +122,17 @@ struct config {
 void	config_defaults(struct config *c);
 /* 0, or -1 after logging every problem (file:line). */
 int	config_load(struct config *c, const char *file);
+/* The same, from TEXT (read by the monitor), named FILE in messages. */
+int	config_load_mem(struct config *c, const char *file, const char *text,
+	    size_t len);
 void	config_free(struct config *c);
 int	config_parse_size(const char *s, size_t *out);
 
 /* ---- listen.c ---- */
-int	listen_unix(const char *path, mode_t mode, gid_t group);
+int	listen_bind_unix(const char *path, mode_t mode, gid_t group);
+int	listen_adopt(int fd);
 /* "host:port", "[v6]:port"; TLS on it when tls_init() loaded a cert. */
-int	listen_tcp(const char *spec);
+int	listen_bind_tcp(const char *spec, int *fds, size_t max);
 const char *listen_path(void);
 void	listen_close(void);
 /* 1 if SPEC names only loopback addresses, 0 if not, -1 if unusable. */
@@ -147,6 +153,9 @@ int	access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n);
 
 /* ---- auth.c: secrets for TCP peers ---- */
 int	auth_load(const char *file);
+/* The same from TEXT, already checked by whoever read it (the monitor). */
+int	auth_load_mem(const char *file, const char *text, size_t len);
+int	auth_reload_mem(const char *file, const char *text, size_t len);
 void	auth_free(void);
 int	auth_enabled(void);
 /* 0 when USER's secret is SECRET (constant time), -1 otherwise. */
@@ -289,6 +298,12 @@ void	plugin_host_fini(void);
 int	plugin_load_all(const struct config *c);
 void	plugin_unload_all(void);
 void	plugin_run_disconnect(const struct procctl_caller *who);
+/* A connection named its session (HELLO ... SESSION). */
+void	plugin_run_session(const struct procctl_caller *who);
+/* The configuration's bytes (read by main at start, by the monitor on
+ * SIGHUP), for PLUGIN LOAD; _arrived also answers the waiting loads. */
+void	plugin_host_config(const char *text, size_t len);
+void	plugin_host_config_arrived(const char *text, size_t len);
 
 /* ---- command.c: the command table and the core's own commands ---- */
 #define CMD_NO_AUTH	0x100u	/* core only: allowed before AUTH */
@@ -378,15 +393,32 @@ char	*args_usage(const struct command *c);
 /* ---- children.c: managed processes, through the monitor ---- */
 /* FD: the server's end of the socketpair to the monitor. */
 int	children_init(int fd);
-uint64_t children_spawn(const void *owner, const struct procctl_spawn *spec,
-	    procctl_started_fn started, procctl_child_fn ended, void *arg);
+/* Hands an adopted process (MON_ADOPT) to the plugin named OWNER: fills
+ * who owns it and whom to tell when it ends; -1: nobody takes it. */
+typedef int (*children_adopt_fn)(const char *owner,
+	    const struct procctl_adopted *a, const void **who,
+	    procctl_child_fn *ended, void **arg);
+void	children_set_adopter(children_adopt_fn fn);
+/* The configuration (and the secrets file it names) as the monitor read
+ * them for a children_reload(COOKIE); CONFIG NULL: it could not. */
+typedef void (*children_files_fn)(uint64_t cookie, const char *config,
+	    size_t config_len, const char *secrets, size_t secrets_len);
+void	children_set_files(children_files_fn fn);
+int	children_reload(uint64_t cookie);
+/* At start, after the plugins have loaded: what already runs. */
+int	children_sync(void);
+uint64_t children_spawn(const void *owner, const char *name,
+	    const struct procctl_spawn *spec, procctl_started_fn started,
+	    procctl_child_fn ended, void *arg);
 int	children_signal(const void *owner, uint64_t id, int signo,
 	    unsigned flags);
 /* OWNER is unloaded: its callbacks must not run again. */
 void	children_forget_owner(const void *owner);
 size_t	children_count(void);
-/* Tell the monitor to end every process and exit. */
-void	children_shutdown(void);
+/* Tell the monitor to end every process (LEAVE: to leave them running)
+ * and exit; or to re-exec itself once this server has gone. */
+void	children_shutdown(int leave);
+void	children_upgrade(void);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

@@ -254,6 +254,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 	p->groups = NULL;
 	snprintf(s->peer, sizeof(s->peer), "%s", p->addr);
 	s->caller.conn_id = s->id;
+	s->caller.session = s->id;
 	s->caller.uid = p->uid;
 	s->caller.gid = p->gid;
 	s->caller.pid = p->pid;
@@ -674,14 +675,44 @@ reply_hello(struct procctl_ctx *ctx, const struct session *s)
 
 /* HELLO's option words (Redis's syntax: a word, then its values), which
  * a declaration of options cannot express. */
-enum { HELLO_AUTH, HELLO_SETNAME };
+enum { HELLO_AUTH, HELLO_SETNAME, HELLO_SESSION };
 static const struct {
 	const char	*word;
 	int		 nvalues;
 } hello_words[] = {
 	[HELLO_AUTH] = { "auth", 2 },		/* AUTH user secret */
 	[HELLO_SETNAME] = { "setname", 1 },	/* SETNAME name */
+	[HELLO_SESSION] = { "session", 1 },	/* SESSION token */
 };
+
+/*
+ * SESSION token: this connection continues the client's session of that
+ * name (a shell that reconnects after the server restarted).  The key
+ * mixes the user in, so a token names a session of one user only; FNV-1a
+ * is enough: the token is the client's own, not a secret.
+ */
+static int
+name_session(struct procctl_ctx *ctx, struct session *s,
+    const struct procctl_arg *tok)
+{
+	uint64_t h = 14695981039346656037ULL;
+	uint32_t uid = (uint32_t)s->caller.uid;
+	size_t i;
+
+	if (tok->len < 8 || tok->len > 64 ||
+	    strspn(tok->ptr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+	    "UVWXYZ0123456789-_") != tok->len) {
+		reply_error(ctx, "ARGS", "SESSION token: 8 to 64 letters, "
+		    "digits, '-' or '_'");
+		return -1;
+	}
+	for (i = 0; i < sizeof(uid); i++)
+		h = (h ^ ((uid >> (8 * i)) & 0xff)) * 1099511628211ULL;
+	for (i = 0; i < tok->len; i++)
+		h = (h ^ (unsigned char)tok->ptr[i]) * 1099511628211ULL;
+	s->caller.session = h | PROCCTL_SESSION_NAMED;
+	return 0;
+}
 
 static int
 hello_word(const struct procctl_arg *a)
@@ -724,11 +755,19 @@ cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 			if (w == HELLO_AUTH && authenticate(ctx, &argv[i + 1],
 			    &argv[i + 2]) == -1)
 				return;
+			if (w == HELLO_SESSION && (!s->authed ||
+			    name_session(ctx, s, &argv[i + 1]) == -1)) {
+				if (!s->authed)
+					goto refuse;
+				return;
+			}
 			i += hello_words[w].nvalues;
 		}
 		s->proto = ver;
 		ctx->proto = ver;
 	}
+	if (s->authed && (s->caller.session & PROCCTL_SESSION_NAMED))
+		plugin_run_session(&s->caller);
 	if (s->authed) {
 		reply_hello(ctx, s);
 		return;
@@ -771,7 +810,7 @@ static const struct procctl_param auth_params[] = {
 };
 static const struct procctl_param hello_params[] = {
 	{ "protover", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
-	{ "AUTH user secret | SETNAME name", PROCCTL_PARAM_WORD, NULL, 0, 0,
+	{ "AUTH user secret | SETNAME name | SESSION token", PROCCTL_PARAM_WORD, NULL, 0, 0,
 	  PROCCTL_PARAM_REST, NULL, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
@@ -791,7 +830,7 @@ static const struct {
 	    "Authenticate a TCP connection (local peers are known from the "
 	    "kernel)", 0, NULL, auth_params, "connection" }, CMD_NO_AUTH },
 	{ { "hello", cmd_hello, 0, "HELLO [2|3] [AUTH user secret] "
-	    "[SETNAME name]",
+	    "[SETNAME name] [SESSION token]",
 	    "Choose the protocol version; describes the server and its "
 	    "commands", 0, NULL, hello_params, "connection" }, CMD_NO_AUTH },
 	{ { "subscribe", cmd_subscribe, 0, "SUBSCRIBE",

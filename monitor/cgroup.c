@@ -29,6 +29,7 @@
 static int	cgparent = -1;	/* our own cgroup */
 static int	cgroot = -1;	/* procctl-<pid>/ under it */
 static char	cgname[32];
+static char	cgown[PATH_MAX];	/* our cgroup's path, "/..." */
 
 /* The cgroup2 mount point and the cgroup path it shows as its root (not
  * "/" inside a cgroup namespace or a bind mount). */
@@ -133,6 +134,7 @@ cgroup_init(void)
 	if (strncmp(own, root, rl) != 0 || (own[rl] != '/' && own[rl] != '\0'))
 		goto fail;
 	rel = own + rl;
+	snprintf(cgown, sizeof(cgown), "%s", strcmp(own, "/") ? own : "");
 	snprintf(path, sizeof(path), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
 	snprintf(cgname, sizeof(cgname), "procctl-%d", (int)getpid());
 	if ((cgparent = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
@@ -169,52 +171,82 @@ cgroup_fini(void)
 	cgparent = -1;
 }
 
-/* Make p<id>/ and return it open (for CLONE_INTO_CGROUP), or -1. */
+/* Make p<id>/, name it in NAME ("procctl-<pid>/p<id>", under our own
+ * cgroup) and return it open (for CLONE_INTO_CGROUP), or -1. */
 int
-cgroup_leaf(uint64_t id)
+cgroup_leaf(uint64_t id, char *name, size_t size)
 {
-	char name[32];
+	char leaf[32];
 	int fd;
 
 	if (cgroot == -1)
 		return -1;
-	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
-	if (mkdirat(cgroot, name, 0755) == -1 && errno != EEXIST) {
-		mon_log("mkdir %s: %s", name, strerror(errno));
+	snprintf(leaf, sizeof(leaf), "p%llu", (unsigned long long)id);
+	if (mkdirat(cgroot, leaf, 0755) == -1 && errno != EEXIST) {
+		mon_log("mkdir %s: %s", leaf, strerror(errno));
 		return -1;
 	}
-	if ((fd = openat(cgroot, name, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1)
-		unlinkat(cgroot, name, AT_REMOVEDIR);
+	if ((fd = openat(cgroot, leaf, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		unlinkat(cgroot, leaf, AT_REMOVEDIR);
+		return -1;
+	}
+	snprintf(name, size, "%s/%s", cgname, leaf);
 	return fd;
 }
 
-/* Close LEAF and remove it; the kernel refuses while it has members. */
+/* Close LEAF and remove NAME; the kernel refuses while it has members.
+ * The directory of an earlier monitor goes with its last leaf. */
 void
-cgroup_remove(int leaf, uint64_t id)
+cgroup_remove(int leaf, const char *name)
 {
-	char name[32];
+	char dir[CG_NAME_MAX], *slash;
 
 	if (leaf != -1)
 		close(leaf);
-	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
-	if (unlinkat(cgroot, name, AT_REMOVEDIR) == -1)
+	if (cgparent == -1 || name[0] == '\0')
+		return;
+	if (unlinkat(cgparent, name, AT_REMOVEDIR) == -1)
 		mon_log("rmdir %s: %s", name, strerror(errno));
+	snprintf(dir, sizeof(dir), "%s", name);
+	if ((slash = strchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		if (strcmp(dir, cgname) != 0)
+			unlinkat(cgparent, dir, AT_REMOVEDIR);
+	}
+}
+
+/* NAME, opened for one operation: nothing is held per process. */
+int
+cgroup_open(const char *name)
+{
+	if (cgparent == -1 || name[0] == '\0' || strstr(name, "..") != NULL)
+		return -1;
+	return openat(cgparent, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+/* 1 when PID is a member of NAME (what the state file says is no proof
+ * by itself: the pid may have been reused), else 0. */
+int
+cgroup_holds(const char *name, pid_t pid)
+{
+	char path[64], *line = NULL, want[PATH_MAX + CG_NAME_MAX + 8];
+	size_t cap = 0;
+	FILE *f;
+	int yes = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	snprintf(want, sizeof(want), "0::%s/%s\n", cgown, name);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (!yes && getline(&line, &cap, f) != -1)
+		yes = strcmp(line, want) == 0;
+	free(line);
+	fclose(f);
+	return yes;
 }
 
 /* cgroup.events, polled with POLLPRI: kernfs marks a change that way. */
-/* P<ID>, opened for one operation: nothing is held per process. */
-int
-cgroup_open(uint64_t id)
-{
-	char name[32];
-
-	if (cgroot == -1)
-		return -1;
-	snprintf(name, sizeof(name), "p%llu", (unsigned long long)id);
-	return openat(cgroot, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 int
 cgroup_events(int leaf)
 {

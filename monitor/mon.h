@@ -1,25 +1,63 @@
 /*
  * The monitor's own interfaces, between monitor.c (the loop and the
- * message set), spawn.c (starting a process in a clean context) and
- * cgroup.c (one cgroup v2 directory per process).  Nothing outside
- * monitor/ includes this file.
+ * message set), spawn.c (starting a process in a clean context),
+ * cgroup.c (one cgroup v2 directory per process) and state.c (the state
+ * file a later monitor adopts from).  Nothing outside monitor/ includes
+ * this file.
  */
 #ifndef PROCCTL_MON_H
 #define PROCCTL_MON_H
 
+#include <sys/queue.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
 #include "monitor.h"
 
+#define CG_NAME_MAX	48	/* "procctl-<pid>/p<id>" */
+
+/* One managed process, from MON_SPAWN (or adoption) to the server being
+ * told it has ended. */
+struct proc {
+	LIST_ENTRY(proc) link;
+	uint64_t	 id;
+	pid_t		 pid;
+	char		 cg[CG_NAME_MAX]; /* its leaf under our parent
+					 * cgroup, "" when not contained:
+					 * opened when needed, not held
+					 * (every spawned child would
+					 * inherit the open fds) */
+	int		 statusfd;	/* exec-status pipe until read, or -1 */
+	int		 evfd;		/* cgroup.events while the tree drains */
+	int		 pidfd;		/* a foreign process's, or -1 */
+	int		 foreign;	/* not our child: adopted after a crash */
+	int		 error;		/* why it did not start, or 0 */
+	int		 started;	/* MON_STARTED sent (or adopted) */
+	int		 reaped;	/* the main process has ended */
+	int		 done;		/* ...and its tree: told, or to tell */
+	int		 status;	/* from waitpid */
+	uint32_t	 stop_ms;
+	int		 killed;	/* shutdown: SIGKILL sent */
+	int64_t		 kill_at;	/* shutdown: SIGKILL due (ms) */
+	uint64_t	 stime;		/* start time, clock ticks after boot
+					 * (/proc/PID/stat): who the pid is */
+	int64_t		 started_ms;	/* CLOCK_REALTIME */
+	char		 owner[MON_MAX_OWNER];
+	unsigned char	*tag;		/* owned, tag_len bytes */
+	uint32_t	 tag_len;
+};
+LIST_HEAD(proclist, proc);
+
 /* A MON_SPAWN message taken apart; the strings point into the message. */
 struct spawn_req {
 	struct mon_spawn	 s;
 	char			*user;
 	char			*cwd;
+	char			*owner;
 	char			**argv;		/* argc + 1, owned array */
 	char			**env;		/* envc + 1, owned array */
+	unsigned char		*tag;		/* into the message */
 };
 
 /* spawn.c */
@@ -30,13 +68,23 @@ pid_t	spawn_start(const struct spawn_req *, int, int *, int *);
 /* cgroup.c */
 int	cgroup_init(void);
 void	cgroup_fini(void);
-int	cgroup_leaf(uint64_t);
-int	cgroup_open(uint64_t);
-void	cgroup_remove(int, uint64_t);
+int	cgroup_leaf(uint64_t, char *, size_t);
+int	cgroup_open(const char *);
+void	cgroup_remove(int, const char *);
 int	cgroup_events(int);
 int	cgroup_populated(int);
 void	cgroup_kill(int);
 void	cgroup_signal(int, int);
+int	cgroup_holds(const char *, pid_t);
+
+/* state.c */
+int	state_open(const char *);
+void	state_add(const struct proc *);
+void	state_del(uint64_t, const struct proclist *);
+void	state_write_all(const struct proclist *);
+int	state_load(struct proclist *, uint64_t *);
+void	state_remove(void);
+uint64_t state_stime(pid_t, pid_t *);
 
 /* monitor.c */
 void	mon_log(const char *, ...) __attribute__((format(printf, 1, 2)));

@@ -1,6 +1,9 @@
 /*
  * The monitor's loop: the server's messages, signals, exec results and
- * cgroup events, in one thread around one poll().  What it guarantees:
+ * cgroup events, in one thread around one poll().  It starts the server
+ * (a fresh exec of procctld, handed the listening sockets), restarts it
+ * with backoff when it dies and tells each new one what runs; it
+ * re-execs itself for `daemon upgrade`.  What it guarantees:
  *
  *  - Nothing in the loop waits for a managed process.  A child stopped
  *    before exec, a tree slow to die, each waits alone on its own fd; only
@@ -13,13 +16,18 @@
  *  - At the end every tree gets SIGTERM, then SIGKILL after its stop_ms;
  *    the monitor waits for them (bounded), then exits.
  *  - Orphans of managed trees come to us (child subreaper) and are reaped.
+ *  - What runs is in the state file (state.c) at every moment, so a later
+ *    monitor adopts what survives a crash of both processes.
  */
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -33,41 +41,38 @@
 #include "mon.h"
 
 #define GIVE_UP_MS	5000	/* past the longest stop_ms */
+#define BACKOFF_MIN_MS	100	/* a dead server is restarted after this, */
+#define BACKOFF_MAX_MS	10000	/* doubling per quick death up to this; */
+#define STABLE_MS	10000	/* up this long, it died of something new */
 
-struct proc {
-	LIST_ENTRY(proc) link;
-	uint64_t	 id;
-	pid_t		 pid;
-	int		 contained;	/* it has its own cgroup, p<id>: opened
-					 * when needed, not held (every
-					 * spawned child would inherit the
-					 * open fds) */
-	int		 statusfd;	/* exec-status pipe until read, or -1 */
-	int		 evfd;		/* cgroup.events while the tree drains */
-	int		 error;		/* why it did not start, or 0 */
-	int		 started;	/* MON_STARTED sent */
-	int		 reaped;
-	int		 status;	/* from waitpid */
-	uint32_t	 stop_ms;
-	int		 killed;	/* shutdown: SIGKILL sent */
-	int64_t		 kill_at;	/* shutdown: SIGKILL due (ms) */
-};
-
-static LIST_HEAD(, proc) procs = LIST_HEAD_INITIALIZER(procs);
+static struct proclist procs = LIST_HEAD_INITIALIZER(procs);
 static size_t nprocs;
 static struct pollfd *pfds;	/* server, signals, then one per proc */
 static struct proc **pprocs;	/* pfds[i + 2] is pprocs[i]'s */
 static size_t pcap;
 
-static int sfd, sigfd;
-static pid_t server;
+static const struct monitor_args *args;
+static int exe_fd = -1;		/* our own binary: what servers run */
+static dev_t sock_dev;		/* the socket we bound, to unlink it only */
+static ino_t sock_ino;		/* if it is still ours */
+
+static int sfd = -1, sigfd;
+static pid_t server;		/* 0: none running */
 static int server_gone;		/* writes are dropped */
 static char *obuf;		/* messages not yet written to the server */
 static size_t olen, ocap;
 static int server_done;		/* reads have ended */
-static int server_reaped, server_status;
+static int server_hello;	/* this server said MON_HELLO */
+static int ever_ready;		/* some server did: restart, don't fail */
+static int server_status;	/* the last server's wait status */
+static int64_t server_since;	/* when it was started (ms) */
+static int64_t restart_at;	/* a restart is due (ms), or 0 */
+static unsigned fails;		/* quick deaths in a row */
+static int upgrading;		/* MON_UPGRADE: re-exec once it is gone */
+static int leave;		/* live_restore: exit, leave them running */
 static int shutting;
 static int64_t give_up_at;
+static uint64_t max_id;		/* the largest id we have seen */
 
 /* Room for the largest message whole (SOCK_SEQPACKET would truncate)
  * whatever part of one a stream left behind. */
@@ -95,6 +100,15 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t
+wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void shutdown_begin(void);
 
 /* Write what is queued for the server without ever waiting for it: a
@@ -115,22 +129,27 @@ flush_server(void)
 		else if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return;
 		else {
-			server_gone = 1;	/* nobody to tell any more */
+			/* Nobody to tell any more: what ended is kept for
+			 * the next server. */
+			server_gone = 1;
+			server_hello = 0;
 			olen = 0;
 		}
 	}
 }
 
-/* Queue one message (at most two per process: memory stays bounded by
- * the processes); a server gone is no error. */
+/* Queue one message (at most two per process and a few per server:
+ * memory stays bounded by the processes); a server gone is no error:
+ * the next one is told from the records. */
 static void
-send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
+send_parts(uint32_t type, uint64_t id, const void *body, uint32_t len,
+    const void *more, uint32_t morelen, const void *last, uint32_t lastlen)
 {
-	struct mon_hdr h = { type, len, id };
-	size_t n = sizeof(h) + len, cap;
+	struct mon_hdr h = { type, len + morelen + lastlen, id };
+	size_t n = sizeof(h) + h.len, cap;
 	char *grown;
 
-	if (server_gone)
+	if (server_gone || sfd == -1)
 		return;
 	if (olen + n > ocap) {
 		for (cap = ocap ? ocap : 4096; cap < olen + n; cap *= 2)
@@ -144,9 +163,23 @@ send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
 		ocap = cap;
 	}
 	memcpy(obuf + olen, &h, sizeof(h));
-	memcpy(obuf + olen + sizeof(h), body, len);
-	olen += n;
+	olen += sizeof(h);
+	if (len > 0)
+		memcpy(obuf + olen, body, len);
+	olen += len;
+	if (morelen > 0)
+		memcpy(obuf + olen, more, morelen);
+	olen += morelen;
+	if (lastlen > 0)
+		memcpy(obuf + olen, last, lastlen);
+	olen += lastlen;
 	flush_server();
+}
+
+static void
+send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
+{
+	send_parts(type, id, body, len, NULL, 0, NULL, 0);
 }
 
 static void
@@ -160,15 +193,33 @@ send_started(uint64_t id, pid_t pid, int error, int contained)
 static void
 send_exited(const struct proc *p)
 {
-	struct mon_exited m = { p->pid, -1, 0, 0 };
+	struct mon_exited m = { p->pid, -1, 0, 0, p->foreign, 0 };
 
-	if (WIFEXITED(p->status))
+	if (p->foreign)
+		;		/* not our child: nobody can say how */
+	else if (WIFEXITED(p->status))
 		m.code = WEXITSTATUS(p->status);
 	else if (WIFSIGNALED(p->status)) {
 		m.signo = WTERMSIG(p->status);
 		m.core_dumped = WCOREDUMP(p->status) != 0;
 	}
 	send_msg(MON_EXITED, p->id, &m, sizeof(m));
+}
+
+static void
+send_adopt(const struct proc *p)
+{
+	struct mon_adopt m;
+
+	memset(&m, 0, sizeof(m));
+	m.pid = p->pid;
+	m.contained = p->cg[0] != '\0';
+	m.foreign = p->foreign;
+	m.owner_len = (uint32_t)strlen(p->owner) + 1;
+	m.tag_len = p->tag_len;
+	m.started_ms = p->started_ms;
+	send_parts(MON_ADOPT, p->id, &m, sizeof(m), p->owner, m.owner_len,
+	    p->tag, p->tag_len);
 }
 
 static struct proc *
@@ -189,10 +240,15 @@ proc_free(struct proc *p)
 		close(p->statusfd);
 	if (p->evfd != -1)
 		close(p->evfd);
-	if (p->contained)
-		cgroup_remove(-1, p->id);
+	if (p->pidfd != -1)
+		close(p->pidfd);
+	if (p->cg[0])
+		cgroup_remove(-1, p->cg);
 	LIST_REMOVE(p, link);
 	nprocs--;
+	if (p->pid > 0 && p->error == 0)
+		state_del(p->id, &procs);
+	free(p->tag);
 	free(p);
 }
 
@@ -203,8 +259,8 @@ tree_signal(struct proc *p, int signo)
 {
 	int leaf;
 
-	if (p->contained) {
-		if ((leaf = cgroup_open(p->id)) == -1)
+	if (p->cg[0]) {
+		if ((leaf = cgroup_open(p->cg)) == -1)
 			return;
 		if (signo == SIGKILL)
 			cgroup_kill(leaf);
@@ -216,15 +272,22 @@ tree_signal(struct proc *p, int signo)
 	/* Never kill(0) or kill(-1): a record without a pid is nobody. */
 	if (p->reaped || p->pid <= 1)
 		return;		/* its group was killed as it was reaped */
+	if (p->foreign) {	/* not our zombie to hold the pid: its pidfd */
+		if (p->pidfd != -1)
+			syscall(SYS_pidfd_send_signal, p->pidfd, signo, NULL, 0);
+		return;
+	}
 	kill(-p->pid, signo);
 	kill(p->pid, signo);
 }
 
 /*
- * Move P on after anything about it changed; frees it once done.  The
- * exec result comes first (the pipe may report after the reap); a child
- * that failed is killed, which a stopped one would otherwise not do; a
- * main process reaped leaves its tree to be killed and drained.
+ * Move P on after anything about it changed; frees it once done and
+ * told.  The exec result comes first (the pipe may report after the
+ * reap); a child that failed is killed, which a stopped one would
+ * otherwise not do; a main process reaped leaves its tree to be killed
+ * and drained.  With no server to tell, an ended process waits for the
+ * next one.
  */
 static void
 proc_step(struct proc *p)
@@ -233,37 +296,49 @@ proc_step(struct proc *p)
 
 	if (p->statusfd != -1)
 		return;
-	if (p->error != 0) {
-		if (!p->started) {
+	if (p->error != 0 && !p->started) {
+		if (server_hello) {
 			send_started(p->id, 0, p->error, 0);
 			p->started = 1;
-			if (!p->reaped && p->pid > 1)
-				kill(p->pid, SIGKILL);
 		}
-		if (p->reaped)
+		if (!p->reaped && p->pid > 1)
+			kill(p->pid, SIGKILL);
+		if (p->reaped && p->started)
 			proc_free(p);
 		return;
 	}
-	if (!p->started) {
-		send_started(p->id, p->pid, 0, p->contained);
+	if (!p->started && server_hello) {
+		send_started(p->id, p->pid, 0, p->cg[0] != '\0');
 		p->started = 1;
 	}
 	if (!p->reaped)
 		return;
-	if (p->contained && p->evfd == -1 &&
-	    (leaf = cgroup_open(p->id)) != -1) {
-		if ((p->evfd = cgroup_events(leaf)) != -1 &&
-		    cgroup_populated(p->evfd) == 1)
-			cgroup_kill(leaf);
-		close(leaf);
+	if (!p->done) {
+		if (p->cg[0] && p->evfd == -1 &&
+		    (leaf = cgroup_open(p->cg)) != -1) {
+			if ((p->evfd = cgroup_events(leaf)) != -1 &&
+			    cgroup_populated(p->evfd) == 1)
+				cgroup_kill(leaf);
+			close(leaf);
+		}
+		if (p->evfd != -1 && cgroup_populated(p->evfd) == 1)
+			return;		/* POLLPRI on cgroup.events says when */
+		if (p->evfd != -1)
+			close(p->evfd);
+		p->evfd = -1;
+		if (p->cg[0]) {	/* gone before the server hears of it */
+			cgroup_remove(-1, p->cg);
+			p->cg[0] = '\0';
+		}
+		p->done = 1;
 	}
-	if (p->evfd != -1 && cgroup_populated(p->evfd) == 1)
-		return;		/* POLLPRI on cgroup.events says when */
-	if (p->contained) {	/* gone before the server hears of it */
-		cgroup_remove(-1, p->id);
-		p->contained = 0;
+	if (!p->started || (!server_hello && !shutting))
+		return;		/* the next server hears of it */
+	if (server_hello) {
+		send_exited(p);
+		if (!server_hello && !shutting)
+			return;	/* it died under us: the next one */
 	}
-	send_exited(p);
 	proc_free(p);
 }
 
@@ -282,6 +357,16 @@ read_status(struct proc *p)
 	p->statusfd = -1;
 }
 
+/* A foreign process's pidfd is readable: its main process has ended
+ * (how, only its real parent knows). */
+static void
+read_pidfd(struct proc *p)
+{
+	close(p->pidfd);
+	p->pidfd = -1;
+	p->reaped = 1;
+}
+
 /* End every tree: SIGTERM now (and SIGCONT, for a stopped one), SIGKILL
  * after its stop_ms, and give up on stragglers after the longest. */
 static void
@@ -294,8 +379,12 @@ shutdown_begin(void)
 		return;
 	shutting = 1;
 	server_done = 1;	/* nothing more is read */
+	restart_at = 0;
+	give_up_at = now + GIVE_UP_MS;
+	if (leave)
+		return;		/* live_restore: they go on without us */
 	LIST_FOREACH(p, &procs, link) {
-		p->killed = p->reaped || p->error != 0;
+		p->killed = p->reaped || (p->error != 0 && !p->started);
 		p->kill_at = now + p->stop_ms;
 		if (p->kill_at > last)
 			last = p->kill_at;
@@ -317,6 +406,8 @@ shutdown_tick(void)
 	if (!shutting)
 		return -1;
 	LIST_FOREACH(p, &procs, link) {
+		if (leave)
+			break;
 		if (!p->killed && p->kill_at <= now) {
 			p->killed = 1;
 			if (!p->reaped && p->started)
@@ -329,6 +420,65 @@ shutdown_tick(void)
 			due = p->kill_at;
 	}
 	return due <= now ? 0 : due - now > INT_MAX ? INT_MAX : (int)(due - now);
+}
+
+/* The server's end is closed: nothing more to or from this one. */
+static void
+server_close(void)
+{
+	if (sfd != -1)
+		close(sfd);
+	sfd = -1;
+	server_gone = server_done = 1;
+	server_hello = 0;
+	olen = rlen = 0;
+}
+
+static void do_upgrade(void);
+static int server_read(void);
+
+/* The server has been reaped.  Its end is the end of the monitor when it
+ * asked for it (or never got going: a start-up failure fails procctld);
+ * else a new one is started after a backoff, and told what runs. */
+static void
+server_died(int st)
+{
+	int64_t up = now_ms() - server_since, delay;
+
+	/* Its last words first (MON_SHUTDOWN, MON_UPGRADE): the exit may
+	 * be seen before them. */
+	while (sfd != -1 && server_read())
+		;
+	server = 0;
+	server_status = st;
+	server_close();
+	if (upgrading) {
+		do_upgrade();
+		return;
+	}
+	if (shutting)
+		return;
+	if (!ever_ready) {	/* start-up failed: procctld fails, and
+				 * what an earlier one left runs on */
+		leave = 1;
+		shutdown_begin();
+		return;
+	}
+	if (up >= STABLE_MS)
+		fails = 0;
+	delay = (int64_t)BACKOFF_MIN_MS << (fails < 7 ? fails : 7);
+	if (delay > BACKOFF_MAX_MS)
+		delay = BACKOFF_MAX_MS;
+	fails++;
+	if (WIFSIGNALED(st))
+		mon_log("the server was killed by signal %d; restarting it in "
+		    "%lld ms (its processes run on)", WTERMSIG(st),
+		    (long long)delay);
+	else
+		mon_log("the server exited with status %d; restarting it in "
+		    "%lld ms (its processes run on)", WEXITSTATUS(st),
+		    (long long)delay);
+	restart_at = now_ms() + delay;
 }
 
 /* Each child that ended: a main process without a cgroup has its group
@@ -348,16 +498,14 @@ reap(void)
 		    (pid = si.si_pid) == 0)
 			break;
 		LIST_FOREACH(p, &procs, link)
-			if (p->pid == pid && !p->reaped)
+			if (p->pid == pid && !p->reaped && !p->foreign)
 				break;
-		if (p != NULL && !p->contained)
+		if (p != NULL && !p->cg[0])
 			kill(-pid, SIGKILL);
 		if (waitpid(pid, &st, WNOHANG) != pid)
 			break;
-		if (pid == server) {
-			server_reaped = 1;
-			server_status = st;
-			shutdown_begin();
+		if (pid == server && server > 0) {
+			server_died(st);
 			continue;
 		}
 		if (p == NULL)
@@ -369,19 +517,28 @@ reap(void)
 }
 
 /* SIGTERM or SIGINT asks the server to shut us down (it answers
- * MON_SHUTDOWN); SIGHUP (reload) is the server's business too; SIGCHLD
- * means reaping.  The monitor is the pid a service manager knows. */
+ * MON_SHUTDOWN), or with no server running ends it all here; SIGHUP
+ * (reload) is the server's business; SIGCHLD means reaping.  The
+ * monitor is the pid a service manager knows. */
 static void
 read_signals(void)
 {
 	struct signalfd_siginfo si;
 
 	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
-		if (shutting || server <= 0)
+		if (shutting)
 			continue;
-		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
-			kill(server, SIGTERM);
-		else if (si.ssi_signo == SIGHUP)
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			if (server > 0)
+				kill(server, SIGTERM);
+			else {
+				mon_log("%s with no server running: stopping",
+				    si.ssi_signo == SIGTERM ? "SIGTERM" :
+				    "SIGINT");
+				leave = args->live_restore;
+				shutdown_begin();
+			}
+		} else if (si.ssi_signo == SIGHUP && server > 0)
 			kill(server, SIGHUP);
 	}
 	reap();
@@ -414,12 +571,15 @@ poll_build(void)
 	struct proc *p;
 	size_t n = 0;
 
-	pfds[0] = (struct pollfd){ server_done && olen == 0 ? -1 : sfd,
-	    (short)((server_done ? 0 : POLLIN) | (olen > 0 ? POLLOUT : 0)), 0 };
+	pfds[0] = (struct pollfd){ sfd == -1 || (server_done && olen == 0) ?
+	    -1 : sfd, (short)((server_done ? 0 : POLLIN) |
+	    (olen > 0 ? POLLOUT : 0)), 0 };
 	pfds[1] = (struct pollfd){ sigfd, POLLIN, 0 };
 	LIST_FOREACH(p, &procs, link) {
 		if (p->statusfd != -1)
 			pfds[n + 2] = (struct pollfd){ p->statusfd, POLLIN, 0 };
+		else if (p->pidfd != -1 && !p->reaped)
+			pfds[n + 2] = (struct pollfd){ p->pidfd, POLLIN, 0 };
 		else if (p->evfd != -1)
 			pfds[n + 2] = (struct pollfd){ p->evfd, POLLPRI, 0 };
 		else
@@ -445,30 +605,41 @@ on_spawn(const struct mon_hdr *h, char *body)
 		return -1;
 	}
 	if (poll_room(nprocs + 1) == -1 ||
-	    (p = calloc(1, sizeof(*p))) == NULL)
+	    (p = calloc(1, sizeof(*p))) == NULL ||
+	    (r.s.tag_len > 0 && (p->tag = malloc(r.s.tag_len)) == NULL))
 		err = ENOMEM;
 	else {
 		p->id = h->id;
 		p->stop_ms = r.s.stop_ms;
-		p->statusfd = p->evfd = -1;
-		leaf = cgroup_leaf(h->id);
+		p->statusfd = p->evfd = p->pidfd = -1;
+		snprintf(p->owner, sizeof(p->owner), "%s", r.owner);
+		if ((p->tag_len = r.s.tag_len) > 0)
+			memcpy(p->tag, r.tag, r.s.tag_len);
+		leaf = cgroup_leaf(h->id, p->cg, sizeof(p->cg));
 		if ((p->pid = spawn_start(&r, leaf, &p->statusfd,
 		    &contained)) == -1)
 			err = errno;
-		p->contained = leaf != -1 && contained && err == 0;
-		if (leaf != -1 && !p->contained)
-			cgroup_remove(leaf, p->id);
-		else if (leaf != -1)
+		if (leaf != -1 && (!contained || err != 0)) {
+			cgroup_remove(leaf, p->cg);
+			p->cg[0] = '\0';
+		} else if (leaf != -1)
 			close(leaf);
 	}
 	spawn_free(&r);
 	if (err != 0) {
 		send_started(h->id, 0, err, 0);
+		if (p != NULL)
+			free(p->tag);
 		free(p);
 		return 0;
 	}
+	if (h->id > max_id)
+		max_id = h->id;
+	p->started_ms = wall_ms();
+	p->stime = state_stime(p->pid, NULL);
 	LIST_INSERT_HEAD(&procs, p, link);
 	nprocs++;
+	state_add(p);
 	return 0;
 }
 
@@ -489,37 +660,120 @@ on_signal(const struct mon_hdr *h, const char *body)
 		return 0;
 	}
 	/* Gone already: its MON_EXITED is on the way. */
-	if ((p = proc_find(h->id)) == NULL || p->reaped || p->error != 0)
+	if ((p = proc_find(h->id)) == NULL || p->reaped ||
+	    (p->error != 0 && !p->started))
 		return 0;
 	if (s.flags & MON_SIGNAL_KILL_TREE)
 		tree_signal(p, SIGKILL);
 	else if (s.flags & MON_SIGNAL_TREE)
 		tree_signal(p, s.signo);
+	else if (p->foreign)
+		tree_signal(p, s.signo);	/* by pidfd: the same one */
 	else
 		kill(p->pid, s.signo);
 	return 0;
 }
 
+/* A new server: tell it every process (those that ended while no server
+ * was there, with how), then that it knows all. */
+static int
+on_hello(const struct mon_hdr *h)
+{
+	struct mon_ready r;
+	struct proc *p, *next;
+
+	if (h->len != 0 || server_hello)
+		return -1;
+	server_hello = ever_ready = 1;
+	for (p = LIST_FIRST(&procs); p != NULL; p = next) {
+		next = LIST_NEXT(p, link);
+		if (p->error != 0 && !p->started) {
+			p->started = 1;	/* its asker is gone */
+			if (p->reaped)
+				proc_free(p);
+			continue;
+		}
+		p->started = 1;	/* adoption stands for MON_STARTED */
+		send_adopt(p);
+		if (p->done) {
+			send_exited(p);
+			proc_free(p);
+		}
+	}
+	r.next_id = max_id + 1;
+	send_msg(MON_READY, 0, &r, sizeof(r));
+	return 0;
+}
+
+/* The server cannot read root's files any more: we read them for it
+ * (the configuration and what it names, nothing the server chooses). */
+static void
+on_reload(uint64_t cookie)
+{
+	char *payload = NULL;
+	size_t len = 0;
+
+	if (args->read_files == NULL ||
+	    args->read_files(&payload, &len) == -1 || len > MON_MAX_PAYLOAD) {
+		free(payload);
+		payload = NULL;
+		len = 0;
+	}
+	send_msg(MON_FILES, cookie, payload, (uint32_t)len);
+	free(payload);
+}
+
 static int
 dispatch(const struct mon_hdr *h, char *body)
 {
+	struct mon_shutdown sd;
+
+	if (!server_hello && h->type != MON_HELLO && h->type != MON_SHUTDOWN)
+		return -1;
 	switch (h->type) {
+	case MON_HELLO:
+		return on_hello(h);
 	case MON_SPAWN:
 		return on_spawn(h, body);
 	case MON_SIGNAL:
 		return on_signal(h, body);
 	case MON_SHUTDOWN:
+		if (h->len != sizeof(sd))
+			return -1;
+		memcpy(&sd, body, sizeof(sd));
+		leave = (sd.flags & MON_SHUTDOWN_LEAVE) != 0;
+		shutdown_begin();
+		return 0;
+	case MON_RELOAD:
 		if (h->len != 0)
 			return -1;
-		shutdown_begin();
+		on_reload(h->id);
+		return 0;
+	case MON_UPGRADE:
+		if (h->len != 0)
+			return -1;
+		upgrading = 1;
+		server_done = 1;	/* it exits now; nothing more */
 		return 0;
 	default:
 		return -1;
 	}
 }
 
-/* One read, then every whole message in the buffer. */
+/* A server that breaks the protocol is not trusted with more: it is
+ * killed and replaced; the processes go on. */
 static void
+server_broken(const char *why)
+{
+	mon_log("the server %s: killing it", why);
+	server_close();
+	if (server > 0)
+		kill(server, SIGKILL);
+}
+
+/* One read, then every whole message in the buffer: 1 if more may
+ * come, else 0. */
+static int
 server_read(void)
 {
 	struct mon_hdr h;
@@ -528,10 +782,18 @@ server_read(void)
 
 	n = recv(sfd, rbuf + rlen, sizeof(rbuf) - rlen, MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	if (n <= 0) {
-		shutdown_begin();
-		return;
+		/* Asked to end (or to be replaced): it exits now.  Else
+		 * it has closed us without a word: gone all the same. */
+		if (shutting || upgrading)
+			server_close();
+		else if (args->server_fd >= 0) {
+			server_close();		/* no other server */
+			shutdown_begin();
+		} else
+			server_broken("closed its end");
+		return 0;
 	}
 	rlen += n;
 	while (!server_done && rlen - off >= sizeof(h)) {
@@ -540,25 +802,168 @@ server_read(void)
 			break;		/* the rest is still on its way */
 		if (h.len > MON_MAX_PAYLOAD ||
 		    dispatch(&h, rbuf + off + sizeof(h)) == -1) {
-			mon_log("malformed message (type %u, length %u): "
-			    "shutting down", h.type, h.len);
-			shutdown_begin();
-			break;
+			mon_log("malformed message (type %u, length %u)",
+			    h.type, h.len);
+			if (args->server_fd >= 0)
+				shutdown_begin();	/* no other server */
+			else
+				server_broken("broke the protocol");
+			return 0;
 		}
 		off += sizeof(h) + h.len;
 	}
 	memmove(rbuf, rbuf + off, rlen - off);
 	rlen -= off;
+	return !server_done;
+}
+
+/* Put FD at TARGET (not close-on-exec) in a child about to exec. */
+static int
+place_fd(int fd, int target)
+{
+	if (fd == target)
+		return fcntl(fd, F_SETFD, 0);
+	return dup2(fd, target) == -1 ? -1 : 0;
+}
+
+/* In the child: the server's fds at 3 (the monitor) and 4... (the
+ * listeners), then our own binary, in server mode. */
+static void __attribute__((noreturn))
+exec_server(int fd)
+{
+	char list[256];
+	sigset_t set;
+	size_t i, n = 0;
+	int high[64], base = 3 + 1 + (int)args->nlfds + 8;
+
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* Out of the way first: a listener may sit where another goes. */
+	if ((high[0] = fcntl(fd, F_DUPFD_CLOEXEC, base)) == -1)
+		_exit(127);
+	for (i = 0; i < args->nlfds && i < 63; i++)
+		if ((high[i + 1] = fcntl(args->lfds[i], F_DUPFD_CLOEXEC,
+		    base)) == -1)
+			_exit(127);
+	if (place_fd(high[0], 3) == -1)
+		_exit(127);
+	list[0] = '\0';
+	for (i = 0; i < args->nlfds && i < 63; i++) {
+		if (place_fd(high[i + 1], 4 + (int)i) == -1)
+			_exit(127);
+		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
+		    i ? "," : "", 4 + (int)i);
+	}
+	setenv(MON_ENV_SERVER, "3", 1);
+	setenv(MON_ENV_LISTEN, list, 1);
+	unsetenv(MON_ENV_UPGRADE);
+	/* The server makes its own signalfd; until then they wait. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_SETMASK, &set, NULL);
+	fexecve(exe_fd, args->argv, environ);
+	fprintf(stderr, "procctld: monitor: exec of the server: %s\n",
+	    strerror(errno));
+	_exit(127);
+}
+
+static int
+server_start(void)
+{
+	int sv[2];
+	pid_t pid;
+
+	restart_at = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		mon_log("socketpair: %s", strerror(errno));
+		return -1;
+	}
+	fflush(stderr);
+	if ((pid = fork()) == -1) {
+		mon_log("fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		close(sv[0]);
+		exec_server(sv[1]);
+	}
+	close(sv[1]);
+	sfd = sv[0];
+	server = pid;
+	server_gone = server_done = server_hello = 0;
+	olen = rlen = 0;
+	server_since = now_ms();
+	return 0;
+}
+
+/*
+ * `daemon upgrade`: the server has gone; the binary now on disk becomes
+ * the monitor in this same process (so every child stays ours), handed
+ * the listeners and, through the state file, every process.  If the exec
+ * fails, this monitor goes on with a new server.
+ */
+static void
+do_upgrade(void)
+{
+	char exe[PATH_MAX], list[256], *del;
+	struct proc *p;
+	ssize_t n;
+	size_t i, len = 0;
+
+	upgrading = 0;
+	LIST_FOREACH(p, &procs, link) {
+		if (p->statusfd != -1) {	/* exec not confirmed yet:
+						 * running, as far as the
+						 * next one knows */
+			close(p->statusfd);
+			p->statusfd = -1;
+		}
+		if (p->error != 0 && !p->started)
+			p->started = 1;		/* its asker is gone */
+	}
+	state_write_all(&procs);
+	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
+		mon_log("upgrade: /proc/self/exe: %s", strerror(errno));
+		goto fail;
+	}
+	exe[n] = '\0';
+	if ((del = strstr(exe, " (deleted)")) != NULL && del[10] == '\0')
+		*del = '\0';	/* replaced on disk: the new one */
+	list[0] = '\0';
+	for (i = 0; i < args->nlfds; i++) {
+		fcntl(args->lfds[i], F_SETFD, 0);
+		len += (size_t)snprintf(list + len, sizeof(list) - len,
+		    "%s%d", i ? "," : "", args->lfds[i]);
+	}
+	setenv(MON_ENV_LISTEN, list, 1);
+	setenv(MON_ENV_UPGRADE, "1", 1);
+	mon_log("upgrade: re-executing %s", exe);
+	fflush(stderr);
+	execv(exe, args->argv);
+	mon_log("upgrade: exec %s: %s; going on as before", exe,
+	    strerror(errno));
+fail:
+	unsetenv(MON_ENV_UPGRADE);
+	for (i = 0; i < args->nlfds; i++)
+		fcntl(args->lfds[i], F_SETFD, FD_CLOEXEC);
+	if (server_start() == -1)
+		restart_at = now_ms() + BACKOFF_MAX_MS;
 }
 
 static void
-setup(int fd, pid_t srv)
+setup(const struct monitor_args *a)
 {
+	struct proc *p;
+	struct stat st;
 	sigset_t set;
+	char path[PATH_MAX];
+	int n;
 
-	sfd = fd;
-	server = srv;
-	prctl(PR_SET_NAME, "procctld: mon");
+	args = a;
+	prctl(PR_SET_NAME, "procctld-mon");
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		mon_log("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	signal(SIGCHLD, SIG_DFL);	/* ignored, children reap themselves */
@@ -569,27 +974,88 @@ setup(int fd, pid_t srv)
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
+	    (exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    poll_room(16) == -1) {
 		mon_log("cannot start: %s", strerror(errno));
 		_exit(1);
 	}
+	if (a->socket != NULL && lstat(a->socket, &st) == 0) {
+		sock_dev = st.st_dev;
+		sock_ino = st.st_ino;
+	}
 	cgroup_init();
+	/* What an earlier monitor left running (a crash of both, an
+	 * upgrade, a stop with live_restore): adopted, then the file is
+	 * rewritten to say only what is true now. */
+	if (a->state != NULL) {
+		snprintf(path, sizeof(path), "%s", a->state);
+		state_open(path);
+		n = state_load(&procs, &max_id);
+		LIST_FOREACH(p, &procs, link) {
+			nprocs++;
+			if (p->foreign && !p->done &&
+			    (p->pidfd = (int)syscall(SYS_pidfd_open, p->pid,
+			    0)) == -1)
+				p->reaped = 1;	/* gone in between */
+		}
+		if (n > 0)
+			mon_log("adopted %d process%s from %s", n,
+			    n == 1 ? "" : "es", a->state);
+		state_write_all(&procs);
+		poll_room(nprocs + 16);
+		LIST_FOREACH(p, &procs, link)
+			if (p->reaped && !p->done)
+				proc_step(p);
+	}
 	reap();		/* whatever ended before the signalfd */
 }
 
+/* At the very end: the socket goes if it is still the one we bound (not
+ * one a newer procctld made in its place). */
+static void
+remove_socket(void)
+{
+	struct stat st;
+
+	if (args->socket != NULL && sock_ino != 0 &&
+	    lstat(args->socket, &st) == 0 && st.st_dev == sock_dev &&
+	    st.st_ino == sock_ino)
+		unlink(args->socket);
+}
+
 void
-monitor_main(int fd, pid_t srv)
+monitor_main(const struct monitor_args *a)
 {
 	struct proc *p;
 	size_t i, n;
 	int timeout;
-	pid_t r;
+	int64_t now;
 
-	setup(fd, srv);
+	setup(a);
+	if (a->server_fd >= 0) {
+		sfd = a->server_fd;
+		server_gone = server_done = server_hello = 0;
+	} else if (server_start() == -1)
+		_exit(1);
 	for (;;) {
 		timeout = shutdown_tick();
-		if (shutting && (LIST_EMPTY(&procs) || now_ms() >= give_up_at))
+		now = now_ms();
+		/* Done once every tree is gone (or left running) and the
+		 * server has exited; stragglers are given up on.  The server
+		 * is never signalled: it was asked, and the kernel sends it
+		 * SIGTERM when we are gone. */
+		if (shutting && (now >= give_up_at || (server == 0 &&
+		    (leave || LIST_EMPTY(&procs)))))
 			break;
+		if (restart_at != 0) {
+			if (now >= restart_at) {
+				if (server_start() == -1)
+					restart_at = now + BACKOFF_MAX_MS;
+				continue;
+			}
+			if (timeout == -1 || restart_at - now < timeout)
+				timeout = (int)(restart_at - now);
+		}
 		n = poll_build();
 		if (poll(pfds, n, timeout) == -1) {
 			if (errno != EINTR)
@@ -603,38 +1069,35 @@ monitor_main(int fd, pid_t srv)
 			p = pprocs[i - 2];
 			if (pfds[i].fd == p->statusfd)
 				read_status(p);
+			else if (pfds[i].fd == p->pidfd)
+				read_pidfd(p);
 			proc_step(p);
 		}
 		if (pfds[1].revents)
 			read_signals();
-		if (pfds[0].revents & POLLOUT)
+		if (sfd != -1 && (pfds[0].revents & POLLOUT))
 			flush_server();
-		if (pfds[0].revents & ~POLLOUT)
-			server_read();
+		if (sfd != -1 && (pfds[0].revents & ~POLLOUT))
+			(void)server_read();
 	}
-	while ((p = LIST_FIRST(&procs)) != NULL) {
-		mon_log("gave up waiting for pid %d", (int)p->pid);
-		if (p->contained)
-			tree_signal(p, SIGKILL);
-		proc_free(p);
+	if (leave) {
+		state_write_all(&procs);
+		mon_log("live_restore: leaving %zu process%s running for the "
+		    "next procctld", nprocs, nprocs == 1 ? "" : "es");
+	} else {
+		while ((p = LIST_FIRST(&procs)) != NULL) {
+			mon_log("gave up waiting for pid %d", (int)p->pid);
+			if (p->cg[0])
+				tree_signal(p, SIGKILL);
+			proc_free(p);
+		}
+		state_remove();
+		cgroup_fini();
 	}
-	cgroup_fini();
-	/* The server learns we are done now, not from PDEATHSIG later. */
-	close(sfd);
+	remove_socket();
+	server_close();
 	free(obuf);
-	/* The server is ending (it closed its end): its status is ours, so
-	 * a failed start-up fails procctld.  Waited for a few seconds at
-	 * most, and never signalled: one that lingers gets SIGTERM from the
-	 * kernel when we are gone (PR_SET_PDEATHSIG). */
-	for (i = 0; !server_reaped && server > 0 && i < 500; i++) {
-		r = waitpid(server, &server_status, WNOHANG);
-		if (r == server)
-			server_reaped = 1;
-		else if (r == -1)
-			break;		/* not our child (a test drives us) */
-		else
-			usleep(10000);
-	}
-	_exit(server_reaped && !(WIFEXITED(server_status) &&
+	/* The server's status is ours: a failed start-up fails procctld. */
+	_exit(server == 0 && !(WIFEXITED(server_status) &&
 	    WEXITSTATUS(server_status) == 0));
 }

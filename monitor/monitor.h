@@ -24,6 +24,8 @@
 
 #define MON_MAX_PAYLOAD	(1024 * 1024)	/* argv and env included */
 #define MON_MAX_ENV	4096		/* env words in one MON_SPAWN */
+#define MON_MAX_TAG	4096		/* a plugin's bytes kept per process */
+#define MON_MAX_OWNER	64		/* a plugin's name, NUL included */
 
 struct mon_hdr {
 	uint32_t	type;		/* MON_* */
@@ -35,18 +37,75 @@ enum mon_type {
 	/* server -> monitor */
 	MON_SPAWN = 1,		/* struct mon_spawn, then its strings */
 	MON_SIGNAL,		/* struct mon_signal */
-	MON_SHUTDOWN,		/* no payload: end every process, then exit */
+	MON_SHUTDOWN,		/* struct mon_shutdown: end every process (or
+				 * leave them to the next procctld), exit */
+	MON_HELLO,		/* no payload: a server has started; tell it
+				 * what runs */
+	MON_UPGRADE,		/* no payload: re-exec the monitor from the
+				 * binary on disk once this server is gone */
+	MON_RELOAD,		/* no payload: read the configuration (and
+				 * the files it names) as root for me; the
+				 * id comes back in MON_FILES */
 
 	/* monitor -> server */
 	MON_STARTED = 100,	/* struct mon_started: exec worked, or why not */
 	MON_EXITED,		/* struct mon_exited: the process and its whole
 				 * tree have ended */
+	MON_ADOPT,		/* struct mon_adopt, owner, tag: a process
+				 * this server did not start is running */
+	MON_READY,		/* struct mon_ready: every MON_ADOPT is sent */
+	MON_FILES,		/* struct mon_file records: what MON_RELOAD
+				 * asked for; none when it could not be read
+				 * (the monitor has logged why) */
+};
+
+/* MON_FILES: each record is this, then `len` bytes of the file. */
+enum mon_file_role {
+	MON_FILE_CONFIG = 1,	/* the -c file */
+	MON_FILE_SECRETS,	/* [tcp] secrets */
+};
+
+struct mon_file {
+	uint32_t	role;		/* MON_FILE_* */
+	uint32_t	len;
+};
+
+/* MON_SHUTDOWN flags. */
+#define MON_SHUTDOWN_LEAVE	0x01u	/* live_restore: processes go on, the
+					 * state file says what they are */
+
+struct mon_shutdown {
+	uint32_t	flags;
+	uint32_t	reserved;
+};
+
+/*
+ * MON_ADOPT: a process started by an earlier server (the one that
+ * crashed, or before an upgrade), or by an earlier monitor (found in the
+ * state file after a crash of both).  After it come `owner_len` bytes
+ * (the plugin's name, NUL-terminated), then `tag_len` bytes: what the
+ * plugin asked to keep with it at spawn.  A MON_EXITED for the same id
+ * may follow at once: it ended while no server was there.
+ */
+struct mon_adopt {
+	int32_t		pid;
+	uint32_t	contained;
+	uint32_t	foreign;	/* not the monitor's child: how it ends
+					 * will not be known */
+	uint32_t	owner_len;
+	uint32_t	tag_len;
+	uint32_t	reserved;
+	int64_t		started_ms;	/* CLOCK_REALTIME */
+};
+
+/* MON_READY: ids the monitor knows are all below next_id. */
+struct mon_ready {
+	uint64_t	next_id;
 };
 
 /* MON_SPAWN flags. */
 #define MON_SPAWN_INHERIT_OUTPUT 0x01u	/* stdout/stderr: the monitor's
 					 * (else /dev/null) */
-#define MON_SPAWN_SET_IDS	0x02u	/* become uid/gid (root monitor) */
 
 /*
  * MON_SPAWN: start argv[0] (searched in PATH when it has no '/') in a
@@ -58,8 +117,13 @@ enum mon_type {
  * its own cgroup when the monitor has a cgroup root.
  *
  * Strings follow the fixed part, each NUL-terminated, in this order:
- * user, cwd, argc argv words, envc env words.  Their total is exactly
- * len - sizeof(struct mon_spawn).
+ * user, cwd, owner (the plugin's name), argc argv words, envc env words;
+ * then tag_len bytes the monitor keeps and gives back with MON_ADOPT.
+ * Their total is exactly len - sizeof(struct mon_spawn).  An empty cwd
+ * with cwd_pid > 0: that process's working directory (the caller's,
+ * which only the monitor may read once the server has dropped root).
+ * The ids are whom to run as: a root monitor becomes them, any other
+ * accepts only its own.
  */
 struct mon_spawn {
 	uint32_t	uid;
@@ -69,6 +133,8 @@ struct mon_spawn {
 	uint32_t	argc;		/* >= 1 */
 	uint32_t	envc;
 	uint32_t	stop_ms;	/* SIGTERM to SIGKILL on MON_SHUTDOWN */
+	int32_t		cwd_pid;
+	uint32_t	tag_len;	/* <= MON_MAX_TAG */
 	uint32_t	reserved;
 	/* char strings[]; */
 };
@@ -99,11 +165,37 @@ struct mon_exited {
 	int32_t		code;		/* exit status, or -1 when killed */
 	int32_t		signo;		/* terminating signal, or 0 */
 	int32_t		core_dumped;
+	uint32_t	unknown;	/* a foreign process: not known how */
+	uint32_t	reserved;
 };
 
-/* monitor.c: run the monitor on FD (the server's end of the socketpair)
- * until the server says MON_SHUTDOWN or goes away; every process is
- * ended first.  Never returns. */
-void	monitor_main(int fd, pid_t server) __attribute__((noreturn));
+/* What procctld's start hands the monitor. */
+struct monitor_args {
+	char		**argv;		/* procctld's own, to start servers
+					 * and to re-exec (copied) */
+	int		 *lfds;		/* the listening sockets, kept across
+					 * servers and upgrades */
+	size_t		  nlfds;
+	const char	 *socket;	/* the Unix socket's path: unlinked at
+					 * the end if it is still ours */
+	const char	 *state;	/* the state file's path */
+	int		  live_restore;	/* a stop with no server running
+					 * leaves the processes too */
+	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd), or
+	 * -1 after logging why.  Runs in the monitor, as root. */
+	int		(*read_files)(char **payload, size_t *len);
+	/* Tests: >= 0, a server is already on this fd (the test drives
+	 * the monitor as one); none is started, and losing it ends all. */
+	int		  server_fd;
+};
+
+/* Environment a server starts with (and then unsets). */
+#define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
+#define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
+#define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
+
+/* monitor.c: be the monitor: start the server, restart it when it dies,
+ * until a server says MON_SHUTDOWN.  Never returns. */
+void	monitor_main(const struct monitor_args *) __attribute__((noreturn));
 
 #endif

@@ -19,6 +19,7 @@
 #include <sys/syscall.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <linux/sched.h>
 #include <pwd.h>
@@ -47,11 +48,12 @@ struct spawn_ctx {
 	gid_t		  gid;
 	gid_t		 *groups;		/* owned */
 	int		  ngroups;
+	char		  cwd[PATH_MAX];	/* the caller's, or "" */
 };
 
 /* Take MON_SPAWN's payload apart; -1 if its strings are not exactly
- * user, cwd, argc words and envc words, each NUL-terminated, filling
- * the payload to its last byte. */
+ * user, cwd, owner, argc words and envc words, each NUL-terminated, then
+ * tag_len bytes, filling the payload to its last byte. */
 int
 spawn_parse(char *p, size_t len, struct spawn_req *r)
 {
@@ -63,7 +65,11 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 		return -1;
 	memcpy(&r->s, p, sizeof(r->s));
 	p += sizeof(r->s);
-	want = 2 + (uint64_t)r->s.argc + r->s.envc;
+	if (r->s.tag_len > MON_MAX_TAG || r->s.tag_len > (size_t)(end - p))
+		return -1;
+	end -= r->s.tag_len;
+	r->tag = (unsigned char *)end;
+	want = 3 + (uint64_t)r->s.argc + r->s.envc;
 	/* env_put is quadratic: a bound keeps one message cheap. */
 	if (r->s.argc < 1 || r->s.envc > MON_MAX_ENV ||
 	    want > (uint64_t)(end - p))
@@ -78,12 +84,18 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 			r->user = p;
 		else if (i == 1)
 			r->cwd = p;
-		else if (i < 2 + r->s.argc)
-			r->argv[i - 2] = p;
+		else if (i == 2)
+			r->owner = p;
+		else if (i < 3 + r->s.argc)
+			r->argv[i - 3] = p;
 		else
-			r->env[i - 2 - r->s.argc] = p;
+			r->env[i - 3 - r->s.argc] = p;
 	}
-	if (p == end)
+	/* The owner is a plugin's name: one word, kept in the state file. */
+	if (p == end && *r->owner != '\0' &&
+	    strlen(r->owner) < MON_MAX_OWNER &&
+	    strspn(r->owner, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV"
+	    "WXYZ0123456789_-.") == strlen(r->owner))
 		return 0;
 fail:
 	spawn_free(r);
@@ -133,9 +145,24 @@ ctx_build(const struct spawn_req *r, struct spawn_ctx *c)
 	size_t i;
 	int n;
 
-	c->set_ids = (r->s.flags & MON_SPAWN_SET_IDS) && geteuid() == 0;
+	/* Decided here, not by the server, which may have dropped root: a
+	 * root monitor becomes whom the server names; another can run its
+	 * own user only (the server's policy let the caller in). */
+	c->set_ids = geteuid() == 0;
 	c->uid = c->set_ids ? r->s.uid : geteuid();
 	c->gid = c->set_ids ? r->s.gid : getegid();
+	/* Where the caller is, read as root: the process then enters it
+	 * as the user, so nobody gets into a directory they could not. */
+	if (*r->cwd == '\0' && r->s.cwd_pid > 0) {
+		char link[64];
+		ssize_t len;
+
+		snprintf(link, sizeof(link), "/proc/%d/cwd", (int)r->s.cwd_pid);
+		if ((len = readlink(link, c->cwd, sizeof(c->cwd) - 1)) > 0)
+			c->cwd[len] = '\0';
+		else
+			c->cwd[0] = '\0';
+	}
 	if ((c->envp = calloc(ENV_DEFAULTS + r->s.envc + 1,
 	    sizeof(char *))) == NULL)
 		return ENOMEM;
@@ -240,6 +267,7 @@ child_ids(const struct spawn_ctx *c)
 static void __attribute__((noreturn))
 child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 {
+	const char *r_cwd = r->cwd;
 	struct sigaction sa;
 	struct rlimit rl;
 	struct stat st;
@@ -265,7 +293,9 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 	if ((err = child_ids(c)) != 0)
 		child_fail(errfd, err);
 	/* As the user: a directory they cannot enter is their error. */
-	if (*r->cwd ? chdir(r->cwd) == -1 :
+	if (*r->cwd == '\0' && *c->cwd != '\0')
+		r_cwd = c->cwd;
+	if (*r_cwd ? chdir(r_cwd) == -1 :
 	    (chdir(c->home) == -1 && chdir("/") == -1))
 		child_fail(errfd, errno);
 	/* execvpe searches getenv("PATH"): make that the clean one. */

@@ -22,6 +22,10 @@
  * Minor 2 added: spawning through procctld's monitor (host->spawn,
  * host->signal, struct procctl_spawn) and repeated options
  * (host->option_at).
+ * Minor 3 added: processes that outlive a server (the tag and cwd_pid in
+ * struct procctl_spawn, host->on_adopt, struct procctl_adopted,
+ * procctl_exit.unknown), sessions that outlive a connection
+ * (procctl_caller.session, host->on_session).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -39,7 +43,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 2
+#define PROCCTL_ABI_MINOR 3
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -62,7 +66,15 @@ struct procctl_caller {
 	const char	*user;		/* user name, or the uid in decimal */
 	int		 admin;		/* may see and act on everything */
 	int		 interactive;	/* the connection asked for events */
+	/* Minor 3: the session this connection belongs to.  Its conn_id,
+	 * unless the client named a session (HELLO ... SESSION token): then
+	 * a key of the user and the token, the same on every connection
+	 * that names it, so a client that reconnects (after a server
+	 * restart) is the same session again.  Keys of named sessions have
+	 * the top bit set; conn_ids never do. */
+	uint64_t	 session;
 };
+#define PROCCTL_SESSION_NAMED	(1ULL << 63)
 
 /* Log levels, most severe first. */
 enum procctl_log_level {
@@ -177,6 +189,9 @@ struct procctl_exit {
 	int	code;		/* exit status, or -1 when killed */
 	int	signal;		/* terminating signal, or 0 */
 	int	core_dumped;
+	/* Minor 3: how it ended is not known (adopted after procctld was
+	 * killed, so not its parent: code -1, signal 0). */
+	int	unknown;
 };
 typedef void (*procctl_child_fn)(const struct procctl_exit *ex, void *arg);
 
@@ -204,7 +219,40 @@ struct procctl_spawn {
 	unsigned	 flags;		/* PROCCTL_SPAWN_* */
 	uint32_t	 stop_ms;	/* SIGTERM to SIGKILL when procctld
 					 * stops */
+	/* Minor 3. */
+	const void	*tag;		/* kept with the process by the monitor
+					 * and given back to on_adopt when a
+					 * later server (or procctld) adopts
+					 * it: what the plugin needs to know
+					 * it again; at most 4096 bytes */
+	size_t		 tag_len;
+	pid_t		 cwd_pid;	/* cwd NULL and this > 0: start in this
+					 * process's working directory (the
+					 * caller's: procctl_caller.pid), read
+					 * by the monitor */
 };
+
+/*
+ * Adoption (minor 3).  A process started by an earlier server of this
+ * procctld (it crashed and was restarted, or was upgraded), or by an
+ * earlier procctld (killed, or stopped with live_restore), is offered to
+ * the plugin that started it once it has loaded.  `tag` is what its
+ * spawn's spec said.  The plugin's adopt function returns the ARG for
+ * the ended callback it registered, or NULL to refuse (the process is
+ * then killed: nobody would manage it).  `handle` works with signal().
+ */
+struct procctl_adopted {
+	uint64_t	 handle;
+	pid_t		 pid;
+	int		 contained;
+	int		 foreign;	/* not procctld's child any more: its
+					 * exit status will be unknown */
+	const void	*tag;
+	size_t		 tag_len;
+	int64_t		 started_ms;	/* CLOCK_REALTIME, milliseconds */
+};
+typedef void *(*procctl_adopt_fn)(const struct procctl_adopted *a,
+    void *arg);
 
 /* The exec's result: pid, or error (an errno: ENOENT, EACCES, EISDIR...).
  * contained: the process has its own cgroup (its whole tree is ended
@@ -341,6 +389,20 @@ struct procctl_host {
 	 * be repeated (`--env A=1 --env B=2`); NULL past the last. */
 	const char	*(*option_at)(struct procctl_ctx *ctx, const char *name,
 			    size_t index);
+
+	/* Minor 3. */
+
+	/* Processes this plugin started under an earlier server: ADOPT is
+	 * called for each once this plugin has loaded (before any client
+	 * is served), then ENDED with its returned arg when it ends.  Call
+	 * from init. */
+	int		(*on_adopt)(struct procctl_plugin *self,
+			    procctl_adopt_fn adopt, procctl_child_fn ended,
+			    void *arg);
+	/* Called when a connection names its session (HELLO ... SESSION):
+	 * a client has come back, perhaps after a server restart. */
+	int		(*on_session)(struct procctl_plugin *self,
+			    procctl_conn_fn fn, void *arg);
 };
 
 /* The one exported symbol. */

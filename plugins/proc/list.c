@@ -58,6 +58,13 @@ proc_describe_end(const struct proc *p, char *out, size_t size)
 	char sig[32];
 	uint64_t ms = proc_run_ms(p);
 
+	if (p->unknown) {
+		snprintf(out, size, "ended (exit status unknown: adopted after "
+		    "procctld was restarted) after %llu.%01llus",
+		    (unsigned long long)(ms / 1000),
+		    (unsigned long long)(ms % 1000 / 100));
+		return;
+	}
 	if (p->state == PROC_EXITED) {
 		snprintf(out, size, "exited with status %d after %llu.%01llus",
 		    p->exit_code, (unsigned long long)(ms / 1000),
@@ -109,7 +116,7 @@ proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 	H->reply_str(ctx, "ended");
 	reply_time(ctx, &p->ended);
 	H->reply_str(ctx, "exit_code");
-	if (ended && p->state == PROC_EXITED)
+	if (ended && p->state == PROC_EXITED && !p->unknown)
 		H->reply_int(ctx, p->exit_code);
 	else
 		H->reply_null(ctx);

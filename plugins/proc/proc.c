@@ -15,6 +15,9 @@
  *                          end with it, as in the original (no: they
  *                          outlive it unless closed; run --detach does
  *                          the same for one process)
+ *   session_grace = 30     seconds a session that went away with a
+ *                          server (a crash, an upgrade) has to come back
+ *                          before its processes are closed
  */
 #include <ctype.h>
 #include <errno.h>
@@ -202,7 +205,11 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 
 	clock_gettime(CLOCK_REALTIME, &p->ended);
 	p->end_ms = proc_now_ms();
-	if (ex->signal != 0) {
+	if (ex->unknown) {
+		p->state = PROC_EXITED;
+		p->unknown = 1;
+		p->exit_code = -1;
+	} else if (ex->signal != 0) {
 		p->state = PROC_KILLED;
 		p->signal = ex->signal;
 		p->exit_code = -1;
@@ -418,12 +425,31 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 	struct proc *p;
 
 	(void)arg;
+	/* One waiting for its session to come back is not this one's: a
+	 * new server's connection ids start again from 1. */
 	for (p = procs; p != NULL; p = p->next)
-		if (p->session == who->conn_id && (p->state == PROC_RUNNING ||
-		    p->state == PROC_STARTING)) {
+		if (p->session == who->session && !p->grace &&
+		    (p->state == PROC_RUNNING || p->state == PROC_STARTING)) {
 			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its "
 			    "session ended; closing it", (int)p->pid, p->name);
 			proc_begin_close(p);
+		}
+}
+
+/* A client named its session: the processes it left when a server went
+ * away are its own again. */
+static void
+on_session(const struct procctl_caller *who, void *arg)
+{
+	struct proc *p;
+
+	(void)arg;
+	for (p = procs; p != NULL; p = p->next)
+		if (p->grace && p->session == who->session &&
+		    p->uid == who->uid) {
+			p->grace = 0;
+			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its "
+			    "session is back", (int)p->pid, p->name);
 		}
 }
 
@@ -507,9 +533,16 @@ read_conf(struct procctl_plugin *self)
 	proc_conf.history_max = 1000;
 	proc_conf.session_scope = 1;
 	proc_conf.umask = 022;
+	proc_conf.session_grace_ms = 30000;
 	if ((v = H->config_get(self, "close_timeout")) != NULL &&
 	    parse_seconds(v, &proc_conf.close_timeout_ms) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "close_timeout = %s: expected "
+		    "seconds (0 to 86400)", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "session_grace")) != NULL &&
+	    parse_seconds(v, &proc_conf.session_grace_ms) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "session_grace = %s: expected "
 		    "seconds (0 to 86400)", v);
 		return -1;
 	}
@@ -557,8 +590,8 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 
 	H = host;
 	proc_self = self;
-	if (H->abi_minor < 2 || H->size < offsetof(struct procctl_host,
-	    option_at) + sizeof(H->option_at)) {
+	if (H->abi_minor < 3 || H->size < offsetof(struct procctl_host,
+	    on_session) + sizeof(H->on_session)) {
 		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
 		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
 		    H->abi_minor);
@@ -569,7 +602,10 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (H->register_command(self, &commands[i]) == -1)
 			return -1;
-	return H->on_disconnect(self, on_disconnect, NULL);
+	if (H->on_disconnect(self, on_disconnect, NULL) == -1 ||
+	    H->on_session(self, on_session, NULL) == -1)
+		return -1;
+	return H->on_adopt(self, proc_adopt, proc_on_exit, NULL);
 }
 
 /* Daemon shutdown: the monitor ends every process (each given
@@ -581,6 +617,7 @@ proc_fini(struct procctl_plugin *self)
 	struct proc *p, *next;
 	size_t i;
 
+	proc_adopt_fini();
 	for (p = procs; p != NULL; p = p->next) {
 		if (p->kill_timer != 0)
 			H->timer_cancel(self, p->kill_timer);

@@ -40,6 +40,11 @@ struct proc {
 	int		 signal;
 	int		 core_dumped;
 	int		 forced;	/* SIGKILLed after the close timeout */
+	int		 adopted;	/* started under an earlier server */
+	int		 foreign;	/* ...or procctld: not its child */
+	int		 unknown;	/* ended, but nobody could say how */
+	int		 grace;		/* its session went with a server:
+					 * closed unless it comes back */
 	uint64_t	 kill_timer;
 	struct waiter	**waiters;	/* close requests waiting on it */
 	size_t		 nwaiters;
@@ -57,6 +62,7 @@ struct proc_conf {
 	int		 inherit_output;
 	int		 session_scope;
 	mode_t		 umask;
+	uint64_t	 session_grace_ms; /* for a session to come back */
 };
 
 /* proc.c: the host, our handle, the records and the settings. */
@@ -78,9 +84,15 @@ void	proc_push_event(const struct proc *p, const char *kind);
 void	proc_begin_close(struct proc *p);
 void	proc_on_exit(const struct procctl_exit *ex, void *arg);
 
+#define PROC_TAG_MAX	4096	/* the monitor keeps at most this */
+
 /* run.c */
 void	proc_cmd_run(struct procctl_ctx *ctx, int argc,
 	    const struct procctl_arg *argv);
+/* What the monitor keeps for us (the tag), and the record from it. */
+size_t	proc_tag(const struct proc *p, char *out, size_t size);
+void	*proc_adopt(const struct procctl_adopted *a, void *arg);
+void	proc_adopt_fini(void);
 
 /* list.c: records as replies. */
 void	proc_reply_record(struct procctl_ctx *ctx, const struct proc *p,

@@ -58,22 +58,6 @@ running_of(uid_t uid)
 	return n;
 }
 
-/* Where the caller is: its working directory, for a local caller. */
-static int
-caller_cwd(const struct procctl_caller *who, char *out, size_t size)
-{
-	char link[64];
-	ssize_t n;
-
-	if (who->pid <= 0)
-		return -1;
-	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)who->pid);
-	if ((n = readlink(link, out, size - 1)) <= 0)
-		return -1;
-	out[n] = '\0';
-	return 0;
-}
-
 static void
 on_started(const struct procctl_started *st, void *arg)
 {
@@ -172,7 +156,7 @@ new_record(const struct procctl_caller *who, int argc,
 	snprintf(p->owner, sizeof(p->owner), "%s", who->user);
 	p->oneshot = !who->interactive;
 	if (who->interactive && !detach && proc_conf.session_scope)
-		p->session = who->conn_id;
+		p->session = who->session;
 	p->state = PROC_STARTING;
 	return p;
 }
@@ -207,14 +191,12 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	const struct procctl_caller *who = H->caller(ctx);
 	struct procctl_spawn spec;
 	const char *cwd = H->option(ctx, "cwd");
-	char *args[MAX_ARGS + 1], *env[MAX_ENV + 1], here[PATH_MAX];
+	char *args[MAX_ARGS + 1], *env[MAX_ENV + 1], tag[PROC_TAG_MAX];
 	struct proc *p;
 
 	if (check_run(ctx, who, argc, argv, args) == -1 ||
 	    env_list(ctx, env, MAX_ENV) == -1)
 		return;
-	if (cwd == NULL && caller_cwd(who, here, sizeof(here)) == 0)
-		cwd = here;
 	if ((p = new_record(who, argc, argv, H->option(ctx, "detach") !=
 	    NULL)) == NULL) {
 		H->reply_error(ctx, "ERR", "out of memory");
@@ -232,6 +214,10 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	spec.flags = proc_conf.inherit_output ? PROCCTL_SPAWN_INHERIT_OUTPUT :
 	    0;
 	spec.stop_ms = (uint32_t)proc_conf.close_timeout_ms;
+	/* Where the caller is: the monitor reads it (root may be needed). */
+	spec.cwd_pid = who->pid > 0 ? who->pid : 0;
+	spec.tag = tag;
+	spec.tag_len = proc_tag(p, tag, sizeof(tag));
 	if ((p->start_ctx = H->defer(ctx)) == NULL) {
 		proc_free(p);
 		H->reply_error(ctx, "ERR", "cannot defer the reply");
@@ -246,4 +232,131 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		return;
 	}
 	proc_insert(p);
+}
+
+/*
+ * The tag: "1", uid, owner, session (hex), one-shot, name, command, each
+ * NUL-terminated.  The command is cut to what fits (a 1 MiB argv is
+ * allowed); an adopted record shows it with "...".
+ */
+size_t
+proc_tag(const struct proc *p, char *out, size_t size)
+{
+	size_t n, room;
+	int k;
+
+	k = snprintf(out, size, "1%c%u%c%s%c%llx%c%d%c", 0, (unsigned)p->uid,
+	    0, p->owner, 0, (unsigned long long)p->session, 0, p->oneshot, 0);
+	if (k < 0 || (size_t)k >= size)
+		return 0;
+	n = (size_t)k;
+	room = size - n;
+	if (p->name_len + 1 > room / 2)
+		return 0;
+	memcpy(out + n, p->name, p->name_len);
+	n += p->name_len;
+	out[n++] = '\0';
+	room = size - n - 1;
+	if (p->command_len < room)
+		room = p->command_len;
+	memcpy(out + n, p->command, room);
+	n += room;
+	out[n++] = '\0';
+	return n;
+}
+
+/* The NUL-terminated strings of a tag: *N of them into F. */
+static size_t
+tag_fields(const char *t, size_t len, const char **f, size_t max)
+{
+	const char *end = t + len, *nul;
+	size_t n = 0;
+
+	while (t < end && n < max && (nul = memchr(t, '\0', end - t)) !=
+	    NULL) {
+		f[n++] = t;
+		t = nul + 1;
+	}
+	return t == end ? n : 0;
+}
+
+static uint64_t grace_timer;
+
+/* session_grace is over: the session-scoped processes whose session has
+ * not come back end now. */
+static void
+on_grace_over(void *arg)
+{
+	struct proc *p;
+
+	(void)arg;
+	grace_timer = 0;
+	for (p = procs; p != NULL; p = p->next)
+		if (p->grace) {
+			p->grace = 0;
+			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its session "
+			    "did not come back within session_grace; closing "
+			    "it", (int)p->pid, p->name);
+			proc_begin_close(p);
+		}
+}
+
+void *
+proc_adopt(const struct procctl_adopted *a, void *arg)
+{
+	const char *f[7];
+	struct timespec now;
+	struct proc *p;
+	uint64_t age;
+
+	(void)arg;
+	if (a->tag == NULL || tag_fields(a->tag, a->tag_len, f, 7) != 7 ||
+	    strcmp(f[0], "1") != 0 || (p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->name = strdup(f[5]);
+	p->name_len = strlen(f[5]);
+	p->command = strdup(f[6]);
+	p->command_len = strlen(f[6]);
+	if (p->name == NULL || p->command == NULL) {
+		proc_free(p);
+		return NULL;
+	}
+	p->path_len = strcspn(p->command, " ");
+	p->uid = (uid_t)strtoul(f[1], NULL, 10);
+	snprintf(p->owner, sizeof(p->owner), "%s", f[2]);
+	p->session = strtoull(f[3], NULL, 16);
+	p->oneshot = atoi(f[4]) != 0;
+	p->handle = a->handle;
+	p->pid = a->pid;
+	p->contained = a->contained;
+	p->adopted = 1;
+	p->foreign = a->foreign;
+	p->state = PROC_RUNNING;
+	p->started.tv_sec = a->started_ms / 1000;
+	p->started.tv_nsec = (long)(a->started_ms % 1000) * 1000000;
+	clock_gettime(CLOCK_REALTIME, &now);
+	age = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	age = age > (uint64_t)a->started_ms ? age - (uint64_t)a->started_ms : 0;
+	p->start_ms = proc_now_ms() > age ? proc_now_ms() - age : 0;
+	/* Its session was a connection to the server that is gone: the
+	 * client may come back (the shell reconnects) within the grace. */
+	if (p->session != 0) {
+		p->grace = 1;
+		if (grace_timer == 0)
+			grace_timer = H->timer_add(proc_self,
+			    proc_conf.session_grace_ms, on_grace_over, NULL);
+	}
+	proc_insert(p);
+	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s (%s) adopted%s", (int)p->pid,
+	    p->name, p->owner, p->foreign ? " (not our child: its exit "
+	    "status will be unknown)" : "");
+	return p;
+}
+
+void
+proc_adopt_fini(void)
+{
+	if (grace_timer != 0)
+		H->timer_cancel(proc_self, grace_timer);
+	grace_timer = 0;
 }

@@ -40,6 +40,7 @@ struct msg {
 	union {
 		struct mon_started	s;
 		struct mon_exited	e;
+		struct mon_ready	r;
 	} u;
 };
 
@@ -50,6 +51,8 @@ static pid_t mon = -1;
 static char cgdir[2 * PATH_MAX + 32];	/* the monitor's procctl-<pid>, or "" */
 
 /* ---- driving the monitor ---- */
+
+static void hello(void);
 
 /* SNDBUF: the monitor's send buffer, or 0 for the default. */
 static void
@@ -65,12 +68,17 @@ start_monitor_buf(int sndbuf)
 		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sndbuf,
 		    sizeof(sndbuf));
 	if ((mon = fork()) == 0) {
+		struct monitor_args a;
+
 		close(sv[0]);
-		monitor_main(sv[1], getppid());
+		memset(&a, 0, sizeof(a));
+		a.server_fd = sv[1];
+		monitor_main(&a);
 	}
 	close(sv[1]);
 	fd = sv[0];
 	nqueue = 0;
+	hello();
 }
 
 static void
@@ -110,13 +118,24 @@ send_hdr(uint32_t type, uint32_t len, uint64_t id)
 	put(&h, sizeof(h));
 }
 
-/* MON_SPAWN: STRS is user, cwd, argv words, then env words. */
+static void
+send_shutdown(void)
+{
+	struct mon_shutdown m = { 0, 0 };
+
+	send_hdr(MON_SHUTDOWN, sizeof(m), 0);
+	put(&m, sizeof(m));
+}
+
+/* MON_SPAWN: STRS is user, cwd, argv words, then env words; the owner
+ * ("test") goes after cwd. */
 static void
 spawn_as(uint64_t id, uint32_t flags, uint32_t uid, uint32_t umask_,
     uint32_t stop_ms, uint32_t argc, uint32_t envc, const char **strs)
 {
 	static char body[65536];
-	struct mon_spawn s = { uid, uid, umask_, flags, argc, envc, stop_ms, 0 };
+	struct mon_spawn s = { uid, uid, umask_, flags, argc, envc, stop_ms,
+	    0, 0, 0 };
 	size_t i, n = sizeof(s), l;
 
 	memcpy(body, &s, sizeof(s));
@@ -124,6 +143,10 @@ spawn_as(uint64_t id, uint32_t flags, uint32_t uid, uint32_t umask_,
 		l = strlen(strs[i]) + 1;
 		memcpy(body + n, strs[i], l);
 		n += l;
+		if (i == 1) {
+			memcpy(body + n, "test", 5);
+			n += 5;
+		}
 	}
 	send_hdr(MON_SPAWN, (uint32_t)n, id);
 	put(body, n);
@@ -195,6 +218,18 @@ expect(uint32_t type, uint64_t id, struct msg *out, int ms)
 	}
 }
 
+/* The start of every server: MON_HELLO, answered with MON_READY (no
+ * process to adopt: the test's monitor has no state file). */
+static void
+hello(void)
+{
+	struct msg m;
+
+	send_hdr(MON_HELLO, 0, 0);
+	CHECK(expect(MON_READY, 0, &m, WAIT_MS) == 0 &&
+	    m.h.len == sizeof(struct mon_ready), "no MON_READY");
+}
+
 /* MON_STARTED's pid, or -errno, or INT_MIN if none came. */
 static int
 started(uint64_t id)
@@ -230,7 +265,7 @@ exited(uint64_t id, struct mon_exited *e)
 static struct mon_exited
 run(uint64_t id)
 {
-	struct mon_exited e = { 0, -99, 0, 0 };
+	struct mon_exited e = { 0, -99, 0, 0, 0, 0 };
 	int pid = started(id);
 
 	CHECK(pid > 0, "id %llu did not start: %d", (unsigned long long)id,
@@ -367,7 +402,7 @@ test_exec_results(void)
 static void
 test_signals(void)
 {
-	struct mon_exited e = { 0, 0, 0, 0 };
+	struct mon_exited e = { 0, 0, 0, 0, 0, 0 };
 	int pid;
 
 	spawn(10, "sleep", "100", NULL);
@@ -463,7 +498,7 @@ test_ids(void)
 	snprintf(script, sizeof(script), "id -u > %s/pub/id; pwd >> %s/pub/id;"
 	    " echo $HOME >> %s/pub/id; id -G | tr ' ' '\\n' > %s/pub/groups",
 	    SCRATCH, SCRATCH, SCRATCH, SCRATCH);
-	spawn_as(30, MON_SPAWN_SET_IDS, pw->pw_uid, 022, 1000, 3, 0,
+	spawn_as(30, 0, pw->pw_uid, 022, 1000, 3, 0,
 	    (const char *[]){ "nobody", "", "sh", "-c", script });
 	CHECK(run(30).code == 0, "as nobody: failed");
 	snprintf(want, sizeof(want), "%u", (unsigned)pw->pw_uid);
@@ -472,7 +507,7 @@ test_ids(void)
 	CHECK(!file_has(SCRATCH "/pub/groups", "0"), "kept group 0");
 	CHECK(file_has(SCRATCH "/pub/id", "/"), "cwd not / without a home");
 	CHECK(file_has(SCRATCH "/pub/id", pw->pw_dir), "HOME not nobody's");
-	spawn_as(31, MON_SPAWN_SET_IDS, pw->pw_uid, 022, 1000, 1, 0,
+	spawn_as(31, 0, pw->pw_uid, 022, 1000, 1, 0,
 	    (const char *[]){ "nobody", SCRATCH "/d", "/bin/true" });
 	CHECK(started(31) == -EACCES, "a 0700 cwd entered as nobody");
 }
@@ -528,7 +563,7 @@ test_stuck_before_exec(void)
 static void
 test_shutdown(void)
 {
-	struct mon_exited e = { 0, 0, 0, 0 };
+	struct mon_exited e = { 0, 0, 0, 0, 0, 0 };
 	struct stat st;
 	char c;
 
@@ -537,7 +572,7 @@ test_shutdown(void)
 	    "-c", "trap '' TERM; sleep 317; exit 0" });
 	CHECK(started(50) > 0 && started(51) > 0, "shutdown: no start");
 	usleep(100000);
-	send_hdr(MON_SHUTDOWN, 0, 0);
+	send_shutdown();
 	CHECK(exited(50, &e) == 0 && e.signo == SIGTERM, "50: signal %d",
 	    e.signo);
 	CHECK(exited(51, &e) == 0 && e.signo == SIGKILL, "51: signal %d",
@@ -602,7 +637,7 @@ test_server_not_reading(void)
 	}
 	ok = nstart == 300 && nexit == 300;
 	CHECK(ok, "not reading: %d STARTED, %d EXITED of 300", nstart, nexit);
-	send_hdr(MON_SHUTDOWN, 0, 0);
+	send_shutdown();
 	CHECK(wait_monitor() == 0, "not reading: exit status");
 	close(fd);
 }
@@ -611,7 +646,7 @@ test_server_not_reading(void)
 static void
 test_malformed(int how)
 {
-	struct mon_spawn s = { 0, 0, 022, 0, 2, 0, 100, 0 };
+	struct mon_spawn s = { 0, 0, 022, 0, 2, 0, 100, 0, 0, 0 };
 	struct mon_exited e;
 	char c;
 
@@ -623,7 +658,7 @@ test_malformed(int how)
 	else if (how == 1) {	/* argc 2, one word */
 		send_hdr(MON_SPAWN, sizeof(s) + 8, 61);
 		put(&s, sizeof(s));
-		put("\0/\0true\0\0", 8);
+		put("\0/\0true\0\0", 8);	/* owner "true", no argv */
 	} else if (how == 2) {	/* a payload where none belongs */
 		send_hdr(MON_SHUTDOWN, 4, 61);
 		put("xxxx", 4);

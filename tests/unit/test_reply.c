@@ -30,7 +30,7 @@ on_finished(void *owner, struct procctl_ctx *d)
 
 static const struct reply_sink sink = { on_deferred, on_finished };
 static const struct procctl_caller who = { 7, 1000, 1000, 42, "alice", 0,
-    0 };
+    0, 0 };
 
 static int
 out_is(const struct buf *b, const char *want)
