@@ -363,9 +363,21 @@ client_close(struct client *c)
 }
 
 int
-client_put_hello(struct buf *b, const struct target *t, const char *secret)
+client_put_hello(struct buf *b, const struct target *t, const char *secret,
+    const char *session)
 {
-	const char *argv[5] = { "HELLO", "3", "AUTH", t->user, secret };
+	const char *argv[7] = { "HELLO", "3" };
+	int argc = 2;
 
-	return resp_put_command(b, target_needs_secret(t) ? 5 : 2, argv, NULL);
+	/* AUTH first: the daemon names a session only for a peer it knows. */
+	if (target_needs_secret(t)) {
+		argv[argc++] = "AUTH";
+		argv[argc++] = t->user;
+		argv[argc++] = secret;
+	}
+	if (session != NULL) {
+		argv[argc++] = "SESSION";
+		argv[argc++] = session;
+	}
+	return resp_put_command(b, argc, argv, NULL);
 }

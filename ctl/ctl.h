@@ -184,9 +184,11 @@ void	client_close(struct client *c);
 ssize_t	client_recv(struct client *c, void *p, size_t n);
 const char *client_error(const struct client *c, int err);
 int	client_pending(const struct client *c);
-/* The handshake: HELLO 3, with AUTH for TCP targets. */
+/* The handshake: HELLO 3, with AUTH for TCP targets, and SESSION token
+ * unless SESSION is NULL (the shell's: its session then outlives a
+ * connection lost and made again). */
 int	client_put_hello(struct buf *b, const struct target *t,
-	    const char *secret);
+	    const char *secret, const char *session);
 
 /* module.c */
 /* Symbol SYM of our module NAME ("tls"), found beside the executable

@@ -33,7 +33,8 @@ own_usage(FILE *fp)
 "that says how it went.  The commands are the daemon's (listed below when it\n"
 "can be reached); procctl's own are:\n"
 "  shell                the interactive shell, also with no COMMAND: connect,\n"
-"                       disconnect, exit; events appear as they happen\n"
+"                       disconnect, exit; events appear as they happen; a\n"
+"                       lost connection is made again until disconnect\n"
 "  events               follow the event stream (NDJSON with --json)\n"
 "  help [COMMAND]       ask the daemon for its commands, or one in full\n"
 "\n"
@@ -88,7 +89,7 @@ ask_commands(const struct target *t, struct cmd_table *tab, char *why,
 		snprintf(why, whysize, "%s", c.why);
 		return -1;
 	}
-	if (client_put_hello(&req, t, "") == -1 ||
+	if (client_put_hello(&req, t, "", NULL) == -1 ||
 	    (rc = client_send(&c, &req, HELP_WAIT_MS)) != 0 ||
 	    (rc = client_read(&c, &v, HELP_WAIT_MS, NULL)) != 0) {
 		snprintf(why, whysize, "%s", c.why[0] ? c.why :

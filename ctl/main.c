@@ -32,7 +32,7 @@ open_session(struct client *c, const struct target *t, int argc,
 		return EXIT_NOPERM;
 	if ((rc = client_connect(c, t, timeout_ms, 0)) != 0)
 		goto done;
-	if (client_put_hello(&req, t, secret ? secret : "") == -1 ||
+	if (client_put_hello(&req, t, secret ? secret : "", NULL) == -1 ||
 	    (argc > 0 && resp_put_command(&req, argc,
 	    (const char *const *)argv, NULL) == -1)) {
 		fprintf(stderr, "procctl: out of memory\n");

@@ -14,14 +14,29 @@
  * Every request sent is remembered in a FIFO; each non-push value read
  * answers the oldest one.  Pushes (events) are told apart by their type,
  * so a reply is never taken for an event or lost among them.
+ *
+ * On a terminal the shell is one session however many connections it
+ * takes: it names itself with a random token in every HELLO, and when a
+ * connection is lost without the user asking it connects again to the
+ * same target, with the same credentials and token, until it succeeds or
+ * the user says disconnect.  The daemon then knows it for the session
+ * whose processes it kept.  Retrying is a deadline in the same poll loop,
+ * never a sleep, so the user keeps typing meanwhile; every request the
+ * lost connection owed a reply gets an error line instead.  Scripted, a
+ * lost connection ends the run (exit 69) as it always did: nobody is
+ * there to wait for the daemon.
  */
+#include <sys/random.h>
+
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
@@ -40,10 +55,30 @@ struct pending {
 	struct pending		*next;
 };
 
+/* A lost connection is tried again RETRY_FIRST_MS later, then after
+ * doubling waits up to RETRY_MAX_MS, for as long as it takes: a daemon
+ * being restarted may be a while.  A try over TCP waits at most
+ * RETRY_WAIT_MS for the connect and the TLS handshake, which (unlike the
+ * wait between tries) hold up the loop; a Unix socket answers at once. */
+#define RETRY_FIRST_MS	100
+#define RETRY_MAX_MS	2000
+#define RETRY_WAIT_MS	1000
+
+/* The shell's session token: 16 random bytes in hex. */
+#define TOKEN_BYTES	16
+
 static struct {
 	struct target	 t;
 	struct client	 c;
 	int		 connected;
+	char		*secret;	/* t's, kept to reconnect; owned */
+	char		 token[2 * TOKEN_BYTES + 1];	/* "": none */
+	int		 resume;	/* retry lost connections */
+	int		 lost;		/* from a loss until HELLO answers */
+	int		 retrying;	/* not connected; retry_at is set */
+	long long	 retry_at;	/* now_ms() of the next try */
+	int		 retry_ms;	/* the wait after that one */
+	char		 refused[512];	/* the daemon's last refusal, shown */
 	int		 tty;
 	int		 json;
 	const struct editor *ed;	/* on a terminal */
@@ -129,7 +164,10 @@ set_prompt(void)
 {
 	char def[sizeof(sh.t.path)];
 
-	if (!sh.connected)
+	if (sh.lost)
+		snprintf(sh.prompt, sizeof(sh.prompt),
+		    "procctl (reconnecting)> ");
+	else if (!sh.connected)
 		snprintf(sh.prompt, sizeof(sh.prompt),
 		    "procctl (not connected)> ");
 	else if (!sh.t.tcp && paths_default_socket(def, sizeof(def)) == 0 &&
@@ -144,6 +182,45 @@ set_prompt(void)
 		    sh.c.target);
 	if (sh.ed != NULL)
 		sh.ed->prompt(sh.prompt, sh.ed_on);
+}
+
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The token that makes every connection of this shell one session to the
+ * daemon.  Without randomness there is none: the shell still reconnects,
+ * but as a new session. */
+static void
+make_token(void)
+{
+	unsigned char r[TOKEN_BYTES];
+	ssize_t n;
+	size_t i;
+
+	do
+		n = getrandom(r, sizeof(r), 0);
+	while (n == -1 && errno == EINTR);
+	sh.token[0] = '\0';
+	if (n != (ssize_t)sizeof(r))
+		return;
+	for (i = 0; i < sizeof(r); i++)
+		snprintf(sh.token + 2 * i, 3, "%02x", r[i]);
+}
+
+static void
+forget_secret(void)
+{
+	if (sh.secret == NULL)
+		return;
+	explicit_bzero(sh.secret, strlen(sh.secret));
+	free(sh.secret);
+	sh.secret = NULL;
 }
 
 static void
@@ -162,32 +239,58 @@ expect(enum pending_kind kind, size_t source)
 	sh.tail = p;
 }
 
+/* Forget what the connection owed; TELL: answer each of the user's
+ * requests with an error line, in order, so none vanishes. */
 static size_t
-drop_pending(void)
+drop_pending(int tell)
 {
 	struct pending *p;
 	size_t users = 0;
 
 	while ((p = sh.head) != NULL) {
 		sh.head = p->next;
-		users += p->kind == P_USER;
+		if (p->kind == P_USER) {
+			users++;
+			if (tell)
+				showf("error: connection lost before the "
+				    "reply");
+		}
 		free(p);
 	}
 	sh.tail = NULL;
 	return users;
 }
 
-static void
-disconnect(const char *why)
+/* Close the connection; the number of the user's requests unanswered. */
+static size_t
+hang_up(int tell)
 {
 	size_t lost;
 
-	if (!sh.connected)
-		return;
 	client_close(&sh.c);
 	sh.connected = 0;
-	lost = drop_pending();
+	lost = drop_pending(tell);
 	complete_reset();
+	return lost;
+}
+
+/* Not connected, and not trying to be: the user asked, or the daemon
+ * said something no retry would change. */
+static void
+disconnect(const char *why)
+{
+	int was = sh.connected || sh.retrying || sh.lost;
+	size_t lost;
+
+	sh.lost = sh.retrying = 0;
+	sh.refused[0] = '\0';
+	forget_secret();
+	if (!sh.connected) {
+		if (was)
+			set_prompt();
+		return;
+	}
+	lost = hang_up(0);
 	if (why != NULL) {
 		notef("%s", why);
 		if (lost)
@@ -196,6 +299,40 @@ disconnect(const char *why)
 			sh.rc = EXIT_UNAVAIL;
 	}
 	set_prompt();
+}
+
+/* Try again after the current wait, which then doubles.  WHY, the
+ * daemon's refusal, is shown the first time: the same again is not news. */
+static void
+retry_later(const char *why)
+{
+	if (why != NULL && strcmp(why, sh.refused) != 0) {
+		snprintf(sh.refused, sizeof(sh.refused), "%s", why);
+		notef("%s", why);
+	}
+	sh.retrying = 1;
+	sh.retry_at = now_ms() + sh.retry_ms;
+	sh.retry_ms = sh.retry_ms >= RETRY_MAX_MS / 2 ? RETRY_MAX_MS :
+	    sh.retry_ms * 2;
+	set_prompt();
+}
+
+/* The socket ended (EOF, an error) without the user asking.  A loss
+ * during the handshake that follows one is the same outage: said once. */
+static void
+connection_lost(void)
+{
+	if (!sh.resume) {
+		disconnect("connection lost");
+		return;
+	}
+	hang_up(1);
+	if (!sh.lost) {
+		notef("connection lost; reconnecting...");
+		sh.lost = 1;
+		sh.retry_ms = RETRY_FIRST_MS;
+	}
+	retry_later(NULL);
 }
 
 static int
@@ -209,13 +346,15 @@ send_argv(int argc, const char *const *argv, const size_t *lens,
 		buf_free(&b);
 		return -1;
 	}
+	/* Expected before it is sent: if sending fails, it is answered
+	 * with the others the connection owed. */
+	expect(kind, 0);
 	rc = client_send(&sh.c, &b, 30000);
 	buf_free(&b);
 	if (rc != 0) {
-		disconnect("connection lost");
+		connection_lost();
 		return -1;
 	}
-	expect(kind, 0);
 	return 0;
 }
 
@@ -237,7 +376,7 @@ ask_sources(void)
 	if (n == 0 || client_send(&sh.c, &b, 30000) != 0) {
 		buf_free(&b);
 		if (n > 0)
-			disconnect("connection lost");
+			connection_lost();
 		return;
 	}
 	buf_free(&b);
@@ -245,45 +384,70 @@ ask_sources(void)
 		expect(P_SOURCE, i);
 }
 
+/* On the new connection: HELLO (the secret, the token) and events on, in
+ * one write; what completion needs follows once HELLO has said what that
+ * is.  0, or -1 with the connection closed. */
 static int
-do_connect(const struct target *t)
+handshake(void)
 {
 	static const char *const sub[] = { "SUBSCRIBE" };
 	struct buf b = { 0 };
-	char *secret = NULL;
 	int rc;
 
-	disconnect(NULL);
-	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
-		return -1;
-	sh.t = *t;
-	if (client_connect(&sh.c, t, 30000, 0) != 0) {
-		free(secret);
-		set_prompt();
-		return -1;
-	}
-	/* Handshake and events on, in one write; what completion needs
-	 * follows once the handshake has said what that is. */
-	rc = client_put_hello(&b, t, secret ? secret : "") == -1 ||
+	rc = client_put_hello(&b, &sh.t, sh.secret ? sh.secret : "",
+	    sh.token[0] ? sh.token : NULL) == -1 ||
 	    resp_put_command(&b, 1, sub, NULL) == -1 ? -1 :
 	    client_send(&sh.c, &b, 30000);
-	if (secret != NULL) {
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
-	}
-	explicit_bzero(b.data, b.cap);
+	if (b.data != NULL)
+		explicit_bzero(b.data, b.cap);
 	buf_free(&b);
 	if (rc != 0) {
 		client_close(&sh.c);
-		fprintf(stderr, "procctl: %s: connection lost\n", sh.c.target);
-		set_prompt();
 		return -1;
 	}
 	sh.connected = 1;
 	expect(P_HELLO, 0);
 	expect(P_QUIET, 0);
+	return 0;
+}
+
+static int
+do_connect(const struct target *t)
+{
+	char *secret = NULL;
+
+	disconnect(NULL);
+	if (target_needs_secret(t) && (secret = target_secret(t)) == NULL)
+		return -1;
+	sh.t = *t;
+	sh.secret = secret;
+	if (client_connect(&sh.c, t, 30000, 0) != 0) {
+		forget_secret();
+		set_prompt();
+		return -1;
+	}
+	if (handshake() == -1) {
+		forget_secret();
+		fprintf(stderr, "procctl: %s: connection lost\n", sh.c.target);
+		set_prompt();
+		return -1;
+	}
 	set_prompt();
 	return 0;
+}
+
+/* The retry's time has come: the same target, credentials and token.
+ * Quiet about a daemon not there yet; "reconnected" once HELLO answers. */
+static void
+retry(void)
+{
+	sh.retrying = 0;
+	if (client_connect(&sh.c, &sh.t, RETRY_WAIT_MS, 1) != 0 ||
+	    handshake() == -1) {
+		retry_later(NULL);
+		return;
+	}
+	set_prompt();
 }
 
 /* ---- values from the daemon ---- */
@@ -339,11 +503,49 @@ show_reply(const struct resp_value *v)
 	free(text);
 }
 
+/* HELLO's reply: the session is on, or the daemon refused it.  After a
+ * loss a refusal (too many clients, a secret changed) is retried like a
+ * daemon not there: only the user gives up. */
+static void
+on_hello(const struct resp_value *v)
+{
+	struct cmd_table tab;
+	char why[sizeof(sh.refused)];
+
+	if (v->type == RESP_T_ERROR && sh.lost) {
+		snprintf(why, sizeof(why), "%s: %s", sh.c.target,
+		    error_message(v->str));
+		hang_up(1);
+		retry_later(why);
+		return;
+	}
+	if (v->type == RESP_T_ERROR) {
+		notef("%s: %s", sh.c.target, error_message(v->str));
+		if (!sh.tty)
+			sh.rc = error_exit_code(v->str);
+		disconnect(NULL);
+		return;
+	}
+	if (sh.lost) {
+		sh.lost = 0;
+		sh.refused[0] = '\0';
+		notef("reconnected");
+		set_prompt();
+	} else if (sh.tty && sh.t.tcp)
+		showf("connected to %s as %s", sh.c.target, sh.t.user);
+	else if (sh.tty)
+		showf("connected to %s", sh.c.target);
+	/* Completion is for a terminal. */
+	if (sh.tty && cmdinfo_parse(&tab, resp_map_get(v, "commands")) == 0) {
+		complete_set_commands(&tab);
+		ask_sources();
+	}
+}
+
 static void
 on_reply(const struct resp_value *v)
 {
 	struct pending *p = sh.head;
-	struct cmd_table tab;
 
 	if (p == NULL) {
 		notef("a reply nobody asked for; disconnecting");
@@ -355,25 +557,9 @@ on_reply(const struct resp_value *v)
 		sh.tail = NULL;
 	switch (p->kind) {
 	case P_HELLO:
-		if (v->type == RESP_T_ERROR) {
-			notef("%s: %s", sh.c.target, error_message(v->str));
-			if (!sh.tty)
-				sh.rc = error_exit_code(v->str);
-			free(p);
-			disconnect(NULL);
-			return;
-		}
-		/* Completion is for a terminal. */
-		if (sh.tty && cmdinfo_parse(&tab,
-		    resp_map_get(v, "commands")) == 0) {
-			complete_set_commands(&tab);
-			ask_sources();
-		}
-		if (sh.tty && sh.t.tcp)
-			showf("connected to %s as %s", sh.c.target, sh.t.user);
-		else if (sh.tty)
-			showf("connected to %s", sh.c.target);
-		break;
+		free(p);
+		on_hello(v);
+		return;
 	case P_SOURCE:
 		complete_note_reply(p->source, v);
 		break;
@@ -402,7 +588,7 @@ read_socket(void)
 	if (n == -1 && (errno == EINTR || errno == EAGAIN))
 		return;
 	if (n <= 0) {
-		disconnect("connection lost");
+		connection_lost();
 		return;
 	}
 	sh.c.in.len += (size_t)n;
@@ -438,11 +624,15 @@ local_help(void)
 	    "                             a daemon over TCP (IPv4 or IPv6)\n"
 	    "  connect --tls [--cacert F] [--cert F --key F] <host> <port>\n"
 	    "                             the same over TLS\n"
-	    "  disconnect                 stay here, unconnected\n"
+	    "  disconnect                 stay here, unconnected (and stop "
+	    "reconnecting)\n"
 	    "  exit                       disconnect and leave (also quit, "
 	    "Ctrl-D)\n"
+	    "a lost connection is made again until it works or you type "
+	    "disconnect\n"
 	    "daemon commands: %s",
-	    sh.connected ? "below" : "connect first, then 'help'");
+	    sh.connected ? "below" : sh.lost ? "once reconnected, 'help'" :
+	    "connect first, then 'help'");
 }
 
 /* connect [<user>@]<host> <port>: the user for this target only. */
@@ -548,7 +738,8 @@ run_line(const char *line, size_t len)
 		goto done;
 	}
 	if (strcasecmp(argv[0], "disconnect") == 0) {
-		if (sh.connected) {
+		/* Also while retrying: the user gives up on the daemon. */
+		if (sh.connected || sh.lost) {
 			disconnect(NULL);
 			if (sh.tty)
 				showf("disconnected");
@@ -563,9 +754,11 @@ run_line(const char *line, size_t len)
 	if (strcasecmp(argv[0], "help") == 0 && argc == 1)
 		local_help();
 	if (!sh.connected) {
+		/* Said at once: nothing waits for a daemon that is away. */
 		if (strcasecmp(argv[0], "help") != 0)
-			showf("not connected: connect [<path> | "
-			    "[<user>@]<host> <port>] first");
+			showf("%s", sh.lost ? "not connected: reconnecting "
+			    "(type disconnect to stop)" : "not connected: "
+			    "connect [<path> | [<user>@]<host> <port>] first");
 		if (!sh.tty)
 			sh.rc = EXIT_UNAVAIL;
 		goto done;
@@ -654,6 +847,34 @@ start_editor(void)
 	sh.ed_on = 1;
 }
 
+/* How long the loop may wait for input: until the next try, if any. */
+static int
+poll_timeout(void)
+{
+	long long left;
+
+	if (!sh.retrying)
+		return -1;
+	left = sh.retry_at - now_ms();
+	return left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+static void
+after_signals(void)
+{
+	if (got_sigint) {
+		got_sigint = 0;
+		/* Ctrl-C drops the line, as in a shell. */
+		if (sh.ed_on)
+			sh.ed->cancel();
+	}
+	if (got_sigwinch) {
+		got_sigwinch = 0;
+		if (sh.ed_on)
+			sh.ed->resize();
+	}
+}
+
 int
 shell_run(const struct target *t, int have_target, int json)
 {
@@ -664,6 +885,10 @@ shell_run(const struct target *t, int have_target, int json)
 	memset(&sh, 0, sizeof(sh));
 	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	sh.json = json;
+	/* A person at a terminal (with or without the editor) waits for a
+	 * daemon that comes back; a script is told at once. */
+	if ((sh.resume = sh.tty))
+		make_token();
 	if (sh.tty)
 		load_editor();
 	memset(&sa, 0, sizeof(sa));
@@ -685,6 +910,8 @@ shell_run(const struct target *t, int have_target, int json)
 	if (sh.ed != NULL)
 		start_editor();
 	while (!sh.done) {
+		if (sh.retrying && sh.retry_at <= now_ms())
+			retry();
 		fds = 0;
 		if (!sh.stdin_eof) {
 			pfd[fds].fd = STDIN_FILENO;
@@ -702,18 +929,8 @@ shell_run(const struct target *t, int have_target, int json)
 			read_socket();
 			continue;
 		}
-		n = poll(pfd, (nfds_t)fds, -1);
-		if (got_sigint) {
-			got_sigint = 0;
-			/* Ctrl-C drops the line, as in a shell. */
-			if (sh.ed_on)
-				sh.ed->cancel();
-		}
-		if (got_sigwinch) {
-			got_sigwinch = 0;
-			if (sh.ed_on)
-				sh.ed->resize();
-		}
+		n = poll(pfd, (nfds_t)fds, poll_timeout());
+		after_signals();
 		if (n <= 0)
 			continue;
 		for (n = 0; n < fds; n++) {

@@ -280,6 +280,7 @@ parse_add(char *line)
 		free(p);
 		return NULL;
 	}
+	p->statusfd = p->evfd = p->pidfd = -1;
 	p->id = id;
 	p->pid = (pid_t)pid;
 	p->stime = stime;
@@ -341,6 +342,11 @@ state_load(struct proclist *list, uint64_t *maxid)
 		next = LIST_NEXT(p, link);
 		if (p->id > *maxid)
 			*maxid = p->id;
+		p->started = 1;
+		if (p->done) {		/* ended: only the telling is left */
+			n++;
+			continue;
+		}
 		ppid = 0;
 		/* Our own child (we re-exec'd) is ours even as a zombie,
 		 * which has left its cgroup. */

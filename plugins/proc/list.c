@@ -1,7 +1,9 @@
 /* Process records as replies: `list`, `list all`, `list details`, and the
  * maps that `close` and events carry. */
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -95,14 +97,77 @@ reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
 	H->reply_str(ctx, tmp);
 }
 
+/* Where the cgroup2 hierarchy is mounted (read once), or "". */
+static const char *
+cgroup_mount(void)
+{
+	static char mnt[PATH_MAX];
+	static int done;
+	char *line = NULL, *sep;
+	size_t cap = 0;
+	FILE *f;
+
+	if (done)
+		return mnt;
+	done = 1;
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return mnt;
+	while (getline(&line, &cap, f) != -1) {
+		sep = strstr(line, " - ");
+		if (sep != NULL && strncmp(sep, " - cgroup2 ", 11) == 0 &&
+		    sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1)
+			break;
+		mnt[0] = '\0';
+	}
+	free(line);
+	fclose(f);
+	return mnt;
+}
+
+/* P's cgroup (as /proc/PID/cgroup says) into CG, and how many processes
+ * are in it: its whole tree.  -1 when it has none of its own. */
+static long
+tree_size(const struct proc *p, char *cg, size_t size)
+{
+	char path[PATH_MAX + 64], *line = NULL;
+	size_t cap = 0;
+	long n = -1;
+	FILE *f;
+	int pid;
+
+	cg[0] = '\0';
+	if (!p->contained || p->pid <= 0)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)p->pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (getline(&line, &cap, f) != -1)
+		if (strncmp(line, "0::/", 4) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(cg, size, "%s", line + 3);
+		}
+	free(line);
+	fclose(f);
+	if (cg[0] == '\0' || *cgroup_mount() == '\0')
+		return -1;
+	snprintf(path, sizeof(path), "%s%s/cgroup.procs", cgroup_mount(), cg);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	for (n = 0; fscanf(f, "%d", &pid) == 1; n++)
+		;
+	fclose(f);
+	return n;
+}
+
 void
 proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 {
-	char tmp[64];
+	char tmp[200], cg[PATH_MAX];
+	long tree;
 	int ended = p->state == PROC_EXITED || p->state == PROC_KILLED;
 	uint64_t ms;
 
-	H->reply_map(ctx, details ? 13 : 8);
+	H->reply_map(ctx, details ? 16 : 8);
 	H->reply_str(ctx, "pid");
 	H->reply_int(ctx, p->pid);
 	H->reply_str(ctx, "name");
@@ -146,6 +211,19 @@ proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 		H->reply_null(ctx);
 	H->reply_str(ctx, "command");
 	H->reply_bulk(ctx, p->command, p->command_len);
+	H->reply_str(ctx, "adopted");
+	H->reply_bool(ctx, p->adopted);
+	tree = ended ? -1 : tree_size(p, cg, sizeof(cg));
+	H->reply_str(ctx, "cgroup");
+	if (tree >= 0)
+		H->reply_str(ctx, cg);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "tree");
+	if (tree >= 0)
+		H->reply_int(ctx, tree);
+	else
+		H->reply_null(ctx);
 }
 
 void

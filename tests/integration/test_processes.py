@@ -167,14 +167,3 @@ def test_a_child_stopped_before_exec_freezes_nobody(daemon):
     out, _ = run.communicate(timeout=60)
     assert run.returncode == 0 and int(out) == stuck[0]
     daemon.ctl("close", out.strip())
-
-
-def test_server_gone_takes_nothing_silently(make_daemon):
-    # Without its server the monitor ends every process and exits: no
-    # orphan runs on unmanaged.
-    d = make_daemon()
-    pid = int(d.ctl("run", "sleep", "3006").stdout)
-    os.kill(d.server_pid, signal.SIGKILL)
-    assert d.proc.wait(timeout=60) != 0
-    wait_for(lambda: state(pid) is None)
-    d.proc = None

@@ -2,9 +2,12 @@
 tmux send-keys to type, capture-pane to read the screen."""
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import threading
+import time
 
 from conftest import (PROCCTL, default_ini, plugin_ini, proc_state,
                       wait_for, wait_state)
@@ -200,21 +203,85 @@ def test_session_scope_off_by_config(make_daemon, tmux):
     assert alive(pid)
 
 
-def test_daemon_killed_under_the_shell(make_daemon, tmux):
+def test_daemon_restarted_under_the_shell(make_daemon, tmux):
+    """The daemon stops and a new one starts on the same socket: the shell
+    says so, keeps retrying without holding up the terminal, and is back
+    with its events once the daemon is."""
     d = make_daemon()
     t = shell(tmux, d)
-    d.proc.kill()
-    d.proc.wait()
-    t.wait("connection lost")
-    t.wait(r"procctl \(not connected\)> *$")
     t.type("add 1 1")
-    t.wait("not connected")
+    t.wait(r"^2$")
+    d.stop()
+    t.wait(r"^connection lost; reconnecting\.\.\.$")
+    t.wait(r"procctl \(reconnecting\)> *$")
+    # The terminal is the user's meanwhile; a command is refused at once.
+    t.type("add 1 2")
+    t.wait(r"^not connected: reconnecting \(type disconnect to stop\)$")
     d.start()
-    t.type("connect %s" % d.sock)
-    t.wait(r"(connected to[\s\S]*){2}")
+    t.wait(r"^reconnected$")
+    t.wait(r"procctl %s> *$" % re.escape(str(d.sock)))
     t.type("add 20 22")
     t.wait(r"^42$")
+    # Events flow again: the handshake subscribed anew.
+    t.type("run sleep 0.2")
+    pid = int(t.wait(r"run sleep 0\.2\n\d+").split(
+        "run sleep 0.2\n")[1].split()[0])
+    t.wait(r"\[event\] %d sleep exited with status 0 after" % pid)
+    screen = t.screen()
+    assert screen.count("connection lost") == 1, screen
+    assert screen.count("reconnected") == 1, screen
+    # Killed rather than stopped: the same again.
+    d.proc.kill()
+    d.proc.wait()
+    t.wait(r"(connection lost; reconnecting[\s\S]*){2}")
+    d.start()
+    t.wait(r"(^reconnected$[\s\S]*){2}")
+    t.type("mult 6 7")
+    t.wait(r"^42$")
     assert not t.dead()
+
+
+def test_session_outlives_a_server_restart(make_daemon, tmux):
+    """The server process dies and the monitor starts another: the shell
+    reconnects with its session token, and the daemon gives it back its
+    session-scoped process, which then ends with the session as ever."""
+    # A grace longer than any wait below: the process can end only
+    # because its session, back, ended.
+    d = make_daemon(default_ini(proc="session_grace = 600"))
+    t = shell(tmux, d)
+    t.type("run sleep 100")
+    pid = int(t.wait(r"run sleep 100\n\d+").split(
+        "run sleep 100\n")[1].split()[0])
+    os.kill(d.server_pid, signal.SIGKILL)
+    t.wait(r"^connection lost; reconnecting\.\.\.$")
+    t.wait(r"^reconnected$", timeout=60)
+    assert proc_state(d, pid) == "running" and alive(pid)
+    t.type("disconnect")
+    t.wait(r"^disconnected$")
+    wait_for(lambda: not alive(pid), timeout=60)
+
+
+def test_reconnects_over_tcp_with_the_same_secret(make_daemon, tmp_path,
+                                                  tmux):
+    """Over TCP the shell reconnects as the same user with the secret it
+    was given, without asking for it again."""
+    from test_tcp import tcp_daemon, tcp_ini   # test_tcp imports this file
+    d = tcp_daemon(make_daemon, lambda ports: tcp_ini(
+        tmp_path, ["127.0.0.1:%d" % ports[0]]))
+    t = tmux("%s -H tcp://nobody@127.0.0.1:%d" % (PROCCTL, d.port))
+    t.wait(r"secret for nobody@127\.0\.0\.1:%d: *$" % d.port)
+    t.type("nobodypw")
+    t.wait(r"connected to 127\.0\.0\.1:%d as nobody" % d.port)
+    d.stop()
+    t.wait(r"^connection lost; reconnecting\.\.\.$")
+    d.start()
+    t.wait(r"^reconnected$")
+    t.wait(r"procctl nobody@127\.0\.0\.1:%d> *$" % d.port)
+    t.type("add 1 2")
+    t.wait(r"^3$")
+    screen = t.screen()
+    assert screen.count("secret for") == 1, screen
+    assert "nobodypw" not in screen
 
 
 def test_ctrl_c_clears_the_line(daemon, tmux):
@@ -355,8 +422,11 @@ def test_daemon_killed_during_a_deferred_reply(make_daemon, tmux):
     wait_state(d, pid, "closing")        # the daemon has the request
     d.proc.kill()
     d.proc.wait()
-    t.wait("connection lost")
-    t.wait(r"procctl \(not connected\)> *$")
+    # The request is answered, with the reason, before the shell says
+    # what it does next.
+    t.wait(r"^error: connection lost before the reply\n"
+           r"connection lost; reconnecting\.\.\.$")
+    t.wait(r"procctl \(reconnecting\)> *$")
     assert not t.dead()
     try:
         os.killpg(pid, signal.SIGKILL)   # no daemon left to close it
@@ -389,3 +459,147 @@ def test_piped_input_daemon_dies(make_daemon):
     assert set(rest) == {"not connected: connect [<path> | [<user>@]<host> "
                          "<port>] first"}
     assert "procctl: connection lost\n" in p.stderr.read()
+
+
+class Hellos:
+    """A listener on a Unix socket that takes the first request of each
+    connection (the client's HELLO) and hangs up, as a daemon dying in the
+    handshake would: a record of every connection a client makes."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        if os.path.exists(self.path):
+            os.unlink(self.path)        # a stopped daemon's, if left
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(16)
+        self.got = []
+        self.when = []                  # time.monotonic() of each
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return                  # closed: the test is over
+            with conn:
+                conn.settimeout(20)
+                self.got.append(self._first_request(conn))
+                self.when.append(time.monotonic())
+
+    @staticmethod
+    def _first_request(conn):
+        """The first array of bulk strings, as a list of str."""
+        data = b""
+        while True:
+            m = re.match(rb"\*(\d+)\r\n", data)
+            if m:
+                args, at = [], m.end()
+                for _ in range(int(m.group(1))):
+                    n = re.match(rb"\$(\d+)\r\n", data[at:])
+                    if not n or len(data) < at + n.end() + int(n.group(1)):
+                        break
+                    at += n.end()
+                    args.append(data[at:at + int(n.group(1))].decode())
+                    at += int(n.group(1)) + 2
+                else:
+                    return args
+            try:
+                chunk = conn.recv(65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                return None
+            data += chunk
+
+    def tokens(self):
+        """The SESSION token of each HELLO seen (None: it named none)."""
+        out = []
+        for h in self.got:
+            i = h.index("SESSION") if h and "SESSION" in h else -1
+            out.append(h[i + 1] if i >= 0 else None)
+        return out
+
+    def close(self):
+        # shutdown wakes the thread's accept; close alone would leave the
+        # socket listening until it returned.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self.thread.join(timeout=60)
+        os.unlink(self.path)
+
+
+def test_the_shell_names_its_session(tmux, tmp_path):
+    """The shell sends HELLO 3 SESSION <token> on every connection it
+    makes, the same token each time; another shell has another; one-shot
+    procctl names no session."""
+    fake = Hellos(tmp_path / "fake.sock")
+    try:
+        t = tmux("%s -s %s" % (PROCCTL, fake.path), name="a")
+        # Hung up on in the handshake, the shell tries again.
+        wait_for(lambda: len(fake.got) >= 2, timeout=60,
+                 describe=lambda: "hellos %r" % fake.got)
+        first = fake.got[0]
+        assert first[:3] == ["HELLO", "3", "SESSION"], first
+        assert re.fullmatch(r"[0-9a-f]{32}", first[3]), first
+        assert fake.got[1] == first
+        t.wait(r"^connection lost; reconnecting\.\.\.$")
+        t.type("disconnect")
+        t.wait(r"^disconnected$")
+        seen = len(fake.got)
+        tmux("%s -s %s" % (PROCCTL, fake.path), name="b")
+        wait_for(lambda: len(fake.got) > seen, timeout=60)
+        other = fake.got[seen]
+        assert other[:3] == ["HELLO", "3", "SESSION"], other
+        assert other[3] != first[3]
+        seen = len(fake.got)
+        r = subprocess.run([str(PROCCTL), "-s", fake.path, "add", "1", "1"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 69, r
+        wait_for(lambda: None in fake.tokens()[seen:], timeout=60,
+                 describe=lambda: "hellos %r" % fake.got[seen:])
+        assert ["HELLO", "3"] in fake.got[seen:]
+    finally:
+        fake.close()
+
+
+def test_disconnect_stops_reconnecting(make_daemon, tmux):
+    """Two shells lose the daemon; one says disconnect.  Then a listener
+    on the socket takes the tries.  A shell waits at most two seconds
+    between tries, so over twice that a shell still trying would have
+    tried at least once; the other shell, still trying, shows that the
+    listener does see tries over that span."""
+    d = make_daemon()
+    quits, keeps = shell(tmux, d), shell(tmux, d)
+    d.stop()
+    quits.wait(r"^connection lost; reconnecting\.\.\.$")
+    keeps.wait(r"^connection lost; reconnecting\.\.\.$")
+    quits.type("disconnect")
+    quits.wait(r"^disconnected$")
+    quits.wait(r"procctl \(not connected\)> *$")
+    quits.type("add 1 1")
+    quits.wait(r"^not connected: connect \[")
+    fake = Hellos(d.sock)
+    try:
+        wait_for(lambda: len(fake.when) >= 2 and
+                 fake.when[-1] - fake.when[0] > 2 * 2.0, timeout=60,
+                 describe=lambda: "hellos %r" % fake.got)
+        assert len(set(fake.tokens())) == 1, fake.got
+        # The one still trying says nothing of its failed tries.
+        screen = keeps.screen()
+        assert screen.count("connection lost") == 1, screen
+        assert "reconnected" not in quits.screen()
+    finally:
+        fake.close()
+    # connect, later, is the user's choice again.
+    d.start()
+    quits.type("connect %s" % d.sock)
+    quits.wait(r"(connected to %s[\s\S]*){2}" % re.escape(str(d.sock)))
+    quits.type("add 2 2")
+    quits.wait(r"^4$")
+    keeps.wait(r"^reconnected$")

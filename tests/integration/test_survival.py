@@ -1,0 +1,242 @@
+"""What survives what (docs/processes.md, "What survives what"): a crash of
+the server, of the monitor, of both; `daemon upgrade`; a stop with and
+without live_restore; a session that comes back after a server restart.
+Each test is one row of that table."""
+import json
+import os
+import re
+import signal
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import (PROCCTL, Raw, default_ini, proc_state, wait_for,
+                      wait_state)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root (cgroups, other users)")
+
+
+def alive(pid):
+    """True while PID runs (a zombie has ended)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def restarted(d, old):
+    """Wait until D has a server other than OLD that answers; its pid."""
+    def ready():
+        try:
+            pid = d.server_pid
+        except AssertionError:
+            return None
+        if pid == old or d.ctl("ping").stdout != "PONG\n":
+            return None
+        return pid
+    return wait_for(ready, timeout=60,
+                    describe=lambda: "no new server:\n" + d.log())
+
+
+def row(d, pid):
+    for r in json.loads(d.ctl("list", "details", json=True).stdout):
+        if r["pid"] == pid:
+            return r
+    return None
+
+
+def row_all(d, pid):
+    for r in json.loads(d.ctl("list", "all", json=True).stdout):
+        if r["pid"] == pid:
+            return r
+    return None
+
+
+def run(d, *argv):
+    r = d.ctl("run", *argv)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_server_crash_children_run_on(make_daemon):
+    """kill -9 of the server only: its processes are untouched, one that
+    ends meanwhile is reported with its real status, clients reconnect."""
+    d = make_daemon()
+    keep = run(d, "--detach", "sleep", "3101")
+    flag = d.tmp / "go"
+    ends = run(d, "--detach", "sh", "-c",
+               "while [ ! -e %s ]; do sleep 0.02; done; exit 7" % flag)
+    watcher = d.raw()
+    assert watcher.call("HELLO", "3")["proto"] == 3
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    flag.touch()                # it ends while no server (or a new one) is up
+    assert watcher.closed(), "a client of the dead server was not closed"
+    restarted(d, old)
+    assert d.proc.poll() is None, "the monitor went with its server"
+    d.wait_log(r"the server was killed by signal 9; restarting it")
+    wait_state(d, ends, "exited")
+    r = row_all(d, ends)
+    assert r["exit_code"] == 7, r
+    assert alive(keep)
+    r = row(d, keep)
+    assert r["state"] == "running" and r["adopted"] is True, r
+    assert r["cgroup"] and r["tree"] == 1, r
+    # The new server manages it: close works, with the real end.
+    r = d.ctl("close", keep)
+    assert r.returncode == 0 and "SIGTERM" in r.stdout, r.stderr
+    assert not alive(keep)
+    # And a second crash is survived the same way.
+    again = run(d, "--detach", "sleep", "3109")
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    restarted(d, old)
+    assert proc_state(d, again) == "running"
+    assert d.ctl("close", again).returncode == 0
+
+
+@pytest.mark.parametrize("who", ["both", "monitor"])
+def test_crash_of_the_monitor_readopted(make_daemon, who):
+    """kill -9 of both processes (or of the monitor alone: the server
+    follows it): the processes run on; the next procctld adopts those
+    that still run, by start time and cgroup, lists them as adopted and
+    can close them (their exit status is unknown: it is not their
+    parent).  A record whose pid now names another process is not
+    adopted, and that process is left alone."""
+    d = make_daemon()
+    a = run(d, "--detach", "sleep", "3102")
+    b = run(d, "--detach", "sleep", "3103")
+    mon, srv = d.proc.pid, d.server_pid
+    os.kill(mon, signal.SIGKILL)
+    if who == "both":
+        os.kill(srv, signal.SIGKILL)
+    d.proc.wait()
+    wait_for(lambda: not alive(srv))
+    assert alive(a) and alive(b)
+    # b's pid reused: another process now has it (the state file says
+    # what the old monitor knew; the start time no longer matches).
+    other = subprocess.Popen(["sleep", "3104"])
+    try:
+        state = Path(str(d.sock) + ".state")
+        text = state.read_text()
+        assert re.search(r"^\+ \d+ %d " % b, text, re.M), text
+        text = re.sub(r"^(\+ \d+ )%d " % b,
+                      lambda m: "%s%d " % (m.group(1), other.pid), text,
+                      flags=re.M)
+        os.kill(b, signal.SIGKILL)
+        state.write_text(text)
+        d.start()
+        d.wait_log(r"pid %d \(proc\) from the state file: gone, or another "
+                   r"process now: not adopted" % other.pid)
+        r = row(d, a)
+        assert r is not None and r["adopted"] is True, d.log()
+        assert proc_state(d, other.pid) is None
+        r = d.ctl("close", a)
+        assert r.returncode == 0, r.stderr
+        assert not alive(a)
+        r = row(d, a)           # details include ended ones
+        assert r["exit_code"] is None and "unknown" in r["result"], r
+        assert other.poll() is None, "an unrelated process was touched"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_upgrade_keeps_processes(make_daemon):
+    """`daemon upgrade`: the monitor re-executes itself (same pid, still
+    the parent of every process) and starts a new server; the processes,
+    the socket and the ability to close them stay; a live event stream
+    is closed and a new one sees what follows.  Admins only."""
+    d = make_daemon()
+    a = run(d, "--detach", "sleep", "3105")
+    ev = d.raw()
+    ev.call("HELLO", "3")
+    assert ev.call("SUBSCRIBE") == "OK"
+    mon, old = d.proc.pid, d.server_pid
+    r = d.ctl("daemon", "upgrade")
+    assert r.returncode == 0 and r.stdout == "OK\n", r.stderr
+    assert ev.closed(), "the event stream of the old server stayed open"
+    restarted(d, old)
+    assert d.proc.pid == mon and d.proc.poll() is None
+    d.wait_log(r"upgrade: re-executing")
+    assert a in [int(c) for c in open(
+        "/proc/%d/task/%d/children" % (mon, mon)).read().split()]
+    r = row(d, a)
+    assert r["state"] == "running" and r["adopted"] is True, r
+    ev = d.raw()
+    ev.call("HELLO", "3")
+    assert ev.call("SUBSCRIBE") == "OK"
+    assert d.ctl("close", a).returncode == 0
+    # Still its parent: the real end, not "unknown".
+    while True:
+        m = ev.read()
+        if m[:2] == [b"event", b"killed"] and m[2]["pid"] == a:
+            assert m[2]["signal"] == b"SIGTERM", m
+            break
+    # Not for everyone.
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    d2 = make_daemon(sock=os.path.join(pub, "s.sock"))
+    os.chmod(d2.sock, 0o666)
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534",
+                        "--clear-groups", str(PROCCTL), "-s", str(d2.sock),
+                        "daemon", "upgrade"], capture_output=True, text=True)
+    assert r.returncode != 0 and "admins only" in r.stderr, r
+
+
+def test_live_restore(make_daemon):
+    """live_restore = yes: a plain stop leaves the processes running and
+    the next procctld adopts them; the default (no) ends them."""
+    d = make_daemon(default_ini(extra_daemon="live_restore = yes"))
+    a = run(d, "--detach", "sleep", "3106")
+    d.stop()
+    assert alive(a), "live_restore: the process was ended"
+    assert "leaving 1 process running" in d.log()
+    assert not d.sock.exists(), "the socket outlived the daemon"
+    d.ini.write_text(default_ini())     # live_restore = no from now on
+    d.start()
+    r = row(d, a)
+    assert r is not None and r["adopted"] is True, d.log()
+    d.stop()
+    wait_for(lambda: not alive(a))
+
+
+def hello_session(d, token):
+    c = d.raw()
+    assert c.call("HELLO", "3", "SESSION", token)["proto"] == 3
+    assert c.call("SUBSCRIBE") == "OK"
+    return c
+
+
+def test_session_comes_back_within_grace(make_daemon):
+    """A session-scoped process whose session went away with the server
+    ends only if that session has not come back (HELLO ... SESSION, as
+    the shell reconnects) within session_grace."""
+    d = make_daemon(default_ini(proc="session_grace = 2"))
+    back = hello_session(d, "tok-back-0001")
+    gone = hello_session(d, "tok-gone-0002")
+    back.send(back.command("run", "sleep", "3107"))
+    p1 = back.reply()
+    gone.send(gone.command("run", "sleep", "3108"))
+    p2 = gone.reply()
+    assert row(d, p1)["scope"] == "session"
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    restarted(d, old)
+    again = hello_session(d, "tok-back-0001")
+    d.wait_log(r"%d sleep: its session is back" % p1)
+    d.wait_log(r"%d sleep: its session did not come back within "
+               r"session_grace" % p2)
+    wait_for(lambda: not alive(p2))
+    assert alive(p1) and proc_state(d, p1) == "running"
+    # Back, it is the session's again: it ends with it.
+    again.close()
+    wait_for(lambda: not alive(p1))
+    # Another user's connection cannot claim that session.
+    bad = d.raw()
+    r = bad.call("HELLO", "3", "SESSION", "x")
+    assert getattr(r, "code", None) == "ARGS", r
