@@ -132,7 +132,6 @@ flush_server(void)
 			/* Nobody to tell any more: what ended is kept for
 			 * the next server. */
 			server_gone = 1;
-			server_hello = 0;
 			olen = 0;
 		}
 	}
@@ -222,6 +221,14 @@ send_adopt(const struct proc *p)
 	    p->tag, p->tag_len);
 }
 
+/* A server is there to hear of a process: it said MON_HELLO and its end
+ * still takes our writes. */
+static int
+can_tell(void)
+{
+	return sfd != -1 && server_hello && !server_gone;
+}
+
 static struct proc *
 proc_find(uint64_t id)
 {
@@ -297,7 +304,7 @@ proc_step(struct proc *p)
 	if (p->statusfd != -1)
 		return;
 	if (p->error != 0 && !p->started) {
-		if (server_hello) {
+		if (can_tell()) {
 			send_started(p->id, 0, p->error, 0);
 			p->started = 1;
 		}
@@ -307,7 +314,7 @@ proc_step(struct proc *p)
 			proc_free(p);
 		return;
 	}
-	if (!p->started && server_hello) {
+	if (!p->started && can_tell()) {
 		send_started(p->id, p->pid, 0, p->cg[0] != '\0');
 		p->started = 1;
 	}
@@ -332,11 +339,11 @@ proc_step(struct proc *p)
 		}
 		p->done = 1;
 	}
-	if (!p->started || (!server_hello && !shutting))
+	if (!p->started || (!can_tell() && !shutting))
 		return;		/* the next server hears of it */
-	if (server_hello) {
+	if (can_tell()) {
 		send_exited(p);
-		if (!server_hello && !shutting)
+		if (!can_tell() && !shutting)
 			return;	/* it died under us: the next one */
 	}
 	proc_free(p);

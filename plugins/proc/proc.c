@@ -223,6 +223,7 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 		p->kill_timer = 0;
 	}
 	(void)was_closing;	/* the monitor ended its tree already */
+	p->grace = 0;		/* nothing left for its session to find */
 	proc_nrunning--;
 	nended++;
 	*ended_tail = p;

@@ -48,6 +48,7 @@ static struct msg queue[64];	/* read, not yet expected */
 static size_t nqueue;
 static int fd = -1;
 static pid_t mon = -1;
+static const char *mon_stderr;	/* the next monitor logs here, or NULL */
 static char cgdir[2 * PATH_MAX + 32];	/* the monitor's procctl-<pid>, or "" */
 
 /* ---- driving the monitor ---- */
@@ -71,6 +72,13 @@ start_monitor_buf(int sndbuf)
 		struct monitor_args a;
 
 		close(sv[0]);
+		if (mon_stderr != NULL) {
+			int lf = open(mon_stderr, O_WRONLY | O_CREAT | O_TRUNC,
+			    0600);
+
+			if (lf != -1)
+				dup2(lf, 2);
+		}
 		memset(&a, 0, sizeof(a));
 		a.server_fd = sv[1];
 		monitor_main(&a);
@@ -642,6 +650,40 @@ test_server_not_reading(void)
 	close(fd);
 }
 
+/*
+ * Regression: when the server stopped reading first (it was shutting
+ * down), the monitor's write of an EXITED failed and it then took the
+ * server's remaining messages (a MON_SIGNAL, MON_SHUTDOWN) for a protocol
+ * breach, killed it and started another.  They must still be heard.
+ */
+static void
+test_server_stops_reading_first(void)
+{
+	char log[sizeof(SCRATCH) + 16], line[512];
+	int found = 0;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/mon.log", SCRATCH);
+	mon_stderr = log;
+	start_monitor();
+	mon_stderr = NULL;
+	spawn(70, "sleep", "100", NULL);
+	spawn(71, "/bin/true", NULL);
+	CHECK(started(70) > 0, "70 did not start");
+	shutdown(fd, SHUT_RD);	/* the monitor's writes now fail (EPIPE) */
+	send_signal(70, SIGKILL, 0);
+	send_shutdown();
+	CHECK(wait_monitor() == 0, "stops-reading: exit status");
+	CHECK(gone("sleep 100"), "stops-reading: the process outlived it");
+	if ((f = fopen(log, "r")) != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			found |= strstr(line, "malformed") != NULL;
+		fclose(f);
+	}
+	CHECK(!found, "stops-reading: a message was taken as malformed");
+	close(fd);
+}
+
 /* A malformed message ends the monitor, running processes first. */
 static void
 test_malformed(int how)
@@ -707,6 +749,7 @@ main(void)
 	test_stuck_before_exec();
 	test_shutdown();
 	test_server_not_reading();
+	test_server_stops_reading_first();
 	for (i = 0; i < 4; i++)
 		test_malformed(i);
 	system("rm -rf " SCRATCH);
