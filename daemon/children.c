@@ -239,29 +239,25 @@ on_adopt(uint64_t id, const char *payload, size_t len)
 static int
 files(uint64_t cookie, const char *p, size_t len)
 {
-	const char *config = NULL, *secrets = NULL;
-	size_t config_len = 0, secrets_len = 0, off = 0;
+	struct mon_files mf;
 	struct mon_file f;
+	size_t off = 0;
 
+	memset(&mf, 0, sizeof(mf));
 	while (off < len) {
 		if (len - off < sizeof(f))
 			return -1;
 		memcpy(&f, p + off, sizeof(f));
 		off += sizeof(f);
-		if (f.len > len - off)
+		if (f.len > len - off || f.role == 0 ||
+		    f.role >= MON_FILE_MAX || mf.data[f.role] != NULL)
 			return -1;
-		if (f.role == MON_FILE_CONFIG) {
-			config = p + off;
-			config_len = f.len;
-		} else if (f.role == MON_FILE_SECRETS) {
-			secrets = p + off;
-			secrets_len = f.len;
-		} else
-			return -1;
+		mf.data[f.role] = p + off;
+		mf.len[f.role] = f.len;
 		off += f.len;
 	}
 	if (on_files != NULL)
-		on_files(cookie, config, config_len, secrets, secrets_len);
+		on_files(cookie, &mf);
 	return 0;
 }
 

@@ -282,8 +282,9 @@ static int
 read_files(char **payload, size_t *len)
 {
 	struct config nc;
-	char *text = NULL, *sec = NULL;
-	size_t tlen = 0, slen = 0;
+	const char *paths[MON_FILE_MAX] = { NULL };
+	char *data[MON_FILE_MAX] = { NULL };
+	size_t n[MON_FILE_MAX] = { 0 }, i;
 	int rc = -1;
 
 	*payload = NULL;
@@ -295,26 +296,35 @@ read_files(char **payload, size_t *len)
 	config_defaults(&nc);
 	if (config_load(&nc, config_path) == -1 ||
 	    resolve_beside(&nc, &nc.tcp_secrets) == -1 ||
-	    slurp(config_path, &text, &tlen) == -1)
+	    resolve_beside(&nc, &nc.tls_cert) == -1 ||
+	    resolve_beside(&nc, &nc.tls_key) == -1 ||
+	    resolve_beside(&nc, &nc.tls_client_ca) == -1)
 		goto done;
+	/* Checked as at start: a secrets file or key others may read is
+	 * refused here, before a byte of it leaves the monitor. */
 	if (nc.tcp_secrets != NULL) {
-		if (auth_load(nc.tcp_secrets) == -1 ||
-		    slurp(nc.tcp_secrets, &sec, &slen) == -1) {
-			auth_free();
+		if (auth_load(nc.tcp_secrets) == -1)
 			goto done;
-		}
 		auth_free();
 	}
-	if (put_file(payload, len, MON_FILE_CONFIG, text, tlen) == -1 ||
-	    (sec != NULL && put_file(payload, len, MON_FILE_SECRETS, sec,
-	    slen) == -1))
+	if (nc.tls_key != NULL && !tls_key_file_ok(nc.tls_key))
 		goto done;
+	paths[MON_FILE_CONFIG] = config_path;
+	paths[MON_FILE_SECRETS] = nc.tcp_secrets;
+	paths[MON_FILE_TLS_CERT] = nc.tls_cert;
+	paths[MON_FILE_TLS_KEY] = nc.tls_key;
+	paths[MON_FILE_TLS_CA] = nc.tls_client_ca;
+	for (i = 1; i < MON_FILE_MAX; i++)
+		if (paths[i] != NULL && (slurp(paths[i], &data[i], &n[i]) == -1
+		    || put_file(payload, len, (uint32_t)i, data[i], n[i]) == -1))
+			goto done;
 	rc = 0;
 done:
-	if (sec != NULL)
-		explicit_bzero(sec, slen);
-	free(sec);
-	free(text);
+	for (i = 1; i < MON_FILE_MAX; i++) {
+		if (data[i] != NULL)
+			explicit_bzero(data[i], n[i]);
+		free(data[i]);
+	}
 	config_free(&nc);
 	if (rc == -1) {
 		free(*payload);
@@ -346,10 +356,12 @@ reload(void)
 }
 
 static void
-on_files(uint64_t cookie, const char *text, size_t len, const char *sec,
-    size_t slen)
+on_files(uint64_t cookie, const struct mon_files *f)
 {
+	const char *text = f->data[MON_FILE_CONFIG];
+	size_t len = f->len[MON_FILE_CONFIG];
 	struct config nc;
+	int sec = f->data[MON_FILE_SECRETS] != NULL;
 
 	if (cookie != COOKIE_RELOAD) {
 		plugin_host_config_arrived(text, len);
@@ -370,12 +382,14 @@ on_files(uint64_t cookie, const char *text, size_t len, const char *sec,
 		return;
 	}
 	plugin_host_config(text, len);
-	if (sec != NULL && auth_reload_mem(nc.tcp_secrets ? nc.tcp_secrets :
-	    "secrets", sec, slen) == -1)
+	if (sec && auth_reload_mem(nc.tcp_secrets ? nc.tcp_secrets :
+	    "secrets", f->data[MON_FILE_SECRETS],
+	    f->len[MON_FILE_SECRETS]) == -1)
 		log_error("SIGHUP: the secrets file was not reloaded: the "
 		    "running secrets stay");
+	(void)tls_reload_pem(f, &nc);
 	log_info("SIGHUP: [access] policy%s reloaded from %s (other changes "
-	    "take effect at restart)", sec != NULL ? " and secrets" : "",
+	    "take effect at restart)", sec ? " and secrets" : "",
 	    active_config->file);
 	config_free(&nc);
 	session_policy_changed();

@@ -25,6 +25,14 @@
 #include "buf.h"
 #include "resp.h"
 #include "procctl/plugin.h"
+#include "monitor.h"
+
+/* Files the monitor read for the server (MON_FILES), by MON_FILE_* role;
+ * NULL where there was none. */
+struct mon_files {
+	const char	*data[MON_FILE_MAX];
+	size_t		 len[MON_FILE_MAX];
+};
 
 #define PROCCTLD_VERSION	"0.1.0"
 #define EX_CONFIG_CODE		78	/* sysexits EX_CONFIG */
@@ -200,6 +208,11 @@ extern const struct transport transport_plain;
 extern const struct transport transport_tls;
 /* Load the certificate, key and client CA: 0, or -1 after logging why. */
 int	tls_init(const struct config *c);
+/* SIGHUP: a new certificate, key (and client CA) from PEM text the
+ * monitor read; the old stay on failure.  Open connections keep theirs. */
+int	tls_reload_pem(const struct mon_files *f, const struct config *c);
+/* A private key file: ours or root's, and nobody else may read it. */
+int	tls_key_file_ok(const char *path);
 void	tls_free(void);
 int	tls_enabled(void);
 int	tls_client_certs(void);	/* client certificates are required */
@@ -399,10 +412,11 @@ typedef int (*children_adopt_fn)(const char *owner,
 	    const struct procctl_adopted *a, const void **who,
 	    procctl_child_fn *ended, void **arg);
 void	children_set_adopter(children_adopt_fn fn);
-/* The configuration (and the secrets file it names) as the monitor read
- * them for a children_reload(COOKIE); CONFIG NULL: it could not. */
-typedef void (*children_files_fn)(uint64_t cookie, const char *config,
-	    size_t config_len, const char *secrets, size_t secrets_len);
+/* The configuration and the files it names (secrets, TLS), as the
+ * monitor read them for a children_reload(COOKIE), by MON_FILE_* role;
+ * data[MON_FILE_CONFIG] NULL: it could not. */
+typedef void (*children_files_fn)(uint64_t cookie,
+	    const struct mon_files *f);
 void	children_set_files(children_files_fn fn);
 int	children_reload(uint64_t cookie);
 /* At start, after the plugins have loaded: what already runs. */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -56,8 +57,8 @@ tls_error(void)
 
 /* A private key others can read is no longer private: refuse it, as ssh
  * does. */
-static int
-key_file_ok(const char *path)
+int
+tls_key_file_ok(const char *path)
 {
 	struct stat st;
 
@@ -86,7 +87,7 @@ tls_init(const struct config *c)
 
 	if (c->tls_cert == NULL)
 		return 0;
-	if (!key_file_ok(c->tls_key))
+	if (!tls_key_file_ok(c->tls_key))
 		return -1;
 	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
 		log_error("TLS: %s", tls_error());
@@ -133,6 +134,120 @@ tls_init(const struct config *c)
 fail:
 	SSL_CTX_free(ctx);
 	ctx = NULL;
+	return -1;
+}
+
+/* PEM text as a memory BIO (text may be NULL: an empty one). */
+static BIO *
+pem_bio(const char *text, size_t len)
+{
+	return BIO_new_mem_buf(text != NULL ? text : "", (int)len);
+}
+
+/* The certificate chain in CERT (leaf first) onto NCTX. */
+static int
+use_chain(SSL_CTX *nctx, const char *cert, size_t len)
+{
+	X509 *x;
+	BIO *b;
+	int ok = 0;
+
+	if (len > INT_MAX || (b = pem_bio(cert, len)) == NULL)
+		return 0;
+	if ((x = PEM_read_bio_X509_AUX(b, NULL, NULL, NULL)) != NULL &&
+	    SSL_CTX_use_certificate(nctx, x) == 1) {
+		ok = 1;
+		X509_free(x);
+		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+			if (SSL_CTX_add0_chain_cert(nctx, x) != 1) {
+				X509_free(x);
+				ok = 0;
+			}
+		ERR_clear_error();	/* the end of the PEM */
+	} else
+		X509_free(x);
+	BIO_free(b);
+	return ok;
+}
+
+static int
+use_key(SSL_CTX *nctx, const char *key, size_t len)
+{
+	EVP_PKEY *k = NULL;
+	BIO *b;
+	int ok;
+
+	if (len > INT_MAX || (b = pem_bio(key, len)) == NULL)
+		return 0;
+	ok = (k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)) != NULL &&
+	    SSL_CTX_use_PrivateKey(nctx, k) == 1;
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	return ok;
+}
+
+/* Every certificate in CA trusted for clients, and named to them. */
+static int
+use_client_ca(SSL_CTX *nctx, const char *ca, size_t len)
+{
+	X509 *x;
+	BIO *b;
+	int n = 0;
+
+	if (len > INT_MAX || (b = pem_bio(ca, len)) == NULL)
+		return 0;
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+		if (X509_STORE_add_cert(SSL_CTX_get_cert_store(nctx), x) == 1 &&
+		    SSL_CTX_add_client_CA(nctx, x) == 1)
+			n++;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	BIO_free(b);
+	if (n > 0)
+		SSL_CTX_set_verify(nctx, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	return n > 0;
+}
+
+int
+tls_reload_pem(const struct mon_files *f, const struct config *c)
+{
+	static const unsigned char sid[] = "procctld";
+	SSL_CTX *nctx;
+	const char *what = "tls_cert";
+
+	if (ctx == NULL || f->data[MON_FILE_TLS_CERT] == NULL)
+		return 0;	/* TLS comes and goes with a restart */
+	if ((nctx = SSL_CTX_new(TLS_server_method())) == NULL)
+		goto fail;
+	SSL_CTX_set_min_proto_version(nctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(nctx, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(nctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_id_context(nctx, sid, sizeof(sid) - 1);
+	if (!use_chain(nctx, f->data[MON_FILE_TLS_CERT],
+	    f->len[MON_FILE_TLS_CERT]))
+		goto fail;
+	what = "tls_key";
+	if (!use_key(nctx, f->data[MON_FILE_TLS_KEY], f->len[MON_FILE_TLS_KEY])
+	    || SSL_CTX_check_private_key(nctx) != 1)
+		goto fail;
+	what = "tls_client_ca";
+	if (client_certs && !use_client_ca(nctx, f->data[MON_FILE_TLS_CA],
+	    f->len[MON_FILE_TLS_CA]))
+		goto fail;
+	/* Connections made with the old context keep a reference to it. */
+	SSL_CTX_free(ctx);
+	ctx = nctx;
+	log_info("SIGHUP: TLS certificate and key reloaded (%s)",
+	    c->tls_cert ? c->tls_cert : "");
+	return 0;
+fail:
+	log_error("SIGHUP: [tcp] %s: %s: TLS not reloaded, the running "
+	    "certificate stays", what, tls_error());
+	SSL_CTX_free(nctx);
 	return -1;
 }
 

@@ -63,6 +63,10 @@ enum mon_type {
 enum mon_file_role {
 	MON_FILE_CONFIG = 1,	/* the -c file */
 	MON_FILE_SECRETS,	/* [tcp] secrets */
+	MON_FILE_TLS_CERT,	/* [tcp] tls_cert, tls_key, tls_client_ca */
+	MON_FILE_TLS_KEY,
+	MON_FILE_TLS_CA,
+	MON_FILE_MAX
 };
 
 struct mon_file {

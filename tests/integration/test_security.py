@@ -689,6 +689,58 @@ def test_tls_allows_non_loopback(make_daemon, pki, tmp_path):
     assert "listening on tcp 0.0.0.0:%d" % port in d.log()
 
 
+def test_sighup_reloads_tls_and_secrets_through_the_monitor(make_daemon, pki,
+                                                           tmp_path):
+    """The server runs as nobody and cannot read a root-only key or
+    secrets file (0600, in a 0700 directory): on SIGHUP the monitor reads
+    them for it, and new connections get the new certificate and the new
+    secrets; a key others may read is refused by the monitor."""
+    keys = tmp_path / "keys"
+    keys.mkdir(mode=0o700)
+    for n in ("server.crt", "server.key"):
+        shutil.copy(os.path.join(pki, n), keys / n)
+    os.chmod(keys / "server.key", 0o600)
+    secrets = keys / "secrets"
+    secrets.write_text("root:rootpw\n")
+    os.chmod(secrets, 0o600)
+
+    def ini(ports):
+        return (default_ini() + "\n[tcp]\nlisten = 127.0.0.1:%d\n"
+                "tls_cert = %s/server.crt\ntls_key = %s/server.key\n"
+                "secrets = %s\n" % (ports[0], keys, keys, secrets))
+    d = tcp_daemon(make_daemon, ini)
+    with open("/proc/%d/status" % d.server_pid) as f:
+        uid = [l.split()[1] for l in f if l.startswith("Uid:")][0]
+    assert int(uid) == pwd.getpwnam("nobody").pw_uid
+    assert tls_ctl(d.port, "add", "1", "2", pki=pki).stdout == "3\n"
+    # A certificate from another CA, and a new secret.
+    make_cert(pki, "evil", "reload", "localhost",
+              "DNS:localhost,IP:127.0.0.1")
+    shutil.copy(os.path.join(pki, "reload.crt"), keys / "server.crt")
+    shutil.copy(os.path.join(pki, "reload.key"), keys / "server.key")
+    secrets.write_text("root:newpw\n")
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"TLS certificate and key reloaded")
+    d.wait_log(r"policy and secrets reloaded")
+    r = tls_ctl(d.port, "add", "1", "2", pki=pki, secret="newpw")
+    assert r.returncode == 77 and "not trusted" in r.stderr, r.stderr
+    env_ca = ["--cacert", pki + "/evil.crt"]
+    r = tls_ctl(d.port, "add", "1", "2", pki=pki, secret="newpw",
+                extra=env_ca)
+    assert r.stdout == "3\n", r.stderr
+    r = tls_ctl(d.port, "add", "1", "2", pki=pki, secret="rootpw",
+                extra=env_ca)
+    assert r.returncode != 0, "the old secret still works"
+    # A key others can read: refused by the monitor, nothing changes.
+    os.chmod(keys / "server.key", 0o644)
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"tls_key .*lets others read it")
+    d.wait_log(r"could not be read \(the monitor's log says why\)")
+    r = tls_ctl(d.port, "add", "2", "2", pki=pki, secret="newpw",
+                extra=env_ca)
+    assert r.stdout == "4\n", r.stderr
+
+
 def test_tls_key_readable_by_others_refused(make_daemon, pki, tmp_path):
     key = tmp_path / "open.key"
     shutil.copy(pki + "/server.key", key)
