@@ -38,9 +38,9 @@ DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/aut
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c
-MONITOR_SRC = monitor/monitor.c monitor/spawn.c monitor/cgroup.c monitor/state.c
+MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
-	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c
+	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 

@@ -108,6 +108,12 @@ idlist_parse(struct idlist *l, const char *text, int groups, const char *key)
  * the server drops root to server_user (who is nobody's admin). */
 static uid_t self_uid = (uid_t)-1;
 
+uid_t
+access_self_uid(void)
+{
+	return self_uid != (uid_t)-1 ? self_uid : geteuid();
+}
+
 int
 access_load(const struct config *c)
 {

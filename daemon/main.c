@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -271,6 +272,54 @@ put_file(char **payload, size_t *len, uint32_t role, const char *data,
 }
 
 static const char *config_path;	/* -c, for the monitor's reloads */
+static int config_memfd = -1;	/* its bytes, as last found usable */
+static char *start_text;	/* a server's: what it was handed */
+static size_t start_len;
+
+/* In the monitor: TEXT (or, NULL, the file at PATH) becomes what the
+ * next server parses (a memfd it inherits). */
+static void
+keep_config(const char *path, const char *text, size_t len)
+{
+	char *own = NULL;
+	int fd;
+
+	if (text == NULL) {
+		if (slurp(path, &own, &len) == -1)
+			return;
+		text = own;
+	}
+	if ((fd = memfd_create("procctld.ini", MFD_CLOEXEC)) == -1 ||
+	    write(fd, text, len) != (ssize_t)len) {
+		log_warn("memfd for the configuration: %s (a restarted server "
+		    "reads %s itself)", strerror(errno), path);
+		if (fd != -1)
+			close(fd);
+	} else {
+		if (config_memfd != -1)
+			close(config_memfd);
+		config_memfd = fd;
+	}
+	free(own);
+}
+
+/* In a server: the configuration's bytes the monitor handed over, or
+ * -1 (read the file). */
+static int
+handed_config(char **text, size_t *len)
+{
+	const char *v = getenv(MON_ENV_CONFIG);
+	char path[64];
+
+	if (v == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", atoi(v));
+	if (slurp(path, text, len) == -1)
+		return -1;
+	close(atoi(v));
+	unsetenv(MON_ENV_CONFIG);
+	return 0;
+}
 
 /*
  * In the monitor, as root: the configuration file and the secrets file
@@ -318,6 +367,7 @@ read_files(char **payload, size_t *len)
 		if (paths[i] != NULL && (slurp(paths[i], &data[i], &n[i]) == -1
 		    || put_file(payload, len, (uint32_t)i, data[i], n[i]) == -1))
 			goto done;
+	keep_config(config_path, data[MON_FILE_CONFIG], n[MON_FILE_CONFIG]);
 	rc = 0;
 done:
 	for (i = 1; i < MON_FILE_MAX; i++) {
@@ -646,8 +696,12 @@ bind_all(const struct config *c, int *fds, size_t max)
 	size_t n = 0, i;
 	int k;
 
-	if (getenv(MON_ENV_UPGRADE) != NULL)
-		return (int)fd_list(getenv(MON_ENV_LISTEN), fds, max);
+	if (getenv(MON_ENV_UPGRADE) != NULL) {
+		n = fd_list(getenv(MON_ENV_LISTEN), fds, max);
+		for (i = 0; i < n; i++)	/* kept across the exec, not past */
+			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+		return (int)n;
+	}
 	if ((fds[n++] = listen_bind_unix(c->socket, c->socket_mode,
 	    socket_gid)) == -1)
 		return -1;
@@ -723,7 +777,10 @@ become_monitor(int argc, char **argv, struct config *cf)
 	ma.state = state_path(cf->socket);
 	ma.live_restore = cf->live_restore;
 	ma.read_files = read_files;
+	ma.config_fd = &config_memfd;
 	config_path = cf->file;
+	if (cf->file != NULL)
+		keep_config(cf->file, NULL, 0);
 	if (ma.argv == NULL || ma.state == NULL)
 		fatal("out of memory");
 	unsetenv(MON_ENV_UPGRADE);
@@ -742,6 +799,9 @@ be_server(int argc, char **argv, struct config *cf)
 	monfd = atoi(getenv(MON_ENV_SERVER));
 	n = fd_list(getenv(MON_ENV_LISTEN), lfds, sizeof(lfds) /
 	    sizeof(lfds[0]));
+	/* The monitor placed them at 3, 4...; nothing else is ours. */
+	close_range(4 + (unsigned)n, ~0U, 0);
+	fcntl(monfd, F_SETFD, FD_CLOEXEC);
 	unsetenv(MON_ENV_SERVER);
 	unsetenv(MON_ENV_LISTEN);
 	/* Started by the monitor, which may already be gone. */
@@ -753,16 +813,14 @@ be_server(int argc, char **argv, struct config *cf)
 	set_title(argc, argv, "procctld: server");
 	prctl(PR_SET_NAME, "procctld-srv");
 	active_config = cf;
-	/* Read while we are root: PLUGIN LOAD parses this copy. */
-	if (cf->file != NULL) {
-		char *text;
-		size_t len;
-
-		if (slurp(cf->file, &text, &len) == 0) {
-			plugin_host_config(text, len);
-			free(text);
-		}
-	}
+	/* PLUGIN LOAD parses this copy until the monitor reads a newer. */
+	if (start_text != NULL)
+		plugin_host_config(start_text, start_len);
+	else if (cf->file != NULL && slurp(cf->file, &start_text,
+	    &start_len) == 0)
+		plugin_host_config(start_text, start_len);
+	free(start_text);
+	start_text = NULL;
 	raise_nofile();
 	if (start(cf, monfd, lfds, n) == -1) {
 		stop();
@@ -783,8 +841,12 @@ main(int argc, char **argv)
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
 	char defsock[PATH_MAX];
-	int ch, test_only = 0, lvl;
+	int ch, test_only = 0, lvl, rc = 0;
 
+	/* A fresh start owns no fd above stderr: whatever our parent left
+	 * open must not reach the server or a child. */
+	if (getenv(MON_ENV_SERVER) == NULL && getenv(MON_ENV_UPGRADE) == NULL)
+		close_range(3, ~0U, 0);
 	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -817,7 +879,14 @@ main(int argc, char **argv)
 		return 2;
 	}
 	config_defaults(&cf);
-	if (file != NULL && config_load(&cf, file) == -1) {
+	/* A server parses the bytes its monitor found usable, if it was
+	 * given them; else the file. */
+	if (file != NULL && getenv(MON_ENV_SERVER) != NULL &&
+	    handed_config(&start_text, &start_len) == 0)
+		rc = config_load_mem(&cf, file, start_text, start_len);
+	else if (file != NULL)
+		rc = config_load(&cf, file);
+	if (rc == -1) {
 		log_error("%s: configuration unusable; not starting", file);
 		config_free(&cf);
 		return EX_CONFIG_CODE;

@@ -506,7 +506,9 @@ unsafe_owner_or_mode(const struct stat *st, int dir)
 {
 	static char why[96];
 
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+	/* procctld's user, not server_user: a plugin runs as the server
+	 * but nobody may change it who is not root or procctld's owner. */
+	if (st->st_uid != 0 && st->st_uid != access_self_uid()) {
 		snprintf(why, sizeof(why), "is owned by uid %u, not by root or "
 		    "the daemon's user", (unsigned)st->st_uid);
 		return why;

@@ -149,6 +149,9 @@ int	listen_is_loopback(const char *spec, char *err, size_t errlen);
 /* ---- access.c: the [access] policy ---- */
 /* Resolve C's [access] names and make it the policy: 0, or -1 after
  * logging every unknown name (the old policy stays). */
+/* Who procctld was started as (not server_user): admin, and owner of
+ * what the daemon trusts. */
+uid_t	access_self_uid(void);
 int	access_load(const struct config *c);
 void	access_free(void);
 /* Changes whenever a policy is loaded: decisions older than it are stale. */

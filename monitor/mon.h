@@ -81,10 +81,26 @@ int	cgroup_holds(const char *, pid_t);
 int	state_open(const char *);
 void	state_add(const struct proc *);
 void	state_del(uint64_t, const struct proclist *);
-void	state_write_all(const struct proclist *);
+int	state_write_all(const struct proclist *);
 int	state_load(struct proclist *, uint64_t *);
 void	state_remove(void);
 uint64_t state_stime(pid_t, pid_t *);
+
+/* msg.c */
+struct iovec;
+void	msg_attach(int);
+void	msg_close(void);
+int	msg_fd(void);
+int	msg_writable(void);
+size_t	msg_queued(void);
+void	msg_flush(void);
+int	msg_send(uint32_t, uint64_t, const struct iovec *, int);
+int	msg_read(int (*)(const struct mon_hdr *, char *), const int *);
+void	msg_free(void);
+
+/* server.c */
+pid_t	server_spawn(const struct monitor_args *, int, int *);
+void	upgrade_exec(const struct monitor_args *);
 
 /* monitor.c */
 void	mon_log(const char *, ...) __attribute__((format(printf, 1, 2)));

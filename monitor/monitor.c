@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,11 +57,8 @@ static int exe_fd = -1;		/* our own binary: what servers run */
 static dev_t sock_dev;		/* the socket we bound, to unlink it only */
 static ino_t sock_ino;		/* if it is still ours */
 
-static int sfd = -1, sigfd;
+static int sigfd;
 static pid_t server;		/* 0: none running */
-static int server_gone;		/* writes are dropped */
-static char *obuf;		/* messages not yet written to the server */
-static size_t olen, ocap;
 static int server_done;		/* reads have ended */
 static int server_hello;	/* this server said MON_HELLO */
 static int ever_ready;		/* some server did: restart, don't fail */
@@ -69,15 +67,12 @@ static int64_t server_since;	/* when it was started (ms) */
 static int64_t restart_at;	/* a restart is due (ms), or 0 */
 static unsigned fails;		/* quick deaths in a row */
 static int upgrading;		/* MON_UPGRADE: re-exec once it is gone */
+static int stop_asked;		/* SIGTERM or SIGINT came to us */
 static int leave;		/* live_restore: exit, leave them running */
 static int shutting;
 static int64_t give_up_at;
 static uint64_t max_id;		/* the largest id we have seen */
 
-/* Room for the largest message whole (SOCK_SEQPACKET would truncate)
- * whatever part of one a stream left behind. */
-static char rbuf[2 * (sizeof(struct mon_hdr) + MON_MAX_PAYLOAD)];
-static size_t rlen;
 
 void
 mon_log(const char *fmt, ...)
@@ -111,68 +106,19 @@ wall_ms(void)
 
 static void shutdown_begin(void);
 
-/* Write what is queued for the server without ever waiting for it: a
- * server that does not read (stopped, busy, or itself writing to us)
- * must not freeze reaping and signalling.  The rest goes on POLLOUT. */
-static void
-flush_server(void)
-{
-	ssize_t w;
-
-	while (olen > 0 && !server_gone) {
-		w = send(sfd, obuf, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w > 0) {
-			memmove(obuf, obuf + w, olen - (size_t)w);
-			olen -= (size_t)w;
-		} else if (w == -1 && errno == EINTR)
-			continue;
-		else if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
-		else {
-			/* Nobody to tell any more: what ended is kept for
-			 * the next server. */
-			server_gone = 1;
-			olen = 0;
-		}
-	}
-}
-
-/* Queue one message (at most two per process and a few per server:
- * memory stays bounded by the processes); a server gone is no error:
- * the next one is told from the records. */
+/* Queue a message for the server (see msg.c); out of memory, the
+ * monitor cannot keep its word to anyone: it ends it all. */
 static void
 send_parts(uint32_t type, uint64_t id, const void *body, uint32_t len,
     const void *more, uint32_t morelen, const void *last, uint32_t lastlen)
 {
-	struct mon_hdr h = { type, len + morelen + lastlen, id };
-	size_t n = sizeof(h) + h.len, cap;
-	char *grown;
+	struct iovec iov[3] = { { (void *)body, len }, { (void *)more,
+	    morelen }, { (void *)last, lastlen } };
 
-	if (server_gone || sfd == -1)
-		return;
-	if (olen + n > ocap) {
-		for (cap = ocap ? ocap : 4096; cap < olen + n; cap *= 2)
-			;
-		if ((grown = realloc(obuf, cap)) == NULL) {
-			mon_log("out of memory for messages to the server");
-			shutdown_begin();
-			return;
-		}
-		obuf = grown;
-		ocap = cap;
+	if (msg_send(type, id, iov, 3) == -1) {
+		mon_log("out of memory for messages to the server");
+		shutdown_begin();
 	}
-	memcpy(obuf + olen, &h, sizeof(h));
-	olen += sizeof(h);
-	if (len > 0)
-		memcpy(obuf + olen, body, len);
-	olen += len;
-	if (morelen > 0)
-		memcpy(obuf + olen, more, morelen);
-	olen += morelen;
-	if (lastlen > 0)
-		memcpy(obuf + olen, last, lastlen);
-	olen += lastlen;
-	flush_server();
 }
 
 static void
@@ -226,7 +172,7 @@ send_adopt(const struct proc *p)
 static int
 can_tell(void)
 {
-	return sfd != -1 && server_hello && !server_gone;
+	return server_hello && msg_writable();
 }
 
 static struct proc *
@@ -253,7 +199,7 @@ proc_free(struct proc *p)
 		cgroup_remove(-1, p->cg);
 	LIST_REMOVE(p, link);
 	nprocs--;
-	if (p->pid > 0 && p->error == 0)
+	if (p->pid > 0)		/* journaled when it was forked */
 		state_del(p->id, &procs);
 	free(p->tag);
 	free(p);
@@ -304,18 +250,19 @@ proc_step(struct proc *p)
 	if (p->statusfd != -1)
 		return;
 	if (p->error != 0 && !p->started) {
-		if (can_tell()) {
+		if (can_tell())
 			send_started(p->id, 0, p->error, 0);
-			p->started = 1;
-		}
+		if (can_tell() || shutting)
+			p->started = 1;	/* told, or nobody ever will be */
 		if (!p->reaped && p->pid > 1)
 			kill(p->pid, SIGKILL);
 		if (p->reaped && p->started)
 			proc_free(p);
 		return;
 	}
-	if (!p->started && can_tell()) {
-		send_started(p->id, p->pid, 0, p->cg[0] != '\0');
+	if (!p->started && (can_tell() || shutting)) {
+		if (can_tell())
+			send_started(p->id, p->pid, 0, p->cg[0] != '\0');
 		p->started = 1;
 	}
 	if (!p->reaped)
@@ -379,7 +326,7 @@ read_pidfd(struct proc *p)
 static void
 shutdown_begin(void)
 {
-	struct proc *p;
+	struct proc *p, *next;
 	int64_t now = now_ms(), last = now;
 
 	if (shutting)
@@ -401,6 +348,12 @@ shutdown_begin(void)
 		}
 	}
 	give_up_at = last + GIVE_UP_MS;
+	/* Those that ended while nobody could be told: nobody will be. */
+	for (p = LIST_FIRST(&procs); p != NULL; p = next) {
+		next = LIST_NEXT(p, link);
+		if (p->reaped)
+			proc_step(p);
+	}
 }
 
 /* Shutdown: SIGKILL what is due; how long poll may sleep. */
@@ -433,12 +386,9 @@ shutdown_tick(void)
 static void
 server_close(void)
 {
-	if (sfd != -1)
-		close(sfd);
-	sfd = -1;
-	server_gone = server_done = 1;
+	msg_close();
+	server_done = 1;
 	server_hello = 0;
-	olen = rlen = 0;
 }
 
 static void do_upgrade(void);
@@ -454,7 +404,7 @@ server_died(int st)
 
 	/* Its last words first (MON_SHUTDOWN, MON_UPGRADE): the exit may
 	 * be seen before them. */
-	while (sfd != -1 && server_read())
+	while (msg_fd() != -1 && server_read())
 		;
 	server = 0;
 	server_status = st;
@@ -465,6 +415,10 @@ server_died(int st)
 	}
 	if (shutting)
 		return;
+	if (stop_asked) {	/* it died before it could stop us */
+		shutdown_begin();
+		return;
+	}
 	if (!ever_ready) {	/* start-up failed: procctld fails, and
 				 * what an earlier one left runs on */
 		leave = 1;
@@ -477,7 +431,13 @@ server_died(int st)
 	if (delay > BACKOFF_MAX_MS)
 		delay = BACKOFF_MAX_MS;
 	fails++;
-	if (WIFSIGNALED(st))
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 78) {
+		/* It will not start until an admin acts: no hurry. */
+		delay = BACKOFF_MAX_MS;
+		mon_log("the server cannot start: a file it needs is unusable "
+		    "(the lines above say which); retrying every %lld ms, its "
+		    "processes run on", (long long)delay);
+	} else if (WIFSIGNALED(st))
 		mon_log("the server was killed by signal %d; restarting it in "
 		    "%lld ms (its processes run on)", WTERMSIG(st),
 		    (long long)delay);
@@ -536,6 +496,7 @@ read_signals(void)
 		if (shutting)
 			continue;
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			stop_asked = 1;
 			if (server > 0)
 				kill(server, SIGTERM);
 			else {
@@ -578,9 +539,9 @@ poll_build(void)
 	struct proc *p;
 	size_t n = 0;
 
-	pfds[0] = (struct pollfd){ sfd == -1 || (server_done && olen == 0) ?
-	    -1 : sfd, (short)((server_done ? 0 : POLLIN) |
-	    (olen > 0 ? POLLOUT : 0)), 0 };
+	pfds[0] = (struct pollfd){ msg_fd() == -1 || (server_done &&
+	    msg_queued() == 0) ? -1 : msg_fd(), (short)((server_done ? 0 :
+	    POLLIN) | (msg_queued() > 0 ? POLLOUT : 0)), 0 };
 	pfds[1] = (struct pollfd){ sigfd, POLLIN, 0 };
 	LIST_FOREACH(p, &procs, link) {
 		if (p->statusfd != -1)
@@ -778,184 +739,69 @@ server_broken(const char *why)
 		kill(server, SIGKILL);
 }
 
-/* One read, then every whole message in the buffer: 1 if more may
- * come, else 0. */
+/* What the server sent: 1 if more may come, else 0.  A server that
+ * closes its end unasked, or breaks the protocol, is killed and
+ * replaced (a test's, which cannot be, ends it all). */
 static int
 server_read(void)
 {
-	struct mon_hdr h;
-	size_t off = 0;
-	ssize_t n;
+	int rc = msg_read(dispatch, &server_done);
 
-	n = recv(sfd, rbuf + rlen, sizeof(rbuf) - rlen, MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
-		/* Asked to end (or to be replaced): it exits now.  Else
-		 * it has closed us without a word: gone all the same. */
-		if (shutting || upgrading)
+	if (rc >= 0)
+		return rc == 1 && !server_done;
+	if (rc == -1 && (shutting || upgrading))
+		server_close();		/* asked to end: it exits now */
+	else if (args->server_fd >= 0) {
+		if (rc == -1)
 			server_close();
-		else if (args->server_fd >= 0) {
-			server_close();		/* no other server */
-			shutdown_begin();
-		} else
-			server_broken("closed its end");
-		return 0;
-	}
-	rlen += n;
-	while (!server_done && rlen - off >= sizeof(h)) {
-		memcpy(&h, rbuf + off, sizeof(h));
-		if (h.len <= MON_MAX_PAYLOAD && rlen - off - sizeof(h) < h.len)
-			break;		/* the rest is still on its way */
-		if (h.len > MON_MAX_PAYLOAD ||
-		    dispatch(&h, rbuf + off + sizeof(h)) == -1) {
-			mon_log("malformed message (type %u, length %u)",
-			    h.type, h.len);
-			if (args->server_fd >= 0)
-				shutdown_begin();	/* no other server */
-			else
-				server_broken("broke the protocol");
-			return 0;
-		}
-		off += sizeof(h) + h.len;
-	}
-	memmove(rbuf, rbuf + off, rlen - off);
-	rlen -= off;
-	return !server_done;
-}
-
-/* Put FD at TARGET (not close-on-exec) in a child about to exec. */
-static int
-place_fd(int fd, int target)
-{
-	if (fd == target)
-		return fcntl(fd, F_SETFD, 0);
-	return dup2(fd, target) == -1 ? -1 : 0;
-}
-
-/* In the child: the server's fds at 3 (the monitor) and 4... (the
- * listeners), then our own binary, in server mode. */
-static void __attribute__((noreturn))
-exec_server(int fd)
-{
-	char list[256];
-	sigset_t set;
-	size_t i, n = 0;
-	int high[64], base = 3 + 1 + (int)args->nlfds + 8;
-
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
-	/* Out of the way first: a listener may sit where another goes. */
-	if ((high[0] = fcntl(fd, F_DUPFD_CLOEXEC, base)) == -1)
-		_exit(127);
-	for (i = 0; i < args->nlfds && i < 63; i++)
-		if ((high[i + 1] = fcntl(args->lfds[i], F_DUPFD_CLOEXEC,
-		    base)) == -1)
-			_exit(127);
-	if (place_fd(high[0], 3) == -1)
-		_exit(127);
-	list[0] = '\0';
-	for (i = 0; i < args->nlfds && i < 63; i++) {
-		if (place_fd(high[i + 1], 4 + (int)i) == -1)
-			_exit(127);
-		n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%d",
-		    i ? "," : "", 4 + (int)i);
-	}
-	setenv(MON_ENV_SERVER, "3", 1);
-	setenv(MON_ENV_LISTEN, list, 1);
-	unsetenv(MON_ENV_UPGRADE);
-	/* The server makes its own signalfd; until then they wait. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_SETMASK, &set, NULL);
-	fexecve(exe_fd, args->argv, environ);
-	fprintf(stderr, "procctld: monitor: exec of the server: %s\n",
-	    strerror(errno));
-	_exit(127);
+		shutdown_begin();	/* told of every end, if it reads */
+	} else
+		server_broken(rc == -1 ? "closed its end" :
+		    "broke the protocol");
+	return 0;
 }
 
 static int
 server_start(void)
 {
-	int sv[2];
-	pid_t pid;
+	int fd;
 
 	restart_at = 0;
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
-		mon_log("socketpair: %s", strerror(errno));
+	if ((server = server_spawn(args, exe_fd, &fd)) == -1) {
+		server = 0;
 		return -1;
 	}
-	fflush(stderr);
-	if ((pid = fork()) == -1) {
-		mon_log("fork: %s", strerror(errno));
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		exec_server(sv[1]);
-	}
-	close(sv[1]);
-	sfd = sv[0];
-	server = pid;
-	server_gone = server_done = server_hello = 0;
-	olen = rlen = 0;
+	msg_attach(fd);
+	server_done = server_hello = 0;
 	server_since = now_ms();
 	return 0;
 }
 
 /*
- * `daemon upgrade`: the server has gone; the binary now on disk becomes
- * the monitor in this same process (so every child stays ours), handed
- * the listeners and, through the state file, every process.  If the exec
- * fails, this monitor goes on with a new server.
+ * `daemon upgrade`: the server has gone; the state file says everything
+ * (an exec not yet confirmed counts as running), then the binary on disk
+ * becomes the monitor (server.c).  If it cannot, this monitor goes on
+ * with a new server.
  */
 static void
 do_upgrade(void)
 {
-	char exe[PATH_MAX], list[256], *del;
 	struct proc *p;
-	ssize_t n;
-	size_t i, len = 0;
 
 	upgrading = 0;
 	LIST_FOREACH(p, &procs, link) {
-		if (p->statusfd != -1) {	/* exec not confirmed yet:
-						 * running, as far as the
-						 * next one knows */
+		if (p->statusfd != -1) {
 			close(p->statusfd);
 			p->statusfd = -1;
 		}
 		if (p->error != 0 && !p->started)
 			p->started = 1;		/* its asker is gone */
 	}
-	state_write_all(&procs);
-	if ((n = readlink("/proc/self/exe", exe, sizeof(exe) - 1)) <= 0) {
-		mon_log("upgrade: /proc/self/exe: %s", strerror(errno));
-		goto fail;
-	}
-	exe[n] = '\0';
-	if ((del = strstr(exe, " (deleted)")) != NULL && del[10] == '\0')
-		*del = '\0';	/* replaced on disk: the new one */
-	list[0] = '\0';
-	for (i = 0; i < args->nlfds; i++) {
-		fcntl(args->lfds[i], F_SETFD, 0);
-		len += (size_t)snprintf(list + len, sizeof(list) - len,
-		    "%s%d", i ? "," : "", args->lfds[i]);
-	}
-	setenv(MON_ENV_LISTEN, list, 1);
-	setenv(MON_ENV_UPGRADE, "1", 1);
-	mon_log("upgrade: re-executing %s", exe);
-	fflush(stderr);
-	execv(exe, args->argv);
-	mon_log("upgrade: exec %s: %s; going on as before", exe,
-	    strerror(errno));
-fail:
-	unsetenv(MON_ENV_UPGRADE);
-	for (i = 0; i < args->nlfds; i++)
-		fcntl(args->lfds[i], F_SETFD, FD_CLOEXEC);
+	if (state_write_all(&procs) == -1)
+		mon_log("upgrade: the state file cannot be written: not "
+		    "upgrading (the processes would be lost)");
+	else
+		upgrade_exec(args);
 	if (server_start() == -1)
 		restart_at = now_ms() + BACKOFF_MAX_MS;
 }
@@ -970,6 +816,10 @@ setup(const struct monitor_args *a)
 	int n;
 
 	args = a;
+	/* Re-exec'd for an upgrade: a server has run here before, so one
+	 * that fails now is restarted, not taken for a failed start. */
+	ever_ready = getenv(MON_ENV_UPGRADE) != NULL;
+	unsetenv(MON_ENV_UPGRADE);
 	prctl(PR_SET_NAME, "procctld-mon");
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		mon_log("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
@@ -1040,8 +890,8 @@ monitor_main(const struct monitor_args *a)
 
 	setup(a);
 	if (a->server_fd >= 0) {
-		sfd = a->server_fd;
-		server_gone = server_done = server_hello = 0;
+		msg_attach(a->server_fd);
+		server_done = server_hello = 0;
 	} else if (server_start() == -1)
 		_exit(1);
 	for (;;) {
@@ -1082,9 +932,9 @@ monitor_main(const struct monitor_args *a)
 		}
 		if (pfds[1].revents)
 			read_signals();
-		if (sfd != -1 && (pfds[0].revents & POLLOUT))
-			flush_server();
-		if (sfd != -1 && (pfds[0].revents & ~POLLOUT))
+		if (msg_fd() != -1 && (pfds[0].revents & POLLOUT))
+			msg_flush();
+		if (msg_fd() != -1 && (pfds[0].revents & ~POLLOUT))
 			(void)server_read();
 	}
 	if (leave) {
@@ -1102,9 +952,9 @@ monitor_main(const struct monitor_args *a)
 		cgroup_fini();
 	}
 	remove_socket();
-	server_close();
-	free(obuf);
-	/* The server's status is ours: a failed start-up fails procctld. */
-	_exit(server == 0 && !(WIFEXITED(server_status) &&
+	msg_free();
+	/* A stop we were asked for is a success; else the server's status
+	 * is ours: a failed start-up fails procctld. */
+	_exit(!stop_asked && server == 0 && !(WIFEXITED(server_status) &&
 	    WEXITSTATUS(server_status) == 0));
 }

@@ -188,6 +188,10 @@ struct monitor_args {
 	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd), or
 	 * -1 after logging why.  Runs in the monitor, as root. */
 	int		(*read_files)(char **payload, size_t *len);
+	/* A memfd with the configuration's bytes (at start, then as the
+	 * last SIGHUP read them), or -1: a restarted server parses these,
+	 * not a file an admin may be half-way through editing. */
+	const int	 *config_fd;
 	/* Tests: >= 0, a server is already on this fd (the test drives
 	 * the monitor as one); none is started, and losing it ends all. */
 	int		  server_fd;
@@ -197,6 +201,9 @@ struct monitor_args {
 #define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
 #define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
 #define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
+#define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes as
+						 * the monitor last found
+						 * them usable */
 
 /* monitor.c: be the monitor: start the server, restart it when it dies,
  * until a server says MON_SHUTDOWN.  Never returns. */

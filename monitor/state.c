@@ -114,10 +114,21 @@ state_open(const char *path)
 	free(spath);
 	if ((spath = strdup(path)) == NULL)
 		return -1;
+	/* Beside the socket, which may be in a directory others can write:
+	 * no symlink, no FIFO to block on, ours and open to nobody else
+	 * (it will hold every command line). */
 	sfd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW |
-	    O_CLOEXEC, 0600);
+	    O_NONBLOCK | O_CLOEXEC, 0600);
 	if (sfd == -1 || fstat(sfd, &st) == -1) {
 		fail("open");
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    (st.st_mode & 077) != 0) {
+		errno = EPERM;
+		fail("not a regular file of ours, or open to others");
+		close(sfd);
+		sfd = -1;
 		return -1;
 	}
 	if (st.st_size == 0 && header(sfd) == -1)
@@ -150,8 +161,8 @@ state_add(const struct proc *p)
 	nlive++;
 }
 
-/* Rewrite the file with LIST's live processes only. */
-void
+/* Rewrite the file with LIST's live processes only: 0, or -1. */
+int
 state_write_all(const struct proclist *list)
 {
 	char tmp[PATH_MAX], line[256 + 2 * MON_MAX_TAG];
@@ -159,13 +170,12 @@ state_write_all(const struct proclist *list)
 	int fd;
 
 	if (spath == NULL)
-		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp", spath);
-	unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) == -1) {
+		return -1;
+	/* A name nobody can guess or hold in our way. */
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", spath);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
 		fail("rewrite");
-		return;
+		return -1;
 	}
 	if (header(fd) == -1)
 		goto bad;
@@ -178,8 +188,8 @@ state_write_all(const struct proclist *list)
 		nlive++;
 		/* Ended, the server not yet told (an upgrade in between):
 		 * how, for the next monitor to tell. */
-		if (p->done && dprintf(fd, "x %" PRIu64 " %d\n", p->id,
-		    p->status) < 0)
+		if (p->done && dprintf(fd, "x %" PRIu64 " %d %d\n", p->id,
+		    p->status, p->foreign) < 0)
 			goto bad;
 	}
 	if (fsync(fd) == -1 || rename(tmp, spath) == -1)
@@ -188,11 +198,12 @@ state_write_all(const struct proclist *list)
 	if (sfd != -1)
 		close(sfd);
 	sfd = open(spath, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-	return;
+	return 0;
 bad:
 	fail("rewrite");
 	close(fd);
 	unlink(tmp);
+	return -1;
 }
 
 void
@@ -307,7 +318,7 @@ state_load(struct proclist *list, uint64_t *maxid)
 	size_t cap = 0;
 	pid_t ppid;
 	FILE *f;
-	int fd, n = 0, status;
+	int fd, n = 0, status, foreign;
 	unsigned long long del;
 
 	*maxid = 0;
@@ -331,11 +342,13 @@ state_load(struct proclist *list, uint64_t *maxid)
 			LIST_INSERT_HEAD(list, p, link);
 		} else if (sscanf(line, "- %llu", &del) == 1)
 			drop(list, del);
-		else if (sscanf(line, "x %llu %d", &del, &status) == 2)
+		else if (sscanf(line, "x %llu %d %d", &del, &status,
+		    &foreign) == 3)
 			LIST_FOREACH(p, list, link)
 				if (p->id == del) {
 					p->done = p->reaped = 1;
 					p->status = status;
+					p->foreign = foreign != 0;
 				}
 	}
 	for (p = LIST_FIRST(list); p != NULL; p = next) {

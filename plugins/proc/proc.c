@@ -429,7 +429,8 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 	/* One waiting for its session to come back is not this one's: a
 	 * new server's connection ids start again from 1. */
 	for (p = procs; p != NULL; p = p->next)
-		if (p->session == who->session && !p->grace &&
+		if (p->session == who->session && p->uid == who->uid &&
+		    !p->grace &&
 		    (p->state == PROC_RUNNING || p->state == PROC_STARTING)) {
 			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its "
 			    "session ended; closing it", (int)p->pid, p->name);
