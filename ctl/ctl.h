@@ -263,6 +263,53 @@ void	help_command(FILE *fp, const struct cmd_info *ci);
 /* V as help if it is a command map or an array of them: 0, else -1. */
 int	help_render(FILE *fp, const struct resp_value *v);
 
+/* link.c: the shell's connection to the daemon, made again when it is
+ * lost (RESUME: on a terminal).  It owns no part of the terminal: what
+ * the shell must hear comes up through the hooks, as calls go one way. */
+struct link_hooks {
+	/* A line where replies go; a message about the connection. */
+	void	(*show)(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
+	void	(*note)(const char *fmt, ...)
+		    __attribute__((format(printf, 1, 2)));
+	void	(*state)(void);		/* connected or not: the prompt */
+	void	(*fail)(int code);	/* an exit status, for a script */
+	/* HELLO's reply: the session is on; AGAIN: after a loss. */
+	void	(*hello)(const struct resp_value *v, int again);
+	/* The reply to a request the shell expected (link_expect). */
+	void	(*reply)(size_t tag, const struct resp_value *v);
+	void	(*event)(const struct resp_value *push);
+	void	(*closed)(void);	/* what the connection said is stale */
+};
+/* The tag of what the user typed: a connection lost before its reply
+ * says so in an error line. */
+#define LINK_USER	((size_t)-1)
+void	link_init(const struct link_hooks *hooks, int resume);
+/* Closes any connection first.  0, or -1 after saying why. */
+int	link_connect(const struct target *t);
+/* Close, and stop retrying.  WHY (NULL: nothing to say) is noted, with
+ * the replies it cost, and fails a script with EXIT_UNAVAIL. */
+void	link_disconnect(const char *why);
+/* One more reply owed, for the reply hook with TAG: replies come in the
+ * order the requests were sent.  Expect the user's (LINK_USER) before
+ * sending, so that a connection lost first answers with an error line. */
+void	link_expect(size_t tag);
+/* 0, or -1 with the connection lost (and perhaps being made again). */
+int	link_send(const struct buf *b);
+int	link_connected(void);
+int	link_lost(void);		/* from a loss until HELLO answers */
+const struct target *link_target(void);
+const char *link_name(void);		/* the target, for messages */
+/* For the shell's poll loop: the socket (-1: none), to link_read when it
+ * is ready or link_buffered (TLS holds bytes); the ms until link_tick is
+ * due to retry (-1: not retrying); whether replies are still owed. */
+int	link_fd(void);
+int	link_buffered(void);
+void	link_read(void);
+int	link_timeout(void);
+void	link_tick(void);
+int	link_waiting(void);
+
 /* shell.c: the interactive shell; returns the exit status. */
 /* The TLS options `connect` starts from (the command line's). */
 void	shell_tls_defaults(const struct tls_opts *o);
