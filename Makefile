@@ -34,7 +34,7 @@ SSL_CFLAGS  := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
-DAEMON_SRC = daemon/main.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
+DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c

@@ -136,6 +136,20 @@ int	config_load_mem(struct config *c, const char *file, const char *text,
 void	config_free(struct config *c);
 int	config_parse_size(const char *s, size_t *out);
 
+/* ---- reload.c: the configuration read again, by the monitor ---- */
+/* A relative file name in the config is relative to the config file. */
+int	reload_beside(struct config *c, char **path);
+/* The whole of PATH, malloc'd; -1 after logging. */
+int	reload_slurp(const char *path, char **out, size_t *len);
+/* Monitor: FILE's bytes for the servers (a memfd); MON_RELOAD's files. */
+const int *reload_monitor_init(const char *file);
+int	reload_read_files(char **payload, size_t *len);
+/* Server: the bytes it was handed (else -1); SIGHUP; MON_FILES. */
+int	reload_handed_config(char **text, size_t *len);
+void	reload_server_init(const struct config *active);
+void	reload_ask(void);
+void	reload_on_files(uint64_t cookie, const struct mon_files *f);
+
 /* ---- listen.c ---- */
 int	listen_bind_unix(const char *path, mode_t mode, gid_t group);
 int	listen_adopt(int fd);

@@ -848,13 +848,8 @@ setup(const struct monitor_args *a)
 		snprintf(path, sizeof(path), "%s", a->state);
 		state_open(path);
 		n = state_load(&procs, &max_id);
-		LIST_FOREACH(p, &procs, link) {
+		LIST_FOREACH(p, &procs, link)
 			nprocs++;
-			if (p->foreign && !p->done &&
-			    (p->pidfd = (int)syscall(SYS_pidfd_open, p->pid,
-			    0)) == -1)
-				p->reaped = 1;	/* gone in between */
-		}
 		if (n > 0)
 			mon_log("adopted %d process%s from %s", n,
 			    n == 1 ? "" : "es", a->state);

@@ -18,6 +18,7 @@
  *    processes a root monitor will later signal.
  */
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -304,6 +305,43 @@ parse_add(char *line)
 }
 
 /*
+ * Is P (read from the file) still the process it names?  Our own child
+ * (we re-exec'd) is ours even as a zombie, which has left its cgroup.
+ * Another's is held by a pidfd first, then checked: the pid cannot be
+ * reused between the check and the signals we send through the pidfd.
+ * One that is not: its leaf (the name is ours) may still hold what it
+ * left behind, which is killed, as when a main process ends under us.
+ */
+static int
+verify(struct proc *p)
+{
+	pid_t ppid = 0;
+	int pidfd = -1, leaf;
+
+	if (state_stime(p->pid, &ppid) != 0 && ppid != getpid())
+		pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (p->stime != 0 && state_stime(p->pid, &ppid) == p->stime &&
+	    (ppid == getpid() || pidfd != -1) && (ppid == getpid() ||
+	    !p->cg[0] || cgroup_holds(p->cg, p->pid))) {
+		p->foreign = ppid != getpid();
+		p->pidfd = p->foreign ? pidfd : -1;
+		if (!p->foreign && pidfd != -1)
+			close(pidfd);
+		return 0;
+	}
+	if (pidfd != -1)
+		close(pidfd);
+	mon_log("pid %d (%s) from the state file: gone, or another process "
+	    "now: not adopted", (int)p->pid, p->owner);
+	if (p->cg[0] && (leaf = cgroup_open(p->cg)) != -1) {
+		mon_log("killing what is left in %s", p->cg);
+		cgroup_kill(leaf);
+		close(leaf);
+	}
+	return -1;
+}
+
+/*
  * What the file says runs and still does, into LIST (as started,
  * adopted); *MAXID gets the largest id seen.  A file that is not ours,
  * is open to others or is from another boot is ignored.  Returns how
@@ -316,7 +354,6 @@ state_load(struct proclist *list, uint64_t *maxid)
 	struct proc *p, *next;
 	struct stat st;
 	size_t cap = 0;
-	pid_t ppid;
 	FILE *f;
 	int fd, n = 0, status, foreign;
 	unsigned long long del;
@@ -360,21 +397,12 @@ state_load(struct proclist *list, uint64_t *maxid)
 			n++;
 			continue;
 		}
-		ppid = 0;
-		/* Our own child (we re-exec'd) is ours even as a zombie,
-		 * which has left its cgroup. */
-		if (p->stime == 0 || state_stime(p->pid, &ppid) != p->stime ||
-		    (ppid != getpid() && p->cg[0] &&
-		    !cgroup_holds(p->cg, p->pid))) {
-			mon_log("pid %d (%s) from the state file: gone, or "
-			    "another process now: not adopted", (int)p->pid,
-			    p->owner);
+		if (verify(p) == -1) {
 			LIST_REMOVE(p, link);
 			free(p->tag);
 			free(p);
 			continue;
 		}
-		p->foreign = ppid != getpid();
 		n++;
 	}
 out:

@@ -179,7 +179,8 @@ class Raw:
 
 
 class Daemon:
-    def __init__(self, tmp, ini=None, args=(), prefix=(), sock=None):
+    def __init__(self, tmp, ini=None, args=(), prefix=(), sock=None,
+                 binary=None):
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.sock = Path(sock) if sock else self.tmp / "procctl.sock"
@@ -188,6 +189,7 @@ class Daemon:
         self.ini.write_text(ini if ini is not None else default_ini())
         self.args = list(args)
         self.prefix = list(prefix)
+        self.binary = Path(binary) if binary else PROCCTLD
         self.proc = None
 
     def start(self, wait=True):
@@ -195,7 +197,7 @@ class Daemon:
                            if self.logpath.exists() else 0)
         self.logfile = open(self.logpath, "ab")
         self.proc = subprocess.Popen(
-            self.prefix + [str(PROCCTLD), "-c", str(self.ini), "-s",
+            self.prefix + [str(self.binary), "-c", str(self.ini), "-s",
                            str(self.sock), "-l", "debug"] + self.args,
             stdin=subprocess.DEVNULL, stdout=self.logfile,
             stderr=self.logfile)

@@ -5,6 +5,7 @@ Each test is one row of that table."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PROCCTL, Raw, default_ini, proc_state, wait_for,
-                      wait_state)
+from conftest import (PLUGINS, PROCCTL, PROCCTLD, Raw, default_ini,
+                      proc_state, wait_for, wait_state)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root (cgroups, other users)")
@@ -240,3 +241,92 @@ def test_session_comes_back_within_grace(make_daemon):
     bad = d.raw()
     r = bad.call("HELLO", "3", "SESSION", "x")
     assert getattr(r, "code", None) == "ARGS", r
+
+
+def alive_with(marker):
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open("/proc/%s/cmdline" % p, "rb") as f:
+                    argv = f.read().replace(b"\0", b" ")
+                    if marker.encode() in argv and alive(int(p)):
+                        out.append(int(p))
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+    return out
+
+
+def live_in_state(d):
+    """Ids the state file says run ('+' without '-')."""
+    live = set()
+    for line in Path(str(d.sock) + ".state").read_text().splitlines()[1:]:
+        f = line.split()
+        if f[0] == "+":
+            live.add(int(f[1]))
+        elif f[0] == "-":
+            live.discard(int(f[1]))
+    return live
+
+
+def test_state_file_stays_bounded(make_daemon):
+    """Regression: a failed exec was journaled and never struck out, so
+    any user could grow the state file without bound.  Every process
+    that ended leaves nothing live in it."""
+    d = make_daemon()
+    for i in range(30):
+        assert d.ctl("run", "/nonexistent/%d" % i, "x" * 200).returncode == 1
+        assert d.ctl("run", "true").returncode == 0
+    keep = run(d, "--detach", "sleep", "3110")
+    wait_for(lambda: len(live_in_state(d)) == 1,
+             describe=lambda: Path(str(d.sock) + ".state").read_text())
+    assert d.ctl("close", keep).returncode == 0
+    wait_for(lambda: not live_in_state(d))
+
+
+def test_leftovers_of_a_process_that_ended_meanwhile_are_killed(make_daemon):
+    """After a crash of both, a process whose main pid has ended is not
+    adopted, and what it left behind in its cgroup is killed: nothing
+    started through procctld runs on unmanaged."""
+    d = make_daemon()
+    flag = d.tmp / "go"
+    main = run(d, "--detach", "sh", "-c",
+               "sleep 3111 & while [ ! -e %s ]; do sleep 0.02; done" % flag)
+    wait_for(lambda: [p for p in alive_with("sleep 3111") if p != main])
+    srv = d.server_pid
+    os.kill(d.proc.pid, signal.SIGKILL)
+    os.kill(srv, signal.SIGKILL)
+    d.proc.wait()
+    flag.touch()            # the main process ends while nobody manages it
+    wait_for(lambda: not alive(main))
+    assert alive_with("sleep 3111"), "the leftover went with its parent"
+    d.start()
+    # Not adopted (gone), or adopted as a zombie nobody reaped and seen
+    # to end at once: either way its leftovers are killed.
+    wait_for(lambda: not alive_with("sleep 3111"))
+    assert proc_state(d, main) in (None, "exited")
+
+
+def test_upgrade_to_a_broken_binary_is_refused(make_daemon, tmp_path):
+    """The binary on disk must pass -t before the monitor re-executes it:
+    a broken one is refused, and procctld goes on (a new server, the same
+    processes)."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    exe = bindir / "procctld"
+    shutil.copy(PROCCTLD, exe)
+    d = make_daemon(default_ini().replace("plugin_dir = %s" % PLUGINS,
+                                          "plugin_dir = %s" % PLUGINS),
+                    binary=exe)
+    a = run(d, "--detach", "sleep", "3112")
+    broken = bindir / "procctld.new"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    os.rename(broken, exe)
+    old = d.server_pid
+    assert d.ctl("daemon", "upgrade").returncode == 0
+    d.wait_log(r"upgrade: .* -t failed .*not upgrading")
+    restarted(d, old)
+    assert d.proc.poll() is None
+    assert proc_state(d, a) == "running" and alive(a)
+    assert d.ctl("close", a).returncode == 0

@@ -9,6 +9,7 @@ set -eu
 obj=$1
 # Top to bottom; files on one line share a layer.
 layers="main
+reload
 listen
 conn
 transport tls
