@@ -17,10 +17,21 @@
 
 #define CG_NAME_MAX	48	/* "procctl-<pid>/p<id>" */
 
+/* What an epoll event about a process's fd points to. */
+enum { W_STATUS, W_PID, W_EV, W_MAX };
+struct proc;
+struct pwatch {
+	struct proc	*p;
+	int		 kind;		/* W_* */
+};
+
 /* One managed process, from MON_SPAWN (or adoption) to the server being
  * told it has ended. */
 struct proc {
-	LIST_ENTRY(proc) link;
+	LIST_ENTRY(proc) link;		/* every process; then the freed */
+	LIST_ENTRY(proc) hlink;		/* by id */
+	struct pwatch	 w[W_MAX];
+	int		 gone;		/* freed at the end of this turn */
 	uint64_t	 id;
 	pid_t		 pid;
 	char		 cg[CG_NAME_MAX]; /* its leaf under our parent
@@ -30,7 +41,7 @@ struct proc {
 					 * inherit the open fds) */
 	int		 statusfd;	/* exec-status pipe until read, or -1 */
 	int		 evfd;		/* cgroup.events while the tree drains */
-	int		 pidfd;		/* a foreign process's, or -1 */
+	int		 pidfd;		/* until it is reaped, or -1 */
 	int		 foreign;	/* not our child: adopted after a crash */
 	int		 error;		/* why it did not start, or 0 */
 	int		 started;	/* MON_STARTED sent (or adopted) */
@@ -63,7 +74,7 @@ struct spawn_req {
 /* spawn.c */
 int	spawn_parse(char *, size_t, struct spawn_req *);
 void	spawn_free(struct spawn_req *);
-pid_t	spawn_start(const struct spawn_req *, int, int *, int *);
+pid_t	spawn_start(const struct spawn_req *, int, int *, int *, int *);
 
 /* cgroup.c */
 int	cgroup_init(void);

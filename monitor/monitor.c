@@ -1,6 +1,6 @@
 /*
- * The monitor's loop: the server's messages, signals, exec results and
- * cgroup events, in one thread around one poll().  It starts the server
+ * The monitor's loop: the server's messages, signals, exec results, exits
+ * and cgroup events, in one thread around one epoll.  It starts the server
  * (a fresh exec of procctld, handed the listening sockets), restarts it
  * with backoff when it dies and tells each new one what runs; it
  * re-execs itself for `daemon upgrade`.  What it guarantees:
@@ -15,10 +15,15 @@
  *    empty, or without cgroups its process group killed.
  *  - At the end every tree gets SIGTERM, then SIGKILL after its stop_ms;
  *    the monitor waits for them (bounded), then exits.
- *  - Orphans of managed trees come to us (child subreaper) and are reaped.
+ *  - Nothing costs a scan of every process: each has a pidfd (its exit
+ *    is one waitid on it), records are found by id in a hash, and the
+ *    fds are in an epoll set.  Orphans of managed trees come to us (child
+ *    subreaper) and are reaped by a scan of our children at most every
+ *    SCAN_MS: a zombie holds nothing but a pid meanwhile.
  *  - What runs is in the state file (state.c) at every moment, so a later
  *    monitor adopts what survives a crash of both processes.
  */
+#include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/queue.h>
 #include <sys/signalfd.h>
@@ -30,7 +35,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -45,12 +49,24 @@
 #define BACKOFF_MIN_MS	100	/* a dead server is restarted after this, */
 #define BACKOFF_MAX_MS	10000	/* doubling per quick death up to this; */
 #define STABLE_MS	10000	/* up this long, it died of something new */
+#define SCAN_MS		100	/* orphans are reaped this often at most */
+#define NBUCKETS	1024
+
+#ifndef P_PIDFD
+#define P_PIDFD		3
+#endif
 
 static struct proclist procs = LIST_HEAD_INITIALIZER(procs);
+static struct proclist byid[NBUCKETS];
+static struct proclist graveyard = LIST_HEAD_INITIALIZER(graveyard);
 static size_t nprocs;
-static struct pollfd *pfds;	/* server, signals, then one per proc */
-static struct proc **pprocs;	/* pfds[i + 2] is pprocs[i]'s */
-static size_t pcap;
+
+static int epfd = -1;
+static char w_server, w_signals, w_srvpid;	/* what an event is about */
+static uint32_t srv_events;	/* the server's fd in the set for, or 0 */
+static int srv_pidfd = -1;
+static int chld_pending;	/* SIGCHLD: orphans may wait to be reaped */
+static int64_t next_scan;
 
 static const struct monitor_args *args;
 static int exe_fd = -1;		/* our own binary: what servers run */
@@ -180,29 +196,84 @@ proc_find(uint64_t id)
 {
 	struct proc *p;
 
-	LIST_FOREACH(p, &procs, link)
+	LIST_FOREACH(p, &byid[id % NBUCKETS], hlink)
 		if (p->id == id)
 			return p;
 	return NULL;
 }
 
+/* FD in the epoll set, its events pointing to TAG. */
+static void
+watch(int fd, uint32_t events, void *tag)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.ptr = tag;
+	if (fd != -1 && epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		mon_log("epoll_ctl: %s", strerror(errno));
+}
+
+/* Out of the set (explicitly: a child not yet exec'd may hold a copy of
+ * the fd, which would keep it in), then closed. */
+static void
+unwatch(int *fd)
+{
+	if (*fd == -1)
+		return;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, *fd, NULL);
+	close(*fd);
+	*fd = -1;
+}
+
+/* A new record is known by id and its fds are watched. */
+static void
+proc_add(struct proc *p)
+{
+	int k;
+
+	for (k = 0; k < W_MAX; k++) {
+		p->w[k].p = p;
+		p->w[k].kind = k;
+	}
+	LIST_INSERT_HEAD(&procs, p, link);
+	LIST_INSERT_HEAD(&byid[p->id % NBUCKETS], p, hlink);
+	nprocs++;
+	watch(p->statusfd, EPOLLIN, &p->w[W_STATUS]);
+	watch(p->pidfd, EPOLLIN, &p->w[W_PID]);
+	watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
+}
+
+/* Done with P: its memory waits for the end of this turn, where an event
+ * about it may still be in hand (p->gone says to skip it). */
 static void
 proc_free(struct proc *p)
 {
-	if (p->statusfd != -1)
-		close(p->statusfd);
-	if (p->evfd != -1)
-		close(p->evfd);
-	if (p->pidfd != -1)
-		close(p->pidfd);
+	unwatch(&p->statusfd);
+	unwatch(&p->evfd);
+	unwatch(&p->pidfd);
 	if (p->cg[0])
 		cgroup_remove(-1, p->cg);
 	LIST_REMOVE(p, link);
+	LIST_REMOVE(p, hlink);
 	nprocs--;
 	if (p->pid > 0)		/* journaled when it was forked */
 		state_del(p->id, &procs);
-	free(p->tag);
-	free(p);
+	p->gone = 1;
+	LIST_INSERT_HEAD(&graveyard, p, link);
+}
+
+static void
+bury(void)
+{
+	struct proc *p;
+
+	while ((p = LIST_FIRST(&graveyard)) != NULL) {
+		LIST_REMOVE(p, link);
+		free(p->tag);
+		free(p);
+	}
 }
 
 /* SIGNO to P's whole tree: its cgroup's members, or without one its
@@ -270,16 +341,16 @@ proc_step(struct proc *p)
 	if (!p->done) {
 		if (p->cg[0] && p->evfd == -1 &&
 		    (leaf = cgroup_open(p->cg)) != -1) {
-			if ((p->evfd = cgroup_events(leaf)) != -1 &&
-			    cgroup_populated(p->evfd) == 1)
-				cgroup_kill(leaf);
+			if ((p->evfd = cgroup_events(leaf)) != -1) {
+				watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
+				if (cgroup_populated(p->evfd) == 1)
+					cgroup_kill(leaf);
+			}
 			close(leaf);
 		}
 		if (p->evfd != -1 && cgroup_populated(p->evfd) == 1)
-			return;		/* POLLPRI on cgroup.events says when */
-		if (p->evfd != -1)
-			close(p->evfd);
-		p->evfd = -1;
+			return;		/* EPOLLPRI on cgroup.events says when */
+		unwatch(&p->evfd);
 		if (p->cg[0]) {	/* gone before the server hears of it */
 			cgroup_remove(-1, p->cg);
 			p->cg[0] = '\0';
@@ -307,18 +378,47 @@ read_status(struct proc *p)
 		return;
 	if (n != 0)
 		p->error = n == sizeof(err) && err > 0 ? err : EIO;
-	close(p->statusfd);
-	p->statusfd = -1;
+	unwatch(&p->statusfd);
 }
 
-/* A foreign process's pidfd is readable: its main process has ended
- * (how, only its real parent knows). */
-static void
-read_pidfd(struct proc *p)
+/* What waitpid would have said, from what waitid did. */
+static int
+wait_status(const siginfo_t *si)
 {
-	close(p->pidfd);
-	p->pidfd = -1;
+	if (si->si_code == CLD_EXITED)
+		return (si->si_status & 0xff) << 8;
+	return (si->si_status & 0x7f) | (si->si_code == CLD_DUMPED ? 0x80 : 0);
+}
+
+/*
+ * P's pidfd is readable: its main process has ended.  Ours: one without
+ * a cgroup has its group killed while its zombie still holds the pid (no
+ * reuse can intervene), then it is reaped.  A foreign one is not ours to
+ * reap: how it ended only its real parent knows.
+ */
+static void
+reap_pidfd(struct proc *p)
+{
+	siginfo_t si;
+
+	if (p->foreign) {
+		unwatch(&p->pidfd);
+		p->reaped = 1;
+		return;
+	}
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG |
+	    WNOWAIT) == -1 || si.si_pid == 0)
+		return;		/* reaped by a scan already, or not yet */
+	if (!p->cg[0])
+		kill(-p->pid, SIGKILL);
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) == -1 ||
+	    si.si_pid == 0)
+		return;
+	p->status = wait_status(&si);
 	p->reaped = 1;
+	unwatch(&p->pidfd);
 }
 
 /* End every tree: SIGTERM now (and SIGCONT, for a stopped one), SIGKILL
@@ -386,9 +486,34 @@ shutdown_tick(void)
 static void
 server_close(void)
 {
+	if (msg_fd() != -1 && srv_events != 0)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, msg_fd(), NULL);
+	srv_events = 0;
 	msg_close();
 	server_done = 1;
 	server_hello = 0;
+}
+
+/* The server's fd in the set for what we want of it now: reading until
+ * we are done with it, writing while something is queued.  Out of the
+ * set when neither (a closed peer would wake us for nothing). */
+static void
+server_watch(void)
+{
+	struct epoll_event ev;
+	uint32_t want;
+
+	if (msg_fd() == -1)
+		return;
+	want = (server_done ? 0 : EPOLLIN) | (msg_queued() > 0 ? EPOLLOUT : 0);
+	if (want == srv_events)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.ptr = &w_server;
+	epoll_ctl(epfd, srv_events == 0 ? EPOLL_CTL_ADD : want == 0 ?
+	    EPOLL_CTL_DEL : EPOLL_CTL_MOD, msg_fd(), &ev);
+	srv_events = want;
 }
 
 static void do_upgrade(void);
@@ -448,9 +573,23 @@ server_died(int st)
 	restart_at = now_ms() + delay;
 }
 
-/* Each child that ended: a main process without a cgroup has its group
- * killed while its zombie still holds the pid (no reuse can intervene),
- * then is reaped; an orphan is only reaped. */
+/* The server's pidfd is readable: it has exited. */
+static void
+reap_server(void)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (srv_pidfd == -1 || waitid(P_PIDFD, (id_t)srv_pidfd, &si,
+	    WEXITED | WNOHANG) == -1 || si.si_pid == 0)
+		return;
+	unwatch(&srv_pidfd);
+	server_died(wait_status(&si));
+}
+
+/* Every child that has ended, found by a scan: the orphans of managed
+ * trees (ours as subreaper), and any process or server whose pidfd has
+ * not been heard yet (handled the same way). */
 static void
 reap(void)
 {
@@ -464,7 +603,7 @@ reap(void)
 		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == -1 ||
 		    (pid = si.si_pid) == 0)
 			break;
-		LIST_FOREACH(p, &procs, link)
+		LIST_FOREACH(p, &procs, link)	/* rare: a pidfd is faster */
 			if (p->pid == pid && !p->reaped && !p->foreign)
 				break;
 		if (p != NULL && !p->cg[0])
@@ -472,11 +611,13 @@ reap(void)
 		if (waitpid(pid, &st, WNOHANG) != pid)
 			break;
 		if (pid == server && server > 0) {
+			unwatch(&srv_pidfd);
 			server_died(st);
 			continue;
 		}
 		if (p == NULL)
 			continue;	/* an orphan: reaped is all */
+		unwatch(&p->pidfd);
 		p->reaped = 1;
 		p->status = st;
 		proc_step(p);
@@ -493,6 +634,8 @@ read_signals(void)
 	struct signalfd_siginfo si;
 
 	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGCHLD)
+			chld_pending = 1;
 		if (shutting)
 			continue;
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
@@ -508,53 +651,9 @@ read_signals(void)
 			}
 		} else if (si.ssi_signo == SIGHUP && server > 0)
 			kill(server, SIGHUP);
+		else if (si.ssi_signo == SIGCHLD)
+			chld_pending = 1;
 	}
-	reap();
-}
-
-/* Room in the poll set for N processes: made before a spawn, so that
- * building the set never fails. */
-static int
-poll_room(size_t n)
-{
-	struct pollfd *f;
-	struct proc **pp;
-
-	if (n <= pcap)
-		return 0;
-	n = n < 2 * pcap ? 2 * pcap : n;
-	if ((f = reallocarray(pfds, n + 2, sizeof(*f))) == NULL)
-		return -1;
-	pfds = f;
-	if ((pp = reallocarray(pprocs, n, sizeof(*pp))) == NULL)
-		return -1;
-	pprocs = pp;
-	pcap = n;
-	return 0;
-}
-
-static size_t
-poll_build(void)
-{
-	struct proc *p;
-	size_t n = 0;
-
-	pfds[0] = (struct pollfd){ msg_fd() == -1 || (server_done &&
-	    msg_queued() == 0) ? -1 : msg_fd(), (short)((server_done ? 0 :
-	    POLLIN) | (msg_queued() > 0 ? POLLOUT : 0)), 0 };
-	pfds[1] = (struct pollfd){ sigfd, POLLIN, 0 };
-	LIST_FOREACH(p, &procs, link) {
-		if (p->statusfd != -1)
-			pfds[n + 2] = (struct pollfd){ p->statusfd, POLLIN, 0 };
-		else if (p->pidfd != -1 && !p->reaped)
-			pfds[n + 2] = (struct pollfd){ p->pidfd, POLLIN, 0 };
-		else if (p->evfd != -1)
-			pfds[n + 2] = (struct pollfd){ p->evfd, POLLPRI, 0 };
-		else
-			continue;
-		pprocs[n++] = p;
-	}
-	return n + 2;
 }
 
 static int
@@ -572,8 +671,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		spawn_free(&r);
 		return -1;
 	}
-	if (poll_room(nprocs + 1) == -1 ||
-	    (p = calloc(1, sizeof(*p))) == NULL ||
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (r.s.tag_len > 0 && (p->tag = malloc(r.s.tag_len)) == NULL))
 		err = ENOMEM;
 	else {
@@ -585,7 +683,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 			memcpy(p->tag, r.tag, r.s.tag_len);
 		leaf = cgroup_leaf(h->id, p->cg, sizeof(p->cg));
 		if ((p->pid = spawn_start(&r, leaf, &p->statusfd,
-		    &contained)) == -1)
+		    &contained, &p->pidfd)) == -1)
 			err = errno;
 		if (leaf != -1 && (!contained || err != 0)) {
 			cgroup_remove(leaf, p->cg);
@@ -605,8 +703,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		max_id = h->id;
 	p->started_ms = wall_ms();
 	p->stime = state_stime(p->pid, NULL);
-	LIST_INSERT_HEAD(&procs, p, link);
-	nprocs++;
+	proc_add(p);
 	state_add(p);
 	return 0;
 }
@@ -774,6 +871,9 @@ server_start(void)
 	msg_attach(fd);
 	server_done = server_hello = 0;
 	server_since = now_ms();
+	server_watch();
+	srv_pidfd = (int)syscall(SYS_pidfd_open, server, 0);
+	watch(srv_pidfd, EPOLLIN, &w_srvpid);
 	return 0;
 }
 
@@ -806,14 +906,36 @@ do_upgrade(void)
 		restart_at = now_ms() + BACKOFF_MAX_MS;
 }
 
+/* What an earlier monitor left running (a crash of both, an upgrade, a
+ * stop with live_restore), from the state file at PATH, which is then
+ * rewritten to say only what is true now.  Our own children (after an
+ * upgrade) get a pidfd here; foreign ones got theirs when checked. */
+static void
+adopt(const char *path)
+{
+	struct proclist loaded = LIST_HEAD_INITIALIZER(loaded);
+	struct proc *p;
+	int n;
+
+	n = state_load(&loaded, &max_id);
+	while ((p = LIST_FIRST(&loaded)) != NULL) {
+		LIST_REMOVE(p, link);
+		if (!p->foreign && !p->done)
+			p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+		proc_add(p);
+	}
+	if (n > 0)
+		mon_log("adopted %d process%s from %s", n, n == 1 ? "" : "es",
+		    path);
+	state_write_all(&procs);
+}
+
 static void
 setup(const struct monitor_args *a)
 {
-	struct proc *p;
 	struct stat st;
 	sigset_t set;
 	char path[PATH_MAX];
-	int n;
 
 	args = a;
 	/* Re-exec'd for an upgrade: a server has run here before, so one
@@ -832,10 +954,11 @@ setup(const struct monitor_args *a)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1 ||
-	    poll_room(16) == -1) {
+	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		mon_log("cannot start: %s", strerror(errno));
 		_exit(1);
 	}
+	watch(sigfd, EPOLLIN, &w_signals);
 	if (a->socket != NULL && lstat(a->socket, &st) == 0) {
 		sock_dev = st.st_dev;
 		sock_ino = st.st_ino;
@@ -847,17 +970,7 @@ setup(const struct monitor_args *a)
 	if (a->state != NULL) {
 		snprintf(path, sizeof(path), "%s", a->state);
 		state_open(path);
-		n = state_load(&procs, &max_id);
-		LIST_FOREACH(p, &procs, link)
-			nprocs++;
-		if (n > 0)
-			mon_log("adopted %d process%s from %s", n,
-			    n == 1 ? "" : "es", a->state);
-		state_write_all(&procs);
-		poll_room(nprocs + 16);
-		LIST_FOREACH(p, &procs, link)
-			if (p->reaped && !p->done)
-				proc_step(p);
+		adopt(path);
 	}
 	reap();		/* whatever ended before the signalfd */
 }
@@ -875,12 +988,54 @@ remove_socket(void)
 		unlink(args->socket);
 }
 
+/* One event: about a process's fd, the server, its exit, or signals. */
+static void
+handle(const struct epoll_event *ev)
+{
+	struct pwatch *w;
+	struct proc *p;
+
+	if (ev->data.ptr == &w_signals)
+		read_signals();
+	else if (ev->data.ptr == &w_srvpid)
+		reap_server();
+	else if (ev->data.ptr == &w_server) {
+		if (msg_fd() != -1 && (ev->events & EPOLLOUT))
+			msg_flush();
+		if (msg_fd() != -1 && (ev->events & ~EPOLLOUT))
+			(void)server_read();
+	} else {
+		w = ev->data.ptr;
+		if ((p = w->p)->gone)
+			return;		/* freed by an earlier event */
+		if (w->kind == W_STATUS)
+			read_status(p);
+		else if (w->kind == W_PID)
+			reap_pidfd(p);
+		proc_step(p);
+	}
+}
+
+/* How long epoll may sleep: until a SIGKILL is due, a restart, or the
+ * next scan for orphans; -1: until something happens. */
+static int
+next_timeout(int64_t now)
+{
+	int timeout = shutdown_tick();
+
+	if (restart_at != 0 && (timeout == -1 || restart_at - now < timeout))
+		timeout = restart_at > now ? (int)(restart_at - now) : 0;
+	if (chld_pending && (timeout == -1 || next_scan - now < timeout))
+		timeout = next_scan > now ? (int)(next_scan - now) : 0;
+	return timeout;
+}
+
 void
 monitor_main(const struct monitor_args *a)
 {
+	struct epoll_event evs[64];
 	struct proc *p;
-	size_t i, n;
-	int timeout;
+	int i, n, timeout;
 	int64_t now;
 
 	setup(a);
@@ -890,8 +1045,16 @@ monitor_main(const struct monitor_args *a)
 	} else if (server_start() == -1)
 		_exit(1);
 	for (;;) {
-		timeout = shutdown_tick();
 		now = now_ms();
+		if (chld_pending && now >= next_scan) {
+			chld_pending = 0;
+			next_scan = now + SCAN_MS;
+			reap();
+		}
+		if (restart_at != 0 && now >= restart_at &&
+		    server_start() == -1)
+			restart_at = now + BACKOFF_MAX_MS;
+		timeout = next_timeout(now);
 		/* Done once every tree is gone (or left running) and the
 		 * server has exited; stragglers are given up on.  The server
 		 * is never signalled: it was asked, and the kernel sends it
@@ -899,38 +1062,15 @@ monitor_main(const struct monitor_args *a)
 		if (shutting && (now >= give_up_at || (server == 0 &&
 		    (leave || LIST_EMPTY(&procs)))))
 			break;
-		if (restart_at != 0) {
-			if (now >= restart_at) {
-				if (server_start() == -1)
-					restart_at = now + BACKOFF_MAX_MS;
-				continue;
-			}
-			if (timeout == -1 || restart_at - now < timeout)
-				timeout = (int)(restart_at - now);
-		}
-		n = poll_build();
-		if (poll(pfds, n, timeout) == -1) {
+		server_watch();
+		if ((n = epoll_wait(epfd, evs, 64, timeout)) == -1) {
 			if (errno != EINTR)
-				mon_log("poll: %s", strerror(errno));
+				mon_log("epoll_wait: %s", strerror(errno));
 			continue;
 		}
-		/* Each proc's fd first: handling one frees none other. */
-		for (i = 2; i < n; i++) {
-			if (pfds[i].revents == 0)
-				continue;
-			p = pprocs[i - 2];
-			if (pfds[i].fd == p->statusfd)
-				read_status(p);
-			else if (pfds[i].fd == p->pidfd)
-				read_pidfd(p);
-			proc_step(p);
-		}
-		if (pfds[1].revents)
-			read_signals();
-		if (msg_fd() != -1 && (pfds[0].revents & POLLOUT))
-			msg_flush();
-		if (msg_fd() != -1 && (pfds[0].revents & ~POLLOUT))
-			(void)server_read();
+		for (i = 0; i < n; i++)
+			handle(&evs[i]);
+		bury();
 	}
 	if (leave) {
 		state_write_all(&procs);
@@ -943,6 +1083,7 @@ monitor_main(const struct monitor_args *a)
 				tree_signal(p, SIGKILL);
 			proc_free(p);
 		}
+		bury();
 		state_remove();
 		cgroup_fini();
 	}

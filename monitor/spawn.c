@@ -24,6 +24,7 @@
 #include <linux/sched.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -310,37 +311,43 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 	child_fail(errfd, err);
 }
 
-/* fork, or clone3 straight into LEAF when there is one; *contained says
- * which happened (a refused clone3 falls back to an uncontained fork). */
+/* clone3 with a pidfd (reaping is then one waitid on it, not a scan of
+ * every child), straight into LEAF when there is one; *contained says
+ * whether it is.  A kernel that refuses clone3 gets fork + pidfd_open. */
 static pid_t
-spawn_fork(int leaf, int *contained)
+spawn_fork(int leaf, int *contained, int *pidfd)
 {
 	struct clone_args ca;
 	long pid;
 
 	*contained = 0;
-	if (leaf != -1) {
-		memset(&ca, 0, sizeof(ca));
-		ca.flags = CLONE_INTO_CGROUP;
-		ca.exit_signal = SIGCHLD;
-		ca.cgroup = (uint64_t)leaf;
-		pid = syscall(SYS_clone3, &ca, sizeof(ca));
-		if (pid != -1) {
-			*contained = 1;
-			return (pid_t)pid;
-		}
-		if (errno == EAGAIN || errno == ENOMEM)
-			return -1;
-		mon_log("clone3 into a cgroup: %s", strerror(errno));
+	*pidfd = -1;
+	memset(&ca, 0, sizeof(ca));
+	ca.flags = CLONE_PIDFD | (leaf != -1 ? CLONE_INTO_CGROUP : 0);
+	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+	ca.exit_signal = SIGCHLD;
+	ca.cgroup = leaf != -1 ? (uint64_t)leaf : 0;
+	pid = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (pid != -1) {
+		*contained = leaf != -1;
+		return (pid_t)pid;
 	}
-	return fork();
+	if (errno == EAGAIN || errno == ENOMEM)
+		return -1;
+	if (leaf != -1)
+		mon_log("clone3 into a cgroup: %s", strerror(errno));
+	*pidfd = -1;
+	if ((pid = fork()) > 0)
+		*pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+	return (pid_t)pid;
 }
 
 /* Start R; its pid, or -1 with errno.  *STATUSFD gets the exec-status
- * pipe's read end (the caller's to poll and close). */
+ * pipe's read end, *PIDFD a pidfd (or -1): the caller's to watch and
+ * close. */
 pid_t
 spawn_start(const struct spawn_req *r, int leaf, int *statusfd,
-    int *contained)
+    int *contained, int *pidfd)
 {
 	struct spawn_ctx c;
 	int pfd[2], err;
@@ -354,7 +361,7 @@ spawn_start(const struct spawn_req *r, int leaf, int *statusfd,
 		err = errno;
 		goto done;
 	}
-	if ((pid = spawn_fork(leaf, contained)) == 0)
+	if ((pid = spawn_fork(leaf, contained, pidfd)) == 0)
 		child(r, &c, pfd[1]);
 	err = errno;
 	close(pfd[1]);
