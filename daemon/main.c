@@ -55,9 +55,11 @@ usage(FILE *fp)
 "  -V         print the version and exit\n"
 "  -h         this help\n"
 "\n"
-"Runs in the foreground and logs to stderr.  SIGTERM or SIGINT: stop\n"
-"listening, unload the plugins (each ends what it manages), remove the\n"
-"socket, exit 0.\n"
+"Runs in the foreground and logs to stderr, as two processes: the monitor\n"
+"(this pid; the parent of every managed process) and the server, which\n"
+"drops root to server_user.  SIGTERM or SIGINT: stop listening, end every\n"
+"process (or leave them with live_restore = yes), remove the socket, exit\n"
+"0.  SIGHUP: reload the [access] policy, secrets and TLS certificate.\n"
 "Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
 }
 

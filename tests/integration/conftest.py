@@ -285,12 +285,29 @@ class Daemon:
             for c in open(path).read().split():
                 try:
                     comm = open("/proc/%s/comm" % c).read().strip()
-                except FileNotFoundError:
-                    continue
+                except (FileNotFoundError, ProcessLookupError):
+                    continue            # a child that just ended
                 if comm == "procctld-srv":
                     return int(c)
             time.sleep(0.01)
         raise AssertionError("no server process under %d" % self.proc.pid)
+
+    def kill_hard(self):
+        """kill -9 of the whole daemon, as a crash would: the server, then
+        the monitor, and wait until both are gone (a server outliving its
+        monitor for a moment would still answer on the socket)."""
+        srv = self.server_pid
+        os.kill(srv, signal.SIGKILL)
+        self.proc.kill()
+        self.proc.wait()
+
+        def gone():
+            try:
+                with open("/proc/%d/stat" % srv) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except (FileNotFoundError, ProcessLookupError):
+                return True
+        wait_for(gone)
 
     def fds(self):
         return len(os.listdir("/proc/%d/fd" % self.server_pid))

@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import PROCCTL, Push, default_ini, wait_for, wait_state
+from conftest import (PROCCTL, Push, connectable, default_ini, wait_for,
+                      wait_state)
 from test_proc import ignores_term
 
 
@@ -25,8 +26,7 @@ def test_client_survives_daemon_death_mid_request(make_daemon):
                                stderr=subprocess.PIPE, text=True)
     # The request is in: the daemon has sent TERM and waits for the exit.
     wait_state(d, pid, "closing")
-    d.proc.kill()                        # the daemon dies, hard
-    d.proc.wait()
+    d.kill_hard()                        # the daemon dies, hard
     out, err = waiting.communicate(timeout=30)
     assert waiting.returncode == 69, err  # an exit code, not a signal
     assert "connection to" in err and "lost" in err
@@ -35,8 +35,10 @@ def test_client_survives_daemon_death_mid_request(make_daemon):
 
 def test_client_large_request_to_dead_daemon(make_daemon):
     d = make_daemon()
-    d.proc.kill()
-    d.proc.wait()
+    d.kill_hard()
+    # The server follows its monitor (SIGTERM from the kernel) and stops
+    # listening: then the daemon is dead.
+    wait_for(lambda: not connectable(d.sock))
     r = d.ctl("run", "x" * 100000)
     assert r.returncode == 69 and r.returncode > 0
     assert "cannot reach procctld" in r.stderr

@@ -231,8 +231,7 @@ def test_daemon_restarted_under_the_shell(make_daemon, tmux):
     assert screen.count("connection lost") == 1, screen
     assert screen.count("reconnected") == 1, screen
     # Killed rather than stopped: the same again.
-    d.proc.kill()
-    d.proc.wait()
+    d.kill_hard()
     t.wait(r"(connection lost; reconnecting[\s\S]*){2}")
     d.start()
     t.wait(r"(^reconnected$[\s\S]*){2}")
@@ -420,8 +419,7 @@ def test_daemon_killed_during_a_deferred_reply(make_daemon, tmux):
     wait_for(lambda: ignores_term(pid))  # its trap is set
     t.type("close sh")
     wait_state(d, pid, "closing")        # the daemon has the request
-    d.proc.kill()
-    d.proc.wait()
+    d.kill_hard()
     # The request is answered, with the reason, before the shell says
     # what it does next.
     t.wait(r"^error: connection lost before the reply\n"
@@ -442,8 +440,7 @@ def test_piped_input_daemon_dies(make_daemon):
     p.stdin.write("add 1 1\n")
     p.stdin.flush()
     assert p.stdout.readline() == "2\n"
-    d.proc.kill()
-    d.proc.wait()
+    d.kill_hard()
     # Further input after the daemon is gone: no SIGPIPE death, a clear
     # message and exit 69.
     try:
