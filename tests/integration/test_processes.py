@@ -105,18 +105,20 @@ def test_cwd_option(daemon, tmp_path):
 
 def test_close_ends_the_whole_tree(daemon):
     # A backgrounded grandchild and one that made its own session: both
-    # leave the process group, neither leaves the cgroup.
-    pid = int(daemon.ctl("run", "sh", "-c", "(sleep 3001 &); setsid sleep "
-                         "3002 & exec sleep 3003").stdout)
-    wait_for(lambda: len(alive_with("sleep\x003001")) == 1 and
-             len(alive_with("sleep\x003002")) == 1)
+    # leave the process group, neither leaves the cgroup.  Durations
+    # unique to this run: another suite may run beside this one.
+    a, b, c = ("%d.%d" % (n, os.getpid()) for n in (3001, 3002, 3003))
+    pid = int(daemon.ctl("run", "sh", "-c", "(sleep %s &); setsid sleep "
+                         "%s & exec sleep %s" % (a, b, c)).stdout)
+    wait_for(lambda: len(alive_with("sleep\x00" + a)) == 1 and
+             len(alive_with("sleep\x00" + b)) == 1)
     r = daemon.ctl("close", str(pid))
     assert r.returncode == 0, r.stderr
     if open("/proc/self/mountinfo").read().find(" cgroup2 ") == -1:
         pytest.skip("no cgroup2 here: only the process group is ended")
-    assert alive_with("sleep\x003001") == []
-    assert alive_with("sleep\x003002") == []
-    assert alive_with("sleep\x003003") == []
+    assert alive_with("sleep\x00" + a) == []
+    assert alive_with("sleep\x00" + b) == []
+    assert alive_with("sleep\x00" + c) == []
 
 
 def test_leftovers_end_with_the_main_process(daemon):
@@ -125,14 +127,15 @@ def test_leftovers_end_with_the_main_process(daemon):
     c = daemon.raw()
     c.call("HELLO", "3")
     c.call("SUBSCRIBE")
-    pid = daemon.raw().call("run", "sh", "-c", "(sleep 3004 &); exit 0")
+    left = "3004.%d" % os.getpid()
+    pid = daemon.raw().call("run", "sh", "-c", "(sleep %s &); exit 0" % left)
     # The exit event comes once the whole tree is gone.
     while True:
         ev = c.read()
         if ev[1] in (b"exited", b"killed") and ev[2]["pid"] == pid:
             break
     assert ev[2]["exit_code"] == 0
-    assert alive_with("sleep\x003004") == []
+    assert alive_with("sleep\x00" + left) == []
 
 
 def test_a_child_stopped_before_exec_freezes_nobody(daemon):
