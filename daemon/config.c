@@ -234,12 +234,55 @@ access_key(struct parse_state *st, const char *key, const char *val)
 	return 1;
 }
 
+/* The [KIND:NAME] section FULL ("program:web"), made on first sight. */
+static struct plugin_conf *
+typed_section(struct config *c, const char *full, int line)
+{
+	struct plugin_conf *t;
+	size_t i;
+
+	for (i = 0; i < c->nsections; i++)
+		if (strcmp(c->sections[i].name, full) == 0)
+			return &c->sections[i];
+	if ((t = realloc(c->sections, (c->nsections + 1) * sizeof(*t))) ==
+	    NULL)
+		return NULL;
+	c->sections = t;
+	t = &c->sections[c->nsections];
+	memset(t, 0, sizeof(*t));
+	if ((t->name = strdup(full)) == NULL)
+		return NULL;
+	t->line = line;
+	c->nsections++;
+	return t;
+}
+
+static int
+add_kv(struct plugin_conf *p, const char *key, const char *val, int line)
+{
+	struct kv *kv;
+
+	if ((kv = realloc(p->kv, (p->nkv + 1) * sizeof(*kv))) == NULL)
+		return 0;
+	p->kv = kv;
+	kv = &p->kv[p->nkv];
+	kv->key = strdup(key);
+	kv->value = strdup(val);
+	kv->line = line;
+	if (kv->key == NULL || kv->value == NULL) {
+		free(kv->key);
+		free(kv->value);
+		return 0;
+	}
+	p->nkv++;
+	return 1;
+}
+
 static int
 plugin_key(struct parse_state *st, const char *name, const char *key,
     const char *val)
 {
 	struct plugin_conf *p;
-	struct kv *kv;
 
 	if (name[0] == '\0') {
 		log_error("%s:%d: [plugin:] needs a name", st->c->file,
@@ -251,27 +294,14 @@ plugin_key(struct parse_state *st, const char *name, const char *key,
 		return 0;
 	if (strcmp(key, "path") == 0)
 		return set_str(&p->path, val) == 0;
-	kv = realloc(p->kv, (p->nkv + 1) * sizeof(*kv));
-	if (kv == NULL)
-		return 0;
-	p->kv = kv;
-	kv = &p->kv[p->nkv];
-	kv->key = strdup(key);
-	kv->value = strdup(val);
-	kv->line = st->line;
-	if (kv->key == NULL || kv->value == NULL) {
-		free(kv->key);
-		free(kv->value);
-		return 0;
-	}
-	p->nkv++;
-	return 1;
+	return add_kv(p, key, val, st->line);
 }
 
 static int
 handler(void *user, const char *section, const char *key, const char *val)
 {
 	struct parse_state *st = user;
+	struct plugin_conf *t;
 
 	if (key == NULL) {
 		/* A new section (INI_CALL_HANDLER_ON_NEW_SECTION builds). */
@@ -286,6 +316,11 @@ handler(void *user, const char *section, const char *key, const char *val)
 		return tcp_key(st, key, val);
 	if (strcmp(section, "access") == 0)
 		return access_key(st, key, val);
+	/* [kind:name]: a plugin's to read (host->section); whether the kind
+	 * and its keys mean anything, that plugin says. */
+	if (strchr(section, ':') != NULL && section[0] != ':' &&
+	    (t = typed_section(st->c, section, st->line)) != NULL)
+		return add_kv(t, key, val, st->line);
 	if (section[0] == '\0')
 		log_warn("%s:%d: key '%s' outside any section, ignored",
 		    st->c->file, st->line, key);
@@ -320,6 +355,13 @@ reader(char *str, int num, void *stream)
 			name[end - p] = '\0';
 			plugin_section(st->c, name, st->line);
 		}
+	} else if (*p == '[' && (end = strchr(p, ']')) != NULL &&
+	    memchr(p, ':', (size_t)(end - p)) != NULL && p[1] != ':' &&
+	    (size_t)(end - p - 1) < sizeof(name)) {
+		/* A [kind:name] with no keys is still a section. */
+		memcpy(name, p + 1, (size_t)(end - p - 1));
+		name[end - p - 1] = '\0';
+		typed_section(st->c, name, st->line);
 	}
 	return s;
 }
@@ -419,6 +461,15 @@ config_free(struct config *c)
 		free(c->plugins[i].path);
 	}
 	free(c->plugins);
+	for (i = 0; i < c->nsections; i++) {
+		for (j = 0; j < c->sections[i].nkv; j++) {
+			free(c->sections[i].kv[j].key);
+			free(c->sections[i].kv[j].value);
+		}
+		free(c->sections[i].kv);
+		free(c->sections[i].name);
+	}
+	free(c->sections);
 	for (i = 0; i < c->ntcp; i++)
 		free(c->tcp_listen[i]);
 	free(c->tcp_listen);

@@ -38,6 +38,7 @@ static const struct config *active_config;
 static char *start_text;	/* a server's configuration, as handed */
 static size_t start_len;
 static int upgrade_asked;	/* `daemon upgrade`: the monitor re-execs */
+static int bad_config;		/* start(): a plugin found its part unusable */
 static int sigfd = -1;
 static struct watch *sigwatch;
 
@@ -380,7 +381,12 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		return -1;
 	conn_init(&cl);
 	loop_set_before_sleep(conn_before_sleep);
-	nplugins = plugin_load_all(c);
+	if ((nplugins = plugin_load_all(c)) == -1) {
+		log_error("%s: configuration unusable (a plugin refused its "
+		    "part); not starting", c->file ? c->file : "defaults");
+		bad_config = 1;
+		return -1;
+	}
 	for (i = 0; i < nlfds; i++)
 		if (listen_adopt(lfds[i]) == -1)
 			return -1;
@@ -425,6 +431,26 @@ stop(void)
 	auth_free();
 	tls_free();
 	access_free();
+}
+
+/* -t: the plugins read their parts of the file too (a [program:] with
+ * a typo fails the check), loaded and unloaded without serving. */
+static int
+check_plugins(const struct config *c)
+{
+	int rc = 0;
+
+	if (loop_init() == -1 || command_init() == -1 ||
+	    plugin_host_init(c) == -1)
+		rc = -1;
+	else if (plugin_load_all(c) == -1)
+		rc = -1;
+	plugin_unload_all();
+	plugin_host_fini();
+	dispatch_free();
+	command_free_all();
+	loop_free();
+	return rc;
 }
 
 /* The monitor-to-be binds what the server will accept on: the Unix
@@ -563,7 +589,7 @@ be_server(int argc, char **argv, struct config *cf)
 	if (start(cf, monfd, lfds, n) == -1) {
 		stop();
 		config_free(cf);
-		return 1;
+		return bad_config ? EX_CONFIG_CODE : 1;
 	}
 	if (loop_run() == -1)
 		log_error("event loop failed; shutting down");
@@ -655,6 +681,15 @@ main(int argc, char **argv)
 		fatal("out of memory");
 	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
 	    check_socket_group(&cf) == -1) {
+		log_error("%s: configuration unusable; not starting",
+		    file ? file : "built-in defaults");
+		auth_free();
+		tls_free();
+		access_free();
+		config_free(&cf);
+		return EX_CONFIG_CODE;
+	}
+	if (test_only && check_plugins(&cf) == -1) {
 		log_error("%s: configuration unusable; not starting",
 		    file ? file : "built-in defaults");
 		auth_free();

@@ -381,6 +381,106 @@ adopt(const char *owner, const struct procctl_adopted *a, const void **who,
 	return 0;
 }
 
+/* [kind:name] sections, as the configuration had them at start. */
+static struct plugin_conf *sections;
+static size_t nsections;
+
+static void
+sections_free(void)
+{
+	size_t i, j;
+
+	for (i = 0; i < nsections; i++) {
+		for (j = 0; j < sections[i].nkv; j++) {
+			free(sections[i].kv[j].key);
+			free(sections[i].kv[j].value);
+		}
+		free(sections[i].kv);
+		free(sections[i].name);
+	}
+	free(sections);
+	sections = NULL;
+	nsections = 0;
+}
+
+static int
+sections_copy(const struct config *c)
+{
+	size_t i, j;
+
+	sections_free();
+	if (c->nsections == 0)
+		return 0;
+	if ((sections = calloc(c->nsections, sizeof(*sections))) == NULL)
+		return -1;
+	nsections = c->nsections;
+	for (i = 0; i < nsections; i++) {
+		sections[i].line = c->sections[i].line;
+		if ((sections[i].name = strdup(c->sections[i].name)) == NULL ||
+		    (c->sections[i].nkv > 0 && (sections[i].kv = calloc(
+		    c->sections[i].nkv, sizeof(struct kv))) == NULL))
+			return -1;
+		for (j = 0; j < c->sections[i].nkv; j++) {
+			sections[i].kv[j].line = c->sections[i].kv[j].line;
+			if ((sections[i].kv[j].key =
+			    strdup(c->sections[i].kv[j].key)) == NULL ||
+			    (sections[i].kv[j].value =
+			    strdup(c->sections[i].kv[j].value)) == NULL)
+				return -1;
+			sections[i].nkv++;
+		}
+	}
+	return 0;
+}
+
+/* The INDEX-th section "KIND:NAME": its NAME. */
+static const char *
+host_section(struct procctl_plugin *self, const char *kind, size_t index,
+    int *line)
+{
+	size_t i, k = strlen(kind);
+
+	(void)self;
+	for (i = 0; i < nsections; i++)
+		if (strncmp(sections[i].name, kind, k) == 0 &&
+		    sections[i].name[k] == ':' && index-- == 0) {
+			if (line != NULL)
+				*line = sections[i].line;
+			return sections[i].name + k + 1;
+		}
+	return NULL;
+}
+
+static int
+host_section_kv(struct procctl_plugin *self, const char *kind,
+    const char *name, size_t index, const char **key, const char **value,
+    int *line)
+{
+	size_t i, k = strlen(kind);
+
+	(void)self;
+	for (i = 0; i < nsections; i++)
+		if (strncmp(sections[i].name, kind, k) == 0 &&
+		    sections[i].name[k] == ':' &&
+		    strcmp(sections[i].name + k + 1, name) == 0) {
+			if (index >= sections[i].nkv)
+				return -1;
+			*key = sections[i].kv[index].key;
+			*value = sections[i].kv[index].value;
+			if (line != NULL)
+				*line = sections[i].kv[index].line;
+			return 0;
+		}
+	return -1;
+}
+
+static const char *
+host_config_file(struct procctl_plugin *self)
+{
+	(void)self;
+	return conf_file != NULL ? conf_file : "built-in defaults";
+}
+
 static const struct procctl_host host = {
 	.abi_major = PROCCTL_ABI_MAJOR,
 	.abi_minor = PROCCTL_ABI_MINOR,
@@ -419,6 +519,9 @@ static const struct procctl_host host = {
 	.option_at = host_option_at,
 	.on_adopt = host_on_adopt,
 	.on_session = host_on_session,
+	.section = host_section,
+	.section_kv = host_section_kv,
+	.config_file = host_config_file,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */
@@ -580,6 +683,7 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 	struct procctl_plugin *p, **tail;
 	char real[PATH_MAX];
 	const char *why;
+	int rc;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->name = strdup(name)) == NULL ||
@@ -623,12 +727,15 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 	}
 	p->decl = d;
 	*tail = p;
-	if (d->init(p, &host) != 0) {
-		log_error("plugin %s: %s refused to initialise; not loaded",
-		    name, path);
+	if ((rc = d->init(p, &host)) != 0) {
+		log_error("plugin %s: %s refused to initialise; not loaded%s",
+		    name, path, rc == PROCCTL_INIT_BAD_CONFIG ? " (its "
+		    "configuration is unusable)" : "");
 		plugin_forget(p);
 		*tail = NULL;
-		goto fail;
+		if (p != NULL)
+			plugin_free(p);
+		return rc == PROCCTL_INIT_BAD_CONFIG ? -2 : -1;
 	}
 	log_info("plugin %s %s loaded from %s", name,
 	    d->version ? d->version : "", path);
@@ -667,7 +774,7 @@ plugin_load_all(const struct config *c)
 	struct dirent **list;
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	size_t i;
-	int n, k, loaded = 0;
+	int n, k, loaded = 0, bad_config = 0;
 
 	if (c->load_all) {
 		n = scandir(c->plugin_dir, &list, is_plugin_file, alphasort);
@@ -692,9 +799,14 @@ plugin_load_all(const struct config *c)
 
 		plugin_path(c->plugin_dir, pc->name, pc->path, path,
 		    sizeof(path));
-		loaded += plugin_load(pc->name, path, pc) == 0;
+		if ((k = plugin_load(pc->name, path, pc)) == 0)
+			loaded++;
+		else if (k == -2)
+			bad_config = 1;
 	}
-	return loaded;
+	/* A plugin that found its part of the file unusable: procctld must
+	 * not run without it, as if the file said nothing. */
+	return bad_config ? -1 : loaded;
 }
 
 void
@@ -780,7 +892,7 @@ load_named(const char *name, char *err, size_t errlen)
 	}
 	plugin_path(plugin_dir, name, pc ? pc->path : NULL, path,
 	    sizeof(path));
-	if (plugin_load(name, path, pc) == -1) {
+	if (plugin_load(name, path, pc) != 0) {
 		snprintf(err, errlen, "plugin %.64s was not loaded from "
 		    "%.200s; the log says why", name, path);
 		goto done;
@@ -933,6 +1045,8 @@ static const struct procctl_command plugin_command = {
 int
 plugin_host_init(const struct config *c)
 {
+	if (sections_copy(c) == -1)
+		return -1;
 	free(conf_file);
 	free(plugin_dir);
 	conf_file = c->file != NULL ? strdup(c->file) : NULL;
@@ -956,6 +1070,7 @@ plugin_host_fini(void)
 		free(pl);
 	}
 	pending_tail = &pending;
+	sections_free();
 	free(conf_file);
 	free(plugin_dir);
 	free(conf_text);

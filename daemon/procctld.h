@@ -110,6 +110,10 @@ struct config {
 	size_t			 max_batch;	/* requests per client per turn */
 	struct plugin_conf	*plugins;
 	size_t			 nplugins;
+	struct plugin_conf	*sections;	/* [kind:name] other than
+						 * plugin: ("program:web"),
+						 * for the plugins to read */
+	size_t			 nsections;
 	int			 load_all;	/* no file: every .so in dir */
 	char			**tcp_listen;	/* "host:port", owned */
 	size_t			 ntcp;

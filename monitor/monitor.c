@@ -1091,6 +1091,7 @@ monitor_main(const struct monitor_args *a)
 	msg_free();
 	/* A stop we were asked for is a success; else the server's status
 	 * is ours: a failed start-up fails procctld. */
-	_exit(!stop_asked && server == 0 && !(WIFEXITED(server_status) &&
-	    WEXITSTATUS(server_status) == 0));
+	if (stop_asked || server != 0)
+		_exit(0);
+	_exit(WIFEXITED(server_status) ? WEXITSTATUS(server_status) : 1);
 }

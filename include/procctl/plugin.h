@@ -26,6 +26,9 @@
  * struct procctl_spawn, host->on_adopt, struct procctl_adopted,
  * procctl_exit.unknown), sessions that outlive a connection
  * (procctl_caller.session, host->on_session).
+ * Minor 4 added: sections of the configuration a plugin reads itself,
+ * [kind:name] such as [program:web] (host->section, host->section_kv,
+ * host->config_file).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -43,7 +46,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 3
+#define PROCCTL_ABI_MINOR 4
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -403,6 +406,21 @@ struct procctl_host {
 	 * a client has come back, perhaps after a server restart. */
 	int		(*on_session)(struct procctl_plugin *self,
 			    procctl_conn_fn fn, void *arg);
+
+	/* Minor 4. */
+
+	/* Sections [KIND:NAME] of the configuration (KIND other than
+	 * "plugin"), as procctld read it at start: the INDEX-th one's NAME
+	 * (and its line), or NULL past the last.  The plugin that reads a
+	 * kind says what its keys mean, and refuses unknown ones. */
+	const char	*(*section)(struct procctl_plugin *self,
+			    const char *kind, size_t index, int *line);
+	/* Its INDEX-th key, in file order: 0, or -1 past the last. */
+	int		(*section_kv)(struct procctl_plugin *self,
+			    const char *kind, const char *name, size_t index,
+			    const char **key, const char **value, int *line);
+	/* The configuration file's name, for messages ("file:line: ..."). */
+	const char	*(*config_file)(struct procctl_plugin *self);
 };
 
 /* The one exported symbol. */
@@ -413,7 +431,9 @@ struct procctl_plugin_decl {
 	const char	*version;
 	const char	*description;
 	/* Register commands and read config; 0 on success, -1 (after
-	 * logging why) to refuse loading. */
+	 * logging why) to refuse loading, PROCCTL_INIT_BAD_CONFIG (minor 4)
+	 * when the plugin's part of the configuration is unusable: then
+	 * procctld does not start (exit 78), as for any bad setting. */
 	int		(*init)(struct procctl_plugin *self,
 			    const struct procctl_host *host);
 	/* Release everything; end what must not outlive the daemon.  May be
@@ -433,6 +453,8 @@ struct procctl_plugin_decl {
 	}
 
 #define PROCCTL_PLUGIN_SYMBOL "procctl_plugin"
+
+#define PROCCTL_INIT_BAD_CONFIG	(-78)
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "program.h"
 
 const struct procctl_host *H;
 struct procctl_plugin *proc_self;
@@ -238,6 +239,8 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	free(p->waiters);
 	p->waiters = NULL;
 	p->nwaiters = 0;
+	if (p->prog != NULL)
+		program_on_exit(p);	/* restart or not: its lifecycle */
 	trim_history();
 }
 
@@ -510,6 +513,21 @@ static const struct procctl_param list_params[] = {
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const struct procctl_param prog_params[] = {
+	{ "name|all", PROCCTL_PARAM_WORD, NULL, 1, 0, 0, "status", "name",
+	  NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param status_params[] = {
+	{ "name|all", PROCCTL_PARAM_WORD, NULL, 0, 0, 0, "status", "name",
+	  NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_param why_params[] = {
+	{ "name", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, "status", "name", NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct procctl_command commands[] = {
 	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "
 	  "<path> [args...]",
@@ -521,6 +539,22 @@ static const struct procctl_command commands[] = {
 	{ "list", proc_cmd_list, 0, "list [all | details]",
 	  "Running processes; 'all' adds ended ones, 'details' adds run "
 	  "time, scope and command", 0, NULL, list_params, "processes" },
+	{ "start", program_cmd_start, 0, "start <name|all>...",
+	  "Start configured programs; replies once they are up (or why "
+	  "not); clears FATAL", 0, NULL, prog_params, "programs" },
+	{ "stop", program_cmd_stop, 0, "stop <name|all>...",
+	  "Stop configured programs (stop_signal, SIGKILL after "
+	  "stop_timeout); replies once they are stopped", 0, NULL,
+	  prog_params, "programs" },
+	{ "restart", program_cmd_restart, 0, "restart <name|all>...",
+	  "Stop, then start configured programs; replies once they are up",
+	  0, NULL, prog_params, "programs" },
+	{ "status", program_cmd_status, 0, "status [name|all]...",
+	  "Configured programs: state, pid, uptime, restarts, last exit, "
+	  "next retry", 0, NULL, status_params, "programs" },
+	{ "why", program_cmd_why, 0, "why <name>",
+	  "The last runs of a program: how each ended and what was decided",
+	  0, NULL, why_params, "programs" },
 };
 
 /* The settings' defaults, then what [plugin:proc] says. */
@@ -592,15 +626,15 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 
 	H = host;
 	proc_self = self;
-	if (H->abi_minor < 3 || H->size < offsetof(struct procctl_host,
-	    on_session) + sizeof(H->on_session)) {
+	if (H->abi_minor < 4 || H->size < offsetof(struct procctl_host,
+	    config_file) + sizeof(H->config_file)) {
 		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
 		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
 		    H->abi_minor);
 		return -1;
 	}
-	if (read_conf(self) == -1)
-		return -1;
+	if (read_conf(self) == -1 || program_init() == -1)
+		return PROCCTL_INIT_BAD_CONFIG;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (H->register_command(self, &commands[i]) == -1)
 			return -1;
@@ -620,6 +654,7 @@ proc_fini(struct procctl_plugin *self)
 	size_t i;
 
 	proc_adopt_fini();
+	program_fini();
 	for (p = procs; p != NULL; p = p->next) {
 		if (p->kill_timer != 0)
 			H->timer_cancel(self, p->kill_timer);

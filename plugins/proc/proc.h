@@ -14,6 +14,7 @@ enum proc_state {
 };
 
 struct waiter;
+struct program;
 
 struct proc {
 	uint64_t	 seq;		/* start order */
@@ -43,6 +44,7 @@ struct proc {
 	int		 adopted;	/* started under an earlier server */
 	int		 foreign;	/* ...or procctld: not its child */
 	int		 unknown;	/* ended, but nobody could say how */
+	struct program	*prog;		/* a run of this program, or NULL */
 	int		 grace;		/* its session went with a server:
 					 * closed unless it comes back */
 	uint64_t	 kill_timer;

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "program.h"
 
 #define MAX_ARGS	4096
 #define MAX_ENV		256
@@ -235,8 +236,9 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 }
 
 /*
- * The tag: "1", uid, owner, session (hex), one-shot, name, command, each
- * NUL-terminated.  The command is cut to what fits (a 1 MiB argv is
+ * The tag: "2", uid, owner, session (hex), one-shot, program ("" for an
+ * ad hoc process), name, command, each NUL-terminated ("1": no
+ * program).  The command is cut to what fits (a 1 MiB argv is
  * allowed); an adopted record shows it with "...".
  */
 size_t
@@ -245,8 +247,9 @@ proc_tag(const struct proc *p, char *out, size_t size)
 	size_t n, room;
 	int k;
 
-	k = snprintf(out, size, "1%c%u%c%s%c%llx%c%d%c", 0, (unsigned)p->uid,
-	    0, p->owner, 0, (unsigned long long)p->session, 0, p->oneshot, 0);
+	k = snprintf(out, size, "2%c%u%c%s%c%llx%c%d%c%s%c", 0,
+	    (unsigned)p->uid, 0, p->owner, 0, (unsigned long long)p->session,
+	    0, p->oneshot, 0, p->prog != NULL ? p->prog->name : "", 0);
 	if (k < 0 || (size_t)k >= size)
 		return 0;
 	n = (size_t)k;
@@ -304,15 +307,23 @@ on_grace_over(void *arg)
 void *
 proc_adopt(const struct procctl_adopted *a, void *arg)
 {
-	const char *f[7];
+	const char *f[8], *prog = "";
 	struct timespec now;
 	struct proc *p;
 	uint64_t age;
+	size_t n;
 
 	(void)arg;
-	if (a->tag == NULL || tag_fields(a->tag, a->tag_len, f, 7) != 7 ||
-	    strcmp(f[0], "1") != 0 || (p = calloc(1, sizeof(*p))) == NULL)
+	if (a->tag == NULL || (n = tag_fields(a->tag, a->tag_len, f, 8)) < 7 ||
+	    (strcmp(f[0], "1") == 0) != (n == 7) ||
+	    (strcmp(f[0], "2") == 0) != (n == 8) ||
+	    (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
+	if (n == 8) {		/* the program's name before name, command */
+		prog = f[5];
+		f[5] = f[6];
+		f[6] = f[7];
+	}
 	p->name = strdup(f[5]);
 	p->name_len = strlen(f[5]);
 	p->command = strdup(f[6]);
@@ -347,6 +358,8 @@ proc_adopt(const struct procctl_adopted *a, void *arg)
 			    proc_conf.session_grace_ms, on_grace_over, NULL);
 	}
 	proc_insert(p);
+	if (*prog != '\0')
+		program_adopt(p, prog);
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s (%s) adopted%s", (int)p->pid,
 	    p->name, p->owner, p->foreign ? " (not our child: its exit "
 	    "status will be unknown)" : "");

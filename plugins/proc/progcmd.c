@@ -1,0 +1,265 @@
+/*
+ * The commands on configured programs: start, stop, restart (each
+ * answered when the action is done: up, or stopped; or with why not),
+ * status, and why (the last runs, and what was decided after each).
+ * NAME is a program or `all`.  Who may: admins, and the user a program
+ * runs as.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "program.h"
+
+static int
+may(const struct procctl_caller *who, const struct program *g)
+{
+	return who->admin || (g->user != NULL && who->uid == g->uid);
+}
+
+/* The programs ARGV names (`all`: every one), or NULL after a reply. */
+static struct program **
+resolve_names(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv, size_t *n)
+{
+	const struct procctl_caller *who = H->caller(ctx);
+	struct program **v, *g;
+	size_t i, k = 0;
+	int a;
+
+	if ((v = calloc(nprograms + (size_t)argc, sizeof(*v))) == NULL) {
+		H->reply_error(ctx, "ERR", "out of memory");
+		return NULL;
+	}
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a].ptr, "all") == 0) {
+			for (i = 0; i < nprograms; i++)
+				if (may(who, &programs[i]))
+					v[k++] = &programs[i];
+			continue;
+		}
+		if ((g = program_find(argv[a].ptr)) == NULL ||
+		    !may(who, g)) {
+			H->reply_error(ctx, "NOENT", "no program named "
+			    "'%.64s'%s", argv[a].ptr, nprograms == 0 ?
+			    " (none is configured: [program:NAME] in the "
+			    "configuration)" : "");
+			free(v);
+			return NULL;
+		}
+		v[k++] = g;
+	}
+	if (k == 0) {
+		H->reply_error(ctx, "NOENT", "no program to act on");
+		free(v);
+		return NULL;
+	}
+	*n = k;
+	return v;
+}
+
+/* Start, stop or restart the named programs; the reply waits for all. */
+static void
+act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
+    int op)
+{
+	struct pwaiter *w, **ws;
+	struct program **v;
+	size_t n, i;
+
+	if ((v = resolve_names(ctx, argc, argv, &n)) == NULL)
+		return;
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->ctx = H->defer(ctx)) == NULL) {
+		free(w);
+		free(v);
+		H->reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	w->op = op;
+	w->n = n;
+	w->progs = v;
+	w->remaining = n + 1;	/* held until every program has it */
+	for (i = 0; i < n; i++) {
+		ws = realloc(v[i]->waiters, (v[i]->nwaiters + 1) *
+		    sizeof(*ws));
+		if (ws == NULL) {
+			w->remaining--;
+			snprintf(w->err, sizeof(w->err), "out of memory");
+			continue;
+		}
+		v[i]->waiters = ws;
+		ws[v[i]->nwaiters++] = w;
+	}
+	for (i = 0; i < n; i++)
+		program_act(v[i], op);
+	if (--w->remaining == 0)
+		program_reply(w);
+}
+
+void
+program_cmd_start(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	act(ctx, argc, argv, OP_START);
+}
+
+void
+program_cmd_stop(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	act(ctx, argc, argv, OP_STOP);
+}
+
+void
+program_cmd_restart(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	act(ctx, argc, argv, OP_RESTART);
+}
+
+static void
+reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
+{
+	char tmp[40];
+	struct tm tm;
+
+	if (ts->tv_sec == 0) {
+		H->reply_null(ctx);
+		return;
+	}
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	H->reply_str(ctx, tmp);
+}
+
+static void
+reply_seconds(struct procctl_ctx *ctx, uint64_t ms)
+{
+	char tmp[32];
+
+	snprintf(tmp, sizeof(tmp), "%llu.%03llu", (unsigned long long)(ms /
+	    1000), (unsigned long long)(ms % 1000));
+	H->reply_double_text(ctx, tmp);
+}
+
+void
+reply_status(struct procctl_ctx *ctx, const struct program *g)
+{
+	const struct run *r = g->nruns > 0 ?
+	    &g->runs[(g->nruns - 1) % RUNS_KEPT] : NULL;
+	int up = g->cur != NULL && g->cur->pid > 0 &&
+	    g->cur->state != PROC_EXITED && g->cur->state != PROC_KILLED;
+	uint64_t now = proc_now_ms();
+
+	H->reply_map(ctx, 9);
+	H->reply_str(ctx, "name");
+	H->reply_str(ctx, g->name);
+	H->reply_str(ctx, "state");
+	H->reply_str(ctx, program_state_name(g->state));
+	H->reply_str(ctx, "pid");
+	if (up)
+		H->reply_int(ctx, g->cur->pid);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "uptime");
+	if (up)
+		reply_seconds(ctx, proc_run_ms(g->cur));
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "restarts");
+	H->reply_int(ctx, g->restarts);
+	H->reply_str(ctx, "last_exit");
+	if (r != NULL && r->how[0] != '\0')
+		H->reply_str(ctx, r->how);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "next_retry");
+	if (g->state == PS_BACKOFF && g->retry_at > now)
+		reply_seconds(ctx, g->retry_at - now);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "reason");
+	if (g->state == PS_FATAL || g->state == PS_EXITED)
+		H->reply_str(ctx, g->why);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "command");
+	H->reply_str(ctx, g->command);
+}
+
+void
+program_cmd_status(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = H->caller(ctx);
+	struct program **v;
+	size_t n = 0, i;
+
+	if (argc > 1) {
+		if ((v = resolve_names(ctx, argc, argv, &n)) == NULL)
+			return;
+		H->reply_array(ctx, n);
+		for (i = 0; i < n; i++)
+			reply_status(ctx, v[i]);
+		free(v);
+		return;
+	}
+	for (i = 0; i < nprograms; i++)
+		n += may(who, &programs[i]);
+	H->reply_array(ctx, n);
+	for (i = 0; i < nprograms; i++)
+		if (may(who, &programs[i]))
+			reply_status(ctx, &programs[i]);
+}
+
+void
+program_cmd_why(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	struct program **v, *g;
+	const struct run *r;
+	size_t n, i, first;
+
+	if ((v = resolve_names(ctx, argc, argv, &n)) == NULL)
+		return;
+	g = v[0];
+	free(v);
+	first = g->nruns > RUNS_KEPT ? g->nruns - RUNS_KEPT : 0;
+	H->reply_map(ctx, 4);
+	H->reply_str(ctx, "name");
+	H->reply_str(ctx, g->name);
+	H->reply_str(ctx, "state");
+	H->reply_str(ctx, program_state_name(g->state));
+	H->reply_str(ctx, "reason");
+	if (g->why[0] != '\0')
+		H->reply_str(ctx, g->why);
+	else
+		H->reply_null(ctx);
+	H->reply_str(ctx, "runs");
+	H->reply_array(ctx, g->nruns - first);
+	for (i = first; i < g->nruns; i++) {
+		r = &g->runs[i % RUNS_KEPT];
+		H->reply_map(ctx, 5);
+		H->reply_str(ctx, "started");
+		reply_time(ctx, &r->start);
+		H->reply_str(ctx, "ended");
+		reply_time(ctx, &r->end);
+		H->reply_str(ctx, "run_time");
+		if (r->end.tv_sec != 0)
+			reply_seconds(ctx, r->run_ms);
+		else
+			H->reply_null(ctx);
+		H->reply_str(ctx, "how");
+		if (r->how[0] != '\0')
+			H->reply_str(ctx, r->how);
+		else
+			H->reply_null(ctx);
+		H->reply_str(ctx, "decision");
+		if (r->decision[0] != '\0')
+			H->reply_str(ctx, r->decision);
+		else
+			H->reply_null(ctx);
+	}
+}

@@ -1,0 +1,413 @@
+/*
+ * [program:NAME] sections: what a configured program is.  Every key is
+ * checked here, and an unknown key or a value that cannot be used is an
+ * error naming the file and line: a typo must not silently change what
+ * runs.  The command is split like a shell line (quotes and backslashes
+ * honoured), and no shell is run.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "program.h"
+
+struct program *programs;
+size_t nprograms;
+
+/* Where the value being checked is, for messages. */
+struct where {
+	const char	*name;
+	const char	*key;
+	const char	*value;
+	int		 line;
+	int		 errors;
+};
+
+static void
+bad(struct where *w, const char *expected)
+{
+	H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] %s = %s: %s",
+	    H->config_file(proc_self), w->line, w->name, w->key, w->value,
+	    expected);
+	w->errors++;
+}
+
+static void
+free_words(char **v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* S split like a shell line: words by blanks, 'single' and "double"
+ * quotes (\" and \\ inside), a backslash escaping the next character.
+ * NULL (with *ERR) on an unclosed quote; no expansion of any kind. */
+static char **
+split_words(const char *s, const char **err)
+{
+	char **v = NULL, **grown, *w;
+	size_t n = 0, len;
+	char q;
+
+	*err = NULL;
+	for (;;) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		if (*s == '\0')
+			break;
+		if ((w = malloc(strlen(s) + 1)) == NULL)
+			goto fail;
+		for (len = 0, q = 0; *s != '\0'; s++) {
+			if (q == 0 && (*s == ' ' || *s == '\t'))
+				break;
+			if (q == 0 && (*s == '\'' || *s == '"'))
+				q = *s;
+			else if (q != 0 && *s == q)
+				q = 0;
+			else if (*s == '\\' && q != '\'' && s[1] != '\0')
+				w[len++] = *++s;
+			else
+				w[len++] = *s;
+		}
+		w[len] = '\0';
+		if (q != 0) {
+			*err = "an unclosed quote";
+			free(w);
+			goto fail;
+		}
+		if ((grown = realloc(v, (n + 2) * sizeof(*v))) == NULL) {
+			free(w);
+			goto fail;
+		}
+		v = grown;
+		v[n++] = w;
+		v[n] = NULL;
+	}
+	if (n == 0)
+		*err = "an empty command";
+	if (n == 0)
+		goto fail;
+	return v;
+fail:
+	if (*err == NULL)
+		*err = "out of memory";
+	free_words(v);
+	return NULL;
+}
+
+/* "1.5", "500ms", "2s", "3m", "1h": milliseconds. */
+static int
+duration(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v, unit = 1000;
+
+	v = strtod(s, &end);
+	if (end == s || !(v >= 0) || v > 86400.0 * 365)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		unit = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		unit = 60000;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600000;
+	else if (*end != '\0' && strcmp(end, "s") != 0)
+		return -1;
+	*ms = (uint64_t)(v * unit);
+	return 0;
+}
+
+static int
+yes_no(const char *s, int *out)
+{
+	if (strcasecmp(s, "yes") == 0 || strcasecmp(s, "true") == 0 ||
+	    strcmp(s, "1") == 0)
+		*out = 1;
+	else if (strcasecmp(s, "no") == 0 || strcasecmp(s, "false") == 0 ||
+	    strcmp(s, "0") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+/* "TERM", "SIGTERM", "15". */
+static int
+signal_of(const char *s)
+{
+	const char *abbrev;
+	char *end;
+	long n;
+	int i;
+
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	n = strtol(s, &end, 10);
+	if (*s != '\0' && *end == '\0')
+		return n > 0 && n < NSIG ? (int)n : -1;
+	for (i = 1; i < NSIG; i++)
+		if ((abbrev = sigabbrev_np(i)) != NULL &&
+		    strcasecmp(abbrev, s) == 0)
+			return i;
+	return -1;
+}
+
+static int
+exit_codes(struct program *p, const char *s)
+{
+	char *end;
+	long v;
+
+	for (p->nexit_codes = 0; *s != '\0';) {
+		while (*s == ' ' || *s == ',')
+			s++;
+		if (*s == '\0')
+			break;
+		v = strtol(s, &end, 10);
+		if (end == s || v < 0 || v > 255 ||
+		    p->nexit_codes == MAX_EXIT_CODES)
+			return -1;
+		p->exit_codes[p->nexit_codes++] = (int)v;
+		s = end;
+	}
+	return p->nexit_codes > 0 ? 0 : -1;
+}
+
+/* "1s..60s" */
+static int
+backoff(struct program *p, const char *s)
+{
+	const char *dots = strstr(s, "..");
+	char lo[32];
+
+	if (dots == NULL || (size_t)(dots - s) >= sizeof(lo))
+		return -1;
+	memcpy(lo, s, (size_t)(dots - s));
+	lo[dots - s] = '\0';
+	return duration(lo, &p->backoff_min_ms) == -1 ||
+	    duration(dots + 2, &p->backoff_max_ms) == -1 ||
+	    p->backoff_max_ms < p->backoff_min_ms ? -1 : 0;
+}
+
+/* "5/60s": more failed starts than 5 within 60 s is FATAL. */
+static int
+start_limit(struct program *p, const char *s)
+{
+	char *end;
+	unsigned long n = strtoul(s, &end, 10);
+
+	if (end == s || *end != '/' || n == 0 || n > 30)
+		return -1;
+	p->limit_starts = (unsigned)n;
+	return duration(end + 1, &p->limit_window_ms);
+}
+
+/* "K=V K2="two words"": words of the same shell-like split. */
+static int
+environment(struct program *p, const char *s)
+{
+	const char *err;
+	size_t i;
+
+	free_words(p->env);
+	if ((p->env = split_words(s, &err)) == NULL)
+		return -1;
+	for (i = 0; p->env[i] != NULL; i++)
+		if (p->env[i][0] == '=' || strchr(p->env[i], '=') == NULL)
+			return -1;
+	return 0;
+}
+
+/* The user a program runs as: a root procctld only (others run their
+ * own user, whatever this says). */
+static int
+user_of(struct program *p, const char *s)
+{
+	struct passwd *pw;
+
+	if ((pw = getpwnam(s)) == NULL)
+		return -1;
+	free(p->user);
+	if ((p->user = strdup(pw->pw_name)) == NULL)
+		return -1;
+	p->uid = pw->pw_uid;
+	p->gid = pw->pw_gid;
+	return 0;
+}
+
+static void
+set_key(struct program *p, struct where *w)
+{
+	const char *v = w->value, *err;
+	char *end;
+	unsigned long m;
+
+	if (strcmp(w->key, "command") == 0) {
+		free(p->command);
+		free_words(p->argv);
+		p->command = strdup(v);
+		if ((p->argv = split_words(v, &err)) == NULL)
+			bad(w, err);
+	} else if (strcmp(w->key, "directory") == 0) {
+		free(p->directory);
+		if (v[0] != '/' || (p->directory = strdup(v)) == NULL)
+			bad(w, "expected an absolute path");
+	} else if (strcmp(w->key, "user") == 0) {
+		if (user_of(p, v) == -1)
+			bad(w, "no such user");
+	} else if (strcmp(w->key, "environment") == 0) {
+		if (environment(p, v) == -1)
+			bad(w, "expected NAME=VALUE words (quotes allowed)");
+	} else if (strcmp(w->key, "umask") == 0) {
+		m = strtoul(v, &end, 8);
+		if (v[0] == '\0' || *end != '\0' || m > 0777)
+			bad(w, "expected an octal mask such as 022");
+		p->umask = (mode_t)m;
+	} else if (strcmp(w->key, "autostart") == 0) {
+		if (yes_no(v, &p->autostart) == -1)
+			bad(w, "expected yes or no");
+	} else if (strcmp(w->key, "restart") == 0) {
+		if (strcmp(v, "no") == 0)
+			p->restart = RESTART_NO;
+		else if (strcmp(v, "on-failure") == 0)
+			p->restart = RESTART_ON_FAILURE;
+		else if (strcmp(v, "always") == 0)
+			p->restart = RESTART_ALWAYS;
+		else
+			bad(w, "expected no, on-failure or always");
+	} else if (strcmp(w->key, "exit_codes") == 0) {
+		if (exit_codes(p, v) == -1)
+			bad(w, "expected exit statuses 0 to 255, at most 16");
+	} else if (strcmp(w->key, "start_secs") == 0) {
+		if (duration(v, &p->start_ms) == -1)
+			bad(w, "expected a duration (1, 500ms, 2s, 1m)");
+	} else if (strcmp(w->key, "backoff") == 0) {
+		if (backoff(p, v) == -1)
+			bad(w, "expected MIN..MAX, such as 1s..60s");
+	} else if (strcmp(w->key, "start_limit") == 0) {
+		if (start_limit(p, v) == -1)
+			bad(w, "expected N/WINDOW, such as 5/60s (N at most 30)");
+	} else if (strcmp(w->key, "stop_signal") == 0) {
+		if ((p->stop_signal = signal_of(v)) == -1)
+			bad(w, "expected a signal name such as TERM or INT");
+	} else if (strcmp(w->key, "stop_timeout") == 0) {
+		if (duration(v, &p->stop_ms) == -1)
+			bad(w, "expected a duration (10s)");
+	} else
+		bad(w, "unknown key (docs/programs.md lists them)");
+}
+
+static void
+defaults(struct program *p)
+{
+	p->umask = proc_conf.umask;
+	p->autostart = 1;
+	p->restart = RESTART_ON_FAILURE;
+	p->exit_codes[0] = 0;
+	p->nexit_codes = 1;
+	p->start_ms = 1000;
+	p->backoff_min_ms = 1000;
+	p->backoff_max_ms = 60000;
+	p->limit_starts = 5;
+	p->limit_window_ms = 60000;
+	p->stop_signal = SIGTERM;
+	p->stop_ms = 10000;
+	p->uid = (uid_t)-1;
+	p->gid = (gid_t)-1;
+}
+
+static int
+valid_name(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '-' &&
+		    s[i] != '_' && s[i] != '.')
+			return 0;
+	return i > 0 && i < 64;
+}
+
+/* Every [program:NAME]: 0, or -1 after logging every problem. */
+int
+progconf_load(void)
+{
+	struct where w;
+	struct program *p;
+	const char *name;
+	size_t i, k;
+	int line, errors = 0;
+
+	for (i = 0; H->section(proc_self, "program", i, NULL) != NULL; i++)
+		;
+	if (i == 0)
+		return 0;
+	if ((programs = calloc(i, sizeof(*programs))) == NULL)
+		return -1;
+	for (i = 0; (name = H->section(proc_self, "program", i, &line)) !=
+	    NULL; i++) {
+		p = &programs[nprograms++];
+		defaults(p);
+		p->line = line;
+		memset(&w, 0, sizeof(w));
+		w.name = name;
+		if ((p->name = strdup(name)) == NULL)
+			return -1;
+		if (!valid_name(name)) {
+			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s]"
+			    ": a name is letters, digits, '-', '_' and '.'",
+			    H->config_file(proc_self), line, name);
+			errors++;
+		}
+		for (k = 0; H->section_kv(proc_self, "program", name, k, &w.key,
+		    &w.value, &w.line) == 0; k++)
+			set_key(p, &w);
+		if (p->argv == NULL && w.errors == 0) {
+			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s]"
+			    " needs a command", H->config_file(proc_self), line,
+			    name);
+			errors++;
+		}
+		errors += w.errors;
+	}
+	return errors > 0 ? -1 : 0;
+}
+
+void
+progconf_free(void)
+{
+	size_t i;
+
+	for (i = 0; i < nprograms; i++) {
+		free(programs[i].name);
+		free(programs[i].command);
+		free_words(programs[i].argv);
+		free(programs[i].directory);
+		free(programs[i].user);
+		free_words(programs[i].env);
+		free(programs[i].waiters);
+	}
+	free(programs);
+	programs = NULL;
+	nprograms = 0;
+}
+
+struct program *
+program_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nprograms; i++)
+		if (strcmp(programs[i].name, name) == 0)
+			return &programs[i];
+	return NULL;
+}

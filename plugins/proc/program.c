@@ -1,0 +1,636 @@
+/*
+ * Configured programs: one lifecycle, written as a table of states and
+ * events (s6-supervise's actions[state][event]).  A program's run is an
+ * ordinary process record (run.c's kind: listed, closed and adopted
+ * like any other); this file decides what happens around it: start,
+ * when it counts as up (start_secs), whether and when to restart it
+ * (restart, exit_codes, backoff), when to give up (start_limit: FATAL,
+ * with the reason), and stopping.  Every transition is logged and
+ * pushed as an event; `why` keeps the last runs.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "program.h"
+
+enum pevent {
+	PE_START,	/* start or restart asked */
+	PE_STOP,	/* stop asked */
+	PE_STARTED,	/* the exec worked */
+	PE_FAILED,	/* the exec did not */
+	PE_UP,		/* start_secs have passed: it is started */
+	PE_EXIT,	/* the run has ended (its whole tree) */
+	PE_TIMER,	/* backoff over, or the stop timeout */
+	PE_MAX
+};
+
+static uid_t daemon_uid;
+static gid_t daemon_gid;
+static char daemon_user[64];
+static uint64_t autostart_timer;
+
+static const char *state_names[PS_MAX] = {
+	"STOPPED", "STARTING", "RUNNING", "BACKOFF", "STOPPING", "EXITED",
+	"FATAL"
+};
+
+const char *
+program_state_name(enum pstate s)
+{
+	return s < PS_MAX ? state_names[s] : "?";
+}
+
+static void step(struct program *g, enum pevent ev, const char *info);
+
+/* ---- waiters ---- */
+
+void
+program_reply(struct pwaiter *w)
+{
+	size_t i;
+
+	if (w->err[0] != '\0')
+		H->reply_error(w->ctx, "ERR", "%s", w->err);
+	else {
+		if (w->n > 1)
+			H->reply_array(w->ctx, w->n);
+		for (i = 0; i < w->n; i++)
+			reply_status(w->ctx, w->progs[i]);
+	}
+	H->finish(w->ctx);
+	free(w->progs);
+	free(w);
+}
+
+/* G is done with waiter I (FAILED: why not). */
+static void
+resolve(struct program *g, size_t i, const char *failed)
+{
+	struct pwaiter *w = g->waiters[i];
+
+	g->waiters[i] = g->waiters[--g->nwaiters];
+	if (failed != NULL && w->err[0] == '\0')
+		snprintf(w->err, sizeof(w->err), "%s: %s", g->name, failed);
+	if (--w->remaining == 0)
+		program_reply(w);
+}
+
+/* After a transition: whoever waited for this state hears of it. */
+static void
+notify(struct program *g)
+{
+	struct pwaiter *w;
+	size_t i = 0;
+
+	while (i < g->nwaiters) {
+		w = g->waiters[i];
+		if (w->op == OP_START && g->state == PS_RUNNING)
+			resolve(g, i, NULL);
+		else if (w->op == OP_START && g->state == PS_FATAL)
+			resolve(g, i, g->why);
+		else if (w->op == OP_START && g->state == PS_STOPPED)
+			resolve(g, i, "stopped before it was up");
+		else if (w->op == OP_STOP && (g->state == PS_STOPPED ||
+		    g->state == PS_EXITED || g->state == PS_FATAL))
+			resolve(g, i, NULL);
+		else if (w->op == OP_RESTART && (g->state == PS_STOPPED ||
+		    g->state == PS_EXITED || g->state == PS_FATAL)) {
+			w->op = OP_START;	/* the second half */
+			step(g, PE_START, "restart");
+			return;			/* step notified again */
+		} else
+			i++;
+	}
+}
+
+/* ---- transitions ---- */
+
+static void
+push_transition(const struct program *g, enum pstate from, const char *why)
+{
+	struct procctl_ctx *ev;
+
+	if ((ev = H->push_begin(proc_self, g->user ? g->uid : daemon_uid)) ==
+	    NULL)
+		return;
+	H->reply_array(ev, 3);
+	H->reply_str(ev, "event");
+	H->reply_str(ev, "program");
+	H->reply_map(ev, 5);
+	H->reply_str(ev, "name");
+	H->reply_str(ev, g->name);
+	H->reply_str(ev, "from");
+	H->reply_str(ev, program_state_name(from));
+	H->reply_str(ev, "to");
+	H->reply_str(ev, program_state_name(g->state));
+	H->reply_str(ev, "pid");
+	if (g->cur != NULL && g->cur->pid > 0)
+		H->reply_int(ev, g->cur->pid);
+	else
+		H->reply_null(ev);
+	H->reply_str(ev, "reason");
+	H->reply_str(ev, why);
+	H->push_end(ev);
+}
+
+static void
+set_state(struct program *g, enum pstate to, const char *why)
+{
+	enum pstate from = g->state;
+
+	g->state = to;
+	H->log(proc_self, to == PS_FATAL ? PROCCTL_LOG_WARN : PROCCTL_LOG_INFO,
+	    "program %s: %s -> %s (%s)", g->name, program_state_name(from),
+	    program_state_name(to), why);
+	push_transition(g, from, why);
+	notify(g);
+}
+
+static void
+cancel_timer(struct program *g)
+{
+	if (g->timer != 0)
+		H->timer_cancel(proc_self, g->timer);
+	g->timer = 0;
+	g->retry_at = 0;
+}
+
+static void
+on_timer(void *arg)
+{
+	struct program *g = arg;
+
+	g->timer = 0;
+	step(g, g->state == PS_STARTING ? PE_UP : PE_TIMER, "timer");
+}
+
+static void
+arm(struct program *g, uint64_t ms)
+{
+	cancel_timer(g);
+	g->timer = H->timer_add(proc_self, ms, on_timer, g);
+	g->retry_at = proc_now_ms() + ms;
+}
+
+static void
+started_cb(const struct procctl_started *st, void *arg)
+{
+	struct proc *p = arg;
+	struct program *g = p->prog;
+	char why[160];
+
+	if (st->error != 0) {
+		snprintf(why, sizeof(why), "cannot run %s: %s", g->argv[0],
+		    strerror(st->error));
+		g->cur = NULL;
+		proc_forget(p);
+		step(g, PE_FAILED, why);
+		return;
+	}
+	p->pid = st->pid;
+	p->contained = st->contained;
+	clock_gettime(CLOCK_REALTIME, &p->started);
+	p->start_ms = proc_now_ms();
+	p->state = PROC_RUNNING;
+	proc_push_event(p, "started");
+	step(g, PE_STARTED, "started");
+}
+
+/* A record for a run of G, asked of the monitor. */
+static int
+spawn_run(struct program *g)
+{
+	struct procctl_spawn spec;
+	char tag[PROC_TAG_MAX];
+	struct proc *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->name = strdup(g->name)) == NULL ||
+	    (p->command = strdup(g->command)) == NULL) {
+		if (p != NULL)
+			proc_free(p);
+		return -1;
+	}
+	p->name_len = strlen(p->name);
+	p->command_len = strlen(p->command);
+	p->path_len = strlen(g->argv[0]);
+	p->uid = g->user ? g->uid : daemon_uid;
+	snprintf(p->owner, sizeof(p->owner), "%s", g->user ? g->user :
+	    daemon_user);
+	p->state = PROC_STARTING;
+	p->prog = g;
+	memset(&spec, 0, sizeof(spec));
+	spec.size = sizeof(spec);
+	spec.argv = g->argv;
+	spec.env = g->env;
+	spec.cwd = g->directory;
+	spec.uid = p->uid;
+	spec.gid = g->user ? g->gid : daemon_gid;
+	spec.user = p->owner;
+	spec.umask = g->umask;
+	spec.flags = proc_conf.inherit_output ? PROCCTL_SPAWN_INHERIT_OUTPUT :
+	    0;
+	spec.stop_ms = (uint32_t)g->stop_ms;
+	spec.tag = tag;
+	spec.tag_len = proc_tag(p, tag, sizeof(tag));
+	if ((p->handle = H->spawn(proc_self, &spec, started_cb, proc_on_exit,
+	    p)) == 0) {
+		proc_free(p);
+		return -1;
+	}
+	proc_insert(p);
+	g->cur = p;
+	g->stop_asked = 0;
+	return 0;
+}
+
+/* The next delay: backoff_min doubled per failed start in a row, capped,
+ * with 10 % jitter either way (many programs failing together do not
+ * come back together). */
+static uint64_t
+next_delay(const struct program *g)
+{
+	uint64_t d = g->backoff_min_ms;
+	unsigned i;
+
+	for (i = 1; i < g->consecutive && d < g->backoff_max_ms; i++)
+		d *= 2;
+	if (d > g->backoff_max_ms)
+		d = g->backoff_max_ms;
+	return d - d / 10 + (uint64_t)random() % (d / 5 + 1);
+}
+
+/* Failed starts within the window, this one counted. */
+static unsigned
+recent_failures(struct program *g)
+{
+	uint64_t now = proc_now_ms();
+	unsigned i, n = 0, kept = g->nfails < 32 ? g->nfails : 32;
+
+	g->fails[g->nfails++ % 32] = now;
+	kept = g->nfails < 32 ? g->nfails : 32;
+	for (i = 0; i < kept; i++)
+		if (now - g->fails[i] <= g->limit_window_ms)
+			n++;
+	return n;
+}
+
+static struct run *
+last_run(struct program *g)
+{
+	return g->nruns > 0 ? &g->runs[(g->nruns - 1) % RUNS_KEPT] : NULL;
+}
+
+/* A run begins (its record, for `why`). */
+static void
+run_begin(struct program *g)
+{
+	struct run *r = &g->runs[g->nruns++ % RUNS_KEPT];
+
+	memset(r, 0, sizeof(*r));
+	clock_gettime(CLOCK_REALTIME, &r->start);
+}
+
+/* ---- actions ---- */
+
+static void
+a_spawn(struct program *g, const char *info)
+{
+	cancel_timer(g);
+	if (spawn_run(g) == -1) {
+		snprintf(g->why, sizeof(g->why), "cannot reach the monitor to "
+		    "start it");
+		set_state(g, PS_FATAL, g->why);
+		return;
+	}
+	run_begin(g);
+	set_state(g, PS_STARTING, info);
+}
+
+static void
+a_clear_spawn(struct program *g, const char *info)
+{
+	g->consecutive = 0;
+	g->nfails = 0;
+	g->why[0] = '\0';
+	a_spawn(g, info);
+}
+
+static void a_up(struct program *, const char *);
+
+/* The exec worked: up after start_secs (at once when that is 0, before
+ * the exit of a program that does its work and ends can count as a
+ * failed start). */
+static void
+a_arm_up(struct program *g, const char *info)
+{
+	if (g->start_ms == 0)
+		a_up(g, info);
+	else
+		arm(g, g->start_ms);
+}
+
+static void
+a_up(struct program *g, const char *info)
+{
+	char why[96];
+
+	(void)info;
+	cancel_timer(g);
+	g->consecutive = 0;
+	snprintf(why, sizeof(why), "up for %llu ms (start_secs)",
+	    (unsigned long long)g->start_ms);
+	set_state(g, PS_RUNNING, why);
+}
+
+/* The run ended (or never began) too soon: retry after a backoff, or
+ * give up when the start limit is passed. */
+static void
+a_failed_start(struct program *g, const char *info)
+{
+	struct run *r = last_run(g);
+	char why[200];
+	uint64_t d;
+
+	cancel_timer(g);
+	g->consecutive++;
+	if (r != NULL && r->how[0] == '\0')
+		snprintf(r->how, sizeof(r->how), "%s", info);
+	if (recent_failures(g) > g->limit_starts) {
+		snprintf(g->why, sizeof(g->why), "%s; %u failed starts within "
+		    "%llu s (start_limit): given up", info, g->limit_starts + 1,
+		    (unsigned long long)(g->limit_window_ms / 1000));
+		if (r != NULL)
+			snprintf(r->decision, sizeof(r->decision), "FATAL: "
+			    "start_limit");
+		set_state(g, PS_FATAL, g->why);
+		return;
+	}
+	d = next_delay(g);
+	arm(g, d);
+	g->restarts++;
+	snprintf(why, sizeof(why), "%s; restart in %.1f s", info, d / 1000.0);
+	if (r != NULL)
+		snprintf(r->decision, sizeof(r->decision), "restart in %.1f s",
+		    d / 1000.0);
+	set_state(g, PS_BACKOFF, why);
+}
+
+static int
+succeeded(const struct program *g, const struct proc *p)
+{
+	size_t i;
+
+	if (p == NULL || p->state != PROC_EXITED || p->unknown)
+		return p != NULL && p->unknown;	/* unknown: not a failure */
+	for (i = 0; i < g->nexit_codes; i++)
+		if (p->exit_code == g->exit_codes[i])
+			return 1;
+	return 0;
+}
+
+/* A run that was up has ended on its own: restart or not, as the policy
+ * says. */
+static void
+a_exited(struct program *g, const char *info)
+{
+	struct run *r = last_run(g);
+	int ok = succeeded(g, g->cur);
+	char why[200];
+	uint64_t d;
+
+	g->cur = NULL;
+	if (g->restart == RESTART_ALWAYS ||
+	    (g->restart == RESTART_ON_FAILURE && !ok)) {
+		g->consecutive = 1;
+		d = next_delay(g);
+		arm(g, d);
+		g->restarts++;
+		snprintf(why, sizeof(why), "%s; restart in %.1f s", info,
+		    d / 1000.0);
+		if (r != NULL)
+			snprintf(r->decision, sizeof(r->decision), "restart "
+			    "in %.1f s", d / 1000.0);
+		set_state(g, PS_BACKOFF, why);
+		return;
+	}
+	snprintf(g->why, sizeof(g->why), "%s", info);
+	if (r != NULL)
+		snprintf(r->decision, sizeof(r->decision), "not restarted "
+		    "(restart = %s)", g->restart == RESTART_NO ? "no" :
+		    "on-failure");
+	set_state(g, PS_EXITED, info);
+}
+
+static void
+a_stop(struct program *g, const char *info)
+{
+	(void)info;
+	cancel_timer(g);
+	g->stop_asked = 1;
+	if (g->cur != NULL && g->cur->state == PROC_RUNNING) {
+		H->signal(proc_self, g->cur->handle, g->stop_signal,
+		    PROCCTL_SIGNAL_TREE);
+		arm(g, g->stop_ms);
+	}
+	set_state(g, PS_STOPPING, "stop asked");
+}
+
+static void
+a_kill(struct program *g, const char *info)
+{
+	(void)info;
+	if (g->cur != NULL) {
+		H->log(proc_self, PROCCTL_LOG_WARN, "program %s did not stop "
+		    "within %llu ms of %s: SIGKILL", g->name,
+		    (unsigned long long)g->stop_ms, sigabbrev_np(g->stop_signal));
+		g->cur->forced = 1;
+		H->signal(proc_self, g->cur->handle, SIGKILL,
+		    PROCCTL_SIGNAL_KILL);
+	}
+}
+
+static void
+a_stopped(struct program *g, const char *info)
+{
+	struct run *r = last_run(g);
+
+	cancel_timer(g);
+	g->cur = NULL;
+	if (r != NULL)
+		snprintf(r->decision, sizeof(r->decision), "stopped (asked)");
+	set_state(g, PS_STOPPED, info);
+}
+
+static void
+a_to_stopped(struct program *g, const char *info)
+{
+	cancel_timer(g);
+	set_state(g, PS_STOPPED, info);
+}
+
+/* Nothing to do but tell whoever waits that it is so already. */
+static void
+a_same(struct program *g, const char *info)
+{
+	(void)info;
+	notify(g);
+}
+
+static void
+a_ignore(struct program *g, const char *info)
+{
+	(void)g;
+	(void)info;
+}
+
+typedef void (*action_fn)(struct program *, const char *);
+
+/* What each event does in each state: the whole lifecycle. */
+static const action_fn actions[PS_MAX][PE_MAX] = {
+	[PS_STOPPED] = {
+		[PE_START] = a_spawn, [PE_STOP] = a_same,
+	},
+	[PS_STARTING] = {
+		[PE_START] = a_same, [PE_STOP] = a_stop,
+		[PE_STARTED] = a_arm_up, [PE_FAILED] = a_failed_start,
+		[PE_UP] = a_up, [PE_EXIT] = a_failed_start,
+	},
+	[PS_RUNNING] = {
+		[PE_START] = a_same, [PE_STOP] = a_stop, [PE_EXIT] = a_exited,
+	},
+	[PS_BACKOFF] = {
+		[PE_START] = a_spawn, [PE_STOP] = a_to_stopped,
+		[PE_TIMER] = a_spawn,
+	},
+	[PS_STOPPING] = {
+		[PE_START] = a_same, [PE_STOP] = a_same,
+		[PE_FAILED] = a_stopped, [PE_EXIT] = a_stopped,
+		[PE_TIMER] = a_kill,
+	},
+	[PS_EXITED] = {
+		[PE_START] = a_spawn, [PE_STOP] = a_same,
+	},
+	[PS_FATAL] = {
+		[PE_START] = a_clear_spawn, [PE_STOP] = a_to_stopped,
+	},
+};
+
+static void
+step(struct program *g, enum pevent ev, const char *info)
+{
+	action_fn fn = actions[g->state][ev];
+
+	(fn != NULL ? fn : a_ignore)(g, info);
+}
+
+void
+program_act(struct program *g, int op)
+{
+	step(g, op == OP_START ? PE_START : PE_STOP, op == OP_START ?
+	    "start asked" : op == OP_STOP ? "stop asked" : "restart asked");
+}
+
+/* ---- the process records' side ---- */
+
+/* G's run P has ended, its whole tree with it (proc_on_exit). */
+void
+program_on_exit(struct proc *p)
+{
+	struct program *g = p->prog;
+	struct run *r;
+	char how[140];
+
+	p->prog = NULL;
+	if (g == NULL || g->cur != p)
+		return;
+	proc_describe_end(p, how, sizeof(how));
+	if ((r = last_run(g)) != NULL) {
+		r->end = p->ended;
+		r->run_ms = proc_run_ms(p);
+		snprintf(r->how, sizeof(r->how), "%s%s", how,
+		    p->forced ? "" : g->stop_asked ? " (stop)" : "");
+	}
+	step(g, PE_EXIT, how);
+	if (g->cur == p)
+		g->cur = NULL;
+}
+
+/* A run of NAME adopted after a server restart: it is running. */
+void *
+program_adopt(struct proc *p, const char *name)
+{
+	struct program *g = program_find(name);
+
+	if (g == NULL || g->cur != NULL)
+		return p;		/* an ad hoc record from now on */
+	p->prog = g;
+	g->cur = p;
+	run_begin(g);
+	last_run(g)->start = p->started;
+	g->state = PS_RUNNING;
+	H->log(proc_self, PROCCTL_LOG_INFO, "program %s: adopted running "
+	    "(pid %d)", g->name, (int)p->pid);
+	return p;
+}
+
+static void
+autostart(void *arg)
+{
+	size_t i;
+
+	(void)arg;
+	autostart_timer = 0;
+	for (i = 0; i < nprograms; i++)
+		if (programs[i].autostart && programs[i].state == PS_STOPPED)
+			step(&programs[i], PE_START, "autostart");
+}
+
+/* Read [program:*]; programs autostart once the loop runs (after the
+ * monitor has told us what already runs). */
+int
+program_init(void)
+{
+	struct passwd *pw;
+
+	daemon_uid = geteuid();		/* before the server drops root */
+	daemon_gid = getegid();
+	pw = getpwuid(daemon_uid);
+	snprintf(daemon_user, sizeof(daemon_user), "%s", pw ? pw->pw_name :
+	    "root");
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	if (progconf_load() == -1)
+		return -1;
+	if (nprograms > 0)
+		autostart_timer = H->timer_add(proc_self, 0, autostart, NULL);
+	return 0;
+}
+
+void
+program_fini(void)
+{
+	size_t i, j;
+
+	if (autostart_timer != 0)
+		H->timer_cancel(proc_self, autostart_timer);
+	autostart_timer = 0;
+	for (i = 0; i < nprograms; i++) {
+		cancel_timer(&programs[i]);
+		/* Their clients are gone: finish without a word. */
+		for (j = 0; j < programs[i].nwaiters; j++)
+			if (--programs[i].waiters[j]->remaining == 0) {
+				H->finish(programs[i].waiters[j]->ctx);
+				free(programs[i].waiters[j]->progs);
+				free(programs[i].waiters[j]);
+			}
+		programs[i].nwaiters = 0;
+	}
+	progconf_free();
+}

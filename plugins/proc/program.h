@@ -1,0 +1,111 @@
+/* plugins/proc: configured programs ([program:NAME]) and their lifecycle. */
+#ifndef PROCCTL_PROGRAM_H
+#define PROCCTL_PROGRAM_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "proc.h"
+
+#define RUNS_KEPT	20	/* runs remembered per program, for `why` */
+#define MAX_EXIT_CODES	16
+
+/* The states of s6-supervise and supervisord, in one table (program.c). */
+enum pstate {
+	PS_STOPPED, PS_STARTING, PS_RUNNING, PS_BACKOFF, PS_STOPPING,
+	PS_EXITED, PS_FATAL, PS_MAX
+};
+
+enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
+
+/* One run: what `why` tells. */
+struct run {
+	struct timespec	 start, end;	/* CLOCK_REALTIME */
+	uint64_t	 run_ms;
+	char		 how[160];	/* "exited with status 1 after 0.3s" */
+	char		 decision[96];	/* "restart in 2.0 s", "FATAL: ..." */
+};
+
+enum { OP_START, OP_STOP, OP_RESTART };
+
+/* A start, stop or restart request waiting for its programs. */
+struct pwaiter {
+	struct procctl_ctx	*ctx;		/* deferred reply */
+	int			 op;
+	size_t			 remaining;
+	size_t			 n;
+	struct program		**progs;
+	char			 err[256];	/* the first failure */
+};
+
+struct program {
+	/* Configuration. */
+	char		*name;
+	char		*command;	/* as written */
+	char		**argv;		/* split like a shell line */
+	char		*directory;
+	char		*user;		/* NULL: procctld's own user */
+	uid_t		 uid;
+	gid_t		 gid;
+	char		**env;		/* "K=V", NULL-terminated */
+	mode_t		 umask;
+	int		 autostart;
+	enum restart_policy restart;
+	int		 exit_codes[MAX_EXIT_CODES];
+	size_t		 nexit_codes;
+	uint64_t	 start_ms;	/* up this long = started */
+	uint64_t	 backoff_min_ms, backoff_max_ms;
+	unsigned	 limit_starts;	/* failed starts allowed in... */
+	uint64_t	 limit_window_ms;
+	int		 stop_signal;
+	uint64_t	 stop_ms;
+	int		 line;
+
+	/* State. */
+	enum pstate	 state;
+	struct proc	*cur;		/* the current run's record */
+	unsigned	 restarts;
+	unsigned	 consecutive;	/* failed starts in a row */
+	uint64_t	 fails[32];	/* times of failed starts (ring) */
+	unsigned	 nfails;
+	uint64_t	 timer;		/* backoff, start_secs or stop timeout */
+	uint64_t	 retry_at;	/* BACKOFF: when (monotonic ms) */
+	int		 stop_asked;	/* the run ends because we asked */
+	char		 why[160];	/* FATAL's reason, the last exit */
+	struct run	 runs[RUNS_KEPT];
+	size_t		 nruns;		/* total ever, ring index = % */
+	struct pwaiter	**waiters;
+	size_t		 nwaiters;
+};
+
+extern struct program *programs;
+extern size_t nprograms;
+
+/* progconf.c */
+int	progconf_load(void);
+void	progconf_free(void);
+struct program *program_find(const char *name);
+
+/* program.c */
+int	program_init(void);
+void	program_fini(void);
+void	program_on_exit(struct proc *p);
+void	*program_adopt(struct proc *p, const char *name);
+/* OP asked of G (its waiters already added). */
+void	program_act(struct program *g, int op);
+/* Every program of W has answered: the reply. */
+void	program_reply(struct pwaiter *w);
+
+/* progcmd.c */
+void	reply_status(struct procctl_ctx *ctx, const struct program *g);
+const char *program_state_name(enum pstate s);
+void	program_cmd_start(struct procctl_ctx *, int, const struct procctl_arg *);
+void	program_cmd_stop(struct procctl_ctx *, int, const struct procctl_arg *);
+void	program_cmd_restart(struct procctl_ctx *, int,
+	    const struct procctl_arg *);
+void	program_cmd_status(struct procctl_ctx *, int,
+	    const struct procctl_arg *);
+void	program_cmd_why(struct procctl_ctx *, int, const struct procctl_arg *);
+
+#endif
