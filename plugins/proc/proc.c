@@ -633,8 +633,12 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 		    H->abi_minor);
 		return -1;
 	}
-	if (read_conf(self) == -1 || program_init() == -1)
+	if (read_conf(self) == -1)
 		return PROCCTL_INIT_BAD_CONFIG;
+	if (program_init() == -1) {
+		progconf_free();	/* fini is not called for a refusal */
+		return PROCCTL_INIT_BAD_CONFIG;
+	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (H->register_command(self, &commands[i]) == -1)
 			return -1;
