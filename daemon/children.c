@@ -37,7 +37,20 @@ struct child {
 	void			*arg;
 	pid_t			 pid;		/* 0 until started */
 	struct child		*next;		/* hash chain */
+	/* Adopted for a plugin that is not loaded: kept (not killed) until
+	 * it is, with what to hand it then. */
+	char			*unclaimed;	/* the plugin's name, or NULL */
+	struct procctl_adopted	 held;		/* its tag owned */
 };
+
+static void
+unclaimed_free(struct child *c)
+{
+	free(c->unclaimed);
+	free((void *)c->held.tag);
+	c->unclaimed = NULL;
+	c->held.tag = NULL;
+}
 
 static int monfd = -1;
 static struct watch *mwatch;
@@ -174,6 +187,7 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	if ((c = take(id)) == NULL)
 		return;
 	if (c->ended == NULL) {			/* orphaned: nobody to tell */
+		unclaimed_free(c);
 		free(c);
 		return;
 	}
@@ -222,17 +236,55 @@ on_adopt(uint64_t id, const char *payload, size_t len)
 	a.tag = m.tag_len > 0 ? payload + sizeof(m) + m.owner_len : NULL;
 	a.tag_len = m.tag_len;
 	a.started_ms = m.started_ms;
-	if (adopter == NULL ||
-	    adopter(owner, &a, &c->owner, &c->ended, &c->arg) == -1) {
-		log_warn("pid %d was started by plugin %s, which is not "
-		    "loaded (or refused it): killing it", (int)m.pid, owner);
-		c->owner = NULL;
-		c->ended = NULL;
+	c->started = adopted_marker;
+	if (adopter != NULL &&
+	    adopter(owner, &a, &c->owner, &c->ended, &c->arg) == 0)
+		return 0;
+	/* Its plugin is not loaded (a typo in the file, a file gone): the
+	 * process runs on, and is handed over when the plugin is loaded
+	 * (PLUGIN LOAD); it ends with procctld like any other. */
+	c->owner = NULL;
+	c->ended = NULL;
+	c->held = a;
+	c->held.tag = NULL;
+	if ((c->unclaimed = strdup(owner)) == NULL || (a.tag_len > 0 &&
+	    (c->held.tag = malloc(a.tag_len)) == NULL)) {
+		unclaimed_free(c);
+		log_error("pid %d: out of memory to keep it: killing it",
+		    (int)m.pid);
 		kill_orphan(c);
 		return 0;
 	}
-	c->started = adopted_marker;
+	if (a.tag_len > 0)
+		memcpy((void *)c->held.tag, a.tag, a.tag_len);
+	log_warn("pid %d was started by plugin %s, which is not loaded: it "
+	    "runs on, unmanaged, until %s is loaded (plugin load %s)",
+	    (int)m.pid, owner, owner, owner);
 	return 0;
+}
+
+/* Plugin NAME has just been loaded: the processes adopted for it while
+ * it was not are its own now. */
+void
+children_offer(const char *name)
+{
+	struct child *c;
+	size_t i, n = 0;
+
+	for (i = 0; i < NBUCKETS; i++)
+		for (c = buckets[i]; c != NULL; c = c->next) {
+			if (c->unclaimed == NULL ||
+			    strcmp(c->unclaimed, name) != 0 || adopter == NULL)
+				continue;
+			if (adopter(name, &c->held, &c->owner, &c->ended,
+			    &c->arg) == 0) {
+				unclaimed_free(c);
+				n++;
+			}
+		}
+	if (n > 0)
+		log_info("plugin %s: %zu running process%s handed over", name,
+		    n, n == 1 ? "" : "es");
 }
 
 /* MON_FILES: records checked whole before anyone reads one. */
@@ -638,6 +690,7 @@ children_free(void)
 	for (i = 0; i < NBUCKETS; i++)
 		while ((c = buckets[i]) != NULL) {
 			buckets[i] = c->next;
+			unclaimed_free(c);
 			free(c);
 		}
 	nchildren = 0;

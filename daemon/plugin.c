@@ -897,6 +897,7 @@ load_named(const char *name, char *err, size_t errlen)
 		    "%.200s; the log says why", name, path);
 		goto done;
 	}
+	children_offer(name);
 	rc = 0;
 done:
 	config_free(&c);

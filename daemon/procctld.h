@@ -433,6 +433,8 @@ typedef int (*children_adopt_fn)(const char *owner,
 	    const struct procctl_adopted *a, const void **who,
 	    procctl_child_fn *ended, void **arg);
 void	children_set_adopter(children_adopt_fn fn);
+/* Plugin NAME was loaded: processes kept for it are handed over. */
+void	children_offer(const char *name);
 /* The configuration and the files it names (secrets, TLS), as the
  * monitor read them for a children_reload(COOKIE), by MON_FILE_* role;
  * data[MON_FILE_CONFIG] NULL: it could not. */

@@ -28,7 +28,7 @@
 
 static int	cgparent = -1;	/* our own cgroup */
 static int	cgroot = -1;	/* procctl-<pid>/ under it */
-static char	cgname[32];
+static char	cgname[48];
 static char	cgown[PATH_MAX];	/* our cgroup's path, "/..." */
 
 /* The cgroup2 mount point and the cgroup path it shows as its root (not
@@ -76,16 +76,53 @@ find_own(char *own)
 	return found ? 0 : -1;
 }
 
+/* Leaves of monitors that are gone and still hold processes: offered to
+ * the state file's records, the rest killed (cgroup_sweep). */
+static char	**stale;
+static size_t	  nstale;
+
+static void
+keep_stale(const char *dir, const char *leaf)
+{
+	char **grown, *name;
+
+	if (asprintf(&name, "%s/%s", dir, leaf) == -1)
+		return;
+	if ((grown = realloc(stale, (nstale + 1) * sizeof(*stale))) == NULL) {
+		free(name);
+		return;
+	}
+	stale = grown;
+	stale[nstale++] = name;
+}
+
+/* procctl-<pid>-<start time> (or procctl-<pid>, older): is that monitor
+ * gone?  A live pid with another start time is another process. */
+static int
+monitor_gone(const char *name)
+{
+	unsigned long long st = 0;
+	char *end;
+	long pid;
+
+	pid = strtol(name + 8, &end, 10);
+	if (pid <= 0 || (*end != '\0' && *end != '-'))
+		return 0;
+	if (*end == '-')
+		st = strtoull(end + 1, NULL, 10);
+	if (kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+		return 1;
+	return st != 0 && state_stime((pid_t)pid, NULL) != st;
+}
+
 /* Directories of monitors that are gone (killed with -9): their empty
- * leaves and themselves are removed; a leaf with processes in it stays
- * (rmdir refuses it), to be re-adopted one day. */
+ * leaves and themselves are removed; a leaf that still holds processes
+ * stays, for adoption (or cgroup_sweep). */
 static void
 remove_stale(int parent)
 {
 	struct dirent *de, *le;
 	DIR *d, *ld;
-	char *end;
-	long pid;
 	int fd;
 
 	if ((fd = dup(parent)) == -1 || (d = fdopendir(fd)) == NULL) {
@@ -94,11 +131,9 @@ remove_stale(int parent)
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "procctl-", 8) != 0)
-			continue;
-		pid = strtol(de->d_name + 8, &end, 10);
-		if (*end != '\0' || pid <= 0 || kill((pid_t)pid, 0) == 0 ||
-		    errno != ESRCH)
+		if (strncmp(de->d_name, "procctl-", 8) != 0 ||
+		    strcmp(de->d_name, cgname) == 0 ||
+		    !monitor_gone(de->d_name))
 			continue;
 		if ((fd = openat(parent, de->d_name, O_RDONLY | O_DIRECTORY |
 		    O_CLOEXEC)) == -1)
@@ -108,14 +143,41 @@ remove_stale(int parent)
 			continue;
 		}
 		while ((le = readdir(ld)) != NULL)
-			if (le->d_name[0] == 'p')
-				unlinkat(dirfd(ld), le->d_name, AT_REMOVEDIR);
+			if (le->d_name[0] == 'p' && unlinkat(dirfd(ld),
+			    le->d_name, AT_REMOVEDIR) == -1 && errno == EBUSY)
+				keep_stale(de->d_name, le->d_name);
 		closedir(ld);
 		if (unlinkat(parent, de->d_name, AT_REMOVEDIR) == 0)
 			mon_log("removed %s, left by a monitor that is gone",
 			    de->d_name);
 	}
 	closedir(d);
+}
+
+/*
+ * After adoption: a leaf of a gone monitor that no adopted process names
+ * holds processes nobody manages (a monitor killed between a clone and
+ * its journal line, a record lost): killed, so that nothing started
+ * through procctld runs on unmanaged.
+ */
+void
+cgroup_sweep(int (*named)(const char *))
+{
+	size_t i;
+	int leaf;
+
+	for (i = 0; i < nstale; i++) {
+		if (!named(stale[i]) && (leaf = cgroup_open(stale[i])) != -1) {
+			mon_log("killing what is left in %s: no record names "
+			    "it", stale[i]);
+			cgroup_kill(leaf);
+			close(leaf);
+		}
+		free(stale[i]);
+	}
+	free(stale);
+	stale = NULL;
+	nstale = 0;
 }
 
 int
@@ -136,7 +198,9 @@ cgroup_init(void)
 	rel = own + rl;
 	snprintf(cgown, sizeof(cgown), "%s", strcmp(own, "/") ? own : "");
 	snprintf(path, sizeof(path), "%s%s", mnt, strcmp(rel, "/") ? rel : "");
-	snprintf(cgname, sizeof(cgname), "procctl-%d", (int)getpid());
+	/* The start time too: a later monitor with our pid is not us. */
+	snprintf(cgname, sizeof(cgname), "procctl-%d-%llu", (int)getpid(),
+	    (unsigned long long)state_stime(getpid(), NULL));
 	if ((cgparent = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1)
 		remove_stale(cgparent);
 	if (cgparent == -1 ||

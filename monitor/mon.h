@@ -15,7 +15,7 @@
 
 #include "monitor.h"
 
-#define CG_NAME_MAX	48	/* "procctl-<pid>/p<id>" */
+#define CG_NAME_MAX	64	/* "procctl-<pid>-<start>/p<id>" */
 
 /* What an epoll event about a process's fd points to. */
 enum { W_STATUS, W_PID, W_EV, W_MAX };
@@ -87,6 +87,7 @@ int	cgroup_populated(int);
 void	cgroup_kill(int);
 void	cgroup_signal(int, int);
 int	cgroup_holds(const char *, pid_t);
+void	cgroup_sweep(int (*)(const char *));
 
 /* state.c */
 int	state_open(const char *);

@@ -889,6 +889,12 @@ do_upgrade(void)
 	struct proc *p;
 
 	upgrading = 0;
+	if (stop_asked) {	/* SIGTERM came while it was going away */
+		mon_log("upgrade: a stop was asked meanwhile: stopping");
+		leave = args->live_restore;
+		shutdown_begin();
+		return;
+	}
 	LIST_FOREACH(p, &procs, link) {
 		if (p->statusfd != -1) {
 			close(p->statusfd);
@@ -906,6 +912,18 @@ do_upgrade(void)
 		restart_at = now_ms() + BACKOFF_MAX_MS;
 }
 
+/* Is the leaf NAME an adopted process's? */
+static int
+named(const char *name)
+{
+	struct proc *p;
+
+	LIST_FOREACH(p, &procs, link)
+		if (strcmp(p->cg, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* What an earlier monitor left running (a crash of both, an upgrade, a
  * stop with live_restore), from the state file at PATH, which is then
  * rewritten to say only what is true now.  Our own children (after an
@@ -917,7 +935,13 @@ adopt(const char *path)
 	struct proc *p;
 	int n;
 
-	n = state_load(&loaded, &max_id);
+	if ((n = state_load(&loaded, &max_id)) == -1) {
+		/* The file stays as it is for a monitor that can check it:
+		 * nothing in it is adopted, dropped or killed. */
+		mon_log("cannot start: the processes in %s could not be "
+		    "checked", path);
+		_exit(1);
+	}
 	while ((p = LIST_FIRST(&loaded)) != NULL) {
 		LIST_REMOVE(p, link);
 		if (!p->foreign && !p->done)
@@ -928,6 +952,7 @@ adopt(const char *path)
 		mon_log("adopted %d process%s from %s", n, n == 1 ? "" : "es",
 		    path);
 	state_write_all(&procs);
+	cgroup_sweep(named);
 }
 
 static void

@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -110,11 +111,24 @@ header(int fd)
 int
 state_open(const char *path)
 {
+	char pattern[PATH_MAX + 8];
 	struct stat st;
+	glob_t g;
+	size_t i;
 
 	free(spath);
 	if ((spath = strdup(path)) == NULL)
 		return -1;
+	/* Rewrites a crash interrupted (each a copy of every command
+	 * line): ours to remove. */
+	snprintf(pattern, sizeof(pattern), "%s.??????", path);
+	if (glob(pattern, 0, NULL, &g) == 0) {
+		for (i = 0; i < g.gl_pathc; i++)
+			if (lstat(g.gl_pathv[i], &st) == 0 &&
+			    S_ISREG(st.st_mode) && st.st_uid == geteuid())
+				unlink(g.gl_pathv[i]);
+		globfree(&g);
+	}
 	/* Beside the socket, which may be in a directory others can write:
 	 * no symlink, no FIFO to block on, ours and open to nobody else
 	 * (it will hold every command line). */
@@ -284,7 +298,7 @@ parse_add(char *line)
 	struct proc *p;
 	int pid;
 
-	if (sscanf(line, "+ %llu %d %llu %lld %u %47s %63s %8193s", &id, &pid,
+	if (sscanf(line, "+ %llu %d %llu %lld %u %63s %63s %8193s", &id, &pid,
 	    &stime, &started, &stop_ms, cg, owner, tag) != 8 || pid <= 1 ||
 	    (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
@@ -318,8 +332,10 @@ verify(struct proc *p)
 	pid_t ppid = 0;
 	int pidfd = -1, leaf;
 
-	if (state_stime(p->pid, &ppid) != 0 && ppid != getpid())
-		pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	if (state_stime(p->pid, &ppid) != 0 && ppid != getpid() &&
+	    (pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0)) == -1 &&
+	    errno != ESRCH)
+		return -2;	/* cannot tell: not a verdict on it */
 	if (p->stime != 0 && state_stime(p->pid, &ppid) == p->stime &&
 	    (ppid == getpid() || pidfd != -1) && (ppid == getpid() ||
 	    !p->cg[0] || cgroup_holds(p->cg, p->pid))) {
@@ -355,15 +371,16 @@ state_load(struct proclist *list, uint64_t *maxid)
 	struct stat st;
 	size_t cap = 0;
 	FILE *f;
-	int fd, n = 0, status, foreign;
+	int fd, n = 0, status, foreign, rc;
 	unsigned long long del;
 
 	*maxid = 0;
-	if (spath == NULL ||
-	    (fd = open(spath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+	if (spath == NULL || (fd = open(spath, O_RDONLY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC)) == -1)
 		return 0;
-	if (fstat(fd, &st) == -1 || st.st_uid != geteuid() ||
-	    (st.st_mode & 022) != 0 || (f = fdopen(fd, "r")) == NULL) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 022) != 0 ||
+	    (f = fdopen(fd, "r")) == NULL) {
 		mon_log("state file %s: not ours or open to others: ignored",
 		    spath);
 		close(fd);
@@ -397,7 +414,13 @@ state_load(struct proclist *list, uint64_t *maxid)
 			n++;
 			continue;
 		}
-		if (verify(p) == -1) {
+		if ((rc = verify(p)) == -2) {
+			mon_log("cannot check pid %d from the state file: %s; "
+			    "adopting nothing", (int)p->pid, strerror(errno));
+			n = -1;
+			break;
+		}
+		if (rc == -1) {
 			LIST_REMOVE(p, link);
 			free(p->tag);
 			free(p);

@@ -330,3 +330,95 @@ def test_upgrade_to_a_broken_binary_is_refused(make_daemon, tmp_path):
     assert d.proc.poll() is None
     assert proc_state(d, a) == "running" and alive(a)
     assert d.ctl("close", a).returncode == 0
+
+
+def cgroup_root():
+    """The cgroup2 directory procctld's monitor would make its own in (our
+    own cgroup, as the daemon inherits it), or None."""
+    mnt = None
+    for line in open("/proc/self/mountinfo"):
+        if " - cgroup2 " in line:
+            mnt = line.split()[4]
+            break
+    own = [l[3:].strip() for l in open("/proc/self/cgroup")
+           if l.startswith("0::")]
+    if mnt is None or not own:
+        return None
+    return Path(mnt + (own[0] if own[0] != "/" else ""))
+
+
+def test_unrecorded_leftovers_of_a_dead_monitor_are_killed(make_daemon):
+    """Regression: a monitor killed between a clone and its journal line
+    left a process in its leaf that no later procctld ever managed.  A
+    leaf of a gone monitor that no record names is killed."""
+    root = cgroup_root()
+    if root is None:
+        pytest.skip("no cgroup2 here")
+    d = make_daemon()
+    a = run(d, "--detach", "sleep", "3113")
+    # The monitor's directory, and in it a leaf no record names, holding
+    # a process of ours: what that window leaves behind.
+    mondir = [p for p in root.iterdir()
+              if p.name.startswith("procctl-%d-" % d.proc.pid)][0]
+    stray = mondir / "p999"
+    stray.mkdir()
+    other = subprocess.Popen(["sleep", "3114"])
+    try:
+        (stray / "cgroup.procs").write_text("%d\n" % other.pid)
+        d.kill_hard()
+        d.start()
+        d.wait_log(r"killing what is left in %s/p999: no record names it"
+                   % mondir.name)
+        wait_for(lambda: other.poll() is not None)
+        assert row(d, a)["adopted"] is True and alive(a)
+        assert d.ctl("close", a).returncode == 0
+    finally:
+        if other.poll() is None:
+            other.kill()
+        other.wait()
+
+
+def test_processes_of_a_plugin_not_loaded_run_on(make_daemon):
+    """Regression: a server restarted without the plugin that started a
+    process killed it.  It runs on, unmanaged, and is handed over when
+    the plugin is loaded."""
+    d = make_daemon()
+    a = run(d, "--detach", "sleep", "3115")
+    good = d.ini.read_text()
+    d.ini.write_text(good.replace("path = proc.so", "path = proc.so.typo"))
+    d.proc.send_signal(signal.SIGHUP)        # the monitor takes the new text
+    d.wait_log(r"SIGHUP: \[access\] policy reloaded")
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    restarted(d, old)
+    d.wait_log(r"pid %d was started by plugin proc, which is not loaded: "
+               r"it runs on" % a)
+    assert alive(a)
+    d.ini.write_text(good)
+    r = d.ctl("plugin", "load", "proc")
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"plugin proc: 1 running process handed over")
+    assert row(d, a)["state"] == "running"
+    assert d.ctl("close", a).returncode == 0
+    assert not alive(a)
+
+
+def test_state_file_traps_and_leftovers(make_daemon, tmp_path):
+    """Regressions: a FIFO planted at the state file's path hung the
+    monitor at start; rewrites a crash interrupted were never removed.
+    The monitor's cgroup names its start time (a later monitor with the
+    same pid is not it)."""
+    sock = tmp_path / "t" / "procctl.sock"
+    sock.parent.mkdir()
+    os.mkfifo(str(sock) + ".state")
+    tmp = Path(str(sock) + ".state.Ab12Cd")
+    tmp.write_text("procctl-state 1 x\n+ 1 1 1 1 1 - proc -\n")
+    d = make_daemon(sock=sock)          # starts: waits for its log line
+    assert not tmp.exists(), "an interrupted rewrite was left"
+    d.wait_log(r"state file \S+\.state: (open|not ours)")
+    a = run(d, "--detach", "sleep", "3116")
+    cg = row(d, a)["cgroup"]
+    with open("/proc/%d/stat" % d.proc.pid) as f:
+        start = f.read().rsplit(")", 1)[1].split()[19]
+    assert "/procctl-%d-%s/" % (d.proc.pid, start) in cg, cg
+    assert d.ctl("close", a).returncode == 0

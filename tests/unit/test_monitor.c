@@ -333,6 +333,8 @@ find_cgdir(void)
 {
 	char line[4096], mnt[PATH_MAX] = "", own[PATH_MAX] = "";
 	struct stat st;
+	unsigned long long start = 0;
+	char *p;
 	FILE *f;
 
 	if ((f = fopen("/proc/self/mountinfo", "r")) != NULL) {
@@ -347,8 +349,18 @@ find_cgdir(void)
 				sscanf(line + 3, "%4095s", own);
 		fclose(f);
 	}
-	snprintf(cgdir, sizeof(cgdir), "%s%s/procctl-%d", mnt,
-	    strcmp(own, "/") ? own : "", (int)mon);
+	/* procctl-<pid>-<start time>: the monitor's start time is field
+	 * 22 of its stat. */
+	snprintf(line, sizeof(line), "/proc/%d/stat", (int)mon);
+	if ((f = fopen(line, "r")) != NULL) {
+		if (fgets(line, sizeof(line), f) != NULL &&
+		    (p = strrchr(line, ')')) != NULL)
+			sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u "
+			    "%*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", &start);
+		fclose(f);
+	}
+	snprintf(cgdir, sizeof(cgdir), "%s%s/procctl-%d-%llu", mnt,
+	    strcmp(own, "/") ? own : "", (int)mon, start);
 	if (!mnt[0] || !own[0] || stat(cgdir, &st) == -1)
 		cgdir[0] = '\0';
 }
