@@ -422,3 +422,31 @@ def test_state_file_traps_and_leftovers(make_daemon, tmp_path):
         start = f.read().rsplit(")", 1)[1].split()[19]
     assert "/procctl-%d-%s/" % (d.proc.pid, start) in cg, cg
     assert d.ctl("close", a).returncode == 0
+
+
+def test_stop_during_an_upgrade_stops(make_daemon):
+    """Regression: a SIGTERM that came while the old server was going away
+    for an upgrade was forwarded to it and forgotten: procctld upgraded
+    and ran on.  The stop wins (exit 0, processes ended)."""
+    if shutil.which("strace") is None:
+        pytest.skip("needs strace")
+    d = make_daemon()
+    a = run(d, "--detach", "sleep", "3117")
+    srv = d.server_pid
+    # Hold the old server in its exit (after its MON_UPGRADE) while the
+    # SIGTERM comes.
+    tracer = subprocess.Popen(
+        ["strace", "-qq", "-p", str(srv), "-e", "trace=exit_group", "-e",
+         "inject=exit_group:delay_enter=1500000", "-o", "/dev/null"])
+    try:
+        wait_for(lambda: "TracerPid:\t0" not in
+                 open("/proc/%d/status" % srv).read())
+        assert d.ctl("daemon", "upgrade").returncode == 0
+        d.wait_log(r"upgrade asked by")
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=60) == 0
+        d.wait_log(r"upgrade: a stop was asked meanwhile: stopping")
+        wait_for(lambda: not alive(a))
+    finally:
+        tracer.kill()
+        tracer.wait()
