@@ -25,10 +25,10 @@ resolve_names(struct procctl_ctx *ctx, int argc,
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	struct program **v, *g;
-	size_t i, k = 0;
+	size_t i, k = 0, before;
 	int a;
 
-	if ((v = calloc(nprograms + (size_t)argc, sizeof(*v))) == NULL) {
+	if ((v = calloc(nprograms * (size_t)argc + 1, sizeof(*v))) == NULL) {
 		H->reply_error(ctx, "ERR", "out of memory");
 		return NULL;
 	}
@@ -39,8 +39,18 @@ resolve_names(struct procctl_ctx *ctx, int argc,
 					v[k++] = &programs[i];
 			continue;
 		}
-		if ((g = program_find(argv[a].ptr)) == NULL ||
-		    !may(who, g)) {
+		/* The NAME of numprocs instances: every one of them. */
+		if ((g = program_find(argv[a].ptr)) == NULL) {
+			before = k;
+			for (i = 0; i < nprograms; i++)
+				if (programs[i].group != NULL &&
+				    strcmp(programs[i].group, argv[a].ptr) == 0 &&
+				    may(who, &programs[i]))
+					v[k++] = &programs[i];
+			if (k > before)
+				continue;
+		}
+		if (g == NULL || !may(who, g)) {
 			H->reply_error(ctx, "NOENT", "no program named "
 			    "'%.64s'%s", argv[a].ptr, nprograms == 0 ?
 			    " (none is configured: [program:NAME] in the "
@@ -64,7 +74,8 @@ static void
 act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
     int op)
 {
-	struct pwaiter *w, **ws;
+	struct pwaiter *w;
+	struct pref *ws;
 	struct program **v;
 	size_t n, i;
 
@@ -77,7 +88,6 @@ act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 		H->reply_error(ctx, "ERR", "out of memory");
 		return;
 	}
-	w->op = op;
 	w->n = n;
 	w->progs = v;
 	w->remaining = n + 1;	/* held until every program has it */
@@ -90,7 +100,8 @@ act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 			continue;
 		}
 		v[i]->waiters = ws;
-		ws[v[i]->nwaiters++] = w;
+		ws[v[i]->nwaiters].w = w;
+		ws[v[i]->nwaiters++].op = op;
 	}
 	for (i = 0; i < n; i++)
 		program_act(v[i], op);

@@ -227,6 +227,46 @@ environment(struct program *p, const char *s)
 	return 0;
 }
 
+/* KEY=VALUE lines ('#' comments, blank lines), before `environment`
+ * (which may override them).  Read as procctld's own user, at start. */
+static int
+env_file(struct program *p, const char *path)
+{
+	char *line = NULL, **v;
+	size_t cap = 0, n = 0, k;
+	ssize_t len;
+	FILE *f;
+	int rc = 0;
+
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	free_words(p->env_file);
+	p->env_file = NULL;
+	n = 0;
+	while (rc == 0 && (len = getline(&line, &cap, f)) != -1) {
+		while (len > 0 && (line[len - 1] == '\n' ||
+		    line[len - 1] == '\r'))
+			line[--len] = '\0';
+		for (k = 0; line[k] == ' ' || line[k] == '\t'; k++)
+			;
+		if (line[k] == '\0' || line[k] == '#')
+			continue;
+		if (line[k] == '=' || strchr(line + k, '=') == NULL ||
+		    (v = realloc(p->env_file, (n + 2) * sizeof(*v))) == NULL) {
+			rc = -1;
+			break;
+		}
+		p->env_file = v;
+		if ((v[n] = strdup(line + k)) == NULL)
+			rc = -1;
+		else
+			v[++n] = NULL;
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
 /* The user a program runs as: a root procctld only (others run their
  * own user, whatever this says). */
 static int
@@ -252,11 +292,21 @@ set_key(struct program *p, struct where *w)
 	unsigned long m;
 
 	if (strcmp(w->key, "command") == 0) {
+		/* Split for each instance (numprocs); here for the errors. */
 		free(p->command);
 		free_words(p->argv);
+		p->argv = NULL;
 		p->command = strdup(v);
 		if ((p->argv = split_words(v, &err)) == NULL)
 			bad(w, err);
+	} else if (strcmp(w->key, "numprocs") == 0) {
+		m = strtoul(v, &end, 10);
+		if (v[0] == '\0' || *end != '\0' || m < 1 || m > 1000)
+			bad(w, "expected a count from 1 to 1000");
+		p->numprocs = (unsigned)m;
+	} else if (strcmp(w->key, "env_file") == 0) {
+		if (env_file(p, v) == -1)
+			bad(w, "cannot be read, or a line is not NAME=VALUE");
 	} else if (strcmp(w->key, "directory") == 0) {
 		free(p->directory);
 		if (v[0] != '/' || (p->directory = strdup(v)) == NULL)
@@ -323,6 +373,108 @@ defaults(struct program *p)
 	p->stop_ms = 10000;
 	p->uid = (uid_t)-1;
 	p->gid = (gid_t)-1;
+	p->numprocs = 1;
+}
+
+/* S with %(program_name)s and %(process_num)d (or %(process_num)0Nd)
+ * replaced, as supervisord writes them; malloc'd. */
+static char *
+expand(const char *s, const char *name, unsigned num)
+{
+	char *out, *o, fmt[16];
+	const char *q;
+	size_t cap = strlen(s) * 4 + 64;
+	int width;
+
+	if ((out = o = malloc(cap)) == NULL)
+		return NULL;
+	while (*s != '\0' && (size_t)(o - out) < cap - 24) {
+		if (strncmp(s, "%(program_name)s", 16) == 0) {
+			o += snprintf(o, cap - (size_t)(o - out), "%s", name);
+			s += 16;
+		} else if (strncmp(s, "%(process_num)", 14) == 0 &&
+		    (q = strchr(s + 14, 'd')) != NULL && q - s <= 17) {
+			width = atoi(s + 14);
+			snprintf(fmt, sizeof(fmt), "%%%s%dd", s[14] == '0' ?
+			    "0" : "", width);
+			o += snprintf(o, cap - (size_t)(o - out), fmt, num);
+			s = q + 1;
+		} else
+			*o++ = *s++;
+	}
+	*o = '\0';
+	return out;
+}
+
+/* FILE's variables, then ENV's, a later NAME replacing an earlier. */
+static char **
+merge_env(char *const *file, char *const *env)
+{
+	char **out, *const *src[2] = { file, env };
+	size_t n = 0, i, k, len;
+	int s;
+
+	for (s = 0; s < 2; s++)
+		for (i = 0; src[s] != NULL && src[s][i] != NULL; i++)
+			n++;
+	if (n == 0 || (out = calloc(n + 1, sizeof(*out))) == NULL)
+		return NULL;
+	for (n = 0, s = 0; s < 2; s++)
+		for (i = 0; src[s] != NULL && src[s][i] != NULL; i++) {
+			len = strcspn(src[s][i], "=") + 1;
+			for (k = 0; k < n && strncmp(out[k], src[s][i], len);
+			    k++)
+				;
+			if (k < n)
+				free(out[k]);
+			else
+				n++;
+			out[k] = strdup(src[s][i]);
+		}
+	return out;
+}
+
+/* Instance NUM of T (numprocs > 1: NAME:NUM, its command expanded). */
+static int
+instance(const struct program *t, unsigned num, struct program *p)
+{
+	const char *err;
+	char *cmd;
+
+	*p = *t;
+	p->name = p->group = p->command = p->directory = p->user = NULL;
+	p->argv = p->env = NULL;
+	if (t->numprocs > 1) {
+		if (asprintf(&p->name, "%s:%u", t->name, num) == -1)
+			return -1;
+		p->group = strdup(t->name);
+	} else
+		p->name = strdup(t->name);
+	if ((cmd = expand(t->command, t->name, num)) == NULL)
+		return -1;
+	p->command = cmd;
+	p->argv = split_words(cmd, &err);
+	p->directory = t->directory ? strdup(t->directory) : NULL;
+	p->user = t->user ? strdup(t->user) : NULL;
+	p->env_file = NULL;
+	p->env = merge_env(t->env_file, t->env);
+	return p->name == NULL || p->argv == NULL ||
+	    (t->numprocs > 1 && p->group == NULL) ? -1 : 0;
+}
+
+static void
+program_clear(struct program *p)
+{
+	free(p->name);
+	free(p->group);
+	free(p->command);
+	free_words(p->argv);
+	free(p->directory);
+	free(p->user);
+	free_words(p->env);
+	free_words(p->env_file);
+	free(p->waiters);
+	memset(p, 0, sizeof(*p));
 }
 
 static int
@@ -342,20 +494,15 @@ int
 progconf_load(void)
 {
 	struct where w;
-	struct program *p;
+	struct program t, *p = &t, *grown;
 	const char *name;
 	size_t i, k;
+	unsigned num;
 	int line, errors = 0;
 
-	for (i = 0; H->section(proc_self, "program", i, NULL) != NULL; i++)
-		;
-	if (i == 0)
-		return 0;
-	if ((programs = calloc(i, sizeof(*programs))) == NULL)
-		return -1;
 	for (i = 0; (name = H->section(proc_self, "program", i, &line)) !=
 	    NULL; i++) {
-		p = &programs[nprograms++];
+		memset(&t, 0, sizeof(t));
 		defaults(p);
 		p->line = line;
 		memset(&w, 0, sizeof(w));
@@ -378,6 +525,25 @@ progconf_load(void)
 			errors++;
 		}
 		errors += w.errors;
+		if (errors > 0) {
+			program_clear(&t);
+			continue;
+		}
+		/* One program per instance: worker:0 ... worker:N-1. */
+		if ((grown = realloc(programs, (nprograms + t.numprocs) *
+		    sizeof(*programs))) == NULL) {
+			program_clear(&t);
+			return -1;
+		}
+		programs = grown;
+		for (num = 0; num < t.numprocs; num++) {
+			memset(&programs[nprograms], 0, sizeof(*programs));
+			if (instance(&t, num, &programs[nprograms++]) == -1) {
+				program_clear(&t);
+				return -1;
+			}
+		}
+		program_clear(&t);
 	}
 	return errors > 0 ? -1 : 0;
 }
@@ -387,15 +553,8 @@ progconf_free(void)
 {
 	size_t i;
 
-	for (i = 0; i < nprograms; i++) {
-		free(programs[i].name);
-		free(programs[i].command);
-		free_words(programs[i].argv);
-		free(programs[i].directory);
-		free(programs[i].user);
-		free_words(programs[i].env);
-		free(programs[i].waiters);
-	}
+	for (i = 0; i < nprograms; i++)
+		program_clear(&programs[i]);
 	free(programs);
 	programs = NULL;
 	nprograms = 0;

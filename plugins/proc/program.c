@@ -73,7 +73,7 @@ program_reply(struct pwaiter *w)
 static void
 resolve(struct program *g, size_t i, const char *failed)
 {
-	struct pwaiter *w = g->waiters[i];
+	struct pwaiter *w = g->waiters[i].w;
 
 	g->waiters[i] = g->waiters[--g->nwaiters];
 	if (failed != NULL && w->err[0] == '\0')
@@ -86,23 +86,23 @@ resolve(struct program *g, size_t i, const char *failed)
 static void
 notify(struct program *g)
 {
-	struct pwaiter *w;
+	struct pref *r;
 	size_t i = 0;
 
 	while (i < g->nwaiters) {
-		w = g->waiters[i];
-		if (w->op == OP_START && g->state == PS_RUNNING)
+		r = &g->waiters[i];
+		if (r->op == OP_START && g->state == PS_RUNNING)
 			resolve(g, i, NULL);
-		else if (w->op == OP_START && g->state == PS_FATAL)
+		else if (r->op == OP_START && g->state == PS_FATAL)
 			resolve(g, i, g->why);
-		else if (w->op == OP_START && g->state == PS_STOPPED)
+		else if (r->op == OP_START && g->state == PS_STOPPED)
 			resolve(g, i, "stopped before it was up");
-		else if (w->op == OP_STOP && (g->state == PS_STOPPED ||
+		else if (r->op == OP_STOP && (g->state == PS_STOPPED ||
 		    g->state == PS_EXITED || g->state == PS_FATAL))
 			resolve(g, i, NULL);
-		else if (w->op == OP_RESTART && (g->state == PS_STOPPED ||
+		else if (r->op == OP_RESTART && (g->state == PS_STOPPED ||
 		    g->state == PS_EXITED || g->state == PS_FATAL)) {
-			w->op = OP_START;	/* the second half */
+			r->op = OP_START;	/* this program's second half */
 			step(g, PE_START, "restart");
 			return;			/* step notified again */
 		} else
@@ -625,10 +625,10 @@ program_fini(void)
 		cancel_timer(&programs[i]);
 		/* Their clients are gone: finish without a word. */
 		for (j = 0; j < programs[i].nwaiters; j++)
-			if (--programs[i].waiters[j]->remaining == 0) {
-				H->finish(programs[i].waiters[j]->ctx);
-				free(programs[i].waiters[j]->progs);
-				free(programs[i].waiters[j]);
+			if (--programs[i].waiters[j].w->remaining == 0) {
+				H->finish(programs[i].waiters[j].w->ctx);
+				free(programs[i].waiters[j].w->progs);
+				free(programs[i].waiters[j].w);
 			}
 		programs[i].nwaiters = 0;
 	}

@@ -29,10 +29,16 @@ struct run {
 
 enum { OP_START, OP_STOP, OP_RESTART };
 
+/* A request waiting on one program, and what it waits for there (a
+ * restart is a stop, then a start, program by program). */
+struct pref {
+	struct pwaiter	*w;
+	int		 op;
+};
+
 /* A start, stop or restart request waiting for its programs. */
 struct pwaiter {
 	struct procctl_ctx	*ctx;		/* deferred reply */
-	int			 op;
 	size_t			 remaining;
 	size_t			 n;
 	struct program		**progs;
@@ -41,14 +47,18 @@ struct pwaiter {
 
 struct program {
 	/* Configuration. */
-	char		*name;
-	char		*command;	/* as written */
+	char		*name;		/* NAME, or NAME:N (numprocs) */
+	char		*group;		/* NAME of the instances, or NULL */
+	unsigned	 numprocs;
+	char		*command;	/* as written (expanded) */
 	char		**argv;		/* split like a shell line */
 	char		*directory;
 	char		*user;		/* NULL: procctld's own user */
 	uid_t		 uid;
 	gid_t		 gid;
-	char		**env;		/* "K=V", NULL-terminated */
+	char		**env;		/* "K=V", NULL-terminated: env_file's,
+					 * then environment's over them */
+	char		**env_file;	/* parsing only: env_file's lines */
 	mode_t		 umask;
 	int		 autostart;
 	enum restart_policy restart;
@@ -75,7 +85,7 @@ struct program {
 	char		 why[160];	/* FATAL's reason, the last exit */
 	struct run	 runs[RUNS_KEPT];
 	size_t		 nruns;		/* total ever, ring index = % */
-	struct pwaiter	**waiters;
+	struct pref	*waiters;	/* requests waiting on it */
 	size_t		 nwaiters;
 };
 

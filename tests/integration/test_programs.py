@@ -265,3 +265,39 @@ start_secs = 0.1
             if r["name"] == "keep"] == [pid]
     assert d.ctl("stop", "keep").returncode == 0
     assert state(d, "keep") == "STOPPED"
+
+
+def test_numprocs_instances(make_daemon, tmp_path):
+    """numprocs = 3: three programs, worker:0..2, each with its number in
+    its command line, controllable one by one and together."""
+    envf = tmp_path / "env"
+    envf.write_text("# shared\nA=1\nB=from-file\n\n")
+    d = make_daemon(prog_ini("""
+[program:worker]
+command = /bin/sh -c "exec sleep 32%%(process_num)02d"
+numprocs = 3
+start_secs = 0.1
+env_file = %s
+environment = B=override
+""" % envf))
+    for i in range(3):
+        wait_state(d, "worker:%d" % i, "RUNNING")
+    s = status(d)
+    assert sorted(s) == ["worker:0", "worker:1", "worker:2"]
+    for i in range(3):
+        assert s["worker:%d" % i]["command"].endswith("sleep 32%02d\"" % i)
+        with open("/proc/%d/cmdline" % s["worker:%d" % i]["pid"]) as f:
+            assert f.read().split("\0")[:2] == ["sleep", "32%02d" % i]
+    with open("/proc/%d/environ" % s["worker:1"]["pid"]) as f:
+        env = f.read().split("\0")
+    assert "A=1" in env and "B=override" in env, env
+    # One instance, then all of them by the group's name.
+    assert d.ctl("stop", "worker:1").returncode == 0
+    s = status(d)
+    assert [s["worker:%d" % i]["state"] for i in range(3)] == \
+        ["RUNNING", "STOPPED", "RUNNING"]
+    r = d.ctl("restart", "worker", json=True)
+    assert r.returncode == 0, r.stderr
+    assert [x["state"] for x in json.loads(r.stdout)] == ["RUNNING"] * 3
+    assert d.ctl("stop", "worker").returncode == 0
+    assert {x["state"] for x in status(d).values()} == {"STOPPED"}
