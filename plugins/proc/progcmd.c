@@ -5,6 +5,7 @@
  * NAME is a program or `all`.  Who may: admins, and the user a program
  * runs as.
  */
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +13,29 @@
 
 #include "program.h"
 
+/* Admins, the user it runs as, and its owners (users, @groups: the
+ * caller's supplementary groups as its passwd entry has them). */
 static int
 may(const struct procctl_caller *who, const struct program *g)
 {
-	return who->admin || (g->user != NULL && who->uid == g->uid);
+	gid_t groups[256];
+	int ng = 256, k;
+	size_t i;
+
+	if (who->admin || (g->user != NULL && who->uid == g->uid))
+		return 1;
+	for (i = 0; i < g->nowner_uids; i++)
+		if (g->owner_uids[i] == who->uid)
+			return 1;
+	if (g->nowner_gids == 0)
+		return 0;
+	if (getgrouplist(who->user, who->gid, groups, &ng) == -1)
+		ng = 1, groups[0] = who->gid;
+	for (i = 0; i < g->nowner_gids; i++)
+		for (k = 0; k < ng; k++)
+			if (groups[k] == g->owner_gids[i])
+				return 1;
+	return 0;
 }
 
 /* The programs ARGV names (`all`: every one), or NULL after a reply. */

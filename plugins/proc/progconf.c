@@ -7,6 +7,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -267,6 +268,50 @@ env_file(struct program *p, const char *path)
 	return rc;
 }
 
+/* "alice bob @devs": who may control the program besides admins. */
+static int
+owners(struct program *p, const char *s, struct where *w)
+{
+	char word[256];
+	struct passwd *pw;
+	struct group *gr;
+	size_t n;
+	void *grown;
+
+	(void)w;
+	free(p->owner_uids);
+	free(p->owner_gids);
+	p->owner_uids = NULL;
+	p->owner_gids = NULL;
+	p->nowner_uids = p->nowner_gids = 0;
+	while (*s != '\0') {
+		s += strspn(s, " ,\t");
+		if ((n = strcspn(s, " ,\t")) == 0)
+			break;
+		if (n >= sizeof(word))
+			return -1;
+		memcpy(word, s, n);
+		word[n] = '\0';
+		s += n;
+		if (word[0] == '@') {
+			if ((gr = getgrnam(word + 1)) == NULL ||
+			    (grown = realloc(p->owner_gids, (p->nowner_gids +
+			    1) * sizeof(gid_t))) == NULL)
+				return -1;
+			p->owner_gids = grown;
+			p->owner_gids[p->nowner_gids++] = gr->gr_gid;
+		} else {
+			if ((pw = getpwnam(word)) == NULL ||
+			    (grown = realloc(p->owner_uids, (p->nowner_uids +
+			    1) * sizeof(uid_t))) == NULL)
+				return -1;
+			p->owner_uids = grown;
+			p->owner_uids[p->nowner_uids++] = pw->pw_uid;
+		}
+	}
+	return 0;
+}
+
 /* The user a program runs as: a root procctld only (others run their
  * own user, whatever this says). */
 static int
@@ -304,6 +349,9 @@ set_key(struct program *p, struct where *w)
 		if (v[0] == '\0' || *end != '\0' || m < 1 || m > 1000)
 			bad(w, "expected a count from 1 to 1000");
 		p->numprocs = (unsigned)m;
+	} else if (strcmp(w->key, "owner") == 0) {
+		if (owners(p, v, w) == -1)
+			bad(w, "expected user names and @groups that exist");
 	} else if (strcmp(w->key, "env_file") == 0) {
 		if (env_file(p, v) == -1)
 			bad(w, "cannot be read, or a line is not NAME=VALUE");
@@ -458,6 +506,18 @@ instance(const struct program *t, unsigned num, struct program *p)
 	p->user = t->user ? strdup(t->user) : NULL;
 	p->env_file = NULL;
 	p->env = merge_env(t->env_file, t->env);
+	p->owner_uids = NULL;
+	p->owner_gids = NULL;
+	if ((t->nowner_uids > 0 && (p->owner_uids = calloc(t->nowner_uids,
+	    sizeof(uid_t))) == NULL) || (t->nowner_gids > 0 &&
+	    (p->owner_gids = calloc(t->nowner_gids, sizeof(gid_t))) == NULL))
+		return -1;
+	if (t->nowner_uids > 0)
+		memcpy(p->owner_uids, t->owner_uids, t->nowner_uids *
+		    sizeof(uid_t));
+	if (t->nowner_gids > 0)
+		memcpy(p->owner_gids, t->owner_gids, t->nowner_gids *
+		    sizeof(gid_t));
 	return p->name == NULL || p->argv == NULL ||
 	    (t->numprocs > 1 && p->group == NULL) ? -1 : 0;
 }
@@ -473,6 +533,8 @@ program_clear(struct program *p)
 	free(p->user);
 	free_words(p->env);
 	free_words(p->env_file);
+	free(p->owner_uids);
+	free(p->owner_gids);
 	free(p->waiters);
 	memset(p, 0, sizeof(*p));
 }

@@ -70,6 +70,10 @@ struct program {
 	uint64_t	 limit_window_ms;
 	int		 stop_signal;
 	uint64_t	 stop_ms;
+	uid_t		*owner_uids;	/* owner: who may control it besides */
+	size_t		 nowner_uids;	/* admins: users, */
+	gid_t		*owner_gids;	/* and @groups */
+	size_t		 nowner_gids;
 	int		 line;
 
 	/* State. */

@@ -797,3 +797,25 @@ def test_plugin_load_is_for_admins(make_daemon, users, pubdir):
     assert r.returncode == 0, r.stderr
     d.wait_log(r"plugin arith loaded at the request of pcts-adm")
     assert ctl_as("pcts-a", d, "mult", "6", "7").stdout == "42\n"
+
+
+def test_program_owner_users_and_groups(make_daemon, users, pubdir):
+    """A program's owner (users, @groups) may control it besides admins;
+    to anyone else it does not exist."""
+    d = make_daemon(policy_ini() + """
+[program:web]
+command = sleep 3301
+start_secs = 0.1
+owner = pcts-a @pcts-extra
+""", sock=os.path.join(pubdir, "s.sock"))
+    wait_for(lambda: '"RUNNING"' in d.ctl("status", "web",
+                                          json=True).stdout)
+    r = ctl_as("pcts-a", d, "stop", "web")
+    assert r.returncode == 0, r.stderr
+    r = ctl_as("pcts-out", d, "start", "web")      # by @pcts-extra
+    assert r.returncode == 0, r.stderr
+    r = ctl_as("pcts-b", d, "stop", "web")
+    assert r.returncode != 0 and "no program named 'web'" in r.stderr
+    r = ctl_as("pcts-b", d, "status", json_out=True)
+    assert json.loads(r.stdout) == []
+    assert '"RUNNING"' in d.ctl("status", "web", json=True).stdout
