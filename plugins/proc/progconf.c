@@ -349,6 +349,12 @@ set_key(struct program *p, struct where *w)
 		if (v[0] == '\0' || *end != '\0' || m < 1 || m > 1000)
 			bad(w, "expected a count from 1 to 1000");
 		p->numprocs = (unsigned)m;
+	} else if (strcmp(w->key, "requires") == 0 ||
+	    strcmp(w->key, "after") == 0) {
+		char **slot = w->key[0] == 'r' ? &p->requires_s : &p->after_s;
+
+		free(*slot);
+		*slot = strdup(v);
 	} else if (strcmp(w->key, "owner") == 0) {
 		if (owners(p, v, w) == -1)
 			bad(w, "expected user names and @groups that exist");
@@ -506,6 +512,10 @@ instance(const struct program *t, unsigned num, struct program *p)
 	p->user = t->user ? strdup(t->user) : NULL;
 	p->env_file = NULL;
 	p->env = merge_env(t->env_file, t->env);
+	p->requires_s = t->requires_s ? strdup(t->requires_s) : NULL;
+	p->after_s = t->after_s ? strdup(t->after_s) : NULL;
+	p->requires = p->after = NULL;
+	p->nrequires = p->nafter = 0;
 	p->owner_uids = NULL;
 	p->owner_gids = NULL;
 	if ((t->nowner_uids > 0 && (p->owner_uids = calloc(t->nowner_uids,
@@ -535,6 +545,10 @@ program_clear(struct program *p)
 	free_words(p->env_file);
 	free(p->owner_uids);
 	free(p->owner_gids);
+	free(p->requires_s);
+	free(p->after_s);
+	free(p->requires);
+	free(p->after);
 	free(p->waiters);
 	memset(p, 0, sizeof(*p));
 }
@@ -631,4 +645,88 @@ program_find(const char *name)
 		if (strcmp(programs[i].name, name) == 0)
 			return &programs[i];
 	return NULL;
+}
+
+/* The programs NAMES ("db cache", a numprocs group meaning all its
+ * instances) into *OUT: 0, or -1 after logging what is unknown. */
+static int
+link_names(struct program *g, const char *key, const char *names,
+    struct program ***out, size_t *n)
+{
+	char word[128];
+	size_t len, i, before;
+	void *grown;
+
+	*out = NULL;
+	*n = 0;
+	while (names != NULL && *names != '\0') {
+		names += strspn(names, " ,\t");
+		if ((len = strcspn(names, " ,\t")) == 0)
+			break;
+		snprintf(word, sizeof(word), "%.*s", (int)len, names);
+		names += len;
+		before = *n;
+		for (i = 0; i < nprograms; i++) {
+			if (strcmp(programs[i].name, word) != 0 &&
+			    (programs[i].group == NULL ||
+			    strcmp(programs[i].group, word) != 0))
+				continue;
+			if (&programs[i] == g ||
+			    (grown = realloc(*out, (*n + 1) *
+			    sizeof(**out))) == NULL)
+				continue;
+			*out = grown;
+			(*out)[(*n)++] = &programs[i];
+		}
+		if (*n == before) {
+			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
+			    "%s = %s: no program named '%s'",
+			    H->config_file(proc_self), g->line, g->group ?
+			    g->group : g->name, key, word, word);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Does following requires/after from G come back to it? */
+static int
+cycle(struct program *g, struct program *from, unsigned depth)
+{
+	size_t i;
+
+	if (depth > nprograms)
+		return 1;
+	for (i = 0; i < from->nrequires; i++)
+		if (from->requires[i] == g ||
+		    cycle(g, from->requires[i], depth + 1))
+			return 1;
+	for (i = 0; i < from->nafter; i++)
+		if (from->after[i] == g || cycle(g, from->after[i], depth + 1))
+			return 1;
+	return 0;
+}
+
+int
+progconf_link(void)
+{
+	size_t i;
+	int errors = 0;
+
+	for (i = 0; i < nprograms; i++)
+		if (link_names(&programs[i], "requires",
+		    programs[i].requires_s, &programs[i].requires,
+		    &programs[i].nrequires) == -1 ||
+		    link_names(&programs[i], "after", programs[i].after_s,
+		    &programs[i].after, &programs[i].nafter) == -1)
+			errors++;
+	for (i = 0; errors == 0 && i < nprograms; i++)
+		if (cycle(&programs[i], &programs[i], 0)) {
+			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
+			    "requires or comes after itself (a cycle)",
+			    H->config_file(proc_self), programs[i].line,
+			    programs[i].name);
+			errors++;
+		}
+	return errors > 0 ? -1 : 0;
 }

@@ -140,6 +140,10 @@ push_transition(const struct program *g, enum pstate from, const char *why)
 	H->push_end(ev);
 }
 
+static int in_deps;	/* deps_changed() is running: not again, */
+static int deps_again;	/* but once more after it */
+static void deps_changed(void);
+
 static void
 set_state(struct program *g, enum pstate to, const char *why)
 {
@@ -151,6 +155,17 @@ set_state(struct program *g, enum pstate to, const char *why)
 	    program_state_name(to), why);
 	push_transition(g, from, why);
 	notify(g);
+	/* Others may wait on this one: look again until nothing moves. */
+	if (in_deps) {
+		deps_again = 1;
+		return;
+	}
+	in_deps = 1;
+	do {
+		deps_again = 0;
+		deps_changed();
+	} while (deps_again);
+	in_deps = 0;
 }
 
 static void
@@ -300,9 +315,107 @@ run_begin(struct program *g)
 
 /* ---- actions ---- */
 
+static void deps_changed(void);
+static int depends_on(const struct program *, const struct program *);
+static void signal_stop(struct program *, const char *);
+static void a_to_stopped_now(struct program *, const char *);
+
+/* What G still waits for before it may start: a required program not
+ * RUNNING (started here if it is idle), or one it comes after that is
+ * starting.  NULL when nothing; *FAILED when a required one is FATAL. */
+static struct program *
+pending_dep(struct program *g, int *failed)
+{
+	struct program *r;
+	size_t i;
+
+	*failed = 0;
+	for (i = 0; i < g->nrequires; i++) {
+		r = g->requires[i];
+		if (r->state == PS_RUNNING)
+			continue;
+		if (r->state == PS_FATAL) {
+			*failed = 1;
+			return r;
+		}
+		if (r->state != PS_STARTING && r->state != PS_BACKOFF)
+			step(r, PE_START, "required by another program");
+		return r;
+	}
+	for (i = 0; i < g->nafter; i++)
+		if (g->after[i]->state == PS_STARTING ||
+		    g->after[i]->state == PS_BACKOFF)
+			return g->after[i];
+	return NULL;
+}
+
+static void a_spawn_now(struct program *g, const char *info);
+
+/* Start, once what it requires is up (and what it comes after is). */
 static void
 a_spawn(struct program *g, const char *info)
 {
+	struct program *r;
+	char why[200];
+	int failed;
+
+	cancel_timer(g);
+	if ((r = pending_dep(g, &failed)) == NULL) {
+		a_spawn_now(g, info);
+		return;
+	}
+	if (failed) {
+		snprintf(g->why, sizeof(g->why), "requires %s, which is FATAL",
+		    r->name);
+		set_state(g, PS_FATAL, g->why);
+		return;
+	}
+	g->waiting = 1;
+	snprintf(why, sizeof(why), "%s; waiting for %s", info, r->name);
+	set_state(g, PS_STARTING, why);
+}
+
+/* Programs waiting on others: the others have moved. */
+static void
+deps_changed(void)
+{
+	struct program *g, *r;
+	char why[200];
+	size_t i, k;
+	int failed, busy;
+
+	for (i = 0; i < nprograms; i++) {
+		g = &programs[i];
+		if (g->waiting && g->state == PS_STARTING &&
+		    (r = pending_dep(g, &failed)) == NULL) {
+			g->waiting = 0;
+			a_spawn_now(g, "what it waits for is up");
+		} else if (g->waiting && g->state == PS_STARTING && failed) {
+			g->waiting = 0;
+			snprintf(g->why, sizeof(g->why), "requires %s, which "
+			    "is FATAL", r->name);
+			set_state(g, PS_FATAL, g->why);
+		}
+		if (!g->stop_waiting || g->state != PS_STOPPING)
+			continue;
+		for (k = 0, busy = 0; k < nprograms; k++)
+			busy |= depends_on(&programs[k], g) &&
+			    programs[k].state != PS_STOPPED &&
+			    programs[k].state != PS_EXITED &&
+			    programs[k].state != PS_FATAL;
+		if (!busy) {
+			g->stop_waiting = 0;
+			snprintf(why, sizeof(why), "its dependents have "
+			    "stopped");
+			signal_stop(g, why);
+		}
+	}
+}
+
+static void
+a_spawn_now(struct program *g, const char *info)
+{
+	g->waiting = 0;
 	cancel_timer(g);
 	if (spawn_run(g) == -1) {
 		snprintf(g->why, sizeof(g->why), "cannot reach the monitor to "
@@ -429,18 +542,59 @@ a_exited(struct program *g, const char *info)
 	set_state(g, PS_EXITED, info);
 }
 
-static void
-a_stop(struct program *g, const char *info)
+/* D requires G. */
+static int
+depends_on(const struct program *d, const struct program *g)
 {
-	(void)info;
-	cancel_timer(g);
-	g->stop_asked = 1;
+	size_t i;
+
+	for (i = 0; i < d->nrequires; i++)
+		if (d->requires[i] == g)
+			return 1;
+	return 0;
+}
+
+/* The stop signal to G's run now (its dependents are down). */
+static void
+signal_stop(struct program *g, const char *why)
+{
+	(void)why;
 	if (g->cur != NULL && g->cur->state == PROC_RUNNING) {
 		H->signal(proc_self, g->cur->handle, g->stop_signal,
 		    PROCCTL_SIGNAL_TREE);
 		arm(g, g->stop_ms);
+	} else if (g->cur == NULL)
+		a_to_stopped_now(g, "stopped (it had no process)");
+}
+
+/* Stop: what requires it stops first, then it. */
+static void
+a_stop(struct program *g, const char *info)
+{
+	size_t i;
+	int waiting = 0;
+
+	(void)info;
+	cancel_timer(g);
+	g->stop_asked = 1;
+	if (g->waiting) {		/* never spawned */
+		g->waiting = 0;
+		a_to_stopped_now(g, "stop asked before it started");
+		return;
 	}
-	set_state(g, PS_STOPPING, "stop asked");
+	for (i = 0; i < nprograms; i++)
+		if (depends_on(&programs[i], g) &&
+		    programs[i].state != PS_STOPPED &&
+		    programs[i].state != PS_EXITED &&
+		    programs[i].state != PS_FATAL) {
+			step(&programs[i], PE_STOP, "what it requires stops");
+			waiting = 1;
+		}
+	g->stop_waiting = waiting;
+	set_state(g, PS_STOPPING, waiting ? "stop asked; its dependents "
+	    "stop first" : "stop asked");
+	if (!waiting && g->state == PS_STOPPING)
+		signal_stop(g, "stop asked");
 }
 
 static void
@@ -474,6 +628,13 @@ a_to_stopped(struct program *g, const char *info)
 {
 	cancel_timer(g);
 	set_state(g, PS_STOPPED, info);
+}
+
+static void
+a_to_stopped_now(struct program *g, const char *info)
+{
+	g->stop_waiting = 0;
+	a_to_stopped(g, info);
 }
 
 /* Nothing to do but tell whoever waits that it is so already. */
@@ -606,7 +767,7 @@ program_init(void)
 	snprintf(daemon_user, sizeof(daemon_user), "%s", pw ? pw->pw_name :
 	    "root");
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
-	if (progconf_load() == -1)
+	if (progconf_load() == -1 || progconf_link() == -1)
 		return -1;
 	if (nprograms > 0)
 		autostart_timer = H->timer_add(proc_self, 0, autostart, NULL);

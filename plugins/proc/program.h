@@ -70,6 +70,17 @@ struct program {
 	uint64_t	 limit_window_ms;
 	int		 stop_signal;
 	uint64_t	 stop_ms;
+	char		*requires_s;	/* as written: names (groups too) */
+	char		*after_s;
+	struct program	**requires;	/* started before it, stopped after */
+	size_t		 nrequires;
+	struct program	**after;	/* started before it if both start */
+	size_t		 nafter;
+	int		 waiting;	/* STARTING, its process not asked for
+					 * yet: for what it requires or comes
+					 * after */
+	int		 stop_waiting;	/* STOPPING, not signalled yet: its
+					 * dependents stop first */
 	uid_t		*owner_uids;	/* owner: who may control it besides */
 	size_t		 nowner_uids;	/* admins: users, */
 	gid_t		*owner_gids;	/* and @groups */
@@ -98,6 +109,8 @@ extern size_t nprograms;
 
 /* progconf.c */
 int	progconf_load(void);
+/* requires/after names into pointers, cycles refused: 0, or -1. */
+int	progconf_link(void);
 void	progconf_free(void);
 struct program *program_find(const char *name);
 

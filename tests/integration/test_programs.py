@@ -301,3 +301,77 @@ environment = B=override
     assert [x["state"] for x in json.loads(r.stdout)] == ["RUNNING"] * 3
     assert d.ctl("stop", "worker").returncode == 0
     assert {x["state"] for x in status(d).values()} == {"STOPPED"}
+
+
+def test_requires_and_after(make_daemon):
+    """requires: started after what it requires is up, stopped before it
+    stops; a required program that is FATAL fails its dependents with
+    the reason.  after: ordering only."""
+    d = make_daemon(prog_ini("""
+[program:web]
+command = sleep 3205
+requires = db
+after = cache
+start_secs = 0.1
+autostart = no
+
+[program:db]
+command = sleep 3206
+start_secs = 0.4
+autostart = no
+
+[program:cache]
+command = sleep 3207
+start_secs = 0.2
+
+[program:bad]
+command = /bin/false
+start_secs = 0.2
+start_limit = 1/60s
+backoff = 100ms..100ms
+autostart = no
+
+[program:needsbad]
+command = sleep 3208
+requires = bad
+autostart = no
+"""))
+    wait_state(d, "cache", "RUNNING")
+    c = d.raw()
+    c.call("HELLO", "3")
+    assert c.call("SUBSCRIBE") == "OK"
+    # Only web is asked for: db is started for it, and first.
+    r = d.ctl("start", "web")
+    assert r.returncode == 0, r.stderr
+    s = status(d)
+    assert s["db"]["state"] == "RUNNING" and s["web"]["state"] == "RUNNING"
+
+    def started(pid):
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    assert started(s["db"]["pid"]) <= started(s["web"]["pid"])
+    # Stopping db stops web first.
+    assert d.ctl("stop", "db").returncode == 0
+    order = []
+    while len(order) < 2:
+        m = c.read()
+        if m[:2] == [b"event", b"program"] and m[2]["to"] == b"STOPPED":
+            order.append(m[2]["name"].decode())
+    assert order == ["web", "db"], order
+    r = d.ctl("start", "needsbad")
+    assert r.returncode != 0
+    assert "needsbad: requires bad, which is FATAL" in r.stderr, r.stderr
+
+
+def test_bad_dependencies_refused(make_daemon, tmp_path):
+    for body, msg in [
+            ("[program:a]\ncommand = true\nrequires = nope\n",
+             "[program:a] requires = nope: no program named 'nope'"),
+            ("[program:a]\ncommand = true\nrequires = b\n"
+             "[program:b]\ncommand = true\nafter = a\n",
+             "requires or comes after itself (a cycle)")]:
+        ini = tmp_path / "dep.ini"
+        ini.write_text(prog_ini(body))
+        r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 78 and msg in r.stderr, r.stderr
