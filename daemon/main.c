@@ -391,6 +391,8 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		if (listen_adopt(lfds[i]) == -1)
 			return -1;
 	children_set_files(reload_on_files);
+	if (reload_server_init(c) == -1)
+		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
 	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
@@ -415,6 +417,7 @@ stop(void)
 		children_shutdown(active_config != NULL &&
 		    active_config->live_restore);
 	plugin_unload_all();
+	reload_fini();
 	conn_before_sleep();	/* what the plugins' last words woke */
 	children_free();
 	plugin_host_fini();
@@ -576,7 +579,6 @@ be_server(int argc, char **argv, struct config *cf)
 	set_title(argc, argv, "procctld: server");
 	prctl(PR_SET_NAME, "procctld-srv");
 	active_config = cf;
-	reload_server_init(cf);
 	/* PLUGIN LOAD parses this copy until the monitor reads a newer. */
 	if (start_text != NULL)
 		plugin_host_config(start_text, start_len);

@@ -29,6 +29,8 @@ struct procctl_plugin {
 	const struct procctl_plugin_decl *decl;
 	struct kv			*kv;		/* owned: its section */
 	size_t				 nkv;
+	procctl_reload_fn		 reload;	/* on_reload's */
+	void				*reload_arg;
 	procctl_adopt_fn		 adopt;		/* on_adopt's */
 	procctl_child_fn		 adopt_ended;
 	void				*adopt_arg;
@@ -481,6 +483,39 @@ host_config_file(struct procctl_plugin *self)
 	return conf_file != NULL ? conf_file : "built-in defaults";
 }
 
+/* A reload's list of changes, as plugins describe them. */
+struct procctl_report {
+	char		**lines;
+	size_t		  n;
+};
+
+static int
+host_on_reload(struct procctl_plugin *self, procctl_reload_fn fn, void *arg)
+{
+	self->reload = fn;
+	self->reload_arg = arg;
+	return 0;
+}
+
+static void
+host_note(struct procctl_report *r, const char *fmt, ...)
+{
+	char *line, **grown;
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) == -1)
+		line = NULL;
+	va_end(ap);
+	if (line == NULL || r == NULL ||
+	    (grown = realloc(r->lines, (r->n + 1) * sizeof(*grown))) == NULL) {
+		free(line);
+		return;
+	}
+	r->lines = grown;
+	r->lines[r->n++] = line;
+}
+
 static const struct procctl_host host = {
 	.abi_major = PROCCTL_ABI_MAJOR,
 	.abi_minor = PROCCTL_ABI_MINOR,
@@ -522,6 +557,8 @@ static const struct procctl_host host = {
 	.section = host_section,
 	.section_kv = host_section_kv,
 	.config_file = host_config_file,
+	.on_reload = host_on_reload,
+	.note = host_note,
 };
 
 /* Drop everything a plugin registered (on failed init and on unload). */
@@ -1042,6 +1079,69 @@ static const struct procctl_command plugin_command = {
 	"The loaded plugins; LOAD (admins) adds one from the config", 0,
 	NULL, plugin_params, "server"
 };
+
+struct procctl_report *
+plugin_report_new(void)
+{
+	return calloc(1, sizeof(struct procctl_report));
+}
+
+size_t
+plugin_report_lines(const struct procctl_report *r, const char *const **v)
+{
+	*v = (const char *const *)r->lines;
+	return r->n;
+}
+
+void
+plugin_report_free(struct procctl_report *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++)
+		free(r->lines[i]);
+	free(r->lines);
+	free(r);
+}
+
+/*
+ * The configuration C was read again: every plugin sees its new sections
+ * (DRY: says what it would do).  All or nothing: if one refuses, the
+ * sections go back as they were and -1 is returned.
+ */
+int
+plugin_host_reload(const struct config *c, int dry, struct procctl_report *r)
+{
+	struct plugin_conf *old = sections;
+	size_t nold = nsections;
+	struct procctl_plugin *p;
+	int rc = 0;
+
+	sections = NULL;
+	nsections = 0;
+	if (sections_copy(c) == -1)
+		rc = -1;
+	for (p = plugins; rc == 0 && p != NULL; p = p->next)
+		if (p->reload != NULL && p->reload(dry, r, p->reload_arg) == -1)
+			rc = -1;
+	if (rc == -1 || dry) {
+		sections_free();
+		sections = old;
+		nsections = nold;
+	} else {
+		struct plugin_conf *keep = sections;
+		size_t nkeep = nsections;
+
+		sections = old;
+		nsections = nold;
+		sections_free();
+		sections = keep;
+		nsections = nkeep;
+	}
+	return rc;
+}
 
 int
 plugin_host_init(const struct config *c)

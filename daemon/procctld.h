@@ -150,7 +150,8 @@ const int *reload_monitor_init(const char *file);
 int	reload_read_files(char **payload, size_t *len);
 /* Server: the bytes it was handed (else -1); SIGHUP; MON_FILES. */
 int	reload_handed_config(char **text, size_t *len);
-void	reload_server_init(const struct config *active);
+int	reload_server_init(const struct config *active);
+void	reload_fini(void);
 void	reload_ask(void);
 void	reload_on_files(uint64_t cookie, const struct mon_files *f);
 
@@ -337,6 +338,14 @@ void	plugin_run_session(const struct procctl_caller *who);
 /* The configuration's bytes (read by main at start, by the monitor on
  * SIGHUP), for PLUGIN LOAD; _arrived also answers the waiting loads. */
 void	plugin_host_config(const char *text, size_t len);
+/* The configuration read again: the plugins' sections and reload
+ * hooks (DRY: only what would change); all or nothing. */
+int	plugin_host_reload(const struct config *c, int dry,
+	    struct procctl_report *r);
+struct procctl_report *plugin_report_new(void);
+size_t	plugin_report_lines(const struct procctl_report *r,
+	    const char *const **v);
+void	plugin_report_free(struct procctl_report *r);
 void	plugin_host_config_arrived(const char *text, size_t len);
 
 /* ---- command.c: the command table and the core's own commands ---- */

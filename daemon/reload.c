@@ -54,7 +54,9 @@ reload_beside(struct config *c, char **path)
 	return 0;
 }
 
-#define COOKIE_RELOAD	1	/* children_reload()'s for SIGHUP */
+#define COOKIE_RELOAD		1	/* children_reload()'s: SIGHUP, */
+#define COOKIE_PLUGIN_LOAD	2	/* PLUGIN LOAD (plugin.c's), */
+#define COOKIE_FIRST_CMD	16	/* and each RELOAD command */
 
 /* The whole of PATH, malloc'd, into *OUT; -1 after logging. */
 int
@@ -249,46 +251,178 @@ reload_ask(void)
 		    "reloaded");
 }
 
-void
-reload_on_files(uint64_t cookie, const struct mon_files *f)
+/* `reload` requests waiting for the monitor's read of the files. */
+struct pending {
+	uint64_t		 cookie;
+	int			 dry;
+	struct procctl_ctx	*ctx;		/* deferred */
+	struct pending		*next;
+};
+static struct pending *pending;
+static uint64_t next_cookie = COOKIE_FIRST_CMD;
+
+/*
+ * Apply the files F (DRY: only say what would change), all or nothing:
+ * the file must parse, the plugins must accept their parts (asked
+ * first, without changing anything), the [access] policy must be
+ * usable.  0 with what changed in R, or -1 after logging why.
+ */
+static int
+apply(const struct mon_files *f, int dry, struct procctl_report *r,
+    const char *who)
 {
 	const char *text = f->data[MON_FILE_CONFIG];
 	size_t len = f->len[MON_FILE_CONFIG];
 	struct config nc;
 	int sec = f->data[MON_FILE_SECRETS] != NULL;
 
-	if (cookie != COOKIE_RELOAD) {
-		plugin_host_config_arrived(text, len);
-		return;
-	}
 	if (text == NULL) {
-		log_error("SIGHUP: %s could not be read (the monitor's log "
-		    "says why): the running configuration stays",
-		    active_config->file);
-		return;
+		log_error("%s: %s could not be read (the monitor's log "
+		    "says why): nothing changes", who, active_config->file);
+		return -1;
 	}
 	config_defaults(&nc);
 	if (config_load_mem(&nc, active_config->file, text, len) == -1 ||
-	    access_load(&nc) == -1) {
-		log_error("SIGHUP: %s not reloaded: the running policy stays",
+	    plugin_host_reload(&nc, 1, dry ? r : NULL) == -1 ||
+	    (!dry && access_load(&nc) == -1)) {
+		log_error("%s: %s not reloaded: nothing changes", who,
 		    active_config->file);
 		config_free(&nc);
-		return;
+		return -1;
+	}
+	if (dry) {
+		config_free(&nc);
+		return 0;
 	}
 	plugin_host_config(text, len);
 	if (sec && auth_reload_mem(nc.tcp_secrets ? nc.tcp_secrets :
 	    "secrets", f->data[MON_FILE_SECRETS],
 	    f->len[MON_FILE_SECRETS]) == -1)
-		log_error("SIGHUP: the secrets file was not reloaded: the "
-		    "running secrets stay");
+		log_error("%s: the secrets file was not reloaded: the "
+		    "running secrets stay", who);
 	(void)tls_reload_pem(f, &nc);
-	log_info("SIGHUP: [access] policy%s reloaded from %s (other changes "
-	    "take effect at restart)", sec ? " and secrets" : "",
-	    active_config->file);
+	if (plugin_host_reload(&nc, 0, r) == -1)
+		log_error("%s: a plugin refused what it accepted a moment "
+		    "ago; its part stays as it was", who);
+	log_info("%s: [access] policy%s reloaded from %s, and the programs "
+	    "(listeners and plugins take effect at restart)", who, sec ?
+	    " and secrets" : "", active_config->file);
 	config_free(&nc);
 	session_policy_changed();
+	return 0;
 }
 
+static void
+reply_report(struct procctl_ctx *ctx, const struct procctl_report *r)
+{
+	const char *const *v;
+	size_t n, i;
+
+	n = plugin_report_lines(r, &v);
+	reply_array(ctx, n > 0 ? n : 1);
+	if (n == 0)
+		reply_str(ctx, "nothing changes");
+	for (i = 0; i < n; i++)
+		reply_str(ctx, v[i]);
+}
+
+void
+reload_on_files(uint64_t cookie, const struct mon_files *f)
+{
+	struct procctl_report *r = plugin_report_new();
+	struct pending **pp, *p;
+	const char *const *v;
+	size_t n, i;
+
+	if (cookie == COOKIE_PLUGIN_LOAD) {
+		plugin_host_config_arrived(f->data[MON_FILE_CONFIG],
+		    f->len[MON_FILE_CONFIG]);
+		plugin_report_free(r);
+		return;
+	}
+	for (pp = &pending; (p = *pp) != NULL && p->cookie != cookie;
+	    pp = &p->next)
+		;
+	if (p == NULL) {		/* SIGHUP */
+		if (apply(f, 0, r, "SIGHUP") == 0)
+			for (n = plugin_report_lines(r, &v), i = 0; i < n; i++)
+				log_info("SIGHUP: %s", v[i]);
+		plugin_report_free(r);
+		return;
+	}
+	*pp = p->next;
+	if (apply(f, p->dry, r, "reload") == -1)
+		reply_error(p->ctx, "CONFIG", "%s was not reloaded: it has "
+		    "errors (the log says where); nothing changes",
+		    active_config->file);
+	else
+		reply_report(p->ctx, r);
+	reply_finish(p->ctx);
+	plugin_report_free(r);
+	free(p);
+}
+
+/* RELOAD [--dry-run] (admins): SIGHUP, answered with what changed. */
+static void
+cmd_reload(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = ctx->caller;
+	struct pending *p;
+
+	(void)argc;
+	(void)argv;
+	if (!who->admin) {
+		reply_error(ctx, "NOPERM", "reload is for admins only");
+		return;
+	}
+	if (active_config == NULL || active_config->file == NULL) {
+		reply_error(ctx, "CONFIG", "procctld runs without a "
+		    "configuration file: nothing to reload");
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->ctx = reply_defer(ctx)) == NULL) {
+		free(p);
+		reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	p->dry = args_option(ctx->cmd, ctx->args, "dry-run") != NULL;
+	p->cookie = next_cookie++;
+	if (children_reload(p->cookie) == -1) {
+		reply_error(p->ctx, "ERR", "the monitor cannot be reached");
+		reply_finish(p->ctx);
+		free(p);
+		return;
+	}
+	p->next = pending;
+	pending = p;
+}
+
+static const struct procctl_option reload_options[] = {
+	{ "dry-run", 'n', NULL, "say what would change; change nothing" },
+	{ NULL, 0, NULL, NULL },
+};
+static const struct procctl_param reload_params[] = {
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+static const struct procctl_command reload_command = {
+	"reload", cmd_reload, 0, "reload [--dry-run]",
+	"Admins: read the configuration again (as SIGHUP): the [access] "
+	"policy, secrets, TLS certificate, programs; says what changed", 0,
+	reload_options, reload_params, "server"
+};
+
+void
+reload_fini(void)
+{
+	struct pending *p;
+
+	while ((p = pending) != NULL) {	/* their clients are gone */
+		pending = p->next;
+		reply_finish(p->ctx);
+		free(p);
+	}
+}
 
 /* In the monitor, at start: FILE's bytes for the first server. */
 const int *
@@ -300,9 +434,11 @@ reload_monitor_init(const char *file)
 	return &config_memfd;
 }
 
-/* In a server: what SIGHUP changes is measured against ACTIVE. */
-void
+/* In a server: what SIGHUP changes is measured against ACTIVE; the
+ * reload command. */
+int
 reload_server_init(const struct config *active)
 {
 	active_config = active;
+	return command_add(&reload_command, PROCCTL_ABI_MINOR, 0, NULL, "core");
 }

@@ -28,7 +28,8 @@
  * (procctl_caller.session, host->on_session).
  * Minor 4 added: sections of the configuration a plugin reads itself,
  * [kind:name] such as [program:web] (host->section, host->section_kv,
- * host->config_file).
+ * host->config_file), reloading them (host->on_reload, host->note), and
+ * PROCCTL_INIT_BAD_CONFIG.
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -257,6 +258,11 @@ struct procctl_adopted {
 typedef void *(*procctl_adopt_fn)(const struct procctl_adopted *a,
     void *arg);
 
+/* Minor 4: a reload's list of what changes (opaque; see host->note). */
+struct procctl_report;
+typedef int (*procctl_reload_fn)(int dry, struct procctl_report *report,
+    void *arg);
+
 /* The exec's result: pid, or error (an errno: ENOENT, EACCES, EISDIR...).
  * contained: the process has its own cgroup (its whole tree is ended
  * with it). */
@@ -421,6 +427,16 @@ struct procctl_host {
 			    const char **key, const char **value, int *line);
 	/* The configuration file's name, for messages ("file:line: ..."). */
 	const char	*(*config_file)(struct procctl_plugin *self);
+	/* The configuration was read again (SIGHUP, `reload`): FN is
+	 * called with the new sections in place (host->section).  With
+	 * DRY it changes nothing and says what it would do; else it
+	 * applies them.  It describes each change with note(REPORT, ...),
+	 * and returns -1 (after logging why) when its part is unusable:
+	 * then nothing changes anywhere. */
+	int		(*on_reload)(struct procctl_plugin *self,
+			    procctl_reload_fn fn, void *arg);
+	void		(*note)(struct procctl_report *report, const char *fmt,
+			    ...) __attribute__((format(printf, 2, 3)));
 };
 
 /* The one exported symbol. */

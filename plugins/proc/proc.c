@@ -645,6 +645,8 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	if (H->on_disconnect(self, on_disconnect, NULL) == -1 ||
 	    H->on_session(self, on_session, NULL) == -1)
 		return -1;
+	if (H->on_reload(self, program_reload, NULL) == -1)
+		return -1;
 	return H->on_adopt(self, proc_adopt, proc_on_exit, NULL);
 }
 

@@ -22,6 +22,8 @@ may(const struct procctl_caller *who, const struct program *g)
 	int ng = 256, k;
 	size_t i;
 
+	if (g->removed)
+		return 0;		/* gone from the file */
 	if (who->admin || (g->user != NULL && who->uid == g->uid))
 		return 1;
 	for (i = 0; i < g->nowner_uids; i++)
@@ -55,18 +57,18 @@ resolve_names(struct procctl_ctx *ctx, int argc,
 	for (a = 1; a < argc; a++) {
 		if (strcmp(argv[a].ptr, "all") == 0) {
 			for (i = 0; i < nprograms; i++)
-				if (may(who, &programs[i]))
-					v[k++] = &programs[i];
+				if (may(who, programs[i]))
+					v[k++] = programs[i];
 			continue;
 		}
 		/* The NAME of numprocs instances: every one of them. */
 		if ((g = program_find(argv[a].ptr)) == NULL) {
 			before = k;
 			for (i = 0; i < nprograms; i++)
-				if (programs[i].group != NULL &&
-				    strcmp(programs[i].group, argv[a].ptr) == 0 &&
-				    may(who, &programs[i]))
-					v[k++] = &programs[i];
+				if (programs[i]->group != NULL &&
+				    strcmp(programs[i]->group, argv[a].ptr) == 0 &&
+				    may(who, programs[i]))
+					v[k++] = programs[i];
 			if (k > before)
 				continue;
 		}
@@ -238,11 +240,11 @@ program_cmd_status(struct procctl_ctx *ctx, int argc,
 		return;
 	}
 	for (i = 0; i < nprograms; i++)
-		n += may(who, &programs[i]);
+		n += may(who, programs[i]);
 	H->reply_array(ctx, n);
 	for (i = 0; i < nprograms; i++)
-		if (may(who, &programs[i]))
-			reply_status(ctx, &programs[i]);
+		if (may(who, programs[i]))
+			reply_status(ctx, programs[i]);
 }
 
 void

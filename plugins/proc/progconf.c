@@ -18,7 +18,7 @@
 
 #include "program.h"
 
-struct program *programs;
+struct program **programs;
 size_t nprograms;
 
 /* Where the value being checked is, for messages. */
@@ -532,8 +532,8 @@ instance(const struct program *t, unsigned num, struct program *p)
 	    (t->numprocs > 1 && p->group == NULL) ? -1 : 0;
 }
 
-static void
-program_clear(struct program *p)
+void
+progconf_clear(struct program *p)
 {
 	free(p->name);
 	free(p->group);
@@ -570,7 +570,7 @@ int
 progconf_load(void)
 {
 	struct where w;
-	struct program t, *p = &t, *grown;
+	struct program t, *p = &t, **grown;
 	const char *name;
 	size_t i, k;
 	unsigned num;
@@ -602,24 +602,25 @@ progconf_load(void)
 		}
 		errors += w.errors;
 		if (errors > 0) {
-			program_clear(&t);
+			progconf_clear(&t);
 			continue;
 		}
 		/* One program per instance: worker:0 ... worker:N-1. */
 		if ((grown = realloc(programs, (nprograms + t.numprocs) *
 		    sizeof(*programs))) == NULL) {
-			program_clear(&t);
+			progconf_clear(&t);
 			return -1;
 		}
 		programs = grown;
 		for (num = 0; num < t.numprocs; num++) {
-			memset(&programs[nprograms], 0, sizeof(*programs));
-			if (instance(&t, num, &programs[nprograms++]) == -1) {
-				program_clear(&t);
+			if ((programs[nprograms] = calloc(1,
+			    sizeof(**programs))) == NULL ||
+			    instance(&t, num, programs[nprograms++]) == -1) {
+				progconf_clear(&t);
 				return -1;
 			}
 		}
-		program_clear(&t);
+		progconf_clear(&t);
 	}
 	return errors > 0 ? -1 : 0;
 }
@@ -629,8 +630,10 @@ progconf_free(void)
 {
 	size_t i;
 
-	for (i = 0; i < nprograms; i++)
-		program_clear(&programs[i]);
+	for (i = 0; i < nprograms; i++) {
+		progconf_clear(programs[i]);
+		free(programs[i]);
+	}
 	free(programs);
 	programs = NULL;
 	nprograms = 0;
@@ -642,8 +645,9 @@ program_find(const char *name)
 	size_t i;
 
 	for (i = 0; i < nprograms; i++)
-		if (strcmp(programs[i].name, name) == 0)
-			return &programs[i];
+		if (!programs[i]->removed &&
+		    strcmp(programs[i]->name, name) == 0)
+			return programs[i];
 	return NULL;
 }
 
@@ -667,16 +671,18 @@ link_names(struct program *g, const char *key, const char *names,
 		names += len;
 		before = *n;
 		for (i = 0; i < nprograms; i++) {
-			if (strcmp(programs[i].name, word) != 0 &&
-			    (programs[i].group == NULL ||
-			    strcmp(programs[i].group, word) != 0))
+			if (programs[i]->removed)
 				continue;
-			if (&programs[i] == g ||
+			if (strcmp(programs[i]->name, word) != 0 &&
+			    (programs[i]->group == NULL ||
+			    strcmp(programs[i]->group, word) != 0))
+				continue;
+			if (programs[i] == g ||
 			    (grown = realloc(*out, (*n + 1) *
 			    sizeof(**out))) == NULL)
 				continue;
 			*out = grown;
-			(*out)[(*n)++] = &programs[i];
+			(*out)[(*n)++] = programs[i];
 		}
 		if (*n == before) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
@@ -714,19 +720,33 @@ progconf_link(void)
 	int errors = 0;
 
 	for (i = 0; i < nprograms; i++)
-		if (link_names(&programs[i], "requires",
-		    programs[i].requires_s, &programs[i].requires,
-		    &programs[i].nrequires) == -1 ||
-		    link_names(&programs[i], "after", programs[i].after_s,
-		    &programs[i].after, &programs[i].nafter) == -1)
+		if (link_names(programs[i], "requires",
+		    programs[i]->requires_s, &programs[i]->requires,
+		    &programs[i]->nrequires) == -1 ||
+		    link_names(programs[i], "after", programs[i]->after_s,
+		    &programs[i]->after, &programs[i]->nafter) == -1)
 			errors++;
 	for (i = 0; errors == 0 && i < nprograms; i++)
-		if (cycle(&programs[i], &programs[i], 0)) {
+		if (cycle(programs[i], programs[i], 0)) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
 			    "requires or comes after itself (a cycle)",
-			    H->config_file(proc_self), programs[i].line,
-			    programs[i].name);
+			    H->config_file(proc_self), programs[i]->line,
+			    programs[i]->name);
 			errors++;
 		}
 	return errors > 0 ? -1 : 0;
+}
+
+void
+progconf_relink(void)
+{
+	size_t i;
+
+	for (i = 0; i < nprograms; i++) {
+		free(programs[i]->requires);
+		free(programs[i]->after);
+		programs[i]->requires = programs[i]->after = NULL;
+		programs[i]->nrequires = programs[i]->nafter = 0;
+	}
+	(void)progconf_link();	/* checked on the new list before */
 }

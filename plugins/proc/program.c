@@ -155,6 +155,14 @@ set_state(struct program *g, enum pstate to, const char *why)
 	    program_state_name(to), why);
 	push_transition(g, from, why);
 	notify(g);
+	/* A reload changed it while it ran: it comes back with the new
+	 * settings (a removed one does not). */
+	if (g->restart_pending && (to == PS_STOPPED || to == PS_EXITED ||
+	    to == PS_FATAL)) {
+		g->restart_pending = 0;
+		if (!g->removed)
+			step(g, PE_START, "reloaded");
+	}
 	/* Others may wait on this one: look again until nothing moves. */
 	if (in_deps) {
 		deps_again = 1;
@@ -385,7 +393,7 @@ deps_changed(void)
 	int failed, busy;
 
 	for (i = 0; i < nprograms; i++) {
-		g = &programs[i];
+		g = programs[i];
 		if (g->waiting && g->state == PS_STARTING &&
 		    (r = pending_dep(g, &failed)) == NULL) {
 			g->waiting = 0;
@@ -399,10 +407,10 @@ deps_changed(void)
 		if (!g->stop_waiting || g->state != PS_STOPPING)
 			continue;
 		for (k = 0, busy = 0; k < nprograms; k++)
-			busy |= depends_on(&programs[k], g) &&
-			    programs[k].state != PS_STOPPED &&
-			    programs[k].state != PS_EXITED &&
-			    programs[k].state != PS_FATAL;
+			busy |= depends_on(programs[k], g) &&
+			    programs[k]->state != PS_STOPPED &&
+			    programs[k]->state != PS_EXITED &&
+			    programs[k]->state != PS_FATAL;
 		if (!busy) {
 			g->stop_waiting = 0;
 			snprintf(why, sizeof(why), "its dependents have "
@@ -583,11 +591,11 @@ a_stop(struct program *g, const char *info)
 		return;
 	}
 	for (i = 0; i < nprograms; i++)
-		if (depends_on(&programs[i], g) &&
-		    programs[i].state != PS_STOPPED &&
-		    programs[i].state != PS_EXITED &&
-		    programs[i].state != PS_FATAL) {
-			step(&programs[i], PE_STOP, "what it requires stops");
+		if (depends_on(programs[i], g) &&
+		    programs[i]->state != PS_STOPPED &&
+		    programs[i]->state != PS_EXITED &&
+		    programs[i]->state != PS_FATAL) {
+			step(programs[i], PE_STOP, "what it requires stops");
 			waiting = 1;
 		}
 	g->stop_waiting = waiting;
@@ -750,8 +758,9 @@ autostart(void *arg)
 	(void)arg;
 	autostart_timer = 0;
 	for (i = 0; i < nprograms; i++)
-		if (programs[i].autostart && programs[i].state == PS_STOPPED)
-			step(&programs[i], PE_START, "autostart");
+		if (programs[i]->autostart && !programs[i]->removed &&
+		    programs[i]->state == PS_STOPPED)
+			step(programs[i], PE_START, "autostart");
 }
 
 /* Read [program:*]; programs autostart once the loop runs (after the
@@ -783,15 +792,15 @@ program_fini(void)
 		H->timer_cancel(proc_self, autostart_timer);
 	autostart_timer = 0;
 	for (i = 0; i < nprograms; i++) {
-		cancel_timer(&programs[i]);
+		cancel_timer(programs[i]);
 		/* Their clients are gone: finish without a word. */
-		for (j = 0; j < programs[i].nwaiters; j++)
-			if (--programs[i].waiters[j].w->remaining == 0) {
-				H->finish(programs[i].waiters[j].w->ctx);
-				free(programs[i].waiters[j].w->progs);
-				free(programs[i].waiters[j].w);
+		for (j = 0; j < programs[i]->nwaiters; j++)
+			if (--programs[i]->waiters[j].w->remaining == 0) {
+				H->finish(programs[i]->waiters[j].w->ctx);
+				free(programs[i]->waiters[j].w->progs);
+				free(programs[i]->waiters[j].w);
 			}
-		programs[i].nwaiters = 0;
+		programs[i]->nwaiters = 0;
 	}
 	progconf_free();
 }

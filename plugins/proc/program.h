@@ -81,6 +81,10 @@ struct program {
 					 * after */
 	int		 stop_waiting;	/* STOPPING, not signalled yet: its
 					 * dependents stop first */
+	int		 restart_pending; /* reload changed it: start again
+					 * once stopped */
+	int		 removed;	/* gone from the file: stopped, then
+					 * hidden */
 	uid_t		*owner_uids;	/* owner: who may control it besides */
 	size_t		 nowner_uids;	/* admins: users, */
 	gid_t		*owner_gids;	/* and @groups */
@@ -104,13 +108,20 @@ struct program {
 	size_t		 nwaiters;
 };
 
-extern struct program *programs;
+extern struct program **programs;	/* each its own allocation: records
+					 * point to them across reloads */
 extern size_t nprograms;
 
 /* progconf.c */
 int	progconf_load(void);
 /* requires/after names into pointers, cycles refused: 0, or -1. */
 int	progconf_link(void);
+/* Links again after a reload changed the list. */
+void	progconf_relink(void);
+void	progconf_clear(struct program *p);
+
+/* progreload.c: the new sections, compared and applied (host->on_reload). */
+int	program_reload(int dry, struct procctl_report *r, void *arg);
 void	progconf_free(void);
 struct program *program_find(const char *name);
 

@@ -375,3 +375,78 @@ def test_bad_dependencies_refused(make_daemon, tmp_path):
         r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
                            capture_output=True, text=True, timeout=60)
         assert r.returncode == 78 and msg in r.stderr, r.stderr
+
+
+def test_reload(make_daemon):
+    """reload: a changed program is restarted, an unchanged one keeps its
+    pid, a new one starts (autostart), a removed one stops and is gone;
+    --dry-run says so and changes nothing; a broken file changes nothing
+    and says why.  SIGHUP does the same."""
+    first = """
+[program:keep]
+command = sleep 3211
+start_secs = 0.1
+
+[program:change]
+command = sleep 3212
+start_secs = 0.1
+
+[program:drop]
+command = sleep 3213
+start_secs = 0.1
+"""
+    d = make_daemon(prog_ini(first))
+    for n in ("keep", "change", "drop"):
+        wait_state(d, n, "RUNNING")
+    before = {n: r["pid"] for n, r in status(d).items()}
+    second = """
+[program:keep]
+command = sleep 3211
+start_secs = 0.1
+
+[program:change]
+command = sleep 3214
+start_secs = 0.1
+
+[program:new]
+command = sleep 3215
+start_secs = 0.1
+"""
+    d.ini.write_text(prog_ini(second))
+    r = d.ctl("reload", "--dry-run", json=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(r.stdout)) == [
+        "would add new (new, autostart)",
+        "would remove drop (gone from the file: stopped)",
+        "would update change (changed: restarted)"]
+    assert {n: r["pid"] for n, r in status(d).items()} == before
+    r = d.ctl("reload", json=True)
+    assert r.returncode == 0, r.stderr
+    assert sorted(json.loads(r.stdout)) == [
+        "added new (new, autostart)",
+        "removed drop (gone from the file: stopped)",
+        "updated change (changed: restarted)"]
+    wait_state(d, "new", "RUNNING")
+    wait_for(lambda: status(d)["change"]["state"] == "RUNNING" and
+             status(d)["change"]["pid"] != before["change"])
+    s = status(d)
+    assert sorted(s) == ["change", "keep", "new"]
+    assert s["keep"]["pid"] == before["keep"]
+    assert s["change"]["command"] == "sleep 3214"
+    wait_for(lambda: not os.path.exists("/proc/%d/cmdline" %
+                                        before["drop"]) or
+             open("/proc/%d/cmdline" % before["drop"]).read() == "")
+    # A broken file: nothing changes, and the reply says so.
+    d.ini.write_text(prog_ini(second + "\n[program:bad]\nrestrat = no\n"))
+    r = d.ctl("reload")
+    assert r.returncode != 0 and "was not reloaded: it has errors" in \
+        r.stderr, r.stderr
+    d.wait_log(r"\[program:bad\] restrat = no: unknown key")
+    assert sorted(status(d)) == ["change", "keep", "new"]
+    # SIGHUP reloads programs too.
+    d.ini.write_text(prog_ini(second.replace("3215", "3216")))
+    pid = status(d)["new"]["pid"]
+    d.proc.send_signal(signal.SIGHUP)
+    d.wait_log(r"SIGHUP: updated new \(changed: restarted\)")
+    wait_for(lambda: status(d)["new"]["pid"] not in (None, pid) and
+             status(d)["new"]["state"] == "RUNNING")
