@@ -394,15 +394,17 @@ deps_changed(void)
 
 	for (i = 0; i < nprograms; i++) {
 		g = programs[i];
-		if (g->waiting && g->state == PS_STARTING &&
-		    (r = pending_dep(g, &failed)) == NULL) {
-			g->waiting = 0;
-			a_spawn_now(g, "what it waits for is up");
-		} else if (g->waiting && g->state == PS_STARTING && failed) {
-			g->waiting = 0;
-			snprintf(g->why, sizeof(g->why), "requires %s, which "
-			    "is FATAL", r->name);
-			set_state(g, PS_FATAL, g->why);
+		if (g->waiting && g->state == PS_STARTING) {
+			r = pending_dep(g, &failed);
+			if (r == NULL) {
+				g->waiting = 0;
+				a_spawn_now(g, "what it waits for is up");
+			} else if (failed) {
+				g->waiting = 0;
+				snprintf(g->why, sizeof(g->why), "requires %s, "
+				    "which is FATAL", r->name);
+				set_state(g, PS_FATAL, g->why);
+			}
 		}
 		if (!g->stop_waiting || g->state != PS_STOPPING)
 			continue;
