@@ -79,26 +79,38 @@ tls_key_file_ok(const char *path)
 	return 1;
 }
 
+/* A server context as every listener has it: TLS 1.2 at least, no
+ * renegotiation, our cipher order. */
+static SSL_CTX *
+new_ctx(void)
+{
+	static const unsigned char sid[] = "procctld";
+	SSL_CTX *c;
+
+	if ((c = SSL_CTX_new(TLS_server_method())) == NULL)
+		return NULL;
+	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_session_id_context(c, sid, sizeof(sid) - 1);
+	return c;
+}
+
 int
 tls_init(const struct config *c)
 {
 	STACK_OF(X509_NAME) *names;
-	static const unsigned char sid[] = "procctld";
 
 	if (c->tls_cert == NULL)
 		return 0;
 	if (!tls_key_file_ok(c->tls_key))
 		return -1;
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
+	if ((ctx = new_ctx()) == NULL) {
 		log_error("TLS: %s", tls_error());
 		return -1;
 	}
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
 		log_error("[tcp] tls_cert %s: %s", c->tls_cert, tls_error());
 		goto fail;
@@ -213,20 +225,13 @@ use_client_ca(SSL_CTX *nctx, const char *ca, size_t len)
 int
 tls_reload_pem(const struct mon_files *f, const struct config *c)
 {
-	static const unsigned char sid[] = "procctld";
 	SSL_CTX *nctx;
 	const char *what = "tls_cert";
 
 	if (ctx == NULL || f->data[MON_FILE_TLS_CERT] == NULL)
 		return 0;	/* TLS comes and goes with a restart */
-	if ((nctx = SSL_CTX_new(TLS_server_method())) == NULL)
+	if ((nctx = new_ctx()) == NULL)
 		goto fail;
-	SSL_CTX_set_min_proto_version(nctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(nctx, SSL_OP_NO_RENEGOTIATION |
-	    SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_mode(nctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	SSL_CTX_set_session_id_context(nctx, sid, sizeof(sid) - 1);
 	if (!use_chain(nctx, f->data[MON_FILE_TLS_CERT],
 	    f->len[MON_FILE_TLS_CERT]))
 		goto fail;

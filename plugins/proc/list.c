@@ -82,8 +82,8 @@ proc_describe_end(const struct proc *p, char *out, size_t size)
 	    (unsigned long long)(ms % 1000 / 100));
 }
 
-static void
-reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
+void
+proc_reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
 {
 	char tmp[40];
 	struct tm tm;
@@ -177,9 +177,9 @@ proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 	H->reply_str(ctx, "state");
 	H->reply_str(ctx, proc_state_name(p));
 	H->reply_str(ctx, "started");
-	reply_time(ctx, &p->started);
+	proc_reply_time(ctx, &p->started);
 	H->reply_str(ctx, "ended");
-	reply_time(ctx, &p->ended);
+	proc_reply_time(ctx, &p->ended);
 	H->reply_str(ctx, "exit_code");
 	if (ended && p->state == PROC_EXITED && !p->unknown)
 		H->reply_int(ctx, p->exit_code);

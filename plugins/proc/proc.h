@@ -100,6 +100,8 @@ void	proc_adopt_fini(void);
 void	proc_reply_record(struct procctl_ctx *ctx, const struct proc *p,
 	    int details);
 uint64_t proc_run_ms(const struct proc *p);
+/* A CLOCK_REALTIME time as RFC 3339 UTC, or null when unset. */
+void	proc_reply_time(struct procctl_ctx *ctx, const struct timespec *ts);
 const char *proc_state_name(const struct proc *p);
 /* "exited with status 0", "killed by SIGTERM", ... */
 void	proc_describe_end(const struct proc *p, char *out, size_t size);

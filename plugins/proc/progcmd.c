@@ -153,21 +153,6 @@ program_cmd_restart(struct procctl_ctx *ctx, int argc,
 }
 
 static void
-reply_time(struct procctl_ctx *ctx, const struct timespec *ts)
-{
-	char tmp[40];
-	struct tm tm;
-
-	if (ts->tv_sec == 0) {
-		H->reply_null(ctx);
-		return;
-	}
-	gmtime_r(&ts->tv_sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	H->reply_str(ctx, tmp);
-}
-
-static void
 reply_seconds(struct procctl_ctx *ctx, uint64_t ms)
 {
 	char tmp[32];
@@ -276,9 +261,9 @@ program_cmd_why(struct procctl_ctx *ctx, int argc,
 		r = &g->runs[i % RUNS_KEPT];
 		H->reply_map(ctx, 5);
 		H->reply_str(ctx, "started");
-		reply_time(ctx, &r->start);
+		proc_reply_time(ctx, &r->start);
 		H->reply_str(ctx, "ended");
-		reply_time(ctx, &r->end);
+		proc_reply_time(ctx, &r->end);
 		H->reply_str(ctx, "run_time");
 		if (r->end.tv_sec != 0)
 			reply_seconds(ctx, r->run_ms);

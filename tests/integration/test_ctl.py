@@ -4,7 +4,9 @@ client)."""
 import os
 import re
 import shutil
+import select
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -57,8 +59,16 @@ def test_one_shot_and_events_load_no_module(daemon):
     p = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "events"],
                          stdout=subprocess.PIPE, text=True)
     try:
-        pid = int(daemon.ctl("run", "true").stdout)
-        assert p.stdout.readline().startswith("[event] %d " % pid)
+        # `events` subscribes a moment after it starts: run until one of
+        # ours is seen (a run before the subscription has no event).
+        pids, line = set(), ""
+        deadline = time.monotonic() + 60
+        while not line and time.monotonic() < deadline:
+            pids.add(int(daemon.ctl("run", "true").stdout))
+            if select.select([p.stdout], [], [], 0.2)[0]:
+                line = p.stdout.readline()
+        assert line.startswith("[event] ") and \
+            int(line.split()[1]) in pids, line
         m = maps(p.pid)
         for lib in ("tls.so", "edit.so", "libssl", "libreadline"):
             assert lib not in m
