@@ -524,7 +524,8 @@ static const struct procctl_param status_params[] = {
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 static const struct procctl_param why_params[] = {
-	{ "name", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, "status", "name", NULL },
+	{ "name|pid", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, "status", "name",
+	  NULL },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
@@ -552,8 +553,9 @@ static const struct procctl_command commands[] = {
 	{ "status", program_cmd_status, 0, "status [name|all]...",
 	  "Configured programs: state, pid, uptime, restarts, last exit, "
 	  "next retry", 0, NULL, status_params, "programs" },
-	{ "why", program_cmd_why, 0, "why <name>",
-	  "The last runs of a program: how each ended and what was decided",
+	{ "why", program_cmd_why, 0, "why <name|pid>",
+	  "The last runs of a program (by name, or the pid of one of its "
+	  "runs): how each ended and what was decided",
 	  0, NULL, why_params, "programs" },
 };
 

@@ -232,6 +232,23 @@ program_cmd_status(struct procctl_ctx *ctx, int argc,
 			reply_status(ctx, programs[i]);
 }
 
+static struct program *
+by_pid(const struct procctl_caller *who, const char *s)
+{
+	char *end;
+	long pid = strtol(s, &end, 10);
+	size_t i, k;
+
+	if (*s < '1' || *s > '9' || *end != '\0' || pid <= 0)
+		return NULL;
+	for (i = 0; i < nprograms; i++)
+		for (k = 0; k < RUNS_KEPT && k < programs[i]->nruns; k++)
+			if (programs[i]->runs[k].pid == (pid_t)pid &&
+			    may(who, programs[i]))
+				return programs[i];
+	return NULL;
+}
+
 void
 program_cmd_why(struct procctl_ctx *ctx, int argc,
     const struct procctl_arg *argv)
@@ -240,10 +257,13 @@ program_cmd_why(struct procctl_ctx *ctx, int argc,
 	const struct run *r;
 	size_t n, i, first;
 
-	if ((v = resolve_names(ctx, argc, argv, &n)) == NULL)
-		return;
-	g = v[0];
-	free(v);
+	/* A pid: the program one of whose kept runs it was. */
+	if ((g = by_pid(H->caller(ctx), argv[1].ptr)) == NULL) {
+		if ((v = resolve_names(ctx, argc, argv, &n)) == NULL)
+			return;
+		g = v[0];
+		free(v);
+	}
 	first = g->nruns > RUNS_KEPT ? g->nruns - RUNS_KEPT : 0;
 	H->reply_map(ctx, 4);
 	H->reply_str(ctx, "name");
@@ -259,7 +279,12 @@ program_cmd_why(struct procctl_ctx *ctx, int argc,
 	H->reply_array(ctx, g->nruns - first);
 	for (i = first; i < g->nruns; i++) {
 		r = &g->runs[i % RUNS_KEPT];
-		H->reply_map(ctx, 5);
+		H->reply_map(ctx, 6);
+		H->reply_str(ctx, "pid");
+		if (r->pid > 0)
+			H->reply_int(ctx, r->pid);
+		else
+			H->reply_null(ctx);
 		H->reply_str(ctx, "started");
 		proc_reply_time(ctx, &r->start);
 		H->reply_str(ctx, "ended");

@@ -222,6 +222,8 @@ started_cb(const struct procctl_started *st, void *arg)
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	p->start_ms = proc_now_ms();
 	p->state = PROC_RUNNING;
+	if (g->nruns > 0)
+		g->runs[(g->nruns - 1) % RUNS_KEPT].pid = p->pid;
 	proc_push_event(p, "started");
 	step(g, PE_STARTED, "started");
 }
@@ -746,6 +748,7 @@ program_adopt(struct proc *p, const char *name)
 	g->cur = p;
 	run_begin(g);
 	last_run(g)->start = p->started;
+	last_run(g)->pid = p->pid;
 	g->state = PS_RUNNING;
 	H->log(proc_self, PROCCTL_LOG_INFO, "program %s: adopted running "
 	    "(pid %d)", g->name, (int)p->pid);

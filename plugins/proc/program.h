@@ -21,6 +21,7 @@ enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 
 /* One run: what `why` tells. */
 struct run {
+	pid_t		 pid;		/* 0 until the exec worked */
 	struct timespec	 start, end;	/* CLOCK_REALTIME */
 	uint64_t	 run_ms;
 	char		 how[160];	/* "exited with status 1 after 0.3s" */

@@ -105,6 +105,10 @@ start_limit = 3/60s
     # Each delay grows (doubling, with 10 % jitter either way).
     assert delays[0] < delays[1] < delays[2], delays
     assert runs[3]["decision"].startswith("FATAL"), runs[3]
+    # why by the pid of one of its runs.
+    assert all(isinstance(r["pid"], int) for r in runs), runs
+    assert why(d, str(runs[1]["pid"]))["name"] == "crash"
+    assert d.ctl("why", "999999").returncode != 0
     assert status(d)["crash"]["restarts"] == 3
     # start clears FATAL and tries again; it fails the same way and says so.
     r = d.ctl("start", "crash")
