@@ -155,19 +155,24 @@ remove_stale(int parent)
 }
 
 /*
- * After adoption: a leaf of a gone monitor that no adopted process names
- * holds processes nobody manages (a monitor killed between a clone and
+ * After adoption: a leaf of the monitor before us (PREV, as our state
+ * file names it) that no adopted process names holds processes nobody
+ * manages (a monitor killed between a clone and
  * its journal line, a record lost): killed, so that nothing started
  * through procctld runs on unmanaged.
  */
 void
-cgroup_sweep(int (*named)(const char *))
+cgroup_sweep(int (*named)(const char *), const char *prev)
 {
-	size_t i;
+	size_t i, k = strlen(prev);
 	int leaf;
 
 	for (i = 0; i < nstale; i++) {
-		if (!named(stale[i]) && (leaf = cgroup_open(stale[i])) != -1) {
+		/* Only under the directory of the monitor our state file
+		 * came from: another procctld's leaves are its own. */
+		if (k > 0 && strncmp(stale[i], prev, k) == 0 &&
+		    stale[i][k] == '/' && !named(stale[i]) &&
+		    (leaf = cgroup_open(stale[i])) != -1) {
 			mon_log("killing what is left in %s: no record names "
 			    "it", stale[i]);
 			cgroup_kill(leaf);
@@ -384,4 +389,11 @@ cgroup_signal(int leaf, int signo)
 		fclose(f);
 	}
 	free(seen);
+}
+
+/* Our directory's name ("procctl-<pid>-<start>"), or "" without one. */
+const char *
+cgroup_name(void)
+{
+	return cgroot != -1 ? cgname : "";
 }

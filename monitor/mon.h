@@ -87,14 +87,15 @@ int	cgroup_populated(int);
 void	cgroup_kill(int);
 void	cgroup_signal(int, int);
 int	cgroup_holds(const char *, pid_t);
-void	cgroup_sweep(int (*)(const char *));
+void	cgroup_sweep(int (*)(const char *), const char *);
+const char *cgroup_name(void);
 
 /* state.c */
 int	state_open(const char *);
 void	state_add(const struct proc *);
 void	state_del(uint64_t, const struct proclist *);
 int	state_write_all(const struct proclist *);
-int	state_load(struct proclist *, uint64_t *);
+int	state_load(struct proclist *, uint64_t *, char *, size_t);
 void	state_remove(void);
 uint64_t state_stime(pid_t, pid_t *);
 

@@ -932,10 +932,11 @@ static void
 adopt(const char *path)
 {
 	struct proclist loaded = LIST_HEAD_INITIALIZER(loaded);
+	char prev[CG_NAME_MAX] = "";
 	struct proc *p;
 	int n;
 
-	if ((n = state_load(&loaded, &max_id)) == -1) {
+	if ((n = state_load(&loaded, &max_id, prev, sizeof(prev))) == -1) {
 		/* The file stays as it is for a monitor that can check it:
 		 * nothing in it is adopted, dropped or killed. */
 		mon_log("cannot start: the processes in %s could not be "
@@ -952,7 +953,7 @@ adopt(const char *path)
 		mon_log("adopted %d process%s from %s", n, n == 1 ? "" : "es",
 		    path);
 	state_write_all(&procs);
-	cgroup_sweep(named);
+	cgroup_sweep(named, prev);
 }
 
 static void

@@ -102,8 +102,12 @@ header(int fd)
 	char id[64], line[128];
 	int n;
 
+	/* The boot, and the cgroup directory of the monitor writing: a
+	 * later one sweeps only its own predecessors' leaves, not another
+	 * procctld's. */
 	boot_id(id, sizeof(id));
-	n = snprintf(line, sizeof(line), "procctl-state 1 %s\n", id);
+	n = snprintf(line, sizeof(line), "procctl-state 1 %s %s\n", id,
+	    *cgroup_name() ? cgroup_name() : "-");
 	return write(fd, line, (size_t)n) == n ? 0 : -1;
 }
 
@@ -359,12 +363,14 @@ verify(struct proc *p)
 
 /*
  * What the file says runs and still does, into LIST (as started,
- * adopted); *MAXID gets the largest id seen.  A file that is not ours,
+ * adopted); *MAXID gets the largest id seen, PREV the cgroup directory
+ * of the monitor that wrote the file.  A file that is not ours,
  * is open to others or is from another boot is ignored.  Returns how
  * many were adopted.
  */
 int
-state_load(struct proclist *list, uint64_t *maxid)
+state_load(struct proclist *list, uint64_t *maxid, char *prev,
+    size_t prevsize)
 {
 	char id[64], want[128], *line = NULL;
 	struct proc *p, *next;
@@ -387,9 +393,12 @@ state_load(struct proclist *list, uint64_t *maxid)
 		return 0;
 	}
 	boot_id(id, sizeof(id));
-	snprintf(want, sizeof(want), "procctl-state 1 %s\n", id);
-	if (getline(&line, &cap, f) == -1 || strcmp(line, want) != 0)
+	snprintf(want, sizeof(want), "procctl-state 1 %s ", id);
+	if (getline(&line, &cap, f) == -1 ||
+	    strncmp(line, want, strlen(want)) != 0)
 		goto out;	/* empty, or from another boot */
+	snprintf(prev, prevsize, "%.*s", (int)strcspn(line + strlen(want),
+	    " \n"), line + strlen(want));
 	while (getline(&line, &cap, f) != -1) {
 		if (line[0] == '+' && (p = parse_add(line)) != NULL) {
 			drop(list, p->id);

@@ -450,3 +450,20 @@ def test_stop_during_an_upgrade_stops(make_daemon):
     finally:
         tracer.kill()
         tracer.wait()
+
+
+def test_another_daemons_survivors_are_not_swept(make_daemon):
+    """Regression: a procctld starting while another (in the same cgroup)
+    lay crashed killed that one's processes as unrecorded leftovers.  A
+    monitor sweeps only the leaves of the monitor its own state file
+    names."""
+    a = make_daemon()
+    kept = run(a, "--detach", "sleep", "3118")
+    a.kill_hard()
+    b = make_daemon()                   # another socket, the same cgroup
+    assert b.ctl("ping").stdout == "PONG\n"
+    assert "killing what is left" not in b.log()
+    assert alive(kept), "another daemon's survivor was killed"
+    a.start()
+    assert row(a, kept)["adopted"] is True
+    assert a.ctl("close", kept).returncode == 0
