@@ -410,11 +410,14 @@ deps_changed(void)
 		}
 		if (!g->stop_waiting || g->state != PS_STOPPING)
 			continue;
+		/* A dependent with no process (waiting for this very
+		 * one to come back) holds nothing up. */
 		for (k = 0, busy = 0; k < nprograms; k++)
 			busy |= depends_on(programs[k], g) &&
 			    programs[k]->state != PS_STOPPED &&
 			    programs[k]->state != PS_EXITED &&
-			    programs[k]->state != PS_FATAL;
+			    programs[k]->state != PS_FATAL &&
+			    !programs[k]->waiting;
 		if (!busy) {
 			g->stop_waiting = 0;
 			snprintf(why, sizeof(why), "its dependents have "
@@ -579,6 +582,18 @@ signal_stop(struct program *g, const char *why)
 		a_to_stopped_now(g, "stopped (it had no process)");
 }
 
+/* Is G stopping only to start again (restart, a reload's change)? */
+static int
+restarting(const struct program *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->nwaiters; i++)
+		if (g->waiters[i].op == OP_RESTART)
+			return 1;
+	return g->restart_pending;
+}
+
 /* Stop: what requires it stops first, then it. */
 static void
 a_stop(struct program *g, const char *info)
@@ -599,6 +614,9 @@ a_stop(struct program *g, const char *info)
 		    programs[i]->state != PS_STOPPED &&
 		    programs[i]->state != PS_EXITED &&
 		    programs[i]->state != PS_FATAL) {
+			/* A restart of what it requires brings it back. */
+			if (restarting(g))
+				programs[i]->restart_pending = 1;
 			step(programs[i], PE_STOP, "what it requires stops");
 			waiting = 1;
 		}

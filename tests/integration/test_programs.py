@@ -454,3 +454,22 @@ start_secs = 0.1
     d.wait_log(r"SIGHUP: updated new \(changed: restarted\)")
     wait_for(lambda: status(d)["new"]["pid"] not in (None, pid) and
              status(d)["new"]["state"] == "RUNNING")
+
+
+def test_restart_of_a_requirement_brings_dependents_back(make_daemon):
+    d = make_daemon(prog_ini("""
+[program:web]
+command = sleep 3221
+requires = db
+start_secs = 0.1
+
+[program:db]
+command = sleep 3222
+start_secs = 0.1
+"""))
+    wait_state(d, "web", "RUNNING")
+    before = {n: r["pid"] for n, r in status(d).items()}
+    assert d.ctl("restart", "db").returncode == 0
+    wait_state(d, "web", "RUNNING")
+    after = {n: r["pid"] for n, r in status(d).items()}
+    assert after["db"] != before["db"] and after["web"] != before["web"]
