@@ -601,6 +601,16 @@ be_server(int argc, char **argv, struct config *cf)
 	return 0;
 }
 
+/* What the checks loaded, for a procctld that goes no further. */
+static void
+release(struct config *c)
+{
+	auth_free();
+	tls_free();
+	access_free();
+	config_free(c);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -682,32 +692,18 @@ main(int argc, char **argv)
 	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
 		fatal("out of memory");
 	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
-	    check_socket_group(&cf) == -1) {
+	    check_socket_group(&cf) == -1 ||
+	    (test_only && check_plugins(&cf) == -1)) {
 		log_error("%s: configuration unusable; not starting",
 		    file ? file : "built-in defaults");
-		auth_free();
-		tls_free();
-		access_free();
-		config_free(&cf);
-		return EX_CONFIG_CODE;
-	}
-	if (test_only && check_plugins(&cf) == -1) {
-		log_error("%s: configuration unusable; not starting",
-		    file ? file : "built-in defaults");
-		auth_free();
-		tls_free();
-		access_free();
-		config_free(&cf);
+		release(&cf);
 		return EX_CONFIG_CODE;
 	}
 	if (test_only) {
 		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
 		    file ? file : "built-in defaults", cf.socket,
 		    cf.plugin_dir);
-		auth_free();
-		tls_free();
-		access_free();
-		config_free(&cf);
+		release(&cf);
 		return 0;
 	}
 	if (getenv(MON_ENV_SERVER) != NULL)
