@@ -150,6 +150,17 @@ proc_forget(struct proc *p)
 	proc_free(p);
 }
 
+/* The exec of P worked: it runs, from now. */
+void
+proc_started(struct proc *p, const struct procctl_started *st)
+{
+	p->pid = st->pid;
+	p->contained = st->contained;
+	clock_gettime(CLOCK_REALTIME, &p->started);
+	p->start_ms = proc_now_ms();
+	p->state = PROC_RUNNING;
+}
+
 void
 proc_push_event(const struct proc *p, const char *kind)
 {

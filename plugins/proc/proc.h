@@ -82,6 +82,7 @@ void	proc_free(struct proc *p);
 /* A starting record the exec failed for: out of the list, freed. */
 void	proc_forget(struct proc *p);
 void	proc_insert(struct proc *p);
+void	proc_started(struct proc *p, const struct procctl_started *st);
 void	proc_push_event(const struct proc *p, const char *kind);
 void	proc_begin_close(struct proc *p);
 void	proc_on_exit(const struct procctl_exit *ex, void *arg);

@@ -217,11 +217,7 @@ started_cb(const struct procctl_started *st, void *arg)
 		step(g, PE_FAILED, why);
 		return;
 	}
-	p->pid = st->pid;
-	p->contained = st->contained;
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	p->start_ms = proc_now_ms();
-	p->state = PROC_RUNNING;
+	proc_started(p, st);
 	if (g->nruns > 0)
 		g->runs[(g->nruns - 1) % RUNS_KEPT].pid = p->pid;
 	proc_push_event(p, "started");

@@ -78,11 +78,7 @@ on_started(const struct procctl_started *st, void *arg)
 		proc_forget(p);
 		return;
 	}
-	p->pid = st->pid;
-	p->contained = st->contained;
-	clock_gettime(CLOCK_REALTIME, &p->started);
-	p->start_ms = proc_now_ms();
-	p->state = PROC_RUNNING;
+	proc_started(p, st);
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s started by %s (uid %u)",
 	    (int)p->pid, p->name, p->owner, (unsigned)p->uid);
 	/* The reply first: a client learns its pid before the event. */
