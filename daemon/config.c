@@ -468,6 +468,7 @@ config_free(struct config *c)
 		}
 		free(c->sections[i].kv);
 		free(c->sections[i].name);
+		free(c->sections[i].file);
 	}
 	free(c->sections);
 	for (i = 0; i < c->ntcp; i++)

@@ -399,6 +399,7 @@ sections_free(void)
 		}
 		free(sections[i].kv);
 		free(sections[i].name);
+		free(sections[i].file);
 	}
 	free(sections);
 	sections = NULL;
@@ -418,7 +419,9 @@ sections_copy(const struct config *c)
 	nsections = c->nsections;
 	for (i = 0; i < nsections; i++) {
 		sections[i].line = c->sections[i].line;
-		if ((sections[i].name = strdup(c->sections[i].name)) == NULL ||
+		if ((c->sections[i].file != NULL && (sections[i].file =
+		    strdup(c->sections[i].file)) == NULL) ||
+		    (sections[i].name = strdup(c->sections[i].name)) == NULL ||
 		    (c->sections[i].nkv > 0 && (sections[i].kv = calloc(
 		    c->sections[i].nkv, sizeof(struct kv))) == NULL))
 			return -1;
@@ -481,6 +484,20 @@ host_config_file(struct procctl_plugin *self)
 {
 	(void)self;
 	return conf_file != NULL ? conf_file : "built-in defaults";
+}
+
+static const char *
+host_section_file(struct procctl_plugin *self, const char *kind,
+    size_t index)
+{
+	size_t i, k = strlen(kind);
+
+	for (i = 0; i < nsections; i++)
+		if (strncmp(sections[i].name, kind, k) == 0 &&
+		    sections[i].name[k] == ':' && index-- == 0)
+			return sections[i].file != NULL ? sections[i].file :
+			    host_config_file(self);
+	return NULL;
 }
 
 /* A reload's list of changes, as plugins describe them. */
@@ -558,6 +575,7 @@ static const struct procctl_host host = {
 	.section_kv = host_section_kv,
 	.config_file = host_config_file,
 	.on_reload = host_on_reload,
+	.section_file = host_section_file,
 	.note = host_note,
 };
 

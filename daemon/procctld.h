@@ -93,6 +93,8 @@ struct plugin_conf {
 	char		*name;
 	char		*path;		/* as written; resolved at load */
 	int		 line;
+	char		*file;		/* a drop-in file it was read from;
+					 * NULL: the -c file */
 	struct kv	*kv;		/* the plugin's own keys */
 	size_t		 nkv;
 };

@@ -30,6 +30,11 @@
  * [kind:name] such as [program:web] (host->section, host->section_kv,
  * host->config_file), reloading them (host->on_reload, host->note), and
  * PROCCTL_INIT_BAD_CONFIG.
+ * Minor 5 added: readiness, limits and why a process died (the members
+ * after cwd_pid in struct procctl_spawn, struct procctl_notify,
+ * procctl_started.limits, procctl_exit.oom_killed), where a section was
+ * read from (host->section_file: drop-in files), and records that outlive
+ * the plugin's own reload (host->keep, host->kept).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -47,7 +52,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 4
+#define PROCCTL_ABI_MINOR 5
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -196,6 +201,9 @@ struct procctl_exit {
 	/* Minor 3: how it ended is not known (adopted after procctld was
 	 * killed, so not its parent: code -1, signal 0). */
 	int	unknown;
+	/* Minor 5: the kernel's OOM killer killed a process of its tree
+	 * (known only where the memory controller watches its cgroup). */
+	int	oom_killed;
 };
 typedef void (*procctl_child_fn)(const struct procctl_exit *ex, void *arg);
 
@@ -209,6 +217,23 @@ typedef void (*procctl_conn_fn)(const struct procctl_caller *who, void *arg);
  * no inherited fds) as the user the spec names; see docs/processes.md.
  */
 #define PROCCTL_SPAWN_INHERIT_OUTPUT	0x01u	/* stdout/stderr: procctld's */
+
+/* Minor 5: how a process says it is ready. */
+enum procctl_ready {
+	PROCCTL_READY_NONE,	/* started = ready */
+	PROCCTL_READY_NOTIFY,	/* sd_notify("READY=1") on NOTIFY_SOCKET,
+				 * from it or any process of its tree */
+	PROCCTL_READY_FD,	/* s6's notification-fd: a newline written
+				 * on fd `ready_fd` */
+};
+
+/* Minor 5: what a process said (READY=1, STATUS=...). */
+struct procctl_notify {
+	int		 ready;		/* it is ready */
+	const char	*status;	/* STATUS= text (sanitized), or NULL */
+};
+typedef void (*procctl_notify_fn)(const struct procctl_notify *n,
+    void *arg);
 
 struct procctl_spawn {
 	size_t		 size;		/* sizeof(struct procctl_spawn) */
@@ -234,6 +259,18 @@ struct procctl_spawn {
 					 * process's working directory (the
 					 * caller's: procctl_caller.pid), read
 					 * by the monitor */
+	/* Minor 5. */
+	int		 ready;		/* enum procctl_ready */
+	int		 ready_fd;	/* READY_FD: 3 or above */
+	procctl_notify_fn notify;	/* what it says, with spawn()'s ARG;
+					 * NULL: not told */
+	uint64_t	 memory_max;	/* bytes; 0: none.  memory.max of its
+					 * cgroup, else RLIMIT_AS */
+	uint64_t	 pids_max;	/* 0: none.  pids.max, else
+					 * RLIMIT_NPROC (which counts every
+					 * process of the user) */
+	uint64_t	 nofile;	/* RLIMIT_NOFILE, soft and hard; 0:
+					 * the default (1024) */
 };
 
 /*
@@ -270,7 +307,12 @@ struct procctl_started {
 	pid_t	 pid;
 	int	 error;
 	int	 contained;
+	/* Minor 5: the limits its cgroup enforces (the others, if asked
+	 * for, are rlimits). */
+	unsigned limits;
 };
+#define PROCCTL_LIMIT_MEMORY_CGROUP	0x01u
+#define PROCCTL_LIMIT_PIDS_CGROUP	0x02u
 typedef void (*procctl_started_fn)(const struct procctl_started *st,
     void *arg);
 
@@ -437,6 +479,22 @@ struct procctl_host {
 			    procctl_reload_fn fn, void *arg);
 	void		(*note)(struct procctl_report *report, const char *fmt,
 			    ...) __attribute__((format(printf, 2, 3)));
+
+	/* Minor 5. */
+
+	/* The file the INDEX-th [KIND:NAME] section was read from: the -c
+	 * file, or one of [daemon] include's drop-in files. */
+	const char	*(*section_file)(struct procctl_plugin *self,
+			    const char *kind, size_t index);
+	/* `plugin reload NAME` replaces a plugin with the file now on disk,
+	 * and its processes go on.  Its fini may keep() bytes (a copy is
+	 * taken; a later call replaces them) that the new instance's init
+	 * reads with kept() -- its records, say -- before on_adopt hands
+	 * it the processes.  kept() is NULL (*LEN 0) when there are none;
+	 * they are dropped once init returns. */
+	int		(*keep)(struct procctl_plugin *self, const void *p,
+			    size_t len);
+	const void	*(*kept)(struct procctl_plugin *self, size_t *len);
 };
 
 /* The one exported symbol. */
