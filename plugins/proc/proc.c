@@ -639,8 +639,8 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 
 	H = host;
 	proc_self = self;
-	if (H->abi_minor < 4 || H->size < offsetof(struct procctl_host,
-	    config_file) + sizeof(H->config_file)) {
+	if (H->abi_minor < 5 || H->size < offsetof(struct procctl_host,
+	    kept) + sizeof(H->kept)) {
 		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
 		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
 		    H->abi_minor);

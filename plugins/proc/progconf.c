@@ -23,6 +23,7 @@ size_t nprograms;
 
 /* Where the value being checked is, for messages. */
 struct where {
+	const char	*file;
 	const char	*name;
 	const char	*key;
 	const char	*value;
@@ -34,7 +35,7 @@ static void
 bad(struct where *w, const char *expected)
 {
 	H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] %s = %s: %s",
-	    H->config_file(proc_self), w->line, w->name, w->key, w->value,
+	    w->file, w->line, w->name, w->key, w->value,
 	    expected);
 	w->errors++;
 }
@@ -497,6 +498,7 @@ instance(const struct program *t, unsigned num, struct program *p)
 
 	*p = *t;
 	p->name = p->group = p->command = p->directory = p->user = NULL;
+	p->file = NULL;
 	p->argv = p->env = NULL;
 	if (t->numprocs > 1) {
 		if (asprintf(&p->name, "%s:%u", t->name, num) == -1)
@@ -510,6 +512,7 @@ instance(const struct program *t, unsigned num, struct program *p)
 	p->argv = split_words(cmd, &err);
 	p->directory = t->directory ? strdup(t->directory) : NULL;
 	p->user = t->user ? strdup(t->user) : NULL;
+	p->file = strdup(t->file);
 	p->env_file = NULL;
 	p->env = merge_env(t->env_file, t->env);
 	p->requires_s = t->requires_s ? strdup(t->requires_s) : NULL;
@@ -528,7 +531,7 @@ instance(const struct program *t, unsigned num, struct program *p)
 	if (t->nowner_gids > 0)
 		memcpy(p->owner_gids, t->owner_gids, t->nowner_gids *
 		    sizeof(gid_t));
-	return p->name == NULL || p->argv == NULL ||
+	return p->name == NULL || p->argv == NULL || p->file == NULL ||
 	    (t->numprocs > 1 && p->group == NULL) ? -1 : 0;
 }
 
@@ -541,6 +544,7 @@ progconf_clear(struct program *p)
 	free_words(p->argv);
 	free(p->directory);
 	free(p->user);
+	free(p->file);
 	free_words(p->env);
 	free_words(p->env_file);
 	free(p->owner_uids);
@@ -583,12 +587,15 @@ progconf_load(void)
 		p->line = line;
 		memset(&w, 0, sizeof(w));
 		w.name = name;
+		w.file = H->section_file(proc_self, "program", i);
+		if ((p->file = strdup(w.file)) == NULL)
+			return -1;
 		if ((p->name = strdup(name)) == NULL)
 			return -1;
 		if (!valid_name(name)) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s]"
 			    ": a name is letters, digits, '-', '_' and '.'",
-			    H->config_file(proc_self), line, name);
+			    w.file, line, name);
 			errors++;
 		}
 		for (k = 0; H->section_kv(proc_self, "program", name, k, &w.key,
@@ -596,7 +603,7 @@ progconf_load(void)
 			set_key(p, &w);
 		if (p->argv == NULL && w.errors == 0) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s]"
-			    " needs a command", H->config_file(proc_self), line,
+			    " needs a command", w.file, line,
 			    name);
 			errors++;
 		}
@@ -687,7 +694,7 @@ link_names(struct program *g, const char *key, const char *names,
 		if (*n == before) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
 			    "%s = %s: no program named '%s'",
-			    H->config_file(proc_self), g->line, g->group ?
+			    g->file, g->line, g->group ?
 			    g->group : g->name, key, word, word);
 			return -1;
 		}
@@ -730,7 +737,7 @@ progconf_link(void)
 		if (cycle(programs[i], programs[i], 0)) {
 			H->log(proc_self, PROCCTL_LOG_ERROR, "%s:%d: [program:%s] "
 			    "requires or comes after itself (a cycle)",
-			    H->config_file(proc_self), programs[i]->line,
+			    programs[i]->file, programs[i]->line,
 			    programs[i]->name);
 			errors++;
 		}

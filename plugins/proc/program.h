@@ -90,6 +90,7 @@ struct program {
 	size_t		 nowner_uids;	/* admins: users, */
 	gid_t		*owner_gids;	/* and @groups */
 	size_t		 nowner_gids;
+	char		*file;		/* where it was read from */
 	int		 line;
 
 	/* State. */

@@ -83,6 +83,8 @@ take_config(struct program *o, struct program *n)
 	SWAP(owner_gids);
 	SWAP(requires_s);
 	SWAP(after_s);
+	SWAP(file);
+	o->line = keep.line;
 	o->uid = keep.uid;
 	o->gid = keep.gid;
 	o->umask = keep.umask;
@@ -212,6 +214,12 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 				o->restart_pending = 1;
 				program_act(o, OP_STOP);
 			}
+		} else {	/* where it is written may have moved */
+			char *file = o->file;
+
+			o->file = f->file;
+			f->file = file;
+			o->line = f->line;
 		}
 	}
 	drop(fresh, nfresh);	/* what was not taken over */
