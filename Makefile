@@ -38,7 +38,7 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c
-MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c
+MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \

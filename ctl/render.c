@@ -116,8 +116,10 @@ is_table(const struct resp_value *v)
 	return 1;
 }
 
+/* V, an array of maps with the same keys, as a table of columns (the
+ * keys its headings), each line after INDENT spaces. */
 static void
-render_table(FILE *fp, const struct resp_value *v)
+render_table(FILE *fp, const struct resp_value *v, int indent)
 {
 	size_t ncols = v->elem[0].n / 2, nrows = v->n, r, k, w, *widths;
 	struct buf *cells;
@@ -151,6 +153,7 @@ render_table(FILE *fp, const struct resp_value *v)
 				widths[k] = w;
 		}
 	for (r = 0; r <= nrows; r++) {
+		fprintf(fp, "%*s", indent, "");
 		for (k = 0; k < ncols; k++) {
 			struct buf *c = &cells[r * ncols + k];
 
@@ -183,6 +186,12 @@ render_map(FILE *fp, const struct resp_value *v)
 		buf_reset(&k);
 		buf_reset(&val);
 		scalar_text(&k, &v->elem[i]);
+		/* A list of records (`why`'s runs): a table under its key. */
+		if (is_table(&v->elem[i + 1])) {
+			fprintf(fp, "%.*s:\n", (int)k.len, k.data);
+			render_table(fp, &v->elem[i + 1], 2);
+			continue;
+		}
 		scalar_text(&val, &v->elem[i + 1]);
 		fprintf(fp, "%.*s:%*s %.*s\n", (int)k.len, k.data,
 		    (int)(kw - k.len), "", (int)val.len,
@@ -217,7 +226,7 @@ render_human(FILE *fp, const struct resp_value *v)
 	case RESP_T_SET:
 	case RESP_T_PUSH:
 		if (is_table(v)) {
-			render_table(fp, v);
+			render_table(fp, v, 0);
 			return;
 		}
 		for (i = 0; i < v->n; i++) {

@@ -34,6 +34,7 @@ struct child {
 	const void		*owner;
 	procctl_started_fn	 started;
 	procctl_child_fn	 ended;
+	procctl_notify_fn	 notify;	/* what it says, or NULL */
 	void			*arg;
 	pid_t			 pid;		/* 0 until started */
 	struct child		*next;		/* hash chain */
@@ -166,6 +167,10 @@ on_started(uint64_t id, const struct mon_started *m)
 	st.pid = m->pid;
 	st.error = m->error;
 	st.contained = m->contained != 0;
+	if (m->limits & MON_LIMIT_MEMORY_CGROUP)
+		st.limits |= PROCCTL_LIMIT_MEMORY_CGROUP;
+	if (m->limits & MON_LIMIT_PIDS_CGROUP)
+		st.limits |= PROCCTL_LIMIT_PIDS_CGROUP;
 	if (m->error != 0 || m->pid <= 0) {
 		c = take(id);
 		if (st.error == 0)
@@ -197,6 +202,7 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	ex.signal = m->signo;
 	ex.core_dumped = m->core_dumped;
 	ex.unknown = m->unknown != 0;
+	ex.oom_killed = m->oom_killed != 0;
 	c->ended(&ex, c->arg);
 	free(c);
 }
@@ -313,6 +319,32 @@ files(uint64_t cookie, const char *p, size_t len)
 	return 0;
 }
 
+/* What a process said: to its plugin, if it listens.  The text is the
+ * monitor's, cleaned of control bytes; its length is checked here. */
+static int
+on_notify(uint64_t id, const char *payload, size_t len)
+{
+	struct procctl_notify n;
+	struct mon_notify m;
+	char status[MON_MAX_STATUS + 1];
+	struct child *c;
+
+	if (len < sizeof(m))
+		return -1;
+	memcpy(&m, payload, sizeof(m));
+	if (m.status_len > MON_MAX_STATUS || len != sizeof(m) + m.status_len)
+		return -1;
+	if ((c = *slot(id)) == NULL || c->notify == NULL || c->pid == 0)
+		return 0;
+	memcpy(status, payload + sizeof(m), m.status_len);
+	status[m.status_len] = '\0';
+	memset(&n, 0, sizeof(n));
+	n.ready = m.ready != 0;
+	n.status = m.status_len > 0 ? status : NULL;
+	c->notify(&n, c->arg);
+	return 0;
+}
+
 /* One whole message at P: 0, or -1 when it is not one the set allows. */
 static int
 handle(const struct mon_hdr *h, const char *payload)
@@ -326,6 +358,8 @@ handle(const struct mon_hdr *h, const char *payload)
 		return on_adopt(h->id, payload, h->len);
 	case MON_FILES:
 		return files(h->id, payload, h->len);
+	case MON_NOTIFY:
+		return on_notify(h->id, payload, h->len);
 	case MON_READY:
 		if (h->len != sizeof(r) || ready)
 			return -1;
@@ -545,6 +579,21 @@ encode_spawn(struct buf *b, const char *owner,
 		if (spec->cwd == NULL && spec->cwd_pid > 0)
 			m.cwd_pid = spec->cwd_pid;
 	}
+	if (have >= offsetof(struct procctl_spawn, nofile) +
+	    sizeof(spec->nofile)) {
+		if (spec->ready == PROCCTL_READY_NOTIFY)
+			m.ready = MON_RDY_NOTIFY;
+		else if (spec->ready == PROCCTL_READY_FD) {
+			m.ready = MON_RDY_FD;
+			m.ready_fd = (uint32_t)spec->ready_fd;
+			if (spec->ready_fd < 3 ||
+			    spec->ready_fd > MON_MAX_READY_FD)
+				return -1;
+		}
+		m.memory_max = spec->memory_max;
+		m.pids_max = spec->pids_max;
+		m.nofile = spec->nofile;
+	}
 	if (tag_len > MON_MAX_TAG)
 		return -1;
 	m.tag_len = (uint32_t)tag_len;
@@ -587,6 +636,9 @@ children_spawn(const void *owner, const char *name,
 	c->started = started;
 	c->ended = ended;
 	c->arg = arg;
+	if (spec->size >= offsetof(struct procctl_spawn, notify) +
+	    sizeof(spec->notify))
+		c->notify = spec->notify;
 	if (send_msg(MON_SPAWN, c->id, buf_head(&payload),
 	    buf_avail(&payload)) == -1) {
 		buf_free(&payload);
@@ -632,6 +684,7 @@ children_forget_owner(const void *owner)
 			c->owner = NULL;
 			c->started = NULL;
 			c->ended = NULL;
+			c->notify = NULL;
 			c->arg = NULL;
 			if (c->pid != 0)
 				kill_orphan(c);

@@ -31,6 +31,8 @@ static int	cgroot = -1;	/* procctl-<pid>/ under it */
 static char	cgname[48];
 static char	cgown[PATH_MAX];	/* our cgroup's path, "/..." */
 
+static void	controllers(void);
+
 /* The cgroup2 mount point and the cgroup path it shows as its root (not
  * "/" inside a cgroup namespace or a bind mount). */
 static int
@@ -215,6 +217,7 @@ cgroup_init(void)
 		why = strerror(errno);
 		goto fail;
 	}
+	controllers();
 	return 0;
 fail:
 	mon_log("no cgroup containment: %s", why);
@@ -224,6 +227,106 @@ fail:
 	}
 	cgparent = -1;
 	return -1;
+}
+
+/* Write S to DIR's FILE; 0 or -1. */
+static int
+put(int dir, const char *file, const char *s)
+{
+	size_t len = strlen(s);
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(dir, file, O_WRONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = write(fd, s, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Does DIR's cgroup.subtree_control (or .controllers) name WHAT? */
+static int
+has_controller(int dir, const char *file, const char *what)
+{
+	char buf[512], *tok, *save;
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(dir, file, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \n", &save))
+		if (strcmp(tok, what) == 0)
+			return 1;
+	return 0;
+}
+
+/* The memory and pids controllers for our leaves, where they can be had:
+ * enabled in our own cgroup's subtree (possible when it is the root, or
+ * was delegated with them: the no-internal-processes rule refuses it
+ * otherwise) and then in procctl-<pid>/.  Without them, memory_max and
+ * pids_max fall back to rlimits (cgroup_limit says which). */
+static void
+controllers(void)
+{
+	static const char *const want[] = { "memory", "pids" };
+	char op[16];
+	size_t i;
+
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		snprintf(op, sizeof(op), "+%s", want[i]);
+		if (!has_controller(cgparent, "cgroup.subtree_control",
+		    want[i]) && has_controller(cgparent, "cgroup.controllers",
+		    want[i]))
+			(void)put(cgparent, "cgroup.subtree_control", op);
+		if (put(cgroot, "cgroup.subtree_control", op) == -1)
+			mon_log("cgroup controller %s not available (%s): its "
+			    "limits are rlimits", want[i], strerror(errno));
+	}
+}
+
+/* memory.max and pids.max on LEAF (0: not asked); the MON_LIMIT_* it
+ * took. */
+uint32_t
+cgroup_limit(int leaf, uint64_t memory_max, uint64_t pids_max)
+{
+	char v[32];
+	uint32_t took = 0;
+
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)memory_max);
+	if (leaf != -1 && memory_max > 0 && put(leaf, "memory.max", v) == 0)
+		took |= MON_LIMIT_MEMORY_CGROUP;
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)pids_max);
+	if (leaf != -1 && pids_max > 0 && put(leaf, "pids.max", v) == 0)
+		took |= MON_LIMIT_PIDS_CGROUP;
+	return took;
+}
+
+/* Did the OOM killer kill a member of NAME?  (memory.events' oom_kill.) */
+int
+cgroup_oom_killed(const char *name)
+{
+	char buf[512], *at;
+	ssize_t n;
+	int fd;
+
+	if (cgparent == -1 || name[0] == '\0')
+		return 0;
+	snprintf(buf, sizeof(buf), "%s/memory.events", name);
+	if ((fd = openat(cgparent, buf, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (at = strstr(buf, "oom_kill ")) != NULL &&
+	    strtoull(at + 9, NULL, 10) > 0;
 }
 
 /* Remove procctl-<pid>/; it is empty once every leaf has gone. */

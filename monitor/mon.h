@@ -18,7 +18,7 @@
 #define CG_NAME_MAX	64	/* "procctl-<pid>-<start>/p<id>" */
 
 /* What an epoll event about a process's fd points to. */
-enum { W_STATUS, W_PID, W_EV, W_MAX };
+enum { W_STATUS, W_PID, W_EV, W_RDY, W_MAX };
 struct proc;
 struct pwatch {
 	struct proc	*p;
@@ -41,6 +41,11 @@ struct proc {
 					 * inherit the open fds) */
 	int		 statusfd;	/* exec-status pipe until read, or -1 */
 	int		 evfd;		/* cgroup.events while the tree drains */
+	int		 rdyfd;		/* fd:N readiness pipe until it spoke */
+	uint32_t	 ready;		/* MON_RDY_* it was started with */
+	uint32_t	 limits;	/* MON_LIMIT_* its cgroup enforces */
+	int		 said_ready;	/* READY=1 (or fd:N's newline) came */
+	int		 oom;		/* the OOM killer killed in its tree */
 	int		 pidfd;		/* until it is reaped, or -1 */
 	int		 foreign;	/* not our child: adopted after a crash */
 	int		 error;		/* why it did not start, or 0 */
@@ -69,6 +74,9 @@ struct spawn_req {
 	char			**argv;		/* argc + 1, owned array */
 	char			**env;		/* envc + 1, owned array */
 	unsigned char		*tag;		/* into the message */
+	int			 readyw;	/* fd:N's write end, or -1 */
+	uint32_t		 cg_limits;	/* MON_LIMIT_* set on its leaf:
+						 * not rlimits then */
 };
 
 /* spawn.c */
@@ -89,6 +97,16 @@ void	cgroup_signal(int, int);
 int	cgroup_holds(const char *, pid_t);
 void	cgroup_sweep(int (*)(const char *), const char *);
 const char *cgroup_name(void);
+uint32_t cgroup_limit(int, uint64_t, uint64_t);
+int	cgroup_oom_killed(const char *);
+
+/* ready.c */
+struct mon_notify;
+int	ready_init(void);
+const char *ready_socket(void);
+void	ready_read(const struct proclist *,
+	    void (*)(struct proc *, const struct mon_notify *, const char *));
+int	ready_pipe(int);
 
 /* state.c */
 int	state_open(const char *);

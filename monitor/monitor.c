@@ -62,7 +62,8 @@ static struct proclist graveyard = LIST_HEAD_INITIALIZER(graveyard);
 static size_t nprocs;
 
 static int epfd = -1;
-static char w_server, w_signals, w_srvpid;	/* what an event is about */
+static char w_server, w_signals, w_srvpid, w_notify; /* what an event
+						 * is about */
 static uint32_t srv_events;	/* the server's fd in the set for, or 0 */
 static int srv_pidfd = -1;
 static int chld_pending;	/* SIGCHLD: orphans may wait to be reaped */
@@ -144,17 +145,26 @@ send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
 }
 
 static void
-send_started(uint64_t id, pid_t pid, int error, int contained)
+send_started(uint64_t id, pid_t pid, int error, int contained,
+    uint32_t limits)
 {
-	struct mon_started m = { pid, error, contained, 0 };
+	struct mon_started m = { pid, error, contained, limits };
 
 	send_msg(MON_STARTED, id, &m, sizeof(m));
 }
 
 static void
+send_notify(const struct proc *p, const struct mon_notify *n,
+    const char *status)
+{
+	send_parts(MON_NOTIFY, p->id, n, sizeof(*n), status, n->status_len,
+	    NULL, 0);
+}
+
+static void
 send_exited(const struct proc *p)
 {
-	struct mon_exited m = { p->pid, -1, 0, 0, p->foreign, 0 };
+	struct mon_exited m = { p->pid, -1, 0, 0, p->foreign, p->oom };
 
 	if (p->foreign)
 		;		/* not our child: nobody can say how */
@@ -243,6 +253,7 @@ proc_add(struct proc *p)
 	watch(p->statusfd, EPOLLIN, &p->w[W_STATUS]);
 	watch(p->pidfd, EPOLLIN, &p->w[W_PID]);
 	watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
+	watch(p->rdyfd, EPOLLIN, &p->w[W_RDY]);
 }
 
 /* Done with P: its memory waits for the end of this turn, where an event
@@ -253,6 +264,7 @@ proc_free(struct proc *p)
 	unwatch(&p->statusfd);
 	unwatch(&p->evfd);
 	unwatch(&p->pidfd);
+	unwatch(&p->rdyfd);
 	if (p->cg[0])
 		cgroup_remove(-1, p->cg);
 	LIST_REMOVE(p, link);
@@ -322,7 +334,7 @@ proc_step(struct proc *p)
 		return;
 	if (p->error != 0 && !p->started) {
 		if (can_tell())
-			send_started(p->id, 0, p->error, 0);
+			send_started(p->id, 0, p->error, 0, 0);
 		if (can_tell() || shutting)
 			p->started = 1;	/* told, or nobody ever will be */
 		if (!p->reaped && p->pid > 1)
@@ -332,8 +344,13 @@ proc_step(struct proc *p)
 		return;
 	}
 	if (!p->started && (can_tell() || shutting)) {
-		if (can_tell())
-			send_started(p->id, p->pid, 0, p->cg[0] != '\0');
+		if (can_tell()) {
+			send_started(p->id, p->pid, 0, p->cg[0] != '\0',
+			    p->limits);
+			if (p->said_ready)	/* before we could say it ran */
+				send_notify(p, &(struct mon_notify){ 1, 0 },
+				    "");
+		}
 		p->started = 1;
 	}
 	if (!p->reaped)
@@ -352,6 +369,7 @@ proc_step(struct proc *p)
 			return;		/* EPOLLPRI on cgroup.events says when */
 		unwatch(&p->evfd);
 		if (p->cg[0]) {	/* gone before the server hears of it */
+			p->oom = cgroup_oom_killed(p->cg);
 			cgroup_remove(-1, p->cg);
 			p->cg[0] = '\0';
 		}
@@ -365,6 +383,31 @@ proc_step(struct proc *p)
 			return;	/* it died under us: the next one */
 	}
 	proc_free(p);
+}
+
+/* What P's tree said on the notify socket (ready.c): passed on, or kept
+ * until the server has heard that it started. */
+static void
+said(struct proc *p, const struct mon_notify *n, const char *status)
+{
+	if (n->ready && p->said_ready && n->status_len == 0)
+		return;
+	p->said_ready |= n->ready;
+	if (p->started && can_tell())
+		send_notify(p, n, status);
+}
+
+/* fd:N's pipe: a newline is READY=1; then (or at EOF) it is done. */
+static void
+read_ready(struct proc *p)
+{
+	int r;
+
+	if ((r = ready_pipe(p->rdyfd)) == 0)
+		return;
+	unwatch(&p->rdyfd);
+	if (r == 1)
+		said(p, &(struct mon_notify){ 1, 0 }, "");
 }
 
 static void
@@ -661,7 +704,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 {
 	struct spawn_req r;
 	struct proc *p = NULL;
-	int err = 0, contained, leaf;
+	int err = 0, contained = 0, leaf, rdy[2] = { -1, -1 };
 
 	if (spawn_parse(body, h->len, &r) == -1)
 		return -1;
@@ -677,14 +720,26 @@ on_spawn(const struct mon_hdr *h, char *body)
 	else {
 		p->id = h->id;
 		p->stop_ms = r.s.stop_ms;
-		p->statusfd = p->evfd = p->pidfd = -1;
+		p->statusfd = p->evfd = p->pidfd = p->rdyfd = -1;
+		p->ready = r.s.ready;
 		snprintf(p->owner, sizeof(p->owner), "%s", r.owner);
 		if ((p->tag_len = r.s.tag_len) > 0)
 			memcpy(p->tag, r.tag, r.s.tag_len);
 		leaf = cgroup_leaf(h->id, p->cg, sizeof(p->cg));
-		if ((p->pid = spawn_start(&r, leaf, &p->statusfd,
+		r.cg_limits = p->limits = cgroup_limit(leaf, r.s.memory_max,
+		    r.s.pids_max);
+		if (r.s.ready == MON_RDY_FD &&
+		    pipe2(rdy, O_CLOEXEC | O_NONBLOCK) == -1)
+			err = errno;
+		r.readyw = rdy[1];
+		if (err == 0 && (p->pid = spawn_start(&r, leaf, &p->statusfd,
 		    &contained, &p->pidfd)) == -1)
 			err = errno;
+		if (rdy[1] != -1)
+			close(rdy[1]);
+		p->rdyfd = rdy[0];
+		if (!contained)
+			p->limits = 0;
 		if (leaf != -1 && (!contained || err != 0)) {
 			cgroup_remove(leaf, p->cg);
 			p->cg[0] = '\0';
@@ -693,9 +748,12 @@ on_spawn(const struct mon_hdr *h, char *body)
 	}
 	spawn_free(&r);
 	if (err != 0) {
-		send_started(h->id, 0, err, 0);
-		if (p != NULL)
+		send_started(h->id, 0, err, 0, 0);
+		if (p != NULL) {
+			if (p->rdyfd != -1)
+				close(p->rdyfd);
 			free(p->tag);
+		}
 		free(p);
 		return 0;
 	}
@@ -985,6 +1043,7 @@ setup(const struct monitor_args *a)
 		_exit(1);
 	}
 	watch(sigfd, EPOLLIN, &w_signals);
+	watch(ready_init(), EPOLLIN, &w_notify);
 	if (a->socket != NULL && lstat(a->socket, &st) == 0) {
 		sock_dev = st.st_dev;
 		sock_ino = st.st_ino;
@@ -1023,6 +1082,8 @@ handle(const struct epoll_event *ev)
 
 	if (ev->data.ptr == &w_signals)
 		read_signals();
+	else if (ev->data.ptr == &w_notify)
+		ready_read(&procs, said);
 	else if (ev->data.ptr == &w_srvpid)
 		reap_server();
 	else if (ev->data.ptr == &w_server) {
@@ -1038,6 +1099,8 @@ handle(const struct epoll_event *ev)
 			read_status(p);
 		else if (w->kind == W_PID)
 			reap_pidfd(p);
+		else if (w->kind == W_RDY)
+			read_ready(p);
 		proc_step(p);
 	}
 }

@@ -57,6 +57,8 @@ enum mon_type {
 	MON_FILES,		/* struct mon_file records: what MON_RELOAD
 				 * asked for; none when it could not be read
 				 * (the monitor has logged why) */
+	MON_NOTIFY,		/* struct mon_notify, then its status text:
+				 * what a process said (READY=1, STATUS=) */
 };
 
 /* MON_FILES: each record is this, then `len` bytes of the file. */
@@ -139,8 +141,29 @@ struct mon_spawn {
 	uint32_t	stop_ms;	/* SIGTERM to SIGKILL on MON_SHUTDOWN */
 	int32_t		cwd_pid;
 	uint32_t	tag_len;	/* <= MON_MAX_TAG */
+	uint32_t	ready;		/* MON_RDY_* */
+	uint32_t	ready_fd;	/* MON_RDY_FD: 3..MON_MAX_READY_FD */
 	uint32_t	reserved;
+	uint64_t	memory_max;	/* bytes; 0: none */
+	uint64_t	pids_max;	/* 0: none */
+	uint64_t	nofile;		/* RLIMIT_NOFILE; 0: the default */
 	/* char strings[]; */
+};
+
+/* How a process says it is ready (MON_SPAWN.ready). */
+enum mon_readiness {
+	MON_RDY_NONE,
+	MON_RDY_NOTIFY,		/* sd_notify: NOTIFY_SOCKET in its env */
+	MON_RDY_FD,		/* a newline on fd ready_fd */
+};
+#define MON_MAX_READY_FD	255
+#define MON_MAX_STATUS		256	/* STATUS= bytes passed on */
+
+/* MON_NOTIFY. */
+struct mon_notify {
+	uint32_t	ready;		/* it said READY=1 (or wrote the
+					 * newline) */
+	uint32_t	status_len;	/* then this many bytes of STATUS= */
 };
 
 /* MON_SIGNAL flags. */
@@ -159,8 +182,10 @@ struct mon_started {
 	int32_t		pid;
 	int32_t		error;
 	uint32_t	contained;	/* 1: in its own cgroup */
-	uint32_t	reserved;
+	uint32_t	limits;		/* MON_LIMIT_*: enforced by its cgroup */
 };
+#define MON_LIMIT_MEMORY_CGROUP	0x01u
+#define MON_LIMIT_PIDS_CGROUP	0x02u
 
 /* MON_EXITED: how the main process ended (as waitid saw it), sent once
  * its whole tree is gone. */
@@ -170,7 +195,8 @@ struct mon_exited {
 	int32_t		signo;		/* terminating signal, or 0 */
 	int32_t		core_dumped;
 	uint32_t	unknown;	/* a foreign process: not known how */
-	uint32_t	reserved;
+	uint32_t	oom_killed;	/* its cgroup's memory.events counted
+					 * an OOM kill */
 };
 
 /* What procctld's start hands the monitor. */

@@ -32,7 +32,8 @@
 
 #include "mon.h"
 
-#define ENV_DEFAULTS	6	/* HOME USER LOGNAME SHELL PATH LANG */
+#define ENV_DEFAULTS	7	/* HOME USER LOGNAME SHELL LANG PATH
+				 * NOTIFY_SOCKET */
 #define PATH_USER	"PATH=/usr/local/bin:/usr/bin:/bin"
 #define PATH_ROOT	"PATH=/usr/local/sbin:/usr/sbin:/sbin:" \
 			"/usr/local/bin:/usr/bin:/bin"
@@ -62,6 +63,7 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 	uint64_t i, want;
 
 	memset(r, 0, sizeof(*r));
+	r->readyw = -1;
 	if (len < sizeof(r->s))
 		return -1;
 	memcpy(&r->s, p, sizeof(r->s));
@@ -73,6 +75,8 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 	want = 3 + (uint64_t)r->s.argc + r->s.envc;
 	/* env_put is quadratic: a bound keeps one message cheap. */
 	if (r->s.argc < 1 || r->s.envc > MON_MAX_ENV ||
+	    r->s.ready > MON_RDY_FD || (r->s.ready == MON_RDY_FD &&
+	    (r->s.ready_fd < 3 || r->s.ready_fd > MON_MAX_READY_FD)) ||
 	    want > (uint64_t)(end - p))
 		return -1;		/* every string has at least its NUL */
 	if ((r->argv = calloc(r->s.argc + 1, sizeof(char *))) == NULL ||
@@ -184,6 +188,10 @@ ctx_build(const struct spawn_req *r, struct spawn_ctx *c)
 			return EINVAL;
 		env_put(c, r->env[i]);
 	}
+	/* Last: the process's own environment cannot point it elsewhere. */
+	if (r->s.ready == MON_RDY_NOTIFY && ready_socket() != NULL &&
+	    env_own(c, "NOTIFY_SOCKET", ready_socket()) == -1)
+		return ENOMEM;
 	if (!c->set_ids)
 		return 0;
 	/* initgroups(3), done here: it reads files and allocates.  The
@@ -225,10 +233,30 @@ child_fail(int fd, int err)
 	_exit(127);
 }
 
-/* The standard fds on /dev/null (stdout and stderr kept if asked), every
- * other fd but ERRFD closed; ERRFD is close-on-exec, so it goes at exec. */
+/* Every fd from 3 up closed but A and B (-1: none). */
 static int
-child_fds(unsigned flags, int errfd)
+close_but(int a, int b)
+{
+	int keep[2], i, from = 3;
+
+	keep[0] = a < b ? a : b;
+	keep[1] = a < b ? b : a;
+	for (i = 0; i < 2; i++) {
+		if (keep[i] < from)
+			continue;
+		if (keep[i] > from && close_range(from, keep[i] - 1, 0) == -1)
+			return -1;
+		from = keep[i] + 1;
+	}
+	return close_range(from, ~0U, 0);
+}
+
+/* The standard fds on /dev/null (stdout and stderr kept if asked), every
+ * other fd but ERRFD closed; ERRFD is close-on-exec, so it goes at exec.
+ * READYW, when not -1, becomes fd READY_FD (s6's notification-fd), the
+ * one other fd the process starts with. */
+static int
+child_fds(unsigned flags, int errfd, int readyw, int ready_fd)
 {
 	int fd;
 
@@ -239,11 +267,45 @@ child_fds(unsigned flags, int errfd)
 		return -1;
 	if (fd > 2)
 		close(fd);
-	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-		return 0;
-	if (errfd > 3 && close_range(3, errfd - 1, 0) == -1)
+	if (readyw == -1)
+		ready_fd = -1;
+	else if (readyw != ready_fd && dup3(readyw, ready_fd, O_CLOEXEC) == -1)
 		return -1;
-	return close_range(errfd + 1, ~0U, 0);
+	if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == -1 &&
+	    close_but(errfd, ready_fd) == -1)
+		return -1;
+	/* Open across the exec: the one fd it is meant to have. */
+	return ready_fd == -1 ? 0 : fcntl(ready_fd, F_SETFD, 0);
+}
+
+/* Its rlimits: RLIMIT_NOFILE (soft 1024 by default), and the limits its
+ * cgroup could not enforce; 0 or an errno. */
+static int
+child_limits(const struct spawn_req *r)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		if (r->s.nofile > 0) {
+			rl.rlim_cur = r->s.nofile;
+			if (geteuid() == 0 || rl.rlim_max > r->s.nofile)
+				rl.rlim_max = r->s.nofile;
+			if (rl.rlim_cur > rl.rlim_max)
+				rl.rlim_cur = rl.rlim_max;
+		} else if (rl.rlim_cur > 1024)
+			rl.rlim_cur = 1024;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			return errno;
+	}
+	rl.rlim_cur = rl.rlim_max = r->s.memory_max;
+	if (r->s.memory_max > 0 && !(r->cg_limits & MON_LIMIT_MEMORY_CGROUP) &&
+	    setrlimit(RLIMIT_AS, &rl) == -1)
+		return errno;
+	rl.rlim_cur = rl.rlim_max = r->s.pids_max;
+	if (r->s.pids_max > 0 && !(r->cg_limits & MON_LIMIT_PIDS_CGROUP) &&
+	    setrlimit(RLIMIT_NPROC, &rl) == -1)
+		return errno;
+	return 0;
 }
 
 /* Become the user, and make sure there is no way back. */
@@ -270,7 +332,6 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 {
 	const char *r_cwd = r->cwd;
 	struct sigaction sa;
-	struct rlimit rl;
 	struct stat st;
 	sigset_t none;
 	int sig, err;
@@ -284,13 +345,15 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 	/* The pipe must not sit where a standard fd is about to go. */
 	if (errfd <= 2 && (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, 3)) == -1)
 		_exit(127);
-	if (setsid() == -1 || child_fds(r->s.flags, errfd) == -1)
+	if (r->readyw != -1 && (int)r->s.ready_fd == errfd &&
+	    (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, r->s.ready_fd + 1)) == -1)
+		_exit(127);
+	if (setsid() == -1 || child_fds(r->s.flags, errfd, r->readyw,
+	    (int)r->s.ready_fd) == -1)
 		child_fail(errfd, errno);
 	umask(r->s.umask & 0777);
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max < 1024 ? rl.rlim_max : 1024;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
+	if ((err = child_limits(r)) != 0)
+		child_fail(errfd, err);
 	if ((err = child_ids(c)) != 0)
 		child_fail(errfd, err);
 	/* As the user: a directory they cannot enter is their error. */

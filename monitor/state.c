@@ -310,7 +310,7 @@ parse_add(char *line)
 		free(p);
 		return NULL;
 	}
-	p->statusfd = p->evfd = p->pidfd = -1;
+	p->statusfd = p->evfd = p->pidfd = p->rdyfd = -1;
 	p->id = id;
 	p->pid = (pid_t)pid;
 	p->stime = stime;

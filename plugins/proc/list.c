@@ -57,7 +57,7 @@ signame(int sig, char *out, size_t size)
 void
 proc_describe_end(const struct proc *p, char *out, size_t size)
 {
-	char sig[32];
+	char sig[32], by[80] = "";
 	uint64_t ms = proc_run_ms(p);
 
 	if (p->unknown) {
@@ -67,19 +67,22 @@ proc_describe_end(const struct proc *p, char *out, size_t size)
 		    (unsigned long long)(ms % 1000 / 100));
 		return;
 	}
+	if (p->closed_by[0] != '\0')
+		snprintf(by, sizeof(by), " (closed: %s)", p->closed_by);
 	if (p->state == PROC_EXITED) {
-		snprintf(out, size, "exited with status %d after %llu.%01llus",
+		snprintf(out, size, "exited with status %d after %llu.%01llus%s",
 		    p->exit_code, (unsigned long long)(ms / 1000),
-		    (unsigned long long)(ms % 1000 / 100));
+		    (unsigned long long)(ms % 1000 / 100), by);
 		return;
 	}
 	signame(p->signal, sig, sizeof(sig));
-	snprintf(out, size, "%s by %s%s%s after %llu.%01llus",
-	    p->forced ? "killed" : "terminated", sig,
+	snprintf(out, size, "%s by %s%s%s%s after %llu.%01llus%s",
+	    p->forced || p->oom_killed ? "killed" : "terminated", sig,
+	    p->oom_killed ? " from the OOM killer (memory_max)" : "",
 	    p->forced ? " (did not end within the close timeout)" : "",
 	    p->core_dumped ? ", core dumped" : "",
 	    (unsigned long long)(ms / 1000),
-	    (unsigned long long)(ms % 1000 / 100));
+	    (unsigned long long)(ms % 1000 / 100), by);
 }
 
 void

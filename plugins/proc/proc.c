@@ -156,6 +156,8 @@ proc_started(struct proc *p, const struct procctl_started *st)
 {
 	p->pid = st->pid;
 	p->contained = st->contained;
+	if (H->abi_minor >= 5)
+		p->limits = st->limits;
 	clock_gettime(CLOCK_REALTIME, &p->started);
 	p->start_ms = proc_now_ms();
 	p->state = PROC_RUNNING;
@@ -211,7 +213,7 @@ void
 proc_on_exit(const struct procctl_exit *ex, void *arg)
 {
 	struct proc *p = arg;
-	char how[160];
+	char how[256];
 	size_t i;
 	int was_closing = p->state == PROC_CLOSING;
 
@@ -224,6 +226,7 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	} else if (ex->signal != 0) {
 		p->state = PROC_KILLED;
 		p->signal = ex->signal;
+		p->oom_killed = H->abi_minor >= 5 && ex->oom_killed;
 		p->exit_code = -1;
 		p->core_dumped = ex->core_dumped;
 	} else {
@@ -271,8 +274,11 @@ on_kill_timeout(void *arg)
 }
 
 void
-proc_begin_close(struct proc *p)
+proc_begin_close(struct proc *p, const char *by)
 {
+	if (p->closed_by[0] == '\0' && (p->state == PROC_STARTING ||
+	    p->state == PROC_RUNNING))
+		snprintf(p->closed_by, sizeof(p->closed_by), "%s", by);
 	if (p->state == PROC_STARTING) {
 		p->close_on_start = 1;	/* once the exec is confirmed */
 		return;
@@ -348,7 +354,7 @@ close_procs(struct procctl_ctx *ctx, struct proc **match, size_t n, int many)
 		}
 	}
 	for (i = 0; i < n; i++)
-		proc_begin_close(match[i]);
+		proc_begin_close(match[i], H->caller(ctx)->user);
 }
 
 static void
@@ -356,7 +362,7 @@ cmd_close(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	struct proc *p, *found = NULL, **match;
-	char pids[256], how[160];
+	char pids[256], how[256];
 	size_t n = 0, i, len;
 	pid_t pid;
 	int all = 0;
@@ -448,7 +454,7 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 		    (p->state == PROC_RUNNING || p->state == PROC_STARTING)) {
 			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its "
 			    "session ended; closing it", (int)p->pid, p->name);
-			proc_begin_close(p);
+			proc_begin_close(p, "its session ended");
 		}
 }
 

@@ -41,6 +41,11 @@ struct proc {
 	int		 signal;
 	int		 core_dumped;
 	int		 forced;	/* SIGKILLed after the close timeout */
+	int		 oom_killed;	/* the OOM killer killed in its tree */
+	unsigned	 limits;	/* PROCCTL_LIMIT_*: its cgroup's */
+	int		 ready;		/* said it is ready (notify, fd:N) */
+	char		 closed_by[64];	/* why it was closed: "alice",
+					 * "its session ended"; "" */
 	int		 adopted;	/* started under an earlier server */
 	int		 foreign;	/* ...or procctld: not its child */
 	int		 unknown;	/* ended, but nobody could say how */
@@ -84,7 +89,7 @@ void	proc_forget(struct proc *p);
 void	proc_insert(struct proc *p);
 void	proc_started(struct proc *p, const struct procctl_started *st);
 void	proc_push_event(const struct proc *p, const char *kind);
-void	proc_begin_close(struct proc *p);
+void	proc_begin_close(struct proc *p, const char *by);
 void	proc_on_exit(const struct procctl_exit *ex, void *arg);
 
 #define PROC_TAG_MAX	4096	/* the monitor keeps at most this */

@@ -126,7 +126,7 @@ act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 		ws[v[i]->nwaiters++].op = op;
 	}
 	for (i = 0; i < n; i++)
-		program_act(v[i], op);
+		program_act(v[i], op, H->caller(ctx)->user);
 	if (--w->remaining == 0)
 		program_reply(w);
 }
@@ -162,6 +162,71 @@ reply_seconds(struct procctl_ctx *ctx, uint64_t ms)
 	H->reply_double_text(ctx, tmp);
 }
 
+/* "notify: ready (serving 12 clients)", "fd:3: waiting", "none". */
+static void
+reply_readiness(struct procctl_ctx *ctx, const struct program *g)
+{
+	char kind[16], out[STATUS_KEPT + 48];
+	const char *now;
+
+	if (g->ready == PROCCTL_READY_NONE) {
+		H->reply_str(ctx, "none");
+		return;
+	}
+	if (g->ready == PROCCTL_READY_FD)
+		snprintf(kind, sizeof(kind), "fd:%d", g->ready_fd);
+	else
+		snprintf(kind, sizeof(kind), "notify");
+	now = g->cur == NULL ? "-" : g->cur->ready ? "ready" : "waiting";
+	snprintf(out, sizeof(out), "%s: %s%s%s%s", kind, now,
+	    g->said[0] ? " (" : "", g->said, g->said[0] ? ")" : "");
+	H->reply_str(ctx, out);
+}
+
+/* A size the way it was likely written: 512M, 2G, 65536. */
+static void
+human_size(uint64_t v, char *out, size_t size)
+{
+	static const char units[] = "KMGT";
+	int i = -1;
+
+	while (i < 3 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(out, size, "%llu%.*s", (unsigned long long)v, i >= 0,
+	    i >= 0 ? &units[i] : "");
+}
+
+/* The limits asked, and what enforces each: "memory 512M (cgroup),
+ * pids 64 (rlimit NPROC, per user), nofile 4096"; null for none. */
+static void
+reply_limits(struct procctl_ctx *ctx, const struct program *g)
+{
+	unsigned took = g->limits;
+	char out[192] = "", size[32];
+	size_t n = 0;
+
+	if (g->memory_max > 0) {
+		human_size(g->memory_max, size, sizeof(size));
+		n += snprintf(out + n, sizeof(out) - n, "memory %s (%s)", size,
+		    took & PROCCTL_LIMIT_MEMORY_CGROUP ? "cgroup memory.max" :
+		    "rlimit AS");
+	}
+	if (g->pids_max > 0 && n < sizeof(out))
+		n += snprintf(out + n, sizeof(out) - n, "%spids %llu (%s)",
+		    n ? ", " : "", (unsigned long long)g->pids_max,
+		    took & PROCCTL_LIMIT_PIDS_CGROUP ? "cgroup pids.max" :
+		    "rlimit NPROC, per user");
+	if (g->nofile > 0 && n < sizeof(out))
+		snprintf(out + n, sizeof(out) - n, "%snofile %llu",
+		    n ? ", " : "", (unsigned long long)g->nofile);
+	if (out[0] != '\0')
+		H->reply_str(ctx, out);
+	else
+		H->reply_null(ctx);
+}
+
 void
 reply_status(struct procctl_ctx *ctx, const struct program *g)
 {
@@ -171,7 +236,7 @@ reply_status(struct procctl_ctx *ctx, const struct program *g)
 	    g->cur->state != PROC_EXITED && g->cur->state != PROC_KILLED;
 	uint64_t now = proc_now_ms();
 
-	H->reply_map(ctx, 9);
+	H->reply_map(ctx, 11);
 	H->reply_str(ctx, "name");
 	H->reply_str(ctx, g->name);
 	H->reply_str(ctx, "state");
@@ -203,6 +268,10 @@ reply_status(struct procctl_ctx *ctx, const struct program *g)
 		H->reply_str(ctx, g->why);
 	else
 		H->reply_null(ctx);
+	H->reply_str(ctx, "ready");
+	reply_readiness(ctx, g);
+	H->reply_str(ctx, "limits");
+	reply_limits(ctx, g);
 	H->reply_str(ctx, "command");
 	H->reply_str(ctx, g->command);
 }

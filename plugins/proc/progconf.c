@@ -128,6 +128,66 @@ duration(const char *s, uint64_t *ms)
 	return 0;
 }
 
+/* "4194304", "64K", "512M", "2G" (powers of 1024): bytes, at least 64 KiB
+ * (below a few pages, any process would be killed at once). */
+static int
+size_of(const char *s, uint64_t *bytes)
+{
+	static const char units[] = "KMGT";
+	unsigned long long v;
+	const char *u;
+	char *end;
+	int shift = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || errno != 0 || s[0] == '-')
+		return -1;
+	if (*end != '\0' && (u = strchr(units, *end)) != NULL) {
+		shift = 10 * (int)(u - units + 1);
+		end++;
+	}
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -1;
+	*bytes = (uint64_t)v << shift;
+	return *bytes < 65536 ? -1 : 0;
+}
+
+/* A count from 1 to MAX. */
+static int
+count_of(const char *s, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (end == s || *end != '\0' || errno != 0 || s[0] == '-' ||
+	    v < 1 || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* none, notify or fd:N. */
+static int
+readiness(struct program *p, const char *s)
+{
+	uint64_t fd;
+
+	if (strcmp(s, "none") == 0)
+		p->ready = PROCCTL_READY_NONE;
+	else if (strcmp(s, "notify") == 0)
+		p->ready = PROCCTL_READY_NOTIFY;
+	else if (strncmp(s, "fd:", 3) == 0 && count_of(s + 3, 255, &fd) == 0 &&
+	    fd >= 3) {
+		p->ready = PROCCTL_READY_FD;
+		p->ready_fd = (int)fd;
+	} else
+		return -1;
+	return 0;
+}
+
 static int
 yes_no(const char *s, int *out)
 {
@@ -407,6 +467,21 @@ set_key(struct program *p, struct where *w)
 	} else if (strcmp(w->key, "stop_timeout") == 0) {
 		if (duration(v, &p->stop_ms) == -1)
 			bad(w, "expected a duration (10s)");
+	} else if (strcmp(w->key, "ready") == 0) {
+		if (readiness(p, v) == -1)
+			bad(w, "expected none, notify or fd:N (N from 3 to 255)");
+	} else if (strcmp(w->key, "start_timeout") == 0) {
+		if (duration(v, &p->ready_ms) == -1 || p->ready_ms == 0)
+			bad(w, "expected a duration above 0 (90s)");
+	} else if (strcmp(w->key, "memory_max") == 0) {
+		if (size_of(v, &p->memory_max) == -1)
+			bad(w, "expected a size of at least 64K (512M, 2G)");
+	} else if (strcmp(w->key, "pids_max") == 0) {
+		if (count_of(v, 4194304, &p->pids_max) == -1)
+			bad(w, "expected a count from 1 to 4194304");
+	} else if (strcmp(w->key, "nofile") == 0) {
+		if (count_of(v, 1048576, &p->nofile) == -1)
+			bad(w, "expected a count from 1 to 1048576");
 	} else
 		bad(w, "unknown key (docs/programs.md lists them)");
 }
@@ -426,6 +501,7 @@ defaults(struct program *p)
 	p->limit_window_ms = 60000;
 	p->stop_signal = SIGTERM;
 	p->stop_ms = 10000;
+	p->ready_ms = 90000;
 	p->uid = (uid_t)-1;
 	p->gid = (gid_t)-1;
 	p->numprocs = 1;

@@ -27,7 +27,8 @@ enum pevent {
 	PE_FAILED,	/* the exec did not */
 	PE_UP,		/* start_secs have passed: it is started */
 	PE_EXIT,	/* the run has ended (its whole tree) */
-	PE_TIMER,	/* backoff over, or the stop timeout */
+	PE_TIMER,	/* backoff over, the stop or the start timeout */
+	PE_READY,	/* it said it is ready (ready = notify, fd:N) */
 	PE_MAX
 };
 
@@ -191,7 +192,8 @@ on_timer(void *arg)
 	struct program *g = arg;
 
 	g->timer = 0;
-	step(g, g->state == PS_STARTING ? PE_UP : PE_TIMER, "timer");
+	step(g, g->state == PS_STARTING && g->ready == PROCCTL_READY_NONE ?
+	    PE_UP : PE_TIMER, "timer");
 }
 
 static void
@@ -218,10 +220,29 @@ started_cb(const struct procctl_started *st, void *arg)
 		return;
 	}
 	proc_started(p, st);
+	g->limits = p->limits;
 	if (g->nruns > 0)
 		g->runs[(g->nruns - 1) % RUNS_KEPT].pid = p->pid;
 	proc_push_event(p, "started");
 	step(g, PE_STARTED, "started");
+}
+
+/* What a run says on NOTIFY_SOCKET or its fd: ready, a status line. */
+static void
+notify_cb(const struct procctl_notify *n, void *arg)
+{
+	struct proc *p = arg;
+	struct program *g = p->prog;
+
+	if (g == NULL || g->cur != p)
+		return;
+	if (n->status != NULL)
+		snprintf(g->said, sizeof(g->said), "%s", n->status);
+	if (n->ready && !p->ready) {
+		p->ready = 1;
+		step(g, PE_READY, g->ready == PROCCTL_READY_FD ?
+		    "ready (a newline on its fd)" : "ready (READY=1)");
+	}
 }
 
 /* A record for a run of G, asked of the monitor. */
@@ -261,6 +282,12 @@ spawn_run(struct program *g)
 	spec.stop_ms = (uint32_t)g->stop_ms;
 	spec.tag = tag;
 	spec.tag_len = proc_tag(p, tag, sizeof(tag));
+	spec.ready = g->ready;
+	spec.ready_fd = g->ready_fd;
+	spec.notify = g->ready != PROCCTL_READY_NONE ? notify_cb : NULL;
+	spec.memory_max = g->memory_max;
+	spec.pids_max = g->pids_max;
+	spec.nofile = g->nofile;
 	if ((p->handle = H->spawn(proc_self, &spec, started_cb, proc_on_exit,
 	    p)) == 0) {
 		proc_free(p);
@@ -269,6 +296,9 @@ spawn_run(struct program *g)
 	proc_insert(p);
 	g->cur = p;
 	g->stop_asked = 0;
+	g->stop_by[0] = '\0';
+	g->ready_late = 0;
+	g->said[0] = '\0';
 	return 0;
 }
 
@@ -362,7 +392,7 @@ static void
 a_spawn(struct program *g, const char *info)
 {
 	struct program *r;
-	char why[200];
+	char why[320];
 	int failed;
 
 	cancel_timer(g);
@@ -386,7 +416,7 @@ static void
 deps_changed(void)
 {
 	struct program *g, *r;
-	char why[200];
+	char why[320];
 	size_t i, k;
 	int failed, busy;
 
@@ -451,11 +481,13 @@ static void a_up(struct program *, const char *);
 
 /* The exec worked: up after start_secs (at once when that is 0, before
  * the exit of a program that does its work and ends can count as a
- * failed start). */
+ * failed start), or once it says it is ready, within start_timeout. */
 static void
 a_arm_up(struct program *g, const char *info)
 {
-	if (g->start_ms == 0)
+	if (g->ready != PROCCTL_READY_NONE)
+		arm(g, g->ready_ms);
+	else if (g->start_ms == 0)
 		a_up(g, info);
 	else
 		arm(g, g->start_ms);
@@ -466,12 +498,36 @@ a_up(struct program *g, const char *info)
 {
 	char why[96];
 
-	(void)info;
 	cancel_timer(g);
 	g->consecutive = 0;
-	snprintf(why, sizeof(why), "up for %llu ms (start_secs)",
-	    (unsigned long long)g->start_ms);
+	if (g->ready != PROCCTL_READY_NONE)
+		snprintf(why, sizeof(why), "%s", info);
+	else
+		snprintf(why, sizeof(why), "up for %llu ms (start_secs)",
+		    (unsigned long long)g->start_ms);
 	set_state(g, PS_RUNNING, why);
+}
+
+static void a_kill(struct program *, const char *);
+
+/* Not ready within start_timeout: stopped (stop_signal, then SIGKILL
+ * after stop_timeout), and its end counts as a failed start. */
+static void
+a_not_ready(struct program *g, const char *info)
+{
+	if (g->ready_late) {
+		a_kill(g, info);
+		return;
+	}
+	g->ready_late = 1;
+	H->log(proc_self, PROCCTL_LOG_WARN, "program %s: not ready within "
+	    "%llu ms (start_timeout): stopping it", g->name,
+	    (unsigned long long)g->ready_ms);
+	if (g->cur != NULL && g->cur->state == PROC_RUNNING) {
+		H->signal(proc_self, g->cur->handle, g->stop_signal,
+		    PROCCTL_SIGNAL_TREE);
+		arm(g, g->stop_ms);
+	}
 }
 
 /* The run ended (or never began) too soon: retry after a backoff, or
@@ -480,7 +536,7 @@ static void
 a_failed_start(struct program *g, const char *info)
 {
 	struct run *r = last_run(g);
-	char why[200];
+	char why[320];
 	uint64_t d;
 
 	cancel_timer(g);
@@ -527,7 +583,7 @@ a_exited(struct program *g, const char *info)
 {
 	struct run *r = last_run(g);
 	int ok = succeeded(g, g->cur);
-	char why[200];
+	char why[320];
 	uint64_t d;
 
 	g->cur = NULL;
@@ -613,6 +669,9 @@ a_stop(struct program *g, const char *info)
 			/* A restart of what it requires brings it back. */
 			if (restarting(g))
 				programs[i]->restart_pending = 1;
+			snprintf(programs[i]->stop_by,
+			    sizeof(programs[i]->stop_by), "%s stopping",
+			    g->name);
 			step(programs[i], PE_STOP, "what it requires stops");
 			waiting = 1;
 		}
@@ -689,6 +748,7 @@ static const action_fn actions[PS_MAX][PE_MAX] = {
 		[PE_START] = a_same, [PE_STOP] = a_stop,
 		[PE_STARTED] = a_arm_up, [PE_FAILED] = a_failed_start,
 		[PE_UP] = a_up, [PE_EXIT] = a_failed_start,
+		[PE_TIMER] = a_not_ready, [PE_READY] = a_up,
 	},
 	[PS_RUNNING] = {
 		[PE_START] = a_same, [PE_STOP] = a_stop, [PE_EXIT] = a_exited,
@@ -719,8 +779,10 @@ step(struct program *g, enum pevent ev, const char *info)
 }
 
 void
-program_act(struct program *g, int op)
+program_act(struct program *g, int op, const char *by)
 {
+	if (op != OP_START)
+		snprintf(g->stop_by, sizeof(g->stop_by), "%s", by);
 	step(g, op == OP_START ? PE_START : PE_STOP, op == OP_START ?
 	    "start asked" : op == OP_STOP ? "stop asked" : "restart asked");
 }
@@ -732,20 +794,24 @@ void
 program_on_exit(struct proc *p)
 {
 	struct program *g = p->prog;
+	char how[224], by[96] = "", full[400];
 	struct run *r;
-	char how[140];
 
 	p->prog = NULL;
 	if (g == NULL || g->cur != p)
 		return;
 	proc_describe_end(p, how, sizeof(how));
+	if (g->stop_asked)
+		snprintf(by, sizeof(by), " (stopped by %s)", g->stop_by[0] ?
+		    g->stop_by : "request");
+	snprintf(full, sizeof(full), "%s%s%s", how, g->ready_late ?
+	    " (not ready within start_timeout)" : "", by);
 	if ((r = last_run(g)) != NULL) {
 		r->end = p->ended;
 		r->run_ms = proc_run_ms(p);
-		snprintf(r->how, sizeof(r->how), "%s%s", how,
-		    p->forced ? "" : g->stop_asked ? " (stop)" : "");
+		snprintf(r->how, sizeof(r->how), "%s", full);
 	}
-	step(g, PE_EXIT, how);
+	step(g, PE_EXIT, full);
 	if (g->cur == p)
 		g->cur = NULL;
 }

@@ -10,6 +10,7 @@
 
 #define RUNS_KEPT	20	/* runs remembered per program, for `why` */
 #define MAX_EXIT_CODES	16
+#define STATUS_KEPT	128	/* STATUS= text kept per program */
 
 /* The states of s6-supervise and supervisord, in one table (program.c). */
 enum pstate {
@@ -24,7 +25,7 @@ struct run {
 	pid_t		 pid;		/* 0 until the exec worked */
 	struct timespec	 start, end;	/* CLOCK_REALTIME */
 	uint64_t	 run_ms;
-	char		 how[160];	/* "exited with status 1 after 0.3s" */
+	char		 how[400];	/* "exited with status 1 after 0.3s" */
 	char		 decision[96];	/* "restart in 2.0 s", "FATAL: ..." */
 };
 
@@ -71,6 +72,12 @@ struct program {
 	uint64_t	 limit_window_ms;
 	int		 stop_signal;
 	uint64_t	 stop_ms;
+	int		 ready;		/* PROCCTL_READY_* */
+	int		 ready_fd;
+	uint64_t	 ready_ms;	/* start_timeout: ready within this */
+	uint64_t	 memory_max;	/* bytes; 0: none */
+	uint64_t	 pids_max;
+	uint64_t	 nofile;
 	char		*requires_s;	/* as written: names (groups too) */
 	char		*after_s;
 	struct program	**requires;	/* started before it, stopped after */
@@ -103,7 +110,11 @@ struct program {
 	uint64_t	 timer;		/* backoff, start_secs or stop timeout */
 	uint64_t	 retry_at;	/* BACKOFF: when (monotonic ms) */
 	int		 stop_asked;	/* the run ends because we asked */
-	char		 why[160];	/* FATAL's reason, the last exit */
+	char		 stop_by[64];	/* ...and who: a user, "reload" */
+	unsigned	 limits;	/* PROCCTL_LIMIT_*: the last run's */
+	int		 ready_late;	/* start_timeout passed: being stopped */
+	char		 said[STATUS_KEPT]; /* its last STATUS= (notify) */
+	char		 why[288];	/* FATAL's reason, the last exit */
 	struct run	 runs[RUNS_KEPT];
 	size_t		 nruns;		/* total ever, ring index = % */
 	struct pref	*waiters;	/* requests waiting on it */
@@ -133,7 +144,7 @@ void	program_fini(void);
 void	program_on_exit(struct proc *p);
 void	*program_adopt(struct proc *p, const char *name);
 /* OP asked of G (its waiters already added). */
-void	program_act(struct program *g, int op);
+void	program_act(struct program *g, int op, const char *by);
 /* Every program of W has answered: the reply. */
 void	program_reply(struct pwaiter *w);
 

@@ -46,6 +46,9 @@ same(const struct program *a, const struct program *b)
 	    a->limit_starts == b->limit_starts &&
 	    a->limit_window_ms == b->limit_window_ms &&
 	    a->stop_signal == b->stop_signal && a->stop_ms == b->stop_ms &&
+	    a->ready == b->ready && a->ready_fd == b->ready_fd &&
+	    a->ready_ms == b->ready_ms && a->memory_max == b->memory_max &&
+	    a->pids_max == b->pids_max && a->nofile == b->nofile &&
 	    same_str(a->requires_s, b->requires_s) &&
 	    same_str(a->after_s, b->after_s) &&
 	    a->nowner_uids == b->nowner_uids &&
@@ -99,6 +102,12 @@ take_config(struct program *o, struct program *n)
 	o->limit_window_ms = keep.limit_window_ms;
 	o->stop_signal = keep.stop_signal;
 	o->stop_ms = keep.stop_ms;
+	o->ready = keep.ready;
+	o->ready_fd = keep.ready_fd;
+	o->ready_ms = keep.ready_ms;
+	o->memory_max = keep.memory_max;
+	o->pids_max = keep.pids_max;
+	o->nofile = keep.nofile;
 	n->nowner_uids = o->nowner_uids;
 	n->nowner_gids = o->nowner_gids;
 	o->nowner_uids = keep.nowner_uids;
@@ -197,7 +206,7 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 		    find_in(fresh, nfresh, programs[i]->name) == NULL) {
 			programs[i]->removed = 1;
 			if (active(programs[i]))
-				program_act(programs[i], OP_STOP);
+				program_act(programs[i], OP_STOP, "reload");
 		}
 	for (i = 0; i < nfresh; i++) {
 		f = fresh[i];
@@ -212,7 +221,7 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 			take_config(o, f);
 			if (active(o)) {
 				o->restart_pending = 1;
-				program_act(o, OP_STOP);
+				program_act(o, OP_STOP, "reload");
 			}
 		} else {	/* where it is written may have moved */
 			char *file = o->file;
@@ -226,6 +235,6 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 	progconf_relink();
 	for (i = nold; i < nprograms; i++)
 		if (programs[i]->autostart)
-			program_act(programs[i], OP_START);
+			program_act(programs[i], OP_START, "reload");
 	return 0;
 }

@@ -87,7 +87,7 @@ on_started(const struct procctl_started *st, void *arg)
 	proc_push_event(p, "started");
 	/* Its session ended while it was starting. */
 	if (p->close_on_start)
-		proc_begin_close(p);
+		proc_begin_close(p, "its session ended");
 }
 
 /* Check the words and the limits; the argv for exec in ARGS. */
@@ -296,7 +296,7 @@ on_grace_over(void *arg)
 			H->log(proc_self, PROCCTL_LOG_INFO, "%d %s: its session "
 			    "did not come back within session_grace; closing "
 			    "it", (int)p->pid, p->name);
-			proc_begin_close(p);
+			proc_begin_close(p, "its session did not come back");
 		}
 }
 

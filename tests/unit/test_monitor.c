@@ -142,8 +142,8 @@ spawn_as(uint64_t id, uint32_t flags, uint32_t uid, uint32_t umask_,
     uint32_t stop_ms, uint32_t argc, uint32_t envc, const char **strs)
 {
 	static char body[65536];
-	struct mon_spawn s = { uid, uid, umask_, flags, argc, envc, stop_ms,
-	    0, 0, 0 };
+	struct mon_spawn s = { .uid = uid, .gid = uid, .umask = umask_,
+	    .flags = flags, .argc = argc, .envc = envc, .stop_ms = stop_ms };
 	size_t i, n = sizeof(s), l;
 
 	memcpy(body, &s, sizeof(s));
@@ -701,7 +701,7 @@ test_server_stops_reading_first(void)
 static void
 test_malformed(int how)
 {
-	struct mon_spawn s = { 0, 0, 022, 0, 2, 0, 100, 0, 0, 0 };
+	struct mon_spawn s = { .umask = 022, .argc = 2, .stop_ms = 100 };
 	struct mon_exited e;
 	char c;
 
@@ -717,6 +717,14 @@ test_malformed(int how)
 	} else if (how == 2) {	/* a payload where none belongs */
 		send_hdr(MON_SHUTDOWN, 4, 61);
 		put("xxxx", 4);
+	} else if (how == 3 || how == 4) {	/* fd:N over stdout; a kind
+						 * that does not exist */
+		s.argc = 1;	/* well formed but for this */
+		s.ready = how == 3 ? MON_RDY_FD : 7;
+		s.ready_fd = 1;
+		send_hdr(MON_SPAWN, sizeof(s) + 15, 61);
+		put(&s, sizeof(s));
+		put("\0/\0t\0/bin/true\0", 15);
 	} else
 		send_hdr(77, 0, 61);
 	CHECK(exited(60, &e) == 0, "malformed %d: no EXITED", how);
@@ -763,7 +771,7 @@ main(void)
 	test_shutdown();
 	test_server_not_reading();
 	test_server_stops_reading_first();
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 6; i++)
 		test_malformed(i);
 	system("rm -rf " SCRATCH);
 	return check_report("test_monitor");

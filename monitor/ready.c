@@ -1,0 +1,231 @@
+/*
+ * Readiness: how a managed process says it is up, for a supervisor that
+ * must not take "exec worked" for "serving".
+ *
+ *  - notify: sd_notify(3)'s protocol.  One datagram socket for the whole
+ *    monitor, autobound in the abstract namespace (the kernel picks a
+ *    name nobody can have taken first), SO_PASSCRED so each datagram
+ *    carries its sender's pid as the kernel saw it.  Its name is the
+ *    NOTIFY_SOCKET of every process asked to use it; what a datagram
+ *    says is taken only from a process of that record's tree (its
+ *    cgroup, or its descendants without one), never from whoever
+ *    claims to be it.
+ *  - fd:N: s6's notification-fd.  A pipe per process, the write end its
+ *    fd N; a newline on it means ready, and the read end is closed.
+ *
+ * Nothing here blocks or grows: datagrams are read up to a bound per
+ * turn, any fds passed with them are closed, the status text is cut to
+ * MON_MAX_STATUS bytes and stripped of control bytes.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mon.h"
+
+#define DGRAM_MAX	4096	/* sd_notify messages are a few lines */
+#define PER_TURN	64	/* datagrams read per wake-up */
+#define ANCESTRY_MAX	32	/* parents walked to find a tree's root */
+
+static int	nsock = -1;
+static char	nname[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+int
+ready_init(void)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa_family_t);
+	int one = 1;
+
+	if ((nsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		goto fail;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	/* An address of the family alone: autobind, a fresh abstract name. */
+	if (setsockopt(nsock, SOL_SOCKET, SO_PASSCRED, &one,
+	    sizeof(one)) == -1 || bind(nsock, (struct sockaddr *)&sa,
+	    len) == -1)
+		goto fail;
+	len = sizeof(sa);
+	if (getsockname(nsock, (struct sockaddr *)&sa, &len) == -1 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
+	    sa.sun_path[0] != '\0')
+		goto fail;
+	len -= offsetof(struct sockaddr_un, sun_path);
+	nname[0] = '@';
+	memcpy(nname + 1, sa.sun_path + 1, len - 1);
+	nname[len] = '\0';
+	return nsock;
+fail:
+	mon_log("notify socket: %s (ready = notify will not be heard)",
+	    strerror(errno));
+	if (nsock != -1)
+		close(nsock);
+	nsock = -1;
+	return -1;
+}
+
+/* NOTIFY_SOCKET's value, or NULL without one. */
+const char *
+ready_socket(void)
+{
+	return nsock != -1 ? nname : NULL;
+}
+
+/* Is PID of P's tree: in its cgroup, or P or a descendant of it? */
+static int
+of_tree(const struct proc *p, pid_t pid)
+{
+	pid_t ppid;
+	int i;
+
+	if (p->pid <= 0 || p->reaped)
+		return 0;
+	if (p->cg[0])
+		return cgroup_holds(p->cg, pid);
+	for (i = 0; i < ANCESTRY_MAX && pid > 1; i++) {
+		if (pid == p->pid)
+			return 1;
+		if (state_stime(pid, &ppid) == 0)
+			return 0;
+		pid = ppid;
+	}
+	return 0;
+}
+
+/* The record whose tree PID belongs to, among those asking for notify. */
+static struct proc *
+sender(const struct proclist *procs, pid_t pid)
+{
+	struct proc *p;
+
+	LIST_FOREACH(p, procs, link)
+		if (p->ready == MON_RDY_NOTIFY && p->pid == pid && !p->reaped)
+			return p;
+	LIST_FOREACH(p, procs, link)
+		if (p->ready == MON_RDY_NOTIFY && of_tree(p, pid))
+			return p;
+	return NULL;
+}
+
+/* The fds a hostile sender passed along: closed, never kept. */
+static const struct ucred *
+take_cmsgs(struct msghdr *mh)
+{
+	const struct ucred *cred = NULL;
+	struct cmsghdr *c;
+	int *fds;
+	size_t i, n;
+
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET)
+			continue;
+		if (c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct ucred)))
+			cred = (const struct ucred *)CMSG_DATA(c);
+		else if (c->cmsg_type == SCM_RIGHTS) {
+			fds = (int *)CMSG_DATA(c);
+			n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (i = 0; i < n; i++)
+				close(fds[i]);
+		}
+	}
+	return cred;
+}
+
+/* STATUS= text as the server may show it: printable bytes only. */
+static size_t
+clean_status(const char *s, size_t len, char *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len && n < MON_MAX_STATUS; i++)
+		if ((unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
+			out[n++] = s[i];
+	return n;
+}
+
+/* One datagram's lines: READY=1 and STATUS=... */
+static void
+parse(char *buf, size_t len, struct mon_notify *n, char *status)
+{
+	char *line = buf, *end = buf + len, *nl;
+
+	while (line < end) {
+		if ((nl = memchr(line, '\n', end - line)) == NULL)
+			nl = end;
+		if (nl - line == 7 && memcmp(line, "READY=1", 7) == 0)
+			n->ready = 1;
+		else if (nl - line >= 7 && memcmp(line, "STATUS=", 7) == 0)
+			n->status_len = (uint32_t)clean_status(line + 7,
+			    nl - line - 7, status);
+		line = nl + 1;
+	}
+}
+
+/* Datagrams waiting on the notify socket: SAY gets each one that a
+ * record's tree sent and that says something. */
+void
+ready_read(const struct proclist *procs,
+    void (*say)(struct proc *, const struct mon_notify *, const char *))
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(struct ucred)) +
+				    CMSG_SPACE(16 * sizeof(int))];
+	} cm;
+	char buf[DGRAM_MAX], status[MON_MAX_STATUS];
+	const struct ucred *cred;
+	struct mon_notify n;
+	struct msghdr mh;
+	struct iovec iov;
+	struct proc *p;
+	ssize_t len;
+	int i;
+
+	for (i = 0; i < PER_TURN; i++) {
+		memset(&mh, 0, sizeof(mh));
+		iov.iov_base = buf;
+		iov.iov_len = sizeof(buf);
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof(cm.buf);
+		if ((len = recvmsg(nsock, &mh, MSG_DONTWAIT |
+		    MSG_CMSG_CLOEXEC)) == -1)
+			return;		/* EAGAIN: all read */
+		cred = take_cmsgs(&mh);
+		if (cred == NULL || (mh.msg_flags & MSG_TRUNC) ||
+		    (p = sender(procs, cred->pid)) == NULL)
+			continue;
+		memset(&n, 0, sizeof(n));
+		parse(buf, (size_t)len, &n, status);
+		if (n.ready || n.status_len > 0)
+			say(p, &n, status);
+	}
+}
+
+/* fd:N's pipe: a newline means ready.  1 when it came (the pipe is done
+ * with), 0 to keep reading, -1 at EOF without one. */
+int
+ready_pipe(int fd)
+{
+	char buf[512];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		if ((n = read(fd, buf, sizeof(buf))) == -1)
+			return errno == EAGAIN || errno == EINTR ? 0 : -1;
+		if (n == 0)
+			return -1;
+		if (memchr(buf, '\n', (size_t)n) != NULL)
+			return 1;
+	}
+	return 0;
+}
