@@ -354,7 +354,10 @@ close_procs(struct procctl_ctx *ctx, struct proc **match, size_t n, int many)
 		}
 	}
 	for (i = 0; i < n; i++)
-		proc_begin_close(match[i], H->caller(ctx)->user);
+		if (match[i]->prog != NULL && match[i]->prog->adhoc)
+			adhoc_close(match[i]->prog, H->caller(ctx)->user);
+		else
+			proc_begin_close(match[i], H->caller(ctx)->user);
 }
 
 static void
@@ -510,6 +513,9 @@ static const struct procctl_option run_options[] = {
 	  "as you)" },
 	{ "env", 'e', "K=V", "add K=V to the clean environment (repeat for "
 	  "more)" },
+	{ "restart", 'r', "on-failure|always", "restart it when it ends "
+	  "(as a program: backoff, start limit; see status, why); close "
+	  "ends it for good" },
 	{ NULL, 0, NULL, NULL },
 };
 static const struct procctl_param run_params[] = {
@@ -548,7 +554,7 @@ static const struct procctl_param why_params[] = {
 
 static const struct procctl_command commands[] = {
 	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "
-	  "<path> [args...]",
+	  "[--restart on-failure|always] <path> [args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
 	  "its pid", 0, run_options, run_params, "processes" },
 	{ "close", cmd_close, 0, "close <pid|name> [all]",
@@ -679,6 +685,7 @@ proc_fini(struct procctl_plugin *self)
 	size_t i;
 
 	proc_adopt_fini();
+	adhoc_fini();
 	program_fini();
 	for (p = procs; p != NULL; p = p->next) {
 		if (p->kill_timer != 0)

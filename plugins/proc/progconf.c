@@ -754,7 +754,7 @@ link_names(struct program *g, const char *key, const char *names,
 		names += len;
 		before = *n;
 		for (i = 0; i < nprograms; i++) {
-			if (programs[i]->removed)
+			if (programs[i]->removed || programs[i]->adhoc)
 				continue;
 			if (strcmp(programs[i]->name, word) != 0 &&
 			    (programs[i]->group == NULL ||

@@ -49,6 +49,7 @@ program_state_name(enum pstate s)
 }
 
 static void step(struct program *g, enum pevent ev, const char *info);
+static void a_to_stopped_now(struct program *, const char *);
 
 /* ---- waiters ---- */
 
@@ -156,6 +157,7 @@ set_state(struct program *g, enum pstate to, const char *why)
 	    program_state_name(to), why);
 	push_transition(g, from, why);
 	notify(g);
+	adhoc_settled(g);
 	/* A reload changed it while it ran: it comes back with the new
 	 * settings (a removed one does not). */
 	if (g->restart_pending && (to == PS_STOPPED || to == PS_EXITED ||
@@ -216,11 +218,17 @@ started_cb(const struct procctl_started *st, void *arg)
 		    strerror(st->error));
 		g->cur = NULL;
 		proc_forget(p);
+		if (g->run_ctx != NULL) {	/* `run --restart`: as `run` */
+			adhoc_started(g, 0, strerror(st->error));
+			a_to_stopped_now(g, why);
+			return;
+		}
 		step(g, PE_FAILED, why);
 		return;
 	}
 	proc_started(p, st);
 	g->limits = p->limits;
+	adhoc_started(g, p->pid, NULL);
 	if (g->nruns > 0)
 		g->runs[(g->nruns - 1) % RUNS_KEPT].pid = p->pid;
 	proc_push_event(p, "started");

@@ -93,6 +93,8 @@ struct program {
 					 * once stopped */
 	int		 removed;	/* gone from the file: stopped, then
 					 * hidden */
+	int		 adhoc;		/* `run --restart`: not in the file */
+	struct procctl_ctx *run_ctx;	/* its `run`, until the first exec */
 	uid_t		*owner_uids;	/* owner: who may control it besides */
 	size_t		 nowner_uids;	/* admins: users, */
 	gid_t		*owner_gids;	/* and @groups */
@@ -147,6 +149,29 @@ void	*program_adopt(struct proc *p, const char *name);
 void	program_act(struct program *g, int op, const char *by);
 /* Every program of W has answered: the reply. */
 void	program_reply(struct pwaiter *w);
+
+/* progadhoc.c: `run --restart`. */
+struct adhoc_spec {
+	const char	*name;
+	char *const	*argv;
+	char *const	*env;
+	const char	*cwd;		/* NULL: the user's home */
+	const char	*user;
+	uid_t		 uid;
+	gid_t		 gid;
+	enum restart_policy policy;
+};
+struct program *adhoc_new(const struct adhoc_spec *s);
+void	adhoc_run(struct procctl_ctx *ctx, const struct adhoc_spec *s);
+void	adhoc_started(struct program *g, pid_t pid, const char *err);
+void	adhoc_settled(struct program *g);
+void	adhoc_close(struct program *g, const char *by);
+void	adhoc_fini(void);
+size_t	adhoc_tag_size(const struct adhoc_spec *s);
+size_t	adhoc_tag_put(const struct program *g, char *out, size_t size,
+	    size_t at);
+struct program *adhoc_from_tag(const char *name, const char *user, uid_t uid,
+	    const char **f, size_t n);
 
 /* progcmd.c */
 void	reply_status(struct procctl_ctx *ctx, const struct program *g);

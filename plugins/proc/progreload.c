@@ -59,6 +59,19 @@ same(const struct program *a, const struct program *b)
 	    a->nowner_gids * sizeof(gid_t)) == 0);
 }
 
+/* The configured program NAME (not a `run --restart` one). */
+static struct program *
+configured(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nprograms; i++)
+		if (!programs[i]->removed && !programs[i]->adhoc &&
+		    strcmp(programs[i]->name, name) == 0)
+			return programs[i];
+	return NULL;
+}
+
 static int
 active(const struct program *g)
 {
@@ -172,7 +185,7 @@ report(int dry, struct procctl_report *r, struct program **fresh,
 
 	for (i = 0; i < nfresh; i++) {
 		f = fresh[i];
-		if ((o = program_find(f->name)) == NULL)
+		if ((o = configured(f->name)) == NULL)
 			H->note(r, "%s %s (new%s)", dry ? "would add" : "added",
 			    f->name, f->autostart ? ", autostart" : "");
 		else if (!same(o, f))
@@ -180,7 +193,7 @@ report(int dry, struct procctl_report *r, struct program **fresh,
 			    "updated", f->name, active(o) ? ": restarted" : "");
 	}
 	for (i = 0; i < nprograms; i++)
-		if (!programs[i]->removed &&
+		if (!programs[i]->removed && !programs[i]->adhoc &&
 		    find_in(fresh, nfresh, programs[i]->name) == NULL)
 			H->note(r, "%s %s (gone from the file%s)", dry ?
 			    "would remove" : "removed", programs[i]->name,
@@ -202,7 +215,7 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 		return 0;
 	}
 	for (i = 0; i < nold; i++)
-		if (!programs[i]->removed &&
+		if (!programs[i]->removed && !programs[i]->adhoc &&
 		    find_in(fresh, nfresh, programs[i]->name) == NULL) {
 			programs[i]->removed = 1;
 			if (active(programs[i]))
@@ -210,7 +223,7 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 		}
 	for (i = 0; i < nfresh; i++) {
 		f = fresh[i];
-		if ((o = program_find(f->name)) == NULL) {
+		if ((o = configured(f->name)) == NULL) {
 			if ((grown = realloc(programs, (nprograms + 1) *
 			    sizeof(*programs))) == NULL)
 				continue;

@@ -182,18 +182,62 @@ env_list(struct procctl_ctx *ctx, char **env, size_t max)
 	return 0;
 }
 
+/* `run --restart POLICY`: a program made on the fly (progadhoc.c). */
+static void
+run_restart(struct procctl_ctx *ctx, const struct procctl_caller *who,
+    const char *policy, char **args, char **env)
+{
+	struct adhoc_spec s;
+	const char *base = strrchr(args[0], '/');
+
+	memset(&s, 0, sizeof(s));
+	if (strcmp(policy, "on-failure") == 0)
+		s.policy = RESTART_ON_FAILURE;
+	else if (strcmp(policy, "always") == 0)
+		s.policy = RESTART_ALWAYS;
+	else {
+		H->reply_error(ctx, "ARGS", "--restart %.32s: expected "
+		    "on-failure or always", policy);
+		return;
+	}
+	s.cwd = H->option(ctx, "cwd");
+	if (s.cwd != NULL && s.cwd[0] != '/') {
+		H->reply_error(ctx, "ARGS", "--cwd with --restart takes an "
+		    "absolute path (each restart starts there)");
+		return;
+	}
+	s.name = base != NULL && base[1] != '\0' ? base + 1 : args[0];
+	s.argv = args;
+	s.env = env;
+	s.user = who->user;
+	s.uid = who->uid;
+	s.gid = who->gid;
+	if (adhoc_tag_size(&s) > PROC_TAG_MAX) {
+		H->reply_error(ctx, "LIMIT", "too long for --restart: the "
+		    "command, environment and directory must fit in %d bytes "
+		    "(the monitor keeps them for restarts)", PROC_TAG_MAX / 2);
+		return;
+	}
+	adhoc_run(ctx, &s);
+}
+
 void
 proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	struct procctl_spawn spec;
 	const char *cwd = H->option(ctx, "cwd");
+	const char *restart = H->option(ctx, "restart");
 	char *args[MAX_ARGS + 1], *env[MAX_ENV + 1], tag[PROC_TAG_MAX];
 	struct proc *p;
 
 	if (check_run(ctx, who, argc, argv, args) == -1 ||
 	    env_list(ctx, env, MAX_ENV) == -1)
 		return;
+	if (restart != NULL) {
+		run_restart(ctx, who, restart, args, env);
+		return;
+	}
 	if ((p = new_record(who, argc, argv, H->option(ctx, "detach") !=
 	    NULL)) == NULL) {
 		H->reply_error(ctx, "ERR", "out of memory");
@@ -240,12 +284,14 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 size_t
 proc_tag(const struct proc *p, char *out, size_t size)
 {
+	int adhoc = p->prog != NULL && p->prog->adhoc;
 	size_t n, room;
 	int k;
 
-	k = snprintf(out, size, "2%c%u%c%s%c%llx%c%d%c%s%c", 0,
-	    (unsigned)p->uid, 0, p->owner, 0, (unsigned long long)p->session,
-	    0, p->oneshot, 0, p->prog != NULL ? p->prog->name : "", 0);
+	k = snprintf(out, size, "%c%c%u%c%s%c%llx%c%d%c%s%c", adhoc ? '3' :
+	    '2', 0, (unsigned)p->uid, 0, p->owner, 0,
+	    (unsigned long long)p->session, 0, p->oneshot, 0,
+	    p->prog != NULL ? p->prog->name : "", 0);
 	if (k < 0 || (size_t)k >= size)
 		return 0;
 	n = (size_t)k;
@@ -261,6 +307,11 @@ proc_tag(const struct proc *p, char *out, size_t size)
 	memcpy(out + n, p->command, room);
 	n += room;
 	out[n++] = '\0';
+	/* "3": a `run --restart` program's definition follows (whole, or
+	 * the run is not kept as one: run.c checked it fits). */
+	if (adhoc && (room < p->command_len ||
+	    (n = adhoc_tag_put(p->prog, out, size, n)) > size))
+		return 0;
 	return n;
 }
 
@@ -303,19 +354,26 @@ on_grace_over(void *arg)
 void *
 proc_adopt(const struct procctl_adopted *a, void *arg)
 {
-	const char *f[8], *prog = "";
+	const char *f[PROC_TAG_MAX / 2], *prog = "";
+	struct program *adhoc = NULL;
 	struct timespec now;
 	struct proc *p;
 	uint64_t age;
 	size_t n;
 
 	(void)arg;
-	if (a->tag == NULL || (n = tag_fields(a->tag, a->tag_len, f, 8)) < 7 ||
+	if (a->tag == NULL || (n = tag_fields(a->tag, a->tag_len, f,
+	    PROC_TAG_MAX / 2)) < 7 ||
 	    (strcmp(f[0], "1") == 0) != (n == 7) ||
 	    (strcmp(f[0], "2") == 0) != (n == 8) ||
+	    (strcmp(f[0], "3") == 0) != (n > 8) ||
 	    (p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	if (n == 8) {		/* the program's name before name, command */
+	/* A `run --restart` program: made again from what it was. */
+	if (n > 8 && (adhoc = adhoc_from_tag(f[5], f[2],
+	    (uid_t)strtoul(f[1], NULL, 10), f + 8, n - 8)) != NULL)
+		f[5] = adhoc->name;
+	if (n >= 8) {		/* the program's name before name, command */
 		prog = f[5];
 		f[5] = f[6];
 		f[6] = f[7];

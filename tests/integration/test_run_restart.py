@@ -1,0 +1,108 @@
+"""`run --restart on-failure|always`: an ad hoc process with a program's
+lifecycle: restarted by its policy, seen in status and why, ended for
+good by close or stop, and kept (with its policy) across a server
+restart.  Real daemon, real programs."""
+import json
+import os
+import signal
+
+from conftest import default_ini, wait_for
+from test_programs import state, status, why
+
+
+def run(d, *args):
+    r = d.ctl("run", *args)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def pid_of(d, name):
+    return status(d).get(name, {}).get("pid")
+
+
+def restarted(d, name, old):
+    wait_for(lambda: pid_of(d, name) not in (None, old) and
+             state(d, name) in ("STARTING", "RUNNING"))
+    return pid_of(d, name)
+
+
+def test_on_failure_restarts_a_crash_not_a_success(make_daemon, tmp_path):
+    d = make_daemon(default_ini())
+    gate = tmp_path / "done"
+    script = tmp_path / "job.sh"
+    # Fails until the gate exists, then succeeds.
+    script.write_text('while [ ! -e %s ]; do sleep 0.02; done; exit 0\n'
+                      % gate)
+    pid = run(d, "--restart", "on-failure", "/bin/sh", str(script))
+    assert pid_of(d, "sh") == pid
+    assert status(d)["sh"]["command"] == "/bin/sh %s" % script
+    os.kill(pid, signal.SIGKILL)
+    pid2 = restarted(d, "sh", pid)
+    # It is a process like any other: listed by the program's name.
+    assert any(r["pid"] == pid2 and r["name"] == "sh"
+               for r in json.loads(d.ctl("list", json=True).stdout))
+    # Up for start_secs (1 s): an exit now is the job's, not a failed
+    # start.
+    wait_for(lambda: state(d, "sh") == "RUNNING")
+    gate.touch()
+    wait_for(lambda: state(d, "sh") == "EXITED")
+    runs = why(d, "sh")["runs"]
+    assert runs[0]["how"].startswith("terminated by SIGKILL")
+    assert runs[0]["decision"].startswith("restart in")
+    assert runs[1]["how"].startswith("exited with status 0")
+    assert runs[1]["decision"] == "not restarted (restart = on-failure)"
+
+
+def test_close_ends_it_for_good(make_daemon):
+    d = make_daemon(default_ini())
+    pid = run(d, "--restart", "always", "sleep", "3501")
+    r = d.ctl("close", str(pid))
+    assert r.returncode == 0, r.stderr
+    # Gone, and not started again: no such program any more.
+    wait_for(lambda: "sleep" not in status(d))
+    assert not any(r["state"] == "running" for r in
+                   json.loads(d.ctl("list", json=True).stdout))
+    # stop does the same.
+    pid = run(d, "--restart", "always", "sleep", "3502")
+    assert d.ctl("stop", "sleep").returncode == 0
+    wait_for(lambda: "sleep" not in status(d))
+
+
+def test_names_cwd_and_errors(make_daemon, tmp_path):
+    d = make_daemon(default_ini())
+    a = run(d, "--restart", "always", "--cwd", "/tmp", "sleep", "3503")
+    b = run(d, "--restart", "always", "sleep", "3504")
+    s = status(d)
+    assert s["sleep"]["pid"] == a and s["sleep-2"]["pid"] == b
+    assert os.readlink("/proc/%d/cwd" % a) == "/tmp"
+    # Without --cwd: the home directory, each run alike.
+    assert os.readlink("/proc/%d/cwd" % b) == os.path.expanduser("~")
+    for args, msg in (
+            (["--restart", "sometimes", "true"],
+             "--restart sometimes: expected on-failure or always"),
+            (["--restart", "always", "--cwd", "rel", "true"],
+             "--cwd with --restart takes an absolute path"),
+            (["--restart", "always", "/nonexistent/x"],
+             "cannot run '/nonexistent/x': no such file or directory"),
+            (["--restart", "always", "sh", "-c", "x" * 3000],
+             "too long for --restart")):
+        r = d.ctl("run", *args)
+        assert r.returncode != 0 and msg in r.stderr, (args, r.stderr)
+    # Nothing was kept of the refused ones.
+    assert sorted(status(d)) == ["sleep", "sleep-2"]
+
+
+def test_kept_with_its_policy_across_a_server_restart(make_daemon):
+    d = make_daemon(default_ini())
+    pid = run(d, "--restart", "always", "--env", "MODE=x", "sleep", "3505")
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: d.ctl("ping").stdout == "PONG\n" and
+             d.server_pid != old)
+    s = status(d)["sleep"]
+    assert s["state"] == "RUNNING" and s["pid"] == pid, s
+    os.kill(pid, signal.SIGKILL)
+    pid2 = restarted(d, "sleep", pid)
+    env = open("/proc/%d/environ" % pid2, "rb").read().split(b"\0")
+    assert b"MODE=x" in env
+    assert open("/proc/%d/cmdline" % pid2, "rb").read() == b"sleep\x003505\x00"
