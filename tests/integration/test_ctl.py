@@ -136,6 +136,7 @@ def test_help_lists_the_daemons_commands_by_group(daemon):
     procs = [s for s in sections if s.startswith("processes")]
     assert procs, out
     assert re.search(r"^  run \[--detach\] \[--cwd DIR\] \[--env K=V\]\.\.\. "
+                     r"\[--restart on-failure\|always\] "
                      r"<path> \[args\.\.\.\]\s+Start",
                      procs[0], re.M), procs[0]
     assert re.search(r"^  close <pid\|name> \[all\]", procs[0], re.M)
@@ -172,11 +173,12 @@ def test_help_command_from_the_daemon(daemon):
     assert "arith" in out           # the plugin is named with its group
     out = daemon.ctl("help", "run").stdout
     assert out.startswith("usage: run [--detach] [--cwd DIR] [--env K=V]... "
-                          "<path> [args...]\n"), out
+                          "[--restart on-failure|always] <path> "
+                          "[args...]\n"), out
     assert re.search(r"^  -d, --detach +\S", out, re.M), out
     # --json keeps the maps as they came.
-    assert ('"usage":"run [--detach] [--cwd DIR] [--env K=V]... <path> '
-            '[args...]"') in daemon.ctl("help", "run", json=True).stdout
+    assert ('"usage":"run [--detach] [--cwd DIR] [--env K=V]... '
+            '[--restart on-failure|always] <path> [args...]"') in daemon.ctl("help", "run", json=True).stdout
 
 
 # ---- a plugin's command documents and completes itself ----
