@@ -7,6 +7,7 @@ import pwd
 import re
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -277,3 +278,56 @@ command = sleep 1
     assert r.returncode == 78, r.stderr
     assert "%s:%d: [program:x] %s = %s: %s" % (ini, line, key, value,
                                                  expect) in r.stderr
+
+
+def test_transitions_read_as_lines(make_daemon):
+    """`procctl events` shows a program's transition as one line: name,
+    from → to, and why."""
+    d = make_daemon(prog_ini("""
+[program:web]
+command = sleep 3306
+start_secs = 0
+"""))
+    wait_state(d, "web", "RUNNING")
+    ev = subprocess.Popen([str(PROCCTL), "-s", str(d.sock), "events"],
+                          stdout=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(ev.stdout),
+                              daemon=True)
+    reader.start()
+    me = pwd.getpwuid(os.geteuid()).pw_name
+
+    def seen():
+        if any(l.startswith("[event] web STOPPING") for l in lines):
+            return True
+        # Not subscribed yet when it happened: again.
+        assert d.ctl("restart", "web").returncode == 0
+        return False
+    try:
+        wait_for(seen)
+        line = [l for l in lines if l.startswith("[event] web STOPPING")][0]
+        assert line.startswith("[event] web STOPPING \u2192 STOPPED "
+                               "(terminated by SIGTERM"), line
+        assert line.rstrip().endswith("(stopped by %s))" % me), line
+    finally:
+        ev.kill()
+        ev.wait()
+
+
+def test_oom_kill_is_named(make_daemon):
+    d = make_daemon(prog_ini("""
+[program:hog]
+command = /usr/bin/python3 -c "b = bytearray(1 << 30); import time; time.sleep(60)"
+memory_max = 64M
+restart = no
+start_secs = 0
+"""))
+    wait_for(lambda: status(d)["hog"]["limits"] is not None and
+             state(d, "hog") in ("RUNNING", "EXITED"))
+    if "cgroup memory.max" not in status(d)["hog"]["limits"]:
+        pytest.skip("no cgroup memory controller for procctld here "
+                    "(limits are rlimits): the OOM killer is not involved")
+    wait_state(d, "hog", "EXITED")
+    how = why(d, "hog")["runs"][-1]["how"]
+    assert how.startswith("killed by SIGKILL from the OOM killer "
+                          "(memory_max)"), how
