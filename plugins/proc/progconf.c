@@ -410,6 +410,11 @@ set_key(struct program *p, struct where *w)
 		if (v[0] == '\0' || *end != '\0' || m < 1 || m > 1000)
 			bad(w, "expected a count from 1 to 1000");
 		p->numprocs = (unsigned)m;
+	} else if (strcmp(w->key, "numprocs_start") == 0) {
+		m = strtoul(v, &end, 10);
+		if (v[0] == '\0' || *end != '\0' || m > 100000)
+			bad(w, "expected a number from 0 to 100000");
+		p->numprocs_start = (unsigned)m;
 	} else if (strcmp(w->key, "requires") == 0 ||
 	    strcmp(w->key, "after") == 0) {
 		char **slot = w->key[0] == 'r' ? &p->requires_s : &p->after_s;
@@ -698,7 +703,8 @@ progconf_load(void)
 		for (num = 0; num < t.numprocs; num++) {
 			if ((programs[nprograms] = calloc(1,
 			    sizeof(**programs))) == NULL ||
-			    instance(&t, num, programs[nprograms++]) == -1) {
+			    instance(&t, t.numprocs_start + num,
+			    programs[nprograms++]) == -1) {
 				progconf_clear(&t);
 				return -1;
 			}

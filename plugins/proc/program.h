@@ -52,6 +52,7 @@ struct program {
 	char		*name;		/* NAME, or NAME:N (numprocs) */
 	char		*group;		/* NAME of the instances, or NULL */
 	unsigned	 numprocs;
+	unsigned	 numprocs_start;	/* the first instance's number */
 	char		*command;	/* as written (expanded) */
 	char		**argv;		/* split like a shell line */
 	char		*directory;

@@ -35,6 +35,7 @@ static int
 same(const struct program *a, const struct program *b)
 {
 	return same_str(a->command, b->command) &&
+	    a->numprocs_start == b->numprocs_start &&
 	    same_str(a->directory, b->directory) &&
 	    same_str(a->user, b->user) && same_words(a->env, b->env) &&
 	    a->umask == b->umask && a->autostart == b->autostart &&

@@ -307,6 +307,23 @@ environment = B=override
     assert {x["state"] for x in status(d).values()} == {"STOPPED"}
 
 
+def test_numprocs_start(make_daemon):
+    """supervisord's numprocs_start: instances numbered from it."""
+    d = make_daemon(prog_ini("""
+[program:q]
+command = sleep 33%(process_num)02d
+numprocs = 2
+numprocs_start = 5
+start_secs = 0
+"""))
+    wait_state(d, "q:5", "RUNNING")
+    wait_state(d, "q:6", "RUNNING")
+    s = status(d)
+    assert sorted(s) == ["q:5", "q:6"]
+    with open("/proc/%d/cmdline" % s["q:6"]["pid"]) as f:
+        assert f.read().split("\0")[:2] == ["sleep", "3306"]
+
+
 def test_requires_and_after(make_daemon):
     """requires: started after what it requires is up, stopped before it
     stops; a required program that is FATAL fails its dependents with
