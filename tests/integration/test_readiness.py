@@ -331,3 +331,30 @@ start_secs = 0
     how = why(d, "hog")["runs"][-1]["how"]
     assert how.startswith("killed by SIGKILL from the OOM killer "
                           "(memory_max)"), how
+
+
+def test_requires_waits_for_readiness(make_daemon, tmp_path):
+    gate = tmp_path / "go"
+    d = make_daemon(prog_ini("""
+[program:db]
+command = /bin/sh -c 'while [ ! -e %s ]; do sleep 0.02; done; echo >&3; exec sleep 3307'
+ready = fd:3
+
+[program:app]
+command = sleep 3308
+requires = db
+start_secs = 0
+""" % gate))
+    wait_for(lambda: status(d)["db"]["pid"] is not None)
+    # db runs but is not ready: app waits, with no process.
+    s = status(d)
+    assert s["db"]["state"] == "STARTING"
+    assert s["app"]["state"] == "STARTING" and s["app"]["pid"] is None
+    gate.touch()
+    wait_state(d, "app", "RUNNING")
+    assert status(d)["db"]["state"] == "RUNNING"
+    order = [(n, t) for n, f, t in
+             [(m.group(1), m.group(2), m.group(3)) for m in re.finditer(
+                 r"program (\w+): (\w+) -> (\w+)", d.log())]
+             if t == "RUNNING"]
+    assert order == [("db", "RUNNING"), ("app", "RUNNING")], order
