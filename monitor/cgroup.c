@@ -418,6 +418,37 @@ cgroup_holds(const char *name, pid_t pid)
 	return yes;
 }
 
+/* PID's cgroup as our leaves are named ("procctl-<pid>-<start>/p<id>"),
+ * into OUT; -1 when it is in none of ours. */
+int
+cgroup_of(pid_t pid, char *out, size_t size)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0, own = strlen(cgown);
+	ssize_t n;
+	FILE *f;
+	int found = -1;
+
+	if (cgparent == -1)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (found == -1 && (n = getline(&line, &cap, f)) != -1) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, "0::", 3) != 0 ||
+		    strncmp(line + 3, cgown, own) != 0 || line[3 + own] != '/' ||
+		    strncmp(line + 4 + own, "procctl-", 8) != 0 ||
+		    strlen(line + 4 + own) >= size)
+			continue;
+		strcpy(out, line + 4 + own);
+		found = 0;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 /* cgroup.events, polled with POLLPRI: kernfs marks a change that way. */
 int
 cgroup_events(int leaf)

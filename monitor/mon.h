@@ -99,6 +99,7 @@ void	cgroup_sweep(int (*)(const char *), const char *);
 const char *cgroup_name(void);
 uint32_t cgroup_limit(int, uint64_t, uint64_t);
 int	cgroup_oom_killed(const char *);
+int	cgroup_of(pid_t, char *, size_t);
 
 /* ready.c */
 struct mon_notify;

@@ -29,7 +29,7 @@
 
 #define DGRAM_MAX	4096	/* sd_notify messages are a few lines */
 #define PER_TURN	64	/* datagrams read per wake-up */
-#define ANCESTRY_MAX	32	/* parents walked to find a tree's root */
+#define ANCESTRY_MAX	16	/* parents walked to find a tree's root */
 
 static int	nsock = -1;
 static char	nname[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
@@ -77,39 +77,33 @@ ready_socket(void)
 	return nsock != -1 ? nname : NULL;
 }
 
-/* Is PID of P's tree: in its cgroup, or P or a descendant of it? */
-static int
-of_tree(const struct proc *p, pid_t pid)
-{
-	pid_t ppid;
-	int i;
-
-	if (p->pid <= 0 || p->reaped)
-		return 0;
-	if (p->cg[0])
-		return cgroup_holds(p->cg, pid);
-	for (i = 0; i < ANCESTRY_MAX && pid > 1; i++) {
-		if (pid == p->pid)
-			return 1;
-		if (state_stime(pid, &ppid) == 0)
-			return 0;
-		pid = ppid;
-	}
-	return 0;
-}
-
-/* The record whose tree PID belongs to, among those asking for notify. */
+/* The record asking for notify whose tree PID is of: the one whose
+ * cgroup holds it, else the nearest of its ancestors that is a record's
+ * main process.  A few reads of /proc per datagram, whatever the number
+ * of records. */
 static struct proc *
 sender(const struct proclist *procs, pid_t pid)
 {
+	char cg[CG_NAME_MAX];
 	struct proc *p;
+	pid_t ppid;
+	int i;
 
-	LIST_FOREACH(p, procs, link)
-		if (p->ready == MON_RDY_NOTIFY && p->pid == pid && !p->reaped)
-			return p;
-	LIST_FOREACH(p, procs, link)
-		if (p->ready == MON_RDY_NOTIFY && of_tree(p, pid))
-			return p;
+	if (cgroup_of(pid, cg, sizeof(cg)) == 0) {
+		LIST_FOREACH(p, procs, link)
+			if (p->ready == MON_RDY_NOTIFY && strcmp(p->cg, cg) == 0)
+				return p->reaped ? NULL : p;
+		return NULL;		/* another leaf's: not a record's */
+	}
+	for (i = 0; i < ANCESTRY_MAX && pid > 1; i++) {
+		LIST_FOREACH(p, procs, link)
+			if (p->ready == MON_RDY_NOTIFY && p->pid == pid &&
+			    !p->reaped && !p->cg[0])
+				return p;
+		if (state_stime(pid, &ppid) == 0)
+			return NULL;
+		pid = ppid;
+	}
 	return NULL;
 }
 
