@@ -79,7 +79,9 @@ proc_describe_end(const struct proc *p, char *out, size_t size)
 	snprintf(out, size, "%s by %s%s%s%s after %llu.%01llus%s",
 	    p->forced || p->oom_killed ? "killed" : "terminated", sig,
 	    p->oom_killed ? " from the OOM killer (memory_max)" : "",
-	    p->forced ? " (did not end within the close timeout)" : "",
+	    p->forced == FORCED_CLOSE_TIMEOUT ? " (did not end within the "
+	    "close timeout)" : p->forced == FORCED_STOP_TIMEOUT ? " (did not "
+	    "end within stop_timeout)" : "",
 	    p->core_dumped ? ", core dumped" : "",
 	    (unsigned long long)(ms / 1000),
 	    (unsigned long long)(ms % 1000 / 100), by);

@@ -269,7 +269,7 @@ on_kill_timeout(void *arg)
 	H->log(proc_self, PROCCTL_LOG_WARN, "%d %.*s did not end %llu ms "
 	    "after SIGTERM: SIGKILL", (int)p->pid, (int)p->name_len, p->name,
 	    (unsigned long long)proc_conf.close_timeout_ms);
-	p->forced = 1;
+	p->forced = FORCED_CLOSE_TIMEOUT;
 	signal_tree(p, SIGKILL);
 }
 

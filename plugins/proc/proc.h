@@ -40,7 +40,9 @@ struct proc {
 	int		 exit_code;	/* -1 when killed */
 	int		 signal;
 	int		 core_dumped;
-	int		 forced;	/* SIGKILLed after the close timeout */
+	int		 forced;	/* SIGKILLed after a timeout: */
+#define FORCED_CLOSE_TIMEOUT	1	/* close's (close_timeout) */
+#define FORCED_STOP_TIMEOUT	2	/* a program's stop_timeout */
 	int		 oom_killed;	/* the OOM killer killed in its tree */
 	unsigned	 limits;	/* PROCCTL_LIMIT_*: its cgroup's */
 	int		 ready;		/* said it is ready (notify, fd:N) */

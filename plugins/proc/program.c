@@ -698,7 +698,7 @@ a_kill(struct program *g, const char *info)
 		H->log(proc_self, PROCCTL_LOG_WARN, "program %s did not stop "
 		    "within %llu ms of %s: SIGKILL", g->name,
 		    (unsigned long long)g->stop_ms, sigabbrev_np(g->stop_signal));
-		g->cur->forced = 1;
+		g->cur->forced = FORCED_STOP_TIMEOUT;
 		H->signal(proc_self, g->cur->handle, SIGKILL,
 		    PROCCTL_SIGNAL_KILL);
 	}
