@@ -55,19 +55,35 @@ enum mon_type {
 				 * this server did not start is running */
 	MON_READY,		/* struct mon_ready: every MON_ADOPT is sent */
 	MON_FILES,		/* struct mon_file records: what MON_RELOAD
-				 * asked for; none when it could not be read
-				 * (the monitor has logged why) */
+				 * asked for; only a MON_FILE_ERROR when it
+				 * could not be read (the monitor has logged
+				 * every problem) */
 };
 
-/* MON_FILES: each record is this, then `len` bytes of the file. */
+/*
+ * MON_FILES: each record is this, then `len` bytes: the file's, or for
+ * MON_FILE_INCLUDE the drop-in file's name (1 to PATH_MAX bytes, NUL
+ * included), then its bytes.  Every role but MON_FILE_INCLUDE comes at
+ * most once; MON_FILE_INCLUDE only after MON_FILE_CONFIG, in the order
+ * the files are read (at most MON_MAX_INCLUDES); MON_FILE_ERROR alone.
+ * The config memfd a server inherits (MON_ENV_CONFIG) holds the same
+ * records: MON_FILE_CONFIG, then the MON_FILE_INCLUDEs.
+ */
 enum mon_file_role {
 	MON_FILE_CONFIG = 1,	/* the -c file */
 	MON_FILE_SECRETS,	/* [tcp] secrets */
 	MON_FILE_TLS_CERT,	/* [tcp] tls_cert, tls_key, tls_client_ca */
 	MON_FILE_TLS_KEY,
 	MON_FILE_TLS_CA,
+	MON_FILE_INCLUDE,	/* a drop-in file of [daemon] include */
+	MON_FILE_ERROR,		/* the files could not be read: why (the
+				 * first error, "file:line: ..."), at most
+				 * MON_MAX_ERROR bytes, no NUL */
 	MON_FILE_MAX
 };
+
+#define MON_MAX_INCLUDES 1024		/* drop-in files in one MON_FILES */
+#define MON_MAX_ERROR	1024
 
 struct mon_file {
 	uint32_t	role;		/* MON_FILE_* */
@@ -185,12 +201,15 @@ struct monitor_args {
 	const char	 *state;	/* the state file's path */
 	int		  live_restore;	/* a stop with no server running
 					 * leaves the processes too */
-	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd), or
-	 * -1 after logging why.  Runs in the monitor, as root. */
+	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd; when
+	 * they could not be read, a MON_FILE_ERROR saying why), or -1
+	 * when not even that could be made.  Runs in the monitor, as
+	 * root. */
 	int		(*read_files)(char **payload, size_t *len);
-	/* A memfd with the configuration's bytes (at start, then as the
-	 * last SIGHUP read them), or -1: a restarted server parses these,
-	 * not a file an admin may be half-way through editing. */
+	/* A memfd with the configuration's bytes, its drop-in files
+	 * included (at start, then as the last SIGHUP read them), or -1:
+	 * a restarted server parses these, not files an admin may be
+	 * half-way through editing. */
 	const int	 *config_fd;
 	/* Tests: >= 0, a server is already on this fd (the test drives
 	 * the monitor as one); none is started, and losing it ends all. */
@@ -201,9 +220,11 @@ struct monitor_args {
 #define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
 #define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
 #define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
-#define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes as
-						 * the monitor last found
-						 * them usable */
+#define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes and
+						 * its drop-ins', as the
+						 * monitor last found them
+						 * usable (MON_FILES
+						 * records) */
 
 /* monitor.c: be the monitor: start the server, restart it when it dies,
  * until a server says MON_SHUTDOWN.  Never returns. */
