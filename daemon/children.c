@@ -534,6 +534,12 @@ children_reload(uint64_t cookie)
 }
 
 int
+children_keep(uint64_t cookie)
+{
+	return send_msg(MON_KEEP, cookie, NULL, 0);
+}
+
+int
 children_init(int fd)
 {
 	monfd = fd;

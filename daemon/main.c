@@ -537,6 +537,7 @@ become_monitor(int argc, char **argv, struct config *cf)
 	ma.state = state_path(cf->socket);
 	ma.live_restore = cf->live_restore;
 	ma.read_files = reload_read_files;
+	ma.keep_files = reload_keep_files;
 	ma.config_fd = reload_monitor_init(cf->file, &start_text);
 	confread_text_free(&start_text);
 	if (ma.argv == NULL || ma.state == NULL)

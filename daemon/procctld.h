@@ -202,7 +202,8 @@ int	reload_beside(struct config *c, char **path);
 /* Monitor: T's bytes for the servers (a memfd); MON_RELOAD's files. */
 const int *reload_monitor_init(const char *file,
 	    const struct config_text *t);
-int	reload_read_files(char **payload, size_t *len);
+int	reload_read_files(uint64_t id, char **payload, size_t *len);
+void	reload_keep_files(uint64_t id);
 /* Server: the bytes it was handed, FILE's and its drop-ins' (else -1);
  * SIGHUP; MON_FILES. */
 int	reload_handed_config(const char *file, struct config_text *t);
@@ -507,6 +508,9 @@ void	children_offer(const char *name);
 typedef void (*children_files_fn)(uint64_t cookie,
 	    const struct mon_files *f);
 void	children_set_files(children_files_fn fn);
+/* The files of children_reload(COOKIE) are applied: the monitor is to
+ * hand them to a restarted server.  0, or -1 (no monitor). */
+int	children_keep(uint64_t cookie);
 /* MON_FILES records at P, every size checked, into F (pointers into P;
  * F->inc malloc'd): 0, or -1 when they are not well formed. */
 int	children_files_parse(const char *p, size_t len, struct mon_files *f);

@@ -10,9 +10,10 @@
  * the TLS certificate, the plugins' sections (programs).
  *
  * The monitor also keeps the configuration's bytes, drop-ins included,
- * as it last found them usable, in a memfd each new server inherits: a
- * server restarted after a crash parses those, not files an admin is
- * half-way through editing.
+ * as the server runs on them (read at start, or by the last reload the
+ * server applied and confirmed with MON_KEEP), in a memfd each new
+ * server inherits: a server restarted after a crash parses those, not
+ * files an admin is half-way through editing, nor ones a reload refused.
  * Half of this file runs in the monitor, half in the server; they share
  * only the message.
  */
@@ -43,9 +44,10 @@ reload_beside(struct config *c, char **path)
 	return 0;
 }
 
-#define COOKIE_RELOAD		1	/* children_reload()'s: SIGHUP, */
-#define COOKIE_PLUGIN_LOAD	2	/* PLUGIN LOAD (plugin.c's), */
-#define COOKIE_FIRST_CMD	16	/* and each RELOAD command */
+#define COOKIE_PLUGIN_LOAD	2	/* children_reload()'s: PLUGIN LOAD
+					 * (plugin.c's); */
+#define COOKIE_FIRST		16	/* each SIGHUP and RELOAD command has
+					 * its own from here on */
 
 /* A MON_FILES record: ROLE, then NAME with its NUL (if not NULL), then
  * N bytes of DATA. */
@@ -110,14 +112,17 @@ fail:
 	return -1;
 }
 
+static uint64_t next_cookie = COOKIE_FIRST;	/* a server's */
 static const char *config_path;	/* -c, for the monitor's reloads */
-static int config_memfd = -1;	/* its bytes, as last found usable */
+static int config_memfd = -1;	/* its bytes, as the server runs on them */
+static int read_memfd = -1;	/* as the last MON_RELOAD read them, */
+static uint64_t read_id;	/* for that one */
 static const struct config *active_config;	/* a server's */
 
-/* In the monitor: T becomes what the next server parses (a memfd it
- * inherits, of MON_FILES records). */
-static void
-keep_config(const struct config_text *t)
+/* In the monitor: T in a memfd (of MON_FILES records), for a next
+ * server to inherit; or -1. */
+static int
+memfd_of(const struct config_text *t)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -131,12 +136,31 @@ keep_config(const struct config_text *t)
 		    config_path);
 		if (fd != -1)
 			close(fd);
-	} else {
-		if (config_memfd != -1)
-			close(config_memfd);
-		config_memfd = fd;
+		fd = -1;
 	}
 	free(buf);
+	return fd;
+}
+
+/* FD (or -1) replaces *KEPT. */
+static void
+replace_fd(int *kept, int fd)
+{
+	if (*kept != -1)
+		close(*kept);
+	*kept = fd;
+}
+
+/* In the monitor, for MON_KEEP: the server applied what MON_RELOAD ID
+ * read; a restarted server parses that from now on.  (One the server
+ * refused, or read for a dry run, is never kept.) */
+void
+reload_keep_files(uint64_t id)
+{
+	if (read_memfd == -1 || id != read_id)
+		return;
+	replace_fd(&config_memfd, read_memfd);
+	read_memfd = -1;
 }
 
 /* In a server: the configuration's bytes the monitor handed over, the
@@ -207,14 +231,16 @@ error_payload(char **payload, size_t *len, const char *why)
 }
 
 /*
- * In the monitor, as root: the configuration file, its drop-ins and the
- * secrets and TLS files it names, checked as at start, as one MON_FILES
- * payload; or why not (the first error), having logged every problem.
- * The server, which may not read them itself, parses them; nothing the
- * server names is opened.
+ * In the monitor, as root, for MON_RELOAD ID: the configuration file,
+ * its drop-ins and the secrets and TLS files it names, checked as at
+ * start, as one MON_FILES payload; or why not (the first error), having
+ * logged every problem.  The server, which may not read them itself,
+ * parses them; nothing the server names is opened.  The configuration
+ * is kept for a restarted server once this one says it applied it
+ * (MON_KEEP).
  */
 int
-reload_read_files(char **payload, size_t *len)
+reload_read_files(uint64_t id, char **payload, size_t *len)
 {
 	struct config nc;
 	struct config_text t = { NULL, 0 };
@@ -245,7 +271,8 @@ reload_read_files(char **payload, size_t *len)
 		    config_path, *len, MON_MAX_PAYLOAD);
 		goto done;
 	}
-	keep_config(&t);
+	replace_fd(&read_memfd, memfd_of(&t));
+	read_id = id;
 	rc = 0;
 done:
 	log_capture(NULL, 0);
@@ -277,7 +304,7 @@ reload_ask(void)
 		log_warn("SIGHUP: no configuration file to reload");
 		return;
 	}
-	if (children_reload(COOKIE_RELOAD) == -1)
+	if (children_reload(next_cookie++) == -1)
 		log_error("SIGHUP: the monitor cannot be reached; nothing "
 		    "reloaded");
 }
@@ -290,7 +317,6 @@ struct pending {
 	struct pending		*next;
 };
 static struct pending *pending;
-static uint64_t next_cookie = COOKIE_FIRST_CMD;
 
 /*
  * The files F parsed into NC (their bytes into T), and asked of the
@@ -331,8 +357,8 @@ check_files(const struct mon_files *f, int dry, struct procctl_report *r,
  * the first error.
  */
 static int
-apply(const struct mon_files *f, int dry, struct procctl_report *r,
-    const char *who, char *why, size_t size)
+apply(uint64_t cookie, const struct mon_files *f, int dry,
+    struct procctl_report *r, const char *who, char *why, size_t size)
 {
 	struct config_text t = { NULL, 0 };
 	struct config nc;
@@ -361,6 +387,8 @@ apply(const struct mon_files *f, int dry, struct procctl_report *r,
 	    "(listeners and plugins take effect at restart)", who, sec ?
 	    " and secrets" : "", active_config->file);
 	session_policy_changed();
+	/* A server restarted after a crash is to see what this one runs. */
+	(void)children_keep(cookie);
 done:
 	config_free(&nc);
 	confread_text_free(&t);
@@ -402,14 +430,14 @@ reload_on_files(uint64_t cookie, const struct mon_files *f)
 	    pp = &p->next)
 		;
 	if (p == NULL) {		/* SIGHUP */
-		if (apply(f, 0, r, "SIGHUP", why, sizeof(why)) == 0)
+		if (apply(cookie, f, 0, r, "SIGHUP", why, sizeof(why)) == 0)
 			for (n = plugin_report_lines(r, &v), i = 0; i < n; i++)
 				log_info("SIGHUP: %s", v[i]);
 		plugin_report_free(r);
 		return;
 	}
 	*pp = p->next;
-	if (apply(f, p->dry, r, "reload", why, sizeof(why)) == -1)
+	if (apply(cookie, f, p->dry, r, "reload", why, sizeof(why)) == -1)
 		reply_error(p->ctx, "CONFIG", "%s was not reloaded: it has "
 		    "errors (%s%s); nothing changes", active_config->file,
 		    why[0] != '\0' ? why : "the log says where",
@@ -490,7 +518,7 @@ reload_monitor_init(const char *file, const struct config_text *t)
 {
 	config_path = file;
 	if (file != NULL)
-		keep_config(t);
+		config_memfd = memfd_of(t);
 	return &config_memfd;
 }
 

@@ -46,6 +46,9 @@ enum mon_type {
 	MON_RELOAD,		/* no payload: read the configuration (and
 				 * the files it names) as root for me; the
 				 * id comes back in MON_FILES */
+	MON_KEEP,		/* no payload: I now run on the configuration
+				 * of the MON_FILES with this id; the next
+				 * server is to parse it (MON_ENV_CONFIG) */
 
 	/* monitor -> server */
 	MON_STARTED = 100,	/* struct mon_started: exec worked, or why not */
@@ -205,11 +208,15 @@ struct monitor_args {
 	 * they could not be read, a MON_FILE_ERROR saying why), or -1
 	 * when not even that could be made.  Runs in the monitor, as
 	 * root. */
-	int		(*read_files)(char **payload, size_t *len);
+	int		(*read_files)(uint64_t id, char **payload, size_t *len);
+	/* MON_KEEP: the configuration read for MON_RELOAD ID is what the
+	 * server runs on now (it applied it). */
+	void		(*keep_files)(uint64_t id);
 	/* A memfd with the configuration's bytes, its drop-in files
-	 * included (at start, then as the last SIGHUP read them), or -1:
-	 * a restarted server parses these, not files an admin may be
-	 * half-way through editing. */
+	 * included (at start, then as the last reload the server applied
+	 * read them), or -1: a restarted server parses these, not files
+	 * an admin may be half-way through editing, nor ones a reload
+	 * refused. */
 	const int	 *config_fd;
 	/* Tests: >= 0, a server is already on this fd (the test drives
 	 * the monitor as one); none is started, and losing it ends all. */

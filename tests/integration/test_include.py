@@ -224,15 +224,18 @@ def test_sighup_reads_dropins(make_daemon):
 
 def test_restarted_server_knows_dropin_programs(make_daemon):
     """kill -9 of the server: the new one parses the drop-ins' bytes as
-    the monitor last read them (not the disk, where the file is now
-    gone): it adopts the drop-in program, RUNNING with the same pid, and
-    can stop it."""
+    the running server applied them (not the disk, where the file is now
+    gone and a broken one was added, which a reload refused): it adopts
+    the drop-in program, RUNNING with the same pid, and can stop it."""
     d = make_daemon(ini(), start=False)
     path = dropin(d, "web.ini", prog("web", "sleep 3351"))
     d.start()
     wait_state(d, "web", "RUNNING")
     pid = dict(status(d))["web"]["pid"]
-    path.unlink()               # not reloaded: the running config has it
+    path.unlink()
+    dropin(d, "bad.ini", prog("bad", "sleep 3352", "restrat = no\n"))
+    r = d.ctl("reload")
+    assert r.returncode != 0 and "bad.ini:4" in r.stderr, r.stderr
     old = d.server_pid
     os.kill(old, signal.SIGKILL)
 
@@ -244,6 +247,7 @@ def test_restarted_server_knows_dropin_programs(make_daemon):
         return srv != old and d.ctl("ping").stdout == "PONG\n"
     wait_for(new_server, timeout=60, describe=d.log)
     d.wait_log(r"the server was killed by signal 9; restarting it")
+    assert [name for name, _ in status(d)] == ["web"]
     row = dict(status(d))["web"]
     assert row["state"] == "RUNNING" and row["pid"] == pid, row
     r = d.ctl("why", "web", json=True)
