@@ -604,7 +604,7 @@ main(int argc, char **argv)
 {
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
-	char defsock[PATH_MAX];
+	char defsock[PATH_MAX], dropins[64] = "";
 	int ch, test_only = 0, lvl, rc = 0;
 
 	/* A fresh start owns no fd above stderr: whatever our parent left
@@ -688,9 +688,13 @@ main(int argc, char **argv)
 		return EX_CONFIG_CODE;
 	}
 	if (test_only) {
-		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
-		    file ? file : "built-in defaults", cf.socket,
-		    cf.plugin_dir);
+		if (cf.include != NULL)
+			snprintf(dropins, sizeof(dropins), ", %zu drop-in "
+			    "file%s", start_text.n - 1, start_text.n == 2 ?
+			    "" : "s");
+		printf("%s: configuration ok (socket %s, plugin directory "
+		    "%s%s)\n", file ? file : "built-in defaults", cf.socket,
+		    cf.plugin_dir, dropins);
 		release(&cf);
 		return 0;
 	}

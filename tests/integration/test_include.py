@@ -83,6 +83,9 @@ def test_dropin_programs_start_and_are_listed(make_daemon):
     dropin(d, "20-b.ini", prog("bravo", "sleep 3302"))
     dropin(d, "10-a.ini", prog("alpha", "sleep 3303"))
     dropin(d, "30-c.ini.disabled", prog("charlie", "sleep 3304"))
+    r = subprocess.run([str(PROCCTLD), "-t", "-c", str(d.ini)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "2 drop-in files)" in r.stdout, r.stderr
     d.start()
     for name in ("main", "alpha", "bravo"):
         wait_state(d, name, "RUNNING")
@@ -256,12 +259,18 @@ def test_restarted_server_knows_dropin_programs(make_daemon):
     assert gone(pid)
 
 
-def test_plugin_section_in_a_dropin(make_daemon, tmp_path):
-    """[plugin:NAME] may be in a drop-in: the plugin is loaded from it."""
-    main = ("[daemon]\nplugin_dir = %s\ninclude = conf.d/*.ini\n\n"
-            "[plugin:proc]\npath = proc.so\n" % PLUGINS)
+def test_plugin_sections_in_dropins(make_daemon):
+    """[plugin:NAME] may be in a drop-in: loaded from it at start, and
+    `plugin load` finds one in a drop-in added since."""
+    main = ("[daemon]\nplugin_dir = %s\ninclude = conf.d/*.ini\n" %
+            PLUGINS)
     d = make_daemon(main, start=False)
-    dropin(d, "arith.ini", "[plugin:arith]\npath = arith.so\n")
+    dropin(d, "proc.ini", "[plugin:proc]\npath = proc.so\n")
     d.start()
-    r = d.ctl("add", "1", "2")
-    assert r.returncode == 0 and r.stdout.strip() == "3", r.stderr
+    assert d.ctl("ping").stdout == "PONG\n"
+    rows = json.loads(d.ctl("plugin", "list", json=True).stdout)
+    assert [r["name"] for r in rows] == ["proc"]
+    dropin(d, "arith.ini", "[plugin:arith]\npath = arith.so\n")
+    r = d.ctl("plugin", "load", "arith")
+    assert r.returncode == 0 and r.stdout == "OK\n", r.stderr
+    assert d.ctl("add", "1", "2").stdout == "3\n"
