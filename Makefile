@@ -54,7 +54,7 @@ PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
-	  $(BUILD)/tests/test_monitor
+	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -120,6 +120,11 @@ $(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# MON_FILES records as the server reads them.
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/loop.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

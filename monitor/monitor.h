@@ -65,8 +65,8 @@ enum mon_type {
 
 /*
  * MON_FILES: each record is this, then `len` bytes: the file's, or for
- * MON_FILE_INCLUDE the drop-in file's name (1 to PATH_MAX bytes, NUL
- * included), then its bytes.  Every role but MON_FILE_INCLUDE comes at
+ * MON_FILE_INCLUDE the drop-in file's name (not empty; with its NUL, at
+ * most PATH_MAX bytes), then its bytes.  Every role but MON_FILE_INCLUDE comes at
  * most once; MON_FILE_INCLUDE only after MON_FILE_CONFIG, in the order
  * the files are read (at most MON_MAX_INCLUDES); MON_FILE_ERROR alone.
  * The config memfd a server inherits (MON_ENV_CONFIG) holds the same
