@@ -34,7 +34,7 @@ SSL_CFLAGS  := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
-DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/auth.c \
+DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c
@@ -54,7 +54,7 @@ PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
-	  $(BUILD)/tests/test_monitor
+	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -111,7 +111,7 @@ $(BUILD)/tests/test_decimal: $(call pic,tests/unit/test_decimal.c plugins/arith/
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GMP_LIBS)
 
-$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/confread.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
@@ -120,6 +120,11 @@ $(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# MON_FILES records as the server reads them.
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/loop.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

@@ -16,6 +16,7 @@
  * to the plugin that started it, then MON_READY.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -293,29 +294,81 @@ children_offer(const char *name)
 		    n, n == 1 ? "" : "es");
 }
 
+/* A MON_FILE_INCLUDE record's LEN bytes at P: a name, its NUL, the
+ * file's bytes; into F. */
+static int
+include_record(struct mon_files *f, const char *p, size_t len)
+{
+	struct mon_include *inc;
+	const char *nul;
+
+	if (f->data[MON_FILE_CONFIG] == NULL || f->ninc >= MON_MAX_INCLUDES ||
+	    (nul = memchr(p, '\0', len < PATH_MAX ? len : PATH_MAX)) == NULL ||
+	    nul == p)
+		return -1;
+	if ((inc = realloc(f->inc, (f->ninc + 1) * sizeof(*inc))) == NULL)
+		return -1;
+	f->inc = inc;
+	inc[f->ninc].name = p;
+	inc[f->ninc].data = nul + 1;
+	inc[f->ninc].len = len - (size_t)(nul + 1 - p);
+	f->ninc++;
+	return 0;
+}
+
 /* MON_FILES: records checked whole before anyone reads one. */
+int
+children_files_parse(const char *p, size_t len, struct mon_files *f)
+{
+	struct mon_file r;
+	size_t off = 0;
+
+	memset(f, 0, sizeof(*f));
+	while (off < len) {
+		if (len - off < sizeof(r))
+			goto bad;
+		memcpy(&r, p + off, sizeof(r));
+		off += sizeof(r);
+		if (r.len > len - off || r.role == 0 || r.role >= MON_FILE_MAX)
+			goto bad;
+		if (r.role == MON_FILE_INCLUDE) {
+			if (include_record(f, p + off, r.len) == -1)
+				goto bad;
+		} else if (f->data[r.role] != NULL ||
+		    (r.role == MON_FILE_ERROR && r.len > MON_MAX_ERROR))
+			goto bad;
+		else {
+			f->data[r.role] = p + off;
+			f->len[r.role] = r.len;
+		}
+		off += r.len;
+	}
+	/* An error, or files: never both. */
+	if (f->data[MON_FILE_ERROR] != NULL && f->data[MON_FILE_CONFIG] != NULL)
+		goto bad;
+	return 0;
+bad:
+	children_files_free(f);
+	return -1;
+}
+
+void
+children_files_free(struct mon_files *f)
+{
+	free(f->inc);
+	memset(f, 0, sizeof(*f));
+}
+
 static int
 files(uint64_t cookie, const char *p, size_t len)
 {
 	struct mon_files mf;
-	struct mon_file f;
-	size_t off = 0;
 
-	memset(&mf, 0, sizeof(mf));
-	while (off < len) {
-		if (len - off < sizeof(f))
-			return -1;
-		memcpy(&f, p + off, sizeof(f));
-		off += sizeof(f);
-		if (f.len > len - off || f.role == 0 ||
-		    f.role >= MON_FILE_MAX || mf.data[f.role] != NULL)
-			return -1;
-		mf.data[f.role] = p + off;
-		mf.len[f.role] = f.len;
-		off += f.len;
-	}
+	if (children_files_parse(p, len, &mf) == -1)
+		return -1;
 	if (on_files != NULL)
 		on_files(cookie, &mf);
+	children_files_free(&mf);
 	return 0;
 }
 
@@ -512,6 +565,12 @@ int
 children_reload(uint64_t cookie)
 {
 	return send_msg(MON_RELOAD, cookie, NULL, 0);
+}
+
+int
+children_keep(uint64_t cookie)
+{
+	return send_msg(MON_KEEP, cookie, NULL, 0);
 }
 
 int

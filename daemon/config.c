@@ -1,9 +1,18 @@
 /*
  * The INI file, read with inih.  [daemon] holds the daemon's own keys;
  * [plugin:NAME] one plugin each (`path` plus the plugin's own keys, handed
- * to it unread).  Unknown keys and sections are warnings naming file and
- * line; values that cannot be used are errors.
+ * to it unread); [kind:name] sections are the plugins' to read.  Unknown
+ * keys and sections are warnings naming file and line; values that cannot
+ * be used are errors.
+ *
+ * A configuration is the -c file and the drop-in files its [daemon]
+ * include names (confread.c reads them), parsed here from their bytes in
+ * that order into one struct config.  A drop-in may hold [plugin:NAME]
+ * and [kind:name] sections only: [daemon], [tcp] and [access] stay in
+ * the -c file, and include is not recursive.  A section is defined once
+ * in the whole configuration; a second one is refused, naming both.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <limits.h>
@@ -20,11 +29,30 @@
 #define DEFAULT_MAX_BATCH	64
 #define PLUGIN_PREFIX		"plugin:"
 
+/* What the keys after the last header are for. */
+enum sect {
+	SEC_NONE,			/* no header yet */
+	SEC_DAEMON, SEC_TCP, SEC_ACCESS,	/* in this order */
+	SEC_PLUGIN,			/* c->plugins[index] */
+	SEC_TYPED,			/* c->sections[index] */
+	SEC_UNKNOWN,			/* warned about: its keys ignored */
+	SEC_SKIP			/* refused: its keys ignored */
+};
+
 struct parse_state {
-	struct config	*c;
-	FILE		*fp;
-	int		 line;
-	int		 errors;
+	struct config		*c;
+	const struct config_file *f;	/* the file being parsed */
+	size_t			 off;	/* of its bytes, read so far */
+	int			 dropin;
+	int			 line;
+	int			 errors;
+	int			 keyed;	/* a key in this section: an indented
+					 * line continues its value */
+	enum sect		 sect;
+	size_t			 index;
+	char			 name[256];	/* the section's */
+	int			 core_line[3];	/* where [daemon], [tcp] and
+						 * [access] began */
 };
 
 void
@@ -77,36 +105,32 @@ set_str(char **dst, const char *v)
 	return 0;
 }
 
-static struct plugin_conf *
-plugin_section(struct config *c, const char *name, int line)
-{
-	struct plugin_conf *p;
-	size_t i;
-
-	for (i = 0; i < c->nplugins; i++)
-		if (strcmp(c->plugins[i].name, name) == 0)
-			return &c->plugins[i];
-	p = realloc(c->plugins, (c->nplugins + 1) * sizeof(*p));
-	if (p == NULL)
-		return NULL;
-	c->plugins = p;
-	p = &c->plugins[c->nplugins];
-	memset(p, 0, sizeof(*p));
-	if ((p->name = strdup(name)) == NULL)
-		return NULL;
-	p->line = line;
-	c->nplugins++;
-	return p;
-}
-
 static int
 bad_value(struct parse_state *st, const char *sect, const char *key,
     const char *val, const char *why)
 {
-	log_error("%s:%d: [%s] %s = %s: %s", st->c->file, st->line, sect, key,
+	log_error("%s:%d: [%s] %s = %s: %s", st->f->name, st->line, sect, key,
 	    val, why);
 	st->errors++;
 	return 1;	/* go on: report every problem in one run */
+}
+
+static int
+include_key(struct parse_state *st, const char *val)
+{
+	struct config *c = st->c;
+
+	if (val[0] == '\0')
+		return bad_value(st, "daemon", "include", val, "empty pattern");
+	if (c->include != NULL) {
+		log_error("%s:%d: [daemon] include is given twice (first on "
+		    "line %d): one glob, such as conf.d/*.ini", st->f->name,
+		    st->line, c->include_line);
+		st->errors++;
+		return 1;
+	}
+	c->include_line = st->line;
+	return set_str(&c->include, val) == 0;
 }
 
 static int
@@ -147,6 +171,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 	}
 	if (strcmp(key, "plugin_dir") == 0)
 		return set_str(&c->plugin_dir, val) == 0;
+	if (strcmp(key, "include") == 0)
+		return include_key(st, val);
 	if (strcmp(key, "log_level") == 0) {
 		if ((lvl = log_level_parse(val)) < 0)
 			return bad_value(st, "daemon", key, val,
@@ -177,7 +203,7 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 			c->max_output = v;
 		return 1;
 	}
-	log_warn("%s:%d: unknown key '%s' in [daemon], ignored", c->file,
+	log_warn("%s:%d: unknown key '%s' in [daemon], ignored", st->f->name,
 	    st->line, key);
 	return 1;
 }
@@ -188,8 +214,6 @@ tcp_key(struct parse_state *st, const char *key, const char *val)
 	struct config *c = st->c;
 	char **l;
 
-	if (c->tcp_line == 0)
-		c->tcp_line = st->line;
 	if (strcmp(key, "listen") == 0) {
 		if (strrchr(val, ':') == NULL)
 			return bad_value(st, "tcp", key, val,
@@ -211,7 +235,7 @@ tcp_key(struct parse_state *st, const char *key, const char *val)
 		return set_str(&c->tls_key, val) == 0;
 	if (strcmp(key, "tls_client_ca") == 0)
 		return set_str(&c->tls_client_ca, val) == 0;
-	log_warn("%s:%d: unknown key '%s' in [tcp], ignored", c->file,
+	log_warn("%s:%d: unknown key '%s' in [tcp], ignored", st->f->name,
 	    st->line, key);
 	return 1;
 }
@@ -229,32 +253,61 @@ access_key(struct parse_state *st, const char *key, const char *val)
 		return set_str(&c->admin_users, val) == 0;
 	if (strcmp(key, "admin_groups") == 0)
 		return set_str(&c->admin_groups, val) == 0;
-	log_warn("%s:%d: unknown key '%s' in [access], ignored", c->file,
-	    st->line, key);
+	log_warn("%s:%d: unknown key '%s' in [access], ignored",
+	    st->f->name, st->line, key);
 	return 1;
 }
 
-/* The [KIND:NAME] section FULL ("program:web"), made on first sight. */
-static struct plugin_conf *
-typed_section(struct config *c, const char *full, int line)
+/* The section NAME in V, or -1. */
+static ssize_t
+conf_find(const struct plugin_conf *v, size_t n, const char *name)
 {
-	struct plugin_conf *t;
 	size_t i;
 
-	for (i = 0; i < c->nsections; i++)
-		if (strcmp(c->sections[i].name, full) == 0)
-			return &c->sections[i];
-	if ((t = realloc(c->sections, (c->nsections + 1) * sizeof(*t))) ==
-	    NULL)
-		return NULL;
-	c->sections = t;
-	t = &c->sections[c->nsections];
-	memset(t, 0, sizeof(*t));
-	if ((t->name = strdup(full)) == NULL)
-		return NULL;
-	t->line = line;
-	c->nsections++;
-	return t;
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* A new section NAME at the end of *V, begun on LINE of FILE (NULL: the
+ * -c file): its index, or -1. */
+static ssize_t
+conf_new(struct plugin_conf **v, size_t *n, const char *name,
+    const char *file, int line)
+{
+	struct plugin_conf *p;
+
+	if ((p = realloc(*v, (*n + 1) * sizeof(*p))) == NULL)
+		return -1;
+	*v = p;
+	p = &p[*n];
+	memset(p, 0, sizeof(*p));
+	p->line = line;
+	if ((p->name = strdup(name)) == NULL ||
+	    (file != NULL && (p->file = strdup(file)) == NULL)) {
+		free(p->name);
+		return -1;
+	}
+	return (ssize_t)(*n)++;
+}
+
+void
+config_sections_free(struct plugin_conf *v, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < v[i].nkv; j++) {
+			free(v[i].kv[j].key);
+			free(v[i].kv[j].value);
+		}
+		free(v[i].kv);
+		free(v[i].name);
+		free(v[i].path);
+		free(v[i].file);
+	}
+	free(v);
 }
 
 static int
@@ -278,152 +331,243 @@ add_kv(struct plugin_conf *p, const char *key, const char *val, int line)
 	return 1;
 }
 
+/* KEY before any section header, or in a refused section (already
+ * reported): ignored, but for an include where it cannot be. */
 static int
-plugin_key(struct parse_state *st, const char *name, const char *key,
-    const char *val)
+stray_key(struct parse_state *st, const char *key)
 {
-	struct plugin_conf *p;
-
-	if (name[0] == '\0') {
-		log_error("%s:%d: [plugin:] needs a name", st->c->file,
-		    st->line);
+	if (strcmp(key, "include") == 0 && (st->dropin ||
+	    st->sect == SEC_NONE)) {
+		log_error("%s:%d: include %s", st->f->name, st->line,
+		    st->dropin ? "is not recursive: a drop-in file cannot "
+		    "include others" : "belongs in [daemon]");
 		st->errors++;
-		return 1;
-	}
-	if ((p = plugin_section(st->c, name, st->line)) == NULL)
-		return 0;
-	if (strcmp(key, "path") == 0)
-		return set_str(&p->path, val) == 0;
-	return add_kv(p, key, val, st->line);
+	} else if (st->sect == SEC_NONE)
+		log_warn("%s:%d: key '%s' outside any section, ignored",
+		    st->f->name, st->line, key);
+	return 1;
 }
 
 static int
 handler(void *user, const char *section, const char *key, const char *val)
 {
 	struct parse_state *st = user;
-	struct plugin_conf *t;
+	struct config *c = st->c;
 
-	if (key == NULL) {
-		/* A new section (INI_CALL_HANDLER_ON_NEW_SECTION builds). */
+	/* The section is the reader's: inih's own copy of its name is cut
+	 * at 50 bytes. */
+	(void)section;
+	if (key == NULL)	/* a new section (INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
-	}
-	if (strcmp(section, "daemon") == 0)
+	switch (st->sect) {
+	case SEC_DAEMON:
 		return daemon_key(st, key, val);
-	if (strncmp(section, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0)
-		return plugin_key(st, section + strlen(PLUGIN_PREFIX), key,
-		    val);
-	if (strcmp(section, "tcp") == 0)
+	case SEC_TCP:
 		return tcp_key(st, key, val);
-	if (strcmp(section, "access") == 0)
+	case SEC_ACCESS:
 		return access_key(st, key, val);
-	/* [kind:name]: a plugin's to read (host->section); whether the kind
-	 * and its keys mean anything, that plugin says. */
-	if (strchr(section, ':') != NULL && section[0] != ':' &&
-	    (t = typed_section(st->c, section, st->line)) != NULL)
-		return add_kv(t, key, val, st->line);
-	if (section[0] == '\0')
-		log_warn("%s:%d: key '%s' outside any section, ignored",
-		    st->c->file, st->line, key);
-	else
-		log_warn("%s:%d: unknown section [%s], ignored", st->c->file,
-		    st->line, section);
-	return 1;
+	case SEC_PLUGIN:
+		if (strcmp(key, "path") == 0)
+			return set_str(&c->plugins[st->index].path, val) == 0;
+		return add_kv(&c->plugins[st->index], key, val, st->line);
+	case SEC_TYPED:
+		/* [kind:name]: a plugin's to read (host->section); whether
+		 * the kind and its keys mean anything, that plugin says. */
+		return add_kv(&c->sections[st->index], key, val, st->line);
+	case SEC_UNKNOWN:	/* warned about at its header */
+		return 1;
+	default:
+		return stray_key(st, key);
+	}
 }
 
-/* inih reads through us so that we know the line each key is on. */
+/* Where section P begins: "file:line", in BUF. */
+static const char *
+first_seen(const struct parse_state *st, const struct plugin_conf *p,
+    char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%d", p->file != NULL ? p->file : st->c->file,
+	    p->line);
+	return buf;
+}
+
+/* [NAME] begins a [plugin:N] or [kind:name] section, kept in *V: once in
+ * the whole configuration. */
+static void
+named_section(struct parse_state *st, struct plugin_conf **v, size_t *n,
+    const char *name, enum sect sect)
+{
+	char where[PATH_MAX + 16];
+	ssize_t k;
+
+	if ((k = conf_find(*v, *n, name)) != -1) {
+		log_error("%s:%d: [%s] is defined twice: first at %s",
+		    st->f->name, st->line, st->name, first_seen(st, &(*v)[k],
+		    where, sizeof(where)));
+		st->errors++;
+		return;
+	}
+	if ((k = conf_new(v, n, name, st->dropin ? st->f->name : NULL,
+	    st->line)) == -1) {
+		log_error("%s:%d: out of memory", st->f->name, st->line);
+		st->errors++;
+		return;
+	}
+	st->sect = sect;
+	st->index = (size_t)k;
+}
+
+/*
+ * The reader saw the header [NAME]: what its keys are for.  inih reports
+ * keys, not sections, so a section is known here, where an empty one
+ * ([plugin:NAME] with no keys: path defaults to NAME.so) is seen too,
+ * and one defined twice is refused.
+ */
+static void
+section_start(struct parse_state *st, const char *name)
+{
+	static const char *const core[] = { "daemon", "tcp", "access" };
+	size_t i;
+
+	st->sect = SEC_SKIP;
+	st->keyed = 0;
+	snprintf(st->name, sizeof(st->name), "%s", name);
+	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
+		if (strcmp(name, core[i]) != 0)
+			continue;
+		if (st->dropin) {
+			log_error("%s:%d: [%s] belongs in the main file (%s), "
+			    "not in a drop-in file", st->f->name, st->line,
+			    name, st->c->file);
+			st->errors++;
+		} else if (st->core_line[i] != 0) {
+			log_error("%s:%d: [%s] is defined twice: first at "
+			    "%s:%d", st->f->name, st->line, name, st->f->name,
+			    st->core_line[i]);
+			st->errors++;
+		} else {
+			st->core_line[i] = st->line;
+			st->sect = (enum sect)(SEC_DAEMON + (int)i);
+			if (st->sect == SEC_TCP)
+				st->c->tcp_line = st->line;
+		}
+		return;
+	}
+	if (strncmp(name, PLUGIN_PREFIX, strlen(PLUGIN_PREFIX)) == 0) {
+		name += strlen(PLUGIN_PREFIX);
+		if (name[0] != '\0')
+			named_section(st, &st->c->plugins, &st->c->nplugins,
+			    name, SEC_PLUGIN);
+		else {
+			log_error("%s:%d: [plugin:] needs a name", st->f->name,
+			    st->line);
+			st->errors++;
+		}
+	} else if (strchr(name, ':') != NULL && name[0] != ':')
+		named_section(st, &st->c->sections, &st->c->nsections, name,
+		    SEC_TYPED);
+	else {
+		log_warn("%s:%d: unknown section [%s], ignored", st->f->name,
+		    st->line, name);
+		st->sect = SEC_UNKNOWN;
+	}
+}
+
+/*
+ * LINE as inih will see it: a section header is a line that begins with
+ * '[' (after blanks; an indented line after a key continues its value
+ * instead), its name up to the first ']'.
+ */
+static void
+line_seen(struct parse_state *st, const char *line)
+{
+	const char *p = line, *end;
+	char name[sizeof(st->name)];
+
+	if (st->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
+		p += 3;		/* a UTF-8 byte order mark */
+	while (isspace((unsigned char)*p))
+		p++;
+	if (*p == '\0' || *p == ';' || *p == '#' ||
+	    (p > line && st->keyed))
+		return;
+	if (*p != '[') {
+		st->keyed = 1;
+		return;
+	}
+	if ((end = strchr(p, ']')) == NULL)
+		return;		/* inih's syntax error */
+	if ((size_t)(end - p - 1) >= sizeof(name)) {
+		log_error("%s:%d: section name too long", st->f->name,
+		    st->line);
+		st->errors++;
+		st->sect = SEC_SKIP;
+		return;
+	}
+	memcpy(name, p + 1, (size_t)(end - p - 1));
+	name[end - p - 1] = '\0';
+	section_start(st, name);
+}
+
+/* inih reads lines through us, from the bytes in memory, so that we know
+ * the line and the section each key is in. */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse_state *st = stream;
-	char *s;
+	const char *s = st->f->text + st->off, *nl;
+	size_t left = st->f->len - st->off, n;
 
-	const char *p, *end;
-	char name[256];
-
-	if ((s = fgets(str, num, st->fp)) == NULL)
+	if (left == 0 || num < 2)
 		return NULL;
+	n = (nl = memchr(s, '\n', left)) != NULL ? (size_t)(nl - s) + 1 : left;
+	if (n > (size_t)num - 1)
+		n = (size_t)num - 1;
+	memcpy(str, s, n);
+	str[n] = '\0';
+	st->off += n;
 	st->line++;
-	/* inih reports keys, not sections: a [plugin:NAME] with no keys
-	 * at all (path defaults to NAME.so) must still be seen. */
-	for (p = s; *p == ' ' || *p == '\t'; p++)
-		;
-	if (strncmp(p, "[" PLUGIN_PREFIX, strlen(PLUGIN_PREFIX) + 1) == 0 &&
-	    (end = strchr(p, ']')) != NULL) {
-		p += strlen(PLUGIN_PREFIX) + 1;
-		if (end > p && (size_t)(end - p) < sizeof(name)) {
-			memcpy(name, p, (size_t)(end - p));
-			name[end - p] = '\0';
-			plugin_section(st->c, name, st->line);
-		}
-	} else if (*p == '[' && (end = strchr(p, ']')) != NULL &&
-	    memchr(p, ':', (size_t)(end - p)) != NULL && p[1] != ':' &&
-	    (size_t)(end - p - 1) < sizeof(name)) {
-		/* A [kind:name] with no keys is still a section. */
-		memcpy(name, p + 1, (size_t)(end - p - 1));
-		name[end - p - 1] = '\0';
-		typed_section(st->c, name, st->line);
-	}
-	return s;
-}
-
-static int parse_fp(struct config *c, const char *file, FILE *fp);
-
-int
-config_load(struct config *c, const char *file)
-{
-	FILE *fp;
-
-	if ((fp = fopen(file, "re")) == NULL) {
-		log_error("%s: %s", file, strerror(errno));
-		return -1;
-	}
-	return parse_fp(c, file, fp);
+	line_seen(st, str);
+	return str;
 }
 
 int
-config_load_mem(struct config *c, const char *file, const char *text,
-    size_t len)
-{
-	FILE *fp;
-
-	/* fmemopen of 0 bytes fails: an empty file is an empty stream. */
-	if ((fp = len > 0 ? fmemopen((void *)text, len, "r") :
-	    fopen("/dev/null", "re")) == NULL) {
-		log_error("%s: %s", file, strerror(errno));
-		return -1;
-	}
-	return parse_fp(c, file, fp);
-}
-
-/* Parse FP (closed here) as FILE. */
-static int
-parse_fp(struct config *c, const char *file, FILE *fp)
+config_parse(struct config *c, const struct config_file *f, int dropin)
 {
 	struct parse_state st;
-	size_t i;
 	int rc;
 
-	if (set_str(&c->file, file) == -1) {
-		fclose(fp);
+	if (!dropin && set_str(&c->file, f->name) == -1)
 		return -1;
-	}
 	memset(&st, 0, sizeof(st));
 	st.c = c;
-	st.fp = fp;
+	st.f = f;
+	st.dropin = dropin;
 	rc = ini_parse_stream(reader, &st, handler, &st);
-	fclose(st.fp);
 	if (rc > 0) {
-		log_error("%s:%d: syntax error", file, rc);
+		log_error("%s:%d: syntax error", f->name, rc);
 		return -1;
 	}
 	if (rc < 0) {
-		log_error("%s: cannot be parsed (out of memory)", file);
+		log_error("%s: cannot be parsed (out of memory)", f->name);
 		return -1;
 	}
+	return st.errors > 0 ? -1 : 0;
+}
+
+/* What spans keys, once every file is read. */
+static int
+config_check(const struct config *c)
+{
+	const char *file = c->file;
+	size_t i;
+	int errors = 0;
+
 	for (i = 0; i < c->nplugins; i++)
 		if (c->plugins[i].path == NULL)
 			log_debug("%s:%d: [plugin:%s] has no path; looking for "
-			    "%s.so in the plugin directory", file,
+			    "%s.so in the plugin directory",
+			    c->plugins[i].file ? c->plugins[i].file : file,
 			    c->plugins[i].line, c->plugins[i].name,
 			    c->plugins[i].name);
 	if (c->ntcp > 0 && c->tcp_secrets == NULL &&
@@ -431,46 +575,42 @@ parse_fp(struct config *c, const char *file, FILE *fp)
 		log_error("%s:%d: [tcp] listen needs secrets = FILE (or "
 		    "tls_client_ca): TCP peers must authenticate", file,
 		    c->tcp_line);
-		st.errors++;
+		errors++;
 	}
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
 		log_error("%s:%d: [tcp] tls_cert and tls_key go together",
 		    file, c->tcp_line);
-		st.errors++;
+		errors++;
 	}
 	if (c->tls_client_ca != NULL && c->tls_cert == NULL) {
 		log_error("%s:%d: [tcp] tls_client_ca needs tls_cert and "
 		    "tls_key", file, c->tcp_line);
-		st.errors++;
+		errors++;
 	}
-	return st.errors > 0 ? -1 : 0;
+	return errors > 0 ? -1 : 0;
+}
+
+int
+config_load_text(struct config *c, const struct config_text *t, size_t from)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = from; i < t->n; i++)
+		if (config_parse(c, &t->v[i], i > 0) == -1)
+			rc = -1;
+	if (config_check(c) == -1)
+		rc = -1;
+	return rc;
 }
 
 void
 config_free(struct config *c)
 {
-	size_t i, j;
+	size_t i;
 
-	for (i = 0; i < c->nplugins; i++) {
-		for (j = 0; j < c->plugins[i].nkv; j++) {
-			free(c->plugins[i].kv[j].key);
-			free(c->plugins[i].kv[j].value);
-		}
-		free(c->plugins[i].kv);
-		free(c->plugins[i].name);
-		free(c->plugins[i].path);
-	}
-	free(c->plugins);
-	for (i = 0; i < c->nsections; i++) {
-		for (j = 0; j < c->sections[i].nkv; j++) {
-			free(c->sections[i].kv[j].key);
-			free(c->sections[i].kv[j].value);
-		}
-		free(c->sections[i].kv);
-		free(c->sections[i].name);
-		free(c->sections[i].file);
-	}
-	free(c->sections);
+	config_sections_free(c->plugins, c->nplugins);
+	config_sections_free(c->sections, c->nsections);
 	for (i = 0; i < c->ntcp; i++)
 		free(c->tcp_listen[i]);
 	free(c->tcp_listen);
@@ -485,6 +625,7 @@ config_free(struct config *c)
 	free(c->admin_users);
 	free(c->admin_groups);
 	free(c->file);
+	free(c->include);
 	free(c->socket);
 	free(c->plugin_dir);
 	memset(c, 0, sizeof(*c));

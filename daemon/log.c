@@ -8,6 +8,8 @@
 #include "procctld.h"
 
 static int log_level = LOG_INFO;
+static char *capture;		/* log_capture()'s: the first error */
+static size_t capture_size;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
 void
@@ -36,6 +38,15 @@ log_level_parse(const char *s)
 }
 
 void
+log_capture(char *buf, size_t size)
+{
+	capture = size > 0 ? buf : NULL;
+	capture_size = size;
+	if (capture != NULL)
+		capture[0] = '\0';
+}
+
+void
 log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 {
 	char msg[2048];
@@ -48,6 +59,8 @@ log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 	for (i = 0; msg[i] != '\0'; i++)
 		if (msg[i] == '\n' || msg[i] == '\r')
 			msg[i] = ' ';
+	if (capture != NULL && level == LOG_ERROR && capture[0] == '\0')
+		snprintf(capture, capture_size, "%s", msg);
 	fprintf(stderr, "procctld: %s: %s%s%s\n", level_names[level],
 	    prefix ? prefix : "", prefix ? ": " : "", msg);
 }

@@ -35,8 +35,8 @@
 #endif
 
 static const struct config *active_config;
-static char *start_text;	/* a server's configuration, as handed */
-static size_t start_len;
+static struct config_text start_text;	/* the configuration's bytes, as
+					 * read or handed over */
 static int upgrade_asked;	/* `daemon upgrade`: the monitor re-execs */
 static int bad_config;		/* start(): a plugin found its part unusable */
 static int sigfd = -1;
@@ -157,18 +157,9 @@ check_tcp(struct config *c)
 static int
 resolve_plugin_dir(struct config *c)
 {
-	char tmp[PATH_MAX], out[PATH_MAX + 1];
-	char *dir;
-
 	if (c->plugin_dir == NULL)
 		return (c->plugin_dir = default_plugin_dir()) ? 0 : -1;
-	if (c->plugin_dir[0] == '/' || c->file == NULL)
-		return 0;
-	snprintf(tmp, sizeof(tmp), "%s", c->file);
-	dir = dirname(tmp);
-	snprintf(out, sizeof(out), "%s/%s", dir, c->plugin_dir);
-	free(c->plugin_dir);
-	return (c->plugin_dir = strdup(out)) ? 0 : -1;
+	return reload_beside(c, &c->plugin_dir);
 }
 
 static void
@@ -546,7 +537,9 @@ become_monitor(int argc, char **argv, struct config *cf)
 	ma.state = state_path(cf->socket);
 	ma.live_restore = cf->live_restore;
 	ma.read_files = reload_read_files;
-	ma.config_fd = reload_monitor_init(cf->file);
+	ma.keep_files = reload_keep_files;
+	ma.config_fd = reload_monitor_init(cf->file, &start_text);
+	confread_text_free(&start_text);
 	if (ma.argv == NULL || ma.state == NULL)
 		fatal("out of memory");
 	unsetenv(MON_ENV_UPGRADE);
@@ -580,13 +573,7 @@ be_server(int argc, char **argv, struct config *cf)
 	prctl(PR_SET_NAME, "procctld-srv");
 	active_config = cf;
 	/* PLUGIN LOAD parses this copy until the monitor reads a newer. */
-	if (start_text != NULL)
-		plugin_host_config(start_text, start_len);
-	else if (cf->file != NULL && reload_slurp(cf->file, &start_text,
-	    &start_len) == 0)
-		plugin_host_config(start_text, start_len);
-	free(start_text);
-	start_text = NULL;
+	plugin_host_config(&start_text);
 	raise_nofile();
 	if (start(cf, monfd, lfds, n) == -1) {
 		stop();
@@ -609,6 +596,7 @@ release(struct config *c)
 	tls_free();
 	access_free();
 	config_free(c);
+	confread_text_free(&start_text);
 }
 
 int
@@ -616,7 +604,7 @@ main(int argc, char **argv)
 {
 	struct config cf;
 	const char *file = NULL, *sock = NULL, *level = NULL;
-	char defsock[PATH_MAX];
+	char defsock[PATH_MAX], dropins[64] = "";
 	int ch, test_only = 0, lvl, rc = 0;
 
 	/* A fresh start owns no fd above stderr: whatever our parent left
@@ -656,15 +644,15 @@ main(int argc, char **argv)
 	}
 	config_defaults(&cf);
 	/* A server parses the bytes its monitor found usable, if it was
-	 * given them; else the file. */
+	 * given them; else the files. */
 	if (file != NULL && getenv(MON_ENV_SERVER) != NULL &&
-	    reload_handed_config(&start_text, &start_len) == 0)
-		rc = config_load_mem(&cf, file, start_text, start_len);
+	    reload_handed_config(file, &start_text) == 0)
+		rc = config_load_text(&cf, &start_text, 0);
 	else if (file != NULL)
-		rc = config_load(&cf, file);
+		rc = confread_load(&cf, file, &start_text);
 	if (rc == -1) {
 		log_error("%s: configuration unusable; not starting", file);
-		config_free(&cf);
+		release(&cf);
 		return EX_CONFIG_CODE;
 	}
 	cf.load_all = file == NULL;
@@ -672,7 +660,7 @@ main(int argc, char **argv)
 		if ((lvl = log_level_parse(level)) < 0) {
 			log_error("-l %s: expected error, warn, info or debug",
 			    level);
-			config_free(&cf);
+			release(&cf);
 			return 2;
 		}
 		cf.log_level = lvl;
@@ -684,7 +672,7 @@ main(int argc, char **argv)
 	} else if (cf.socket == NULL) {
 		if (paths_default_socket(defsock, sizeof(defsock)) == -1) {
 			log_error("default socket path too long");
-			config_free(&cf);
+			release(&cf);
 			return EX_CONFIG_CODE;
 		}
 		cf.socket = strdup(defsock);
@@ -700,9 +688,13 @@ main(int argc, char **argv)
 		return EX_CONFIG_CODE;
 	}
 	if (test_only) {
-		printf("%s: configuration ok (socket %s, plugin directory %s)\n",
-		    file ? file : "built-in defaults", cf.socket,
-		    cf.plugin_dir);
+		if (cf.include != NULL)
+			snprintf(dropins, sizeof(dropins), ", %zu drop-in "
+			    "file%s", start_text.n - 1, start_text.n == 2 ?
+			    "" : "s");
+		printf("%s: configuration ok (socket %s, plugin directory "
+		    "%s%s)\n", file ? file : "built-in defaults", cf.socket,
+		    cf.plugin_dir, dropins);
 		release(&cf);
 		return 0;
 	}

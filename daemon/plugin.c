@@ -29,6 +29,9 @@ struct procctl_plugin {
 	const struct procctl_plugin_decl *decl;
 	struct kv			*kv;		/* owned: its section */
 	size_t				 nkv;
+	char				*file;		/* owned: the drop-in
+							 * its section is in,
+							 * or NULL */
 	procctl_reload_fn		 reload;	/* on_reload's */
 	void				*reload_arg;
 	procctl_adopt_fn		 adopt;		/* on_adopt's */
@@ -62,9 +65,9 @@ static struct procctl_plugin *plugins;	/* load order */
 static struct pwatch *pwatches;
 static struct hook *hooks;
 static char *conf_file;		/* owned: re-read by PLUGIN LOAD */
-static char *conf_text;		/* owned: its bytes as last read, NULL when
-				 * they could not be */
-static size_t conf_len;
+static struct config_text conf_text;	/* its bytes and its drop-ins', as
+					 * last read; none when they could
+					 * not be */
 
 /* PLUGIN LOAD requests waiting for the monitor to read the file. */
 struct pending_load {
@@ -390,18 +393,7 @@ static size_t nsections;
 static void
 sections_free(void)
 {
-	size_t i, j;
-
-	for (i = 0; i < nsections; i++) {
-		for (j = 0; j < sections[i].nkv; j++) {
-			free(sections[i].kv[j].key);
-			free(sections[i].kv[j].value);
-		}
-		free(sections[i].kv);
-		free(sections[i].name);
-		free(sections[i].file);
-	}
-	free(sections);
+	config_sections_free(sections, nsections);
 	sections = NULL;
 	nsections = 0;
 }
@@ -480,10 +472,16 @@ host_section_kv(struct procctl_plugin *self, const char *kind,
 }
 
 static const char *
+main_file(void)
+{
+	return conf_file != NULL ? conf_file : "built-in defaults";
+}
+
+/* The file the plugin's own [plugin:NAME] section is in. */
+static const char *
 host_config_file(struct procctl_plugin *self)
 {
-	(void)self;
-	return conf_file != NULL ? conf_file : "built-in defaults";
+	return self->file != NULL ? self->file : main_file();
 }
 
 static const char *
@@ -496,7 +494,7 @@ host_section_file(struct procctl_plugin *self, const char *kind,
 		if (strncmp(sections[i].name, kind, k) == 0 &&
 		    sections[i].name[k] == ':' && index-- == 0)
 			return sections[i].file != NULL ? sections[i].file :
-			    host_config_file(self);
+			    main_file();
 	return NULL;
 }
 
@@ -619,6 +617,7 @@ plugin_free(struct procctl_plugin *p)
 	free(p->kv);
 	free(p->name);
 	free(p->path);
+	free(p->file);
 	free(p);
 }
 
@@ -628,6 +627,9 @@ copy_section(struct procctl_plugin *p, const struct plugin_conf *conf)
 {
 	size_t i;
 
+	if (conf != NULL && conf->file != NULL &&
+	    (p->file = strdup(conf->file)) == NULL)
+		return -1;
 	if (conf == NULL || conf->nkv == 0)
 		return 0;
 	if ((p->kv = calloc(conf->nkv, sizeof(*p->kv))) == NULL)
@@ -930,8 +932,8 @@ load_named(const char *name, char *err, size_t errlen)
 		return -1;
 	config_defaults(&c);
 	if (conf_file != NULL) {
-		if (conf_text == NULL || config_load_mem(&c, conf_file,
-		    conf_text, conf_len) == -1) {
+		if (conf_text.n == 0 ||
+		    config_load_text(&c, &conf_text, 0) == -1) {
 			snprintf(err, errlen, "%.200s cannot be used now; see "
 			    "the log", conf_file);
 			goto done;
@@ -1053,14 +1055,14 @@ cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	finish_load(ctx, argv[2].ptr, ctx != ctx0);
 }
 
-/* The monitor has read the file for the waiting loads (TEXT NULL: it
+/* The monitor has read the files for the waiting loads (T empty: it
  * could not; the last copy is used). */
 void
-plugin_host_config_arrived(const char *text, size_t len)
+plugin_host_config_arrived(struct config_text *t)
 {
 	struct pending_load *pl;
 
-	plugin_host_config(text, len);
+	plugin_host_config(t);
 	while ((pl = pending) != NULL) {
 		if ((pending = pl->next) == NULL)
 			pending_tail = &pending;
@@ -1072,17 +1074,14 @@ plugin_host_config_arrived(const char *text, size_t len)
 
 /* The configuration's bytes, as main or the monitor read them. */
 void
-plugin_host_config(const char *text, size_t len)
+plugin_host_config(struct config_text *t)
 {
-	char *copy;
-
-	if (text == NULL || (copy = malloc(len + 1)) == NULL)
+	if (t->n == 0)
 		return;
-	memcpy(copy, text, len);
-	copy[len] = '\0';
-	free(conf_text);
-	conf_text = copy;
-	conf_len = len;
+	confread_text_free(&conf_text);
+	conf_text = *t;
+	t->v = NULL;
+	t->n = 0;
 }
 
 static const struct procctl_param plugin_params[] = {
@@ -1192,6 +1191,6 @@ plugin_host_fini(void)
 	sections_free();
 	free(conf_file);
 	free(plugin_dir);
-	free(conf_text);
-	conf_file = plugin_dir = conf_text = NULL;
+	confread_text_free(&conf_text);
+	conf_file = plugin_dir = NULL;
 }

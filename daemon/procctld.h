@@ -27,11 +27,21 @@
 #include "procctl/plugin.h"
 #include "monitor.h"
 
+/* A drop-in file in MON_FILES: its name and bytes. */
+struct mon_include {
+	const char	*name;
+	const char	*data;
+	size_t		 len;
+};
+
 /* Files the monitor read for the server (MON_FILES), by MON_FILE_* role;
- * NULL where there was none. */
+ * NULL where there was none.  Pointers into the message. */
 struct mon_files {
-	const char	*data[MON_FILE_MAX];
-	size_t		 len[MON_FILE_MAX];
+	const char		*data[MON_FILE_MAX];
+	size_t			 len[MON_FILE_MAX];
+	struct mon_include	*inc;		/* owned array: the drop-ins,
+						 * in the order read */
+	size_t			 ninc;
 };
 
 #define PROCCTLD_VERSION	"0.1.0"
@@ -46,6 +56,9 @@ int	log_level_parse(const char *s);
 void	log_msg(int level, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	log_vmsg(int level, const char *prefix, const char *fmt, va_list ap);
+/* Until log_capture(NULL, 0): the first error logged is also copied
+ * into BUF (SIZE bytes), so that a reply can say why. */
+void	log_capture(char *buf, size_t size);
 #define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
@@ -99,8 +112,25 @@ struct plugin_conf {
 	size_t		 nkv;
 };
 
+/* One file of a configuration, as read: the -c file or a drop-in. */
+struct config_file {
+	char		*name;		/* owned: as opened */
+	char		*text;		/* owned: LEN bytes */
+	size_t		 len;
+};
+
+/* A configuration's bytes: v[0] the -c file, then the drop-in files its
+ * [daemon] include names, in name order.  What the monitor reads, keeps
+ * for a restarted server and sends on reload; what the server parses. */
+struct config_text {
+	struct config_file	*v;		/* owned */
+	size_t			 n;
+};
+
 struct config {
 	char			*file;		/* NULL: built-in defaults */
+	char			*include;	/* [daemon] include: a glob */
+	int			 include_line;
 	char			*socket;
 	mode_t			 socket_mode;
 	char			*plugin_dir;
@@ -134,24 +164,49 @@ struct config {
 };
 
 void	config_defaults(struct config *c);
-/* 0, or -1 after logging every problem (file:line). */
-int	config_load(struct config *c, const char *file);
-/* The same, from TEXT (read by the monitor), named FILE in messages. */
-int	config_load_mem(struct config *c, const char *file, const char *text,
-	    size_t len);
+/* Parse F into C: the -c file, or (DROPIN) one of its drop-in files, in
+ * which [daemon], [tcp] and [access] are refused.  0, or -1 after
+ * logging every problem (file:line). */
+int	config_parse(struct config *c, const struct config_file *f,
+	    int dropin);
+/* Parse T's files from index FROM on into C, then check what spans
+ * sections ([tcp]'s keys together).  0, or -1 after logging every
+ * problem (file:line). */
+int	config_load_text(struct config *c, const struct config_text *t,
+	    size_t from);
 void	config_free(struct config *c);
+/* N sections at V (plugins' or [kind:name]), and V itself. */
+void	config_sections_free(struct plugin_conf *v, size_t n);
 int	config_parse_size(const char *s, size_t *out);
+
+/* ---- confread.c: the configuration's files read from disk ---- */
+/* PATH as written in FILE: relative to FILE's directory.  Malloc'd. */
+char	*confread_beside(const char *file, const char *path);
+/* Append to T a copy of NAME and of LEN bytes of TEXT: 0, or -1. */
+int	confread_text_add(struct config_text *t, const char *name,
+	    const char *text, size_t len);
+void	confread_text_free(struct config_text *t);
+/* The whole of PATH, malloc'd (REGULAR: only a regular file, opened
+ * without blocking); -1 after logging. */
+int	confread_slurp(const char *path, int regular, char **out,
+	    size_t *len);
+/* Read FILE and the drop-in files its [daemon] include names (a glob,
+ * expanded now) into T, and parse them into C.  0, or -1 after logging
+ * every problem (file:line). */
+int	confread_load(struct config *c, const char *file,
+	    struct config_text *t);
 
 /* ---- reload.c: the configuration read again, by the monitor ---- */
 /* A relative file name in the config is relative to the config file. */
 int	reload_beside(struct config *c, char **path);
-/* The whole of PATH, malloc'd; -1 after logging. */
-int	reload_slurp(const char *path, char **out, size_t *len);
-/* Monitor: FILE's bytes for the servers (a memfd); MON_RELOAD's files. */
-const int *reload_monitor_init(const char *file);
-int	reload_read_files(char **payload, size_t *len);
-/* Server: the bytes it was handed (else -1); SIGHUP; MON_FILES. */
-int	reload_handed_config(char **text, size_t *len);
+/* Monitor: T's bytes for the servers (a memfd); MON_RELOAD's files. */
+const int *reload_monitor_init(const char *file,
+	    const struct config_text *t);
+int	reload_read_files(uint64_t id, char **payload, size_t *len);
+void	reload_keep_files(uint64_t id);
+/* Server: the bytes it was handed, FILE's and its drop-ins' (else -1);
+ * SIGHUP; MON_FILES. */
+int	reload_handed_config(const char *file, struct config_text *t);
 int	reload_server_init(const struct config *active);
 void	reload_fini(void);
 void	reload_ask(void);
@@ -338,8 +393,9 @@ void	plugin_run_disconnect(const struct procctl_caller *who);
 /* A connection named its session (HELLO ... SESSION). */
 void	plugin_run_session(const struct procctl_caller *who);
 /* The configuration's bytes (read by main at start, by the monitor on
- * SIGHUP), for PLUGIN LOAD; _arrived also answers the waiting loads. */
-void	plugin_host_config(const char *text, size_t len);
+ * SIGHUP), for PLUGIN LOAD: taken over (T is left empty; an empty T
+ * keeps the last); _arrived also answers the waiting loads. */
+void	plugin_host_config(struct config_text *t);
 /* The configuration read again: the plugins' sections and reload
  * hooks (DRY: only what would change); all or nothing. */
 int	plugin_host_reload(const struct config *c, int dry,
@@ -348,7 +404,7 @@ struct procctl_report *plugin_report_new(void);
 size_t	plugin_report_lines(const struct procctl_report *r,
 	    const char *const **v);
 void	plugin_report_free(struct procctl_report *r);
-void	plugin_host_config_arrived(const char *text, size_t len);
+void	plugin_host_config_arrived(struct config_text *t);
 
 /* ---- command.c: the command table and the core's own commands ---- */
 #define CMD_NO_AUTH	0x100u	/* core only: allowed before AUTH */
@@ -452,6 +508,13 @@ void	children_offer(const char *name);
 typedef void (*children_files_fn)(uint64_t cookie,
 	    const struct mon_files *f);
 void	children_set_files(children_files_fn fn);
+/* The files of children_reload(COOKIE) are applied: the monitor is to
+ * hand them to a restarted server.  0, or -1 (no monitor). */
+int	children_keep(uint64_t cookie);
+/* MON_FILES records at P, every size checked, into F (pointers into P;
+ * F->inc malloc'd): 0, or -1 when they are not well formed. */
+int	children_files_parse(const char *p, size_t len, struct mon_files *f);
+void	children_files_free(struct mon_files *f);
 int	children_reload(uint64_t cookie);
 /* At start, after the plugins have loaded: what already runs. */
 int	children_sync(void);

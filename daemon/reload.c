@@ -2,21 +2,24 @@
  * Reading the configuration again, with the server unprivileged.  The
  * server cannot open root's files any more, so the monitor reads them
  * for it: on SIGHUP (and PLUGIN LOAD) the server asks (MON_RELOAD), the
- * monitor opens the -c file and the files it names -- nothing the server
- * names -- checks them as at start, and sends their bytes (MON_FILES);
- * the server parses them and applies what may change while running: the
- * [access] policy, the TCP secrets, the TLS certificate.
+ * monitor opens the -c file, the drop-in files its include names (the
+ * glob expanded there and then) and the files it names -- nothing the
+ * server names -- checks them as at start, and sends their bytes
+ * (MON_FILES), or why it could not; the server parses them and applies
+ * what may change while running: the [access] policy, the TCP secrets,
+ * the TLS certificate, the plugins' sections (programs).
  *
- * The monitor also keeps the configuration's bytes as it last found them
- * usable, in a memfd each new server inherits: a server restarted after
- * a crash parses those, not a file an admin is half-way through editing.
+ * The monitor also keeps the configuration's bytes, drop-ins included,
+ * as the server runs on them (read at start, or by the last reload the
+ * server applied and confirmed with MON_KEEP), in a memfd each new
+ * server inherits: a server restarted after a crash parses those, not
+ * files an admin is half-way through editing, nor ones a reload refused.
  * Half of this file runs in the monitor, half in the server; they share
  * only the message.
  */
 #include <sys/mman.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +29,6 @@
 #include "monitor.h"
 #include "procctld.h"
 
-/* PATH as written in the config file: relative to the file's directory. */
-static char *
-beside_config(const struct config *c, const char *path)
-{
-	char tmp[PATH_MAX], out[PATH_MAX + 1];
-
-	if (path[0] == '/' || c->file == NULL)
-		return strdup(path);
-	snprintf(tmp, sizeof(tmp), "%s", c->file);
-	snprintf(out, sizeof(out), "%s/%s", dirname(tmp), path);
-	return strdup(out);
-}
-
 /* A relative file name in the config is relative to the config. */
 int
 reload_beside(struct config *c, char **path)
@@ -47,138 +37,215 @@ reload_beside(struct config *c, char **path)
 
 	if (*path == NULL)
 		return 0;
-	if ((p = beside_config(c, *path)) == NULL)
+	if ((p = confread_beside(c->file, *path)) == NULL)
 		return -1;
 	free(*path);
 	*path = p;
 	return 0;
 }
 
-#define COOKIE_RELOAD		1	/* children_reload()'s: SIGHUP, */
-#define COOKIE_PLUGIN_LOAD	2	/* PLUGIN LOAD (plugin.c's), */
-#define COOKIE_FIRST_CMD	16	/* and each RELOAD command */
+#define COOKIE_PLUGIN_LOAD	2	/* children_reload()'s: PLUGIN LOAD
+					 * (plugin.c's); */
+#define COOKIE_FIRST		16	/* each SIGHUP and RELOAD command has
+					 * its own from here on */
 
-/* The whole of PATH, malloc'd, into *OUT; -1 after logging. */
-int
-reload_slurp(const char *path, char **out, size_t *len)
+/* A MON_FILES record: ROLE, then NAME with its NUL (if not NULL), then
+ * N bytes of DATA. */
+static int
+put_record(char **payload, size_t *len, uint32_t role, const char *name,
+    const char *data, size_t n)
 {
-	char *buf = NULL, *grown;
-	size_t cap = 0, n = 0;
-	ssize_t r;
-	int fd;
+	size_t nn = name != NULL ? strlen(name) + 1 : 0;
+	struct mon_file f = { role, (uint32_t)(nn + n) };
+	char *grown;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		log_error("%s: %s", path, strerror(errno));
+	if (nn + n > MON_MAX_PAYLOAD || (grown = realloc(*payload, *len +
+	    sizeof(f) + nn + n)) == NULL)
 		return -1;
-	}
-	for (;;) {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 4096;
-			if (cap > MON_MAX_PAYLOAD / 2 ||
-			    (grown = realloc(buf, cap)) == NULL) {
-				log_error("%s: too big", path);
-				goto fail;
-			}
-			buf = grown;
-		}
-		if ((r = read(fd, buf + n, cap - n)) == 0)
-			break;
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1) {
-			log_error("%s: %s", path, strerror(errno));
+	memcpy(grown + *len, &f, sizeof(f));
+	if (nn > 0)
+		memcpy(grown + *len + sizeof(f), name, nn);
+	if (n > 0)
+		memcpy(grown + *len + sizeof(f) + nn, data, n);
+	*payload = grown;
+	*len += sizeof(f) + nn + n;
+	return 0;
+}
+
+/* T as MON_FILES records: the -c file, then each drop-in, named. */
+static int
+put_text(char **payload, size_t *len, const struct config_text *t)
+{
+	size_t i;
+
+	if (t->n == 0 || put_record(payload, len, MON_FILE_CONFIG, NULL,
+	    t->v[0].text, t->v[0].len) == -1)
+		return -1;
+	for (i = 1; i < t->n; i++)
+		if (put_record(payload, len, MON_FILE_INCLUDE, t->v[i].name,
+		    t->v[i].text, t->v[i].len) == -1)
+			return -1;
+	return 0;
+}
+
+/* The configuration's files in F (the -c file named FILE) into T. */
+static int
+files_text(const struct mon_files *f, const char *file,
+    struct config_text *t)
+{
+	size_t i;
+
+	confread_text_free(t);
+	if (f->data[MON_FILE_CONFIG] == NULL)
+		return -1;
+	if (confread_text_add(t, file, f->data[MON_FILE_CONFIG],
+	    f->len[MON_FILE_CONFIG]) == -1)
+		goto fail;
+	for (i = 0; i < f->ninc; i++)
+		if (confread_text_add(t, f->inc[i].name, f->inc[i].data,
+		    f->inc[i].len) == -1)
 			goto fail;
-		}
-		n += (size_t)r;
-	}
-	close(fd);
-	*out = buf;
-	*len = n;
 	return 0;
 fail:
-	close(fd);
-	free(buf);
+	log_error("%s: out of memory", file);
+	confread_text_free(t);
 	return -1;
 }
 
-static int
-put_file(char **payload, size_t *len, uint32_t role, const char *data,
-    size_t n)
-{
-	struct mon_file f = { role, (uint32_t)n };
-	char *grown;
-
-	if ((grown = realloc(*payload, *len + sizeof(f) + n)) == NULL)
-		return -1;
-	memcpy(grown + *len, &f, sizeof(f));
-	if (n > 0)
-		memcpy(grown + *len + sizeof(f), data, n);
-	*payload = grown;
-	*len += sizeof(f) + n;
-	return 0;
-}
-
+static uint64_t next_cookie = COOKIE_FIRST;	/* a server's */
 static const char *config_path;	/* -c, for the monitor's reloads */
-static int config_memfd = -1;	/* its bytes, as last found usable */
+static int config_memfd = -1;	/* its bytes, as the server runs on them */
+static int read_memfd = -1;	/* as the last MON_RELOAD read them, */
+static uint64_t read_id;	/* for that one */
 static const struct config *active_config;	/* a server's */
 
-/* In the monitor: TEXT (or, NULL, the file at PATH) becomes what the
- * next server parses (a memfd it inherits). */
-static void
-keep_config(const char *path, const char *text, size_t len)
+/* In the monitor: T in a memfd (of MON_FILES records), for a next
+ * server to inherit; or -1. */
+static int
+memfd_of(const struct config_text *t)
 {
-	char *own = NULL;
-	int fd;
+	char *buf = NULL;
+	size_t len = 0;
+	int fd = -1;
 
-	if (text == NULL) {
-		if (reload_slurp(path, &own, &len) == -1)
-			return;
-		text = own;
-	}
-	if ((fd = memfd_create("procctld.ini", MFD_CLOEXEC)) == -1 ||
-	    write(fd, text, len) != (ssize_t)len) {
+	if (put_text(&buf, &len, t) == -1 ||
+	    (fd = memfd_create("procctld.ini", MFD_CLOEXEC)) == -1 ||
+	    write(fd, buf, len) != (ssize_t)len) {
 		log_warn("memfd for the configuration: %s (a restarted server "
-		    "reads %s itself)", strerror(errno), path);
+		    "reads %s and its drop-ins itself)", strerror(errno),
+		    config_path);
 		if (fd != -1)
 			close(fd);
-	} else {
-		if (config_memfd != -1)
-			close(config_memfd);
-		config_memfd = fd;
+		fd = -1;
 	}
-	free(own);
+	free(buf);
+	return fd;
 }
 
-/* In a server: the configuration's bytes the monitor handed over, or
- * -1 (read the file). */
+/* FD (or -1) replaces *KEPT. */
+static void
+replace_fd(int *kept, int fd)
+{
+	if (*kept != -1)
+		close(*kept);
+	*kept = fd;
+}
+
+/* In the monitor, for MON_KEEP: the server applied what MON_RELOAD ID
+ * read; a restarted server parses that from now on.  (One the server
+ * refused, or read for a dry run, is never kept.) */
+void
+reload_keep_files(uint64_t id)
+{
+	if (read_memfd == -1 || id != read_id)
+		return;
+	replace_fd(&config_memfd, read_memfd);
+	read_memfd = -1;
+}
+
+/* In a server: the configuration's bytes the monitor handed over, the
+ * -c file (named FILE) and its drop-ins, into T; or -1 (read them). */
 int
-reload_handed_config(char **text, size_t *len)
+reload_handed_config(const char *file, struct config_text *t)
 {
 	const char *v = getenv(MON_ENV_CONFIG);
-	char path[64];
+	struct mon_files f;
+	char path[64], *buf;
+	size_t len;
+	int rc;
 
 	if (v == NULL)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", atoi(v));
-	if (reload_slurp(path, text, len) == -1)
-		return -1;
+	rc = confread_slurp(path, 1, &buf, &len);
 	close(atoi(v));
 	unsetenv(MON_ENV_CONFIG);
+	if (rc == -1)
+		return -1;
+	if ((rc = children_files_parse(buf, len, &f)) == 0)
+		rc = files_text(&f, file, t);
+	if (rc == -1)
+		log_error("the configuration the monitor handed over cannot "
+		    "be used; reading %s", file);
+	children_files_free(&f);
+	free(buf);
+	return rc;
+}
+
+/* The files NC names (secrets, TLS) into PATHS by role, beside the -c
+ * file, checked as at start: a secrets file or key others may read is
+ * refused here, before a byte of it leaves the monitor. */
+static int
+named_files(struct config *nc, const char **paths)
+{
+	if (reload_beside(nc, &nc->tcp_secrets) == -1 ||
+	    reload_beside(nc, &nc->tls_cert) == -1 ||
+	    reload_beside(nc, &nc->tls_key) == -1 ||
+	    reload_beside(nc, &nc->tls_client_ca) == -1)
+		return -1;
+	if (nc->tcp_secrets != NULL) {
+		if (auth_load(nc->tcp_secrets) == -1)
+			return -1;
+		auth_free();
+	}
+	if (nc->tls_key != NULL && !tls_key_file_ok(nc->tls_key))
+		return -1;
+	paths[MON_FILE_SECRETS] = nc->tcp_secrets;
+	paths[MON_FILE_TLS_CERT] = nc->tls_cert;
+	paths[MON_FILE_TLS_KEY] = nc->tls_key;
+	paths[MON_FILE_TLS_CA] = nc->tls_client_ca;
 	return 0;
 }
 
+/* The payload becomes only why the files could not be read. */
+static int
+error_payload(char **payload, size_t *len, const char *why)
+{
+	free(*payload);
+	*payload = NULL;
+	*len = 0;
+	if (why[0] == '\0')
+		why = "the monitor could not read them (its log says why)";
+	return put_record(payload, len, MON_FILE_ERROR, NULL, why,
+	    strnlen(why, MON_MAX_ERROR));
+}
+
 /*
- * In the monitor, as root: the configuration file and the secrets file
- * it names, checked as at start (a file others may read is refused), as
- * one MON_FILES payload.  The server, which may not read them itself,
- * parses them; nothing the server names is opened.
+ * In the monitor, as root, for MON_RELOAD ID: the configuration file,
+ * its drop-ins and the secrets and TLS files it names, checked as at
+ * start, as one MON_FILES payload; or why not (the first error), having
+ * logged every problem.  The server, which may not read them itself,
+ * parses them; nothing the server names is opened.  The configuration
+ * is kept for a restarted server once this one says it applied it
+ * (MON_KEEP).
  */
 int
-reload_read_files(char **payload, size_t *len)
+reload_read_files(uint64_t id, char **payload, size_t *len)
 {
 	struct config nc;
+	struct config_text t = { NULL, 0 };
 	const char *paths[MON_FILE_MAX] = { NULL };
-	char *data[MON_FILE_MAX] = { NULL };
+	char *data[MON_FILE_MAX] = { NULL }, why[MON_MAX_ERROR];
 	size_t n[MON_FILE_MAX] = { 0 }, i;
 	int rc = -1;
 
@@ -186,50 +253,41 @@ reload_read_files(char **payload, size_t *len)
 	*len = 0;
 	if (config_path == NULL) {
 		log_warn("SIGHUP: no configuration file to reload");
-		return -1;
+		return error_payload(payload, len, "no configuration file");
 	}
+	log_capture(why, sizeof(why));
 	config_defaults(&nc);
-	if (config_load(&nc, config_path) == -1 ||
-	    reload_beside(&nc, &nc.tcp_secrets) == -1 ||
-	    reload_beside(&nc, &nc.tls_cert) == -1 ||
-	    reload_beside(&nc, &nc.tls_key) == -1 ||
-	    reload_beside(&nc, &nc.tls_client_ca) == -1)
+	if (confread_load(&nc, config_path, &t) == -1 ||
+	    named_files(&nc, paths) == -1 || put_text(payload, len, &t) == -1)
 		goto done;
-	/* Checked as at start: a secrets file or key others may read is
-	 * refused here, before a byte of it leaves the monitor. */
-	if (nc.tcp_secrets != NULL) {
-		if (auth_load(nc.tcp_secrets) == -1)
+	for (i = MON_FILE_SECRETS; i <= MON_FILE_TLS_CA; i++)
+		if (paths[i] != NULL && (confread_slurp(paths[i], 0, &data[i],
+		    &n[i]) == -1 || put_record(payload, len, (uint32_t)i, NULL,
+		    data[i], n[i]) == -1))
 			goto done;
-		auth_free();
+	if (*len > MON_MAX_PAYLOAD) {
+		log_error("%s: the configuration and the files it names are "
+		    "too big to send together (%zu bytes; at most %d)",
+		    config_path, *len, MON_MAX_PAYLOAD);
+		goto done;
 	}
-	if (nc.tls_key != NULL && !tls_key_file_ok(nc.tls_key))
-		goto done;
-	paths[MON_FILE_CONFIG] = config_path;
-	paths[MON_FILE_SECRETS] = nc.tcp_secrets;
-	paths[MON_FILE_TLS_CERT] = nc.tls_cert;
-	paths[MON_FILE_TLS_KEY] = nc.tls_key;
-	paths[MON_FILE_TLS_CA] = nc.tls_client_ca;
-	for (i = 1; i < MON_FILE_MAX; i++)
-		if (paths[i] != NULL && (reload_slurp(paths[i], &data[i], &n[i]) == -1
-		    || put_file(payload, len, (uint32_t)i, data[i], n[i]) == -1))
-			goto done;
-	keep_config(config_path, data[MON_FILE_CONFIG], n[MON_FILE_CONFIG]);
+	replace_fd(&read_memfd, memfd_of(&t));
+	read_id = id;
 	rc = 0;
 done:
+	log_capture(NULL, 0);
 	for (i = 1; i < MON_FILE_MAX; i++) {
 		if (data[i] != NULL)
 			explicit_bzero(data[i], n[i]);
 		free(data[i]);
 	}
 	config_free(&nc);
-	if (rc == -1) {
-		free(*payload);
-		*payload = NULL;
-		*len = 0;
-		log_error("SIGHUP: %s not reloaded: the running configuration "
-		    "stays", config_path);
-	}
-	return rc;
+	confread_text_free(&t);
+	if (rc == 0)
+		return 0;
+	log_error("SIGHUP: %s not reloaded: the running configuration stays",
+	    config_path);
+	return error_payload(payload, len, why);
 }
 
 /*
@@ -246,7 +304,7 @@ reload_ask(void)
 		log_warn("SIGHUP: no configuration file to reload");
 		return;
 	}
-	if (children_reload(COOKIE_RELOAD) == -1)
+	if (children_reload(next_cookie++) == -1)
 		log_error("SIGHUP: the monitor cannot be reached; nothing "
 		    "reloaded");
 }
@@ -259,42 +317,63 @@ struct pending {
 	struct pending		*next;
 };
 static struct pending *pending;
-static uint64_t next_cookie = COOKIE_FIRST_CMD;
+
+/*
+ * The files F parsed into NC (their bytes into T), and asked of the
+ * plugins (they accept their parts without changing anything) and, but
+ * for DRY, of the [access] policy.  0, or -1 after logging every
+ * problem, with WHY the first.
+ */
+static int
+check_files(const struct mon_files *f, int dry, struct procctl_report *r,
+    struct config *nc, struct config_text *t, char *why, size_t size)
+{
+	const char *file = active_config->file;
+	int rc = 0;
+
+	if (f->data[MON_FILE_CONFIG] == NULL) {
+		snprintf(why, size, "%.*s", f->data[MON_FILE_ERROR] ?
+		    (int)f->len[MON_FILE_ERROR] : 0, f->data[MON_FILE_ERROR] ?
+		    f->data[MON_FILE_ERROR] : "");
+		log_error("%s could not be read (the monitor's log says why)",
+		    file);
+		return -1;
+	}
+	log_capture(why, size);
+	if (files_text(f, file, t) == -1 ||
+	    config_load_text(nc, t, 0) == -1 ||
+	    plugin_host_reload(nc, 1, dry ? r : NULL) == -1 ||
+	    (!dry && access_load(nc) == -1))
+		rc = -1;
+	log_capture(NULL, 0);
+	return rc;
+}
 
 /*
  * Apply the files F (DRY: only say what would change), all or nothing:
- * the file must parse, the plugins must accept their parts (asked
+ * the files must parse, the plugins must accept their parts (asked
  * first, without changing anything), the [access] policy must be
- * usable.  0 with what changed in R, or -1 after logging why.
+ * usable.  0 with what changed in R, or -1 after logging why, with WHY
+ * the first error.
  */
 static int
-apply(const struct mon_files *f, int dry, struct procctl_report *r,
-    const char *who)
+apply(uint64_t cookie, const struct mon_files *f, int dry,
+    struct procctl_report *r, const char *who, char *why, size_t size)
 {
-	const char *text = f->data[MON_FILE_CONFIG];
-	size_t len = f->len[MON_FILE_CONFIG];
+	struct config_text t = { NULL, 0 };
 	struct config nc;
-	int sec = f->data[MON_FILE_SECRETS] != NULL;
+	int sec = f->data[MON_FILE_SECRETS] != NULL, rc = -1;
 
-	if (text == NULL) {
-		log_error("%s: %s could not be read (the monitor's log "
-		    "says why): nothing changes", who, active_config->file);
-		return -1;
-	}
 	config_defaults(&nc);
-	if (config_load_mem(&nc, active_config->file, text, len) == -1 ||
-	    plugin_host_reload(&nc, 1, dry ? r : NULL) == -1 ||
-	    (!dry && access_load(&nc) == -1)) {
+	if (check_files(f, dry, r, &nc, &t, why, size) == -1) {
 		log_error("%s: %s not reloaded: nothing changes", who,
 		    active_config->file);
-		config_free(&nc);
-		return -1;
+		goto done;
 	}
-	if (dry) {
-		config_free(&nc);
-		return 0;
-	}
-	plugin_host_config(text, len);
+	rc = 0;
+	if (dry)
+		goto done;
+	plugin_host_config(&t);
 	if (sec && auth_reload_mem(nc.tcp_secrets ? nc.tcp_secrets :
 	    "secrets", f->data[MON_FILE_SECRETS],
 	    f->len[MON_FILE_SECRETS]) == -1)
@@ -307,9 +386,13 @@ apply(const struct mon_files *f, int dry, struct procctl_report *r,
 	log_info("%s: [access] policy%s reloaded from %s, and the programs "
 	    "(listeners and plugins take effect at restart)", who, sec ?
 	    " and secrets" : "", active_config->file);
-	config_free(&nc);
 	session_policy_changed();
-	return 0;
+	/* A server restarted after a crash is to see what this one runs. */
+	(void)children_keep(cookie);
+done:
+	config_free(&nc);
+	confread_text_free(&t);
+	return rc;
 }
 
 static void
@@ -330,13 +413,16 @@ void
 reload_on_files(uint64_t cookie, const struct mon_files *f)
 {
 	struct procctl_report *r = plugin_report_new();
+	struct config_text t = { NULL, 0 };
 	struct pending **pp, *p;
 	const char *const *v;
+	char why[MON_MAX_ERROR];
 	size_t n, i;
 
 	if (cookie == COOKIE_PLUGIN_LOAD) {
-		plugin_host_config_arrived(f->data[MON_FILE_CONFIG],
-		    f->len[MON_FILE_CONFIG]);
+		(void)files_text(f, active_config->file, &t);
+		plugin_host_config_arrived(&t);
+		confread_text_free(&t);
 		plugin_report_free(r);
 		return;
 	}
@@ -344,17 +430,18 @@ reload_on_files(uint64_t cookie, const struct mon_files *f)
 	    pp = &p->next)
 		;
 	if (p == NULL) {		/* SIGHUP */
-		if (apply(f, 0, r, "SIGHUP") == 0)
+		if (apply(cookie, f, 0, r, "SIGHUP", why, sizeof(why)) == 0)
 			for (n = plugin_report_lines(r, &v), i = 0; i < n; i++)
 				log_info("SIGHUP: %s", v[i]);
 		plugin_report_free(r);
 		return;
 	}
 	*pp = p->next;
-	if (apply(f, p->dry, r, "reload") == -1)
+	if (apply(cookie, f, p->dry, r, "reload", why, sizeof(why)) == -1)
 		reply_error(p->ctx, "CONFIG", "%s was not reloaded: it has "
-		    "errors (the log says where); nothing changes",
-		    active_config->file);
+		    "errors (%s%s); nothing changes", active_config->file,
+		    why[0] != '\0' ? why : "the log says where",
+		    why[0] != '\0' ? "; the log has every one" : "");
 	else
 		reply_report(p->ctx, r);
 	reply_finish(p->ctx);
@@ -424,13 +511,14 @@ reload_fini(void)
 	}
 }
 
-/* In the monitor, at start: FILE's bytes for the first server. */
+/* In the monitor, at start: FILE's bytes, and its drop-ins' (T), for
+ * the first server. */
 const int *
-reload_monitor_init(const char *file)
+reload_monitor_init(const char *file, const struct config_text *t)
 {
 	config_path = file;
 	if (file != NULL)
-		keep_config(file, NULL, 0);
+		config_memfd = memfd_of(t);
 	return &config_memfd;
 }
 

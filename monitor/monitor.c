@@ -837,7 +837,8 @@ on_reload(uint64_t cookie)
 	size_t len = 0;
 
 	if (args->read_files == NULL ||
-	    args->read_files(&payload, &len) == -1 || len > MON_MAX_PAYLOAD) {
+	    args->read_files(cookie, &payload, &len) == -1 ||
+	    len > MON_MAX_PAYLOAD) {
 		free(payload);
 		payload = NULL;
 		len = 0;
@@ -871,6 +872,12 @@ dispatch(const struct mon_hdr *h, char *body)
 		if (h->len != 0)
 			return -1;
 		on_reload(h->id);
+		return 0;
+	case MON_KEEP:
+		if (h->len != 0)
+			return -1;
+		if (args->keep_files != NULL)
+			args->keep_files(h->id);
 		return 0;
 	case MON_UPGRADE:
 		if (h->len != 0)

@@ -46,6 +46,9 @@ enum mon_type {
 	MON_RELOAD,		/* no payload: read the configuration (and
 				 * the files it names) as root for me; the
 				 * id comes back in MON_FILES */
+	MON_KEEP,		/* no payload: I now run on the configuration
+				 * of the MON_FILES with this id; the next
+				 * server is to parse it (MON_ENV_CONFIG) */
 
 	/* monitor -> server */
 	MON_STARTED = 100,	/* struct mon_started: exec worked, or why not */
@@ -55,21 +58,37 @@ enum mon_type {
 				 * this server did not start is running */
 	MON_READY,		/* struct mon_ready: every MON_ADOPT is sent */
 	MON_FILES,		/* struct mon_file records: what MON_RELOAD
-				 * asked for; none when it could not be read
-				 * (the monitor has logged why) */
+				 * asked for; only a MON_FILE_ERROR when it
+				 * could not be read (the monitor has logged
+				 * every problem) */
 	MON_NOTIFY,		/* struct mon_notify, then its status text:
 				 * what a process said (READY=1, STATUS=) */
 };
 
-/* MON_FILES: each record is this, then `len` bytes of the file. */
+/*
+ * MON_FILES: each record is this, then `len` bytes: the file's, or for
+ * MON_FILE_INCLUDE the drop-in file's name (not empty; with its NUL, at
+ * most PATH_MAX bytes), then its bytes.  Every role but MON_FILE_INCLUDE comes at
+ * most once; MON_FILE_INCLUDE only after MON_FILE_CONFIG, in the order
+ * the files are read (at most MON_MAX_INCLUDES); MON_FILE_ERROR alone.
+ * The config memfd a server inherits (MON_ENV_CONFIG) holds the same
+ * records: MON_FILE_CONFIG, then the MON_FILE_INCLUDEs.
+ */
 enum mon_file_role {
 	MON_FILE_CONFIG = 1,	/* the -c file */
 	MON_FILE_SECRETS,	/* [tcp] secrets */
 	MON_FILE_TLS_CERT,	/* [tcp] tls_cert, tls_key, tls_client_ca */
 	MON_FILE_TLS_KEY,
 	MON_FILE_TLS_CA,
+	MON_FILE_INCLUDE,	/* a drop-in file of [daemon] include */
+	MON_FILE_ERROR,		/* the files could not be read: why (the
+				 * first error, "file:line: ..."), at most
+				 * MON_MAX_ERROR bytes, no NUL */
 	MON_FILE_MAX
 };
+
+#define MON_MAX_INCLUDES 1024		/* drop-in files in one MON_FILES */
+#define MON_MAX_ERROR	1024
 
 struct mon_file {
 	uint32_t	role;		/* MON_FILE_* */
@@ -211,12 +230,19 @@ struct monitor_args {
 	const char	 *state;	/* the state file's path */
 	int		  live_restore;	/* a stop with no server running
 					 * leaves the processes too */
-	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd), or
-	 * -1 after logging why.  Runs in the monitor, as root. */
-	int		(*read_files)(char **payload, size_t *len);
-	/* A memfd with the configuration's bytes (at start, then as the
-	 * last SIGHUP read them), or -1: a restarted server parses these,
-	 * not a file an admin may be half-way through editing. */
+	/* MON_RELOAD: the files as one MON_FILES payload (malloc'd; when
+	 * they could not be read, a MON_FILE_ERROR saying why), or -1
+	 * when not even that could be made.  Runs in the monitor, as
+	 * root. */
+	int		(*read_files)(uint64_t id, char **payload, size_t *len);
+	/* MON_KEEP: the configuration read for MON_RELOAD ID is what the
+	 * server runs on now (it applied it). */
+	void		(*keep_files)(uint64_t id);
+	/* A memfd with the configuration's bytes, its drop-in files
+	 * included (at start, then as the last reload the server applied
+	 * read them), or -1: a restarted server parses these, not files
+	 * an admin may be half-way through editing, nor ones a reload
+	 * refused. */
 	const int	 *config_fd;
 	/* Tests: >= 0, a server is already on this fd (the test drives
 	 * the monitor as one); none is started, and losing it ends all. */
@@ -227,9 +253,11 @@ struct monitor_args {
 #define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
 #define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
 #define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
-#define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes as
-						 * the monitor last found
-						 * them usable */
+#define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes and
+						 * its drop-ins', as the
+						 * monitor last found them
+						 * usable (MON_FILES
+						 * records) */
 
 /* monitor.c: be the monitor: start the server, restart it when it dies,
  * until a server says MON_SHUTDOWN.  Never returns. */

@@ -467,7 +467,9 @@ struct procctl_host {
 	int		(*section_kv)(struct procctl_plugin *self,
 			    const char *kind, const char *name, size_t index,
 			    const char **key, const char **value, int *line);
-	/* The configuration file's name, for messages ("file:line: ..."). */
+	/* The configuration file's name, for messages ("file:line: ..."):
+	 * the one this plugin's [plugin:NAME] section is in (the -c file,
+	 * or a drop-in file of [daemon] include). */
 	const char	*(*config_file)(struct procctl_plugin *self);
 	/* The configuration was read again (SIGHUP, `reload`): FN is
 	 * called with the new sections in place (host->section).  With

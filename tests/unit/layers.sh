@@ -20,6 +20,7 @@ command
 args
 reply
 children
+confread
 config access auth loop
 log
 resp

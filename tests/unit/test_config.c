@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -46,6 +47,7 @@ static int
 load_text(const char *text, struct config *c)
 {
 	char path[] = "/tmp/procctl-test-XXXXXX";
+	struct config_text t = { NULL, 0 };
 	int fd, rc;
 	FILE *fp;
 
@@ -54,14 +56,127 @@ load_text(const char *text, struct config *c)
 	fputs(text, fp);
 	fclose(fp);
 	config_defaults(c);
-	rc = config_load(c, path);
+	rc = confread_load(c, path, &t);
+	confread_text_free(&t);
 	unlink(path);
 	return rc;
+}
+
+/*
+ * Drop-in files: a main file and files in DIR/conf.d, each case the main
+ * file's text, the drop-ins (name, text; a NULL text is a directory),
+ * whether the whole is accepted, and the [kind:name] sections it gives,
+ * in order ("program:a@a.ini": from conf.d/a.ini; "@": the main file).
+ */
+struct dropin_case {
+	const char	*main;
+	const char	*files[6];	/* name, text pairs; NULL ends */
+	int		 ok;
+	const char	*sections;	/* space-separated, or NULL */
+	size_t		 nread;		/* files read, the main one too */
+};
+
+#define INC "[daemon]\ninclude = conf.d/*.ini\n"
+static const struct dropin_case dropin_cases[] = {
+	{ INC, { "b.ini", "[program:b]\ncommand = x\n", "a.ini",
+	  "[program:a]\ncommand = y\n[plugin:p]\nk = v\n", NULL }, 1,
+	  "program:a@a.ini program:b@b.ini", 3 },
+	/* No match: no file, no error. */
+	{ INC "[program:m]\ncommand = z\n", { NULL }, 1, "program:m@", 1 },
+	{ INC, { "x.txt", "[program:x]\n", "a.ini", "[program:a]\n", NULL },
+	  1, "program:a@a.ini", 2 },
+	/* The main file, matched by its own pattern, is not read again. */
+	{ "[daemon]\ninclude = *.ini\n[program:m]\n", { NULL }, 1,
+	  "program:m@", 1 },
+	{ INC, { "a.ini", "[daemon]\nlog_level = debug\n", NULL }, 0, NULL, 0 },
+	{ INC, { "a.ini", "[tcp]\n", NULL }, 0, NULL, 0 },
+	{ INC, { "a.ini", "[access]\nallow_users = root\n", NULL }, 0, NULL, 0 },
+	{ INC, { "a.ini", "include = more/*.ini\n", NULL }, 0, NULL, 0 },
+	{ INC, { "a.ini", "[program:a]\n", "b.ini", "[program:a]\n", NULL },
+	  0, NULL, 0 },
+	{ INC "[program:a]\n", { "a.ini", "[program:a]\n", NULL }, 0, NULL, 0 },
+	{ INC, { "a.ini", "[plugin:p]\n", "b.ini", "[plugin:p]\n", NULL }, 0,
+	  NULL, 0 },
+	{ INC, { "a.ini", "[program:a\n", NULL }, 0, NULL, 0 },
+	{ INC, { "d.ini", NULL, NULL }, 0, NULL, 0 },
+	{ INC "include = other/*.ini\n", { NULL }, 0, NULL, 0 },
+	{ "[daemon]\ninclude =\n", { NULL }, 0, NULL, 0 },
+	{ "include = conf.d/*.ini\n", { NULL }, 0, NULL, 0 },
+	{ "[program:a]\n[program:a]\n", { NULL }, 0, NULL, 0 },
+	{ "[daemon]\n[daemon]\n", { NULL }, 0, NULL, 0 },
+};
+
+static void
+put(const char *path, const char *text)
+{
+	FILE *fp;
+
+	if ((fp = fopen(path, "w")) != NULL) {
+		fputs(text, fp);
+		fclose(fp);
+	}
+}
+
+/* "program:a@a.ini ..." for C's sections. */
+static void
+describe(const struct config *c, char *out, size_t size)
+{
+	const char *f;
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < c->nsections && n < size; i++) {
+		f = c->sections[i].file;
+		f = f == NULL ? "" : strrchr(f, '/') + 1;
+		n += (size_t)snprintf(out + n, size - n, "%s%s@%s",
+		    i > 0 ? " " : "", c->sections[i].name, f);
+	}
+}
+
+static void
+dropin_case(size_t i, const struct dropin_case *k)
+{
+	char dir[] = "/tmp/procctl-test-XXXXXX", path[256], got[512];
+	struct config_text t = { NULL, 0 };
+	struct config c;
+	size_t j;
+	int rc;
+
+	if (mkdtemp(dir) == NULL)
+		return;
+	snprintf(path, sizeof(path), "%s/conf.d", dir);
+	mkdir(path, 0755);
+	for (j = 0; k->files[j] != NULL; j += 2) {
+		snprintf(path, sizeof(path), "%s/conf.d/%s", dir, k->files[j]);
+		if (k->files[j + 1] == NULL)
+			mkdir(path, 0755);
+		else
+			put(path, k->files[j + 1]);
+	}
+	snprintf(path, sizeof(path), "%s/main.ini", dir);
+	put(path, k->main);
+	config_defaults(&c);
+	rc = confread_load(&c, path, &t);
+	CHECK((rc == 0) == k->ok, "drop-in case %zu: rc %d, want %s", i, rc,
+	    k->ok ? "accepted" : "refused");
+	if (rc == 0 && k->sections != NULL) {
+		describe(&c, got, sizeof(got));
+		CHECK(strcmp(got, k->sections) == 0, "drop-in case %zu: %s, "
+		    "want %s", i, got, k->sections);
+		CHECK(t.n == k->nread, "drop-in case %zu: %zu files read", i,
+		    t.n);
+	}
+	config_free(&c);
+	confread_text_free(&t);
+	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
+	if (system(path) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 int
 main(void)
 {
+	struct config_text text = { NULL, 0 };
 	struct config c;
 	size_t i, k, sz;
 	char key[64], *eq;
@@ -110,8 +225,11 @@ main(void)
 	    "overflow refused");
 	/* A missing file is an error, not defaults. */
 	config_defaults(&c);
-	CHECK(config_load(&c, "/nonexistent/procctld.ini") == -1,
+	CHECK(confread_load(&c, "/nonexistent/procctld.ini", &text) == -1,
 	    "missing file refused");
 	config_free(&c);
+	confread_text_free(&text);
+	for (i = 0; i < sizeof(dropin_cases) / sizeof(dropin_cases[0]); i++)
+		dropin_case(i, &dropin_cases[i]);
 	return check_report("test_config");
 }
