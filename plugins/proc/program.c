@@ -823,3 +823,32 @@ program_fini(void)
 	}
 	progconf_free();
 }
+
+/* ---- a plugin reload (handover.c) ---- */
+
+void
+program_resume(struct program *g, enum pstate s, uint64_t ms)
+{
+	g->state = s;
+	if (ms > 0)
+		arm(g, ms);
+	if (autostart_timer != 0)	/* a reload is not a start */
+		H->timer_cancel(proc_self, autostart_timer);
+	autostart_timer = 0;
+}
+
+void
+program_daemon_user(uid_t *uid, gid_t *gid, const char **user)
+{
+	*uid = daemon_uid;
+	*gid = daemon_gid;
+	*user = daemon_user;
+}
+
+void
+program_set_daemon_user(uid_t uid, gid_t gid, const char *user)
+{
+	daemon_uid = uid;
+	daemon_gid = gid;
+	snprintf(daemon_user, sizeof(daemon_user), "%s", user);
+}
