@@ -43,6 +43,10 @@
 #define RECORD_LEAST	100
 #define RUN_LEAST	44
 #define PROGRAM_LEAST	(60 + 8 * NFAILS)
+#define TIMER_MAX	(86400000ULL * 366)	/* no duration is longer */
+/* Failed starts in a row past this change nothing (backoff doubles to
+ * its cap long before), and the doubling loop must stay short. */
+#define CONSECUTIVE_MAX	64
 
 /* ---- the records ---- */
 
@@ -228,7 +232,11 @@ get_program(struct bytes_in *r, struct kprog *k)
 		r->bad = 1;
 	for (i = 0; !r->bad && i < NFAILS; i++)
 		g->fails[i] = bytes_u64(r);
+	if (g->consecutive > CONSECUTIVE_MAX)
+		g->consecutive = CONSECUTIVE_MAX;
 	k->timer_ms = bytes_u64(r);
+	if (k->timer_ms > TIMER_MAX)
+		r->bad = 1;
 	f = bytes_u32(r);
 	g->stop_asked = !!(f & P_STOP_ASKED);
 	g->waiting = !!(f & P_WAITING);
@@ -343,9 +351,9 @@ decoded_free(struct decoded *d)
 {
 	uint32_t i;
 
-	for (i = 0; i < d->nprogs; i++)
+	for (i = 0; d->progs != NULL && i < d->nprogs; i++)
 		free(d->progs[i].st.name);
-	for (i = 0; i < d->nrecs; i++)
+	for (i = 0; d->recs != NULL && i < d->nrecs; i++)
 		if (d->recs[i] != NULL)
 			proc_free(d->recs[i]);
 	free(d->progs);
@@ -445,9 +453,10 @@ apply_programs(struct decoded *d)
 		memcpy(g->runs, k->runs, sizeof(g->runs));
 		g->nruns = k->nruns;
 		program_resume(g, k->state, d->progs[i].timer_ms);
-		if (d->progs[i].cur == 0 ||
-		    (w = find_waiting(d->progs[i].cur)) == NULL)
-			continue;
+		if (d->progs[i].cur == 0 || g->cur != NULL ||
+		    (w = find_waiting(d->progs[i].cur)) == NULL ||
+		    w->prog != NULL || w->p->prog != NULL)
+			continue;	/* none, or told twice: not trusted */
 		if (!w->listed)
 			w->prog = g;		/* linked once it has started */
 		else {
