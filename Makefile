@@ -43,7 +43,8 @@ CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
-	     plugins/proc/progreload.c plugins/proc/progadhoc.c
+	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
+	     plugins/proc/handover.c plugins/proc/bytes.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -14,6 +14,13 @@
  * before any client) for the monitor to tell it what already runs
  * (MON_ADOPT: processes of an earlier server or procctld), each handed
  * to the plugin that started it, then MON_READY.
+ *
+ * A process whose plugin is not loaded (not loaded after a restart, or
+ * being reloaded: `plugin reload`) is held, unclaimed, never killed for
+ * it: with what it was started with (the tag), so that the plugin, once
+ * loaded, takes it over as it would after a server restart.  One that
+ * ends meanwhile is kept until then, and its end is told right after
+ * it is handed over.
  */
 #include <errno.h>
 #include <limits.h>
@@ -23,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "monitor.h"
@@ -39,19 +47,45 @@ struct child {
 	void			*arg;
 	pid_t			 pid;		/* 0 until started */
 	struct child		*next;		/* hash chain */
-	/* Adopted for a plugin that is not loaded: kept (not killed) until
-	 * it is, with what to hand it then. */
+	/* What a plugin that takes it over is given (on_adopt): kept from
+	 * its spawn or adoption on; the tag owned. */
+	struct procctl_adopted	 held;
+	/* Its plugin is not loaded: kept (not killed) until it is. */
 	char			*unclaimed;	/* the plugin's name, or NULL */
-	struct procctl_adopted	 held;		/* its tag owned */
+	int			 exited;	/* it ended meanwhile, so: */
+	struct procctl_exit	 ex;
+	struct child		*offer_next;	/* children_offer's list */
 };
 
 static void
 unclaimed_free(struct child *c)
 {
 	free(c->unclaimed);
-	free((void *)c->held.tag);
 	c->unclaimed = NULL;
-	c->held.tag = NULL;
+}
+
+static void
+child_free(struct child *c)
+{
+	unclaimed_free(c);
+	free((void *)c->held.tag);
+	free(c);
+}
+
+/* A copy of TAG as the one C keeps: 0, or -1 (no memory). */
+static int
+hold_tag(struct child *c, const void *tag, size_t len)
+{
+	void *copy = NULL;
+
+	if (len > 0 && (copy = malloc(len)) == NULL)
+		return -1;
+	if (len > 0)
+		memcpy(copy, tag, len);
+	free((void *)c->held.tag);
+	c->held.tag = copy;
+	c->held.tag_len = len;
+	return 0;
 }
 
 static int monfd = -1;
@@ -148,6 +182,56 @@ kill_orphan(struct child *c)
 }
 
 static void
+say_unclaimed(const struct child *c)
+{
+	log_warn("pid %d was started by plugin %s, which is not loaded: it "
+	    "runs on, unmanaged, until %s is loaded (plugin load %s)",
+	    (int)c->pid, c->unclaimed, c->unclaimed, c->unclaimed);
+}
+
+/* C, unclaimed, to its plugin if that is loaded now: 0, or -1. */
+static int
+hand_over(struct child *c)
+{
+	if (adopter == NULL || c->pid == 0 || adopter(c->unclaimed, &c->held,
+	    &c->owner, &c->ended, &c->notify, &c->arg) == -1)
+		return -1;
+	c->started = adopted_marker;
+	unclaimed_free(c);
+	return 0;
+}
+
+static int64_t
+realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A process that was starting when its plugin was unloaded to be
+ * reloaded: handed over now that it runs, or forgotten if its exec
+ * failed (the plugin's old instance answered whoever asked for it). */
+static void
+started_unclaimed(struct child *c, const struct mon_started *m)
+{
+	if (m->error != 0 || m->pid <= 0) {
+		log_info("plugin %s: a process that was starting when it was "
+		    "reloaded did not start: %s", c->unclaimed,
+		    strerror(m->error != 0 ? m->error : EIO));
+		child_free(take(c->id));
+		return;
+	}
+	c->pid = m->pid;
+	if (hand_over(c) == 0)
+		log_info("pid %d, started meanwhile, handed over to its "
+		    "reloaded plugin", (int)c->pid);
+	else
+		say_unclaimed(c);
+}
+
+static void
 on_started(uint64_t id, const struct mon_started *m)
 {
 	struct procctl_started st;
@@ -155,9 +239,16 @@ on_started(uint64_t id, const struct mon_started *m)
 
 	if ((c = *slot(id)) == NULL || c->pid != 0)
 		return;
+	c->held.pid = m->pid;
+	c->held.contained = m->contained != 0;
+	c->held.started_ms = realtime_ms();
+	if (c->unclaimed != NULL) {
+		started_unclaimed(c, m);
+		return;
+	}
 	if (c->started == NULL) {		/* orphaned while starting */
 		if (m->error != 0 || m->pid <= 0)
-			free(take(id));
+			child_free(take(id));
 		else {
 			c->pid = m->pid;
 			kill_orphan(c);
@@ -177,7 +268,7 @@ on_started(uint64_t id, const struct mon_started *m)
 		if (st.error == 0)
 			st.error = EIO;
 		c->started(&st, c->arg);
-		free(c);
+		child_free(c);
 		return;
 	}
 	c->pid = m->pid;
@@ -190,13 +281,8 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	struct procctl_exit ex;
 	struct child *c;
 
-	if ((c = take(id)) == NULL)
+	if ((c = *slot(id)) == NULL)
 		return;
-	if (c->ended == NULL) {			/* orphaned: nobody to tell */
-		unclaimed_free(c);
-		free(c);
-		return;
-	}
 	memset(&ex, 0, sizeof(ex));
 	ex.pid = m->pid;
 	ex.code = m->code;
@@ -204,11 +290,20 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	ex.core_dumped = m->core_dumped;
 	ex.unknown = m->unknown != 0;
 	ex.oom_killed = m->oom_killed != 0;
-	c->ended(&ex, c->arg);
-	free(c);
+	if (c->unclaimed != NULL) {	/* told once it is handed over */
+		c->exited = 1;
+		c->ex = ex;
+		log_info("pid %d (of plugin %s, not loaded) has ended",
+		    (int)c->pid, c->unclaimed);
+		return;
+	}
+	c = take(id);
+	if (c->ended != NULL)		/* else orphaned: nobody to tell */
+		c->ended(&ex, c->arg);
+	child_free(c);
 }
 
-/* A process of an earlier server: its plugin's again, or killed. */
+/* A process of an earlier server: its plugin's again, or held for it. */
 static int
 on_adopt(uint64_t id, const char *payload, size_t len)
 {
@@ -244,54 +339,69 @@ on_adopt(uint64_t id, const char *payload, size_t len)
 	a.tag_len = m.tag_len;
 	a.started_ms = m.started_ms;
 	c->started = adopted_marker;
+	c->held = a;
+	c->held.tag = NULL;
+	c->held.tag_len = 0;
+	if (hold_tag(c, a.tag, a.tag_len) == -1)
+		log_error("pid %d: out of memory to keep its tag: a reload of "
+		    "plugin %s will not know it", (int)m.pid, owner);
 	if (adopter != NULL &&
-	    adopter(owner, &a, &c->owner, &c->ended, &c->arg) == 0)
+	    adopter(owner, &a, &c->owner, &c->ended, &c->notify, &c->arg) == 0)
 		return 0;
 	/* Its plugin is not loaded (a typo in the file, a file gone): the
 	 * process runs on, and is handed over when the plugin is loaded
 	 * (PLUGIN LOAD); it ends with procctld like any other. */
 	c->owner = NULL;
 	c->ended = NULL;
-	c->held = a;
-	c->held.tag = NULL;
 	if ((c->unclaimed = strdup(owner)) == NULL || (a.tag_len > 0 &&
-	    (c->held.tag = malloc(a.tag_len)) == NULL)) {
+	    c->held.tag == NULL)) {
 		unclaimed_free(c);
 		log_error("pid %d: out of memory to keep it: killing it",
 		    (int)m.pid);
 		kill_orphan(c);
 		return 0;
 	}
-	if (a.tag_len > 0)
-		memcpy((void *)c->held.tag, a.tag, a.tag_len);
-	log_warn("pid %d was started by plugin %s, which is not loaded: it "
-	    "runs on, unmanaged, until %s is loaded (plugin load %s)",
-	    (int)m.pid, owner, owner, owner);
+	say_unclaimed(c);
 	return 0;
 }
 
-/* Plugin NAME has just been loaded: the processes adopted for it while
- * it was not are its own now. */
+/* Plugin NAME has just been loaded: the processes held for it (adopted
+ * while it was not loaded, or its own before a reload) are its own now;
+ * then the ends of those that ended meanwhile are told. */
 void
 children_offer(const char *name)
 {
-	struct child *c;
+	struct child *c, *todo = NULL, *ended = NULL, **tail = &ended;
 	size_t i, n = 0;
 
+	/* Listed first: a plugin's adopt function may change the table. */
 	for (i = 0; i < NBUCKETS; i++)
-		for (c = buckets[i]; c != NULL; c = c->next) {
-			if (c->unclaimed == NULL ||
-			    strcmp(c->unclaimed, name) != 0 || adopter == NULL)
-				continue;
-			if (adopter(name, &c->held, &c->owner, &c->ended,
-			    &c->arg) == 0) {
-				unclaimed_free(c);
-				n++;
+		for (c = buckets[i]; c != NULL; c = c->next)
+			if (c->unclaimed != NULL && c->pid != 0 &&
+			    strcmp(c->unclaimed, name) == 0) {
+				c->offer_next = todo;
+				todo = c;
 			}
+	while ((c = todo) != NULL) {
+		todo = c->offer_next;
+		if (hand_over(c) == -1)
+			continue;
+		n++;
+		if (c->exited) {
+			take(c->id);
+			c->offer_next = NULL;
+			*tail = c;
+			tail = &c->offer_next;
 		}
+	}
 	if (n > 0)
 		log_info("plugin %s: %zu running process%s handed over", name,
 		    n, n == 1 ? "" : "es");
+	while ((c = ended) != NULL) {
+		ended = c->offer_next;
+		c->ended(&c->ex, c->arg);
+		child_free(c);
+	}
 }
 
 /* A MON_FILE_INCLUDE record's LEN bytes at P: a name, its NUL, the
@@ -612,13 +722,20 @@ put_str(struct buf *b, const char *s)
 	    + 1);
 }
 
+/* Has SPEC, as its plugin's minor built it, a tag (and cwd_pid)? */
+static int
+spec_has_tag(const struct procctl_spawn *spec)
+{
+	return spec->size >= offsetof(struct procctl_spawn, cwd_pid) +
+	    sizeof(spec->cwd_pid);
+}
+
 /* SPEC as a MON_SPAWN payload in B: 0, or -1 (too big, no memory).
  * Members of SPEC past its declared size are not read. */
 static int
 encode_spawn(struct buf *b, const char *owner,
     const struct procctl_spawn *spec)
 {
-	size_t have = spec->size;
 	const void *tag = NULL;
 	size_t tag_len = 0;
 	struct mon_spawn m;
@@ -631,14 +748,13 @@ encode_spawn(struct buf *b, const char *owner,
 	m.stop_ms = spec->stop_ms;
 	if (spec->flags & PROCCTL_SPAWN_INHERIT_OUTPUT)
 		m.flags |= MON_SPAWN_INHERIT_OUTPUT;
-	if (have >= offsetof(struct procctl_spawn, cwd_pid) +
-	    sizeof(spec->cwd_pid)) {
+	if (spec_has_tag(spec)) {
 		tag = spec->tag;
 		tag_len = spec->tag != NULL ? spec->tag_len : 0;
 		if (spec->cwd == NULL && spec->cwd_pid > 0)
 			m.cwd_pid = spec->cwd_pid;
 	}
-	if (have >= offsetof(struct procctl_spawn, nofile) +
+	if (spec->size >= offsetof(struct procctl_spawn, nofile) +
 	    sizeof(spec->nofile)) {
 		if (spec->ready == PROCCTL_READY_NOTIFY)
 			m.ready = MON_RDY_NOTIFY;
@@ -698,10 +814,12 @@ children_spawn(const void *owner, const char *name,
 	if (spec->size >= offsetof(struct procctl_spawn, notify) +
 	    sizeof(spec->notify))
 		c->notify = spec->notify;
-	if (send_msg(MON_SPAWN, c->id, buf_head(&payload),
-	    buf_avail(&payload)) == -1) {
+	c->held.handle = c->id;		/* the rest once it has started */
+	if ((spec_has_tag(spec) && spec->tag != NULL && hold_tag(c, spec->tag,
+	    spec->tag_len) == -1) || send_msg(MON_SPAWN, c->id,
+	    buf_head(&payload), buf_avail(&payload)) == -1) {
 		buf_free(&payload);
-		free(c);
+		child_free(c);
 		return 0;
 	}
 	buf_free(&payload);
@@ -728,10 +846,14 @@ children_signal(const void *owner, uint64_t id, int signo, unsigned flags)
 	return send_msg(MON_SIGNAL, id, &m, sizeof(m));
 }
 
-/* OWNER's callbacks must not run again; its processes, which nobody
- * manages now, are killed (those still starting once they have). */
-void
-children_forget_owner(const void *owner)
+/*
+ * OWNER's callbacks must not run again.  HOLD_FOR NULL: its processes,
+ * which nobody manages now, are killed (those still starting once they
+ * have).  Else OWNER is being reloaded: they are held for the plugin of
+ * that name (children_offer), those still starting once they have.
+ */
+static void
+release_owner(const void *owner, const char *hold_for)
 {
 	struct child *c;
 	size_t i;
@@ -745,9 +867,28 @@ children_forget_owner(const void *owner)
 			c->ended = NULL;
 			c->notify = NULL;
 			c->arg = NULL;
+			if (hold_for != NULL &&
+			    (c->unclaimed = strdup(hold_for)) != NULL)
+				continue;
+			if (hold_for != NULL)
+				log_error("pid %d: out of memory to hold it for "
+				    "plugin %s: killing it", (int)c->pid,
+				    hold_for);
 			if (c->pid != 0)
 				kill_orphan(c);
 		}
+}
+
+void
+children_forget_owner(const void *owner)
+{
+	release_owner(owner, NULL);
+}
+
+void
+children_hold_owner(const void *owner, const char *name)
+{
+	release_owner(owner, name);
 }
 
 size_t
@@ -802,8 +943,7 @@ children_free(void)
 	for (i = 0; i < NBUCKETS; i++)
 		while ((c = buckets[i]) != NULL) {
 			buckets[i] = c->next;
-			unclaimed_free(c);
-			free(c);
+			child_free(c);
 		}
 	nchildren = 0;
 	buf_free(&min);

@@ -6,10 +6,16 @@
  * Each plugin owns a copy of its configuration section for as long as it
  * is loaded.  The host reads a member a plugin-side structure gained in
  * minor N only from plugins that declare minor >= N (sudo's rule).
+ *
+ * A plugin's code can be closed while the daemon runs (PLUGIN RELOAD), so
+ * everything that calls into it -- commands, fd and child watchers,
+ * hooks, timers, its processes' callbacks -- is recorded with its owner
+ * and dropped with it.
  */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -36,7 +42,10 @@ struct procctl_plugin {
 	void				*reload_arg;
 	procctl_adopt_fn		 adopt;		/* on_adopt's */
 	procctl_child_fn		 adopt_ended;
+	procctl_notify_fn		 adopt_notify;	/* on_notify's */
 	void				*adopt_arg;
+	dev_t				 dev;		/* the file loaded */
+	ino_t				 ino;
 	struct procctl_plugin		*next;
 };
 
@@ -51,6 +60,15 @@ struct pwatch {
 	struct pwatch		*next;
 };
 
+/* A timer a plugin asked for. */
+struct ptimer {
+	uint64_t		 id;		/* the loop's */
+	struct procctl_plugin	*owner;
+	procctl_timer_fn	 fn;
+	void			*arg;
+	struct ptimer		*prev, *next;
+};
+
 enum hook_kind { HOOK_DISCONNECT, HOOK_SESSION };
 
 struct hook {
@@ -63,7 +81,18 @@ struct hook {
 
 static struct procctl_plugin *plugins;	/* load order */
 static struct pwatch *pwatches;
+static struct ptimer *ptimers;
 static struct hook *hooks;
+
+/* What a reloaded plugin's fini kept for its next instance (host->keep),
+ * until an init of that name has returned 0: a reload whose new file
+ * fails keeps them for the `plugin load` that follows. */
+static struct {
+	char	*name;		/* owned; NULL: nothing kept */
+	void	*data;		/* owned */
+	size_t	 len;
+} kept;
+static struct procctl_plugin *retiring;	/* its fini runs for a reload */
 static char *conf_file;		/* owned: re-read by PLUGIN LOAD */
 static struct config_text conf_text;	/* its bytes and its drop-ins', as
 					 * last read; none when they could
@@ -153,19 +182,83 @@ host_option_at(struct procctl_ctx *ctx, const char *name, size_t index)
 	    NULL;
 }
 
+static void
+ptimer_unlink(struct ptimer *t)
+{
+	if (t->prev != NULL)
+		t->prev->next = t->next;
+	else
+		ptimers = t->next;
+	if (t->next != NULL)
+		t->next->prev = t->prev;
+	free(t);
+}
+
+static void
+on_timer(void *arg)
+{
+	struct ptimer *t = arg;
+	procctl_timer_fn fn = t->fn;
+	void *farg = t->arg;
+
+	ptimer_unlink(t);	/* frees t: copied what we need */
+	fn(farg);
+}
+
 static uint64_t
 host_timer_add(struct procctl_plugin *self, uint64_t ms, procctl_timer_fn fn,
     void *arg)
 {
-	(void)self;
-	return loop_timer_add(ms, fn, arg);
+	struct ptimer *t;
+
+	if (fn == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+		return 0;
+	t->owner = self;
+	t->fn = fn;
+	t->arg = arg;
+	if ((t->id = loop_timer_add(ms, on_timer, t)) == 0) {
+		free(t);
+		return 0;
+	}
+	if ((t->next = ptimers) != NULL)
+		ptimers->prev = t;
+	ptimers = t;
+	return t->id;
 }
 
+/* Pending timers are few next to what they wait for (as in loop.c): a
+ * scan is enough. */
 static void
 host_timer_cancel(struct procctl_plugin *self, uint64_t id)
 {
-	(void)self;
-	loop_timer_cancel(id);
+	struct ptimer *t;
+
+	for (t = ptimers; t != NULL; t = t->next)
+		if (t->id == id && t->owner == self) {
+			loop_timer_cancel(id);
+			ptimer_unlink(t);
+			return;
+		}
+}
+
+/* The timers P left: they must never call into its closed code. */
+static void
+ptimers_drop(struct procctl_plugin *p)
+{
+	struct ptimer *t, *next;
+	size_t n = 0;
+
+	for (t = ptimers; t != NULL; t = next) {
+		next = t->next;
+		if (t->owner == p) {
+			loop_timer_cancel(t->id);
+			ptimer_unlink(t);
+			n++;
+		}
+	}
+	if (n > 0)
+		log_debug("plugin %s: %zu timer%s it left cancelled", p->name,
+		    n, n == 1 ? "" : "s");
 }
 
 static struct pwatch *
@@ -366,10 +459,17 @@ host_on_adopt(struct procctl_plugin *self, procctl_adopt_fn adopt,
 	return 0;
 }
 
+static int
+host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
+{
+	self->adopt_notify = fn;
+	return 0;
+}
+
 /* The monitor's MON_ADOPT, for the plugin named OWNER (children.c). */
 static int
 adopt(const char *owner, const struct procctl_adopted *a, const void **who,
-    procctl_child_fn *ended, void **arg)
+    procctl_child_fn *ended, procctl_notify_fn *notify, void **arg)
 {
 	struct procctl_plugin *p;
 	void *v;
@@ -382,6 +482,7 @@ adopt(const char *owner, const struct procctl_adopted *a, const void **who,
 		return -1;
 	*who = p;
 	*ended = p->adopt_ended;
+	*notify = p->adopt_notify;
 	*arg = v;
 	return 0;
 }
@@ -531,6 +632,51 @@ host_note(struct procctl_report *r, const char *fmt, ...)
 	r->lines[r->n++] = line;
 }
 
+static void
+kept_drop(void)
+{
+	free(kept.name);
+	free(kept.data);
+	memset(&kept, 0, sizeof(kept));
+}
+
+/* Only the fini of a plugin being reloaded keeps anything: at any other
+ * time there is no next instance to read it. */
+static int
+host_keep(struct procctl_plugin *self, const void *p, size_t len)
+{
+	void *copy = NULL;
+	char *name;
+
+	if (self != retiring || (len > 0 && p == NULL))
+		return -1;
+	if ((len > 0 && (copy = malloc(len)) == NULL) ||
+	    (name = strdup(self->name)) == NULL) {
+		free(copy);
+		log_error("plugin %s: out of memory to keep %zu bytes for its "
+		    "next instance", self->name, len);
+		return -1;
+	}
+	if (len > 0)
+		memcpy(copy, p, len);
+	kept_drop();
+	kept.name = name;
+	kept.data = copy;
+	kept.len = len;
+	return 0;
+}
+
+static const void *
+host_kept(struct procctl_plugin *self, size_t *len)
+{
+	int mine = kept.name != NULL && strcmp(kept.name, self->name) == 0 &&
+	    kept.len > 0;
+
+	if (len != NULL)
+		*len = mine ? kept.len : 0;
+	return mine ? kept.data : NULL;
+}
+
 static const struct procctl_host host = {
 	.abi_major = PROCCTL_ABI_MAJOR,
 	.abi_minor = PROCCTL_ABI_MINOR,
@@ -574,18 +720,27 @@ static const struct procctl_host host = {
 	.config_file = host_config_file,
 	.on_reload = host_on_reload,
 	.section_file = host_section_file,
+	.on_notify = host_on_notify,
 	.note = host_note,
+	.keep = host_keep,
+	.kept = host_kept,
 };
 
-/* Drop everything a plugin registered (on failed init and on unload). */
+/* Drop everything a plugin registered (on failed init, on unload, on
+ * reload).  Its processes are killed, or with HOLD held for its next
+ * instance. */
 static void
-plugin_forget(struct procctl_plugin *p)
+plugin_forget(struct procctl_plugin *p, int hold)
 {
 	struct pwatch **pp, *w;
 	struct hook **hp, *h;
 
 	command_remove_owner(p);
-	children_forget_owner(p);
+	if (hold)
+		children_hold_owner(p, p->name);
+	else
+		children_forget_owner(p);
+	ptimers_drop(p);
 	for (pp = &pwatches; (w = *pp) != NULL;) {
 		if (w->owner == p) {
 			*pp = w->next;
@@ -733,13 +888,42 @@ plugin_file_safe(const char *name, const char *path, char *resolved)
 	return 1;
 }
 
+/* HANDLE's declaration, if it is one this host can load: else NULL,
+ * after logging why. */
+static const struct procctl_plugin_decl *
+plugin_decl(const char *name, const char *path, void *handle)
+{
+	const struct procctl_plugin_decl *d;
+	const char *why;
+
+	if ((d = dlsym(handle, PROCCTL_PLUGIN_SYMBOL)) == NULL) {
+		log_error("plugin %s: %s has no '%s' symbol: not a procctl "
+		    "plugin", name, path, PROCCTL_PLUGIN_SYMBOL);
+		return NULL;
+	}
+	if ((why = bad_decl(d)) == NULL)
+		return d;
+	if (strcmp(why, "abi") == 0)
+		log_error("plugin %s: %s was built for plugin ABI %u.%u; this "
+		    "procctld provides %u.%u", name, path, d->abi_major,
+		    d->abi_minor, PROCCTL_ABI_MAJOR, PROCCTL_ABI_MINOR);
+	else if (strcmp(why, "init") == 0)
+		log_error("plugin %s: %s declares no init function", name,
+		    path);
+	else
+		log_error("plugin %s: %s declares ABI %u.%u but its "
+		    "declaration is only %zu bytes", name, path, d->abi_major,
+		    d->abi_minor, d->size);
+	return NULL;
+}
+
 static int
 plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 {
 	const struct procctl_plugin_decl *d;
 	struct procctl_plugin *p, **tail;
 	char real[PATH_MAX];
-	const char *why;
+	struct stat st;
 	int rc;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
@@ -762,25 +946,11 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 		    dlerror());
 		goto fail;
 	}
-	if ((d = dlsym(p->handle, PROCCTL_PLUGIN_SYMBOL)) == NULL) {
-		log_error("plugin %s: %s has no '%s' symbol: not a procctl "
-		    "plugin", name, path, PROCCTL_PLUGIN_SYMBOL);
+	if ((d = plugin_decl(name, path, p->handle)) == NULL)
 		goto fail;
-	}
-	if ((why = bad_decl(d)) != NULL) {
-		if (strcmp(why, "abi") == 0)
-			log_error("plugin %s: %s was built for plugin ABI "
-			    "%u.%u; this procctld provides %u.%u", name, path,
-			    d->abi_major, d->abi_minor, PROCCTL_ABI_MAJOR,
-			    PROCCTL_ABI_MINOR);
-		else if (strcmp(why, "init") == 0)
-			log_error("plugin %s: %s declares no init function",
-			    name, path);
-		else
-			log_error("plugin %s: %s declares ABI %u.%u but its "
-			    "declaration is only %zu bytes", name, path,
-			    d->abi_major, d->abi_minor, d->size);
-		goto fail;
+	if (stat(real, &st) == 0) {
+		p->dev = st.st_dev;
+		p->ino = st.st_ino;
 	}
 	p->decl = d;
 	*tail = p;
@@ -788,12 +958,14 @@ plugin_load(const char *name, const char *path, const struct plugin_conf *conf)
 		log_error("plugin %s: %s refused to initialise; not loaded%s",
 		    name, path, rc == PROCCTL_INIT_BAD_CONFIG ? " (its "
 		    "configuration is unusable)" : "");
-		plugin_forget(p);
+		plugin_forget(p, 0);
 		*tail = NULL;
 		if (p != NULL)
 			plugin_free(p);
 		return rc == PROCCTL_INIT_BAD_CONFIG ? -2 : -1;
 	}
+	if (kept.name != NULL && strcmp(kept.name, name) == 0)
+		kept_drop();	/* read by this init, or never to be */
 	log_info("plugin %s %s loaded from %s", name,
 	    d->version ? d->version : "", path);
 	return 0;
@@ -866,25 +1038,38 @@ plugin_load_all(const struct config *c)
 	return bad_config ? -1 : loaded;
 }
 
+/* P's fini, then out of the list with everything it registered, and
+ * its code closed; the caller frees P.  HOLD: for a reload (fini may
+ * keep(); its processes are held for the next instance). */
+static void
+plugin_retire(struct procctl_plugin *p, int hold)
+{
+	struct procctl_plugin **link;
+
+	retiring = hold ? p : NULL;
+	if (p->decl->fini != NULL)
+		p->decl->fini(p);
+	retiring = NULL;
+	plugin_forget(p, hold);
+	for (link = &plugins; *link != p; link = &(*link)->next)
+		;
+	*link = p->next;
+	if (p->handle != NULL)
+		dlclose(p->handle);
+	p->handle = NULL;
+}
+
 void
 plugin_unload_all(void)
 {
-	struct procctl_plugin *p, *prev, *last;
+	struct procctl_plugin *last;
 
 	/* Reverse load order: later plugins may depend on earlier ones. */
 	while (plugins != NULL) {
-		prev = NULL;
 		for (last = plugins; last->next != NULL; last = last->next)
-			prev = last;
-		if (last->decl->fini != NULL)
-			last->decl->fini(last);
-		plugin_forget(last);
-		if (prev != NULL)
-			prev->next = NULL;
-		else
-			plugins = NULL;
-		p = last;
-		plugin_free(p);
+			;
+		plugin_retire(last, 0);
+		plugin_free(last);
 	}
 }
 
@@ -961,6 +1146,98 @@ done:
 	return rc;
 }
 
+/*
+ * Could plugin OLD be loaded again from the file its path names now?
+ * Asked before OLD goes, so that a missing or broken file changes
+ * nothing.  dlopen() of the path OLD was loaded from would answer with
+ * OLD itself (glibc knows a loaded object by its name, then by its
+ * device and inode), so the file is opened here and loaded through
+ * /proc/self/fd/N, a name nothing is loaded under: every symbol
+ * resolved (RTLD_NOW), the symbol and the declaration checked as at a
+ * load, then closed again.  Its init never runs (only what the ELF
+ * file itself runs at load, which plugins have no need of): two
+ * instances never live together.  The very file OLD came from (same
+ * device and inode) was checked when it was loaded.  What only init can
+ * tell (its configuration) is learnt after the swap.  0, or -1 after
+ * logging why.
+ */
+static int
+reload_probe(const struct procctl_plugin *old)
+{
+	char real[PATH_MAX], fdpath[64];
+	struct stat st;
+	void *h;
+	int fd, rc = -1;
+
+	if (!plugin_file_safe(old->name, old->path, real))
+		return -1;
+	if ((fd = open(real, O_RDONLY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		log_error("plugin %s: cannot load %s: %s", old->name, real,
+		    strerror(errno));
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (st.st_dev == old->dev && st.st_ino == old->ino) {
+		close(fd);
+		return 0;
+	}
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	if ((h = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		log_error("plugin %s: cannot load %s: %s", old->name, real,
+		    dlerror());
+	else {
+		rc = plugin_decl(old->name, real, h) != NULL ? 0 : -1;
+		dlclose(h);
+	}
+	close(fd);
+	return rc;
+}
+
+/*
+ * PLUGIN RELOAD NAME: the plugin's code replaced with the file now at the
+ * path it was loaded from, with the same [plugin:NAME] keys.  Its
+ * processes go on: they are held while the old instance goes (its fini
+ * may keep() what the next one needs; its commands, watchers, hooks and
+ * timers go), and handed to the new one as after a server restart.  0,
+ * or -1 with ERR set: nothing has changed when the new file could not
+ * be checked; else the processes wait, unclaimed, for `plugin load`.
+ */
+static int
+reload_named(const char *name, char *err, size_t errlen)
+{
+	struct procctl_plugin *old = plugin_find(name);
+	struct plugin_conf conf;
+	int rc;
+
+	if (old == NULL) {
+		snprintf(err, errlen, "plugin %.64s is not loaded", name);
+		return -1;
+	}
+	if (reload_probe(old) == -1) {
+		snprintf(err, errlen, "plugin %.64s: %.200s cannot be loaded; "
+		    "nothing changed (the log says why)", name, old->path);
+		return -1;
+	}
+	plugin_retire(old, 1);
+	memset(&conf, 0, sizeof(conf));
+	conf.name = old->name;
+	conf.path = old->path;
+	conf.kv = old->kv;
+	conf.nkv = old->nkv;
+	rc = plugin_load(old->name, old->path, &conf);
+	if (rc != 0)
+		snprintf(err, errlen, "plugin %.64s: the new %.200s was not "
+		    "loaded (the log says why); its processes run on, "
+		    "unclaimed, until: plugin load %.64s", old->name,
+		    old->path, old->name);
+	else
+		children_offer(old->name);
+	plugin_free(old);
+	return rc != 0 ? -1 : 0;
+}
+
 static void
 reply_list(struct procctl_ctx *ctx)
 {
@@ -989,20 +1266,25 @@ reply_list(struct procctl_ctx *ctx)
 	}
 }
 
-enum { PLUGIN_LIST, PLUGIN_LOAD };	/* as plugin_params declares them */
+/* As plugin_params declares them. */
+enum { PLUGIN_LIST, PLUGIN_LOAD, PLUGIN_RELOAD };
+static const char *const sub_names[] = { "list", "load", "reload" };
 
-/* Load NAME and answer CTX (DEFERRED: finish it too). */
+/* Load (or reload) NAME and answer CTX (DEFERRED: finish it too). */
 static void
-finish_load(struct procctl_ctx *ctx, const char *name, int deferred)
+finish_load(struct procctl_ctx *ctx, int sub, const char *name,
+    int deferred)
 {
 	const struct procctl_caller *who = ctx->caller;
 	char err[512];
 
-	if (load_named(name, err, sizeof(err)) == -1)
+	if ((sub == PLUGIN_RELOAD ? reload_named(name, err, sizeof(err)) :
+	    load_named(name, err, sizeof(err))) == -1)
 		reply_error(ctx, "ERR", "%s", err);
 	else {
-		log_info("plugin %s loaded at the request of %s (uid %u)",
-		    name, who ? who->user : "?", who ? (unsigned)who->uid : 0);
+		log_info("plugin %s %sed at the request of %s (uid %u)", name,
+		    sub_names[sub], who ? who->user : "?",
+		    who ? (unsigned)who->uid : 0);
 		reply_simple(ctx, "OK");
 	}
 	if (deferred)
@@ -1016,9 +1298,10 @@ cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	struct procctl_ctx *ctx0 = ctx;
 	struct pending_load *pl;
 	char err[512];
+	int sub;
 
-	/* The declared sub-commands, by their place in "list|load". */
-	if (args_keyword(ctx->cmd, 0, &argv[1]) == PLUGIN_LIST) {
+	/* The declared sub-commands, by their place in "list|load|reload". */
+	if ((sub = args_keyword(ctx->cmd, 0, &argv[1])) == PLUGIN_LIST) {
 		if (argc != 2) {
 			reply_error(ctx, "ARGS", "LIST takes no name; usage: "
 			    "%s", ctx->cmd->usage);
@@ -1028,12 +1311,18 @@ cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		return;
 	}
 	if (argc != 3) {
-		reply_error(ctx, "ARGS", "LOAD needs a plugin name; usage: %s",
-		    ctx->cmd->usage);
+		reply_error(ctx, "ARGS", "%s needs a plugin name; usage: %s",
+		    sub == PLUGIN_RELOAD ? "RELOAD" : "LOAD", ctx->cmd->usage);
 		return;
 	}
 	if (!who->admin) {
-		reply_error(ctx, "NOPERM", "plugin load is for admins only");
+		reply_error(ctx, "NOPERM", "plugin %s is for admins only",
+		    sub_names[sub]);
+		return;
+	}
+	/* The path and keys the running instance was loaded with. */
+	if (sub == PLUGIN_RELOAD) {
+		finish_load(ctx, sub, argv[2].ptr, 0);
 		return;
 	}
 	/* The file as it is now (the admin may just have added the
@@ -1052,7 +1341,7 @@ cmd_plugin(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		free(pl->name);
 		free(pl);
 	}
-	finish_load(ctx, argv[2].ptr, ctx != ctx0);
+	finish_load(ctx, PLUGIN_LOAD, argv[2].ptr, ctx != ctx0);
 }
 
 /* The monitor has read the files for the waiting loads (T empty: it
@@ -1066,7 +1355,7 @@ plugin_host_config_arrived(struct config_text *t)
 	while ((pl = pending) != NULL) {
 		if ((pending = pl->next) == NULL)
 			pending_tail = &pending;
-		finish_load(pl->ctx, pl->name, 1);
+		finish_load(pl->ctx, PLUGIN_LOAD, pl->name, 1);
 		free(pl->name);
 		free(pl);
 	}
@@ -1085,16 +1374,18 @@ plugin_host_config(struct config_text *t)
 }
 
 static const struct procctl_param plugin_params[] = {
-	{ "list|load", PROCCTL_PARAM_KEYWORD, NULL, 1, 1, 0, NULL, NULL,
-	  NULL },
+	{ "list|load|reload", PROCCTL_PARAM_KEYWORD, NULL, 1, 1, 0, NULL,
+	  NULL, NULL },
 	{ "name", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, NULL, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
 static const struct procctl_command plugin_command = {
-	"plugin", cmd_plugin, 0, "PLUGIN LIST | PLUGIN LOAD <name>",
-	"The loaded plugins; LOAD (admins) adds one from the config", 0,
-	NULL, plugin_params, "server"
+	"plugin", cmd_plugin, 0,
+	"PLUGIN LIST | PLUGIN LOAD <name> | PLUGIN RELOAD <name>",
+	"The loaded plugins; admins LOAD one more from the config, or "
+	"RELOAD one from its file on disk (its processes go on)", 0, NULL,
+	plugin_params, "server"
 };
 
 struct procctl_report *
@@ -1188,6 +1479,7 @@ plugin_host_fini(void)
 		free(pl);
 	}
 	pending_tail = &pending;
+	kept_drop();
 	sections_free();
 	free(conf_file);
 	free(plugin_dir);

@@ -498,9 +498,10 @@ int	children_init(int fd);
  * who owns it and whom to tell when it ends; -1: nobody takes it. */
 typedef int (*children_adopt_fn)(const char *owner,
 	    const struct procctl_adopted *a, const void **who,
-	    procctl_child_fn *ended, void **arg);
+	    procctl_child_fn *ended, procctl_notify_fn *notify, void **arg);
 void	children_set_adopter(children_adopt_fn fn);
-/* Plugin NAME was loaded: processes kept for it are handed over. */
+/* Plugin NAME was loaded: processes held for it are handed over (and
+ * the ends of those that ended meanwhile told). */
 void	children_offer(const char *name);
 /* The configuration and the files it names (secrets, TLS), as the
  * monitor read them for a children_reload(COOKIE), by MON_FILE_* role;
@@ -523,8 +524,12 @@ uint64_t children_spawn(const void *owner, const char *name,
 	    procctl_child_fn ended, void *arg);
 int	children_signal(const void *owner, uint64_t id, int signo,
 	    unsigned flags);
-/* OWNER is unloaded: its callbacks must not run again. */
+/* OWNER is unloaded: its callbacks must not run again, and its
+ * processes are killed. */
 void	children_forget_owner(const void *owner);
+/* OWNER is being reloaded: its callbacks must not run again, and its
+ * processes are held, unclaimed, for the next plugin called NAME. */
+void	children_hold_owner(const void *owner, const char *name);
 size_t	children_count(void);
 /* Tell the monitor to end every process (LEAVE: to leave them running)
  * and exit; or to re-exec itself once this server has gone. */

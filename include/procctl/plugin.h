@@ -490,13 +490,21 @@ struct procctl_host {
 			    const char *kind, size_t index);
 	/* `plugin reload NAME` replaces a plugin with the file now on disk,
 	 * and its processes go on.  Its fini may keep() bytes (a copy is
-	 * taken; a later call replaces them) that the new instance's init
-	 * reads with kept() -- its records, say -- before on_adopt hands
-	 * it the processes.  kept() is NULL (*LEN 0) when there are none;
-	 * they are dropped once init returns. */
+	 * taken; a later call replaces them; -1 outside a reload's fini,
+	 * where no instance follows) that the new instance's init reads
+	 * with kept() -- its records, say -- before on_adopt hands it the
+	 * processes.  kept() is NULL (*LEN 0) when there are none; they
+	 * are dropped once an init of that name has returned 0 (one that
+	 * refused leaves them for the next `plugin load`).  They may come
+	 * from another build of the plugin: check them before use. */
 	int		(*keep)(struct procctl_plugin *self, const void *p,
 			    size_t len);
 	const void	*(*kept)(struct procctl_plugin *self, size_t *len);
+	/* What a process handed over by on_adopt says (procctl_spawn's
+	 * notify, for one this plugin started with readiness): FN, with
+	 * the arg its adopt returned.  Call from init. */
+	int		(*on_notify)(struct procctl_plugin *self,
+			    procctl_notify_fn fn);
 };
 
 /* The one exported symbol. */

@@ -239,10 +239,7 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	}
 	(void)was_closing;	/* the monitor ended its tree already */
 	p->grace = 0;		/* nothing left for its session to find */
-	proc_nrunning--;
-	nended++;
-	*ended_tail = p;
-	ended_tail = &p->ended_next;
+	proc_to_history(p);
 	proc_describe_end(p, how, sizeof(how));
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %.*s (%s) %s", (int)p->pid,
 	    (int)p->name_len, p->name, p->owner, how);
@@ -256,6 +253,15 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	if (p->prog != NULL)
 		program_on_exit(p);	/* restart or not: its lifecycle */
 	trim_history();
+}
+
+void
+proc_to_history(struct proc *p)
+{
+	proc_nrunning--;
+	nended++;
+	*ended_tail = p;
+	ended_tail = &p->ended_next;
 }
 
 static void
@@ -289,6 +295,16 @@ proc_begin_close(struct proc *p, const char *by)
 	signal_tree(p, SIGTERM);
 	p->kill_timer = H->timer_add(proc_self, proc_conf.close_timeout_ms,
 	    on_kill_timeout, p);
+}
+
+/* The time its close had left is not known: never sooner than asked. */
+void
+proc_resume_close(struct proc *p)
+{
+	p->state = PROC_CLOSING;
+	if (!p->forced)		/* else SIGKILL was sent already */
+		p->kill_timer = H->timer_add(proc_self,
+		    proc_conf.close_timeout_ms, on_kill_timeout, p);
 }
 
 static int
@@ -652,7 +668,7 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	H = host;
 	proc_self = self;
 	if (H->abi_minor < 5 || H->size < offsetof(struct procctl_host,
-	    kept) + sizeof(H->kept)) {
+	    on_notify) + sizeof(H->on_notify)) {
 		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
 		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
 		    H->abi_minor);
@@ -670,20 +686,27 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	if (H->on_disconnect(self, on_disconnect, NULL) == -1 ||
 	    H->on_session(self, on_session, NULL) == -1)
 		return -1;
-	if (H->on_reload(self, program_reload, NULL) == -1)
+	if (H->on_reload(self, program_reload, NULL) == -1 ||
+	    H->on_adopt(self, handover_adopt, proc_on_exit, NULL) == -1 ||
+	    H->on_notify(self, program_notify) == -1)
 		return -1;
-	return H->on_adopt(self, proc_adopt, proc_on_exit, NULL);
+	handover_restore();	/* a reload's: before the processes come */
+	return 0;
 }
 
 /* Daemon shutdown: the monitor ends every process (each given
  * close_timeout after SIGTERM) once the server is gone; here only the
- * records and the requests still waiting go. */
+ * records and the requests still waiting go.  A reload (plugin reload
+ * proc): the processes go on, and the records are handed to the next
+ * instance first. */
 static void
 proc_fini(struct procctl_plugin *self)
 {
 	struct proc *p, *next;
 	size_t i;
 
+	handover_keep();
+	handover_fini();
 	proc_adopt_fini();
 	adhoc_fini();
 	program_fini();

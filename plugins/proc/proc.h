@@ -93,6 +93,11 @@ void	proc_started(struct proc *p, const struct procctl_started *st);
 void	proc_push_event(const struct proc *p, const char *kind);
 void	proc_begin_close(struct proc *p, const char *by);
 void	proc_on_exit(const struct procctl_exit *ex, void *arg);
+/* P has ended: counted with the history, as the newest ended. */
+void	proc_to_history(struct proc *p);
+/* P was closing when a reload handed it over: closing again, SIGKILL
+ * after close_timeout from now. */
+void	proc_resume_close(struct proc *p);
 
 #define PROC_TAG_MAX	4096	/* the monitor keeps at most this */
 
@@ -103,6 +108,43 @@ void	proc_cmd_run(struct procctl_ctx *ctx, int argc,
 size_t	proc_tag(const struct proc *p, char *out, size_t size);
 void	*proc_adopt(const struct procctl_adopted *a, void *arg);
 void	proc_adopt_fini(void);
+
+/* bytes.c: integers and strings that outlive the code that wrote them;
+ * read without trusting a length (bytes_in.bad once one does not fit). */
+#define BYTES_STR_MAX	(64u * 1024 * 1024)
+struct bytes_out {
+	unsigned char	*p;		/* owned */
+	size_t		 len, cap;
+	int		 failed;	/* out of memory: p is not whole */
+};
+struct bytes_in {
+	const unsigned char *p;
+	size_t		 len, off;
+	int		 bad;
+};
+void	bytes_put(struct bytes_out *w, const void *p, size_t n);
+void	bytes_put_u64(struct bytes_out *w, uint64_t v);
+void	bytes_put_u32(struct bytes_out *w, uint32_t v);
+void	bytes_put_str(struct bytes_out *w, const char *s, size_t n);
+void	bytes_put_ts(struct bytes_out *w, const struct timespec *ts);
+uint64_t bytes_u64(struct bytes_in *r);
+uint32_t bytes_u32(struct bytes_in *r);
+/* A string of at most MAX bytes as a NUL-terminated copy (its length in
+ * *N), or NULL; into a fixed buffer, cut to fit. */
+char	*bytes_str(struct bytes_in *r, size_t max, size_t *n);
+void	bytes_text(struct bytes_in *r, char *out, size_t size);
+void	bytes_ts(struct bytes_in *r, struct timespec *ts);
+/* A count of items that take at least LEAST bytes each: never more than
+ * what is left can hold (no allocation on a lie). */
+uint32_t bytes_count(struct bytes_in *r, size_t least);
+
+/* handover.c: what `plugin reload proc` hands from one instance to the
+ * next (host->keep, host->kept), and the processes back to their records
+ * (host->on_adopt). */
+void	handover_keep(void);
+void	handover_restore(void);
+void	*handover_adopt(const struct procctl_adopted *a, void *arg);
+void	handover_fini(void);
 
 /* list.c: records as replies. */
 void	proc_reply_record(struct procctl_ctx *ctx, const struct proc *p,

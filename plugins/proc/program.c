@@ -235,9 +235,10 @@ started_cb(const struct procctl_started *st, void *arg)
 	step(g, PE_STARTED, "started");
 }
 
-/* What a run says on NOTIFY_SOCKET or its fd: ready, a status line. */
-static void
-notify_cb(const struct procctl_notify *n, void *arg)
+/* What a run says on NOTIFY_SOCKET or its fd: ready, a status line
+ * (ARG its record; also for a run handed over by on_adopt). */
+void
+program_notify(const struct procctl_notify *n, void *arg)
 {
 	struct proc *p = arg;
 	struct program *g = p->prog;
@@ -292,7 +293,7 @@ spawn_run(struct program *g)
 	spec.tag_len = proc_tag(p, tag, sizeof(tag));
 	spec.ready = g->ready;
 	spec.ready_fd = g->ready_fd;
-	spec.notify = g->ready != PROCCTL_READY_NONE ? notify_cb : NULL;
+	spec.notify = g->ready != PROCCTL_READY_NONE ? program_notify : NULL;
 	spec.memory_max = g->memory_max;
 	spec.pids_max = g->pids_max;
 	spec.nofile = g->nofile;
@@ -896,4 +897,33 @@ program_fini(void)
 		programs[i]->nwaiters = 0;
 	}
 	progconf_free();
+}
+
+/* ---- a plugin reload (handover.c) ---- */
+
+void
+program_resume(struct program *g, enum pstate s, uint64_t ms)
+{
+	g->state = s;
+	if (ms > 0)
+		arm(g, ms);
+	if (autostart_timer != 0)	/* a reload is not a start */
+		H->timer_cancel(proc_self, autostart_timer);
+	autostart_timer = 0;
+}
+
+void
+program_daemon_user(uid_t *uid, gid_t *gid, const char **user)
+{
+	*uid = daemon_uid;
+	*gid = daemon_gid;
+	*user = daemon_user;
+}
+
+void
+program_set_daemon_user(uid_t uid, gid_t gid, const char *user)
+{
+	daemon_uid = uid;
+	daemon_gid = gid;
+	snprintf(daemon_user, sizeof(daemon_user), "%s", user);
 }

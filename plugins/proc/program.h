@@ -145,7 +145,15 @@ struct program *program_find(const char *name);
 int	program_init(void);
 void	program_fini(void);
 void	program_on_exit(struct proc *p);
+void	program_notify(const struct procctl_notify *n, void *arg);
 void	*program_adopt(struct proc *p, const char *name);
+/* A reload handed G over (handover.c) in state S: its timer again, MS
+ * from now (0: none).  Nothing handed over is autostarted. */
+void	program_resume(struct program *g, enum pstate s, uint64_t ms);
+/* procctld's own user, which a program without `user` runs as: found
+ * by the first instance, while the server was root; told to a reload's. */
+void	program_daemon_user(uid_t *uid, gid_t *gid, const char **user);
+void	program_set_daemon_user(uid_t uid, gid_t gid, const char *user);
 /* OP asked of G (its waiters already added). */
 void	program_act(struct program *g, int op, const char *by);
 /* Every program of W has answered: the reply. */

@@ -500,7 +500,8 @@ def tmux(tmp_path):
 @pytest.fixture(scope="session")
 def test_plugins(tmp_path_factory):
     out = tmp_path_factory.mktemp("plugins")
-    for name in ["misbehave", "dup", "initfail", "badabi", "nosymbol"]:
+    for name in ["misbehave", "dup", "initfail", "badabi", "nosymbol",
+                 "keeper"]:
         subprocess.run(["cc", "-std=c17", "-Wall", "-Werror", "-shared",
                         "-fPIC", "-I", str(ROOT / "include"), "-o",
                         str(out / (name + ".so")),

@@ -358,3 +358,25 @@ start_secs = 0
                  r"program (\w+): (\w+) -> (\w+)", d.log())]
              if t == "RUNNING"]
     assert order == [("db", "RUNNING"), ("app", "RUNNING")], order
+
+
+def test_readiness_heard_after_plugin_reload(make_daemon, tmp_path):
+    """A program waiting for READY=1 while proc is reloaded: the new
+    instance hears it (the run is handed over with its notify)."""
+    script = notify_script(tmp_path)
+    gate = tmp_path / "go"
+    d = make_daemon(prog_ini("""
+[program:slow]
+command = /usr/bin/python3 %s %s loading
+ready = notify
+""" % (script, gate)))
+    wait_for(lambda: status(d)["slow"]["ready"] == "notify: waiting (loading)")
+    pid = status(d)["slow"]["pid"]
+    r = d.ctl("plugin", "reload", "proc")
+    assert r.returncode == 0, r.stderr
+    s = status(d)["slow"]
+    assert s["state"] == "STARTING" and s["pid"] == pid, s
+    assert s["ready"] == "notify: waiting (loading)", s
+    gate.touch()
+    wait_state(d, "slow", "RUNNING")
+    assert status(d)["slow"]["pid"] == pid

@@ -106,3 +106,25 @@ def test_kept_with_its_policy_across_a_server_restart(make_daemon):
     env = open("/proc/%d/environ" % pid2, "rb").read().split(b"\0")
     assert b"MODE=x" in env
     assert open("/proc/%d/cmdline" % pid2, "rb").read() == b"sleep\x003505\x00"
+
+
+def test_kept_across_plugin_reload(make_daemon):
+    """plugin reload proc: a run --restart program goes over whole: its
+    run, its policy, and one waiting in BACKOFF (no process) too."""
+    d = make_daemon(default_ini())
+    pid = run(d, "--restart", "always", "sleep", "3506")
+    run(d, "--restart", "always", "/bin/false")
+    wait_for(lambda: state(d, "false") == "BACKOFF" and
+             state(d, "sleep") == "RUNNING")
+    before = status(d)["false"]["restarts"]
+    r = d.ctl("plugin", "reload", "proc")
+    assert r.returncode == 0, r.stderr
+    s = status(d)
+    assert s["sleep"]["pid"] == pid and s["sleep"]["state"] == "RUNNING"
+    assert s["false"]["restarts"] >= before
+    assert s["false"]["state"] in ("BACKOFF", "STARTING", "FATAL")
+    assert why(d, "false")["runs"][0]["how"].startswith(
+        "exited with status 1")
+    os.kill(pid, signal.SIGKILL)
+    restarted(d, "sleep", pid)
+    assert d.ctl("stop", "false").returncode == 0
