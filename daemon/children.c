@@ -928,6 +928,14 @@ children_shutdown(int leave)
 	say_last(MON_SHUTDOWN, &m, sizeof(m));
 }
 
+/* start() failed: the monitor keeps every process and restarts a server
+ * (or, at procctld's own start, fails it and leaves them running). */
+void
+children_failed(void)
+{
+	say_last(MON_FAILED, NULL, 0);
+}
+
 void
 children_upgrade(void)
 {

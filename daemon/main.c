@@ -392,9 +392,10 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	return 0;
 }
 
-/* Everything start() made, in reverse; safe after a partial start. */
+/* Everything start() made, in reverse; safe after a partial start
+ * (FAILED: start() did not finish, and no process is to end for it). */
 static void
-stop(void)
+stop(int failed)
 {
 	listen_close();
 	conn_close_all();
@@ -402,7 +403,9 @@ stop(void)
 	 * after each one's stop time), or leaves them to the next procctld
 	 * (live_restore), or to itself re-executed (upgrade); after this,
 	 * unloading a plugin kills nothing. */
-	if (upgrade_asked)
+	if (failed)
+		children_failed();
+	else if (upgrade_asked)
 		children_upgrade();
 	else
 		children_shutdown(active_config != NULL &&
@@ -576,13 +579,13 @@ be_server(int argc, char **argv, struct config *cf)
 	plugin_host_config(&start_text);
 	raise_nofile();
 	if (start(cf, monfd, lfds, n) == -1) {
-		stop();
+		stop(1);
 		config_free(cf);
 		return bad_config ? EX_CONFIG_CODE : 1;
 	}
 	if (loop_run() == -1)
 		log_error("event loop failed; shutting down");
-	stop();
+	stop(0);
 	config_free(cf);
 	log_info("stopped");
 	return 0;

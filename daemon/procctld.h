@@ -535,6 +535,7 @@ size_t	children_count(void);
  * and exit; or to re-exec itself once this server has gone. */
 void	children_shutdown(int leave);
 void	children_upgrade(void);
+void	children_failed(void);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

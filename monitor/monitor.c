@@ -77,6 +77,7 @@ static ino_t sock_ino;		/* if it is still ours */
 static int sigfd;
 static pid_t server;		/* 0: none running */
 static int server_done;		/* reads have ended */
+static int server_failed;	/* MON_FAILED: it could not start */
 static int server_hello;	/* this server said MON_HELLO */
 static int ever_ready;		/* some server did: restart, don't fail */
 static int server_status;	/* the last server's wait status */
@@ -852,7 +853,8 @@ dispatch(const struct mon_hdr *h, char *body)
 {
 	struct mon_shutdown sd;
 
-	if (!server_hello && h->type != MON_HELLO && h->type != MON_SHUTDOWN)
+	if (!server_hello && h->type != MON_HELLO &&
+	    h->type != MON_SHUTDOWN && h->type != MON_FAILED)
 		return -1;
 	switch (h->type) {
 	case MON_HELLO:
@@ -885,6 +887,12 @@ dispatch(const struct mon_hdr *h, char *body)
 		upgrading = 1;
 		server_done = 1;	/* it exits now; nothing more */
 		return 0;
+	case MON_FAILED:
+		if (h->len != 0)
+			return -1;
+		server_failed = 1;	/* its exit is not a breach */
+		server_done = 1;
+		return 0;
 	default:
 		return -1;
 	}
@@ -911,8 +919,9 @@ server_read(void)
 
 	if (rc >= 0)
 		return rc == 1 && !server_done;
-	if (rc == -1 && (shutting || upgrading))
-		server_close();		/* asked to end: it exits now */
+	if (rc == -1 && (shutting || upgrading || server_failed))
+		server_close();		/* asked to end, or could not start:
+					 * it exits now */
 	else if (args->server_fd >= 0) {
 		if (rc == -1)
 			server_close();
@@ -934,7 +943,7 @@ server_start(void)
 		return -1;
 	}
 	msg_attach(fd);
-	server_done = server_hello = 0;
+	server_done = server_hello = server_failed = 0;
 	server_since = now_ms();
 	server_watch();
 	srv_pidfd = (int)syscall(SYS_pidfd_open, server, 0);
@@ -1137,7 +1146,7 @@ monitor_main(const struct monitor_args *a)
 	setup(a);
 	if (a->server_fd >= 0) {
 		msg_attach(a->server_fd);
-		server_done = server_hello = 0;
+		server_done = server_hello = server_failed = 0;
 	} else if (server_start() == -1)
 		_exit(1);
 	for (;;) {

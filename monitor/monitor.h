@@ -49,6 +49,9 @@ enum mon_type {
 	MON_KEEP,		/* no payload: I now run on the configuration
 				 * of the MON_FILES with this id; the next
 				 * server is to parse it (MON_ENV_CONFIG) */
+	MON_FAILED,		/* no payload: I could not start, and exit
+				 * now (my status says why); the processes
+				 * go on, as after a crash */
 
 	/* monitor -> server */
 	MON_STARTED = 100,	/* struct mon_started: exec worked, or why not */

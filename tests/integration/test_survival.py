@@ -467,3 +467,35 @@ def test_another_daemons_survivors_are_not_swept(make_daemon):
     a.start()
     assert row(a, kept)["adopted"] is True
     assert a.ctl("close", kept).returncode == 0
+
+
+def test_a_restarted_server_that_cannot_start_ends_nothing(make_daemon,
+                                                           tmp_path):
+    """Regression: a server restarted after a crash that fails in its
+    start (here: a program's env_file is gone, so proc refuses its
+    configuration) used to tell the monitor to shut down, which ended
+    every process.  Now the processes run on, the monitor retries, and
+    a server starts again once the file is back."""
+    envf = tmp_path / "web.env"
+    envf.write_text("MODE=x\n")
+    d = make_daemon(default_ini() + """
+[program:web]
+command = sleep 3601
+start_secs = 0
+env_file = %s
+""" % envf)
+    wait_for(lambda: '"RUNNING"' in d.ctl("status", json=True).stdout)
+    pid = json.loads(d.ctl("status", json=True).stdout)[0]["pid"]
+    other = int(d.ctl("run", "--detach", "sleep", "3602").stdout)
+    envf.unlink()
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    d.wait_log(r"the server cannot start: a file it needs is unusable")
+    assert d.proc.poll() is None
+    assert os.path.exists("/proc/%d" % pid) and \
+        os.path.exists("/proc/%d" % other)
+    envf.write_text("MODE=x\n")
+    wait_for(lambda: d.ctl("ping").stdout == "PONG\n", timeout=60)
+    s = json.loads(d.ctl("status", json=True).stdout)[0]
+    assert s["pid"] == pid and s["state"] == "RUNNING", s
+    assert d.ctl("close", str(other)).returncode == 0
