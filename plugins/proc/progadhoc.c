@@ -128,7 +128,7 @@ sweep(void *arg)
 	for (i = nprograms; i-- > 0; ) {
 		g = programs[i];
 		if (!g->adhoc || g->cur != NULL || g->nwaiters > 0 ||
-		    g->timer != 0)
+		    g->pins > 0 || g->timer != 0)
 			continue;
 		if (g->state == PS_EXITED || g->state == PS_FATAL)
 			ended++;
@@ -306,12 +306,31 @@ adhoc_from_tag(const char *name, const char *user, uid_t uid,
 	return g;
 }
 
+/* Ad hoc programs that may still run (of UID; every user's when UID is
+ * -1): each holds a place under max_per_user and max_processes even
+ * while it waits to restart, with no process. */
+size_t
+adhoc_active(uid_t uid)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < nprograms; i++)
+		n += programs[i]->adhoc && !programs[i]->removed &&
+		    (uid == (uid_t)-1 || programs[i]->uid == uid) &&
+		    programs[i]->state != PS_EXITED &&
+		    programs[i]->state != PS_FATAL &&
+		    programs[i]->state != PS_STOPPED &&
+		    (programs[i]->cur == NULL || !proc_is_live(programs[i]->cur));
+	return n;
+}
+
 /* `run --restart POLICY`: the program, started; the reply comes with
  * the exec's result. */
 void
 adhoc_run(struct procctl_ctx *ctx, const struct adhoc_spec *s)
 {
 	struct program *g;
+
 
 	if ((g = adhoc_new(s)) == NULL) {
 		H->reply_error(ctx, "ERR", "out of memory");

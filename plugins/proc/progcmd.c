@@ -113,6 +113,8 @@ act(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 	w->n = n;
 	w->progs = v;
 	w->remaining = n + 1;	/* held until every program has it */
+	for (i = 0; i < n; i++)
+		v[i]->pins++;	/* not freed (progadhoc.c) under the reply */
 	for (i = 0; i < n; i++) {
 		ws = realloc(v[i]->waiters, (v[i]->nwaiters + 1) *
 		    sizeof(*ws));

@@ -67,6 +67,10 @@ program_reply(struct pwaiter *w)
 			reply_status(w->ctx, w->progs[i]);
 	}
 	H->finish(w->ctx);
+	for (i = 0; i < w->n; i++) {
+		w->progs[i]->pins--;
+		adhoc_settled(w->progs[i]);	/* may go now */
+	}
 	free(w->progs);
 	free(w);
 }

@@ -121,6 +121,7 @@ struct program {
 	struct run	 runs[RUNS_KEPT];
 	size_t		 nruns;		/* total ever, ring index = % */
 	struct pref	*waiters;	/* requests waiting on it */
+	size_t		 pins;		/* requests whose reply names it */
 	size_t		 nwaiters;
 };
 
@@ -176,6 +177,7 @@ void	adhoc_started(struct program *g, pid_t pid, const char *err);
 void	adhoc_settled(struct program *g);
 void	adhoc_close(struct program *g, const char *by);
 void	adhoc_fini(void);
+size_t	adhoc_active(uid_t uid);
 size_t	adhoc_tag_size(const struct adhoc_spec *s);
 size_t	adhoc_tag_put(const struct program *g, char *out, size_t size,
 	    size_t at);

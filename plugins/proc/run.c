@@ -111,14 +111,16 @@ check_run(struct procctl_ctx *ctx, const struct procctl_caller *who,
 		args[i - 1] = (char *)argv[i].ptr;
 	}
 	args[argc - 1] = NULL;
+	/* A `run --restart` program waiting to restart (no process now)
+	 * holds its place too: crashing does not escape the limits. */
 	if (proc_conf.max_running > 0 &&
-	    proc_nrunning >= proc_conf.max_running) {
+	    proc_nrunning + adhoc_active((uid_t)-1) >= proc_conf.max_running) {
 		H->reply_error(ctx, "LIMIT", "too many running processes "
 		    "(max_processes is %zu)", proc_conf.max_running);
 		return -1;
 	}
-	if (proc_conf.max_per_user > 0 &&
-	    running_of(who->uid) >= proc_conf.max_per_user) {
+	if (proc_conf.max_per_user > 0 && running_of(who->uid) +
+	    adhoc_active(who->uid) >= proc_conf.max_per_user) {
 		H->reply_error(ctx, "LIMIT", "%s has %zu running processes, "
 		    "the most one user may have (max_per_user)", who->user,
 		    proc_conf.max_per_user);

@@ -128,3 +128,37 @@ def test_kept_across_plugin_reload(make_daemon):
     os.kill(pid, signal.SIGKILL)
     restarted(d, "sleep", pid)
     assert d.ctl("stop", "false").returncode == 0
+
+
+def test_one_stop_for_several(make_daemon, tmp_path):
+    """Regression: one stop naming several run --restart programs freed
+    the first one to stop while the reply still named it (the server
+    crashed)."""
+    d = make_daemon(default_ini())
+    slow = tmp_path / "slow.sh"
+    slow.write_text("trap 'sleep 0.3; exit 0' TERM\n"
+                    "while :; do sleep 0.05; done\n")
+    run(d, "--restart", "always", "sleep", "3507")
+    run(d, "--restart", "always", "/bin/sh", str(slow))
+    old = d.server_pid
+    r = d.ctl("stop", "sleep", "sh", json=True)
+    assert r.returncode == 0, r.stderr
+    assert [x["state"] for x in json.loads(r.stdout)] == ["STOPPED"] * 2
+    assert d.server_pid == old
+    wait_for(lambda: status(d) == {})
+
+
+def test_max_per_user_counts_programs_waiting_to_restart(make_daemon):
+    """A run --restart program in BACKOFF has no process but holds its
+    place: max_per_user is not escaped by crashing."""
+    d = make_daemon(default_ini(proc="max_per_user = 2"))
+    run(d, "--restart", "always", "/bin/false")
+    wait_for(lambda: state(d, "false") == "BACKOFF")
+    run(d, "--restart", "always", "sleep", "3508")
+    r = d.ctl("run", "--restart", "always", "sleep", "3509")
+    assert r.returncode != 0 and "max_per_user" in r.stderr, r.stderr
+    r = d.ctl("run", "sleep", "3510")
+    assert r.returncode != 0 and "max_per_user" in r.stderr, r.stderr
+    assert d.ctl("stop", "false").returncode == 0
+    wait_for(lambda: "false" not in status(d))
+    run(d, "sleep", "3511")
