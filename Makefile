@@ -112,7 +112,7 @@ $(BUILD)/tests/test_decimal: $(call pic,tests/unit/test_decimal.c plugins/arith/
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GMP_LIBS)
 
-$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/confread.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/confread.c daemon/access.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
 

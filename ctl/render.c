@@ -380,35 +380,11 @@ render_json(FILE *fp, const struct resp_value *v)
 	fputc('\n', fp);
 }
 
-/* A program's transition: "[event] web RUNNING → BACKOFF (exited with
- * status 1 after 0.3s; restart in 1.0 s)". */
-static int
-render_transition(struct buf *out, const struct resp_value *rec)
-{
-	static const char *const keys[] = { "name", "from", "to", "reason" };
-	const struct resp_value *f[4];
-	size_t i;
-
-	for (i = 0; i < 4; i++)
-		if ((f[i] = resp_map_get(rec, keys[i])) == NULL ||
-		    !is_scalar(f[i]))
-			return -1;
-	buf_puts(out, "[event] ");
-	scalar_text(out, f[0]);
-	buf_puts(out, " ");
-	scalar_text(out, f[1]);
-	buf_puts(out, " \u2192 ");
-	scalar_text(out, f[2]);
-	buf_puts(out, " (");
-	scalar_text(out, f[3]);
-	buf_puts(out, ")");
-	return 0;
-}
-
 int
 render_event(struct buf *out, const struct resp_value *v)
 {
-	const struct resp_value *kind, *rec, *pid, *name, *result, *owner;
+	const struct resp_value *kind, *rec, *pid, *name, *result, *owner,
+	    *text;
 
 	if (v->n < 3 || v->elem[0].str == NULL ||
 	    strcmp(v->elem[0].str, "event") != 0 || v->elem[1].str == NULL)
@@ -420,8 +396,12 @@ render_event(struct buf *out, const struct resp_value *v)
 		    "too slowly", rec->integer);
 		return 0;
 	}
-	if (strcmp(kind->str, "program") == 0)
-		return render_transition(out, rec);
+	/* An event that says itself in one line (a plugin's own kind). */
+	if ((text = resp_map_get(rec, "text")) != NULL && is_scalar(text)) {
+		buf_puts(out, "[event] ");
+		scalar_text(out, text);
+		return 0;
+	}
 	pid = resp_map_get(rec, "pid");
 	name = resp_map_get(rec, "name");
 	result = resp_map_get(rec, "result");

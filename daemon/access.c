@@ -5,7 +5,9 @@
  * client says.  Names are resolved once, when the policy is loaded, so a
  * check is a scan of a few integers: cheap enough to run on every command.
  */
+#include <sys/stat.h>
 #include <errno.h>
+#include <limits.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -220,5 +222,66 @@ access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n)
 	}
 	*out = g;
 	*n = (size_t)ng;
+	return 0;
+}
+
+/* Who may change what ST describes: only root or procctld's own user
+ * (not server_user: the server runs what the file says, but nobody may
+ * change it who is not root or procctld's owner). */
+static int
+unsafe_owner_or_mode(const struct stat *st, int dir, const char *what,
+    char *why, size_t size)
+{
+	if (st->st_uid != 0 && st->st_uid != access_self_uid()) {
+		snprintf(why, size, "%s is owned by uid %u, not by root or the "
+		    "daemon's user", what, (unsigned)st->st_uid);
+		return -1;
+	}
+	/* A sticky directory (like /tmp) lets nobody replace another's
+	 * entry; the entry's own check then decides. */
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(dir && (st->st_mode & S_ISVTX))) {
+		snprintf(why, size, "%s is writable by %s (mode %04o)", what,
+		    st->st_mode & S_IWOTH ? "others" : "its group",
+		    (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Could anyone but root or procctld's user have written PATH, or a
+ * directory above it (what a plugin runs, what a drop-in file makes the
+ * monitor run as root)?  0 if not; else -1 and WHY says what.  RESOLVED
+ * (PATH_MAX bytes) gets the real path.
+ */
+int
+access_unsafe_path(const char *path, char *resolved, char *why, size_t size)
+{
+	char dir[PATH_MAX], *slash;
+	struct stat st;
+
+	if (realpath(path, resolved) == NULL) {
+		snprintf(why, size, "%s", strerror(errno));
+		return -1;
+	}
+	if (stat(resolved, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(why, size, "%s is not a regular file", resolved);
+		return -1;
+	}
+	if (unsafe_owner_or_mode(&st, 0, resolved, why, size) == -1)
+		return -1;
+	snprintf(dir, sizeof(dir), "%s", resolved);
+	while ((slash = strrchr(dir, '/')) != NULL) {
+		slash[slash == dir ? 1 : 0] = '\0';
+		if (stat(dir, &st) == -1) {
+			snprintf(why, size, "%s: %s", dir, strerror(errno));
+			return -1;
+		}
+		if (unsafe_owner_or_mode(&st, 1, dir, why, size) == -1)
+			return -1;
+		if (slash == dir)
+			break;
+	}
 	return 0;
 }

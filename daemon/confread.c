@@ -190,6 +190,21 @@ is_main(const struct stat *main_st, const char *path)
 	    sb.st_ino == main_st->st_ino;
 }
 
+/* A drop-in says what the monitor runs, as whom: like a plugin, it may
+ * not be one that anyone but root or procctld's user could write (a
+ * team's directory is theirs to fill only through such a user). */
+static int
+dropin_safe(const char *path)
+{
+	char real[PATH_MAX], why[PATH_MAX + 160];
+
+	if (access_unsafe_path(path, real, why, sizeof(why)) == 0)
+		return 1;
+	log_error("%s: refusing this drop-in file: %s; only root or the "
+	    "daemon's user may be able to change one", path, why);
+	return 0;
+}
+
 /* The drop-in files C's include names, read into T in name order: 0, or
  * -1 after logging every one that could not be. */
 static int
@@ -230,7 +245,8 @@ read_dropins(const struct config *c, struct config_text *t)
 		if (is_main(&main_st, g.gl_pathv[i]))
 			log_debug("%s: the main file, not read again as a "
 			    "drop-in", g.gl_pathv[i]);
-		else if (read_into(t, g.gl_pathv[i], 1) == -1)
+		else if (read_into(t, g.gl_pathv[i], 1) == -1 ||
+		    !dropin_safe(g.gl_pathv[i]))
 			rc = -1;
 	globfree(&g);
 	return rc;

@@ -815,31 +815,6 @@ bad_decl(const struct procctl_plugin_decl *d)
 	return NULL;
 }
 
-/* Who may change what ST describes: only root or the daemon's user. */
-static const char *
-unsafe_owner_or_mode(const struct stat *st, int dir)
-{
-	static char why[96];
-
-	/* procctld's user, not server_user: a plugin runs as the server
-	 * but nobody may change it who is not root or procctld's owner. */
-	if (st->st_uid != 0 && st->st_uid != access_self_uid()) {
-		snprintf(why, sizeof(why), "is owned by uid %u, not by root or "
-		    "the daemon's user", (unsigned)st->st_uid);
-		return why;
-	}
-	/* A sticky directory (like /tmp) lets nobody replace another's
-	 * entry; the entry's own check then decides. */
-	if ((st->st_mode & (S_IWGRP | S_IWOTH)) &&
-	    !(dir && (st->st_mode & S_ISVTX))) {
-		snprintf(why, sizeof(why), "is writable by %s (mode %04o)",
-		    st->st_mode & S_IWOTH ? "others" : "its group",
-		    (unsigned)(st->st_mode & 07777));
-		return why;
-	}
-	return NULL;
-}
-
 /*
  * As sudo does for its plugins: refuse a file that anyone but root or the
  * daemon's user could have written, or that sits in a directory they
@@ -848,44 +823,13 @@ unsafe_owner_or_mode(const struct stat *st, int dir)
 static int
 plugin_file_safe(const char *name, const char *path, char *resolved)
 {
-	char dir[PATH_MAX], *slash;
-	const char *why;
-	struct stat st;
+	char why[PATH_MAX + 160];
 
-	if (realpath(path, resolved) == NULL) {
-		log_error("plugin %s: cannot load %s: %s", name, path,
-		    strerror(errno));
-		return 0;
-	}
-	if (stat(resolved, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_error("plugin %s: %s is not a regular file; not loaded",
-		    name, resolved);
-		return 0;
-	}
-	if ((why = unsafe_owner_or_mode(&st, 0)) != NULL) {
-		log_error("plugin %s: refusing %s: it %s; only root or the "
-		    "daemon's user may be able to change a plugin", name,
-		    resolved, why);
-		return 0;
-	}
-	snprintf(dir, sizeof(dir), "%s", resolved);
-	while ((slash = strrchr(dir, '/')) != NULL) {
-		slash[slash == dir ? 1 : 0] = '\0';
-		if (stat(dir, &st) == -1) {
-			log_error("plugin %s: %s: %s", name, dir,
-			    strerror(errno));
-			return 0;
-		}
-		if ((why = unsafe_owner_or_mode(&st, 1)) != NULL) {
-			log_error("plugin %s: refusing %s: the directory %s "
-			    "%s; only root or the daemon's user may be able "
-			    "to change a plugin", name, resolved, dir, why);
-			return 0;
-		}
-		if (slash == dir)
-			break;
-	}
-	return 1;
+	if (access_unsafe_path(path, resolved, why, sizeof(why)) == 0)
+		return 1;
+	log_error("plugin %s: refusing %s: %s; only root or the daemon's user "
+	    "may be able to change a plugin", name, path, why);
+	return 0;
 }
 
 /* HANDLE's declaration, if it is one this host can load: else NULL,

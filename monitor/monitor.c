@@ -51,6 +51,8 @@
 #define STABLE_MS	10000	/* up this long, it died of something new */
 #define SCAN_MS		100	/* orphans are reaped this often at most */
 #define NBUCKETS	1024
+#define STATUS_QUEUE_MAX (64 * 1024) /* queued to the server: no STATUS=
+				 * forwarded past this */
 
 #ifndef P_PIDFD
 #define P_PIDFD		3
@@ -392,6 +394,11 @@ static void
 said(struct proc *p, const struct mon_notify *n, const char *status)
 {
 	if (n->ready && p->said_ready && n->status_len == 0)
+		return;
+	/* A status line is a courtesy: with a server that reads slower
+	 * than a process talks, dropped rather than queued without end
+	 * (READY=1 is sent once a process, and always). */
+	if ((!n->ready || p->said_ready) && msg_queued() > STATUS_QUEUE_MAX)
 		return;
 	p->said_ready |= n->ready;
 	if (p->started && can_tell())

@@ -39,7 +39,7 @@ ready_init(void)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa_family_t);
-	int one = 1;
+	int one = 1, rcvbuf = 4 * 1024 * 1024;
 
 	if ((nsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -51,6 +51,12 @@ ready_init(void)
 	    sizeof(one)) == -1 || bind(nsock, (struct sockaddr *)&sa,
 	    len) == -1)
 		goto fail;
+	/* Room for a burst (anyone may write to it): a real READY=1 is not
+	 * lost behind a flood as easily.  Past the limit only as root. */
+	if (setsockopt(nsock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
+	    sizeof(rcvbuf)) == -1)
+		(void)setsockopt(nsock, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+		    sizeof(rcvbuf));
 	len = sizeof(sa);
 	if (getsockname(nsock, (struct sockaddr *)&sa, &len) == -1 ||
 	    len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
@@ -79,8 +85,9 @@ ready_socket(void)
 
 /* The record asking for notify whose tree PID is of: the one whose
  * cgroup holds it, else the nearest of its ancestors that is a record's
- * main process.  A few reads of /proc per datagram, whatever the number
- * of records. */
+ * main process (without a cgroup, a process that left its tree by
+ * daemonizing is not heard).  At most one read of /proc per ancestor,
+ * each a scan of the records' list. */
 static struct proc *
 sender(const struct proclist *procs, pid_t pid)
 {
@@ -132,15 +139,16 @@ take_cmsgs(struct msghdr *mh)
 	return cred;
 }
 
-/* STATUS= text as the server may show it: printable bytes only. */
+/* STATUS= text as a terminal may show it: printable ASCII, anything
+ * else a '?' (no C0 or C1 control, no bidi override, no broken UTF-8;
+ * a status line needs none of them). */
 static size_t
 clean_status(const char *s, size_t len, char *out)
 {
 	size_t i, n = 0;
 
 	for (i = 0; i < len && n < MON_MAX_STATUS; i++)
-		if ((unsigned char)s[i] >= 0x20 && s[i] != 0x7f)
-			out[n++] = s[i];
+		out[n++] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
 	return n;
 }
 

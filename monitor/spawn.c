@@ -278,31 +278,46 @@ child_fds(unsigned flags, int errfd, int readyw, int ready_fd)
 	return ready_fd == -1 ? 0 : fcntl(ready_fd, F_SETFD, 0);
 }
 
-/* Its rlimits: RLIMIT_NOFILE (soft 1024 by default), and the limits its
- * cgroup could not enforce; 0 or an errno. */
+/* RLIMIT_NOFILE: soft 1024 by default; else NOFILE, soft and hard,
+ * within the hard limit procctld has when it may not raise it (root
+ * without CAP_SYS_RESOURCE, in a container). */
 static int
-child_limits(const struct spawn_req *r)
+child_nofile(uint64_t nofile)
+{
+	struct rlimit rl, want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	want = rl;
+	if (nofile == 0) {
+		if (want.rlim_cur > 1024)
+			want.rlim_cur = 1024;
+	} else
+		want.rlim_cur = want.rlim_max = nofile;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return 0;
+	if (errno != EPERM)
+		return errno;
+	want.rlim_cur = want.rlim_max = rl.rlim_max;
+	return setrlimit(RLIMIT_NOFILE, &want) == -1 ? errno : 0;
+}
+
+/* Its rlimits: NOFILE, and the limits its cgroup does not enforce
+ * (CG_LIMITS: those it does); 0 or an errno. */
+static int
+child_limits(const struct spawn_req *r, uint32_t cg_limits)
 {
 	struct rlimit rl;
+	int err;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		if (r->s.nofile > 0) {
-			rl.rlim_cur = r->s.nofile;
-			if (geteuid() == 0 || rl.rlim_max > r->s.nofile)
-				rl.rlim_max = r->s.nofile;
-			if (rl.rlim_cur > rl.rlim_max)
-				rl.rlim_cur = rl.rlim_max;
-		} else if (rl.rlim_cur > 1024)
-			rl.rlim_cur = 1024;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			return errno;
-	}
+	if ((err = child_nofile(r->s.nofile)) != 0)
+		return err;
 	rl.rlim_cur = rl.rlim_max = r->s.memory_max;
-	if (r->s.memory_max > 0 && !(r->cg_limits & MON_LIMIT_MEMORY_CGROUP) &&
+	if (r->s.memory_max > 0 && !(cg_limits & MON_LIMIT_MEMORY_CGROUP) &&
 	    setrlimit(RLIMIT_AS, &rl) == -1)
 		return errno;
 	rl.rlim_cur = rl.rlim_max = r->s.pids_max;
-	if (r->s.pids_max > 0 && !(r->cg_limits & MON_LIMIT_PIDS_CGROUP) &&
+	if (r->s.pids_max > 0 && !(cg_limits & MON_LIMIT_PIDS_CGROUP) &&
 	    setrlimit(RLIMIT_NPROC, &rl) == -1)
 		return errno;
 	return 0;
@@ -327,8 +342,11 @@ child_ids(const struct spawn_ctx *c)
 	return 0;
 }
 
+/* CONTAINED: in the leaf whose limits r->cg_limits are (a fallback
+ * fork is not, and gets rlimits). */
 static void __attribute__((noreturn))
-child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
+child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd,
+    int contained)
 {
 	const char *r_cwd = r->cwd;
 	struct sigaction sa;
@@ -352,7 +370,7 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd)
 	    (int)r->s.ready_fd) == -1)
 		child_fail(errfd, errno);
 	umask(r->s.umask & 0777);
-	if ((err = child_limits(r)) != 0)
+	if ((err = child_limits(r, contained ? r->cg_limits : 0)) != 0)
 		child_fail(errfd, err);
 	if ((err = child_ids(c)) != 0)
 		child_fail(errfd, err);
@@ -425,7 +443,7 @@ spawn_start(const struct spawn_req *r, int leaf, int *statusfd,
 		goto done;
 	}
 	if ((pid = spawn_fork(leaf, contained, pidfd)) == 0)
-		child(r, &c, pfd[1]);
+		child(r, &c, pfd[1], *contained);
 	err = errno;
 	close(pfd[1]);
 	if (pid == -1)

@@ -10,7 +10,6 @@
  * restarts adopts it with its policy.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,23 +20,69 @@
 
 static uint64_t sweep_timer;
 
-/* NAME, or NAME-2, NAME-3...: not taken by another program. */
-static char *
-free_name(const char *base)
+/* Is NAME free to give a program: no program, no numprocs group, not
+ * `all` (each of which a command's NAME would mean instead)? */
+static int
+name_free(const char *name)
+{
+	size_t i;
+
+	if (strcmp(name, "all") == 0)
+		return 0;
+	for (i = 0; i < nprograms; i++)
+		if (!programs[i]->removed && (strcmp(programs[i]->name,
+		    name) == 0 || (programs[i]->group != NULL &&
+		    strcmp(programs[i]->group, name) == 0)))
+			return 0;
+	return 1;
+}
+
+/* BASE, or BASE-2, BASE-3...: a name nothing else answers to. */
+char *
+adhoc_name(const char *base)
 {
 	char *name;
 	unsigned n;
 
-	if (program_find(base) == NULL)
+	if (name_free(base))
 		return strdup(base);
 	for (n = 2; n < 100000; n++) {
 		if (asprintf(&name, "%s-%u", base, n) == -1)
 			return NULL;
-		if (program_find(name) == NULL)
+		if (name_free(name))
 			return name;
 		free(name);
 	}
 	return NULL;
+}
+
+/* A reload brings a configured program named as ad hoc ones are: they
+ * take another name (the file's program keeps the one it was given). */
+void
+adhoc_yield_name(const char *name)
+{
+	struct program *g;
+	char *fresh;
+	size_t i;
+
+	for (i = 0; i < nprograms; i++) {
+		g = programs[i];
+		if (!g->adhoc || g->removed || (strcmp(g->name, name) != 0 &&
+		    (g->group == NULL || strcmp(g->group, name) != 0)))
+			continue;
+		if ((fresh = adhoc_name(name)) == NULL)
+			continue;
+		H->log(proc_self, PROCCTL_LOG_WARN, "program %s (run --restart) "
+		    "is now %s: the configuration names another %s", g->name,
+		    fresh, name);
+		free(g->name);
+		g->name = fresh;
+		if (g->cur != NULL && (fresh = strdup(fresh)) != NULL) {
+			free(g->cur->name);	/* `list` shows it so too */
+			g->cur->name = fresh;
+			g->cur->name_len = strlen(fresh);
+		}
+	}
 }
 
 static char **
@@ -70,25 +115,16 @@ adhoc_new(const struct adhoc_spec *s)
 
 	if ((g = calloc(1, sizeof(*g))) == NULL)
 		return NULL;
+	program_defaults(g);
 	g->adhoc = 1;
-	g->numprocs = 1;
-	g->umask = proc_conf.umask;
+	g->autostart = 0;
 	g->restart = s->policy;
-	g->exit_codes[0] = 0;
-	g->nexit_codes = 1;
-	g->start_ms = 1000;
-	g->backoff_min_ms = 1000;
-	g->backoff_max_ms = 60000;
-	g->limit_starts = 5;
-	g->limit_window_ms = 60000;
-	g->stop_signal = SIGTERM;
 	g->stop_ms = proc_conf.close_timeout_ms;
-	g->ready_ms = 90000;
 	g->uid = s->uid;
 	g->gid = s->gid;
 	for (i = 0; s->argv[i] != NULL; i++)
 		len += strlen(s->argv[i]) + 1;
-	if ((g->name = free_name(s->name)) == NULL ||
+	if ((g->name = adhoc_name(s->name)) == NULL ||
 	    (g->user = strdup(s->user)) == NULL ||
 	    (g->file = strdup("run --restart")) == NULL ||
 	    (s->cwd != NULL && (g->directory = strdup(s->cwd)) == NULL) ||

@@ -238,6 +238,10 @@ reply_status(struct procctl_ctx *ctx, const struct program *g)
 	    g->cur->state != PROC_EXITED && g->cur->state != PROC_KILLED;
 	uint64_t now = proc_now_ms();
 
+	/* The run going on has not ended: the last exit is the one before. */
+	if (r != NULL && r->how[0] == '\0' && g->nruns > 1)
+		r = &g->runs[(g->nruns - 2) % RUNS_KEPT];
+
 	H->reply_map(ctx, 11);
 	H->reply_str(ctx, "name");
 	H->reply_str(ctx, g->name);

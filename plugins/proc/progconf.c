@@ -491,8 +491,10 @@ set_key(struct program *p, struct where *w)
 		bad(w, "unknown key (docs/programs.md lists them)");
 }
 
-static void
-defaults(struct program *p)
+/* A program's settings before its section says anything (and those of
+ * a `run --restart` one, progadhoc.c). */
+void
+program_defaults(struct program *p)
 {
 	p->umask = proc_conf.umask;
 	p->autostart = 1;
@@ -664,7 +666,7 @@ progconf_load(void)
 	for (i = 0; (name = H->section(proc_self, "program", i, &line)) !=
 	    NULL; i++) {
 		memset(&t, 0, sizeof(t));
-		defaults(p);
+		program_defaults(p);
 		p->line = line;
 		memset(&w, 0, sizeof(w));
 		w.name = name;

@@ -122,6 +122,7 @@ static void
 push_transition(const struct program *g, enum pstate from, const char *why)
 {
 	struct procctl_ctx *ev;
+	char text[512];
 
 	if ((ev = H->push_begin(proc_self, g->user ? g->uid : daemon_uid)) ==
 	    NULL)
@@ -129,7 +130,9 @@ push_transition(const struct program *g, enum pstate from, const char *why)
 	H->reply_array(ev, 3);
 	H->reply_str(ev, "event");
 	H->reply_str(ev, "program");
-	H->reply_map(ev, 5);
+	snprintf(text, sizeof(text), "%s %s \u2192 %s (%s)", g->name,
+	    program_state_name(from), program_state_name(g->state), why);
+	H->reply_map(ev, 6);
 	H->reply_str(ev, "name");
 	H->reply_str(ev, g->name);
 	H->reply_str(ev, "from");
@@ -143,6 +146,8 @@ push_transition(const struct program *g, enum pstate from, const char *why)
 		H->reply_null(ev);
 	H->reply_str(ev, "reason");
 	H->reply_str(ev, why);
+	H->reply_str(ev, "text");	/* how a client shows it: one line */
+	H->reply_str(ev, text);
 	H->push_end(ev);
 }
 
@@ -215,11 +220,11 @@ started_cb(const struct procctl_started *st, void *arg)
 {
 	struct proc *p = arg;
 	struct program *g = p->prog;
-	char why[160];
+	char why[200];
 
 	if (st->error != 0) {
-		snprintf(why, sizeof(why), "cannot run %s: %s", g->argv[0],
-		    strerror(st->error));
+		snprintf(why, sizeof(why), "cannot run %.120s%s: %s", g->argv[0],
+		    strlen(g->argv[0]) > 120 ? "..." : "", strerror(st->error));
 		g->cur = NULL;
 		proc_forget(p);
 		if (g->run_ctx != NULL) {	/* `run --restart`: as `run` */
@@ -251,7 +256,9 @@ program_notify(const struct procctl_notify *n, void *arg)
 		return;
 	if (n->status != NULL)
 		snprintf(g->said, sizeof(g->said), "%s", n->status);
-	if (n->ready && !p->ready) {
+	/* Too late once start_timeout has fired: it is being stopped, and
+	 * its end is a failed start whatever it says now. */
+	if (n->ready && !p->ready && !g->ready_late) {
 		p->ready = 1;
 		step(g, PE_READY, g->ready == PROCCTL_READY_FD ?
 		    "ready (a newline on its fd)" : "ready (READY=1)");
@@ -292,7 +299,8 @@ spawn_run(struct program *g)
 	spec.umask = g->umask;
 	spec.flags = proc_conf.inherit_output ? PROCCTL_SPAWN_INHERIT_OUTPUT :
 	    0;
-	spec.stop_ms = (uint32_t)g->stop_ms;
+	spec.stop_ms = g->stop_ms > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)g->stop_ms;
 	spec.tag = tag;
 	spec.tag_len = proc_tag(p, tag, sizeof(tag));
 	spec.ready = g->ready;
@@ -556,10 +564,22 @@ a_failed_start(struct program *g, const char *info)
 	g->consecutive++;
 	if (r != NULL && r->how[0] == '\0')
 		snprintf(r->how, sizeof(r->how), "%s", info);
+	/* Within the window, or in a row: a run that takes longer than the
+	 * window to fail (a start_timeout of 90 s, say) would never pass
+	 * the first, and `start` would wait for ever. */
 	if (recent_failures(g) > g->limit_starts) {
 		snprintf(g->why, sizeof(g->why), "%s; %u failed starts within "
 		    "%llu s (start_limit): given up", info, g->limit_starts + 1,
 		    (unsigned long long)(g->limit_window_ms / 1000));
+		if (r != NULL)
+			snprintf(r->decision, sizeof(r->decision), "FATAL: "
+			    "start_limit");
+		set_state(g, PS_FATAL, g->why);
+		return;
+	}
+	if (g->consecutive > g->limit_starts) {
+		snprintf(g->why, sizeof(g->why), "%s; %u failed starts in a "
+		    "row (start_limit): given up", info, g->consecutive);
 		if (r != NULL)
 			snprintf(r->decision, sizeof(r->decision), "FATAL: "
 			    "start_limit");
@@ -599,6 +619,14 @@ a_exited(struct program *g, const char *info)
 	char why[320];
 	uint64_t d;
 
+	/* Ready, but gone within start_secs: as a failed start (a crash
+	 * loop that says READY=1 each time still ends FATAL). */
+	if (g->ready != PROCCTL_READY_NONE && !ok && g->cur != NULL &&
+	    proc_run_ms(g->cur) < g->start_ms) {
+		g->cur = NULL;
+		a_failed_start(g, info);
+		return;
+	}
 	g->cur = NULL;
 	if (g->restart == RESTART_ALWAYS ||
 	    (g->restart == RESTART_ON_FAILURE && !ok)) {
@@ -838,6 +866,7 @@ program_adopt(struct proc *p, const char *name)
 	if (g == NULL || g->cur != NULL)
 		return p;		/* an ad hoc record from now on */
 	p->prog = g;
+	p->ready = 1;		/* it was up: taken as ready */
 	g->cur = p;
 	run_begin(g);
 	last_run(g)->start = p->started;

@@ -136,6 +136,7 @@ int	progconf_link(void);
 /* Links again after a reload changed the list. */
 void	progconf_relink(void);
 void	progconf_clear(struct program *p);
+void	program_defaults(struct program *p);
 
 /* progreload.c: the new sections, compared and applied (host->on_reload). */
 int	program_reload(int dry, struct procctl_report *r, void *arg);
@@ -177,6 +178,8 @@ void	adhoc_started(struct program *g, pid_t pid, const char *err);
 void	adhoc_settled(struct program *g);
 void	adhoc_close(struct program *g, const char *by);
 void	adhoc_fini(void);
+char	*adhoc_name(const char *base);
+void	adhoc_yield_name(const char *name);
 size_t	adhoc_active(uid_t uid);
 size_t	adhoc_tag_size(const struct adhoc_spec *s);
 size_t	adhoc_tag_put(const struct program *g, char *out, size_t size,

@@ -224,6 +224,9 @@ program_reload(int dry, struct procctl_report *r, void *arg)
 		}
 	for (i = 0; i < nfresh; i++) {
 		f = fresh[i];
+		adhoc_yield_name(f->name);
+		if (f->group != NULL)
+			adhoc_yield_name(f->group);
 		if ((o = configured(f->name)) == NULL) {
 			if ((grown = realloc(programs, (nprograms + 1) *
 			    sizeof(*programs))) == NULL)

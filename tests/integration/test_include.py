@@ -274,3 +274,23 @@ def test_plugin_sections_in_dropins(make_daemon):
     r = d.ctl("plugin", "load", "arith")
     assert r.returncode == 0 and r.stdout == "OK\n", r.stderr
     assert d.ctl("add", "1", "2").stdout == "3\n"
+
+
+def test_a_dropin_others_can_write_is_refused(tmp_path):
+    """A drop-in says what runs as whom: one that others (or its group)
+    could change is refused, as a plugin would be, and so is one in a
+    directory they could change."""
+    code, err = check(tmp_path, ini(), {"a.ini": prog("a", "sleep 3305")},
+                      "-t")
+    assert code == 0, err
+    os.chmod(tmp_path / "conf.d" / "a.ini", 0o666)
+    code, err = check(tmp_path, ini(), {}, "-t")
+    assert code == 78, err
+    assert re.search(r"a\.ini: refusing this drop-in file: .*a\.ini is "
+                     r"writable by others \(mode 0666\)", err), err
+    os.chmod(tmp_path / "conf.d" / "a.ini", 0o644)
+    os.chmod(tmp_path / "conf.d", 0o777)
+    code, err = check(tmp_path, ini(), {}, "-t")
+    assert code == 78, err
+    assert re.search(r"conf\.d is writable by others \(mode 0777\)", err), \
+        err

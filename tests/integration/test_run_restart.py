@@ -162,3 +162,40 @@ def test_max_per_user_counts_programs_waiting_to_restart(make_daemon):
     assert d.ctl("stop", "false").returncode == 0
     wait_for(lambda: "false" not in status(d))
     run(d, "sleep", "3511")
+
+
+def test_names_never_shadow_another(make_daemon, tmp_path):
+    """An ad hoc program is never named as a numprocs group or `all` (a
+    command's NAME would then mean it), and a reload that brings a
+    configured program of its name renames it."""
+    from test_programs import prog_ini
+    d = make_daemon(prog_ini("""
+[program:web]
+command = sleep 33%(process_num)02d
+numprocs = 2
+start_secs = 0
+"""))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    for name in ("web", "all"):
+        (bindir / name).write_text("#!/bin/sh\nexec sleep 3512\n")
+        (bindir / name).chmod(0o755)
+    run(d, "--restart", "always", str(bindir / "web"))
+    run(d, "--restart", "always", str(bindir / "all"))
+    assert sorted(status(d)) == ["all-2", "web-2", "web:0", "web:1"]
+    pid = run(d, "--restart", "always", "sleep", "3513")
+    d.ini.write_text(prog_ini("""
+[program:web]
+command = sleep 33%(process_num)02d
+numprocs = 2
+start_secs = 0
+
+[program:sleep]
+command = sleep 3514
+start_secs = 0
+"""))
+    assert d.ctl("reload").returncode == 0
+    wait_for(lambda: state(d, "sleep") == "RUNNING" and
+             status(d)["sleep"]["pid"] != pid)
+    assert status(d)["sleep-2"]["pid"] == pid
+    d.wait_log(r"program sleep \(run --restart\) is now sleep-2")
