@@ -92,14 +92,31 @@ autostart = no
         transitions(d, "direct")
 
 
+TWO_STEPS = r'''
+import os, socket, sys, time
+addr = os.environ["NOTIFY_SOCKET"]
+addr = "\0" + addr[1:]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto(b"STATUS=first", addr)
+here = os.path.dirname(os.path.abspath(__file__))
+for gate, say in ((here + "/go1", b"STATUS=second"),
+                  (here + "/go2", b"READY=1\nSTATUS=serving")):
+    while not os.path.exists(gate):
+        time.sleep(0.02)
+    s.sendto(say, addr)
+time.sleep(3600)
+'''
+
+
 def test_notify_from_an_outsider_is_ignored(make_daemon, tmp_path):
-    script = notify_script(tmp_path)
-    gate = tmp_path / "go"
+    script = tmp_path / "two.py"
+    script.write_text(TWO_STEPS)
+    gate1, gate2 = tmp_path / "go1", tmp_path / "go2"
     d = make_daemon(prog_ini("""
 [program:svc]
-command = /usr/bin/python3 %s %s first
+command = /usr/bin/python3 %s
 ready = notify
-""" % (script, gate)))
+""" % script))
     wait_for(lambda: status(d)["svc"]["ready"] == "notify: waiting (first)")
     pid = status(d)["svc"]["pid"]
     with open("/proc/%d/environ" % pid, "rb") as f:
@@ -109,12 +126,17 @@ ready = notify
     # The test process is not of its tree: a forged READY=1 is dropped.
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.sendto(b"READY=1\nSTATUS=forged\n", "\0" + addr[1:])
-    # Then the process itself speaks; datagrams are read in order, so
-    # once its word is seen the forged one was judged.
-    gate.touch()
+    # Then the process itself says something that is not READY=1;
+    # datagrams are read in order, so once its word is seen the forged
+    # one was judged: still STARTING, and not "forged".
+    gate1.touch()
+    wait_for(lambda: status(d)["svc"]["ready"] != "notify: waiting (first)")
+    s = status(d)["svc"]
+    assert s["state"] == "STARTING", s
+    assert s["ready"] == "notify: waiting (second)", s
+    gate2.touch()
     wait_state(d, "svc", "RUNNING")
     assert status(d)["svc"]["ready"] == "notify: ready (serving)"
-    assert "forged" not in d.log()
 
 
 def test_fd_readiness(make_daemon, tmp_path):
@@ -380,3 +402,70 @@ ready = notify
     gate.touch()
     wait_state(d, "slow", "RUNNING")
     assert status(d)["slow"]["pid"] == pid
+
+
+def test_late_ready_and_slow_failures(make_daemon, tmp_path):
+    """READY=1 after start_timeout has fired changes nothing (the run is
+    stopped and fails); a program that fails slower than start_limit's
+    window is still FATAL after N+1 failures in a row."""
+    say = tmp_path / "say.py"
+    say.write_text("import os, socket\n"
+                   "a = os.environ['NOTIFY_SOCKET']\n"
+                   "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)"
+                   ".sendto(b'READY=1', '\\0' + a[1:])\n")
+    late = tmp_path / "late.sh"
+    # On SIGTERM (start_timeout), it says it is ready, then ends.
+    late.write_text("trap '/usr/bin/python3 %s; exit 0' TERM\n"
+                    "while :; do sleep 0.05; done\n" % say)
+    d = make_daemon(prog_ini("""
+[program:late]
+command = /bin/sh %s
+ready = notify
+start_timeout = 0.3s
+start_limit = 2/0.1s
+backoff = 0.05s..0.05s
+""" % late))
+    wait_state(d, "late", "FATAL")
+    w = why(d, "late")
+    assert len(w["runs"]) == 3, w
+    assert "3 failed starts in a row (start_limit)" in w["reason"], w
+    assert all("not ready within start_timeout" in r["how"]
+               for r in w["runs"]), w
+    assert "STARTING -> RUNNING" not in d.log()
+
+
+def test_ready_then_crashing_ends_fatal(make_daemon):
+    d = make_daemon(prog_ini("""
+[program:flaky]
+command = /bin/sh -c 'echo >&3; exit 1'
+ready = fd:3
+start_secs = 5
+start_limit = 3/60s
+backoff = 0.05s..0.05s
+"""))
+    wait_state(d, "flaky", "FATAL")
+    w = why(d, "flaky")
+    assert len(w["runs"]) == 4 and w["runs"][-1]["decision"] == \
+        "FATAL: start_limit", w
+    s = status(d)["flaky"]
+    assert s["last_exit"].startswith("exited with status 1"), s
+
+
+def test_status_text_is_plain(make_daemon, tmp_path):
+    script = tmp_path / "say.py"
+    script.write_text(r'''
+import os, socket, time
+a = os.environ["NOTIFY_SOCKET"]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.sendto("STATUS=a\x1b[2Jb\x9bc\u202ed\u00e9\n".encode(), "\0" + a[1:])
+time.sleep(3600)
+''')
+    d = make_daemon(prog_ini("""
+[program:talk]
+command = /usr/bin/python3 %s
+ready = notify
+""" % script))
+    wait_for(lambda: status(d)["talk"]["ready"] != "notify: waiting")
+    # ESC, C1 (UTF-8 encoded), a bidi override, even an e-acute: '?'s.
+    assert status(d)["talk"]["ready"] == \
+        "notify: waiting (a?[2Jb??c???d??)", status(d)["talk"]
