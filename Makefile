@@ -131,7 +131,7 @@ $(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c 
 
 # The monitor on its own, driven through its message set (root: it
 # creates cgroups and users' processes).
-$(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC))
+$(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC) common/buf.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

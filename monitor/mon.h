@@ -108,6 +108,9 @@ const char *ready_socket(void);
 void	ready_read(const struct proclist *,
 	    void (*)(struct proc *, const struct mon_notify *, const char *));
 int	ready_pipe(int);
+void	ready_carry(const struct proclist *);
+void	ready_uncarry(const struct proclist *);
+void	ready_resume(struct proc *(*)(uint64_t));
 
 /* state.c */
 int	state_open(const char *);

@@ -987,8 +987,11 @@ do_upgrade(void)
 	if (state_write_all(&procs) == -1)
 		mon_log("upgrade: the state file cannot be written: not "
 		    "upgrading (the processes would be lost)");
-	else
+	else {
+		ready_carry(&procs);
 		upgrade_exec(args);
+		ready_uncarry(&procs);	/* the exec failed */
+	}
 	if (server_start() == -1)
 		restart_at = now_ms() + BACKOFF_MAX_MS;
 }
@@ -1041,6 +1044,7 @@ static void
 setup(const struct monitor_args *a)
 {
 	struct stat st;
+	struct proc *p;
 	sigset_t set;
 	char path[PATH_MAX];
 
@@ -1080,6 +1084,9 @@ setup(const struct monitor_args *a)
 		state_open(path);
 		adopt(path);
 	}
+	ready_resume(proc_find);
+	LIST_FOREACH(p, &procs, link)
+		watch(p->rdyfd, EPOLLIN, &p->w[W_RDY]);
 	reap();		/* whatever ended before the signalfd */
 }
 

@@ -22,9 +22,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "mon.h"
 
 #define DGRAM_MAX	4096	/* sd_notify messages are a few lines */
@@ -34,12 +36,52 @@
 static int	nsock = -1;
 static char	nname[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 
+/* The notify socket a monitor before an upgrade's re-exec had (its
+ * name is in its processes' environments), if it is one. */
+static int
+inherited(void)
+{
+	const char *env = getenv(MON_ENV_READY);
+	int fd, type;
+	socklen_t len = sizeof(type);
+
+	if (env == NULL || (fd = atoi(env)) < 3 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1 ||
+	    type != SOCK_DGRAM)
+		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+/* NSOCK's abstract name as NOTIFY_SOCKET says it, "@..."; -1 if none. */
+static int
+name_of(int fd)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == -1 ||
+	    len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
+	    sa.sun_path[0] != '\0')
+		return -1;
+	len -= offsetof(struct sockaddr_un, sun_path);
+	nname[0] = '@';
+	memcpy(nname + 1, sa.sun_path + 1, len - 1);
+	nname[len] = '\0';
+	return 0;
+}
+
 int
 ready_init(void)
 {
 	struct sockaddr_un sa;
 	socklen_t len = sizeof(sa_family_t);
 	int one = 1, rcvbuf = 4 * 1024 * 1024;
+
+	if ((nsock = inherited()) != -1 && name_of(nsock) == 0)
+		return nsock;
+	if (nsock != -1)
+		close(nsock);
 
 	if ((nsock = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0)) == -1)
@@ -57,15 +99,8 @@ ready_init(void)
 	    sizeof(rcvbuf)) == -1)
 		(void)setsockopt(nsock, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 		    sizeof(rcvbuf));
-	len = sizeof(sa);
-	if (getsockname(nsock, (struct sockaddr *)&sa, &len) == -1 ||
-	    len <= offsetof(struct sockaddr_un, sun_path) + 1 ||
-	    sa.sun_path[0] != '\0')
+	if (name_of(nsock) == -1)
 		goto fail;
-	len -= offsetof(struct sockaddr_un, sun_path);
-	nname[0] = '@';
-	memcpy(nname + 1, sa.sun_path + 1, len - 1);
-	nname[len] = '\0';
 	return nsock;
 fail:
 	mon_log("notify socket: %s (ready = notify will not be heard)",
@@ -230,4 +265,79 @@ ready_pipe(int fd)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * An upgrade re-executes the monitor: what readiness still waits for
+ * goes through the exec (MON_ENV_READY), the notify socket with it, so
+ * a process that says READY=1 or writes its newline afterwards is heard
+ * (a closed fd:N pipe would kill it with SIGPIPE).  Open across the
+ * exec only for it; ready_uncarry() when the exec failed.
+ */
+void
+ready_carry(const struct proclist *procs)
+{
+	struct buf b = { 0 };
+	struct proc *p;
+
+	if (nsock == -1)
+		return;
+	buf_printf(&b, "%d", nsock);
+	fcntl(nsock, F_SETFD, 0);
+	LIST_FOREACH(p, procs, link) {
+		if (p->ready == MON_RDY_NONE || p->said_ready || p->reaped)
+			continue;
+		buf_printf(&b, ";%llu:%u:%d", (unsigned long long)p->id,
+		    p->ready, p->rdyfd);
+		if (p->rdyfd != -1)
+			fcntl(p->rdyfd, F_SETFD, 0);
+	}
+	buf_append(&b, "", 1);
+	if (!b.failed)
+		setenv(MON_ENV_READY, b.data, 1);
+	buf_free(&b);
+}
+
+void
+ready_uncarry(const struct proclist *procs)
+{
+	struct proc *p;
+
+	unsetenv(MON_ENV_READY);
+	if (nsock != -1)
+		fcntl(nsock, F_SETFD, FD_CLOEXEC);
+	LIST_FOREACH(p, procs, link)
+		if (p->rdyfd != -1)
+			fcntl(p->rdyfd, F_SETFD, FD_CLOEXEC);
+}
+
+/* After the re-exec: the adopted records FIND gives by id wait again as
+ * before (their fd:N pipes the caller watches); an fd nobody claims is
+ * closed. */
+void
+ready_resume(struct proc *(*find)(uint64_t))
+{
+	const char *env = getenv(MON_ENV_READY), *e;
+	unsigned long long id;
+	unsigned kind;
+	struct proc *p;
+	int fd, n;
+
+	for (e = env != NULL ? strchr(env, ';') : NULL; e != NULL;
+	    e = strchr(e + 1, ';')) {
+		if (sscanf(e + 1, "%llu:%u:%d%n", &id, &kind, &fd, &n) != 3 ||
+		    kind > MON_RDY_FD)
+			continue;
+		if (fd >= 3 && fd != nsock)
+			fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if ((p = find((uint64_t)id)) == NULL || p->rdyfd != -1) {
+			if (fd >= 3 && fd != nsock)
+				close(fd);
+			continue;
+		}
+		p->ready = kind;
+		p->rdyfd = kind == MON_RDY_FD && fd >= 3 && fd != nsock ? fd :
+		    -1;
+	}
+	unsetenv(MON_ENV_READY);
 }

@@ -469,3 +469,35 @@ ready = notify
     # ESC, C1 (UTF-8 encoded), a bidi override, even an e-acute: '?'s.
     assert status(d)["talk"]["ready"] == \
         "notify: waiting (a?[2Jb??c???d??)", status(d)["talk"]
+
+
+def test_readiness_outlives_an_upgrade(make_daemon, tmp_path):
+    """`daemon upgrade` re-executes the monitor while a program waits to
+    be ready: its fd:N pipe and the notify socket go through the exec,
+    so its newline is heard (it used to die of SIGPIPE) and so is its
+    READY=1."""
+    script = notify_script(tmp_path)
+    gate = tmp_path / "go"
+    d = make_daemon(prog_ini("""
+[program:s6style]
+command = /bin/sh -c 'while [ ! -e %s ]; do sleep 0.02; done; echo >&5; exec sleep 3309'
+ready = fd:5
+
+[program:sd]
+command = /usr/bin/python3 %s %s upgrading
+ready = notify
+""" % (gate, script, gate)))
+    wait_for(lambda: status(d)["sd"]["ready"] == "notify: waiting "
+             "(upgrading)" and status(d)["s6style"]["pid"] is not None)
+    pids = {n: r["pid"] for n, r in status(d).items()}
+    old = d.server_pid
+    r = d.ctl("daemon", "upgrade")
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"upgrade: re-executing")
+    wait_for(lambda: d.server_pid != old and
+             d.ctl("ping").stdout == "PONG\n")
+    gate.touch()
+    wait_state(d, "s6style", "RUNNING")
+    wait_state(d, "sd", "RUNNING")
+    assert {n: r["pid"] for n, r in status(d).items()} == pids
+    assert "SIGPIPE" not in d.log()
