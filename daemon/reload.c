@@ -115,8 +115,14 @@ fail:
 static uint64_t next_cookie = COOKIE_FIRST;	/* a server's */
 static const char *config_path;	/* -c, for the monitor's reloads */
 static int config_memfd = -1;	/* its bytes, as the server runs on them */
-static int read_memfd = -1;	/* as the last MON_RELOAD read them, */
-static uint64_t read_id;	/* for that one */
+/* As the last MON_RELOADs read them, by id: a dry run or a `plugin load`
+ * may read between a reload's read and its MON_KEEP. */
+#define READS_KEPT	4
+static struct {
+	uint64_t	 id;
+	int		 memfd;
+} reads[READS_KEPT] = { { 0, -1 }, { 0, -1 }, { 0, -1 }, { 0, -1 } };
+static size_t next_read;
 static const struct config *active_config;	/* a server's */
 
 /* In the monitor: T in a memfd (of MON_FILES records), for a next
@@ -157,10 +163,13 @@ replace_fd(int *kept, int fd)
 void
 reload_keep_files(uint64_t id)
 {
-	if (read_memfd == -1 || id != read_id)
-		return;
-	replace_fd(&config_memfd, read_memfd);
-	read_memfd = -1;
+	size_t i;
+
+	for (i = 0; i < READS_KEPT; i++)
+		if (reads[i].memfd != -1 && reads[i].id == id) {
+			replace_fd(&config_memfd, reads[i].memfd);
+			reads[i].memfd = -1;
+		}
 }
 
 /* In a server: the configuration's bytes the monitor handed over, the
@@ -271,8 +280,9 @@ reload_read_files(uint64_t id, char **payload, size_t *len)
 		    config_path, *len, MON_MAX_PAYLOAD);
 		goto done;
 	}
-	replace_fd(&read_memfd, memfd_of(&t));
-	read_id = id;
+	replace_fd(&reads[next_read].memfd, memfd_of(&t));
+	reads[next_read].id = id;
+	next_read = (next_read + 1) % READS_KEPT;
 	rc = 0;
 done:
 	log_capture(NULL, 0);

@@ -294,3 +294,26 @@ def test_a_dropin_others_can_write_is_refused(tmp_path):
     assert code == 78, err
     assert re.search(r"conf\.d is writable by others \(mode 0777\)", err), \
         err
+
+
+def test_a_dry_run_beside_a_reload_does_not_lose_it(make_daemon):
+    """Regression: the monitor kept only the last configuration it read
+    for the server; a `reload --dry-run` read between a reload's read and
+    the server's word that it applied it made the monitor drop the
+    applied one, and a server restarted after a crash ran the older
+    configuration (its new program gone).  Several rounds, the two
+    requests sent at once on two connections."""
+    d = make_daemon(ini())
+    for i in range(5):
+        dropin(d, "p%d.ini" % i, prog("p%d" % i, "sleep 34%02d" % i))
+        a, b = d.raw(), d.raw()
+        a.send(a.command("RELOAD"))
+        b.send(b.command("RELOAD", "--dry-run"))
+        assert not isinstance(a.reply(), Exception)
+        b.reply()
+        wait_state(d, "p%d" % i, "RUNNING")
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: d.server_pid != old and
+             d.ctl("ping").stdout == "PONG\n")
+    assert [n for n, _ in status(d)] == ["p%d" % i for i in range(5)]
