@@ -184,9 +184,10 @@ kill_orphan(struct child *c)
 static void
 say_unclaimed(const struct child *c)
 {
-	log_warn("pid %d was started by plugin %s, which is not loaded: it "
-	    "runs on, unmanaged, until %s is loaded (plugin load %s)",
-	    (int)c->pid, c->unclaimed, c->unclaimed, c->unclaimed);
+	log_warn("pid %d was started by plugin %s, which is not loaded or "
+	    "did not take it back: it runs on, unmanaged, until %s is "
+	    "loaded again (plugin load %s)", (int)c->pid, c->unclaimed,
+	    c->unclaimed, c->unclaimed);
 }
 
 /* C, unclaimed, to its plugin if that is loaded now: 0, or -1. */
