@@ -249,16 +249,9 @@ static int
 has_controller(int dir, const char *file, const char *what)
 {
 	char buf[512], *tok, *save;
-	ssize_t n;
-	int fd;
 
-	if ((fd = openat(dir, file, O_RDONLY | O_CLOEXEC)) == -1)
+	if (read_small(dir, file, buf, sizeof(buf)) == -1)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	for (tok = strtok_r(buf, " \n", &save); tok != NULL;
 	    tok = strtok_r(NULL, " \n", &save))
 		if (strcmp(tok, what) == 0)
@@ -312,19 +305,13 @@ int
 cgroup_oom_killed(const char *name)
 {
 	char buf[512], *at;
-	ssize_t n;
-	int fd;
+	char path[CG_NAME_MAX + 16];
 
 	if (cgparent == -1 || name[0] == '\0')
 		return 0;
-	snprintf(buf, sizeof(buf), "%s/memory.events", name);
-	if ((fd = openat(cgparent, buf, O_RDONLY | O_CLOEXEC)) == -1)
+	snprintf(path, sizeof(path), "%s/memory.events", name);
+	if (read_small(cgparent, path, buf, sizeof(buf)) == -1)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	return (at = strstr(buf, "oom_kill ")) != NULL &&
 	    strtoull(at + 9, NULL, 10) > 0;
 }

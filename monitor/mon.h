@@ -120,6 +120,7 @@ int	state_write_all(const struct proclist *);
 int	state_load(struct proclist *, uint64_t *, char *, size_t);
 void	state_remove(void);
 uint64_t state_stime(pid_t, pid_t *);
+int	read_small(int, const char *, char *, size_t);
 
 /* msg.c */
 struct iovec;

@@ -52,22 +52,35 @@ boot_id(char *out, size_t size)
 
 /* The start time of PID in clock ticks after boot, and its parent; 0 when
  * there is no such process. */
+/* The start of a small file (of /proc, of a cgroup) PATH under DIR
+ * (AT_FDCWD: as it is), NUL-terminated in BUF: 0, or -1 if it cannot be
+ * read or is empty. */
+int
+read_small(int dir, const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	if ((fd = openat(dir, path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	return 0;
+}
+
 uint64_t
 state_stime(pid_t pid, pid_t *ppid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long st = 0;
-	ssize_t n;
-	int fd, parent = 0;
+	int parent = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if (read_small(AT_FDCWD, path, buf, sizeof(buf)) == -1)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
 	/* The name may hold spaces and ')': fields start after the last. */
 	if ((p = strrchr(buf, ')')) == NULL ||
 	    sscanf(p + 1, " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u "
