@@ -227,7 +227,8 @@ access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n)
 
 /* Who may change what ST describes: only root or procctld's own user
  * (not server_user: the server runs what the file says, but nobody may
- * change it who is not root or procctld's owner). */
+ * change it who is not root or procctld's owner).  WHAT names it in
+ * WHY: "it", "the directory /etc". */
 static int
 unsafe_owner_or_mode(const struct stat *st, int dir, const char *what,
     char *why, size_t size)
@@ -250,35 +251,33 @@ unsafe_owner_or_mode(const struct stat *st, int dir, const char *what,
 }
 
 /*
- * Could anyone but root or procctld's user have written PATH, or a
- * directory above it (what a plugin runs, what a drop-in file makes the
- * monitor run as root)?  0 if not; else -1 and WHY says what.  RESOLVED
- * (PATH_MAX bytes) gets the real path.
+ * Could anyone but root or procctld's user have written the regular
+ * file REAL (a real path), or a directory above it (what a plugin runs,
+ * what a drop-in makes the monitor run as root)?  0 if not; else -1 and
+ * WHY says what ("it is writable by others (mode 0666)", "the directory
+ * /srv is owned by uid 1000, ...").
  */
 int
-access_unsafe_path(const char *path, char *resolved, char *why, size_t size)
+access_unsafe_path(const char *real, char *why, size_t size)
 {
-	char dir[PATH_MAX], *slash;
+	char dir[PATH_MAX], what[PATH_MAX + 16], *slash;
 	struct stat st;
 
-	if (realpath(path, resolved) == NULL) {
+	if (stat(real, &st) == -1) {
 		snprintf(why, size, "%s", strerror(errno));
 		return -1;
 	}
-	if (stat(resolved, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(why, size, "%s is not a regular file", resolved);
+	if (unsafe_owner_or_mode(&st, 0, "it", why, size) == -1)
 		return -1;
-	}
-	if (unsafe_owner_or_mode(&st, 0, resolved, why, size) == -1)
-		return -1;
-	snprintf(dir, sizeof(dir), "%s", resolved);
+	snprintf(dir, sizeof(dir), "%s", real);
 	while ((slash = strrchr(dir, '/')) != NULL) {
 		slash[slash == dir ? 1 : 0] = '\0';
+		snprintf(what, sizeof(what), "the directory %s", dir);
 		if (stat(dir, &st) == -1) {
-			snprintf(why, size, "%s: %s", dir, strerror(errno));
+			snprintf(why, size, "%s: %s", what, strerror(errno));
 			return -1;
 		}
-		if (unsafe_owner_or_mode(&st, 1, dir, why, size) == -1)
+		if (unsafe_owner_or_mode(&st, 1, what, why, size) == -1)
 			return -1;
 		if (slash == dir)
 			break;

@@ -184,9 +184,9 @@ kill_orphan(struct child *c)
 static void
 say_unclaimed(const struct child *c)
 {
-	log_warn("pid %d was started by plugin %s, which is not loaded or "
-	    "did not take it back: it runs on, unmanaged, until %s is "
-	    "loaded again (plugin load %s)", (int)c->pid, c->unclaimed,
+	log_warn("pid %d was started by plugin %s, which is not loaded: it "
+	    "runs on, unmanaged, until %s is loaded (plugin load %s; or it "
+	    "is, and did not take it back)", (int)c->pid, c->unclaimed,
 	    c->unclaimed, c->unclaimed);
 }
 

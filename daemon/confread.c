@@ -198,7 +198,9 @@ dropin_safe(const char *path)
 {
 	char real[PATH_MAX], why[PATH_MAX + 160];
 
-	if (access_unsafe_path(path, real, why, sizeof(why)) == 0)
+	if (realpath(path, real) == NULL)
+		snprintf(why, sizeof(why), "%s", strerror(errno));
+	else if (access_unsafe_path(real, why, sizeof(why)) == 0)
 		return 1;
 	log_error("%s: refusing this drop-in file: %s; only root or the "
 	    "daemon's user may be able to change one", path, why);

@@ -824,11 +824,22 @@ static int
 plugin_file_safe(const char *name, const char *path, char *resolved)
 {
 	char why[PATH_MAX + 160];
+	struct stat st;
 
-	if (access_unsafe_path(path, resolved, why, sizeof(why)) == 0)
+	if (realpath(path, resolved) == NULL) {
+		log_error("plugin %s: cannot load %s: %s", name, path,
+		    strerror(errno));
+		return 0;
+	}
+	if (stat(resolved, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_error("plugin %s: %s is not a regular file; not loaded",
+		    name, resolved);
+		return 0;
+	}
+	if (access_unsafe_path(resolved, why, sizeof(why)) == 0)
 		return 1;
 	log_error("plugin %s: refusing %s: %s; only root or the daemon's user "
-	    "may be able to change a plugin", name, path, why);
+	    "may be able to change a plugin", name, resolved, why);
 	return 0;
 }
 

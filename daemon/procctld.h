@@ -228,8 +228,7 @@ int	listen_is_loopback(const char *spec, char *err, size_t errlen);
 /* Who procctld was started as (not server_user): admin, and owner of
  * what the daemon trusts. */
 uid_t	access_self_uid(void);
-int	access_unsafe_path(const char *path, char *resolved, char *why,
-	    size_t size);
+int	access_unsafe_path(const char *real, char *why, size_t size);
 int	access_load(const struct config *c);
 void	access_free(void);
 /* Changes whenever a policy is loaded: decisions older than it are stale. */
