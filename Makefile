@@ -37,14 +37,16 @@ COMMON_SRC = common/buf.c common/resp.c common/paths.c
 DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
-	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c
+	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
+	     daemon/output.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
-	     plugins/proc/handover.c plugins/proc/bytes.c
+	     plugins/proc/handover.c plugins/proc/bytes.c \
+	     plugins/proc/logs.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -125,7 +127,7 @@ $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c dae
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # MON_FILES records as the server reads them.
-$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/loop.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/loop.c daemon/log.c $(COMMON_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

@@ -304,6 +304,23 @@ on_exited(uint64_t id, const struct mon_exited *m)
 	child_free(c);
 }
 
+static int fds_take(size_t n, int *out);
+
+/* The read ends of ID's stdout and stderr that came with its message
+ * (NFDS: 0 or 2), to output.c: 0, or -1 (a breach). */
+static int
+take_output(uint64_t id, uint32_t nfds)
+{
+	int fds[2];
+
+	if (nfds == 0)
+		return 0;
+	if (nfds != 2 || fds_take(2, fds) == -1)
+		return -1;
+	(void)output_attach(id, fds);	/* no memory: not captured */
+	return 0;
+}
+
 /* A process of an earlier server: its plugin's again, or held for it. */
 static int
 on_adopt(uint64_t id, const char *payload, size_t len)
@@ -319,7 +336,8 @@ on_adopt(uint64_t id, const char *payload, size_t len)
 	if (m.owner_len == 0 || m.owner_len > MON_MAX_OWNER ||
 	    m.tag_len > MON_MAX_TAG ||
 	    len != sizeof(m) + m.owner_len + m.tag_len || m.pid <= 0 ||
-	    payload[sizeof(m) + m.owner_len - 1] != '\0' || *slot(id) != NULL)
+	    payload[sizeof(m) + m.owner_len - 1] != '\0' || *slot(id) != NULL ||
+	    take_output(id, m.nfds) == -1)
 		return -1;
 	owner = payload + sizeof(m);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -536,12 +554,15 @@ handle(const struct mon_hdr *h, const char *payload)
 		if (h->len != sizeof(st))
 			return -1;
 		memcpy(&st, payload, sizeof(st));
+		if (take_output(h->id, st.nfds) == -1)
+			return -1;
 		on_started(h->id, &st);
 		return 0;
 	case MON_EXITED:
 		if (h->len != sizeof(ex))
 			return -1;
 		memcpy(&ex, payload, sizeof(ex));
+		output_ended(h->id);
 		on_exited(h->id, &ex);
 		return 0;
 	default:
@@ -574,19 +595,86 @@ drain(void)
 	return monfd == -1 ? -1 : 0;
 }
 
+/* Fds the monitor sent (SCM_RIGHTS), in the order their messages come:
+ * each message that carries some says how many (fds_take). */
+#define FDS_HELD_MAX	1024
+static int rfds[FDS_HELD_MAX];
+static size_t nrfds;
+
+static int
+fds_keep(struct msghdr *mh)
+{
+	struct cmsghdr *c;
+	size_t i, n;
+	int *fds, bad = (mh->msg_flags & MSG_CTRUNC) != 0;
+
+	for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		fds = (int *)CMSG_DATA(c);
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			if (nrfds < FDS_HELD_MAX)
+				rfds[nrfds++] = fds[i];
+			else {
+				close(fds[i]);
+				bad = 1;
+			}
+		}
+	}
+	return bad ? -1 : 0;
+}
+
+/* The N fds the message being read came with, into OUT: 0, or -1 when
+ * they are not there (a breach). */
+static int
+fds_take(size_t n, int *out)
+{
+	if (n > nrfds)
+		return -1;
+	memcpy(out, rfds, n * sizeof(int));
+	memmove(rfds, rfds + n, (nrfds - n) * sizeof(int));
+	nrfds -= n;
+	return 0;
+}
+
+static void
+fds_drop(void)
+{
+	while (nrfds > 0)
+		close(rfds[--nrfds]);
+}
+
 /* One read into MIN: 1, 0 (try later), -1 (lost). */
 static int
 read_some(int fd)
 {
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(MON_MAX_FDS * 4 * sizeof(int))];
+	} cm;
+	struct msghdr mh;
+	struct iovec iov;
 	ssize_t n;
 
 	if (buf_reserve(&min, 16 * 1024) == -1) {
 		monitor_lost("out of memory");
 		return -1;
 	}
-	n = read(fd, min.data + min.len, min.cap - min.len);
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = min.data + min.len;
+	iov.iov_len = min.cap - min.len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = sizeof(cm.buf);
+	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n > 0 && fds_keep(&mh) == -1) {
+		monitor_lost("too many fds in flight");
+		return -1;
+	}
 	if (n <= 0) {
 		monitor_lost(n == 0 ? "it went away" : strerror(errno));
 		return -1;
@@ -749,6 +837,8 @@ encode_spawn(struct buf *b, const char *owner,
 	m.stop_ms = spec->stop_ms;
 	if (spec->flags & PROCCTL_SPAWN_INHERIT_OUTPUT)
 		m.flags |= MON_SPAWN_INHERIT_OUTPUT;
+	else if (spec->flags & PROCCTL_SPAWN_CAPTURE)
+		m.flags |= MON_SPAWN_CAPTURE;
 	if (spec_has_tag(spec)) {
 		tag = spec->tag;
 		tag_len = spec->tag != NULL ? spec->tag_len : 0;
@@ -957,4 +1047,6 @@ children_free(void)
 	nchildren = 0;
 	buf_free(&min);
 	buf_free(&mout);
+	fds_drop();
+	output_free_all();
 }

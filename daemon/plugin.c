@@ -459,6 +459,14 @@ host_on_adopt(struct procctl_plugin *self, procctl_adopt_fn adopt,
 	return 0;
 }
 
+static size_t
+host_output_tail(struct procctl_plugin *self, uint64_t handle, size_t n,
+    unsigned streams, procctl_line_fn fn, void *arg)
+{
+	(void)self;
+	return fn != NULL ? output_tail(handle, n, streams, fn, arg) : 0;
+}
+
 static int
 host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
 {
@@ -721,6 +729,7 @@ static const struct procctl_host host = {
 	.on_reload = host_on_reload,
 	.section_file = host_section_file,
 	.on_notify = host_on_notify,
+	.output_tail = host_output_tail,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,

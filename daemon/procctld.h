@@ -537,6 +537,15 @@ size_t	children_count(void);
 void	children_shutdown(int leave);
 void	children_upgrade(void);
 void	children_failed(void);
+
+/* output.c: what managed processes write (PROCCTL_SPAWN_CAPTURE). */
+void	output_set_ring(size_t bytes);
+int	output_attach(uint64_t id, const int *fds);
+void	output_ended(uint64_t id);
+size_t	output_tail(uint64_t id, size_t n, unsigned streams,
+	    procctl_line_fn fn, void *arg);
+uint64_t output_dropped(uint64_t id);
+void	output_free_all(void);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

@@ -42,6 +42,10 @@ struct proc {
 	int		 statusfd;	/* exec-status pipe until read, or -1 */
 	int		 evfd;		/* cgroup.events while the tree drains */
 	int		 rdyfd;		/* fd:N readiness pipe until it spoke */
+	int		 outfd[2];	/* MON_SPAWN_CAPTURE: the read ends of
+					 * its stdout and stderr, or -1: sent
+					 * to each server, kept until it ends
+					 * (so a server restart loses none) */
 	uint32_t	 ready;		/* MON_RDY_* it was started with */
 	uint32_t	 limits;	/* MON_LIMIT_* its cgroup enforces */
 	int		 said_ready;	/* READY=1 (or fd:N's newline) came */
@@ -75,6 +79,8 @@ struct spawn_req {
 	char			**env;		/* envc + 1, owned array */
 	unsigned char		*tag;		/* into the message */
 	int			 readyw;	/* fd:N's write end, or -1 */
+	int			 outw[2];	/* MON_SPAWN_CAPTURE: stdout's and
+						 * stderr's write ends, or -1 */
 	uint32_t		 cg_limits;	/* MON_LIMIT_* set on its leaf:
 						 * not rlimits then */
 };
@@ -131,6 +137,8 @@ int	msg_writable(void);
 size_t	msg_queued(void);
 void	msg_flush(void);
 int	msg_send(uint32_t, uint64_t, const struct iovec *, int);
+int	msg_send_fds(uint32_t, uint64_t, const struct iovec *, int,
+	    const int *, int);
 int	msg_read(int (*)(const struct mon_hdr *, char *), const int *);
 void	msg_free(void);
 

@@ -130,12 +130,13 @@ static void shutdown_begin(void);
  * monitor cannot keep its word to anyone: it ends it all. */
 static void
 send_parts(uint32_t type, uint64_t id, const void *body, uint32_t len,
-    const void *more, uint32_t morelen, const void *last, uint32_t lastlen)
+    const void *more, uint32_t morelen, const void *last, uint32_t lastlen,
+    const int *fds, int nfds)
 {
 	struct iovec iov[3] = { { (void *)body, len }, { (void *)more,
 	    morelen }, { (void *)last, lastlen } };
 
-	if (msg_send(type, id, iov, 3) == -1) {
+	if (msg_send_fds(type, id, iov, 3, fds, nfds) == -1) {
 		mon_log("out of memory for messages to the server");
 		shutdown_begin();
 	}
@@ -144,15 +145,38 @@ send_parts(uint32_t type, uint64_t id, const void *body, uint32_t len,
 static void
 send_msg(uint32_t type, uint64_t id, const void *body, uint32_t len)
 {
-	send_parts(type, id, body, len, NULL, 0, NULL, 0);
+	send_parts(type, id, body, len, NULL, 0, NULL, 0, NULL, 0);
 }
 
 static void
-send_started(uint64_t id, pid_t pid, int error, int contained,
-    uint32_t limits)
+send_started(const struct proc *p, pid_t pid, int error)
 {
-	struct mon_started m = { pid, error, contained, limits };
+	struct mon_started m;
+	struct iovec iov = { &m, sizeof(m) };
 
+	memset(&m, 0, sizeof(m));
+	m.pid = pid;
+	m.error = error;
+	if (error == 0) {
+		m.contained = p->cg[0] != '\0';
+		m.limits = p->limits;
+		m.nfds = p->outfd[0] != -1 ? 2 : 0;
+	}
+	if (msg_send_fds(MON_STARTED, p->id, &iov, 1, p->outfd,
+	    (int)m.nfds) == -1) {
+		mon_log("out of memory for messages to the server");
+		shutdown_begin();
+	}
+}
+
+/* A refused MON_SPAWN: no record was made. */
+static void
+send_refused(uint64_t id, int error)
+{
+	struct mon_started m;
+
+	memset(&m, 0, sizeof(m));
+	m.error = error;
 	send_msg(MON_STARTED, id, &m, sizeof(m));
 }
 
@@ -161,7 +185,7 @@ send_notify(const struct proc *p, const struct mon_notify *n,
     const char *status)
 {
 	send_parts(MON_NOTIFY, p->id, n, sizeof(*n), status, n->status_len,
-	    NULL, 0);
+	    NULL, 0, NULL, 0);
 }
 
 static void
@@ -191,9 +215,10 @@ send_adopt(const struct proc *p)
 	m.foreign = p->foreign;
 	m.owner_len = (uint32_t)strlen(p->owner) + 1;
 	m.tag_len = p->tag_len;
+	m.nfds = p->outfd[0] != -1 ? 2 : 0;
 	m.started_ms = p->started_ms;
 	send_parts(MON_ADOPT, p->id, &m, sizeof(m), p->owner, m.owner_len,
-	    p->tag, p->tag_len);
+	    p->tag, p->tag_len, p->outfd, (int)m.nfds);
 }
 
 /* A server is there to hear of a process: it said MON_HELLO and its end
@@ -240,6 +265,37 @@ unwatch(int *fd)
 	*fd = -1;
 }
 
+/* A pipe for a captured stream: *READ (ours and the server's, not
+ * blocking) and *WRITE (the process's, blocking as any stdout is). */
+static int
+output_pipe(int *read_end, int *write_end)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) == -1)
+		return -1;
+	if (fcntl(fds[0], F_SETFL, O_NONBLOCK) == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		return -1;
+	}
+	*read_end = fds[0];
+	*write_end = fds[1];
+	return 0;
+}
+
+static void
+close_output(struct proc *p)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (p->outfd[i] != -1) {
+			close(p->outfd[i]);
+			p->outfd[i] = -1;
+		}
+}
+
 /* A new record is known by id and its fds are watched. */
 static void
 proc_add(struct proc *p)
@@ -268,6 +324,7 @@ proc_free(struct proc *p)
 	unwatch(&p->evfd);
 	unwatch(&p->pidfd);
 	unwatch(&p->rdyfd);
+	close_output(p);
 	if (p->cg[0])
 		cgroup_remove(-1, p->cg);
 	LIST_REMOVE(p, link);
@@ -337,7 +394,7 @@ proc_step(struct proc *p)
 		return;
 	if (p->error != 0 && !p->started) {
 		if (can_tell())
-			send_started(p->id, 0, p->error, 0, 0);
+			send_started(p, 0, p->error);
 		if (can_tell() || shutting)
 			p->started = 1;	/* told, or nobody ever will be */
 		if (!p->reaped && p->pid > 1)
@@ -348,8 +405,7 @@ proc_step(struct proc *p)
 	}
 	if (!p->started && (can_tell() || shutting)) {
 		if (can_tell()) {
-			send_started(p->id, p->pid, 0, p->cg[0] != '\0',
-			    p->limits);
+			send_started(p, p->pid, 0);
 			if (p->said_ready)	/* before we could say it ran */
 				send_notify(p, &(struct mon_notify){ 1, 0 },
 				    "");
@@ -713,6 +769,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 	struct spawn_req r;
 	struct proc *p = NULL;
 	int err = 0, contained = 0, leaf, rdy[2] = { -1, -1 };
+	int out[2] = { -1, -1 };
 
 	if (spawn_parse(body, h->len, &r) == -1)
 		return -1;
@@ -729,6 +786,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		p->id = h->id;
 		p->stop_ms = r.s.stop_ms;
 		p->statusfd = p->evfd = p->pidfd = p->rdyfd = -1;
+		p->outfd[0] = p->outfd[1] = -1;
 		p->ready = r.s.ready;
 		snprintf(p->owner, sizeof(p->owner), "%s", r.owner);
 		if ((p->tag_len = r.s.tag_len) > 0)
@@ -740,11 +798,18 @@ on_spawn(const struct mon_hdr *h, char *body)
 		    pipe2(rdy, O_CLOEXEC | O_NONBLOCK) == -1)
 			err = errno;
 		r.readyw = rdy[1];
+		if (err == 0 && (r.s.flags & MON_SPAWN_CAPTURE) &&
+		    (output_pipe(&p->outfd[0], &r.outw[0]) == -1 ||
+		    output_pipe(&p->outfd[1], &r.outw[1]) == -1))
+			err = errno;
 		if (err == 0 && (p->pid = spawn_start(&r, leaf, &p->statusfd,
 		    &contained, &p->pidfd)) == -1)
 			err = errno;
 		if (rdy[1] != -1)
 			close(rdy[1]);
+		for (out[0] = 0; out[0] < 2; out[0]++)
+			if (r.outw[out[0]] != -1)
+				close(r.outw[out[0]]);
 		p->rdyfd = rdy[0];
 		if (!contained)
 			p->limits = 0;
@@ -756,10 +821,11 @@ on_spawn(const struct mon_hdr *h, char *body)
 	}
 	spawn_free(&r);
 	if (err != 0) {
-		send_started(h->id, 0, err, 0, 0);
+		send_refused(h->id, err);
 		if (p != NULL) {
 			if (p->rdyfd != -1)
 				close(p->rdyfd);
+			close_output(p);
 			free(p->tag);
 		}
 		free(p);

@@ -26,6 +26,7 @@
 #define MON_MAX_ENV	4096		/* env words in one MON_SPAWN */
 #define MON_MAX_TAG	4096		/* a plugin's bytes kept per process */
 #define MON_MAX_OWNER	64		/* a plugin's name, NUL included */
+#define MON_MAX_FDS	4		/* fds with one message */
 
 struct mon_hdr {
 	uint32_t	type;		/* MON_* */
@@ -122,7 +123,8 @@ struct mon_adopt {
 					 * will not be known */
 	uint32_t	owner_len;
 	uint32_t	tag_len;
-	uint32_t	reserved;
+	uint32_t	nfds;		/* its output's read ends, as with
+					 * MON_STARTED (0 or 2) */
 	int64_t		started_ms;	/* CLOCK_REALTIME */
 };
 
@@ -132,6 +134,9 @@ struct mon_ready {
 };
 
 /* MON_SPAWN flags. */
+#define MON_SPAWN_CAPTURE	0x02u	/* stdout/stderr: pipes whose read
+					 * ends the server gets (and the
+					 * monitor keeps a copy of) */
 #define MON_SPAWN_INHERIT_OUTPUT 0x01u	/* stdout/stderr: the monitor's
 					 * (else /dev/null) */
 
@@ -205,6 +210,10 @@ struct mon_started {
 	int32_t		error;
 	uint32_t	contained;	/* 1: in its own cgroup */
 	uint32_t	limits;		/* MON_LIMIT_*: enforced by its cgroup */
+	uint32_t	nfds;		/* 2 with MON_SPAWN_CAPTURE: the read
+					 * ends of its stdout and stderr come
+					 * with the message (SCM_RIGHTS) */
+	uint32_t	reserved;
 };
 #define MON_LIMIT_MEMORY_CGROUP	0x01u
 #define MON_LIMIT_PIDS_CGROUP	0x02u

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,6 +23,34 @@ static int	 sfd = -1;
 static int	 broken;		/* a write failed: nobody to tell */
 static char	*obuf;
 static size_t	 olen, ocap;
+static uint64_t	 osent;			/* bytes the kernel has taken */
+
+/* Fds to go with the message that starts at byte AT of the stream (our
+ * own copies, closed once sent): SCM_RIGHTS on that first byte, which a
+ * recvmsg() on the other end returns with the fds (a stream socket does
+ * not read past a batch of fds in one call). */
+struct fdbatch {
+	uint64_t	 at;
+	int		 fds[MON_MAX_FDS];
+	int		 n;
+	struct fdbatch	*next;
+};
+static struct fdbatch *fdq, **fdq_tail = &fdq;
+
+static void
+fdq_free(void)
+{
+	struct fdbatch *b;
+	int i;
+
+	while ((b = fdq) != NULL) {
+		fdq = b->next;
+		for (i = 0; i < b->n; i++)
+			close(b->fds[i]);
+		free(b);
+	}
+	fdq_tail = &fdq;
+}
 
 /* Room for the largest message whole, whatever part of one a stream
  * left behind. */
@@ -34,6 +63,8 @@ msg_attach(int fd)
 	sfd = fd;
 	broken = 0;
 	olen = rlen = 0;
+	osent = 0;
+	fdq_free();
 }
 
 /* Done with this server: nothing more either way. */
@@ -44,6 +75,7 @@ msg_close(void)
 		close(sfd);
 	sfd = -1;
 	olen = rlen = 0;
+	fdq_free();
 }
 
 int
@@ -65,16 +97,63 @@ msg_queued(void)
 	return olen;
 }
 
+/* One write of what is queued, up to the next batch of fds, or from a
+ * batch's byte with its fds: what the kernel took, or -1. */
+static ssize_t
+write_some(void)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(MON_MAX_FDS * sizeof(int))];
+	} cm;
+	struct fdbatch *b = fdq;
+	struct cmsghdr *c;
+	struct msghdr mh;
+	struct iovec iov;
+	size_t len = olen;
+	ssize_t w;
+
+	if (b != NULL && b->at > osent)
+		len = (size_t)(b->at - osent);	/* plain bytes first */
+	else if (b != NULL && b->next != NULL && b->next->at - osent < len)
+		len = (size_t)(b->next->at - osent);
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = obuf;
+	iov.iov_len = len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (b != NULL && b->at == osent) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = CMSG_SPACE(b->n * sizeof(int));
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(b->n * sizeof(int));
+		memcpy(CMSG_DATA(c), b->fds, b->n * sizeof(int));
+	}
+	if ((w = sendmsg(sfd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT)) > 0 &&
+	    mh.msg_control != NULL) {	/* they went with its first byte */
+		fdq = b->next;
+		if (fdq == NULL)
+			fdq_tail = &fdq;
+		while (b->n > 0)
+			close(b->fds[--b->n]);
+		free(b);
+	}
+	return w;
+}
+
 void
 msg_flush(void)
 {
 	ssize_t w;
 
 	while (olen > 0 && msg_writable()) {
-		w = send(sfd, obuf, olen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		w = write_some();
 		if (w > 0) {
 			memmove(obuf, obuf + w, olen - (size_t)w);
 			olen -= (size_t)w;
+			osent += (uint64_t)w;
 		} else if (w == -1 && errno == EINTR)
 			continue;
 		else if (w == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -82,6 +161,7 @@ msg_flush(void)
 		else {
 			broken = 1;
 			olen = 0;
+			fdq_free();
 		}
 	}
 }
@@ -92,13 +172,37 @@ msg_flush(void)
 int
 msg_send(uint32_t type, uint64_t id, const struct iovec *iov, int n)
 {
+	return msg_send_fds(type, id, iov, n, NULL, 0);
+}
+
+/* As msg_send, with NFDS fds (copies go; ours stay ours). */
+int
+msg_send_fds(uint32_t type, uint64_t id, const struct iovec *iov, int n,
+    const int *fds, int nfds)
+{
 	struct mon_hdr h = { type, 0, id };
+	struct fdbatch *b = NULL;
 	size_t need, cap;
 	char *grown;
 	int i;
 
 	if (!msg_writable())
 		return 0;
+	if (nfds > 0) {
+		if (nfds > MON_MAX_FDS || (b = calloc(1, sizeof(*b))) == NULL)
+			return -1;
+		for (i = 0; i < nfds; i++)
+			if ((b->fds[b->n] = fcntl(fds[i], F_DUPFD_CLOEXEC,
+			    3)) != -1)
+				b->n++;
+		if (b->n != nfds) {
+			while (b->n > 0)
+				close(b->fds[--b->n]);
+			free(b);
+			return -1;
+		}
+		b->at = osent + olen;
+	}
 	for (i = 0; i < n; i++)
 		h.len += (uint32_t)iov[i].iov_len;
 	need = olen + sizeof(h) + h.len;
@@ -116,6 +220,10 @@ msg_send(uint32_t type, uint64_t id, const struct iovec *iov, int n)
 		if (iov[i].iov_len > 0)
 			memcpy(obuf + olen, iov[i].iov_base, iov[i].iov_len);
 		olen += iov[i].iov_len;
+	}
+	if (b != NULL) {
+		*fdq_tail = b;
+		fdq_tail = &b->next;
 	}
 	msg_flush();
 	return 0;
@@ -165,6 +273,7 @@ void
 msg_free(void)
 {
 	msg_close();
+	fdq_free();
 	free(obuf);
 	obuf = NULL;
 	ocap = 0;

@@ -274,6 +274,24 @@ ready_pipe(int fd)
  * (a closed fd:N pipe would kill it with SIGPIPE).  Open across the
  * exec only for it; ready_uncarry() when the exec failed.
  */
+static void
+open_across(int fd, int yes)
+{
+	if (fd != -1)
+		fcntl(fd, F_SETFD, yes ? 0 : FD_CLOEXEC);
+}
+
+/* FD as the re-exec'd monitor got it: its own again (close-on-exec), or
+ * -1 for none. */
+static int
+claimed(int fd)
+{
+	if (fd < 3 || fd == nsock)
+		return -1;
+	fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
 void
 ready_carry(const struct proclist *procs)
 {
@@ -285,12 +303,15 @@ ready_carry(const struct proclist *procs)
 	buf_printf(&b, "%d", nsock);
 	fcntl(nsock, F_SETFD, 0);
 	LIST_FOREACH(p, procs, link) {
-		if (p->ready == MON_RDY_NONE || p->said_ready || p->reaped)
+		if ((p->ready == MON_RDY_NONE || p->said_ready) &&
+		    p->outfd[0] == -1)
 			continue;
-		buf_printf(&b, ";%llu:%u:%d", (unsigned long long)p->id,
-		    p->ready, p->rdyfd);
-		if (p->rdyfd != -1)
-			fcntl(p->rdyfd, F_SETFD, 0);
+		buf_printf(&b, ";%llu:%u:%d:%d:%d", (unsigned long long)p->id,
+		    p->said_ready ? MON_RDY_NONE : p->ready, p->rdyfd,
+		    p->outfd[0], p->outfd[1]);
+		open_across(p->rdyfd, 1);
+		open_across(p->outfd[0], 1);
+		open_across(p->outfd[1], 1);
 	}
 	buf_append(&b, "", 1);
 	if (!b.failed)
@@ -306,9 +327,11 @@ ready_uncarry(const struct proclist *procs)
 	unsetenv(MON_ENV_READY);
 	if (nsock != -1)
 		fcntl(nsock, F_SETFD, FD_CLOEXEC);
-	LIST_FOREACH(p, procs, link)
-		if (p->rdyfd != -1)
-			fcntl(p->rdyfd, F_SETFD, FD_CLOEXEC);
+	LIST_FOREACH(p, procs, link) {
+		open_across(p->rdyfd, 0);
+		open_across(p->outfd[0], 0);
+		open_across(p->outfd[1], 0);
+	}
 }
 
 /* After the re-exec: the adopted records FIND gives by id wait again as
@@ -321,23 +344,28 @@ ready_resume(struct proc *(*find)(uint64_t))
 	unsigned long long id;
 	unsigned kind;
 	struct proc *p;
-	int fd, n;
+	int fd[3], i;
 
 	for (e = env != NULL ? strchr(env, ';') : NULL; e != NULL;
 	    e = strchr(e + 1, ';')) {
-		if (sscanf(e + 1, "%llu:%u:%d%n", &id, &kind, &fd, &n) != 3 ||
-		    kind > MON_RDY_FD)
+		if (sscanf(e + 1, "%llu:%u:%d:%d:%d", &id, &kind, &fd[0],
+		    &fd[1], &fd[2]) != 5 || kind > MON_RDY_FD)
 			continue;
-		if (fd >= 3 && fd != nsock)
-			fcntl(fd, F_SETFD, FD_CLOEXEC);
-		if ((p = find((uint64_t)id)) == NULL || p->rdyfd != -1) {
-			if (fd >= 3 && fd != nsock)
-				close(fd);
+		for (i = 0; i < 3; i++)
+			fd[i] = claimed(fd[i]);
+		if ((p = find((uint64_t)id)) == NULL || p->rdyfd != -1 ||
+		    p->outfd[0] != -1 || (fd[1] == -1) != (fd[2] == -1)) {
+			for (i = 0; i < 3; i++)
+				if (fd[i] != -1)
+					close(fd[i]);
 			continue;
 		}
 		p->ready = kind;
-		p->rdyfd = kind == MON_RDY_FD && fd >= 3 && fd != nsock ? fd :
-		    -1;
+		p->rdyfd = kind == MON_RDY_FD ? fd[0] : -1;
+		if (kind != MON_RDY_FD && fd[0] != -1)
+			close(fd[0]);
+		p->outfd[0] = fd[1];
+		p->outfd[1] = fd[2];
 	}
 	unsetenv(MON_ENV_READY);
 }

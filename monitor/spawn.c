@@ -63,7 +63,7 @@ spawn_parse(char *p, size_t len, struct spawn_req *r)
 	uint64_t i, want;
 
 	memset(r, 0, sizeof(*r));
-	r->readyw = -1;
+	r->readyw = r->outw[0] = r->outw[1] = -1;
 	if (len < sizeof(r->s))
 		return -1;
 	memcpy(&r->s, p, sizeof(r->s));
@@ -256,14 +256,19 @@ close_but(int a, int b)
  * READYW, when not -1, becomes fd READY_FD (s6's notification-fd), the
  * one other fd the process starts with. */
 static int
-child_fds(unsigned flags, int errfd, int readyw, int ready_fd)
+child_fds(const struct spawn_req *r, int errfd, int readyw, int ready_fd)
 {
 	int fd;
 
 	if ((fd = open("/dev/null", O_RDWR)) == -1)
 		return -1;
-	if (dup2(fd, 0) == -1 || (!(flags & MON_SPAWN_INHERIT_OUTPUT) &&
-	    (dup2(fd, 1) == -1 || dup2(fd, 2) == -1)))
+	if (dup2(fd, 0) == -1)
+		return -1;
+	if (r->outw[0] != -1) {		/* captured: dup2 clears CLOEXEC */
+		if (dup2(r->outw[0], 1) == -1 || dup2(r->outw[1], 2) == -1)
+			return -1;
+	} else if (!(r->s.flags & MON_SPAWN_INHERIT_OUTPUT) &&
+	    (dup2(fd, 1) == -1 || dup2(fd, 2) == -1))
 		return -1;
 	if (fd > 2)
 		close(fd);
@@ -366,7 +371,7 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd,
 	if (r->readyw != -1 && (int)r->s.ready_fd == errfd &&
 	    (errfd = fcntl(errfd, F_DUPFD_CLOEXEC, r->s.ready_fd + 1)) == -1)
 		_exit(127);
-	if (setsid() == -1 || child_fds(r->s.flags, errfd, r->readyw,
+	if (setsid() == -1 || child_fds(r, errfd, r->readyw,
 	    (int)r->s.ready_fd) == -1)
 		child_fail(errfd, errno);
 	umask(r->s.umask & 0777);

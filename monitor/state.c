@@ -324,6 +324,7 @@ parse_add(char *line)
 		return NULL;
 	}
 	p->statusfd = p->evfd = p->pidfd = p->rdyfd = -1;
+	p->outfd[0] = p->outfd[1] = -1;
 	p->id = id;
 	p->pid = (pid_t)pid;
 	p->stime = stime;

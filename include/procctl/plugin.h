@@ -217,6 +217,19 @@ typedef void (*procctl_conn_fn)(const struct procctl_caller *who, void *arg);
  * no inherited fds) as the user the spec names; see docs/processes.md.
  */
 #define PROCCTL_SPAWN_INHERIT_OUTPUT	0x01u	/* stdout/stderr: procctld's */
+/* Minor 5: stdout/stderr are captured: procctld reads them into a ring
+ * per process (host->output_tail). */
+#define PROCCTL_SPAWN_CAPTURE		0x02u
+
+/* Minor 5: one line a process wrote. */
+struct procctl_line {
+	int64_t		 time_ms;	/* when it was read, CLOCK_REALTIME */
+	int		 stream;	/* 1 stdout, 2 stderr */
+	const char	*text;		/* its bytes as written (no newline;
+					 * not NUL-terminated) */
+	size_t		 len;
+};
+typedef void (*procctl_line_fn)(const struct procctl_line *line, void *arg);
 
 /* Minor 5: how a process says it is ready. */
 enum procctl_ready {
@@ -505,6 +518,13 @@ struct procctl_host {
 	 * the arg its adopt returned.  Call from init. */
 	int		(*on_notify)(struct procctl_plugin *self,
 			    procctl_notify_fn fn);
+	/* The last N lines a process started with PROCCTL_SPAWN_CAPTURE
+	 * wrote on STREAMS (bit 1 stdout, bit 2 stderr), oldest first, to
+	 * FN; how many.  Its handle stays good for this after it ended
+	 * (the last few hundred ended ones are kept). */
+	size_t		(*output_tail)(struct procctl_plugin *self,
+			    uint64_t handle, size_t n, unsigned streams,
+			    procctl_line_fn fn, void *arg);
 };
 
 /* The one exported symbol. */

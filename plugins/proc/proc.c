@@ -151,6 +151,14 @@ proc_forget(struct proc *p)
 }
 
 /* The exec of P worked: it runs, from now. */
+unsigned
+proc_output_flags(void)
+{
+	return proc_conf.output == OUTPUT_INHERIT ?
+	    PROCCTL_SPAWN_INHERIT_OUTPUT : proc_conf.output == OUTPUT_RING ?
+	    PROCCTL_SPAWN_CAPTURE : 0;
+}
+
 void
 proc_started(struct proc *p, const struct procctl_started *st)
 {
@@ -568,7 +576,23 @@ static const struct procctl_param why_params[] = {
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
 
+static const struct procctl_option logs_options[] = {
+	{ "lines", 'n', "N", "the last N lines (default 100)" },
+	{ "stdout", 0, NULL, "only what it wrote on stdout" },
+	{ "stderr", 0, NULL, "only what it wrote on stderr" },
+	{ NULL, 0, NULL, NULL },
+};
+static const struct procctl_param logs_params[] = {
+	{ "pid|name", PROCCTL_PARAM_WORD, NULL, 1, 1, 0, "list all", "name pid",
+	  NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct procctl_command commands[] = {
+	{ "logs", proc_cmd_logs, 0, "logs [-n N] [--stdout|--stderr] "
+	  "<pid|name>", "What a process wrote (the newest of that name): "
+	  "its last lines, with the time and the stream", 0, logs_options,
+	  logs_params, "processes" },
 	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "
 	  "[--restart on-failure|always] <path> [args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
@@ -633,12 +657,17 @@ read_conf(struct procctl_plugin *self)
 		return -1;
 	}
 	if ((v = H->config_get(self, "output")) != NULL) {
-		if (strcmp(v, "inherit") != 0 && strcmp(v, "null") != 0) {
+		if (strcmp(v, "ring") == 0)
+			proc_conf.output = OUTPUT_RING;
+		else if (strcmp(v, "inherit") == 0)
+			proc_conf.output = OUTPUT_INHERIT;
+		else if (strcmp(v, "null") == 0)
+			proc_conf.output = OUTPUT_NULL;
+		else {
 			H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected "
-			    "null or inherit", v);
+			    "ring, null or inherit", v);
 			return -1;
 		}
-		proc_conf.inherit_output = strcmp(v, "inherit") == 0;
 	}
 	if ((v = H->config_get(self, "session_scope")) != NULL) {
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {

@@ -68,11 +68,13 @@ struct proc_conf {
 	size_t		 history_max;
 	size_t		 max_running;
 	size_t		 max_per_user;
-	int		 inherit_output;
+	int		 output;	/* OUTPUT_* */
 	int		 session_scope;
 	mode_t		 umask;
 	uint64_t	 session_grace_ms; /* for a session to come back */
 };
+
+enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT };
 
 /* proc.c: the host, our handle, the records and the settings. */
 extern const struct procctl_host *H;
@@ -82,6 +84,8 @@ extern struct proc_conf proc_conf;
 extern size_t proc_nrunning;	/* starting, running or closing */
 
 uint64_t proc_now_ms(void);
+/* PROCCTL_SPAWN_* for the output setting. */
+unsigned proc_output_flags(void);
 int	proc_visible(const struct procctl_caller *who, const struct proc *p);
 /* Not ended yet (starting included). */
 int	proc_is_live(const struct proc *p);
@@ -145,6 +149,10 @@ void	handover_keep(void);
 void	handover_restore(void);
 void	*handover_adopt(const struct procctl_adopted *a, void *arg);
 void	handover_fini(void);
+
+/* logs.c */
+void	proc_cmd_logs(struct procctl_ctx *ctx, int argc,
+	    const struct procctl_arg *argv);
 
 /* list.c: records as replies. */
 void	proc_reply_record(struct procctl_ctx *ctx, const struct proc *p,

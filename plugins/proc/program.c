@@ -297,8 +297,7 @@ spawn_run(struct program *g)
 	spec.gid = g->user ? g->gid : daemon_gid;
 	spec.user = p->owner;
 	spec.umask = g->umask;
-	spec.flags = proc_conf.inherit_output ? PROCCTL_SPAWN_INHERIT_OUTPUT :
-	    0;
+	spec.flags = proc_output_flags();
 	spec.stop_ms = g->stop_ms > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)g->stop_ms;
 	spec.tag = tag;

@@ -20,6 +20,7 @@ command
 args
 reply
 children
+output
 confread
 config access auth loop
 log

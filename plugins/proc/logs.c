@@ -1,0 +1,151 @@
+/*
+ * `logs NAME|PID [-n N] [--stdout | --stderr]`: what a process wrote,
+ * from the ring procctld keeps of its output (PROCCTL_SPAWN_CAPTURE):
+ * its last lines, each with the time it was read and its stream.  A
+ * name is the newest process of that name (a program's current or last
+ * run).  Users read their own processes' output, admins everyone's, as
+ * for everything else.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proc.h"
+
+#define LOGS_DEFAULT	100
+#define LOGS_MAX	100000
+
+/* The lines, gathered for a reply whose size must be known first. */
+struct gathered {
+	struct procctl_line	*v;
+	char			**text;
+	size_t			 n, cap;
+	int			 failed;
+};
+
+static void
+gather(const struct procctl_line *l, void *arg)
+{
+	struct gathered *g = arg;
+	struct procctl_line *grown;
+	char **tgrown;
+
+	if (g->failed)
+		return;
+	if (g->n == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 64;
+		if ((grown = realloc(g->v, g->cap * sizeof(*grown))) == NULL ||
+		    (g->v = grown, (tgrown = realloc(g->text, g->cap *
+		    sizeof(*tgrown))) == NULL)) {
+			g->failed = 1;
+			return;
+		}
+		g->text = tgrown;
+	}
+	if ((g->text[g->n] = malloc(l->len ? l->len : 1)) == NULL) {
+		g->failed = 1;
+		return;
+	}
+	memcpy(g->text[g->n], l->text, l->len);
+	g->v[g->n] = *l;
+	g->v[g->n].text = g->text[g->n];
+	g->n++;
+}
+
+static void
+gathered_free(struct gathered *g)
+{
+	size_t i;
+
+	for (i = 0; i < g->n; i++)
+		free(g->text[i]);
+	free(g->text);
+	free(g->v);
+}
+
+/* RFC 3339, UTC, with milliseconds. */
+static void
+reply_ms(struct procctl_ctx *ctx, int64_t ms)
+{
+	char tmp[48];
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(tmp + n, sizeof(tmp) - n, ".%03dZ", (int)(ms % 1000));
+	H->reply_str(ctx, tmp);
+}
+
+/* The record WORD names for WHO: a pid, or the newest of that name. */
+static struct proc *
+named(const struct procctl_caller *who, const struct procctl_arg *word)
+{
+	struct proc *p;
+	char *end;
+	long pid = strtol(word->ptr, &end, 10);
+
+	for (p = procs; p != NULL; p = p->next) {
+		if (!proc_visible(who, p))
+			continue;
+		if (*end == '\0' && word->ptr[0] >= '1' && word->ptr[0] <= '9' &&
+		    pid > 0 && pid <= INT_MAX && p->pid == (pid_t)pid)
+			return p;
+		if (p->name_len == word->len &&
+		    memcmp(p->name, word->ptr, word->len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+void
+proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	const struct procctl_caller *who = H->caller(ctx);
+	const char *nopt = H->option(ctx, "lines");
+	unsigned streams = 3;
+	struct gathered g;
+	struct proc *p;
+	size_t i;
+	long n = LOGS_DEFAULT;
+	char *end;
+
+	(void)argc;
+	if (nopt != NULL && ((n = strtol(nopt, &end, 10)) < 1 || *end != '\0' ||
+	    n > LOGS_MAX)) {
+		H->reply_error(ctx, "ARGS", "-n %.32s: expected a count from 1 "
+		    "to %d", nopt, LOGS_MAX);
+		return;
+	}
+	if (H->option(ctx, "stdout") != NULL)
+		streams = 1;
+	if (H->option(ctx, "stderr") != NULL)
+		streams = streams == 1 ? 3 : 2;
+	if ((p = named(who, &argv[1])) == NULL || p->pid == 0) {
+		H->reply_error(ctx, "NOPROC", "no process %.*s of yours",
+		    (int)(argv[1].len < 64 ? argv[1].len : 64), argv[1].ptr);
+		return;
+	}
+	memset(&g, 0, sizeof(g));
+	(void)H->output_tail(proc_self, p->handle, (size_t)n, streams, gather,
+	    &g);
+	if (g.failed) {
+		gathered_free(&g);
+		H->reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	H->reply_array(ctx, g.n);
+	for (i = 0; i < g.n; i++) {
+		H->reply_map(ctx, 3);
+		H->reply_str(ctx, "time");
+		reply_ms(ctx, g.v[i].time_ms);
+		H->reply_str(ctx, "stream");
+		H->reply_str(ctx, g.v[i].stream == 1 ? "stdout" : "stderr");
+		H->reply_str(ctx, "line");
+		H->reply_bulk(ctx, g.v[i].text, g.v[i].len);
+	}
+	gathered_free(&g);
+}

@@ -1,0 +1,118 @@
+"""Output capture (issue 11, first part): what a managed process writes on
+stdout and stderr is read by procctld into a ring per process and shown
+by `logs`, with the time and the stream; partial and long lines; the
+ring's bound; another user's output is not theirs to read; output written
+while the server restarts is not lost.  Real daemon, real programs."""
+import json
+import os
+import pwd
+import shutil
+import signal
+import tempfile
+
+import pytest
+
+from conftest import default_ini, wait_for
+
+
+def logs(d, *args):
+    r = d.ctl("logs", *args, json=True)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def run(d, *args):
+    r = d.ctl("run", *args)
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout)
+
+
+def test_both_streams_in_order_with_time(make_daemon):
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", "echo one; echo two >&2; echo three; "
+              "exec sleep 3801")
+    wait_for(lambda: len(logs(d, str(pid))) == 3)
+    got = logs(d, str(pid))
+    # In order within a stream; between the two pipes, as they were read.
+    assert [x["line"] for x in got if x["stream"] == "stdout"] == \
+        ["one", "three"]
+    assert [x["line"] for x in got if x["stream"] == "stderr"] == ["two"]
+    for x in got:
+        assert x["time"].endswith("Z") and "." in x["time"], x
+    assert [x["line"] for x in logs(d, "-n", "1", str(pid))] == \
+        [got[-1]["line"]]
+    assert [x["line"] for x in logs(d, "--stderr", str(pid))] == ["two"]
+    assert [x["line"] for x in logs(d, "--stdout", "sh")] == ["one", "three"]
+    # The human form: a table of time, stream, line.
+    r = d.ctl("logs", str(pid))
+    assert r.stdout.splitlines()[0].split() == ["TIME", "STREAM", "LINE"]
+
+
+def test_partial_and_long_lines(make_daemon):
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", "printf 'prompt> '; exec sleep 3802")
+    # No newline ever comes: shown once it has waited a moment.
+    wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["prompt> "])
+    pid = run(d, "/bin/sh", "-c",
+              "head -c 10000 /dev/zero | tr '\\0' x; echo; exec sleep 3803")
+    wait_for(lambda: len(logs(d, str(pid))) == 3)
+    assert [len(x["line"]) for x in logs(d, str(pid))] == [4096, 4096, 1808]
+
+
+def test_ended_process_and_ring_bound(make_daemon):
+    d = make_daemon(default_ini())
+    # 20,000 lines of 20 bytes: more than the ring holds (64 KiB).
+    pid = run(d, "/bin/sh", "-c",
+              "seq -f 'line %012g' 1 20000; echo done")
+    wait_for(lambda: any(x["line"] == "done" for x in
+                         logs(d, "-n", "100000", str(pid))))
+    got = logs(d, "-n", "100000", str(pid))
+    assert 1000 < len(got) < 20000, len(got)
+    assert got[-2]["line"] == "line 000000020000"
+    # Consecutive: the oldest went, the rest are whole and in order.
+    nums = [int(x["line"].split()[1]) for x in got[:-1]]
+    assert nums == list(range(nums[0], 20001))
+    assert d.ctl("ping").stdout == "PONG\n"
+
+
+def test_output_null_captures_nothing(make_daemon):
+    d = make_daemon(default_ini(proc="output = null"))
+    pid = run(d, "/bin/sh", "-c", "echo quiet; exec sleep 3804")
+    assert logs(d, str(pid)) == []
+
+
+@pytest.fixture
+def public_sock():
+    """A directory other users can reach (pytest's own is 0700)."""
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    yield os.path.join(pub, "s.sock")
+    shutil.rmtree(pub, ignore_errors=True)
+
+
+def test_another_users_output_is_not_theirs(make_daemon, public_sock):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0666"),
+                    sock=public_sock)
+    pid = run(d, "/bin/sh", "-c", "echo secret; exec sleep 3805")
+    wait_for(lambda: len(logs(d, str(pid))) == 1)
+    nobody = pwd.getpwnam("nobody")
+    c = d.raw_as(nobody.pw_uid, nobody.pw_gid)
+    reply = c.call("LOGS", str(pid))
+    assert isinstance(reply, Exception) and "NOPROC" in str(reply), reply
+
+
+def test_nothing_lost_across_a_server_restart(make_daemon, tmp_path):
+    d = make_daemon(default_ini())
+    gate = tmp_path / "go"
+    pid = run(d, "/bin/sh", "-c", "echo before; while [ ! -e %s ]; do "
+              "sleep 0.02; done; echo after; exec sleep 3806" % gate)
+    wait_for(lambda: len(logs(d, str(pid))) == 1)
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    # Written while no server runs: the monitor holds the pipe open.
+    gate.touch()
+    wait_for(lambda: d.server_pid != old and
+             d.ctl("ping").stdout == "PONG\n")
+    wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["after"])
