@@ -35,13 +35,13 @@
 #include "program.h"
 
 #define MAGIC		"PROCHAND"
-#define VERSION		2
+#define VERSION		3
 #define NFAILS		(sizeof(((struct program *)0)->fails) / \
 			    sizeof(uint64_t))
 /* The bytes of each item without its strings' bytes: what a count of
  * them must leave room for. */
 #define RECORD_LEAST	112
-#define RUN_LEAST	44
+#define RUN_LEAST	52
 #define PROGRAM_LEAST	(80 + 8 * NFAILS)
 #define TIMER_MAX	(86400000ULL * 366)	/* no duration is longer */
 /* Failed starts in a row past this change nothing (backoff doubles to
@@ -179,6 +179,7 @@ put_runs(struct bytes_out *w, const struct program *g)
 	for (i = g->nruns - k; i < g->nruns; i++) {
 		run = &g->runs[i % RUNS_KEPT];
 		bytes_put_u32(w, (uint32_t)run->pid);
+		bytes_put_u64(w, run->handle);
 		bytes_put_ts(w, &run->start);
 		bytes_put_ts(w, &run->end);
 		bytes_put_u64(w, run->run_ms);
@@ -269,6 +270,7 @@ get_runs(struct bytes_in *r, struct program *g)
 	for (i = 0; !r->bad && i < k; i++) {
 		memset(&run, 0, sizeof(run));
 		run.pid = (pid_t)(int32_t)bytes_u32(r);
+		run.handle = bytes_u64(r);
 		bytes_ts(r, &run.start);
 		bytes_ts(r, &run.end);
 		run.run_ms = bytes_u64(r);

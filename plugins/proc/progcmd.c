@@ -324,6 +324,43 @@ by_pid(const struct procctl_caller *who, const char *s)
 	return NULL;
 }
 
+/* The last lines a run wrote on stderr (what an admin reads first after
+ * an outage), from its captured output; an empty array without. */
+struct tail {
+	char	 *line[WHY_STDERR_LINES];
+	size_t	  len[WHY_STDERR_LINES];
+	size_t	  n;
+};
+
+static void
+tail_keep(const struct procctl_line *l, void *arg)
+{
+	struct tail *t = arg;
+
+	if (t->n < WHY_STDERR_LINES && (t->line[t->n] = malloc(l->len +
+	    1)) != NULL) {
+		memcpy(t->line[t->n], l->text, l->len);
+		t->len[t->n++] = l->len;
+	}
+}
+
+static void
+reply_stderr_tail(struct procctl_ctx *ctx, uint64_t handle)
+{
+	struct tail t;
+	size_t i;
+
+	memset(&t, 0, sizeof(t));
+	if (handle != 0)
+		(void)H->output_tail(proc_self, handle, WHY_STDERR_LINES, 2,
+		    tail_keep, &t);
+	H->reply_array(ctx, t.n);
+	for (i = 0; i < t.n; i++) {
+		H->reply_bulk(ctx, t.line[i], t.len[i]);
+		free(t.line[i]);
+	}
+}
+
 void
 program_cmd_why(struct procctl_ctx *ctx, int argc,
     const struct procctl_arg *argv)
@@ -354,7 +391,7 @@ program_cmd_why(struct procctl_ctx *ctx, int argc,
 	H->reply_array(ctx, g->nruns - first);
 	for (i = first; i < g->nruns; i++) {
 		r = &g->runs[i % RUNS_KEPT];
-		H->reply_map(ctx, 6);
+		H->reply_map(ctx, 7);
 		H->reply_str(ctx, "pid");
 		if (r->pid > 0)
 			H->reply_int(ctx, r->pid);
@@ -379,5 +416,7 @@ program_cmd_why(struct procctl_ctx *ctx, int argc,
 			H->reply_str(ctx, r->decision);
 		else
 			H->reply_null(ctx);
+		H->reply_str(ctx, "stderr");
+		reply_stderr_tail(ctx, r->handle);
 	}
 }

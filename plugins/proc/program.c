@@ -238,8 +238,10 @@ started_cb(const struct procctl_started *st, void *arg)
 	proc_started(p, st);
 	g->limits = p->limits;
 	adhoc_started(g, p->pid, NULL);
-	if (g->nruns > 0)
+	if (g->nruns > 0) {
 		g->runs[(g->nruns - 1) % RUNS_KEPT].pid = p->pid;
+		g->runs[(g->nruns - 1) % RUNS_KEPT].handle = p->handle;
+	}
 	proc_push_event(p, "started");
 	step(g, PE_STARTED, "started");
 }
@@ -870,6 +872,7 @@ program_adopt(struct proc *p, const char *name)
 	run_begin(g);
 	last_run(g)->start = p->started;
 	last_run(g)->pid = p->pid;
+	last_run(g)->handle = p->handle;
 	g->state = PS_RUNNING;
 	H->log(proc_self, PROCCTL_LOG_INFO, "program %s: adopted running "
 	    "(pid %d)", g->name, (int)p->pid);

@@ -9,6 +9,7 @@
 #include "proc.h"
 
 #define RUNS_KEPT	20	/* runs remembered per program, for `why` */
+#define WHY_STDERR_LINES 5	/* the last stderr lines of each run */
 #define MAX_EXIT_CODES	16
 #define STATUS_KEPT	128	/* STATUS= text kept per program */
 
@@ -23,6 +24,7 @@ enum restart_policy { RESTART_NO, RESTART_ON_FAILURE, RESTART_ALWAYS };
 /* One run: what `why` tells. */
 struct run {
 	pid_t		 pid;		/* 0 until the exec worked */
+	uint64_t	 handle;	/* the host's: its output (why) */
 	struct timespec	 start, end;	/* CLOCK_REALTIME */
 	uint64_t	 run_ms;
 	char		 how[400];	/* "exited with status 1 after 0.3s" */

@@ -116,3 +116,21 @@ def test_nothing_lost_across_a_server_restart(make_daemon, tmp_path):
     wait_for(lambda: d.server_pid != old and
              d.ctl("ping").stdout == "PONG\n")
     wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["after"])
+
+
+def test_why_shows_each_runs_last_stderr_lines(make_daemon):
+    from test_programs import prog_ini, wait_state, why
+    d = make_daemon(prog_ini("""
+[program:broken]
+command = /bin/sh -c 'echo starting; for i in 1 2 3 4 5 6 7; do echo "err $i" >&2; done; echo "fatal: no config" >&2; exit 2'
+start_secs = 5
+restart = on-failure
+start_limit = 1/60s
+backoff = 0.05s..0.05s
+"""))
+    wait_state(d, "broken", "FATAL")
+    want = ["err 4", "err 5", "err 6", "err 7", "fatal: no config"]
+    # Its last five stderr lines, not its stdout (read once the pipe
+    # has been, which may come just after its end).
+    wait_for(lambda: [r["stderr"] for r in why(d, "broken")["runs"]] ==
+             [want, want])
