@@ -319,6 +319,7 @@ int	shell_run(const struct target *t, int have_target, int json);
 /* One line for a push event: "[event] 4242 sleep exited with status 0
  * after 10.0s".  Returns 0, or -1 if V is not an event. */
 int	render_event(struct buf *out, const struct resp_value *v);
+int	render_followed(struct buf *out, const struct resp_value *v);
 /* For people: tables, "key: value" lines, command help (a command map or
  * an array of them), plain values. */
 void	render_human(FILE *fp, const struct resp_value *v);

@@ -13,9 +13,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "ctl.h"
+
+static int following;	/* the command goes on after its reply */
+
+/*
+ * Does ARGV (a command line) ask to follow?  By the protocol's
+ * convention (docs/protocol.md), a command that declares an option named
+ * `follow` goes on after its reply, in pushes to the connection, until it
+ * closes; the command table of the handshake's reply says which do.
+ */
+static int
+asks_follow(const struct resp_value *hello, int argc, char **argv)
+{
+	const struct resp_value *cmds, *c, *opts, *o, *name, *letter;
+	char flag[3] = "-?";
+	size_t i, j;
+	int k;
+
+	if ((cmds = resp_map_get(hello, "commands")) == NULL || argc < 2)
+		return 0;
+	for (i = 0; i < cmds->n; i++) {
+		c = &cmds->elem[i];
+		if ((name = resp_map_get(c, "name")) == NULL ||
+		    name->str == NULL || strcasecmp(name->str, argv[0]) != 0 ||
+		    (opts = resp_map_get(c, "options")) == NULL)
+			continue;
+		for (j = 0; j < opts->n; j++) {
+			o = &opts->elem[j];
+			if ((name = resp_map_get(o, "name")) == NULL ||
+			    name->str == NULL || strcmp(name->str, "follow") != 0)
+				continue;
+			letter = resp_map_get(o, "letter");
+			flag[1] = letter != NULL && letter->str != NULL &&
+			    strlen(letter->str) == 1 ? letter->str[0] : '\0';
+			for (k = 1; k < argc; k++)
+				if (strcmp(argv[k], "--follow") == 0 ||
+				    (flag[1] != '\0' && strcmp(argv[k], flag) == 0))
+					return 1;
+		}
+	}
+	return 0;
+}
 
 /* Connect and send the handshake (and COMMAND, if any) in one write;
  * read the handshake's reply.  0, or an exit code after printing why. */
@@ -43,6 +85,7 @@ open_session(struct client *c, const struct target *t, int argc,
 		goto done;
 	if ((rc = client_read(c, &v, timeout_ms, NULL)) != 0)
 		goto done;
+	following = asks_follow(&v, argc, argv);
 	if (v.type == RESP_T_ERROR) {
 		/* Refused before any command: busy, not allowed, ... */
 		fprintf(stderr, "procctl: %s: %s\n", c->target,
@@ -65,19 +108,35 @@ done:
 	return rc;
 }
 
+static int events_json;
+/* What a following command sends after its reply: each push's own
+ * line (its "text"), as the command's output goes on. */
+static void
+print_followed(const struct resp_value *v)
+{
+	struct buf line = { 0 };
+
+	if (events_json)
+		render_json(stdout, v);
+	else if (render_followed(&line, v) == 0)
+		printf("%.*s\n", (int)line.len, line.data);
+	buf_free(&line);
+	fflush(stdout);
+}
+
 static int
 one_shot(const struct target *t, int argc, char **argv, int json,
     int timeout_ms)
 {
 	struct resp_value v;
 	struct client c;
-	int rc;
+	int rc, failed;
 
 	if ((rc = open_session(&c, t, argc, argv, timeout_ms)) != 0)
 		return rc;
 	if ((rc = client_read(&c, &v, timeout_ms, NULL)) != 0)
 		goto done;
-	if (v.type == RESP_T_ERROR) {
+	if ((failed = v.type == RESP_T_ERROR)) {
 		fprintf(stderr, "procctl: %s\n", error_message(v.str));
 		rc = error_exit_code(v.str);
 	} else if (json)
@@ -87,12 +146,15 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 	resp_value_free(&v);
 	if (fflush(stdout) == EOF && rc == 0)
 		rc = EXIT_ERROR;
+	/* Then, until interrupted: only pushes come. */
+	events_json = json;
+	while (rc == 0 && following && !failed &&
+	    (rc = client_read(&c, &v, -1, print_followed)) == 0)
+		resp_value_free(&v);
 done:
 	client_close(&c);
 	return rc;
 }
-
-static int events_json;
 
 static void
 print_event(const struct resp_value *v)

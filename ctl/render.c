@@ -380,6 +380,21 @@ render_json(FILE *fp, const struct resp_value *v)
 	fputc('\n', fp);
 }
 
+/* A push that goes on a command's output (`logs -f`): its "text" alone,
+ * or as any event. */
+int
+render_followed(struct buf *out, const struct resp_value *v)
+{
+	const struct resp_value *text;
+
+	if (v->n >= 3 && (text = resp_map_get(&v->elem[2], "text")) != NULL &&
+	    is_scalar(text)) {
+		scalar_text(out, text);
+		return 0;
+	}
+	return render_event(out, v);
+}
+
 int
 render_event(struct buf *out, const struct resp_value *v)
 {

@@ -40,8 +40,19 @@ struct line {
 };
 TAILQ_HEAD(lines, line);
 
+/* Someone reading lines as they come (`logs -f`). */
+struct follower {
+	LIST_ENTRY(follower) link;
+	uint64_t	 id;
+	unsigned	 streams;
+	procctl_line_fn	 fn;
+	void		*arg;
+};
+LIST_HEAD(followers, follower);
+
 struct output {
 	LIST_ENTRY(output) hlink;
+	struct followers followers;
 	TAILQ_ENTRY(output) ended_link;
 	uint64_t	 id;
 	int		 fd[2];		/* stdout, stderr; -1 once at EOF */
@@ -61,6 +72,7 @@ static TAILQ_HEAD(, output) ended = TAILQ_HEAD_INITIALIZER(ended);
 static size_t nended;
 static size_t ring_max = 64 * 1024;
 static uint64_t partial_timer;	/* armed while a partial line waits */
+static uint64_t next_follower = 1;
 
 static void arm_partial(void);
 
@@ -90,6 +102,25 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void
+tell_followers(struct output *o, const struct line *l)
+{
+	struct follower *f, *next;
+	struct procctl_line pl;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.time_ms = l->time_ms;
+	pl.stream = l->stream;
+	pl.text = l->text;
+	pl.len = l->len;
+	/* One may go as it is told (its connection closes). */
+	for (f = LIST_FIRST(&o->followers); f != NULL; f = next) {
+		next = LIST_NEXT(f, link);
+		if (f->streams & (unsigned)l->stream)
+			f->fn(&pl, f->arg);
+	}
+}
+
 /* One line of STREAM into O's ring, the oldest going for room. */
 static void
 add_line(struct output *o, int stream, const char *s, size_t len)
@@ -106,6 +137,7 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	memcpy(l->text, s, len);
 	TAILQ_INSERT_TAIL(&o->lines, l, link);
 	o->bytes += sizeof(*l) + len;
+	tell_followers(o, l);
 	while (o->bytes > ring_max && (old = TAILQ_FIRST(&o->lines)) != l) {
 		TAILQ_REMOVE(&o->lines, old, link);
 		o->bytes -= sizeof(*old) + old->len;
@@ -214,8 +246,13 @@ on_readable(int fd, unsigned events, void *arg)
 static void
 output_free(struct output *o)
 {
+	struct follower *f;
 	struct line *l;
 
+	while ((f = LIST_FIRST(&o->followers)) != NULL) {
+		LIST_REMOVE(f, link);
+		free(f);
+	}
 	close_stream(o, 0);
 	close_stream(o, 1);
 	while ((l = TAILQ_FIRST(&o->lines)) != NULL) {
@@ -246,6 +283,7 @@ output_attach(uint64_t id, const int *fds)
 	}
 	o->id = id;
 	TAILQ_INIT(&o->lines);
+	LIST_INIT(&o->followers);
 	LIST_INSERT_HEAD(&buckets[id % NBUCKETS], o, hlink);
 	for (i = 0; i < 2; i++) {
 		o->fd[i] = fds[i];
@@ -307,6 +345,41 @@ output_tail(uint64_t id, size_t n, unsigned streams, procctl_line_fn fn,
 		k++;
 	}
 	return k;
+}
+
+/* FN gets each line of process ID's STREAMS from now on: an id for
+ * output_unfollow(), or 0 (no such output, no memory). */
+uint64_t
+output_follow(uint64_t id, unsigned streams, procctl_line_fn fn, void *arg)
+{
+	struct follower *f;
+	struct output *o;
+
+	if ((o = find(id)) == NULL || (f = calloc(1, sizeof(*f))) == NULL)
+		return 0;
+	f->id = next_follower++;
+	f->streams = streams;
+	f->fn = fn;
+	f->arg = arg;
+	LIST_INSERT_HEAD(&o->followers, f, link);
+	return f->id;
+}
+
+void
+output_unfollow(uint64_t fid)
+{
+	struct follower *f;
+	struct output *o;
+	size_t b;
+
+	for (b = 0; b < NBUCKETS; b++)
+		LIST_FOREACH(o, &buckets[b], hlink)
+			LIST_FOREACH(f, &o->followers, link)
+				if (f->id == fid) {
+					LIST_REMOVE(f, link);
+					free(f);
+					return;
+				}
 }
 
 /* Lines process ID's ring let go, or 0. */

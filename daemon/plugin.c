@@ -467,6 +467,21 @@ host_output_tail(struct procctl_plugin *self, uint64_t handle, size_t n,
 	return fn != NULL ? output_tail(handle, n, streams, fn, arg) : 0;
 }
 
+static uint64_t
+host_output_follow(struct procctl_plugin *self, uint64_t handle,
+    unsigned streams, procctl_line_fn fn, void *arg)
+{
+	(void)self;
+	return fn != NULL ? output_follow(handle, streams, fn, arg) : 0;
+}
+
+static void
+host_output_unfollow(struct procctl_plugin *self, uint64_t id)
+{
+	(void)self;
+	output_unfollow(id);
+}
+
 static int
 host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
 {
@@ -730,6 +745,8 @@ static const struct procctl_host host = {
 	.section_file = host_section_file,
 	.on_notify = host_on_notify,
 	.output_tail = host_output_tail,
+	.output_follow = host_output_follow,
+	.output_unfollow = host_output_unfollow,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,

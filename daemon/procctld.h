@@ -545,6 +545,9 @@ void	output_ended(uint64_t id);
 size_t	output_tail(uint64_t id, size_t n, unsigned streams,
 	    procctl_line_fn fn, void *arg);
 uint64_t output_dropped(uint64_t id);
+uint64_t output_follow(uint64_t id, unsigned streams, procctl_line_fn fn,
+	    void *arg);
+void	output_unfollow(uint64_t fid);
 void	output_free_all(void);
 void	children_free(void);
 

@@ -30,6 +30,7 @@
 
 struct session {
 	uint64_t		 id;
+	LIST_ENTRY(session)	 id_link;	/* by id: pushes to one */
 	struct procctl_caller	 caller;
 	char			 user[64];
 	char			 peer[64];	/* "127.0.0.1:5555", "local pid N" */
@@ -72,6 +73,10 @@ static struct resp_limits parse_limits;
 static uint64_t next_id = 1;
 static unsigned long auth_failures_total;
 static LIST_HEAD(, user_subs) subs = LIST_HEAD_INITIALIZER(subs);
+/* Every session by id: a push to one connection (`logs -f`) goes to it
+ * whether it subscribed or not. */
+#define ID_BUCKETS	1024
+static LIST_HEAD(, session) by_id[ID_BUCKETS];
 static struct user_subs admins = { (uid_t)-1, LIST_HEAD_INITIALIZER(),
     { NULL, NULL } };
 
@@ -244,6 +249,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->id = next_id++;
+	LIST_INSERT_HEAD(&by_id[s->id % ID_BUCKETS], s, id_link);
 	s->out = out;
 	s->io = io;
 	s->conn = conn;
@@ -314,6 +320,7 @@ session_free(struct session *s)
 {
 	if (s == NULL)
 		return;
+	LIST_REMOVE(s, id_link);
 	unsubscribe(s);
 	if (s->auth_timer != 0) {
 		/* Our own deferred reply: nobody else will finish it. */
@@ -549,11 +556,15 @@ deliver(const struct procctl_ctx *p)
 {
 	struct user_subs *g;
 
-	if (p->push_conn != 0) {
-		/* One connection: among the subscribers, which are few. */
-		LIST_FOREACH(g, &subs, link)
-			deliver_group(g, p);
-	} else if ((g = subs_group(p->push_uid, 0)) != NULL)
+	struct session *s;
+
+	if (p->push_conn != 0) {	/* one connection, subscribed or not */
+		LIST_FOREACH(s, &by_id[p->push_conn % ID_BUCKETS], id_link)
+			if (s->id == p->push_conn)
+				deliver_one(s, p);
+		return;
+	}
+	if ((g = subs_group(p->push_uid, 0)) != NULL)
 		deliver_group(g, p);
 	deliver_group(&admins, p);
 }

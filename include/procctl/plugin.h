@@ -525,6 +525,14 @@ struct procctl_host {
 	size_t		(*output_tail)(struct procctl_plugin *self,
 			    uint64_t handle, size_t n, unsigned streams,
 			    procctl_line_fn fn, void *arg);
+	/* FN gets each new line of HANDLE's STREAMS as it is read, until
+	 * output_unfollow(ID): an id, or 0 (nothing captured for it).
+	 * Unfollow before ARG goes (a connection that closed). */
+	uint64_t	(*output_follow)(struct procctl_plugin *self,
+			    uint64_t handle, unsigned streams,
+			    procctl_line_fn fn, void *arg);
+	void		(*output_unfollow)(struct procctl_plugin *self,
+			    uint64_t id);
 };
 
 /* The one exported symbol. */

@@ -17,6 +17,15 @@
 #define LOGS_DEFAULT	100
 #define LOGS_MAX	100000
 
+/* A connection following a process's output (`logs -f`). */
+struct follow {
+	uint64_t	 conn_id;
+	uint64_t	 fid;		/* the host's */
+	pid_t		 pid;
+	struct follow	*next;
+};
+static struct follow *follows;
+
 /* The lines, gathered for a reply whose size must be known first. */
 struct gathered {
 	struct procctl_line	*v;
@@ -65,21 +74,6 @@ gathered_free(struct gathered *g)
 	free(g->v);
 }
 
-/* RFC 3339, UTC, with milliseconds. */
-static void
-reply_ms(struct procctl_ctx *ctx, int64_t ms)
-{
-	char tmp[48];
-	struct tm tm;
-	time_t t = (time_t)(ms / 1000);
-	size_t n;
-
-	gmtime_r(&t, &tm);
-	n = strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(tmp + n, sizeof(tmp) - n, ".%03dZ", (int)(ms % 1000));
-	H->reply_str(ctx, tmp);
-}
-
 /* The record WORD names for WHO: a pid, or the newest of that name. */
 static struct proc *
 named(const struct procctl_caller *who, const struct procctl_arg *word)
@@ -99,6 +93,124 @@ named(const struct procctl_caller *who, const struct procctl_arg *word)
 			return p;
 	}
 	return NULL;
+}
+
+/* RFC 3339, UTC, with milliseconds. */
+static void
+reply_ms(struct procctl_ctx *ctx, int64_t ms)
+{
+	char tmp[48];
+	struct tm tm;
+	time_t t = (time_t)(ms / 1000);
+	size_t n;
+
+	gmtime_r(&t, &tm);
+	n = strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(tmp + n, sizeof(tmp) - n, ".%03dZ", (int)(ms % 1000));
+	H->reply_str(ctx, tmp);
+}
+
+/* A new line for a follower: a push to its connection that says itself
+ * in one line ("<time> <stream> <line>"), and its parts. */
+static void
+on_line(const struct procctl_line *l, void *arg)
+{
+	struct follow *f = arg;
+	struct procctl_ctx *ev;
+	char *text;
+	size_t n;
+
+	if ((ev = H->push_begin_conn(proc_self, f->conn_id)) == NULL)
+		return;
+	n = 40 + l->len;
+	if ((text = malloc(n)) != NULL) {
+		char stamp[48];
+		struct tm tm;
+		time_t t = (time_t)(l->time_ms / 1000);
+		size_t k;
+
+		gmtime_r(&t, &tm);
+		k = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(stamp + k, sizeof(stamp) - k, ".%03dZ",
+		    (int)(l->time_ms % 1000));
+		k = (size_t)snprintf(text, n, "%s %s ", stamp, l->stream == 1 ?
+		    "stdout" : "stderr");
+		memcpy(text + k, l->text, l->len);
+		n = k + l->len;
+	}
+	H->reply_array(ev, 3);
+	H->reply_str(ev, "event");
+	H->reply_str(ev, "log");
+	H->reply_map(ev, 5);
+	H->reply_str(ev, "pid");
+	H->reply_int(ev, f->pid);
+	H->reply_str(ev, "time");
+	reply_ms(ev, l->time_ms);
+	H->reply_str(ev, "stream");
+	H->reply_str(ev, l->stream == 1 ? "stdout" : "stderr");
+	H->reply_str(ev, "line");
+	H->reply_bulk(ev, l->text, l->len);
+	H->reply_str(ev, "text");
+	if (text != NULL)
+		H->reply_bulk(ev, text, n);
+	else
+		H->reply_bulk(ev, l->text, l->len);
+	H->push_end(ev);
+	free(text);
+}
+
+/* -f: the connection follows P's STREAMS, in pushes to it after the
+ * reply (a client knows to wait for them from the option's name,
+ * `follow`: docs/protocol.md).  0, or -1 with the reply made. */
+static int
+follow(struct procctl_ctx *ctx, const struct procctl_caller *who,
+    const struct proc *p, unsigned streams)
+{
+	struct follow *f;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		H->reply_error(ctx, "ERR", "out of memory");
+		return -1;
+	}
+	f->conn_id = who->conn_id;
+	f->pid = p->pid;
+	if ((f->fid = H->output_follow(proc_self, p->handle, streams, on_line,
+	    f)) == 0) {
+		free(f);
+		H->reply_error(ctx, "ERR", "process %d's output is not "
+		    "captured (output = ring)", (int)p->pid);
+		return -1;
+	}
+	f->next = follows;
+	follows = f;
+	return 0;
+}
+
+void
+logs_disconnect(uint64_t conn_id)
+{
+	struct follow **fp = &follows, *f;
+
+	while ((f = *fp) != NULL) {
+		if (f->conn_id == conn_id) {
+			*fp = f->next;
+			H->output_unfollow(proc_self, f->fid);
+			free(f);
+		} else
+			fp = &f->next;
+	}
+}
+
+void
+logs_fini(void)
+{
+	struct follow *f;
+
+	while ((f = follows) != NULL) {
+		follows = f->next;
+		H->output_unfollow(proc_self, f->fid);
+		free(f);
+	}
 }
 
 void
@@ -129,6 +241,9 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		    (int)(argv[1].len < 64 ? argv[1].len : 64), argv[1].ptr);
 		return;
 	}
+	if (H->option(ctx, "follow") != NULL && follow(ctx, who, p,
+	    streams) == -1)
+		return;
 	memset(&g, 0, sizeof(g));
 	(void)H->output_tail(proc_self, p->handle, (size_t)n, streams, gather,
 	    &g);

@@ -473,6 +473,7 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 	struct proc *p;
 
 	(void)arg;
+	logs_disconnect(who->conn_id);
 	/* One waiting for its session to come back is not this one's: a
 	 * new server's connection ids start again from 1. */
 	for (p = procs; p != NULL; p = p->next)
@@ -580,6 +581,8 @@ static const struct procctl_option logs_options[] = {
 	{ "lines", 'n', "N", "the last N lines (default 100)" },
 	{ "stdout", 0, NULL, "only what it wrote on stdout" },
 	{ "stderr", 0, NULL, "only what it wrote on stderr" },
+	{ "follow", 'f', NULL, "then each new line as it comes, until "
+	  "interrupted" },
 	{ NULL, 0, NULL, NULL },
 };
 static const struct procctl_param logs_params[] = {
@@ -589,7 +592,7 @@ static const struct procctl_param logs_params[] = {
 };
 
 static const struct procctl_command commands[] = {
-	{ "logs", proc_cmd_logs, 0, "logs [-n N] [--stdout|--stderr] "
+	{ "logs", proc_cmd_logs, 0, "logs [-f] [-n N] [--stdout|--stderr] "
 	  "<pid|name>", "What a process wrote (the newest of that name): "
 	  "its last lines, with the time and the stream", 0, logs_options,
 	  logs_params, "processes" },
@@ -737,6 +740,7 @@ proc_fini(struct procctl_plugin *self)
 	handover_keep();
 	handover_fini();
 	proc_adopt_fini();
+	logs_fini();
 	adhoc_fini();
 	program_fini();
 	for (p = procs; p != NULL; p = p->next) {

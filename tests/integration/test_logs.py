@@ -134,3 +134,36 @@ backoff = 0.05s..0.05s
     # has been, which may come just after its end).
     wait_for(lambda: [r["stderr"] for r in why(d, "broken")["runs"]] ==
              [want, want])
+
+
+def test_follow_shows_lines_as_they_come(make_daemon, tmp_path):
+    """logs -f: the last lines, then each new one, until interrupted."""
+    import subprocess
+    import threading
+    from conftest import PROCCTL
+    d = make_daemon(default_ini())
+    gate = tmp_path / "go"
+    pid = run(d, "/bin/sh", "-c", "echo early; while [ ! -e %s ]; do "
+              "sleep 0.02; done; echo late; echo later >&2; exec sleep 3807"
+              % gate)
+    wait_for(lambda: len(logs(d, str(pid))) == 1)
+    f = subprocess.Popen([str(PROCCTL), "-s", str(d.sock), "logs", "-f",
+                          str(pid)], stdout=subprocess.PIPE, text=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(f.stdout),
+                     daemon=True).start()
+    try:
+        wait_for(lambda: any(l.split()[-1:] == ["early"] for l in lines))
+        gate.touch()
+        wait_for(lambda: any(l.endswith(" stdout late\n") for l in lines) and
+                 any(l.endswith(" stderr later\n") for l in lines))
+        assert f.poll() is None       # still following
+    finally:
+        f.kill()
+        f.wait()
+    # Its connection gone, the daemon goes on (and forgot the follower).
+    assert d.ctl("ping").stdout == "PONG\n"
+    assert [x["line"] for x in logs(d, str(pid))] == ["early", "late",
+                                                       "later"] or \
+        sorted(x["line"] for x in logs(d, str(pid))) == \
+        ["early", "late", "later"]
