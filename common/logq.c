@@ -73,6 +73,12 @@ static struct {
 					 * ends, counted as OUT is */
 	unsigned long long notice_count; /* the drops it tells of */
 	char		 tag[32];
+	char		*path;		/* log_file, owned; NULL: stderr */
+	int		 owner;		/* we rotate it and create it */
+	size_t		 max;		/* rotate past this; 0: never */
+	unsigned	 backups;
+	unsigned long long size;	/* the file's, as far as we know */
+	unsigned long long checked;	/* PATH last compared with FD (s) */
 } q = { .fd = 2 };
 
 static char qbuf[LOGQ_MAX];
@@ -197,9 +203,28 @@ out_write(const char *p, size_t n)
 	}
 }
 
+/* "2026-11-24T10:15:02.123+01:00 ": a log file has nobody to stamp it. */
+static size_t
+stamp(char *out, size_t size)
+{
+	struct timespec ts;
+	struct tm tm;
+	char zone[8];
+	size_t n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (strftime(zone, sizeof(zone), "%z", &tm) != 5)
+		snprintf(zone, sizeof(zone), "+0000");
+	n += (size_t)snprintf(out + n, size - n, ".%03ld%.3s:%s ",
+	    ts.tv_nsec / 1000000, zone, zone + 3);
+	return n;
+}
+
 /* TEXT (LEN bytes) as a whole line at the end of the queue: the head for
- * the output (journald's priority, else "procctld: "), the text escaped,
- * a newline.  Dropped and counted when
+ * the output (journald's priority, else the time for a file and
+ * "procctld: "), the text escaped, a newline.  Dropped and counted when
  * it does not fit. */
 static void
 add_line(int prio, const char *text, size_t len)
@@ -214,8 +239,12 @@ add_line(int prio, const char *text, size_t len)
 	}
 	if (q.journal)
 		n = (size_t)snprintf(line, sizeof(line), "<%d>", prio);
-	else
-		n = (size_t)snprintf(line, sizeof(line), "procctld: ");
+	else {
+		if (q.path != NULL)
+			n = stamp(line, sizeof(line));
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		    "procctld: ");
+	}
 	if (len > LOGQ_TEXT_MAX)
 		len = LOGQ_TEXT_MAX;
 	n += escape_log(line + n, sizeof(line) - n - 1, text, len);
@@ -265,8 +294,8 @@ take(size_t n)
 		q.off = 0;
 }
 
-/* Everything queued is lost (ERR); a file may work again later, so its
- * lost lines are counted, with a drop warning queued among them. */
+/* Everything queued is lost (ERR); a log file may work again later, so
+ * its lost lines are counted, with a drop warning queued among them. */
 static void
 discard(int err)
 {
@@ -286,6 +315,8 @@ discard(int err)
 		q.kind = OUT_DEAD;
 }
 
+static void rotate(void);
+
 /* One write of whole lines from the queue (at most PIPE_BUF bytes when
  * they fit: atomic on a pipe, so no other writer's bytes land inside
  * them).  0, or -1 when the output would block or failed. */
@@ -294,6 +325,7 @@ write_chunk(void)
 {
 	const char *p = qbuf + q.off, *nl;
 	size_t n = q.len < PIPE_BUF ? q.len : PIPE_BUF;
+	struct stat st;
 	ssize_t w;
 
 	if (n < q.len && (nl = memrchr(p, '\n', n)) != NULL)
@@ -305,6 +337,11 @@ write_chunk(void)
 	while (w == -1 && errno == EINTR);
 	if (w > 0) {
 		take((size_t)w);
+		q.size += (unsigned long long)w;
+		if (q.path != NULL && q.max > 0 && q.size >= q.max &&
+		    fstat(q.fd, &st) == 0 &&	/* truncated by logrotate? */
+		    (q.size = (unsigned long long)st.st_size) >= q.max)
+			rotate();
 		return 0;
 	}
 	if (w == 0 || errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -326,6 +363,179 @@ flush_some(void)
 	q.blocked = 0;
 }
 
+/* ---- the log file ---- */
+
+static unsigned long long
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (unsigned long long)ts.tv_sec;
+}
+
+/* PATH opened to append to, without following a symbolic link or
+ * waiting for a FIFO: and only a regular file with one link, since root
+ * opens it in a directory the unprivileged server may write to. */
+static int
+open_log(const char *path, int create)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY |
+	    O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0640)) == -1)
+		return -1;
+	if (fd < 3 && (fd = above_stdio(fd)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_nlink != 1) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
+/* FD takes the place of the file we write to (the same fd number). */
+static void
+replace(int fd)
+{
+	struct stat st;
+
+	if (dup3(fd, q.fd, O_CLOEXEC) != -1)
+		q.size = fstat(q.fd, &st) == 0 ? (unsigned long long)st.st_size
+		    : 0;
+	close(fd);
+}
+
+/* PATH is no longer the file we write to (moved by the server's
+ * rotation or by logrotate): open it again.  The owner, which moves it
+ * itself, looks once a second at most; the others (the monitor, which
+ * logs little) at every line, so that none goes to a file rotated away
+ * meanwhile.  Only the owner creates it; the others wait until it is
+ * there again. */
+static void
+follow(void)
+{
+	unsigned long long now = now_s();
+	struct stat a, b;
+	int fd;
+
+	if (q.owner && now == q.checked)
+		return;
+	q.checked = now;
+	if (stat(q.path, &a) == 0) {
+		if (fstat(q.fd, &b) == 0 && a.st_dev == b.st_dev &&
+		    a.st_ino == b.st_ino)
+			return;
+	} else if (errno != ENOENT || !q.owner)
+		return;
+	if ((fd = open_log(q.path, q.owner)) != -1)
+		replace(fd);
+}
+
+/* Rotation cannot happen (CALL failed with errno): it is off, said once. */
+static void
+no_rotation(const char *call)
+{
+	char text[PATH_MAX + 256];
+	int len, err = errno;
+
+	q.max = 0;
+	len = snprintf(text, sizeof(text), "warn: log_file %s: cannot rotate "
+	    "(%s: %s; uid %u needs to write to its directory): it grows "
+	    "without bound", q.path, call, strerror(err), (unsigned)geteuid());
+	add_line(LOGQ_WARNING, text, len > 0 ? (size_t)len : 0);
+}
+
+void
+logq_check_rotation(void)
+{
+	char dir[PATH_MAX], *slash;
+
+	if (q.path == NULL || q.max == 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s", q.path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (access(dir, W_OK | X_OK) == -1) {
+		no_rotation(dir);
+		flush_some();
+	}
+}
+
+/* PATH.1 ... PATH.BACKUPS move up by one, PATH becomes PATH.1, and a new
+ * PATH is begun.  This needs the right to rename in PATH's directory:
+ * without it rotation stops, said once, and the file grows. */
+static void
+rotate(void)
+{
+	char from[PATH_MAX + 16], to[PATH_MAX + 16];
+	const char *what = "rename";
+	unsigned i;
+	int fd;
+
+	for (i = q.backups; i > 1; i--) {
+		snprintf(from, sizeof(from), "%s.%u", q.path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", q.path, i);
+		if (rename(from, to) == -1 && errno != ENOENT)
+			goto fail;
+	}
+	snprintf(to, sizeof(to), "%s.1", q.path);
+	if (q.backups > 0 ? rename(q.path, to) : unlink(q.path)) {
+		what = q.backups > 0 ? "rename" : "unlink";
+		goto fail;
+	}
+	what = "create";
+	if ((fd = open_log(q.path, 1)) == -1)
+		goto fail;
+	replace(fd);
+	q.checked = now_s();
+	return;
+fail:
+	no_rotation(what);
+}
+
+int
+logq_open_file(const char *path, size_t max, unsigned backups, int owner)
+{
+	struct stat st;
+	char *p;
+	int fd;
+
+	logq_init();
+	if ((fd = open_log(path, 1)) == -1)
+		return -1;
+	if ((p = strdup(path)) == NULL || fstat(fd, &st) == -1) {
+		free(p);
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	/* What waits for stderr goes there if it can now, else here. */
+	flush_some();
+	if (q.own)
+		close(q.fd);
+	q.fd = fd;
+	q.own = 1;
+	q.kind = OUT_FILE;
+	q.journal = 0;
+	free(q.path);
+	q.path = p;
+	q.owner = owner;
+	q.max = owner ? max : 0;
+	q.backups = backups;
+	q.size = (unsigned long long)st.st_size;
+	q.checked = now_s();
+	flush_some();
+	return 0;
+}
+
 /* ---- the queue's users ---- */
 
 void
@@ -334,6 +544,8 @@ logq_put(int prio, const char *text, size_t len)
 	logq_init();
 	if (q.kind == OUT_DEAD)
 		return;
+	if (q.path != NULL)
+		follow();
 	resume();
 	add_line(prio, text, len);
 	/* A write is tried at once, unless one would block: then the loop

@@ -17,6 +17,8 @@
  *  - At exit, what is queued is written for at most LOGQ_DRAIN_MS.
  *  - Under journald (JOURNAL_STREAM names stderr) every line starts with
  *    its syslog priority, <3> to <7>, in place of "procctld: ".
+ *  - Or lines go to a log file (logq_open_file), which the server
+ *    rotates by size.
  */
 #ifndef PROCCTL_LOGQ_H
 #define PROCCTL_LOGQ_H
@@ -38,8 +40,8 @@
  * whether it is the journal.  Called once, early (main(), before any fd
  * is opened that must survive); logq_put() calls it if nobody did. */
 void	logq_init(void);
-/* The fd logq opened and holds (a private reopening of stderr), or -1:
- * code that closes every fd it does not know keeps it. */
+/* The fd logq opened and holds (a private reopening of stderr, a log
+ * file), or -1: code that closes every fd it does not know keeps it. */
 int	logq_fd(void);
 /* TAG ("monitor: ") goes before the drop count in that warning. */
 void	logq_set_tag(const char *tag);
@@ -52,5 +54,18 @@ int	logq_wait_fd(void);
 void	logq_flush(void);
 /* Write what waits, giving up after MS milliseconds. */
 void	logq_drain(int ms);
+
+/* From now on lines go to PATH, appended (created mode 0640 if it is
+ * not there), and no longer to stderr.  OWNER: this process rotates it
+ * once it passes MAX bytes (0: never), keeping BACKUPS older files
+ * (PATH.1 the newest), and creates it again when it has been moved
+ * away; every process opens PATH again once it has been replaced.  0,
+ * or -1 with errno (ELOOP: a symbolic link; EINVAL: not a regular file
+ * with one link). */
+int	logq_open_file(const char *path, size_t max, unsigned backups,
+	    int owner);
+/* After a change of user: if this process may no longer rename in the
+ * log file's directory, rotation is off, and a warning says so. */
+void	logq_check_rotation(void);
 
 #endif

@@ -59,11 +59,12 @@ usage(FILE *fp)
 "  -V         print the version and exit\n"
 "  -h         this help\n"
 "\n"
-"Runs in the foreground and logs to stderr, as two processes: the monitor\n"
-"(this pid; the parent of every managed process) and the server, which\n"
-"drops root to server_user.  SIGTERM or SIGINT: stop listening, end every\n"
-"process (or leave them with live_restore = yes), remove the socket, exit\n"
-"0.  SIGHUP: reload the [access] policy, secrets and TLS certificate.\n"
+"Runs in the foreground and logs to stderr (or log_file), as two\n"
+"processes: the monitor (this pid; the parent of every managed process)\n"
+"and the server, which drops root to server_user.  SIGTERM or SIGINT:\n"
+"stop listening, end every process (or leave them with live_restore =\n"
+"yes), remove the socket, exit 0.  SIGHUP: reload the [access] policy,\n"
+"secrets and TLS certificate.\n"
 "Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
 }
 
@@ -420,6 +421,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
+	logq_check_rotation();
 	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
 	    "-s %s help", PROCCTLD_VERSION, c->socket, nplugins,
 	    nplugins == 1 ? "" : "s", c->socket);
@@ -617,6 +619,12 @@ be_server(int argc, char **argv, struct config *cf)
 		    "then runs the server");
 		return 1;
 	}
+	/* Opened as root, kept when root is dropped; the server rotates
+	 * it (the monitor only follows). */
+	if (cf->log_file != NULL && logq_open_file(cf->log_file, cf->log_max,
+	    cf->log_backups, 1) == -1)
+		log_warn("[daemon] log_file = %s: %s; logging to stderr",
+		    cf->log_file, strerror(errno));
 	set_title(argc, argv, "procctld: server");
 	prctl(PR_SET_NAME, "procctld-srv");
 	active_config = cf;
@@ -729,7 +737,8 @@ main(int argc, char **argv)
 		}
 		cf.socket = strdup(defsock);
 	}
-	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
+	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1 ||
+	    reload_beside(&cf, &cf.log_file) == -1)
 		fatal("out of memory");
 	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
 	    check_socket_group(&cf) == -1 ||
@@ -752,6 +761,20 @@ main(int argc, char **argv)
 	}
 	if (getenv(MON_ENV_SERVER) != NULL)
 		return be_server(argc, argv, &cf);
+	/* The monitor's: it follows the server's rotation.  Re-executed
+	 * for an upgrade, it is the parent of every process: it goes on
+	 * without the file rather than end. */
+	if (cf.log_file != NULL && logq_open_file(cf.log_file, 0, 0, 0) == -1) {
+		if (getenv(MON_ENV_UPGRADE) != NULL)
+			log_warn("[daemon] log_file = %s: %s; logging to "
+			    "stderr", cf.log_file, strerror(errno));
+		else {
+			log_error("[daemon] log_file = %s: %s; not starting",
+			    cf.log_file, strerror(errno));
+			release(&cf);
+			return EX_CONFIG_CODE;
+		}
+	}
 	raise_nofile();
 	become_monitor(argc, argv, &cf);
 }

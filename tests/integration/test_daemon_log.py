@@ -1,16 +1,27 @@
 """procctld's own log (docs/logs.md, "procctld's own log"): a stderr that
 nobody reads never stops the daemon, lines dropped meanwhile are counted;
-bytes a user chose are escaped; journald gets syslog priorities."""
+bytes a user chose are escaped; journald gets syslog priorities; log_file
+is appended to and rotated."""
 import os
+import pwd
 import re
+import shutil
 import signal
 import socket
+import subprocess
+import tempfile
+from pathlib import Path
 
-from conftest import Raw, connectable, wait_for
+import pytest
+
+from conftest import PROCCTLD, Raw, connectable, default_ini, wait_for
 from test_tcp import Tcp, tcp_daemon, tcp_ini
 
+IS_ROOT = os.geteuid() == 0
 DROPPED = re.compile(
     r"^procctld: warn: (\d+) log lines dropped \(stderr not read\)$", re.M)
+STAMP = re.compile(
+    r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d procctld: ")
 
 
 def flood(d, n, every=250):
@@ -132,3 +143,134 @@ def test_journal_stream_naming_another_file_is_ignored(make_daemon):
     wait_for(lambda: "listening on" in d.read_stderr())
     for line in whole_lines(d.read_stderr()):
         assert line.startswith("procctld: "), line
+
+
+def server_may_write(tmp_path):
+    """A directory the server can rename in, and the [daemon] lines that
+    make it so: as root the server is `nobody`, given a directory of its
+    own under /tmp (tmp_path's parents are closed to it)."""
+    if not IS_ROOT:
+        (tmp_path / "logs").mkdir()
+        return tmp_path / "logs", ""
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody to run the server as")
+    logdir = Path(tempfile.mkdtemp(prefix="procctl-log-", dir="/tmp"))
+    os.chown(logdir, nobody.pw_uid, nobody.pw_gid)
+    return logdir, "server_user = nobody\n"
+
+
+def test_log_file_is_written_and_rotated(make_daemon, tmp_path):
+    logdir, extra = server_may_write(tmp_path)
+    path = logdir / "procctld.log"
+    try:
+        d = make_daemon(default_ini(extra_daemon=extra + "log_file = %s\n"
+                                    "log_max = 16k\nlog_backups = 2\n" %
+                                    path), start=False)
+        d.start(wait=False)
+        wait_for(lambda: d.proc.poll() is not None or answers(d),
+                 describe=d.log)
+        assert d.proc.poll() is None, d.log()
+        assert path.stat().st_mode & 0o777 == 0o640
+
+        def rotated_twice():
+            flood(d, 200, every=100)
+            return (logdir / "procctld.log.2").exists()
+        wait_for(rotated_twice, timeout=120)
+        flood(d, 400)
+        assert sorted(p.name for p in logdir.iterdir()) == [
+            "procctld.log", "procctld.log.1", "procctld.log.2"]
+        for name in ("procctld.log.1", "procctld.log.2"):
+            size = (logdir / name).stat().st_size
+            assert 16384 <= size < 16384 + 8192, (name, size)
+        for p in logdir.iterdir():
+            for line in whole_lines(p.read_text()):
+                assert STAMP.match(line), (p.name, line)
+        # The server's lines go there, not to stderr.
+        assert "connected: uid" not in d.log()
+        # The monitor writes there too, following the rotation.
+        os.kill(d.server_pid, signal.SIGKILL)
+        wait_for(lambda: any(
+            "monitor: the server was killed by signal 9" in p.read_text()
+            for p in logdir.iterdir()), describe=lambda: "\n".join(
+                "== %s\n%s" % (p, p.read_text()[-1500:])
+                for p in logdir.iterdir()) + "\n== stderr\n" + d.log())
+        wait_for(lambda: answers(d))
+        assert d.stop() == 0
+    finally:
+        if IS_ROOT:
+            shutil.rmtree(logdir)
+
+
+def test_log_file_moved_away_is_opened_again(make_daemon, tmp_path):
+    """logrotate moves the file (log_max = 0: rotation is left to it): the
+    server writes to PATH again, created anew, within a second; the
+    monitor before its next line."""
+    logdir, extra = server_may_write(tmp_path)
+    path = logdir / "procctld.log"
+    try:
+        d = make_daemon(default_ini(extra_daemon=extra + "log_file = %s\n"
+                                    "log_max = 0\n" % path), start=False)
+        d.start(wait=False)
+        wait_for(lambda: d.proc.poll() is not None or answers(d),
+                 describe=d.log)
+        os.rename(path, logdir / "moved.log")
+
+        def reopened():
+            flood(d, 20)
+            return path.exists() and "connected: uid" in path.read_text()
+        wait_for(reopened)
+        os.kill(d.server_pid, signal.SIGKILL)
+        wait_for(lambda: "monitor: the server was killed by signal 9" in
+                 path.read_text(), describe=lambda: path.read_text())
+        wait_for(lambda: answers(d))
+        assert "listening on" in (logdir / "moved.log").read_text()
+        assert not list(logdir.glob("procctld.log.*"))
+        assert d.stop() == 0
+    finally:
+        if IS_ROOT:
+            shutil.rmtree(logdir)
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="needs a server that drops root")
+def test_log_file_in_a_directory_the_server_cannot_write(make_daemon):
+    """The server opens log_file as root and keeps it; renaming it needs
+    the directory, which it no longer may write to: said once, at start,
+    and the file just grows."""
+    uid = pwd.getpwnam("nobody").pw_uid
+    d = make_daemon(default_ini(extra_daemon="server_user = nobody\n"
+                                "log_file = procctld.log\nlog_max = 4k\n"),
+                    start=False)
+    d.start(wait=False)
+    path = d.tmp / "procctld.log"      # beside the configuration
+    wait_for(lambda: path.exists() and "cannot rotate" in path.read_text(),
+             describe=d.log)
+    flood(d, 300)
+    text = path.read_text()
+    assert re.search(r"procctld: warn: log_file %s: cannot rotate \(%s: "
+                     r"Permission denied; uid %d needs to write to its "
+                     r"directory\)" % (re.escape(str(path)),
+                                       re.escape(str(d.tmp)), uid), text)
+    assert text.count("cannot rotate") == 1
+    assert path.stat().st_size > 4096
+    assert not (d.tmp / "procctld.log.1").exists()
+
+
+@pytest.mark.parametrize("make_path,why", [
+    (lambda t: t / "no" / "such" / "dir.log", "No such file or directory"),
+    (lambda t: (t / "link.log").symlink_to(t / "elsewhere") or
+     t / "link.log", "Too many levels of symbolic links"),
+])
+def test_unusable_log_file_exits_78(tmp_path, make_path, why):
+    path = make_path(tmp_path)
+    ini = tmp_path / "procctld.ini"
+    ini.write_text(default_ini(extra_daemon="log_file = %s\n" % path))
+    r = subprocess.run([str(PROCCTLD), "-c", str(ini), "-s",
+                        str(tmp_path / "s.sock")], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 78, r.stderr
+    assert "[daemon] log_file = %s: %s; not starting" % (path, why) in \
+        r.stderr
+    assert not (tmp_path / "s.sock").exists()
+    assert not (tmp_path / "elsewhere").exists()
