@@ -279,6 +279,7 @@ resume(void)
 	len = snprintf(text, sizeof(text), "warn: %s%llu log line%s dropped "
 	    "(%s)", q.tag, n, n == 1 ? "" : "s", q.drop_errno ?
 	    strerror(q.drop_errno) : "stderr not read");
+	q.drop_errno = 0;
 	add_line(LOGQ_WARNING, text, (size_t)len);
 	q.notice_end = q.out + q.len;
 	q.notice_count = n;
