@@ -34,6 +34,8 @@ SSL_CFLAGS  := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
+# The log's queue and escaping: the daemon's two processes, not procctl.
+LOG_SRC    = common/logq.c common/escape.c
 DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
@@ -57,7 +59,8 @@ PLUGINS	= $(BUILD)/plugins/proc.so $(BUILD)/plugins/arith.so
 UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
-	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files
+	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files \
+	  $(BUILD)/tests/test_logq
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	fuzz bench need-build-deps need-test-deps auto-deps
@@ -75,7 +78,7 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 
-$(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC))
+$(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
 
 # procctl links only libc; TLS and line editing are modules it loads when
@@ -114,31 +117,36 @@ $(BUILD)/tests/test_decimal: $(call pic,tests/unit/test_decimal.c plugins/arith/
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GMP_LIBS)
 
-$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/confread.c daemon/access.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_config: $(call obj,tests/unit/test_config.c daemon/config.c daemon/confread.c daemon/access.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS)
 
-$(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon/command.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon/command.c daemon/reply.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
-$(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+# The log's escaping, and its queue on a pipe nobody reads.
+$(BUILD)/tests/test_logq: $(call obj,tests/unit/test_logq.c $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # MON_FILES records as the server reads them.
-$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/loop.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # The monitor on its own, driven through its message set (root: it
 # creates cgroups and users' processes).
-$(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC) common/buf.c)
+$(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC) common/buf.c $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # The loop's clock and sleep are simulated (see tests/unit/test_loop.c).
-$(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon/log.c $(COMMON_SRC))
+$(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -Wl,--wrap=clock_gettime -Wl,--wrap=epoll_wait \
 	    -Wl,--wrap=epoll_pwait -o $@ $^

@@ -27,6 +27,8 @@
 #define DEFAULT_MAX_ARGS	(64 * 1024)
 #define DEFAULT_MAX_OUTPUT	(16 * 1024 * 1024)
 #define DEFAULT_MAX_BATCH	64
+#define DEFAULT_LOG_MAX		(10 * 1024 * 1024)
+#define DEFAULT_LOG_BACKUPS	5
 #define PLUGIN_PREFIX		"plugin:"
 
 /* What the keys after the last header are for. */
@@ -65,6 +67,8 @@ config_defaults(struct config *c)
 	c->max_args = DEFAULT_MAX_ARGS;
 	c->max_output = DEFAULT_MAX_OUTPUT;
 	c->max_batch = DEFAULT_MAX_BATCH;
+	c->log_max = DEFAULT_LOG_MAX;
+	c->log_backups = DEFAULT_LOG_BACKUPS;
 }
 
 int
@@ -178,6 +182,27 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 			return bad_value(st, "daemon", key, val,
 			    "expected error, warn, info or debug");
 		c->log_level = lvl;
+		return 1;
+	}
+	if (strcmp(key, "log_file") == 0) {
+		if (val[0] == '\0')
+			return bad_value(st, "daemon", key, val, "empty path");
+		return set_str(&c->log_file, val) == 0;
+	}
+	if (strcmp(key, "log_max") == 0) {
+		if (config_parse_size(val, &c->log_max) == -1)
+			return bad_value(st, "daemon", key, val, "expected a "
+			    "size (suffixes k, M, G allowed), 0 for never");
+		return 1;
+	}
+	if (strcmp(key, "log_backups") == 0) {
+		errno = 0;
+		m = strtoul(val, &end, 10);
+		if (errno != 0 || *end != '\0' || val[0] < '0' ||
+		    val[0] > '9' || m > 1000)
+			return bad_value(st, "daemon", key, val,
+			    "expected a count from 0 to 1000");
+		c->log_backups = (unsigned)m;
 		return 1;
 	}
 	if (strcmp(key, "max_clients") == 0 || strcmp(key, "max_request") == 0
@@ -628,5 +653,6 @@ config_free(struct config *c)
 	free(c->include);
 	free(c->socket);
 	free(c->plugin_dir);
+	free(c->log_file);
 	memset(c, 0, sizeof(*c));
 }

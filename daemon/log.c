@@ -1,16 +1,24 @@
+/*
+ * The server's log (and the monitor's, for the daemon code it runs):
+ * levels, the plugin's name before its lines, the first error kept for
+ * a reply (log_capture).  Writing is logq's (common/logq.c): a line is
+ * escaped, queued and written when stderr can take it, never waited for.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
+#include "logq.h"
 #include "procctld.h"
 
 static int log_level = LOG_INFO;
 static char *capture;		/* log_capture()'s: the first error */
 static size_t capture_size;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+static const int level_prio[] = { LOGQ_ERR, LOGQ_WARNING, LOGQ_INFO,
+	LOGQ_DEBUG };
 
 void
 log_init(int level)
@@ -49,20 +57,27 @@ log_capture(char *buf, size_t size)
 void
 log_vmsg(int level, const char *prefix, const char *fmt, va_list ap)
 {
-	char msg[2048];
+	char msg[LOGQ_TEXT_MAX], line[LOGQ_TEXT_MAX];
+	int n;
 	size_t i;
 
 	if (level > log_level)
 		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	/* One event, one line: logs are read by journald and by grep. */
-	for (i = 0; msg[i] != '\0'; i++)
-		if (msg[i] == '\n' || msg[i] == '\r')
-			msg[i] = ' ';
-	if (capture != NULL && level == LOG_ERROR && capture[0] == '\0')
+	if (capture != NULL && level == LOG_ERROR && capture[0] == '\0') {
+		/* A reply is one line too. */
 		snprintf(capture, capture_size, "%s", msg);
-	fprintf(stderr, "procctld: %s: %s%s%s\n", level_names[level],
+		for (i = 0; capture[i] != '\0'; i++)
+			if (capture[i] == '\n' || capture[i] == '\r')
+				capture[i] = ' ';
+	}
+	/* Newlines and every other control byte are escaped by logq: one
+	 * event stays one line, as journald and grep read it. */
+	n = snprintf(line, sizeof(line), "%s: %s%s%s", level_names[level],
 	    prefix ? prefix : "", prefix ? ": " : "", msg);
+	if (n > 0)
+		logq_put(level_prio[level], line, (size_t)n < sizeof(line) ?
+		    (size_t)n : sizeof(line) - 1);
 }
 
 void
@@ -83,5 +98,5 @@ fatal(const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(LOG_ERROR, NULL, fmt, ap);
 	va_end(ap);
-	exit(1);
+	exit(1);	/* logq drains what waits, for a second at most */
 }

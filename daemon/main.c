@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "logq.h"
 #include "monitor.h"
 #include "paths.h"
 #include "procctld.h"
@@ -41,6 +42,8 @@ static int upgrade_asked;	/* `daemon upgrade`: the monitor re-execs */
 static int bad_config;		/* start(): a plugin found its part unusable */
 static int sigfd = -1;
 static struct watch *sigwatch;
+static struct watch *logwatch;	/* the log's fd, while lines wait */
+static int logwatch_fd = -1;
 
 static void
 usage(FILE *fp)
@@ -56,11 +59,12 @@ usage(FILE *fp)
 "  -V         print the version and exit\n"
 "  -h         this help\n"
 "\n"
-"Runs in the foreground and logs to stderr, as two processes: the monitor\n"
-"(this pid; the parent of every managed process) and the server, which\n"
-"drops root to server_user.  SIGTERM or SIGINT: stop listening, end every\n"
-"process (or leave them with live_restore = yes), remove the socket, exit\n"
-"0.  SIGHUP: reload the [access] policy, secrets and TLS certificate.\n"
+"Runs in the foreground and logs to stderr (or log_file), as two\n"
+"processes: the monitor (this pid; the parent of every managed process)\n"
+"and the server, which drops root to server_user.  SIGTERM or SIGINT:\n"
+"stop listening, end every process (or leave them with live_restore =\n"
+"yes), remove the socket, exit 0.  SIGHUP: reload the [access] policy,\n"
+"secrets and TLS certificate.\n"
 "Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
 }
 
@@ -345,6 +349,37 @@ static const struct procctl_command daemon_command = {
 	daemon_params, "server"
 };
 
+static void
+on_log_writable(int fd, unsigned events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	logq_flush();
+}
+
+/* The loop's hook: the connections' turn, then the log: while lines wait
+ * for stderr, its fd is watched for room (log.c is below the loop and
+ * cannot watch it itself). */
+static int
+before_sleep(void)
+{
+	int busy = conn_before_sleep(), fd = logq_wait_fd();
+
+	if (logwatch != NULL && fd != logwatch_fd) {
+		loop_unwatch(logwatch);
+		logwatch = NULL;
+		logwatch_fd = -1;
+	}
+	if (fd != -1 && logwatch == NULL && fd != logwatch_fd) {
+		/* Refused once (an fd epoll cannot watch), not again: each
+		 * line tries to write anyway. */
+		logwatch_fd = fd;
+		logwatch = loop_watch(fd, LOOP_WRITE, on_log_writable, NULL);
+	}
+	return busy;
+}
+
 /* The layers from the bottom up, then the plugins, then the doors, then
  * root is dropped, then the monitor tells us what already runs. */
 static int
@@ -371,7 +406,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	    "core") == -1)
 		return -1;
 	conn_init(&cl);
-	loop_set_before_sleep(conn_before_sleep);
+	loop_set_before_sleep(before_sleep);
 	if ((nplugins = plugin_load_all(c)) == -1) {
 		log_error("%s: configuration unusable (a plugin refused its "
 		    "part); not starting", c->file ? c->file : "defaults");
@@ -386,6 +421,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
+	logq_check_rotation();
 	log_info("procctld %s listening on %s (%d plugin%s); try: procctl "
 	    "-s %s help", PROCCTLD_VERSION, c->socket, nplugins,
 	    nplugins == 1 ? "" : "s", c->socket);
@@ -421,6 +457,10 @@ stop(int failed)
 	if (sigwatch != NULL)
 		loop_unwatch(sigwatch);
 	sigwatch = NULL;
+	if (logwatch != NULL)
+		loop_unwatch(logwatch);
+	logwatch = NULL;
+	logwatch_fd = -1;
 	loop_free();
 	if (sigfd != -1)
 		close(sigfd);
@@ -555,14 +595,21 @@ become_monitor(int argc, char **argv, struct config *cf)
 static int
 be_server(int argc, char **argv, struct config *cf)
 {
-	int lfds[64], monfd;
+	int lfds[64], monfd, keep;
 	size_t n;
 
 	monfd = atoi(getenv(MON_ENV_SERVER));
 	n = fd_list(getenv(MON_ENV_LISTEN), lfds, sizeof(lfds) /
 	    sizeof(lfds[0]));
-	/* The monitor placed them at 3, 4...; nothing else is ours. */
-	close_range(4 + (unsigned)n, ~0U, 0);
+	/* The monitor placed them at 3, 4...; nothing else is ours but
+	 * the log's own fd (logq.c). */
+	keep = logq_fd();
+	if (keep >= 4 + (int)n) {
+		if (keep > 4 + (int)n)
+			close_range(4 + (unsigned)n, (unsigned)keep - 1, 0);
+		close_range((unsigned)keep + 1, ~0U, 0);
+	} else
+		close_range(4 + (unsigned)n, ~0U, 0);
 	fcntl(monfd, F_SETFD, FD_CLOEXEC);
 	unsetenv(MON_ENV_SERVER);
 	unsetenv(MON_ENV_LISTEN);
@@ -572,6 +619,12 @@ be_server(int argc, char **argv, struct config *cf)
 		    "then runs the server");
 		return 1;
 	}
+	/* Opened as root, kept when root is dropped; the server rotates
+	 * it (the monitor only follows). */
+	if (cf->log_file != NULL && logq_open_file(cf->log_file, cf->log_max,
+	    cf->log_backups, 1) == -1)
+		log_warn("[daemon] log_file = %s: %s; logging to stderr",
+		    cf->log_file, strerror(errno));
 	set_title(argc, argv, "procctld: server");
 	prctl(PR_SET_NAME, "procctld-srv");
 	active_config = cf;
@@ -614,6 +667,10 @@ main(int argc, char **argv)
 	 * open must not reach the server or a child. */
 	if (getenv(MON_ENV_SERVER) == NULL && getenv(MON_ENV_UPGRADE) == NULL)
 		close_range(3, ~0U, 0);
+	/* A reader of stderr that has gone is EPIPE, not the end of the
+	 * parent of every process (children get SIG_DFL back: spawn.c). */
+	signal(SIGPIPE, SIG_IGN);
+	logq_init();
 	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
 		switch (ch) {
 		case 'c':
@@ -680,7 +737,8 @@ main(int argc, char **argv)
 		}
 		cf.socket = strdup(defsock);
 	}
-	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1)
+	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1 ||
+	    reload_beside(&cf, &cf.log_file) == -1)
 		fatal("out of memory");
 	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
 	    check_socket_group(&cf) == -1 ||
@@ -703,6 +761,20 @@ main(int argc, char **argv)
 	}
 	if (getenv(MON_ENV_SERVER) != NULL)
 		return be_server(argc, argv, &cf);
+	/* The monitor's: it follows the server's rotation.  Re-executed
+	 * for an upgrade, it is the parent of every process: it goes on
+	 * without the file rather than end. */
+	if (cf.log_file != NULL && logq_open_file(cf.log_file, 0, 0, 0) == -1) {
+		if (getenv(MON_ENV_UPGRADE) != NULL)
+			log_warn("[daemon] log_file = %s: %s; logging to "
+			    "stderr", cf.log_file, strerror(errno));
+		else {
+			log_error("[daemon] log_file = %s: %s; not starting",
+			    cf.log_file, strerror(errno));
+			release(&cf);
+			return EX_CONFIG_CODE;
+		}
+	}
 	raise_nofile();
 	become_monitor(argc, argv, &cf);
 }

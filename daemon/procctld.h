@@ -135,6 +135,9 @@ struct config {
 	mode_t			 socket_mode;
 	char			*plugin_dir;
 	int			 log_level;
+	char			*log_file;	/* NULL: stderr */
+	size_t			 log_max;	/* rotated past this; 0: never */
+	unsigned		 log_backups;	/* rotated files kept */
 	size_t			 max_clients;	/* 0: bounded by RLIMIT_NOFILE */
 	size_t			 max_request;
 	size_t			 max_args;

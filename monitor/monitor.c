@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logq.h"
 #include "mon.h"
 
 #define GIVE_UP_MS	5000	/* past the longest stop_ms */
@@ -64,8 +65,9 @@ static struct proclist graveyard = LIST_HEAD_INITIALIZER(graveyard);
 static size_t nprocs;
 
 static int epfd = -1;
-static char w_server, w_signals, w_srvpid, w_notify; /* what an event
-						 * is about */
+static char w_server, w_signals, w_srvpid, w_notify, w_log; /* what an
+						 * event is about */
+static int log_fd = -1;		/* logq's fd, in the set while lines wait */
 static uint32_t srv_events;	/* the server's fd in the set for, or 0 */
 static int srv_pidfd = -1;
 static int chld_pending;	/* SIGCHLD: orphans may wait to be reaped */
@@ -94,16 +96,31 @@ static int64_t give_up_at;
 static uint64_t max_id;		/* the largest id we have seen */
 
 
+/* The monitor's lines are notices (syslog priority 5): it logs only
+ * what is worth noticing.  Escaped, queued and written when stderr can
+ * take them (common/logq.c): the parent of every process never waits
+ * for whoever reads its log. */
 void
 mon_log(const char *fmt, ...)
 {
-	char line[512];
+	char line[LOGQ_TEXT_MAX];
 	va_list ap;
+	int n;
 
+	n = snprintf(line, sizeof(line), "monitor: ");
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "procctld: monitor: %s\n", line);
+	logq_put(LOGQ_NOTICE, line, strlen(line));
+}
+
+/* The monitor ends: what its log holds is written first (for a second
+ * at most: a stderr nobody reads does not keep it). */
+static void __attribute__((noreturn))
+mon_exit(int code)
+{
+	logq_drain(LOGQ_DRAIN_MS);
+	_exit(code);
 }
 
 static int64_t
@@ -1091,7 +1108,7 @@ adopt(const char *path)
 		 * nothing in it is adopted, dropped or killed. */
 		mon_log("cannot start: the processes in %s could not be "
 		    "checked", path);
-		_exit(1);
+		mon_exit(1);
 	}
 	while ((p = LIST_FIRST(&loaded)) != NULL) {
 		LIST_REMOVE(p, link);
@@ -1120,6 +1137,7 @@ setup(const struct monitor_args *a)
 	ever_ready = getenv(MON_ENV_UPGRADE) != NULL;
 	unsetenv(MON_ENV_UPGRADE);
 	prctl(PR_SET_NAME, "procctld-mon");
+	logq_set_tag("monitor: ");
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
 		mon_log("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
 	signal(SIGCHLD, SIG_DFL);	/* ignored, children reap themselves */
@@ -1133,7 +1151,7 @@ setup(const struct monitor_args *a)
 	    (exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1 ||
 	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1) {
 		mon_log("cannot start: %s", strerror(errno));
-		_exit(1);
+		mon_exit(1);
 	}
 	watch(sigfd, EPOLLIN, &w_signals);
 	watch(ready_init(), EPOLLIN, &w_notify);
@@ -1180,6 +1198,8 @@ handle(const struct epoll_event *ev)
 		read_signals();
 	else if (ev->data.ptr == &w_notify)
 		ready_read(&procs, said);
+	else if (ev->data.ptr == &w_log)
+		logq_flush();
 	else if (ev->data.ptr == &w_srvpid)
 		reap_server();
 	else if (ev->data.ptr == &w_server) {
@@ -1199,6 +1219,27 @@ handle(const struct epoll_event *ev)
 			read_ready(p);
 		proc_step(p);
 	}
+}
+
+/* While log lines wait, their fd is watched for room (and only then:
+ * stderr is writable nearly always). */
+static void
+log_watch(void)
+{
+	struct epoll_event ev;
+	int fd = logq_wait_fd();
+
+	if (fd == log_fd)
+		return;
+	if (log_fd != -1)
+		epoll_ctl(epfd, EPOLL_CTL_DEL, log_fd, NULL);
+	log_fd = -1;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLOUT;
+	ev.data.ptr = &w_log;
+	/* Refused (not a pollable fd): the next line tries again. */
+	if (fd != -1 && epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+		log_fd = fd;
 }
 
 /* How long epoll may sleep: until a SIGKILL is due, a restart, or the
@@ -1228,7 +1269,7 @@ monitor_main(const struct monitor_args *a)
 		msg_attach(a->server_fd);
 		server_done = server_hello = server_failed = 0;
 	} else if (server_start() == -1)
-		_exit(1);
+		mon_exit(1);
 	for (;;) {
 		now = now_ms();
 		if (chld_pending && now >= next_scan) {
@@ -1248,6 +1289,7 @@ monitor_main(const struct monitor_args *a)
 		    (leave || LIST_EMPTY(&procs)))))
 			break;
 		server_watch();
+		log_watch();
 		if ((n = epoll_wait(epfd, evs, 64, timeout)) == -1) {
 			if (errno != EINTR)
 				mon_log("epoll_wait: %s", strerror(errno));
@@ -1277,6 +1319,6 @@ monitor_main(const struct monitor_args *a)
 	/* A stop we were asked for is a success; else the server's status
 	 * is ours: a failed start-up fails procctld. */
 	if (stop_asked || server != 0)
-		_exit(0);
-	_exit(WIFEXITED(server_status) ? WEXITSTATUS(server_status) : 1);
+		mon_exit(0);
+	mon_exit(WIFEXITED(server_status) ? WEXITSTATUS(server_status) : 1);
 }

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "logq.h"
 #include "mon.h"
 
 #define CHECK_MS	10000	/* the new binary's -t, at most */
@@ -196,7 +197,7 @@ upgrade_exec(const struct monitor_args *a)
 	setenv(MON_ENV_LISTEN, list, 1);
 	setenv(MON_ENV_UPGRADE, "1", 1);
 	mon_log("upgrade: re-executing %s", exe);
-	fflush(stderr);
+	logq_drain(LOGQ_DRAIN_MS);	/* the queue does not survive exec */
 	execv(exe, a->argv);
 	mon_log("upgrade: exec %s: %s; going on as before", exe,
 	    strerror(errno));

@@ -180,7 +180,14 @@ class Raw:
 
 class Daemon:
     def __init__(self, tmp, ini=None, args=(), prefix=(), sock=None,
-                 binary=None):
+                 binary=None, stderr_pipe=False, env=None):
+        """STDERR_PIPE: the daemon's stderr is a pipe this object reads
+        only when asked (read_stderr), as a stderr nobody reads would be;
+        stdout still goes to the log file.  ENV: its environment."""
+        self.stderr_pipe = stderr_pipe
+        self.stderr_r = None
+        self.stderr_data = b""
+        self.env = env
         self.tmp = Path(tmp)
         self.tmp.mkdir(parents=True, exist_ok=True)
         self.sock = Path(sock) if sock else self.tmp / "procctl.sock"
@@ -196,16 +203,46 @@ class Daemon:
         self.log_offset = (self.logpath.stat().st_size
                            if self.logpath.exists() else 0)
         self.logfile = open(self.logpath, "ab")
+        stderr = self.logfile
+        if self.stderr_pipe:
+            self.stderr_r, stderr = os.pipe()
+            os.set_blocking(self.stderr_r, False)
+            self.stderr_pipe_stat = os.fstat(stderr)
+            if callable(self.env):
+                self.env = self.env(self.stderr_pipe_stat)
         self.proc = subprocess.Popen(
             self.prefix + [str(self.binary), "-c", str(self.ini), "-s",
                            str(self.sock), "-l", "debug"] + self.args,
             stdin=subprocess.DEVNULL, stdout=self.logfile,
-            stderr=self.logfile)
+            stderr=stderr, env=self.env)
+        if self.stderr_pipe:
+            os.close(stderr)
         if wait:
             self.wait_ready()
         return self
 
+    def read_stderr(self):
+        """With stderr_pipe: what the daemon wrote to its stderr so far
+        (everything read until now), as text."""
+        while True:
+            try:
+                data = os.read(self.stderr_r, 1 << 20)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            self.stderr_data += data
+        return self.stderr_data.decode(errors="replace")
+
     def wait_ready(self):
+        if self.stderr_pipe:
+            # Its log is not ours to read yet: up when it answers.
+            wait_for(lambda: self.proc.poll() is not None or (
+                connectable(self.sock) and self.ctl("ping").stdout ==
+                "PONG\n"), timeout=30)
+            assert self.proc.poll() is None, "procctld exited %s" % (
+                self.proc.returncode)
+            return
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -328,20 +365,41 @@ class Daemon:
         if self.proc is None or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(signal.SIGTERM)
+        reader = None
+        if self.stderr_r is not None:
+            # Its last words (a sanitizer's report too) must not wait
+            # for a reader.
+            import threading
+            os.set_blocking(self.stderr_r, True)
+            reader = threading.Thread(target=self._read_to_end,
+                                      daemon=True)
+            reader.start()
         try:
             code = self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
             raise AssertionError("procctld ignored SIGTERM:\n" + self.log())
+        if reader is not None:
+            reader.join(timeout=60)
         self.logfile.close()
         if expect_code is not None:
             assert code == expect_code, self.log()
         return code
 
+    def _read_to_end(self):
+        while True:
+            data = os.read(self.stderr_r, 1 << 20)
+            if not data:
+                break
+            self.stderr_data += data
+        os.close(self.stderr_r)
+        self.stderr_r = None
+
     def check_sanitizers(self):
-        m = SAN_PATTERN.search(self.log())
-        assert m is None, "sanitizer report:\n" + self.log()
+        text = self.log() + self.stderr_data.decode(errors="replace")
+        m = SAN_PATTERN.search(text)
+        assert m is None, "sanitizer report:\n" + text
 
 
 def default_ini(extra_daemon="", proc="", arith=""):

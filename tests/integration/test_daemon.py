@@ -32,6 +32,9 @@ def start_raw(tmp_path, *args):
     ("[daemon]\nsocket_mode = 999\n", "socket_mode = 999"),
     ("[daemon]\nlog_level = loud\n", "log_level = loud"),
     ("[daemon]\nmax_output = lots\n", "max_output = lots"),
+    ("[daemon]\nlog_max = lots\n", "log_max = lots"),
+    ("[daemon]\nlog_backups = -1\n", "log_backups = -1"),
+    ("[daemon]\nlog_file =\n", "log_file = : empty path"),
     ("[daemon\n", ":1: syntax error"),
 ])
 def test_unusable_config_exits_78(tmp_path, text, why):

@@ -24,8 +24,9 @@ output
 confread
 config access auth loop
 log
+logq
 resp
-buf paths"
+buf paths escape"
 
 rank() {
 	echo "$layers" | awk -v f="$1" '{ for (i = 1; i <= NF; i++)
