@@ -167,3 +167,36 @@ def test_follow_shows_lines_as_they_come(make_daemon, tmp_path):
                                                        "later"] or \
         sorted(x["line"] for x in logs(d, str(pid))) == \
         ["early", "late", "later"]
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int([l.split()[1] for l in f if l.startswith("VmRSS:")][0])
+
+
+def test_a_flood_leaves_the_server_small_and_answering(make_daemon):
+    """A process writing 200 MB as fast as it can: the server's memory
+    stays within a few MiB of where it was (the ring is bounded; the pipe
+    holds the writer back, never the daemon), and other clients are
+    answered meanwhile."""
+    d = make_daemon(default_ini())
+    srv = d.server_pid
+    before = rss_kb(srv)
+    pid = run(d, "/bin/sh", "-c", "yes 'a line of the flood, 40 bytes "
+              "long ...' | head -c 200000000; echo flood-done")
+    answered = []
+
+    def done():
+        # (head cuts the last line short: the marker ends it.)
+        if any(x["line"].endswith("flood-done") for x in
+               logs(d, "-n", "5", str(pid))):
+            return True
+        assert d.ctl("ping").stdout == "PONG\n"
+        answered.append(1)
+        return False
+    wait_for(done, timeout=120)
+    assert answered
+    grown = rss_kb(srv) - before
+    assert grown < 8 * 1024, "server RSS grew %d KiB" % grown
+    got = logs(d, "-n", "100000", str(pid))
+    assert sum(len(x["line"]) + 40 for x in got) <= 2 * 64 * 1024
