@@ -152,11 +152,10 @@ proc_forget(struct proc *p)
 
 /* The exec of P worked: it runs, from now. */
 unsigned
-proc_output_flags(void)
+proc_output_flags(int output)
 {
-	return proc_conf.output == OUTPUT_INHERIT ?
-	    PROCCTL_SPAWN_INHERIT_OUTPUT : proc_conf.output == OUTPUT_RING ?
-	    PROCCTL_SPAWN_CAPTURE : 0;
+	return output == OUTPUT_INHERIT ? PROCCTL_SPAWN_INHERIT_OUTPUT :
+	    output == OUTPUT_RING ? PROCCTL_SPAWN_CAPTURE : 0;
 }
 
 void

@@ -84,8 +84,8 @@ extern struct proc_conf proc_conf;
 extern size_t proc_nrunning;	/* starting, running or closing */
 
 uint64_t proc_now_ms(void);
-/* PROCCTL_SPAWN_* for the output setting. */
-unsigned proc_output_flags(void);
+/* PROCCTL_SPAWN_* for an output setting (OUTPUT_*). */
+unsigned proc_output_flags(int output);
 int	proc_visible(const struct procctl_caller *who, const struct proc *p);
 /* Not ended yet (starting included). */
 int	proc_is_live(const struct proc *p);

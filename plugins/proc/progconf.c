@@ -487,6 +487,15 @@ set_key(struct program *p, struct where *w)
 	} else if (strcmp(w->key, "nofile") == 0) {
 		if (count_of(v, 1048576, &p->nofile) == -1)
 			bad(w, "expected a count from 1 to 1048576");
+	} else if (strcmp(w->key, "output") == 0) {
+		if (strcmp(v, "ring") == 0)
+			p->output = OUTPUT_RING;
+		else if (strcmp(v, "null") == 0)
+			p->output = OUTPUT_NULL;
+		else if (strcmp(v, "inherit") == 0)
+			p->output = OUTPUT_INHERIT;
+		else
+			bad(w, "expected ring, null or inherit");
 	} else
 		bad(w, "unknown key (docs/programs.md lists them)");
 }
@@ -509,6 +518,7 @@ program_defaults(struct program *p)
 	p->stop_signal = SIGTERM;
 	p->stop_ms = 10000;
 	p->ready_ms = 90000;
+	p->output = proc_conf.output;
 	p->uid = (uid_t)-1;
 	p->gid = (gid_t)-1;
 	p->numprocs = 1;

@@ -299,7 +299,7 @@ spawn_run(struct program *g)
 	spec.gid = g->user ? g->gid : daemon_gid;
 	spec.user = p->owner;
 	spec.umask = g->umask;
-	spec.flags = proc_output_flags();
+	spec.flags = proc_output_flags(g->output);
 	spec.stop_ms = g->stop_ms > UINT32_MAX ? UINT32_MAX :
 	    (uint32_t)g->stop_ms;
 	spec.tag = tag;

@@ -81,6 +81,7 @@ struct program {
 	uint64_t	 memory_max;	/* bytes; 0: none */
 	uint64_t	 pids_max;
 	uint64_t	 nofile;
+	int		 output;	/* OUTPUT_*: [plugin:proc]'s, or its own */
 	char		*requires_s;	/* as written: names (groups too) */
 	char		*after_s;
 	struct program	**requires;	/* started before it, stopped after */

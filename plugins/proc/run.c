@@ -254,7 +254,7 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	spec.gid = who->gid;
 	spec.user = who->user;
 	spec.umask = proc_conf.umask;
-	spec.flags = proc_output_flags();
+	spec.flags = proc_output_flags(proc_conf.output);
 	spec.stop_ms = (uint32_t)proc_conf.close_timeout_ms;
 	/* Where the caller is: the monitor reads it (root may be needed). */
 	spec.cwd_pid = who->pid > 0 ? who->pid : 0;

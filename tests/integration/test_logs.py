@@ -200,3 +200,21 @@ def test_a_flood_leaves_the_server_small_and_answering(make_daemon):
     assert grown < 8 * 1024, "server RSS grew %d KiB" % grown
     got = logs(d, "-n", "100000", str(pid))
     assert sum(len(x["line"]) + 40 for x in got) <= 2 * 64 * 1024
+
+
+def test_output_per_program(make_daemon):
+    from test_programs import prog_ini, wait_state
+    d = make_daemon(prog_ini("""
+[program:talky]
+command = /bin/sh -c 'echo said; exec sleep 3808'
+start_secs = 0
+
+[program:hushed]
+command = /bin/sh -c 'echo unheard; exec sleep 3809'
+start_secs = 0
+output = null
+"""))
+    wait_state(d, "talky", "RUNNING")
+    wait_state(d, "hushed", "RUNNING")
+    wait_for(lambda: [x["line"] for x in logs(d, "talky")] == ["said"])
+    assert logs(d, "hushed") == []
