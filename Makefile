@@ -85,7 +85,7 @@ $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_S
 # used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
 CTLDIR	?= $(LIBDIR)/procctl/ctl
 CTL_MODS = $(BUILD)/ctl/tls.so $(BUILD)/ctl/edit.so
-$(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC)) | $(CTL_MODS)
+$(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC) common/escape.c) | $(CTL_MODS)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/obj/ctl/module.o: ALL_CFLAGS += -DPROCCTL_CTL_DIR='"$(CTLDIR)"'

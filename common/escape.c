@@ -64,15 +64,18 @@ invisible(const unsigned char *s, size_t len)
 	return 0;
 }
 
-size_t
-escape_log(char *out, size_t size, const char *src, size_t len)
+/* BACKSLASH: a backslash doubled (a log, read back) or as it is (a
+ * screen, read by a person). */
+static size_t
+escape(char *out, size_t size, const char *src, size_t len, int backslash)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)src;
 	size_t i = 0, o = 0, n, k;
 
 	while (i < len) {
-		if (s[i] >= 0x20 && s[i] < 0x7f && s[i] != '\\') {
+		if (s[i] >= 0x20 && s[i] < 0x7f &&
+		    (s[i] != '\\' || !backslash)) {
 			if (o + 1 >= size)
 				break;
 			out[o++] = (char)s[i++];
@@ -108,4 +111,16 @@ escape_log(char *out, size_t size, const char *src, size_t len)
 	}
 	out[o] = '\0';
 	return o;
+}
+
+size_t
+escape_log(char *out, size_t size, const char *src, size_t len)
+{
+	return escape(out, size, src, len, 1);
+}
+
+size_t
+escape_display(char *out, size_t size, const char *src, size_t len)
+{
+	return escape(out, size, src, len, 0);
 }

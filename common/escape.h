@@ -11,5 +11,7 @@
  * \xNN; a backslash as \\.  Stops at a whole escape when OUT is full;
  * always NUL-terminated.  The bytes written, without the NUL. */
 size_t	escape_log(char *out, size_t size, const char *s, size_t len);
+/* The same for a person's screen (procctl): a backslash as it is. */
+size_t	escape_display(char *out, size_t size, const char *s, size_t len);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "escape.h"
 
 int
 error_exit_code(const char *err)
@@ -80,14 +81,11 @@ scalar_text(struct buf *b, const struct resp_value *v)
 		}
 		return;
 	}
-	for (i = 0; i < v->len; i++) {
-		unsigned char ch = (unsigned char)v->str[i];
-
-		if (ch < 0x20 || ch == 0x7f)
-			buf_printf(b, "\\x%02x", ch);
-		else
-			buf_append(b, &ch, 1);
-	}
+	/* Nothing a terminal would obey: control bytes, broken UTF-8, C1
+	 * and bidi controls as \xNN (a process's output, a name). */
+	if (buf_reserve(b, 4 * v->len + 1) == 0)
+		b->len += escape_display(b->data + b->len, 4 * v->len + 1,
+		    v->str, v->len);
 }
 
 /* Display width: UTF-8 continuation bytes take no column. */

@@ -218,3 +218,17 @@ output = null
     wait_state(d, "hushed", "RUNNING")
     wait_for(lambda: [x["line"] for x in logs(d, "talky")] == ["said"])
     assert logs(d, "hushed") == []
+
+
+def test_shown_escaped_kept_as_written(make_daemon):
+    """Bytes are kept as the process wrote them (--json has them, as JSON
+    can); on a person's screen, what a terminal would obey or cannot read
+    is \\xNN: control bytes, broken UTF-8, C1 controls; é stays é."""
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", r"printf 'a\377\033[31mb\007c\303\251d"
+              r"\302\233e\n'; exec sleep 3810")
+    wait_for(lambda: len(logs(d, str(pid))) == 1)
+    r = d.ctl("logs", str(pid))
+    line = r.stdout.splitlines()[1]
+    assert line.endswith("a\\xff\\x1b[31mb\\x07c\u00e9d\\xc2\\x9be"), line
+    assert "\x1b" not in r.stdout and "\x07" not in r.stdout
