@@ -116,8 +116,8 @@ print_followed(const struct resp_value *v)
 {
 	struct buf line = { 0 };
 
-	if (events_json)
-		render_json(stdout, v);
+	if (events_json)	/* NDJSON: the push's map, one a line */
+		render_json(stdout, v->n >= 3 ? &v->elem[2] : v);
 	else if (render_followed(&line, v) == 0)
 		printf("%.*s\n", (int)line.len, line.data);
 	buf_free(&line);
@@ -130,6 +130,7 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 {
 	struct resp_value v;
 	struct client c;
+	size_t i;
 	int rc, failed;
 
 	if ((rc = open_session(&c, t, argc, argv, timeout_ms)) != 0)
@@ -139,6 +140,11 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 	if ((failed = v.type == RESP_T_ERROR)) {
 		fprintf(stderr, "procctl: %s\n", error_message(v.str));
 		rc = error_exit_code(v.str);
+	} else if (json && following && v.type == RESP_T_ARRAY) {
+		/* A stream: NDJSON, each element a line, as the pushes
+		 * that follow will be. */
+		for (i = 0; i < v.n; i++)
+			render_json(stdout, &v.elem[i]);
 	} else if (json)
 		render_json(stdout, &v);
 	else

@@ -232,3 +232,32 @@ def test_shown_escaped_kept_as_written(make_daemon):
     line = r.stdout.splitlines()[1]
     assert line.endswith("a\\xff\\x1b[31mb\\x07c\u00e9d\\xc2\\x9be"), line
     assert "\x1b" not in r.stdout and "\x07" not in r.stdout
+
+
+def test_follow_json_is_ndjson(make_daemon, tmp_path):
+    """logs -f --json: one JSON object a line (time, stream, line), the
+    last lines first, then each new one."""
+    import subprocess
+    import threading
+    from conftest import PROCCTL
+    d = make_daemon(default_ini())
+    gate = tmp_path / "go"
+    pid = run(d, "/bin/sh", "-c", "echo one; echo two; while [ ! -e %s ]; "
+              "do sleep 0.02; done; echo three; exec sleep 3811" % gate)
+    wait_for(lambda: len(logs(d, str(pid))) == 2)
+    f = subprocess.Popen([str(PROCCTL), "-s", str(d.sock), "--json", "logs",
+                          "-f", str(pid)], stdout=subprocess.PIPE, text=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(f.stdout),
+                     daemon=True).start()
+    try:
+        wait_for(lambda: len(lines) == 2)
+        gate.touch()
+        wait_for(lambda: len(lines) == 3)
+    finally:
+        f.kill()
+        f.wait()
+    objs = [json.loads(l) for l in lines]
+    assert [o["line"] for o in objs] == ["one", "two", "three"]
+    assert all(o["stream"] == "stdout" and o["time"].endswith("Z")
+               for o in objs)
