@@ -12,7 +12,7 @@ import tempfile
 
 import pytest
 
-from conftest import default_ini, wait_for
+from conftest import SANITIZED, default_ini, wait_for
 
 
 def logs(d, *args):
@@ -197,7 +197,8 @@ def test_a_flood_leaves_the_server_small_and_answering(make_daemon):
     wait_for(done, timeout=120)
     assert answered
     grown = rss_kb(srv) - before
-    assert grown < 8 * 1024, "server RSS grew %d KiB" % grown
+    # (ASan keeps what is freed in quarantine: no memory bound there.)
+    assert SANITIZED or grown < 8 * 1024, "server RSS grew %d KiB" % grown
     got = logs(d, "-n", "100000", str(pid))
     assert sum(len(x["line"]) + 40 for x in got) <= 2 * 64 * 1024
 
