@@ -17,7 +17,11 @@
  *    ENDED_KEPT ended ones are kept.
  */
 #include <sys/queue.h>
+#include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,8 +54,17 @@ struct follower {
 };
 LIST_HEAD(followers, follower);
 
+/* output = file: each line also appended to PATH, rotated by size. */
+struct outfile {
+	char		*path;
+	int		 fd;
+	uint64_t	 size, max;	/* max 0: never rotated */
+	unsigned	 backups;
+};
+
 struct output {
 	LIST_ENTRY(output) hlink;
+	struct outfile	*file;
 	struct followers followers;
 	TAILQ_ENTRY(output) ended_link;
 	uint64_t	 id;
@@ -121,6 +134,90 @@ tell_followers(struct output *o, const struct line *l)
 	}
 }
 
+static void
+file_close(struct output *o)
+{
+	if (o->file == NULL)
+		return;
+	if (o->file->fd != -1)
+		close(o->file->fd);
+	free(o->file->path);
+	free(o->file);
+	o->file = NULL;
+}
+
+static int
+file_open(struct outfile *f, int truncate)
+{
+	struct stat st;
+
+	if ((f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | (truncate ? O_TRUNC : 0), 0640)) == -1)
+		return -1;
+	if (fstat(f->fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(f->fd);
+		f->fd = -1;
+		errno = EINVAL;
+		return -1;
+	}
+	f->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+/* PATH.N-1 to PATH.N ... PATH to PATH.1, and a new PATH. */
+static void
+file_rotate(struct outfile *f)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	unsigned k;
+
+	close(f->fd);
+	f->fd = -1;
+	for (k = f->backups; k > 1; k--) {
+		snprintf(from, sizeof(from), "%s.%u", f->path, k - 1);
+		snprintf(to, sizeof(to), "%s.%u", f->path, k);
+		(void)rename(from, to);
+	}
+	if (f->backups > 0) {
+		snprintf(to, sizeof(to), "%s.1", f->path);
+		(void)rename(f->path, to);
+	}
+	if (file_open(f, 1) == -1)
+		log_warn("%s: %s: this output is no longer written to it",
+		    f->path, strerror(errno));
+}
+
+/* L as a file line: "<time> <stream> <bytes as written>\n". */
+static void
+file_line(struct output *o, const struct line *l)
+{
+	struct outfile *f = o->file;
+	char buf[LINE_MAX_BYTES + 64];
+	struct tm tm;
+	time_t t = (time_t)(l->time_ms / 1000);
+	size_t n;
+
+	if (f->fd == -1)
+		return;
+	gmtime_r(&t, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03dZ %s ",
+	    (int)(l->time_ms % 1000), l->stream == 1 ? "stdout" : "stderr");
+	memcpy(buf + n, l->text, l->len);
+	n += l->len;
+	buf[n++] = '\n';
+	if (write(f->fd, buf, n) != (ssize_t)n) {
+		log_warn("%s: %s: this output is no longer written to it",
+		    f->path, strerror(errno));
+		close(f->fd);
+		f->fd = -1;
+		return;
+	}
+	f->size += n;
+	if (f->max > 0 && f->size >= f->max)
+		file_rotate(f);
+}
+
 /* One line of STREAM into O's ring, the oldest going for room. */
 static void
 add_line(struct output *o, int stream, const char *s, size_t len)
@@ -138,6 +235,8 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	TAILQ_INSERT_TAIL(&o->lines, l, link);
 	o->bytes += sizeof(*l) + len;
 	tell_followers(o, l);
+	if (o->file != NULL)
+		file_line(o, l);
 	while (o->bytes > ring_max && (old = TAILQ_FIRST(&o->lines)) != l) {
 		TAILQ_REMOVE(&o->lines, old, link);
 		o->bytes -= sizeof(*old) + old->len;
@@ -253,6 +352,7 @@ output_free(struct output *o)
 		LIST_REMOVE(f, link);
 		free(f);
 	}
+	file_close(o);
 	close_stream(o, 0);
 	close_stream(o, 1);
 	while ((l = TAILQ_FIRST(&o->lines)) != NULL) {
@@ -380,6 +480,36 @@ output_unfollow(uint64_t fid)
 					free(f);
 					return;
 				}
+}
+
+/* Process ID's lines go to the file PATH too from now on (after a
+ * server restart: again), rotated past MAX bytes (0: never), keeping
+ * BACKUPS.  0, or -1 (errno) when it cannot be opened. */
+int
+output_to_file(uint64_t id, const char *path, uint64_t max, unsigned backups)
+{
+	struct outfile *f;
+	struct output *o;
+
+	if ((o = find(id)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	file_close(o);
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->path = strdup(path)) == NULL) {
+		free(f);
+		return -1;
+	}
+	f->max = max;
+	f->backups = backups > 99 ? 99 : backups;
+	if (file_open(f, 0) == -1) {
+		free(f->path);
+		free(f);
+		return -1;
+	}
+	o->file = f;
+	return 0;
 }
 
 /* Lines process ID's ring let go, or 0. */

@@ -483,6 +483,18 @@ host_output_unfollow(struct procctl_plugin *self, uint64_t id)
 }
 
 static int
+host_output_to_file(struct procctl_plugin *self, uint64_t handle,
+    const char *path, uint64_t max, unsigned backups)
+{
+	(void)self;
+	if (path == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return output_to_file(handle, path, max, backups);
+}
+
+static int
 host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
 {
 	self->adopt_notify = fn;
@@ -747,6 +759,7 @@ static const struct procctl_host host = {
 	.output_tail = host_output_tail,
 	.output_follow = host_output_follow,
 	.output_unfollow = host_output_unfollow,
+	.output_to_file = host_output_to_file,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,

@@ -551,6 +551,8 @@ uint64_t output_dropped(uint64_t id);
 uint64_t output_follow(uint64_t id, unsigned streams, procctl_line_fn fn,
 	    void *arg);
 void	output_unfollow(uint64_t fid);
+int	output_to_file(uint64_t id, const char *path, uint64_t max,
+	    unsigned backups);
 void	output_free_all(void);
 void	children_free(void);
 

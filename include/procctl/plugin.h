@@ -533,6 +533,14 @@ struct procctl_host {
 			    procctl_line_fn fn, void *arg);
 	void		(*output_unfollow)(struct procctl_plugin *self,
 			    uint64_t id);
+	/* HANDLE's lines go to the file PATH too ("<time> <stream>
+	 * <line>"), opened as procctld's server user, rotated past MAX
+	 * bytes (0: never) keeping BACKUPS (PATH.1 the newest).  Call when
+	 * it has started, and again for one handed over by on_adopt.  0,
+	 * or -1 with errno. */
+	int		(*output_to_file)(struct procctl_plugin *self,
+			    uint64_t handle, const char *path, uint64_t max,
+			    unsigned backups);
 };
 
 /* The one exported symbol. */

@@ -155,7 +155,43 @@ unsigned
 proc_output_flags(int output)
 {
 	return output == OUTPUT_INHERIT ? PROCCTL_SPAWN_INHERIT_OUTPUT :
-	    output == OUTPUT_RING ? PROCCTL_SPAWN_CAPTURE : 0;
+	    output == OUTPUT_RING || output == OUTPUT_FILE ?
+	    PROCCTL_SPAWN_CAPTURE : 0;
+}
+
+int
+proc_output_parse(const char *s)
+{
+	static const char *const names[] = { "ring", "null", "inherit",
+	    "file" };
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void
+proc_output_file(const struct proc *p, int output)
+{
+	char path[512], name[128];
+	size_t i;
+
+	if (output != OUTPUT_FILE || p->handle == 0)
+		return;
+	/* A file name of its name: nothing but what is safe in one. */
+	for (i = 0; i < p->name_len && i < sizeof(name) - 1; i++)
+		name[i] = isalnum((unsigned char)p->name[i]) ||
+		    strchr("._:-", p->name[i]) != NULL ? p->name[i] : '_';
+	name[i] = '\0';
+	if (name[0] == '.')
+		name[0] = '_';
+	snprintf(path, sizeof(path), "%s/%s.log", proc_conf.log_dir, name);
+	if (H->output_to_file(proc_self, p->handle, path,
+	    proc_conf.log_max, (unsigned)proc_conf.log_backups) == -1)
+		H->log(proc_self, PROCCTL_LOG_WARN, "%s: %s (its output stays "
+		    "in the ring)", path, strerror(errno));
 }
 
 void
@@ -530,6 +566,31 @@ parse_count(const char *s, size_t *out)
 	return 0;
 }
 
+/* "4096", "64K", "10M", "1G". */
+static int
+parse_size(const char *s, size_t *out)
+{
+	unsigned long long v;
+	char *end;
+	int shift = 0;
+
+	if (!isdigit((unsigned char)s[0]))
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M')
+		shift = 20;
+	else if (*end == 'G')
+		shift = 30;
+	if (shift > 0)
+		end++;
+	if (*end != '\0' || v > (SIZE_MAX >> shift))
+		return -1;
+	*out = (size_t)v << shift;
+	return 0;
+}
+
 static const struct procctl_option run_options[] = {
 	{ "detach", 'd', NULL, "keep running after the session that started "
 	  "it ends" },
@@ -634,6 +695,8 @@ read_conf(struct procctl_plugin *self)
 
 	proc_conf.close_timeout_ms = 5000;
 	proc_conf.history_max = 1000;
+	proc_conf.log_max = 10 * 1024 * 1024;
+	proc_conf.log_backups = 5;
 	proc_conf.session_scope = 1;
 	proc_conf.umask = 022;
 	proc_conf.session_grace_ms = 30000;
@@ -658,18 +721,32 @@ read_conf(struct procctl_plugin *self)
 		H->log(self, PROCCTL_LOG_ERROR, "%s: expected a count", v);
 		return -1;
 	}
-	if ((v = H->config_get(self, "output")) != NULL) {
-		if (strcmp(v, "ring") == 0)
-			proc_conf.output = OUTPUT_RING;
-		else if (strcmp(v, "inherit") == 0)
-			proc_conf.output = OUTPUT_INHERIT;
-		else if (strcmp(v, "null") == 0)
-			proc_conf.output = OUTPUT_NULL;
-		else {
-			H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected "
-			    "ring, null or inherit", v);
-			return -1;
-		}
+	if ((v = H->config_get(self, "output")) != NULL &&
+	    (proc_conf.output = proc_output_parse(v)) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected ring, "
+		    "file, null or inherit", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "log_dir")) != NULL && (v[0] != '/' ||
+	    strlen(v) >= sizeof(proc_conf.log_dir))) {
+		H->log(self, PROCCTL_LOG_ERROR, "log_dir = %s: expected an "
+		    "absolute path", v);
+		return -1;
+	}
+	if (v != NULL)
+		snprintf(proc_conf.log_dir, sizeof(proc_conf.log_dir), "%s", v);
+	if (proc_conf.output == OUTPUT_FILE && proc_conf.log_dir[0] == '\0') {
+		H->log(self, PROCCTL_LOG_ERROR, "output = file needs log_dir");
+		return -1;
+	}
+	if (((v = H->config_get(self, "log_max")) != NULL &&
+	    parse_size(v, &proc_conf.log_max) == -1) ||
+	    ((v = H->config_get(self, "log_backups")) != NULL &&
+	    (parse_count(v, &proc_conf.log_backups) == -1 ||
+	    proc_conf.log_backups > 99))) {
+		H->log(self, PROCCTL_LOG_ERROR, "%s: expected a size (10M) or "
+		    "a count of backups (0 to 99)", v);
+		return -1;
 	}
 	if ((v = H->config_get(self, "session_scope")) != NULL) {
 		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {

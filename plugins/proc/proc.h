@@ -69,12 +69,15 @@ struct proc_conf {
 	size_t		 max_running;
 	size_t		 max_per_user;
 	int		 output;	/* OUTPUT_* */
+	char		 log_dir[256];	/* output = file: <log_dir>/<name>.log */
+	size_t		 log_max;	/* rotated past this; 0: never */
+	size_t		 log_backups;
 	int		 session_scope;
 	mode_t		 umask;
 	uint64_t	 session_grace_ms; /* for a session to come back */
 };
 
-enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT };
+enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT, OUTPUT_FILE };
 
 /* proc.c: the host, our handle, the records and the settings. */
 extern const struct procctl_host *H;
@@ -86,6 +89,10 @@ extern size_t proc_nrunning;	/* starting, running or closing */
 uint64_t proc_now_ms(void);
 /* PROCCTL_SPAWN_* for an output setting (OUTPUT_*). */
 unsigned proc_output_flags(int output);
+/* output = file: P's lines to <log_dir>/<its name>.log too. */
+void	proc_output_file(const struct proc *p, int output);
+/* "ring", "null", "inherit", "file": OUTPUT_*, or -1. */
+int	proc_output_parse(const char *s);
 int	proc_visible(const struct procctl_caller *who, const struct proc *p);
 /* Not ended yet (starting included). */
 int	proc_is_live(const struct proc *p);

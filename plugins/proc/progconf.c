@@ -488,14 +488,11 @@ set_key(struct program *p, struct where *w)
 		if (count_of(v, 1048576, &p->nofile) == -1)
 			bad(w, "expected a count from 1 to 1048576");
 	} else if (strcmp(w->key, "output") == 0) {
-		if (strcmp(v, "ring") == 0)
-			p->output = OUTPUT_RING;
-		else if (strcmp(v, "null") == 0)
-			p->output = OUTPUT_NULL;
-		else if (strcmp(v, "inherit") == 0)
-			p->output = OUTPUT_INHERIT;
-		else
-			bad(w, "expected ring, null or inherit");
+		if ((p->output = proc_output_parse(v)) == -1)
+			bad(w, "expected ring, file, null or inherit");
+		else if (p->output == OUTPUT_FILE && proc_conf.log_dir[0] ==
+		    '\0')
+			bad(w, "file needs log_dir in [plugin:proc]");
 	} else
 		bad(w, "unknown key (docs/programs.md lists them)");
 }

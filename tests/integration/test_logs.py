@@ -9,6 +9,7 @@ import pwd
 import shutil
 import signal
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -262,3 +263,57 @@ def test_follow_json_is_ndjson(make_daemon, tmp_path):
     assert [o["line"] for o in objs] == ["one", "two", "three"]
     assert all(o["stream"] == "stdout" and o["time"].endswith("Z")
                for o in objs)
+
+
+@pytest.fixture
+def logdir():
+    """A log_dir procctld's server (not root: server_user) can write:
+    not under pytest's own directories, which are 0700."""
+    top = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(top, 0o711)
+    d = os.path.join(top, "log")
+    os.mkdir(d)
+    os.chmod(d, 0o777)
+    yield Path(d)
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_output_file_and_rotation(make_daemon, logdir):
+    from test_programs import prog_ini, wait_state
+    ld = logdir
+    d = make_daemon(prog_ini("""
+[program:writer]
+command = /bin/sh -c 'for i in $(seq 1 300); do echo "line $i of the file"; done; echo oops >&2; exec sleep 3812'
+start_secs = 0
+output = file
+""", proc="log_dir = %s\nlog_max = 2K\nlog_backups = 2" % ld))
+    wait_state(d, "writer", "RUNNING")
+    f = ld / "writer.log"
+    wait_for(lambda: f.exists() and "stderr oops\n" in f.read_text())
+    text = f.read_text()
+    first = text.splitlines()[0]
+    # <time> <stream> <line as written>
+    assert first.split(" ", 2)[1] in ("stdout", "stderr"), first
+    assert first.split(" ", 1)[0].endswith("Z"), first
+    # Rotated at 2 KiB, two backups kept, nothing beyond.
+    assert (ld / "writer.log.1").exists() and (ld / "writer.log.2").exists()
+    assert not (ld / "writer.log.3").exists()
+    for p in (f, ld / "writer.log.1", ld / "writer.log.2"):
+        assert p.stat().st_size <= 2048 + 200, p
+    # The ring has them too.
+    assert logs(d, "-n", "1", "--stderr", "writer")[0]["line"] == "oops"
+
+
+def test_output_file_needs_log_dir(make_daemon, tmp_path):
+    import subprocess
+    from conftest import PROCCTLD
+    from test_programs import prog_ini
+    ini = tmp_path / "bad.ini"
+    ini.write_text(prog_ini("""
+[program:w]
+command = sleep 1
+output = file
+"""))
+    r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78 and "file needs log_dir" in r.stderr, r.stderr
