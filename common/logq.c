@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "clock.h"
 #include "logq.h"
 
 #define LINE_MAX_BYTES	(LOGQ_TEXT_MAX * 4 + 128)
@@ -86,15 +87,6 @@ static char qbuf[LOGQ_MAX];
 static void flush_some(void);
 
 /* ---- the output ---- */
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* JOURNAL_STREAM is "DEV:INO" of the stream journald gave us: stderr is
  * the journal only if it is still that one (a child of ours given
@@ -575,13 +567,13 @@ logq_flush(void)
 void
 logq_drain(int ms)
 {
-	int64_t deadline = now_ms() + ms, left;
+	int64_t deadline = clock_ms(CLOCK_MONOTONIC) + ms, left;
 	struct pollfd pfd;
 
 	for (;;) {
 		logq_flush();
 		if (q.len == 0 || q.kind == OUT_DEAD ||
-		    (left = deadline - now_ms()) <= 0)
+		    (left = deadline - clock_ms(CLOCK_MONOTONIC)) <= 0)
 			return;
 		pfd.fd = q.fd;
 		pfd.events = POLLOUT;

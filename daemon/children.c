@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "monitor.h"
+#include "clock.h"
 #include "procctld.h"
 
 #define NBUCKETS	4096
@@ -202,15 +203,6 @@ hand_over(struct child *c)
 	return 0;
 }
 
-static int64_t
-realtime_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A process that was starting when its plugin was unloaded to be
  * reloaded: handed over now that it runs, or forgotten if its exec
  * failed (the plugin's old instance answered whoever asked for it). */
@@ -242,7 +234,7 @@ on_started(uint64_t id, const struct mon_started *m)
 		return;
 	c->held.pid = m->pid;
 	c->held.contained = m->contained != 0;
-	c->held.started_ms = realtime_ms();
+	c->held.started_ms = clock_ms(CLOCK_REALTIME);
 	if (c->unclaimed != NULL) {
 		started_unclaimed(c, m);
 		return;

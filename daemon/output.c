@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "procctld.h"
 
 #define LINE_MAX_BYTES	4096
@@ -106,14 +107,6 @@ find(uint64_t id)
 	return NULL;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 tell_followers(struct output *o, const struct line *l)
@@ -193,16 +186,13 @@ file_line(struct output *o, const struct line *l)
 {
 	struct outfile *f = o->file;
 	char buf[LINE_MAX_BYTES + 64];
-	struct tm tm;
-	time_t t = (time_t)(l->time_ms / 1000);
 	size_t n;
 
 	if (f->fd == -1)
 		return;
-	gmtime_r(&t, &tm);
-	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n, ".%03dZ %s ",
-	    (int)(l->time_ms % 1000), l->stream == 1 ? "stdout" : "stderr");
+	n = rfc3339_ms(buf, sizeof(buf), l->time_ms);
+	n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s ",
+	    l->stream == 1 ? "stdout" : "stderr");
 	memcpy(buf + n, l->text, l->len);
 	n += l->len;
 	buf[n++] = '\n';
@@ -228,7 +218,7 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 		o->dropped++;
 		return;
 	}
-	l->time_ms = now_ms();
+	l->time_ms = clock_ms(CLOCK_REALTIME);
 	l->stream = stream;
 	l->len = len;
 	memcpy(l->text, s, len);
@@ -259,7 +249,7 @@ split(struct output *o, int i, const char *s, size_t n)
 		if (take > LINE_MAX_BYTES - o->partlen[i])
 			take = LINE_MAX_BYTES - o->partlen[i];
 		if (o->partlen[i] == 0 && take > 0)
-			o->partsince[i] = now_ms();
+			o->partsince[i] = clock_ms(CLOCK_REALTIME);
 		memcpy(o->part[i] + o->partlen[i], s, take);
 		o->partlen[i] += take;
 		s += take;
@@ -282,7 +272,7 @@ static void
 flush_partials(void *arg)
 {
 	struct output *o;
-	int64_t now = now_ms();
+	int64_t now = clock_ms(CLOCK_REALTIME);
 	size_t b;
 	int i, waiting = 0;
 

@@ -44,6 +44,7 @@
 #include <unistd.h>
 
 #include "logq.h"
+#include "clock.h"
 #include "mon.h"
 
 #define GIVE_UP_MS	5000	/* past the longest stop_ms */
@@ -121,24 +122,6 @@ mon_exit(int code)
 {
 	logq_drain(LOGQ_DRAIN_MS);
 	_exit(code);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void shutdown_begin(void);
@@ -551,7 +534,7 @@ static void
 shutdown_begin(void)
 {
 	struct proc *p, *next;
-	int64_t now = now_ms(), last = now;
+	int64_t now = clock_ms(CLOCK_MONOTONIC), last = now;
 
 	if (shutting)
 		return;
@@ -585,7 +568,7 @@ static int
 shutdown_tick(void)
 {
 	struct proc *p;
-	int64_t now = now_ms(), due = give_up_at;
+	int64_t now = clock_ms(CLOCK_MONOTONIC), due = give_up_at;
 
 	if (!shutting)
 		return -1;
@@ -649,7 +632,7 @@ static int server_read(void);
 static void
 server_died(int st)
 {
-	int64_t up = now_ms() - server_since, delay;
+	int64_t up = clock_ms(CLOCK_MONOTONIC) - server_since, delay;
 
 	/* Its last words first (MON_SHUTDOWN, MON_UPGRADE): the exit may
 	 * be seen before them. */
@@ -694,7 +677,7 @@ server_died(int st)
 		mon_log("the server exited with status %d; restarting it in "
 		    "%lld ms (its processes run on)", WEXITSTATUS(st),
 		    (long long)delay);
-	restart_at = now_ms() + delay;
+	restart_at = clock_ms(CLOCK_MONOTONIC) + delay;
 }
 
 /* The server's pidfd is readable: it has exited. */
@@ -850,7 +833,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 	}
 	if (h->id > max_id)
 		max_id = h->id;
-	p->started_ms = wall_ms();
+	p->started_ms = clock_ms(CLOCK_REALTIME);
 	p->stime = state_stime(p->pid, NULL);
 	proc_add(p);
 	state_add(p);
@@ -1034,7 +1017,7 @@ server_start(void)
 	}
 	msg_attach(fd);
 	server_done = server_hello = server_failed = 0;
-	server_since = now_ms();
+	server_since = clock_ms(CLOCK_MONOTONIC);
 	server_watch();
 	srv_pidfd = (int)syscall(SYS_pidfd_open, server, 0);
 	watch(srv_pidfd, EPOLLIN, &w_srvpid);
@@ -1076,7 +1059,7 @@ do_upgrade(void)
 		ready_uncarry(&procs);	/* the exec failed */
 	}
 	if (server_start() == -1)
-		restart_at = now_ms() + BACKOFF_MAX_MS;
+		restart_at = clock_ms(CLOCK_MONOTONIC) + BACKOFF_MAX_MS;
 }
 
 /* Is the leaf NAME an adopted process's? */
@@ -1271,7 +1254,7 @@ monitor_main(const struct monitor_args *a)
 	} else if (server_start() == -1)
 		mon_exit(1);
 	for (;;) {
-		now = now_ms();
+		now = clock_ms(CLOCK_MONOTONIC);
 		if (chld_pending && now >= next_scan) {
 			chld_pending = 0;
 			next_scan = now + SCAN_MS;

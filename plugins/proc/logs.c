@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "proc.h"
 
 #define LOGS_DEFAULT	100
@@ -100,13 +101,8 @@ static void
 reply_ms(struct procctl_ctx *ctx, int64_t ms)
 {
 	char tmp[48];
-	struct tm tm;
-	time_t t = (time_t)(ms / 1000);
-	size_t n;
 
-	gmtime_r(&t, &tm);
-	n = strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(tmp + n, sizeof(tmp) - n, ".%03dZ", (int)(ms % 1000));
+	rfc3339_ms(tmp, sizeof(tmp), ms);
 	H->reply_str(ctx, tmp);
 }
 
@@ -124,16 +120,9 @@ on_line(const struct procctl_line *l, void *arg)
 		return;
 	n = 40 + l->len;
 	if ((text = malloc(n)) != NULL) {
-		char stamp[48];
-		struct tm tm;
-		time_t t = (time_t)(l->time_ms / 1000);
-		size_t k;
+		size_t k = rfc3339_ms(text, n, l->time_ms);
 
-		gmtime_r(&t, &tm);
-		k = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		snprintf(stamp + k, sizeof(stamp) - k, ".%03dZ",
-		    (int)(l->time_ms % 1000));
-		k = (size_t)snprintf(text, n, "%s %s ", stamp, l->stream == 1 ?
+		k += (size_t)snprintf(text + k, n - k, " %s ", l->stream == 1 ?
 		    "stdout" : "stderr");
 		memcpy(text + k, l->text, l->len);
 		n = k + l->len;
