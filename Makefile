@@ -35,12 +35,12 @@ SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -l
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
 # The log's queue and escaping: the daemon's two processes, not procctl.
-LOG_SRC    = common/logq.c common/escape.c
+LOG_SRC    = common/logq.c common/escape.c common/rotate.c
 DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
-	     daemon/output.c
+	     daemon/output.c daemon/logfile.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
@@ -79,7 +79,7 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_SRC))
-	$(CC) $(LDFLAGS) -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
 
 # procctl links only libc; TLS and line editing are modules it loads when
 # used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
@@ -135,9 +135,9 @@ $(BUILD)/tests/test_logq: $(call obj,tests/unit/test_logq.c $(LOG_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # MON_FILES records as the server reads them.
-$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/logfile.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -pthread -o $@ $^
 
 # The monitor on its own, driven through its message set (root: it
 # creates cgroups and users' processes).

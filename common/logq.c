@@ -43,6 +43,7 @@
 #include "escape.h"
 #include "clock.h"
 #include "logq.h"
+#include "rotate.h"
 
 #define LINE_MAX_BYTES	(LOGQ_TEXT_MAX * 4 + 128)
 
@@ -428,6 +429,15 @@ follow(void)
 		replace(fd);
 }
 
+void
+logq_reopen(void)
+{
+	if (q.path == NULL)
+		return;
+	q.checked = 0;
+	follow();
+}
+
 /* Rotation cannot happen (CALL failed with errno): it is off, said once. */
 static void
 no_rotation(const char *call)
@@ -468,22 +478,11 @@ logq_check_rotation(void)
 static void
 rotate(void)
 {
-	char from[PATH_MAX + 16], to[PATH_MAX + 16];
-	const char *what = "rename";
-	unsigned i;
+	const char *what;
 	int fd;
 
-	for (i = q.backups; i > 1; i--) {
-		snprintf(from, sizeof(from), "%s.%u", q.path, i - 1);
-		snprintf(to, sizeof(to), "%s.%u", q.path, i);
-		if (rename(from, to) == -1 && errno != ENOENT)
-			goto fail;
-	}
-	snprintf(to, sizeof(to), "%s.1", q.path);
-	if (q.backups > 0 ? rename(q.path, to) : unlink(q.path)) {
-		what = q.backups > 0 ? "rename" : "unlink";
+	if (rotate_shift(q.path, q.backups, &what) == -1)
 		goto fail;
-	}
 	what = "create";
 	if ((fd = open_log(q.path, 1)) == -1)
 		goto fail;

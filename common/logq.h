@@ -64,6 +64,9 @@ void	logq_drain(int ms);
  * with one link). */
 int	logq_open_file(const char *path, size_t max, unsigned backups,
 	    int owner);
+/* The log file opened again by its name now if it was moved away
+ * (reopen-logs, SIGUSR1), rather than at the next check. */
+void	logq_reopen(void);
 /* After a change of user: if this process may no longer rename in the
  * log file's directory, rotation is off, and a warning says so. */
 void	logq_check_rotation(void);

@@ -1041,4 +1041,5 @@ children_free(void)
 	buf_free(&mout);
 	fds_drop();
 	output_free_all();
+	logfile_stop();		/* what waits for a disk is written */
 }

@@ -90,6 +90,24 @@ log_msg(int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A line process WHO wrote on STREAM (output = inherit): whatever the
+ * level, prefixed with who wrote it, its bytes escaped as any log
+ * line's, so that it can never pass for procctld's own. */
+void
+log_output(const char *who, const char *stream, const char *text, size_t len)
+{
+	char line[LOGQ_TEXT_MAX];
+	int n;
+
+	n = snprintf(line, sizeof(line), "%s %s: ", who, stream);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return;
+	if (len > sizeof(line) - (size_t)n)
+		len = sizeof(line) - (size_t)n;
+	memcpy(line + n, text, len);
+	logq_put(LOGQ_INFO, line, (size_t)n + len);
+}
+
 void
 fatal(const char *fmt, ...)
 {

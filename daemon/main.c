@@ -63,8 +63,9 @@ usage(FILE *fp)
 "processes: the monitor (this pid; the parent of every managed process)\n"
 "and the server, which drops root to server_user.  SIGTERM or SIGINT:\n"
 "stop listening, end every process (or leave them with live_restore =\n"
-"yes), remove the socket, exit 0.  SIGHUP: reload the [access] policy,\n"
-"secrets and TLS certificate.\n"
+"yes), remove the socket, exit 0.  SIGHUP: reload the configuration\n"
+"(as the reload command).  SIGUSR1: open log files again by their names,\n"
+"after logrotate moved them (as the reopen-logs command).\n"
 "Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
 }
 
@@ -199,6 +200,9 @@ on_signal(int fd, unsigned events, void *arg)
 		case SIGHUP:
 			reload_ask();
 			break;
+		case SIGUSR1:
+			reopen_logs("SIGUSR1");
+			break;
 		}
 	}
 }
@@ -216,6 +220,7 @@ setup_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
 		return -1;
 	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1) {
@@ -563,6 +568,7 @@ become_monitor(int argc, char **argv, struct config *cf)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	/* The server loads these itself; the monitor needs none. */

@@ -9,7 +9,8 @@
  *    LINE_MAX is cut there and goes on in the next; a partial line is
  *    kept until its newline, LINE_MAX, or the end of the stream.
  *  - The lines go to a ring per process, bounded in bytes (log_ring):
- *    the oldest go first, and what went is counted.
+ *    the oldest go first, and what went is counted; with output = file
+ *    to its file too (logfile.c: written by a thread, never waited for).
  *  - One read of at most READ_MAX per stream and wake-up: a process
  *    that writes without a pause holds nobody else up, and the memory
  *    it can take is the ring's.
@@ -34,6 +35,7 @@
 #define READ_MAX	(64 * 1024)
 #define ENDED_KEPT	512
 #define NBUCKETS	1024
+#define RING_DEFAULT	(64 * 1024)	/* log_ring, unless set */
 #define PARTIAL_MS	250	/* a line without its newline waits this */
 
 struct line {
@@ -55,17 +57,11 @@ struct follower {
 };
 LIST_HEAD(followers, follower);
 
-/* output = file: each line also appended to PATH, rotated by size. */
-struct outfile {
-	char		*path;
-	int		 fd;
-	uint64_t	 size, max;	/* max 0: never rotated */
-	unsigned	 backups;
-};
-
 struct output {
 	LIST_ENTRY(output) hlink;
-	struct outfile	*file;
+	struct logfile	*file;		/* output = file, or NULL */
+	char		*logname;	/* output = inherit: "name[pid]" */
+	size_t		 ring_max;	/* log_ring */
 	struct followers followers;
 	TAILQ_ENTRY(output) ended_link;
 	uint64_t	 id;
@@ -84,17 +80,11 @@ LIST_HEAD(outlist, output);
 static struct outlist buckets[NBUCKETS];
 static TAILQ_HEAD(, output) ended = TAILQ_HEAD_INITIALIZER(ended);
 static size_t nended;
-static size_t ring_max = 64 * 1024;
 static uint64_t partial_timer;	/* armed while a partial line waits */
 static uint64_t next_follower = 1;
 
 static void arm_partial(void);
 
-void
-output_set_ring(size_t bytes)
-{
-	ring_max = bytes;
-}
 
 static struct output *
 find(uint64_t id)
@@ -127,87 +117,6 @@ tell_followers(struct output *o, const struct line *l)
 	}
 }
 
-static void
-file_close(struct output *o)
-{
-	if (o->file == NULL)
-		return;
-	if (o->file->fd != -1)
-		close(o->file->fd);
-	free(o->file->path);
-	free(o->file);
-	o->file = NULL;
-}
-
-static int
-file_open(struct outfile *f, int truncate)
-{
-	struct stat st;
-
-	if ((f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW | (truncate ? O_TRUNC : 0), 0640)) == -1)
-		return -1;
-	if (fstat(f->fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		close(f->fd);
-		f->fd = -1;
-		errno = EINVAL;
-		return -1;
-	}
-	f->size = (uint64_t)st.st_size;
-	return 0;
-}
-
-/* PATH.N-1 to PATH.N ... PATH to PATH.1, and a new PATH. */
-static void
-file_rotate(struct outfile *f)
-{
-	char from[PATH_MAX], to[PATH_MAX];
-	unsigned k;
-
-	close(f->fd);
-	f->fd = -1;
-	for (k = f->backups; k > 1; k--) {
-		snprintf(from, sizeof(from), "%s.%u", f->path, k - 1);
-		snprintf(to, sizeof(to), "%s.%u", f->path, k);
-		(void)rename(from, to);
-	}
-	if (f->backups > 0) {
-		snprintf(to, sizeof(to), "%s.1", f->path);
-		(void)rename(f->path, to);
-	}
-	if (file_open(f, 1) == -1)
-		log_warn("%s: %s: this output is no longer written to it",
-		    f->path, strerror(errno));
-}
-
-/* L as a file line: "<time> <stream> <bytes as written>\n". */
-static void
-file_line(struct output *o, const struct line *l)
-{
-	struct outfile *f = o->file;
-	char buf[LINE_MAX_BYTES + 64];
-	size_t n;
-
-	if (f->fd == -1)
-		return;
-	n = rfc3339_ms(buf, sizeof(buf), l->time_ms);
-	n += (size_t)snprintf(buf + n, sizeof(buf) - n, " %s ",
-	    l->stream == 1 ? "stdout" : "stderr");
-	memcpy(buf + n, l->text, l->len);
-	n += l->len;
-	buf[n++] = '\n';
-	if (write(f->fd, buf, n) != (ssize_t)n) {
-		log_warn("%s: %s: this output is no longer written to it",
-		    f->path, strerror(errno));
-		close(f->fd);
-		f->fd = -1;
-		return;
-	}
-	f->size += n;
-	if (f->max > 0 && f->size >= f->max)
-		file_rotate(f);
-}
-
 /* One line of STREAM into O's ring, the oldest going for room. */
 static void
 add_line(struct output *o, int stream, const char *s, size_t len)
@@ -226,8 +135,12 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	o->bytes += sizeof(*l) + len;
 	tell_followers(o, l);
 	if (o->file != NULL)
-		file_line(o, l);
-	while (o->bytes > ring_max && (old = TAILQ_FIRST(&o->lines)) != l) {
+		logfile_put(o->file, l->time_ms, stream == 1 ? "stdout" :
+		    "stderr", l->text, l->len);
+	if (o->logname != NULL)
+		log_output(o->logname, stream == 1 ? "stdout" : "stderr",
+		    l->text, l->len);
+	while (o->bytes > o->ring_max && (old = TAILQ_FIRST(&o->lines)) != l) {
 		TAILQ_REMOVE(&o->lines, old, link);
 		o->bytes -= sizeof(*old) + old->len;
 		free(old);
@@ -342,7 +255,8 @@ output_free(struct output *o)
 		LIST_REMOVE(f, link);
 		free(f);
 	}
-	file_close(o);
+	logfile_release(o->file);
+	free(o->logname);
 	close_stream(o, 0);
 	close_stream(o, 1);
 	while ((l = TAILQ_FIRST(&o->lines)) != NULL) {
@@ -372,6 +286,7 @@ output_attach(uint64_t id, const int *fds)
 		return -1;
 	}
 	o->id = id;
+	o->ring_max = RING_DEFAULT;
 	TAILQ_INIT(&o->lines);
 	LIST_INIT(&o->followers);
 	LIST_INSERT_HEAD(&buckets[id % NBUCKETS], o, hlink);
@@ -474,31 +389,61 @@ output_unfollow(uint64_t fid)
 
 /* Process ID's lines go to the file PATH too from now on (after a
  * server restart: again), rotated past MAX bytes (0: never), keeping
- * BACKUPS.  0, or -1 (errno) when it cannot be opened. */
+ * BACKUPS; processes of the same PATH share its writer.  0, or -1
+ * (errno) when it cannot be opened. */
 int
 output_to_file(uint64_t id, const char *path, uint64_t max, unsigned backups)
 {
-	struct outfile *f;
+	struct logfile *f;
 	struct output *o;
 
 	if ((o = find(id)) == NULL) {
 		errno = ENOENT;
 		return -1;
 	}
-	file_close(o);
-	if ((f = calloc(1, sizeof(*f))) == NULL ||
-	    (f->path = strdup(path)) == NULL) {
-		free(f);
+	if ((f = logfile_get(path, max, backups)) == NULL)
 		return -1;
-	}
-	f->max = max;
-	f->backups = backups > 99 ? 99 : backups;
-	if (file_open(f, 0) == -1) {
-		free(f->path);
-		free(f);
-		return -1;
-	}
+	logfile_release(o->file);
 	o->file = f;
+	return 0;
+}
+
+/* Process ID's ring keeps BYTES of its newest lines from now on. */
+int
+output_set_ring(uint64_t id, size_t bytes)
+{
+	struct output *o;
+	struct line *l;
+
+	if ((o = find(id)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	o->ring_max = bytes;
+	while (o->bytes > o->ring_max && (l = TAILQ_FIRST(&o->lines)) != NULL) {
+		TAILQ_REMOVE(&o->lines, l, link);
+		o->bytes -= sizeof(*l) + l->len;
+		free(l);
+		o->dropped++;
+	}
+	return 0;
+}
+
+/* Process ID's lines go to procctld's own log too, as WHO's. */
+int
+output_to_log(uint64_t id, const char *who)
+{
+	struct output *o;
+	char *dup;
+
+	if ((o = find(id)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	if ((dup = strdup(who)) == NULL)
+		return -1;
+	free(o->logname);
+	o->logname = dup;
 	return 0;
 }
 

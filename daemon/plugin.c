@@ -495,6 +495,25 @@ host_output_to_file(struct procctl_plugin *self, uint64_t handle,
 }
 
 static int
+host_output_ring(struct procctl_plugin *self, uint64_t handle, size_t bytes)
+{
+	(void)self;
+	return output_set_ring(handle, bytes);
+}
+
+static int
+host_output_to_log(struct procctl_plugin *self, uint64_t handle,
+    const char *who)
+{
+	(void)self;
+	if (who == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return output_to_log(handle, who);
+}
+
+static int
 host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
 {
 	self->adopt_notify = fn;
@@ -760,6 +779,8 @@ static const struct procctl_host host = {
 	.output_follow = host_output_follow,
 	.output_unfollow = host_output_unfollow,
 	.output_to_file = host_output_to_file,
+	.output_ring = host_output_ring,
+	.output_to_log = host_output_to_log,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,

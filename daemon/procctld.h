@@ -59,6 +59,8 @@ void	log_vmsg(int level, const char *prefix, const char *fmt, va_list ap);
 /* Until log_capture(NULL, 0): the first error logged is also copied
  * into BUF (SIZE bytes), so that a reply can say why. */
 void	log_capture(char *buf, size_t size);
+void	log_output(const char *who, const char *stream, const char *text,
+	    size_t len);
 #define log_error(...)	log_msg(LOG_ERROR, __VA_ARGS__)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
 #define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
@@ -213,6 +215,7 @@ int	reload_handed_config(const char *file, struct config_text *t);
 int	reload_server_init(const struct config *active);
 void	reload_fini(void);
 void	reload_ask(void);
+size_t	reopen_logs(const char *why);
 void	reload_on_files(uint64_t cookie, const struct mon_files *f);
 
 /* ---- listen.c ---- */
@@ -542,7 +545,6 @@ void	children_upgrade(void);
 void	children_failed(void);
 
 /* output.c: what managed processes write (PROCCTL_SPAWN_CAPTURE). */
-void	output_set_ring(size_t bytes);
 int	output_attach(uint64_t id, const int *fds);
 void	output_ended(uint64_t id);
 size_t	output_tail(uint64_t id, size_t n, unsigned streams,
@@ -553,7 +555,18 @@ uint64_t output_follow(uint64_t id, unsigned streams, procctl_line_fn fn,
 void	output_unfollow(uint64_t fid);
 int	output_to_file(uint64_t id, const char *path, uint64_t max,
 	    unsigned backups);
+int	output_set_ring(uint64_t id, size_t bytes);
+int	output_to_log(uint64_t id, const char *who);
 void	output_free_all(void);
+
+/* logfile.c: output = file's files, written by a thread of their own. */
+struct logfile;
+struct logfile *logfile_get(const char *path, uint64_t max, unsigned backups);
+void	logfile_release(struct logfile *f);
+void	logfile_put(struct logfile *f, int64_t ms, const char *stream,
+	    const char *text, size_t len);
+size_t	logfile_reopen_all(void);
+void	logfile_stop(void);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "logq.h"
 #include "monitor.h"
 #include "procctld.h"
 
@@ -532,11 +533,56 @@ reload_monitor_init(const char *file, const struct config_text *t)
 	return &config_memfd;
 }
 
+/* SIGUSR1, reopen-logs: every log file (processes' output files,
+ * procctld's own) closed and opened again by its name, for an external
+ * logrotate that moved them.  How many output files. */
+size_t
+reopen_logs(const char *why)
+{
+	size_t n = logfile_reopen_all();
+
+	logq_reopen();
+	log_info("%s: %zu output file%s and procctld's log opened again", why,
+	    n, n == 1 ? "" : "s");
+	return n;
+}
+
+/* REOPEN-LOGS (admins). */
+static void
+cmd_reopen_logs(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	size_t n;
+
+	(void)argc;
+	(void)argv;
+	if (!ctx->caller->admin) {
+		reply_error(ctx, "NOPERM", "reopen-logs is for admins only");
+		return;
+	}
+	n = reopen_logs("reopen-logs");
+	reply_map(ctx, 1);
+	reply_str(ctx, "files");
+	reply_int(ctx, (long long)n);
+}
+
+static const struct procctl_option reopen_options[] = {
+	{ NULL, 0, NULL, NULL },
+};
+static const struct procctl_command reopen_command = {
+	"reopen-logs", cmd_reopen_logs, 0, "reopen-logs",
+	"Admins: open every log file again by its name (after logrotate "
+	"moved them; as SIGUSR1)", 0, reopen_options, reload_params, "server"
+};
+
 /* In a server: what SIGHUP changes is measured against ACTIVE; the
- * reload command. */
+ * reload and reopen-logs commands. */
 int
 reload_server_init(const struct config *active)
 {
 	active_config = active;
+	if (command_add(&reopen_command, PROCCTL_ABI_MINOR, 0, NULL,
+	    "core") == -1)
+		return -1;
 	return command_add(&reload_command, PROCCTL_ABI_MINOR, 0, NULL, "core");
 }

@@ -756,8 +756,12 @@ read_signals(void)
 				leave = args->live_restore;
 				shutdown_begin();
 			}
-		} else if (si.ssi_signo == SIGHUP && server > 0)
-			kill(server, SIGHUP);
+		} else if ((si.ssi_signo == SIGHUP ||
+		    si.ssi_signo == SIGUSR1) && server > 0) {
+			if (si.ssi_signo == SIGUSR1)
+				logq_reopen();
+			kill(server, (int)si.ssi_signo);
+		}
 		else if (si.ssi_signo == SIGCHLD)
 			chld_pending = 1;
 	}
@@ -1129,6 +1133,7 @@ setup(const struct monitor_args *a)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1 ||
 	    (exe_fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) == -1 ||

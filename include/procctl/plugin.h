@@ -35,6 +35,8 @@
  * procctl_started.limits, procctl_exit.oom_killed), where a section was
  * read from (host->section_file: drop-in files), and records that outlive
  * the plugin's own reload (host->keep, host->kept).
+ * Minor 6 added: a ring size per process (host->output_ring), lines to
+ * procctld's log (host->output_to_log).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -52,7 +54,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 5
+#define PROCCTL_ABI_MINOR 6
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -541,6 +543,16 @@ struct procctl_host {
 	int		(*output_to_file)(struct procctl_plugin *self,
 			    uint64_t handle, const char *path, uint64_t max,
 			    unsigned backups);
+	/* Minor 6.  HANDLE's ring keeps BYTES of its newest lines (64 KiB
+	 * unless set).  Call when it has started, and again for one handed
+	 * over by on_adopt.  0, or -1 with errno. */
+	int		(*output_ring)(struct procctl_plugin *self,
+			    uint64_t handle, size_t bytes);
+	/* Minor 6.  HANDLE's lines go to procctld's own log too, each
+	 * "WHO stdout: <line>" (escaped, whatever the log level): for
+	 * debugging, as output = inherit.  0, or -1 with errno. */
+	int		(*output_to_log)(struct procctl_plugin *self,
+			    uint64_t handle, const char *who);
 };
 
 /* The one exported symbol. */

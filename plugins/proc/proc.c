@@ -154,8 +154,12 @@ proc_forget(struct proc *p)
 unsigned
 proc_output_flags(int output)
 {
-	return output == OUTPUT_INHERIT ? PROCCTL_SPAWN_INHERIT_OUTPUT :
-	    output == OUTPUT_RING || output == OUTPUT_FILE ?
+	/* inherit: through procctld, which prefixes each line with its
+	 * name (a host before minor 6: procctld's stderr as it is). */
+	if (output == OUTPUT_INHERIT)
+		return H->abi_minor >= 6 ? PROCCTL_SPAWN_CAPTURE :
+		    PROCCTL_SPAWN_INHERIT_OUTPUT;
+	return output == OUTPUT_RING || output == OUTPUT_FILE ?
 	    PROCCTL_SPAWN_CAPTURE : 0;
 }
 
@@ -173,12 +177,22 @@ proc_output_parse(const char *s)
 }
 
 void
-proc_output_file(const struct proc *p, int output)
+proc_output_setup(const struct proc *p, int output, size_t ring)
 {
 	char path[512], name[128];
 	size_t i;
 
-	if (output != OUTPUT_FILE || p->handle == 0)
+	if (p->handle == 0 || output == OUTPUT_NULL)
+		return;
+	if (H->abi_minor >= 6 && ring != PROC_RING_DEFAULT)
+		(void)H->output_ring(proc_self, p->handle, ring);
+	if (output == OUTPUT_INHERIT && H->abi_minor >= 6) {
+		snprintf(name, sizeof(name), "%.*s[%d]", (int)(p->name_len <
+		    100 ? p->name_len : 100), p->name, (int)p->pid);
+		(void)H->output_to_log(proc_self, p->handle, name);
+		return;
+	}
+	if (output != OUTPUT_FILE)
 		return;
 	/* A file name of its name: nothing but what is safe in one. */
 	for (i = 0; i < p->name_len && i < sizeof(name) - 1; i++)
@@ -591,6 +605,17 @@ parse_size(const char *s, size_t *out)
 	return 0;
 }
 
+int
+proc_ring_parse(const char *s, size_t *out)
+{
+	size_t v;
+
+	if (parse_size(s, &v) == -1 || v > PROC_RING_MAX)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static const struct procctl_option run_options[] = {
 	{ "detach", 'd', NULL, "keep running after the session that started "
 	  "it ends" },
@@ -697,6 +722,7 @@ read_conf(struct procctl_plugin *self)
 	proc_conf.history_max = 1000;
 	proc_conf.log_max = 10 * 1024 * 1024;
 	proc_conf.log_backups = 5;
+	proc_conf.log_ring = PROC_RING_DEFAULT;
 	proc_conf.session_scope = 1;
 	proc_conf.umask = 022;
 	proc_conf.session_grace_ms = 30000;
@@ -746,6 +772,12 @@ read_conf(struct procctl_plugin *self)
 	    proc_conf.log_backups > 99))) {
 		H->log(self, PROCCTL_LOG_ERROR, "%s: expected a size (10M) or "
 		    "a count of backups (0 to 99)", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "log_ring")) != NULL &&
+	    proc_ring_parse(v, &proc_conf.log_ring) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "log_ring = %s: expected a "
+		    "size from 0 to 64M (64K, 1M)", v);
 		return -1;
 	}
 	if ((v = H->config_get(self, "session_scope")) != NULL) {

@@ -72,10 +72,14 @@ struct proc_conf {
 	char		 log_dir[256];	/* output = file: <log_dir>/<name>.log */
 	size_t		 log_max;	/* rotated past this; 0: never */
 	size_t		 log_backups;
+	size_t		 log_ring;	/* per process, bytes */
 	int		 session_scope;
 	mode_t		 umask;
 	uint64_t	 session_grace_ms; /* for a session to come back */
 };
+
+#define PROC_RING_DEFAULT	(64 * 1024)	/* the host's, unless set */
+#define PROC_RING_MAX		(64 * 1024 * 1024)
 
 enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT, OUTPUT_FILE };
 
@@ -89,8 +93,11 @@ extern size_t proc_nrunning;	/* starting, running or closing */
 uint64_t proc_now_ms(void);
 /* PROCCTL_SPAWN_* for an output setting (OUTPUT_*). */
 unsigned proc_output_flags(int output);
-/* output = file: P's lines to <log_dir>/<its name>.log too. */
-void	proc_output_file(const struct proc *p, int output);
+/* Where P's lines go once it has started (or been handed over): a ring
+ * of RING bytes, and with output = file <log_dir>/<its name>.log too. */
+void	proc_output_setup(const struct proc *p, int output, size_t ring);
+/* log_ring's value: 0, or -1 if it is no size up to 64M. */
+int	proc_ring_parse(const char *s, size_t *out);
 /* "ring", "null", "inherit", "file": OUTPUT_*, or -1. */
 int	proc_output_parse(const char *s);
 int	proc_visible(const struct procctl_caller *who, const struct proc *p);

@@ -493,6 +493,9 @@ set_key(struct program *p, struct where *w)
 		else if (p->output == OUTPUT_FILE && proc_conf.log_dir[0] ==
 		    '\0')
 			bad(w, "file needs log_dir in [plugin:proc]");
+	} else if (strcmp(w->key, "log_ring") == 0) {
+		if (proc_ring_parse(v, &p->log_ring) == -1)
+			bad(w, "expected a size from 0 to 64M (64K, 1M)");
 	} else
 		bad(w, "unknown key (docs/programs.md lists them)");
 }
@@ -516,6 +519,7 @@ program_defaults(struct program *p)
 	p->stop_ms = 10000;
 	p->ready_ms = 90000;
 	p->output = proc_conf.output;
+	p->log_ring = proc_conf.log_ring;
 	p->uid = (uid_t)-1;
 	p->gid = (gid_t)-1;
 	p->numprocs = 1;

@@ -82,6 +82,7 @@ struct program {
 	uint64_t	 pids_max;
 	uint64_t	 nofile;
 	int		 output;	/* OUTPUT_*: [plugin:proc]'s, or its own */
+	size_t		 log_ring;	/* bytes of its newest lines kept */
 	char		*requires_s;	/* as written: names (groups too) */
 	char		*after_s;
 	struct program	**requires;	/* started before it, stopped after */

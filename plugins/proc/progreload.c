@@ -50,7 +50,7 @@ same(const struct program *a, const struct program *b)
 	    a->ready == b->ready && a->ready_fd == b->ready_fd &&
 	    a->ready_ms == b->ready_ms && a->memory_max == b->memory_max &&
 	    a->pids_max == b->pids_max && a->nofile == b->nofile &&
-	    a->output == b->output &&
+	    a->output == b->output && a->log_ring == b->log_ring &&
 	    same_str(a->requires_s, b->requires_s) &&
 	    same_str(a->after_s, b->after_s) &&
 	    a->nowner_uids == b->nowner_uids &&
@@ -124,6 +124,7 @@ take_config(struct program *o, struct program *n)
 	o->pids_max = keep.pids_max;
 	o->nofile = keep.nofile;
 	o->output = keep.output;
+	o->log_ring = keep.log_ring;
 	n->nowner_uids = o->nowner_uids;
 	n->nowner_gids = o->nowner_gids;
 	o->nowner_uids = keep.nowner_uids;

@@ -175,16 +175,24 @@ def rss_kb(pid):
         return int([l.split()[1] for l in f if l.startswith("VmRSS:")][0])
 
 
-def test_a_flood_leaves_the_server_small_and_answering(make_daemon):
-    """A process writing 200 MB as fast as it can: the server's memory
-    stays within a few MiB of where it was (the ring is bounded; the pipe
-    holds the writer back, never the daemon), and other clients are
-    answered meanwhile."""
-    d = make_daemon(default_ini())
+def test_a_flood_leaves_the_server_small_and_answering(make_daemon, logdir):
+    """A process writing 1 GB as fast as it can (200 MB under ASan), to the
+    ring and a file, while one `logs -f` reader never reads: the server's
+    memory stays within a few MiB of where it was (the ring and the file's
+    queue are bounded; the reader loses lines, counted and told), and
+    other clients are answered meanwhile."""
+    total = 200_000_000 if SANITIZED else 1_000_000_000
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s\n"
+                                "log_max = 20M\nlog_backups = 1" % logdir))
     srv = d.server_pid
+    gate = logdir / "gate"
+    pid = run(d, "/bin/sh", "-c", gated(
+        gate, "echo start; yes 'a line of the flood, 40 bytes long ...' | "
+        "head -c %d; echo flood-done" % total, "echo after"))
+    wait_for(lambda: len(logs(d, str(pid))) >= 1)
     before = rss_kb(srv)
-    pid = run(d, "/bin/sh", "-c", "yes 'a line of the flood, 40 bytes "
-              "long ...' | head -c 200000000; echo flood-done")
+    stalled = d.raw()
+    stalled.send(b"HELLO 3\r\nLOGS -f %d\r\n" % pid)
     answered = []
 
     def done():
@@ -195,13 +203,24 @@ def test_a_flood_leaves_the_server_small_and_answering(make_daemon):
         assert d.ctl("ping").stdout == "PONG\n"
         answered.append(1)
         return False
-    wait_for(done, timeout=120)
+    wait_for(done, timeout=600)
     assert answered
     grown = rss_kb(srv) - before
     # (ASan keeps what is freed in quarantine: no memory bound there.)
     assert SANITIZED or grown < 8 * 1024, "server RSS grew %d KiB" % grown
     got = logs(d, "-n", "100000", str(pid))
     assert sum(len(x["line"]) + 40 for x in got) <= 2 * 64 * 1024
+    # The reader that did not read: told how many lines it lost before
+    # the next one it gets.
+    gate.touch()
+    seen = b""
+    stalled.sock.settimeout(60)
+    while b"after" not in seen:
+        chunk = stalled.sock.recv(1 << 20)
+        assert chunk, "connection closed"
+        seen = (seen + chunk)[-(1 << 16):]
+    assert b"dropped" in seen, seen[-2000:]
+    assert d.ctl("ping").stdout == "PONG\n"
 
 
 def test_output_per_program(make_daemon):
@@ -317,3 +336,175 @@ output = file
     r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 78 and "file needs log_dir" in r.stderr, r.stderr
+
+
+def file_lines(path):
+    """A log file's lines as (stream, text)."""
+    out = []
+    for raw in Path(path).read_bytes().split(b"\n")[:-1]:
+        t, stream, text = raw.split(b" ", 2)
+        assert t.endswith(b"Z"), raw
+        out.append((stream.decode(), text.decode(errors="replace")))
+    return out
+
+
+def gated(gate, before, after):
+    """sh: BEFORE, then wait for the file GATE, then AFTER, then sleep."""
+    return ("%s; while [ ! -e %s ]; do sleep 0.02; done; %s; exec sleep 3820"
+            % (before, gate, after))
+
+
+def test_reopen_logs_after_logrotate_moved_the_file(make_daemon, logdir):
+    """logrotate's way (create, no copytruncate): the file is moved, then
+    procctld is told — by `reopen-logs` or SIGUSR1 — and writes a new file
+    by the same name from then on; nothing goes to the moved one."""
+    from test_programs import prog_ini, wait_state
+    g1, g2 = logdir / "g1", logdir / "g2"
+    script = logdir / "rot.sh"   # (inih's lines are short: a script)
+    script.write_text(gated(g1, "echo before", gated(g2, "echo middle",
+                                                     "echo after")))
+    d = make_daemon(prog_ini("""
+[program:rot]
+command = /bin/sh %s
+start_secs = 0
+output = file
+""" % script, proc="log_dir = %s" % logdir))
+    wait_state(d, "rot", "RUNNING")
+    f = logdir / "rot.log"
+    wait_for(lambda: f.exists() and file_lines(f) == [("stdout", "before")])
+    f.rename(logdir / "rot.log.moved")
+    r = d.ctl("reopen-logs", json=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["files"] >= 1
+    g1.touch()
+    wait_for(lambda: f.exists() and file_lines(f) == [("stdout", "middle")])
+    assert file_lines(logdir / "rot.log.moved") == [("stdout", "before")]
+    # SIGUSR1 to procctld (the monitor, the pid a unit file knows).
+    f.rename(logdir / "rot.log.moved2")
+    os.kill(d.proc.pid, signal.SIGUSR1)
+    d.wait_log(r"SIGUSR1: \d+ output files? and procctld's log opened")
+    g2.touch()
+    wait_for(lambda: f.exists() and file_lines(f) == [("stdout", "after")])
+    assert file_lines(logdir / "rot.log.moved2") == [("stdout", "middle")]
+    assert d.ctl("ping").stdout == "PONG\n"
+
+
+def test_reopen_logs_is_for_admins(make_daemon, public_sock):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0666"),
+                    sock=public_sock)
+    nobody = pwd.getpwnam("nobody")
+    reply = d.raw_as(nobody.pw_uid, nobody.pw_gid).call("REOPEN-LOGS")
+    assert isinstance(reply, Exception) and "NOPERM" in str(reply), reply
+
+
+def test_one_writer_for_processes_of_one_name(make_daemon, logdir):
+    """Two processes of the same name write one file: whole lines, every
+    one of them, never two writers cutting into each other."""
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s\n"
+                                "log_max = 64K\nlog_backups = 20" % logdir))
+    script = ("i=0; while [ $i -lt 2000 ]; do echo \"$1 line $i of a "
+              "shared file, long enough\"; i=$((i+1)); done; exec sleep 3821")
+    a = run(d, "/bin/sh", "-c", script, "sh", "A")
+    b = run(d, "/bin/sh", "-c", script, "sh", "B")
+
+    def every():
+        files = sorted(logdir.glob("sh.log*"))
+        return [x for p in files for x in file_lines(p)]
+    wait_for(lambda: len(every()) == 4000, timeout=60)
+    got = every()
+    for who in ("A", "B"):
+        mine = sorted(int(t.split()[2]) for s, t in got if t.startswith(who))
+        assert mine == list(range(2000)), who
+    for p in logdir.glob("sh.log*"):
+        assert p.stat().st_size <= 64 * 1024, p
+    assert a != b
+
+
+def test_log_ring_per_program_and_default(make_daemon, tmp_path):
+    import subprocess
+    from conftest import PROCCTLD
+    from test_programs import prog_ini, wait_state
+    d = make_daemon(prog_ini("""
+[program:small]
+command = /bin/sh -c 'seq 1 2000; exec sleep 3822'
+start_secs = 0
+log_ring = 1K
+
+[program:big]
+command = /bin/sh -c 'seq 1 2000; exec sleep 3823'
+start_secs = 0
+""", proc="log_ring = 1M"))
+    wait_state(d, "small", "RUNNING")
+    wait_state(d, "big", "RUNNING")
+    wait_for(lambda: logs(d, "-n", "1", "small")[-1]["line"] == "2000")
+    wait_for(lambda: logs(d, "-n", "1", "big")[-1]["line"] == "2000")
+    small = logs(d, "-n", "5000", "small")
+    assert 5 < len(small) < 60, len(small)
+    assert small[-1]["line"] == "2000"
+    # 1M in [plugin:proc] (more than the 64 KiB default): all 2,000.
+    assert len(logs(d, "-n", "5000", "big")) == 2000
+    bad = tmp_path / "bad.ini"
+    bad.write_text(prog_ini("""
+[program:w]
+command = sleep 1
+log_ring = lots
+"""))
+    r = subprocess.run([str(PROCCTLD), "-t", "-c", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 78 and "log_ring" in r.stderr, r.stderr
+
+
+def test_inherit_is_prefixed_with_the_process_name(make_daemon):
+    """output = inherit: each line in procctld's log after the name and pid
+    of the process that wrote it, escaped; a process cannot write a line
+    that passes for procctld's own."""
+    d = make_daemon(default_ini(proc="output = inherit"))
+    pid = run(d, "/bin/sh", "-c", r"echo hello; printf 'error: forged\n"
+              r"\033[2Jx\n' >&2; exec sleep 3824")
+    d.wait_log(r"sh\[%d\] stderr: \\x1b\[2Jx" % pid)
+    log = d.log()
+    assert "sh[%d] stdout: hello" % pid in log
+    assert "sh[%d] stderr: error: forged" % pid in log
+    for line in log.splitlines():
+        assert not line.startswith("error: forged"), line
+    assert "\x1b" not in log
+
+
+def test_a_full_disk_drops_lines_counted_in_the_file(make_daemon, tmp_path):
+    """Lines that cannot be written (here: a full filesystem) are dropped
+    and counted; the count is written into the file before the next line
+    once it can be written again, and procctld says why in its log."""
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    mnt = tempfile.mkdtemp(prefix="procctl-full-")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0777",
+                       "tmpfs", mnt]).returncode != 0:
+        os.rmdir(mnt)
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        os.chmod(mnt, 0o777)
+        gate = Path(mnt) / "gate"
+        d = make_daemon(default_ini(proc="output = file\nlog_dir = %s"
+                                    % mnt))
+        pid = run(d, "/bin/sh", "-c", "exec sleep 0.01")  # the file exists
+        filler = Path(mnt) / "filler"
+        subprocess.run(["dd", "if=/dev/zero", "of=%s" % filler, "bs=4k"],
+                       capture_output=True)
+        pid = run(d, "/bin/sh", "-c", gated(gate, "seq 1 100",
+                                            "echo after"))
+        wait_for(lambda: len(logs(d, str(pid))) == 100)
+        d.wait_log(r"sh\.log: write: No space left on device")
+        filler.unlink()
+        gate.touch()
+        f = Path(mnt) / "sh.log"
+        wait_for(lambda: ("stdout", "after") in file_lines(f))
+        got = file_lines(f)
+        i = got.index(("stdout", "after"))
+        assert got[i - 1] == ("procctl", "[procctl] 100 lines dropped"), got
+        assert d.ctl("ping").stdout == "PONG\n"
+    finally:
+        subprocess.run(["umount", "-l", mnt])
+        os.rmdir(mnt)

@@ -21,12 +21,13 @@ args
 reply
 children
 output
+logfile
 confread
 config access auth loop
 log
 logq
 resp
-buf paths escape"
+buf paths escape rotate"
 
 rank() {
 	echo "$layers" | awk -v f="$1" '{ for (i = 1; i <= NF; i++)

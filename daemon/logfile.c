@@ -1,0 +1,495 @@
+/*
+ * Log files for processes' output (output = file), written by a thread
+ * of their own so that the loop never waits for a disk.
+ *
+ *  - The loop formats each line into its file's pending buffer and
+ *    moves on; the writer thread takes the whole buffer (a swap under
+ *    the lock) and writes it.  A file that writes slower than its
+ *    processes print has at most PENDING_MAX bytes waiting (and all
+ *    files together TOTAL_MAX): past that, lines are dropped and
+ *    counted, and the count goes into the file before the next line
+ *    that fits ("<time> procctl [procctl] N lines dropped").  A failed
+ *    write (a full disk) counts its lines the same way.
+ *  - One writer per path: processes of the same name share it (and its
+ *    rotation), counted by references.
+ *  - Rotation by size, by the thread, at a line boundary: a file never
+ *    grows past its max unless one line alone is longer.
+ *  - logfile_reopen_all(): every file is closed and opened again by its
+ *    name (after logrotate moved it, or SIGUSR1).
+ *
+ * What the thread owns: fd, size, spare.  What the lock guards: pending,
+ * dropped, the work list, the flags.  The rest is the loop's.
+ */
+#include <sys/eventfd.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "procctld.h"
+#include "rotate.h"
+
+#define PENDING_MAX	(256 * 1024)	/* per file, not yet written */
+#define TOTAL_MAX	(16 * 1024 * 1024)
+#define SPARE_KEEP	(64 * 1024)	/* a bigger buffer is let go */
+
+struct chunk {
+	char		*p;
+	size_t		 len, cap;
+};
+
+struct logfile {
+	LIST_ENTRY(logfile) link;	/* the loop's list of open paths */
+	TAILQ_ENTRY(logfile) work;	/* files with something to do */
+	char		*path;
+	unsigned	 refs;
+	uint64_t	 max;		/* 0: never rotated */
+	unsigned	 backups;
+	/* under the lock */
+	struct chunk	 pending;
+	uint64_t	 dropped;	/* lines not written, not yet said */
+	int		 queued;	/* on the work list */
+	int		 reopen, closing;
+	int		 err, err_said;	/* the thread's last failure */
+	const char	*err_what;
+	/* the thread's */
+	int		 fd;
+	uint64_t	 size;
+	struct chunk	 spare;
+};
+
+static LIST_HEAD(, logfile) files = LIST_HEAD_INITIALIZER(files);
+static TAILQ_HEAD(, logfile) work = TAILQ_HEAD_INITIALIZER(work);
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static pthread_t writer;
+static int writer_running, stopping;
+static size_t total;		/* pending bytes, all files */
+static int news_fd = -1;	/* the thread's failures, for the loop */
+static struct watch *news_watch;
+
+static int
+open_path(const char *path, int truncate, uint64_t *size)
+{
+	struct stat st;
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
+	    O_NOFOLLOW | O_NOCTTY | (truncate ? O_TRUNC : 0), 0640)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+static void
+chunk_free(struct chunk *c)
+{
+	free(c->p);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- the writer thread ---- */
+
+static void
+failed(struct logfile *f, const char *what, int err)
+{
+	pthread_mutex_lock(&mu);
+	if (f->err != err) {	/* said once, not at every write */
+		f->err = err;
+		f->err_what = what;
+		f->err_said = 0;
+		(void)eventfd_write(news_fd, 1);
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+static uint64_t
+count_lines(const char *p, size_t n)
+{
+	const char *end = p + n, *nl;
+	uint64_t k = 0;
+
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		k++;
+		p = nl + 1;
+	}
+	return k;
+}
+
+static uint64_t write_lines(struct logfile *f, const struct chunk *c);
+
+static void
+rotate(struct logfile *f)
+{
+	const char *what;
+
+	close(f->fd);
+	f->fd = -1;
+	if (rotate_shift(f->path, f->backups, &what) == -1) {
+		failed(f, what, errno);
+		/* Not rotated: go on appending to it. */
+		f->fd = open_path(f->path, 0, &f->size);
+		return;
+	}
+	if ((f->fd = open_path(f->path, 1, &f->size)) == -1)
+		failed(f, "open", errno);
+}
+
+/* C's whole lines to F's file, rotating between lines past its max,
+ * after the count of lines DROPPED before them if there were any.  What
+ * cannot be written is counted as dropped again. */
+static void
+write_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
+{
+	char note[128];
+	struct chunk marker;
+	uint64_t lost;
+
+	if (dropped > 0) {
+		marker.len = rfc3339_ms(note, 48, clock_ms(CLOCK_REALTIME));
+		marker.len += (size_t)snprintf(note + marker.len,
+		    sizeof(note) - marker.len, " procctl [procctl] %llu lines "
+		    "dropped\n", (unsigned long long)dropped);
+		marker.p = note;
+		marker.cap = sizeof(note);
+	}
+	if (dropped > 0 && write_lines(f, &marker) != 0)
+		lost = dropped + count_lines(c->p, c->len);
+	else
+		lost = write_lines(f, c);
+	pthread_mutex_lock(&mu);
+	if (lost > 0)
+		f->dropped += lost;
+	else
+		f->err = 0;		/* written again: a new failure is said */
+	pthread_mutex_unlock(&mu);
+}
+
+/* C to F's file: 0, or how many of its lines were not written. */
+static uint64_t
+write_lines(struct logfile *f, const struct chunk *c)
+{
+	const char *p = c->p, *end = c->p + c->len, *cut;
+	size_t n;
+	ssize_t w;
+
+	while (p < end) {
+		if (f->fd == -1 && (f->fd = open_path(f->path, 0,
+		    &f->size)) == -1) {
+			failed(f, "open", errno);
+			break;
+		}
+		n = (size_t)(end - p);
+		/* Up to the last whole line that fits below max. */
+		if (f->max > 0 && f->size + n > f->max) {
+			size_t room = f->size < f->max ?
+			    (size_t)(f->max - f->size) : 0;
+
+			cut = room > 0 ? memrchr(p, '\n', room) : NULL;
+			if (cut != NULL)
+				n = (size_t)(cut + 1 - p);
+			else if (f->size > 0) {
+				rotate(f);
+				continue;
+			} else if ((cut = memchr(p, '\n', n)) != NULL)
+				n = (size_t)(cut + 1 - p);	/* one long line */
+		}
+		if ((w = write(f->fd, p, n)) <= 0) {
+			if (w == -1 && errno == EINTR)
+				continue;
+			failed(f, "write", w == -1 ? errno : EIO);
+			break;
+		}
+		p += w;
+		f->size += (uint64_t)w;
+		if (f->max > 0 && f->size >= f->max)
+			rotate(f);
+	}
+	return count_lines(p, (size_t)(end - p));
+}
+
+static void *
+writer_main(void *arg)
+{
+	struct logfile *f;
+	struct chunk c;
+	uint64_t dropped;
+	int reopen, closing;
+
+	(void)arg;
+	pthread_mutex_lock(&mu);
+	for (;;) {
+		while (TAILQ_EMPTY(&work) && !stopping)
+			pthread_cond_wait(&cv, &mu);
+		if ((f = TAILQ_FIRST(&work)) == NULL)
+			break;			/* stopping, all written */
+		TAILQ_REMOVE(&work, f, work);
+		f->queued = 0;
+		c = f->pending;
+		f->pending = f->spare;
+		f->pending.len = 0;
+		total -= c.len;
+		reopen = f->reopen;
+		closing = f->closing;
+		dropped = f->dropped;
+		f->reopen = 0;
+		f->dropped = 0;
+		pthread_mutex_unlock(&mu);
+
+		if (reopen && f->fd != -1) {
+			close(f->fd);
+			f->fd = -1;	/* write_out opens it by name */
+		}
+		write_out(f, &c, dropped);
+		if (c.cap > SPARE_KEEP)
+			chunk_free(&c);
+		c.len = 0;
+		if (closing) {
+			if (f->fd != -1)
+				close(f->fd);
+			chunk_free(&c);
+			pthread_mutex_lock(&mu);
+			chunk_free(&f->pending);
+			free(f->path);
+			free(f);
+			continue;
+		}
+		pthread_mutex_lock(&mu);
+		f->spare = c;
+	}
+	pthread_mutex_unlock(&mu);
+	return NULL;
+}
+
+/* ---- the loop's side ---- */
+
+/* Under the lock: F's failure, said once. */
+static void
+say_failure(struct logfile *f)
+{
+	if (f->err != 0 && !f->err_said) {
+		f->err_said = 1;
+		log_warn("%s: %s: %s (its lines are dropped and counted until "
+		    "it can be written)", f->path, f->err_what,
+		    strerror(f->err));
+	}
+}
+
+static void
+on_news(int fd, unsigned events, void *arg)
+{
+	struct logfile *f;
+	eventfd_t v;
+
+	(void)events;
+	(void)arg;
+	(void)eventfd_read(fd, &v);
+	pthread_mutex_lock(&mu);
+	LIST_FOREACH(f, &files, link)
+		say_failure(f);
+	pthread_mutex_unlock(&mu);
+}
+
+static int
+start_writer(void)
+{
+	sigset_t all, old;
+	int err;
+
+	if (writer_running)
+		return 0;
+	if (news_fd == -1) {
+		if ((news_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1)
+			return -1;
+		if ((news_watch = loop_watch(news_fd, LOOP_READ, on_news,
+		    NULL)) == NULL) {
+			close(news_fd);
+			news_fd = -1;
+			return -1;
+		}
+	}
+	/* Signals are the loop's (signalfd): none for the thread. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&writer, NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	writer_running = 1;
+	return 0;
+}
+
+/* Under the lock: F has work for the thread. */
+static void
+enqueue(struct logfile *f)
+{
+	if (!f->queued) {
+		TAILQ_INSERT_TAIL(&work, f, work);
+		f->queued = 1;
+		pthread_cond_signal(&cv);
+	}
+}
+
+/* The writer for PATH, opened now (as procctld's server user) so that a
+ * path that cannot be written is said at once: NULL with errno. */
+struct logfile *
+logfile_get(const char *path, uint64_t max, unsigned backups)
+{
+	struct logfile *f;
+	int fd;
+
+	LIST_FOREACH(f, &files, link)
+		if (strcmp(f->path, path) == 0) {
+			f->refs++;
+			return f;
+		}
+	if (start_writer() == -1)
+		return NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->path = strdup(path)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	if ((fd = open_path(path, 0, &f->size)) == -1) {
+		free(f->path);
+		free(f);
+		return NULL;
+	}
+	f->fd = fd;
+	f->refs = 1;
+	f->max = max;
+	f->backups = backups > 99 ? 99 : backups;
+	LIST_INSERT_HEAD(&files, f, link);
+	return f;
+}
+
+/* The loop lets F go: the thread writes what is pending, then closes. */
+void
+logfile_release(struct logfile *f)
+{
+	if (f == NULL || --f->refs > 0)
+		return;
+	LIST_REMOVE(f, link);
+	pthread_mutex_lock(&mu);
+	f->closing = 1;
+	enqueue(f);
+	pthread_mutex_unlock(&mu);
+}
+
+static int
+reserve(struct chunk *c, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (c->len + n <= c->cap)
+		return 0;
+	for (cap = c->cap ? c->cap : 4096; cap < c->len + n; cap *= 2)
+		;
+	if ((p = realloc(c->p, cap)) == NULL)
+		return -1;
+	c->p = p;
+	c->cap = cap;
+	return 0;
+}
+
+/* Under the lock: "<time> <stream> <text>\n" onto F's pending bytes. */
+static int
+append(struct logfile *f, int64_t ms, const char *stream, const char *text,
+    size_t len)
+{
+	struct chunk *c = &f->pending;
+	size_t n;
+
+	if (reserve(c, 64 + len + 1) == -1)
+		return -1;
+	n = rfc3339_ms(c->p + c->len, 48, ms);
+	c->p[c->len + n++] = ' ';
+	memcpy(c->p + c->len + n, stream, strlen(stream));
+	n += strlen(stream);
+	c->p[c->len + n++] = ' ';
+	memcpy(c->p + c->len + n, text, len);
+	n += len;
+	c->p[c->len + n++] = '\n';
+	c->len += n;
+	total += n;
+	return 0;
+}
+
+/* A line for F's file, or a dropped one if too much waits already. */
+void
+logfile_put(struct logfile *f, int64_t ms, const char *stream,
+    const char *text, size_t len)
+{
+	pthread_mutex_lock(&mu);
+	if (f->pending.len + len + 64 > PENDING_MAX ||
+	    total + len + 64 > TOTAL_MAX) {
+		f->dropped++;
+		pthread_mutex_unlock(&mu);
+		return;
+	}
+	if (append(f, ms, stream, text, len) == -1)
+		f->dropped++;
+	enqueue(f);
+	pthread_mutex_unlock(&mu);
+}
+
+/* Every file closed and opened again by its name (after an external
+ * rotation): how many. */
+size_t
+logfile_reopen_all(void)
+{
+	struct logfile *f;
+	size_t k = 0;
+
+	pthread_mutex_lock(&mu);
+	LIST_FOREACH(f, &files, link) {
+		f->reopen = 1;
+		enqueue(f);
+		k++;
+	}
+	pthread_mutex_unlock(&mu);
+	return k;
+}
+
+/* At the end of a server (and before its exec): what waits is
+ * written, then the thread ends. */
+void
+logfile_stop(void)
+{
+	struct logfile *f;
+
+	while ((f = LIST_FIRST(&files)) != NULL) {
+		f->refs = 1;
+		logfile_release(f);
+	}
+	if (!writer_running)
+		return;
+	pthread_mutex_lock(&mu);
+	stopping = 1;
+	pthread_cond_signal(&cv);
+	pthread_mutex_unlock(&mu);
+	pthread_join(writer, NULL);
+	writer_running = 0;
+	stopping = 0;
+	if (news_watch != NULL)
+		loop_unwatch(news_watch);
+	news_watch = NULL;
+	if (news_fd != -1)
+		close(news_fd);
+	news_fd = -1;
+}
