@@ -1,11 +1,13 @@
 /*
- * `logs NAME|PID [-n N] [--stdout | --stderr]`: what a process wrote,
+ * `logs NAME|PID [-n N] [--stdout | --stderr] [--since TIME] [-f]`:
+ * what a process wrote,
  * from the ring procctld keeps of its output (PROCCTL_SPAWN_CAPTURE):
  * its last lines, each with the time it was read and its stream.  A
  * name is the newest process of that name (a program's current or last
  * run).  Users read their own processes' output, admins everyone's, as
  * for everything else.
  */
+#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ struct gathered {
 	struct procctl_line	*v;
 	char			**text;
 	size_t			 n, cap;
+	int64_t			 since;	/* older lines are not wanted */
 	int			 failed;
 };
 
@@ -42,7 +45,7 @@ gather(const struct procctl_line *l, void *arg)
 	struct procctl_line *grown;
 	char **tgrown;
 
-	if (g->failed)
+	if (g->failed || l->time_ms < g->since)
 		return;
 	if (g->n == g->cap) {
 		g->cap = g->cap ? 2 * g->cap : 64;
@@ -94,6 +97,91 @@ named(const struct procctl_caller *who, const struct procctl_arg *word)
 			return p;
 	}
 	return NULL;
+}
+
+/* N digits of S as a number, or -1. */
+static int
+digits(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	return v;
+}
+
+/* --since: a time as `logs` shows them (RFC 3339: 2026-11-26T10:00:00Z,
+ * .123 and an offset optional; no offset is UTC, as shown; a date
+ * alone is its midnight), or how long ago (90s, 10m, 2h, 1d; a leading
+ * '-' allowed): milliseconds since the epoch, or -1. */
+static int64_t
+parse_since(const char *s, int64_t now)
+{
+	static const struct { char c; int64_t ms; } units[] = {
+		{ 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 },
+		{ 'd', 86400000 } };
+	struct tm tm;
+	int64_t ms, frac = 0, scale = 100, off = 0;
+	char *end;
+	long long v;
+	size_t i;
+
+	if (s[0] == '-')
+		s++;
+	if (strlen(s) < 10 || s[4] != '-') {	/* how long ago */
+		if (!isdigit((unsigned char)s[0]) ||
+		    (v = strtoll(s, &end, 10)) < 0 || v > 3650LL * 86400)
+			return -1;
+		if (*end == '\0')
+			return now - v * 1000;
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+			if (end[0] == units[i].c && end[1] == '\0')
+				return now - v * units[i].ms;
+		return -1;
+	}
+	memset(&tm, 0, sizeof(tm));
+	if ((tm.tm_year = digits(s, 4)) < 0 || s[7] != '-' ||
+	    (tm.tm_mon = digits(s + 5, 2)) < 1 ||
+	    (tm.tm_mday = digits(s + 8, 2)) < 1)
+		return -1;
+	s += 10;
+	if (*s == 'T' || *s == 't' || *s == ' ') {
+		if ((tm.tm_hour = digits(s + 1, 2)) < 0 || s[3] != ':' ||
+		    (tm.tm_min = digits(s + 4, 2)) < 0)
+			return -1;
+		s += 6;
+		if (*s == ':') {
+			if ((tm.tm_sec = digits(s + 1, 2)) < 0)
+				return -1;
+			s += 3;
+			if (*s == '.')
+				for (s++; isdigit((unsigned char)*s); s++) {
+					frac += (*s - '0') * scale;
+					scale /= 10;
+				}
+		}
+		if (*s == 'Z' || *s == 'z')
+			s++;
+		else if (*s == '+' || *s == '-') {
+			int hh = digits(s + 1, 2), mm = s[3] == ':' ?
+			    digits(s + 4, 2) : -1;
+
+			if (hh < 0 || mm < 0)
+				return -1;
+			off = (*s == '+' ? 1 : -1) * (hh * 60 + mm) * 60000LL;
+			s += 6;
+		}
+	}
+	if (*s != '\0' || tm.tm_mon > 12 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon--;
+	ms = (int64_t)timegm(&tm) * 1000 + frac - off;
+	return ms;
 }
 
 /* RFC 3339, UTC, with milliseconds. */
@@ -207,6 +295,7 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	const char *nopt = H->option(ctx, "lines");
+	const char *since = H->option(ctx, "since");
 	unsigned streams = 3;
 	struct gathered g;
 	struct proc *p;
@@ -221,6 +310,17 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		    "to %d", nopt, LOGS_MAX);
 		return;
 	}
+	memset(&g, 0, sizeof(g));
+	if (since != NULL) {
+		if ((g.since = parse_since(since, clock_ms(CLOCK_REALTIME))) == -1) {
+			H->reply_error(ctx, "ARGS", "--since %.40s: expected a "
+			    "time (2026-11-26T10:00:00Z, 2026-11-26) or how long "
+			    "ago (90s, 10m, 2h, 1d)", since);
+			return;
+		}
+		if (nopt == NULL)	/* every line since then */
+			n = LOGS_MAX;
+	}
 	if (H->option(ctx, "stdout") != NULL)
 		streams = 1;
 	if (H->option(ctx, "stderr") != NULL)
@@ -233,7 +333,6 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	if (H->option(ctx, "follow") != NULL && follow(ctx, who, p,
 	    streams) == -1)
 		return;
-	memset(&g, 0, sizeof(g));
 	(void)H->output_tail(proc_self, p->handle, (size_t)n, streams, gather,
 	    &g);
 	if (g.failed) {

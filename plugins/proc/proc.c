@@ -666,6 +666,8 @@ static const struct procctl_option logs_options[] = {
 	{ "lines", 'n', "N", "the last N lines (default 100)" },
 	{ "stdout", 0, NULL, "only what it wrote on stdout" },
 	{ "stderr", 0, NULL, "only what it wrote on stderr" },
+	{ "since", 0, "TIME", "only lines since TIME (2026-11-26T10:00:00Z) "
+	  "or since so long ago (10m, 2h)" },
 	{ "follow", 'f', NULL, "then each new line as it comes, until "
 	  "interrupted" },
 	{ NULL, 0, NULL, NULL },
@@ -678,7 +680,7 @@ static const struct procctl_param logs_params[] = {
 
 static const struct procctl_command commands[] = {
 	{ "logs", proc_cmd_logs, 0, "logs [-f] [-n N] [--stdout|--stderr] "
-	  "<pid|name>", "What a process wrote (the newest of that name): "
+	  "[--since TIME] <pid|name>", "What a process wrote (the newest of that name): "
 	  "its last lines, with the time and the stream", 0, logs_options,
 	  logs_params, "processes" },
 	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "

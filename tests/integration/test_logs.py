@@ -508,3 +508,37 @@ def test_a_full_disk_drops_lines_counted_in_the_file(make_daemon, tmp_path):
     finally:
         subprocess.run(["umount", "-l", mnt])
         os.rmdir(mnt)
+
+
+def test_since(make_daemon, tmp_path):
+    """--since TIME (as `logs` shows times) or how long ago: only the
+    lines read since then; -n still bounds them; nonsense is refused."""
+    import calendar
+    import time
+    gate = tmp_path / "gate"
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", gated(gate, "echo old1; echo old2",
+                                        "echo new1; echo new2; echo new3"))
+    wait_for(lambda: len(logs(d, str(pid))) == 2)
+    last_old = logs(d, str(pid))[-1]["time"]
+    # A moment that is after the old lines and before the new ones.
+    wait_for(lambda: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) >
+             last_old[:19])
+    cut = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    gate.touch()
+    wait_for(lambda: len(logs(d, str(pid))) == 5)
+    assert [x["line"] for x in logs(d, "--since", cut, str(pid))] == \
+        ["new1", "new2", "new3"]
+    assert [x["line"] for x in logs(d, "--since", cut, "-n", "1",
+                                    str(pid))] == ["new3"]
+    # An offset is a time zone: the same moment two hours east.
+    t = calendar.timegm(time.strptime(cut, "%Y-%m-%dT%H:%M:%SZ"))
+    east = time.strftime("%Y-%m-%dT%H:%M:%S+02:00", time.gmtime(t + 7200))
+    assert [x["line"] for x in logs(d, "--since", east, str(pid))] == \
+        ["new1", "new2", "new3"]
+    assert len(logs(d, "--since", "1h", str(pid))) == 5
+    assert len(logs(d, "--since", "2026-01-01", str(pid))) == 5
+    assert logs(d, "--since", "2999-01-01T00:00:00Z", str(pid)) == []
+    for bad in ("yesterday", "10x", "2026-13-01", "2026-11-26T25:00"):
+        r = d.ctl("logs", "--since", bad, str(pid))
+        assert r.returncode != 0 and "--since" in r.stderr, (bad, r.stderr)
