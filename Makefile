@@ -32,6 +32,8 @@ RL_CFLAGS   := $(shell $(PKG_CONFIG) --cflags readline 2>/dev/null)
 RL_LIBS     := $(shell $(PKG_CONFIG) --libs readline 2>/dev/null || echo -lreadline)
 SSL_CFLAGS  := $(shell $(PKG_CONFIG) --cflags openssl 2>/dev/null)
 SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+SD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
+SD_LIBS     := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
 COMMON_SRC = common/buf.c common/resp.c common/paths.c
 # The log's queue and escaping: the daemon's two processes, not procctl.
@@ -40,7 +42,7 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/access.c daemon/transport.c daemon/tls.c daemon/listen.c \
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
-	     daemon/output.c daemon/logfile.c
+	     daemon/output.c daemon/logfile.c daemon/journal.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
 	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
@@ -68,7 +70,7 @@ all: $(BINS) $(PLUGINS)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $(RL_CFLAGS) $(SSL_CFLAGS) -MMD -MP \
+	$(CC) $(ALL_CFLAGS) $(INIH_CFLAGS) $(RL_CFLAGS) $(SSL_CFLAGS) $(SD_CFLAGS) -MMD -MP \
 	    -c -o $@ $<
 
 $(BUILD)/pic/%.o: %.c | need-build-deps
@@ -79,7 +81,7 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
 
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_SRC))
-	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) -ldl
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) $(SD_LIBS) -ldl
 
 # procctl links only libc; TLS and line editing are modules it loads when
 # used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
@@ -135,9 +137,9 @@ $(BUILD)/tests/test_logq: $(call obj,tests/unit/test_logq.c $(LOG_SRC))
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # MON_FILES records as the server reads them.
-$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/logfile.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/logfile.c daemon/journal.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -pthread -o $@ $^
+	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(SD_LIBS)
 
 # The monitor on its own, driven through its message set (root: it
 # creates cgroups and users' processes).
@@ -227,8 +229,8 @@ uninstall:
 
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
-	libreadline-dev libssl-dev openssl python3 python3-pytest redis-tools \
-	tmux passwd util-linux strace
+	libreadline-dev libssl-dev libsystemd-dev openssl python3 python3-pytest \
+	redis-tools tmux passwd util-linux strace systemd
 deps:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
@@ -237,7 +239,8 @@ deps:
 # (as root, with apt-get); otherwise they say what to do.
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
-	    $(PKG_CONFIG) --exists inih gmp readline openssl 2>/dev/null || \
+	    $(PKG_CONFIG) --exists inih gmp readline openssl libsystemd \
+	    2>/dev/null || \
 	    $(MAKE) --no-print-directory auto-deps
 need-test-deps:
 	@command -v redis-cli >/dev/null 2>&1 && \

@@ -16,6 +16,12 @@
  *    grows past its max unless one line alone is longer.
  *  - logfile_reopen_all(): every file is closed and opened again by its
  *    name (after logrotate moved it, or SIGUSR1).
+ *  - output = journal: a "file" per process whose lines go to journald
+ *    (sd_journal_sendv: SYSLOG_IDENTIFIER its name, SYSLOG_PID its pid,
+ *    PRIORITY 6 for stdout and 3 for stderr, as Docker's journald
+ *    driver does), sent by the same thread, dropped and counted the
+ *    same way when journald cannot keep up.  Its pending bytes are
+ *    records (struct jrec and the line), not text.
  *
  * What the thread owns: fd, size, spare.  What the lock guards: pending,
  * dropped, the work list, the flags.  The rest is the loop's.
@@ -33,6 +39,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "journal.h"
 #include "procctld.h"
 #include "rotate.h"
 
@@ -45,10 +52,18 @@ struct chunk {
 	size_t		 len, cap;
 };
 
+/* One line for journald, in a journal target's pending bytes. */
+struct jrec {
+	uint32_t	 len;		/* of the line that follows */
+	uint8_t		 stream;	/* 1 stdout, 2 stderr, 0 procctl */
+};
+
 struct logfile {
 	LIST_ENTRY(logfile) link;	/* the loop's list of open paths */
 	TAILQ_ENTRY(logfile) work;	/* files with something to do */
-	char		*path;
+	char		*path;		/* for journald: its identifier */
+	int		 journal;	/* lines to journald, not to a file */
+	pid_t		 pid;		/* journald's SYSLOG_PID */
 	unsigned	 refs;
 	uint64_t	 max;		/* 0: never rotated */
 	unsigned	 backups;
@@ -66,6 +81,7 @@ struct logfile {
 };
 
 static LIST_HEAD(, logfile) files = LIST_HEAD_INITIALIZER(files);
+static LIST_HEAD(, logfile) journals = LIST_HEAD_INITIALIZER(journals);
 static TAILQ_HEAD(, logfile) work = TAILQ_HEAD_INITIALIZER(work);
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
@@ -147,6 +163,37 @@ rotate(struct logfile *f)
 		failed(f, "open", errno);
 }
 
+/* A journal target's records to journald, after the count of lines
+ * DROPPED before them: how many could not be sent. */
+static uint64_t
+journal_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
+{
+	const char *p = c->p, *end = c->p + c->len;
+	struct jrec r;
+	char note[64];
+	uint64_t lost = 0;
+	int n;
+
+	if (dropped > 0) {
+		n = snprintf(note, sizeof(note), "[procctl] %llu lines dropped",
+		    (unsigned long long)dropped);
+		if (journal_line(f->path, f->pid, 0, note, (size_t)n) == -1) {
+			failed(f, "sd_journal_send", errno);
+			lost = dropped;
+		}
+	}
+	for (; p < end; p += sizeof(r) + r.len) {
+		memcpy(&r, p, sizeof(r));
+		if (lost > 0 || journal_line(f->path, f->pid, r.stream,
+		    p + sizeof(r), r.len) == -1) {
+			if (lost == 0)
+				failed(f, "sd_journal_send", errno);
+			lost++;
+		}
+	}
+	return lost;
+}
+
 /* C's whole lines to F's file, rotating between lines past its max,
  * after the count of lines DROPPED before them if there were any.  What
  * cannot be written is counted as dropped again. */
@@ -157,6 +204,10 @@ write_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
 	struct chunk marker;
 	uint64_t lost;
 
+	if (f->journal) {
+		lost = journal_out(f, c, dropped);
+		goto done;
+	}
 	if (dropped > 0) {
 		marker.len = rfc3339_ms(note, 48, clock_ms(CLOCK_REALTIME));
 		marker.len += (size_t)snprintf(note + marker.len,
@@ -169,6 +220,7 @@ write_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
 		lost = dropped + count_lines(c->p, c->len);
 	else
 		lost = write_lines(f, c);
+done:
 	pthread_mutex_lock(&mu);
 	if (lost > 0)
 		f->dropped += lost;
@@ -299,6 +351,8 @@ on_news(int fd, unsigned events, void *arg)
 	pthread_mutex_lock(&mu);
 	LIST_FOREACH(f, &files, link)
 		say_failure(f);
+	LIST_FOREACH(f, &journals, link)
+		say_failure(f);
 	pthread_mutex_unlock(&mu);
 }
 
@@ -377,6 +431,30 @@ logfile_get(const char *path, uint64_t max, unsigned backups)
 	return f;
 }
 
+/* A journal target for process PID named IDENT: NULL with errno
+ * (ENOENT: journald does not run here). */
+struct logfile *
+logfile_journal(const char *ident, pid_t pid)
+{
+	struct logfile *f;
+
+	if (access("/run/systemd/journal/socket", W_OK) == -1)
+		return NULL;
+	if (start_writer() == -1)
+		return NULL;
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (f->path = strdup(ident)) == NULL) {
+		free(f);
+		return NULL;
+	}
+	f->journal = 1;
+	f->pid = pid;
+	f->fd = -1;
+	f->refs = 1;
+	LIST_INSERT_HEAD(&journals, f, link);
+	return f;
+}
+
 /* The loop lets F go: the thread writes what is pending, then closes. */
 void
 logfile_release(struct logfile *f)
@@ -413,10 +491,20 @@ append(struct logfile *f, int64_t ms, const char *stream, const char *text,
     size_t len)
 {
 	struct chunk *c = &f->pending;
+	struct jrec r;
 	size_t n;
 
 	if (reserve(c, 64 + len + 1) == -1)
 		return -1;
+	if (f->journal) {
+		r.len = (uint32_t)len;
+		r.stream = strcmp(stream, "stderr") == 0 ? 2 : 1;
+		memcpy(c->p + c->len, &r, sizeof(r));
+		memcpy(c->p + c->len + sizeof(r), text, len);
+		c->len += sizeof(r) + len;
+		total += sizeof(r) + len;
+		return 0;
+	}
 	n = rfc3339_ms(c->p + c->len, 48, ms);
 	c->p[c->len + n++] = ' ';
 	memcpy(c->p + c->len + n, stream, strlen(stream));
@@ -473,7 +561,8 @@ logfile_stop(void)
 {
 	struct logfile *f;
 
-	while ((f = LIST_FIRST(&files)) != NULL) {
+	while ((f = LIST_FIRST(&files)) != NULL ||
+	    (f = LIST_FIRST(&journals)) != NULL) {
 		f->refs = 1;
 		logfile_release(f);
 	}

@@ -60,6 +60,7 @@ LIST_HEAD(followers, follower);
 struct output {
 	LIST_ENTRY(output) hlink;
 	struct logfile	*file;		/* output = file, or NULL */
+	struct logfile	*journal;	/* output = journal, or NULL */
 	char		*logname;	/* output = inherit: "name[pid]" */
 	size_t		 ring_max;	/* log_ring */
 	struct followers followers;
@@ -136,6 +137,9 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	tell_followers(o, l);
 	if (o->file != NULL)
 		logfile_put(o->file, l->time_ms, stream == 1 ? "stdout" :
+		    "stderr", l->text, l->len);
+	if (o->journal != NULL)
+		logfile_put(o->journal, l->time_ms, stream == 1 ? "stdout" :
 		    "stderr", l->text, l->len);
 	if (o->logname != NULL)
 		log_output(o->logname, stream == 1 ? "stdout" : "stderr",
@@ -256,6 +260,7 @@ output_free(struct output *o)
 		free(f);
 	}
 	logfile_release(o->file);
+	logfile_release(o->journal);
 	free(o->logname);
 	close_stream(o, 0);
 	close_stream(o, 1);
@@ -444,6 +449,25 @@ output_to_log(uint64_t id, const char *who)
 		return -1;
 	free(o->logname);
 	o->logname = dup;
+	return 0;
+}
+
+/* Process ID's lines go to journald too, as IDENT's with PID: 0, or -1
+ * with errno (ENOENT: journald does not run). */
+int
+output_to_journal(uint64_t id, const char *ident, pid_t pid)
+{
+	struct logfile *f;
+	struct output *o;
+
+	if ((o = find(id)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	if ((f = logfile_journal(ident, pid)) == NULL)
+		return -1;
+	logfile_release(o->journal);
+	o->journal = f;
 	return 0;
 }
 

@@ -514,6 +514,18 @@ host_output_to_log(struct procctl_plugin *self, uint64_t handle,
 }
 
 static int
+host_output_to_journal(struct procctl_plugin *self, uint64_t handle,
+    const char *ident, pid_t pid)
+{
+	(void)self;
+	if (ident == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	return output_to_journal(handle, ident, pid);
+}
+
+static int
 host_on_notify(struct procctl_plugin *self, procctl_notify_fn fn)
 {
 	self->adopt_notify = fn;
@@ -781,6 +793,7 @@ static const struct procctl_host host = {
 	.output_to_file = host_output_to_file,
 	.output_ring = host_output_ring,
 	.output_to_log = host_output_to_log,
+	.output_to_journal = host_output_to_journal,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,

@@ -557,11 +557,13 @@ int	output_to_file(uint64_t id, const char *path, uint64_t max,
 	    unsigned backups);
 int	output_set_ring(uint64_t id, size_t bytes);
 int	output_to_log(uint64_t id, const char *who);
+int	output_to_journal(uint64_t id, const char *ident, pid_t pid);
 void	output_free_all(void);
 
 /* logfile.c: output = file's files, written by a thread of their own. */
 struct logfile;
 struct logfile *logfile_get(const char *path, uint64_t max, unsigned backups);
+struct logfile *logfile_journal(const char *ident, pid_t pid);
 void	logfile_release(struct logfile *f);
 void	logfile_put(struct logfile *f, int64_t ms, const char *stream,
 	    const char *text, size_t len);

@@ -36,7 +36,8 @@
  * read from (host->section_file: drop-in files), and records that outlive
  * the plugin's own reload (host->keep, host->kept).
  * Minor 6 added: a ring size per process (host->output_ring), lines to
- * procctld's log (host->output_to_log).
+ * procctld's log (host->output_to_log) or to journald
+ * (host->output_to_journal).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -553,6 +554,11 @@ struct procctl_host {
 	 * debugging, as output = inherit.  0, or -1 with errno. */
 	int		(*output_to_log)(struct procctl_plugin *self,
 			    uint64_t handle, const char *who);
+	/* Minor 6.  HANDLE's lines go to journald too: SYSLOG_IDENTIFIER
+	 * IDENT, SYSLOG_PID PID, PRIORITY 6 (stdout) or 3 (stderr).  0, or
+	 * -1 with errno (ENOENT: journald does not run here). */
+	int		(*output_to_journal)(struct procctl_plugin *self,
+			    uint64_t handle, const char *ident, pid_t pid);
 };
 
 /* The one exported symbol. */

@@ -159,18 +159,17 @@ proc_output_flags(int output)
 	if (output == OUTPUT_INHERIT)
 		return H->abi_minor >= 6 ? PROCCTL_SPAWN_CAPTURE :
 		    PROCCTL_SPAWN_INHERIT_OUTPUT;
-	return output == OUTPUT_RING || output == OUTPUT_FILE ?
-	    PROCCTL_SPAWN_CAPTURE : 0;
+	return output == OUTPUT_NULL ? 0 : PROCCTL_SPAWN_CAPTURE;
 }
 
 int
 proc_output_parse(const char *s)
 {
 	static const char *const names[] = { "ring", "null", "inherit",
-	    "file" };
+	    "file", "journal" };
 	int i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 5; i++)
 		if (strcmp(s, names[i]) == 0)
 			return i;
 	return -1;
@@ -179,6 +178,7 @@ proc_output_parse(const char *s)
 void
 proc_output_setup(const struct proc *p, int output, size_t ring)
 {
+	static int journal_said;
 	char path[512], name[128];
 	size_t i;
 
@@ -190,6 +190,18 @@ proc_output_setup(const struct proc *p, int output, size_t ring)
 		snprintf(name, sizeof(name), "%.*s[%d]", (int)(p->name_len <
 		    100 ? p->name_len : 100), p->name, (int)p->pid);
 		(void)H->output_to_log(proc_self, p->handle, name);
+		return;
+	}
+	if (output == OUTPUT_JOURNAL && H->abi_minor >= 6) {
+		snprintf(name, sizeof(name), "%.*s", (int)(p->name_len < 100 ?
+		    p->name_len : 100), p->name);
+		if (H->output_to_journal(proc_self, p->handle, name,
+		    p->pid) == -1 && !journal_said) {
+			journal_said = 1;	/* once, not per process */
+			H->log(proc_self, PROCCTL_LOG_WARN, "output = journal: "
+			    "%s (lines stay in the ring)", errno == ENOENT ?
+			    "journald does not run here" : strerror(errno));
+		}
 		return;
 	}
 	if (output != OUTPUT_FILE)
@@ -752,7 +764,7 @@ read_conf(struct procctl_plugin *self)
 	if ((v = H->config_get(self, "output")) != NULL &&
 	    (proc_conf.output = proc_output_parse(v)) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "output = %s: expected ring, "
-		    "file, null or inherit", v);
+		    "file, journal, null or inherit", v);
 		return -1;
 	}
 	if ((v = H->config_get(self, "log_dir")) != NULL && (v[0] != '/' ||

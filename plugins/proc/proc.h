@@ -81,7 +81,7 @@ struct proc_conf {
 #define PROC_RING_DEFAULT	(64 * 1024)	/* the host's, unless set */
 #define PROC_RING_MAX		(64 * 1024 * 1024)
 
-enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT, OUTPUT_FILE };
+enum { OUTPUT_RING, OUTPUT_NULL, OUTPUT_INHERIT, OUTPUT_FILE, OUTPUT_JOURNAL };
 
 /* proc.c: the host, our handle, the records and the settings. */
 extern const struct procctl_host *H;
@@ -98,7 +98,7 @@ unsigned proc_output_flags(int output);
 void	proc_output_setup(const struct proc *p, int output, size_t ring);
 /* log_ring's value: 0, or -1 if it is no size up to 64M. */
 int	proc_ring_parse(const char *s, size_t *out);
-/* "ring", "null", "inherit", "file": OUTPUT_*, or -1. */
+/* "ring", "null", "inherit", "file", "journal": OUTPUT_*, or -1. */
 int	proc_output_parse(const char *s);
 int	proc_visible(const struct procctl_caller *who, const struct proc *p);
 /* Not ended yet (starting included). */

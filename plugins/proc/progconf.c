@@ -489,7 +489,7 @@ set_key(struct program *p, struct where *w)
 			bad(w, "expected a count from 1 to 1048576");
 	} else if (strcmp(w->key, "output") == 0) {
 		if ((p->output = proc_output_parse(v)) == -1)
-			bad(w, "expected ring, file, null or inherit");
+			bad(w, "expected ring, file, journal, null or inherit");
 		else if (p->output == OUTPUT_FILE && proc_conf.log_dir[0] ==
 		    '\0')
 			bad(w, "file needs log_dir in [plugin:proc]");

@@ -542,3 +542,84 @@ def test_since(make_daemon, tmp_path):
     for bad in ("yesterday", "10x", "2026-13-01", "2026-11-26T25:00"):
         r = d.ctl("logs", "--since", bad, str(pid))
         assert r.returncode != 0 and "--since" in r.stderr, (bad, r.stderr)
+
+
+JOURNALD = "/lib/systemd/systemd-journald"
+
+
+def test_output_journal(make_daemon, tmp_path):
+    """output = journal: each line to journald with the process's name as
+    SYSLOG_IDENTIFIER and its pid as SYSLOG_PID, stdout at priority 6 and
+    stderr at 3; the ring keeps them too.  The journald is a real one, of
+    the test's own: procctld runs in a mount namespace where /run/systemd
+    and the journal's directories are private."""
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a private journald")
+    for tool in (JOURNALD, shutil.which("journalctl"),
+                 shutil.which("nsenter"), shutil.which("unshare")):
+        if not tool or not os.path.exists(tool):
+            pytest.skip("needs systemd's journald, journalctl, nsenter and "
+                        "unshare (Debian: systemd, util-linux)")
+    pidfile = tmp_path / "journald.pid"
+    wrapper = tmp_path / "with-journald.sh"
+    wrapper.write_text("""set -e
+mkdir -p /run/systemd /run/log
+mount -t tmpfs tmpfs /run/systemd
+mount -t tmpfs tmpfs /run/log
+[ ! -d /var/log/journal ] || mount -t tmpfs tmpfs /var/log/journal
+mkdir -p /run/systemd/journal
+(setsid %s </dev/null >/dev/null 2>&1 & echo $! > %s)
+i=0
+while [ ! -S /run/systemd/journal/socket ] && [ $i -lt 3000 ]; do
+    sleep 0.01; i=$((i+1))
+done
+exec "$@"
+""" % (JOURNALD, pidfile))
+    r = subprocess.run(["unshare", "-m", "--propagation", "private",
+                        "true"])
+    if r.returncode != 0:
+        pytest.skip("cannot make a mount namespace here")
+    from test_programs import prog_ini, status, wait_state
+    d = make_daemon(prog_ini("""
+[program:jweb]
+command = /bin/sh -c 'echo hello journal; echo trouble >&2; exec sleep 3830'
+start_secs = 0
+output = journal
+"""), prefix=["unshare", "-m", "--propagation", "private", "sh",
+              str(wrapper)])
+    try:
+        wait_state(d, "jweb", "RUNNING")
+        pid = status(d, "jweb")["jweb"]["pid"]
+
+        def entries():
+            r = subprocess.run(["nsenter", "-t", str(d.proc.pid), "-m",
+                                "journalctl", "-t", "jweb", "-o", "json",
+                                "--no-pager"], capture_output=True,
+                               text=True, timeout=60)
+            return [json.loads(l) for l in r.stdout.splitlines() if l]
+        wait_for(lambda: len(entries()) == 2, timeout=60)
+        got = {e["MESSAGE"]: e for e in entries()}
+        assert got["hello journal"]["PRIORITY"] == "6"
+        assert got["trouble"]["PRIORITY"] == "3"
+        for e in got.values():
+            assert e["SYSLOG_PID"] == str(pid), e
+            assert e["SYSLOG_IDENTIFIER"] == "jweb", e
+        assert got["trouble"]["PROCCTL_STREAM"] == "stderr"
+        assert sorted(x["line"] for x in logs(d, "jweb")) == \
+            ["hello journal", "trouble"]
+    finally:
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (ProcessLookupError, ValueError):
+                pass
+
+
+def test_output_journal_without_journald(make_daemon):
+    if os.path.exists("/run/systemd/journal/socket"):
+        pytest.skip("journald runs on this machine")
+    d = make_daemon(default_ini(proc="output = journal"))
+    pid = run(d, "/bin/sh", "-c", "echo kept; exec sleep 3831")
+    d.wait_log("output = journal: journald does not run here")
+    wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["kept"])

@@ -22,6 +22,7 @@ reply
 children
 output
 logfile
+journal
 confread
 config access auth loop
 log
