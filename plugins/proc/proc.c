@@ -6,8 +6,10 @@
  * Keys in [plugin:proc]:
  *   close_timeout = 5      seconds between SIGTERM and SIGKILL on close
  *   history = 1000         ended processes kept for `list all`
- *   output = null          child stdout/stderr: null or inherit (the
- *                          daemon's stderr)
+ *   output = ring          child stdout/stderr: ring (captured), file,
+ *                          journal, inherit (procctld's log), null
+ *   log_ring = 64K         bytes of each process's newest lines kept
+ *   log_dir, log_max = 10M, log_backups = 5   output = file's files
  *   umask = 022            the umask processes start with
  *   max_processes = 0      running processes at once (0: no limit)
  *   max_per_user = 0       running processes of one user (0: no limit)
