@@ -4,9 +4,11 @@
 #ifndef PROCCTL_CLOCK_H
 #define PROCCTL_CLOCK_H
 
+#include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 static inline int64_t
@@ -31,6 +33,72 @@ rfc3339_ms(char *out, size_t size, int64_t ms)
 	n = strftime(out, size, "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(out + n, size - n, ".%03dZ", (int)(ms % 1000));
 	return n;
+}
+
+/* N digits of S as a number, or -1. */
+static inline int
+clock_digits(const char *s, int n)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		if (!isdigit((unsigned char)*s))
+			return -1;
+		v = v * 10 + (*s++ - '0');
+	}
+	return v;
+}
+
+/* S, a time as rfc3339_ms() writes it or as a person types one
+ * ("2026-11-26T10:00:00Z"; fractions of a second, a 'Z' or an offset
+ * "+01:00" optional, no offset being UTC; a space for the 'T'; a date
+ * alone is its midnight): milliseconds since the epoch, or -1. */
+static inline int64_t
+rfc3339_parse(const char *s)
+{
+	struct tm tm;
+	int64_t frac = 0, scale = 100, off = 0;
+	int hh, mm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (strlen(s) < 10 || (tm.tm_year = clock_digits(s, 4)) < 0 ||
+	    s[4] != '-' || s[7] != '-' ||
+	    (tm.tm_mon = clock_digits(s + 5, 2)) < 1 ||
+	    (tm.tm_mday = clock_digits(s + 8, 2)) < 1)
+		return -1;
+	s += 10;
+	if (*s == 'T' || *s == 't' || *s == ' ') {
+		if ((tm.tm_hour = clock_digits(s + 1, 2)) < 0 || s[3] != ':' ||
+		    (tm.tm_min = clock_digits(s + 4, 2)) < 0)
+			return -1;
+		s += 6;
+		if (*s == ':') {
+			if ((tm.tm_sec = clock_digits(s + 1, 2)) < 0)
+				return -1;
+			s += 3;
+			if (*s == '.')
+				for (s++; isdigit((unsigned char)*s); s++) {
+					frac += (*s - '0') * scale;
+					scale /= 10;
+				}
+		}
+		if (*s == 'Z' || *s == 'z')
+			s++;
+		else if (*s == '+' || *s == '-') {
+			hh = clock_digits(s + 1, 2);
+			mm = s[3] == ':' ? clock_digits(s + 4, 2) : -1;
+			if (hh < 0 || mm < 0)
+				return -1;
+			off = (*s == '+' ? 1 : -1) * (hh * 60 + mm) * 60000LL;
+			s += 6;
+		}
+	}
+	if (*s != '\0' || tm.tm_mon > 12 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon--;
+	return (int64_t)timegm(&tm) * 1000 + frac - off;
 }
 
 #endif

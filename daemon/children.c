@@ -299,9 +299,10 @@ on_exited(uint64_t id, const struct mon_exited *m)
 static int fds_take(size_t n, int *out);
 
 /* The read ends of ID's stdout and stderr that came with its message
- * (NFDS: 0 or 2), to output.c: 0, or -1 (a breach). */
+ * (NFDS: 0 or 2), to output.c, for a process started at BORN_MS: 0, or
+ * -1 (a breach). */
 static int
-take_output(uint64_t id, uint32_t nfds)
+take_output(uint64_t id, uint32_t nfds, int64_t born_ms)
 {
 	int fds[2];
 
@@ -309,7 +310,7 @@ take_output(uint64_t id, uint32_t nfds)
 		return 0;
 	if (nfds != 2 || fds_take(2, fds) == -1)
 		return -1;
-	(void)output_attach(id, fds);	/* no memory: not captured */
+	(void)output_attach(id, fds, born_ms);	/* no memory: not captured */
 	return 0;
 }
 
@@ -329,7 +330,7 @@ on_adopt(uint64_t id, const char *payload, size_t len)
 	    m.tag_len > MON_MAX_TAG ||
 	    len != sizeof(m) + m.owner_len + m.tag_len || m.pid <= 0 ||
 	    payload[sizeof(m) + m.owner_len - 1] != '\0' || *slot(id) != NULL ||
-	    take_output(id, m.nfds) == -1)
+	    take_output(id, m.nfds, m.started_ms) == -1)
 		return -1;
 	owner = payload + sizeof(m);
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -546,7 +547,7 @@ handle(const struct mon_hdr *h, const char *payload)
 		if (h->len != sizeof(st))
 			return -1;
 		memcpy(&st, payload, sizeof(st));
-		if (take_output(h->id, st.nfds) == -1)
+		if (take_output(h->id, st.nfds, clock_ms(CLOCK_REALTIME)) == -1)
 			return -1;
 		on_started(h->id, &st);
 		return 0;

@@ -554,6 +554,20 @@ logfile_reopen_all(void)
 	return k;
 }
 
+/* Where F writes (its identifier for journald), and how many rotated
+ * files it keeps beside it. */
+const char *
+logfile_path(const struct logfile *f)
+{
+	return f->path;
+}
+
+unsigned
+logfile_backups(const struct logfile *f)
+{
+	return f->backups;
+}
+
 /* At the end of a server (and before its exec): what waits is
  * written, then the thread ends. */
 void

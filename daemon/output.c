@@ -36,6 +36,9 @@
 #define ENDED_KEPT	512
 #define NBUCKETS	1024
 #define RING_DEFAULT	(64 * 1024)	/* log_ring, unless set */
+#define BACK_READ_MAX	(32 * 1024 * 1024)	/* of files, for one tail */
+#define BACK_BLOCK	(64 * 1024)
+#define BACK_FRAG	(LINE_MAX_BYTES + 128)	/* a file line, at most */
 #define PARTIAL_MS	250	/* a line without its newline waits this */
 
 struct line {
@@ -74,6 +77,7 @@ struct output {
 	struct lines	 lines;
 	size_t		 bytes;		/* in lines */
 	uint64_t	 dropped;	/* lines the ring let go */
+	int64_t		 born_ms;	/* when the process started */
 	int		 ended;		/* the process has ended */
 };
 LIST_HEAD(outlist, output);
@@ -275,7 +279,7 @@ output_free(struct output *o)
 /* The read ends of process ID's stdout and stderr (ours now): read from
  * here on.  0, or -1 (they are closed). */
 int
-output_attach(uint64_t id, const int *fds)
+output_attach(uint64_t id, const int *fds, int64_t born_ms)
 {
 	struct output *o;
 	int i;
@@ -291,6 +295,7 @@ output_attach(uint64_t id, const int *fds)
 		return -1;
 	}
 	o->id = id;
+	o->born_ms = born_ms;
 	o->ring_max = RING_DEFAULT;
 	TAILQ_INIT(&o->lines);
 	LIST_INIT(&o->followers);
@@ -322,17 +327,179 @@ output_ended(uint64_t id)
 	}
 }
 
+/* Lines read back from a file, newest first. */
+struct back {
+	struct line	**v;
+	size_t		  n, cap;
+	size_t		  budget;	/* bytes still to be read */
+	int		  done;		/* reached the process's start */
+	int64_t		  before;	/* the ring's oldest line's time */
+	size_t		  skip;		/* lines of that time the ring has */
+};
+
+/* One file line, "<time> <stream> <text>", into B if it is of O's
+ * STREAMS, older than the ring's lines and not before O's start.  Lines
+ * of one millisecond are told apart by their count: of those of the
+ * ring's oldest time, the last B->skip are the ring's. */
+static void
+back_line(const struct output *o, struct back *b, const char *s, size_t len,
+    unsigned streams)
+{
+	const char *sp1, *sp2;
+	char stamp[48];
+	struct line *l, **grown;
+	int64_t t;
+	int stream;
+
+	if ((sp1 = memchr(s, ' ', len)) == NULL || sp1 - s >= 48 ||
+	    (sp2 = memchr(sp1 + 1, ' ', len - (size_t)(sp1 + 1 - s))) == NULL)
+		return;				/* not a line of ours */
+	memcpy(stamp, s, (size_t)(sp1 - s));
+	stamp[sp1 - s] = '\0';
+	if ((t = rfc3339_parse(stamp)) == -1)
+		return;
+	if (t < o->born_ms) {			/* an earlier run's */
+		b->done = 1;
+		return;
+	}
+	stream = sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "stdout", 6) == 0 ? 1 :
+	    sp2 - sp1 - 1 == 6 && memcmp(sp1 + 1, "stderr", 6) == 0 ? 2 : 0;
+	if (stream == 0 || t > b->before)
+		return;				/* a note; the ring has it */
+	if (t == b->before && b->skip > 0) {
+		b->skip--;
+		return;
+	}
+	if (!(streams & (unsigned)stream))
+		return;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? 2 * b->cap : 64;
+		if ((grown = realloc(b->v, b->cap * sizeof(*grown))) == NULL) {
+			b->done = 1;
+			return;
+		}
+		b->v = grown;
+	}
+	len -= (size_t)(sp2 + 1 - s);
+	if ((l = malloc(sizeof(*l) + len)) == NULL) {
+		b->done = 1;
+		return;
+	}
+	l->time_ms = t;
+	l->stream = stream;
+	l->len = len;
+	memcpy(l->text, sp2 + 1, len);
+	b->v[b->n++] = l;
+}
+
+/* The lines of PATH, newest first, into B until it holds WANT: read
+ * from its end backwards, a block at a time. */
+static void
+back_file(const struct output *o, const char *path, size_t want,
+    unsigned streams, struct back *b)
+{
+	struct stat st;
+	char *buf, frag[BACK_FRAG];
+	size_t fl = 0, rd, end;
+	off_t off;
+	char *nl;
+	int fd, first = 1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (buf = malloc(BACK_BLOCK + BACK_FRAG)) == NULL) {
+		close(fd);
+		return;
+	}
+	for (off = st.st_size; off > 0 && b->n < want && !b->done; ) {
+		if (b->budget == 0) {
+			b->done = 1;
+			break;
+		}
+		rd = BACK_BLOCK < b->budget ? BACK_BLOCK : b->budget;
+		if ((off_t)rd > off)
+			rd = (size_t)off;
+		off -= (off_t)rd;
+		if (pread(fd, buf, rd, off) != (ssize_t)rd)
+			break;
+		b->budget -= rd;
+		memcpy(buf + rd, frag, fl);	/* the line it begins */
+		end = rd + fl;
+		if (first && end > 0 && buf[end - 1] == '\n')
+			end--;
+		first = 0;
+		while (end > 0 && b->n < want && !b->done &&
+		    (nl = memrchr(buf, '\n', end)) != NULL) {
+			back_line(o, b, nl + 1, end - (size_t)(nl + 1 - buf),
+			    streams);
+			end = (size_t)(nl - buf);
+		}
+		if (off == 0 && end > 0 && b->n < want && !b->done)
+			back_line(o, b, buf, end, streams);
+		fl = end <= BACK_FRAG ? end : 0;	/* longer: not ours */
+		memcpy(frag, buf, fl);
+	}
+	free(buf);
+	close(fd);
+}
+
+/* O's lines that its ring let go (or never had), from its file and the
+ * rotated ones (up to BACK_READ_MAX bytes of them): the last WANT of
+ * STREAMS, newest first, into B.  Lines of an earlier run (the same
+ * name, the same file) are not among them; a file shared with another
+ * live process of the same name has its lines too. */
+static void
+back_files(const struct output *o, size_t want, unsigned streams,
+    struct back *b)
+{
+	char path[PATH_MAX + 16];
+	const struct line *l;
+	unsigned k, nb = logfile_backups(o->file);
+
+	b->budget = BACK_READ_MAX;
+	b->before = INT64_MAX;
+	if ((l = TAILQ_FIRST(&o->lines)) != NULL)
+		for (b->before = l->time_ms; l != NULL &&
+		    l->time_ms == b->before; l = TAILQ_NEXT(l, link))
+			b->skip++;
+	for (k = 0; k <= nb && b->n < want && !b->done; k++) {
+		if (k == 0)
+			snprintf(path, sizeof(path), "%s",
+			    logfile_path(o->file));
+		else
+			snprintf(path, sizeof(path), "%s.%u",
+			    logfile_path(o->file), k);
+		back_file(o, path, want, streams, b);
+	}
+}
+
+static void
+tell(const struct line *l, procctl_line_fn fn, void *arg)
+{
+	struct procctl_line pl;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.time_ms = l->time_ms;
+	pl.stream = l->stream;
+	pl.text = l->text;
+	pl.len = l->len;
+	fn(&pl, arg);
+}
+
 /* The last N lines of process ID's STREAMS (bit 1 stdout, 2 stderr),
  * oldest first, to FN; how many.  A partial line not yet ended is not
- * among them. */
+ * among them.  From the ring, and when it holds fewer than N (it let
+ * them go; a server restarted), older ones from the file (output =
+ * file). */
 size_t
 output_tail(uint64_t id, size_t n, unsigned streams, procctl_line_fn fn,
     void *arg)
 {
-	struct procctl_line pl;
+	struct back b;
 	struct output *o;
 	struct line *l;
-	size_t k = 0;
+	size_t k = 0, i;
 
 	if ((o = find(id)) == NULL || n == 0)
 		return 0;
@@ -341,17 +508,21 @@ output_tail(uint64_t id, size_t n, unsigned streams, procctl_line_fn fn,
 	    l = TAILQ_PREV(l, lines, link))
 		if ((streams & (unsigned)l->stream) && ++k == n)
 			break;
+	memset(&b, 0, sizeof(b));
+	if (l == NULL && k < n && o->file != NULL) {
+		back_files(o, n - k, streams, &b);
+		for (i = b.n; i > 0; i--) {
+			tell(b.v[i - 1], fn, arg);
+			free(b.v[i - 1]);
+		}
+		free(b.v);
+	}
 	if (l == NULL)
 		l = TAILQ_FIRST(&o->lines);
-	for (k = 0; l != NULL; l = TAILQ_NEXT(l, link)) {
+	for (k = b.n; l != NULL; l = TAILQ_NEXT(l, link)) {
 		if (!(streams & (unsigned)l->stream))
 			continue;
-		memset(&pl, 0, sizeof(pl));
-		pl.time_ms = l->time_ms;
-		pl.stream = l->stream;
-		pl.text = l->text;
-		pl.len = l->len;
-		fn(&pl, arg);
+		tell(l, fn, arg);
 		k++;
 	}
 	return k;

@@ -545,7 +545,7 @@ void	children_upgrade(void);
 void	children_failed(void);
 
 /* output.c: what managed processes write (PROCCTL_SPAWN_CAPTURE). */
-int	output_attach(uint64_t id, const int *fds);
+int	output_attach(uint64_t id, const int *fds, int64_t born_ms);
 void	output_ended(uint64_t id);
 size_t	output_tail(uint64_t id, size_t n, unsigned streams,
 	    procctl_line_fn fn, void *arg);
@@ -569,6 +569,8 @@ void	logfile_put(struct logfile *f, int64_t ms, const char *stream,
 	    const char *text, size_t len);
 size_t	logfile_reopen_all(void);
 void	logfile_stop(void);
+const char *logfile_path(const struct logfile *f);
+unsigned logfile_backups(const struct logfile *f);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

@@ -99,89 +99,31 @@ named(const struct procctl_caller *who, const struct procctl_arg *word)
 	return NULL;
 }
 
-/* N digits of S as a number, or -1. */
-static int
-digits(const char *s, int n)
-{
-	int v = 0;
-
-	while (n-- > 0) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (*s++ - '0');
-	}
-	return v;
-}
-
-/* --since: a time as `logs` shows them (RFC 3339: 2026-11-26T10:00:00Z,
- * .123 and an offset optional; no offset is UTC, as shown; a date
- * alone is its midnight), or how long ago (90s, 10m, 2h, 1d; a leading
- * '-' allowed): milliseconds since the epoch, or -1. */
+/* --since: a time as `logs` shows them (rfc3339_parse), or how long ago
+ * (90s, 10m, 2h, 1d; a leading '-' allowed): milliseconds since the
+ * epoch, or -1. */
 static int64_t
 parse_since(const char *s, int64_t now)
 {
 	static const struct { char c; int64_t ms; } units[] = {
 		{ 's', 1000 }, { 'm', 60000 }, { 'h', 3600000 },
 		{ 'd', 86400000 } };
-	struct tm tm;
-	int64_t ms, frac = 0, scale = 100, off = 0;
+	const char *d = s[0] == '-' ? s + 1 : s;
 	char *end;
 	long long v;
 	size_t i;
 
-	if (s[0] == '-')
-		s++;
-	if (strlen(s) < 10 || s[4] != '-') {	/* how long ago */
-		if (!isdigit((unsigned char)s[0]) ||
-		    (v = strtoll(s, &end, 10)) < 0 || v > 3650LL * 86400)
-			return -1;
-		if (*end == '\0')
-			return now - v * 1000;
-		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-			if (end[0] == units[i].c && end[1] == '\0')
-				return now - v * units[i].ms;
+	if (strlen(d) >= 10 && d[4] == '-')
+		return rfc3339_parse(d);
+	if (!isdigit((unsigned char)d[0]) ||
+	    (v = strtoll(d, &end, 10)) < 0 || v > 3650LL * 86400)
 		return -1;
-	}
-	memset(&tm, 0, sizeof(tm));
-	if ((tm.tm_year = digits(s, 4)) < 0 || s[7] != '-' ||
-	    (tm.tm_mon = digits(s + 5, 2)) < 1 ||
-	    (tm.tm_mday = digits(s + 8, 2)) < 1)
-		return -1;
-	s += 10;
-	if (*s == 'T' || *s == 't' || *s == ' ') {
-		if ((tm.tm_hour = digits(s + 1, 2)) < 0 || s[3] != ':' ||
-		    (tm.tm_min = digits(s + 4, 2)) < 0)
-			return -1;
-		s += 6;
-		if (*s == ':') {
-			if ((tm.tm_sec = digits(s + 1, 2)) < 0)
-				return -1;
-			s += 3;
-			if (*s == '.')
-				for (s++; isdigit((unsigned char)*s); s++) {
-					frac += (*s - '0') * scale;
-					scale /= 10;
-				}
-		}
-		if (*s == 'Z' || *s == 'z')
-			s++;
-		else if (*s == '+' || *s == '-') {
-			int hh = digits(s + 1, 2), mm = s[3] == ':' ?
-			    digits(s + 4, 2) : -1;
-
-			if (hh < 0 || mm < 0)
-				return -1;
-			off = (*s == '+' ? 1 : -1) * (hh * 60 + mm) * 60000LL;
-			s += 6;
-		}
-	}
-	if (*s != '\0' || tm.tm_mon > 12 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-		return -1;
-	tm.tm_year -= 1900;
-	tm.tm_mon--;
-	ms = (int64_t)timegm(&tm) * 1000 + frac - off;
-	return ms;
+	if (*end == '\0')
+		return now - v * 1000;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (end[0] == units[i].c && end[1] == '\0')
+			return now - v * units[i].ms;
+	return -1;
 }
 
 /* RFC 3339, UTC, with milliseconds. */

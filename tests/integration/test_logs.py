@@ -623,3 +623,29 @@ def test_output_journal_without_journald(make_daemon):
     pid = run(d, "/bin/sh", "-c", "echo kept; exec sleep 3831")
     d.wait_log("output = journal: journald does not run here")
     wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["kept"])
+
+
+def test_logs_reach_back_into_the_file(make_daemon, logdir):
+    """With output = file, `logs` goes on into the file (and the rotated
+    ones) where the ring ends: past log_ring, and after a server restart
+    emptied the ring; never into an earlier process's lines."""
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s\n"
+                                "log_ring = 1K\nlog_max = 4K\n"
+                                "log_backups = 3" % logdir))
+    pid = run(d, "/bin/sh", "-c", "seq 1 300; exec sleep 3832")
+    wait_for(lambda: [x["line"] for x in logs(d, "-n", "1", str(pid))] ==
+             ["300"])
+    assert len(logs(d, "-n", "300", "--since", "1h", str(pid))) == 300
+    got = logs(d, "-n", "300", str(pid))
+    assert [x["line"] for x in got] == [str(i) for i in range(1, 301)]
+    assert all(x["stream"] == "stdout" for x in got)
+    # A server restart: the new ring is empty; the file is not.
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: d.server_pid != old and
+             d.ctl("ping").stdout == "PONG\n")
+    assert [x["line"] for x in logs(d, "-n", "3", str(pid))] == \
+        ["298", "299", "300"]
+    # Another process of the same name: its own lines only.
+    other = run(d, "/bin/sh", "-c", "echo mine; exec sleep 3833")
+    wait_for(lambda: [x["line"] for x in logs(d, str(other))] == ["mine"])
