@@ -55,6 +55,10 @@ struct parse_state {
 	char			 name[256];	/* the section's */
 	int			 core_line[3];	/* where [daemon], [tcp] and
 						 * [access] began */
+	int			 cont;	/* this line continues a value */
+	struct kv		*seen;	/* the section's keys so far */
+	size_t			 nseen;
+	char			*value;	/* the last key's, whole so far */
 };
 
 void
@@ -335,11 +339,24 @@ config_sections_free(struct plugin_conf *v, size_t n)
 	free(v);
 }
 
+/* KEY = VAL into P: a key given again replaces its value (the parser
+ * has warned). */
 static int
 add_kv(struct plugin_conf *p, const char *key, const char *val, int line)
 {
 	struct kv *kv;
+	size_t i;
+	char *v;
 
+	for (i = 0; i < p->nkv; i++)
+		if (strcmp(p->kv[i].key, key) == 0) {
+			if ((v = strdup(val)) == NULL)
+				return 0;
+			free(p->kv[i].value);
+			p->kv[i].value = v;
+			p->kv[i].line = line;
+			return 1;
+		}
 	if ((kv = realloc(p->kv, (p->nkv + 1) * sizeof(*kv))) == NULL)
 		return 0;
 	p->kv = kv;
@@ -373,6 +390,66 @@ stray_key(struct parse_state *st, const char *key)
 	return 1;
 }
 
+static void
+seen_free(struct parse_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->nseen; i++)
+		free(st->seen[i].key);
+	free(st->seen);
+	st->seen = NULL;
+	st->nseen = 0;
+	free(st->value);
+	st->value = NULL;
+}
+
+/*
+ * One rule for a key given twice in a section, whatever the section:
+ * the last one is used, with a warning naming both lines -- but for
+ * [tcp] listen, a list, where each adds an address.  An indented line
+ * after a key continues its value (inih gives it as the same key
+ * again): the parts are joined with a space.  *VAL: the value to use.
+ * -1: out of memory.
+ */
+static int
+key_seen(struct parse_state *st, const char *key, const char **val)
+{
+	struct kv *grown;
+	char *joined;
+	size_t i;
+
+	if (st->cont && st->value != NULL) {
+		if (asprintf(&joined, "%s%s%s", st->value, st->value[0] != '\0' ?
+		    " " : "", *val) == -1)
+			return -1;
+		free(st->value);
+		*val = st->value = joined;
+		return 0;
+	}
+	free(st->value);
+	if ((st->value = strdup(*val)) == NULL)
+		return -1;
+	for (i = 0; i < st->nseen; i++)
+		if (strcmp(st->seen[i].key, key) == 0) {
+			if (!(st->sect == SEC_TCP && strcmp(key, "listen") == 0))
+				log_warn("%s:%d: %s is given twice in [%s] "
+				    "(first on line %d): the last one is used",
+				    st->f->name, st->line, key, st->name,
+				    st->seen[i].line);
+			st->seen[i].line = st->line;
+			return 0;
+		}
+	if ((grown = realloc(st->seen, (st->nseen + 1) *
+	    sizeof(*grown))) == NULL)
+		return -1;
+	st->seen = grown;
+	if ((grown[st->nseen].key = strdup(key)) == NULL)
+		return -1;
+	grown[st->nseen++].line = st->line;
+	return 0;
+}
+
 static int
 handler(void *user, const char *section, const char *key, const char *val)
 {
@@ -384,6 +461,9 @@ handler(void *user, const char *section, const char *key, const char *val)
 	(void)section;
 	if (key == NULL)	/* a new section (INI_CALL_HANDLER_ON_NEW_SECTION) */
 		return 1;
+	if (st->sect != SEC_UNKNOWN && st->sect != SEC_SKIP &&
+	    st->sect != SEC_NONE && key_seen(st, key, &val) == -1)
+		return 0;
 	switch (st->sect) {
 	case SEC_DAEMON:
 		return daemon_key(st, key, val);
@@ -456,6 +536,7 @@ section_start(struct parse_state *st, const char *name)
 
 	st->sect = SEC_SKIP;
 	st->keyed = 0;
+	seen_free(st);
 	snprintf(st->name, sizeof(st->name), "%s", name);
 	for (i = 0; i < sizeof(core) / sizeof(core[0]); i++) {
 		if (strcmp(name, core[i]) != 0)
@@ -509,13 +590,17 @@ line_seen(struct parse_state *st, const char *line)
 	const char *p = line, *end;
 	char name[sizeof(st->name)];
 
+	st->cont = 0;
 	if (st->line == 1 && strncmp(p, "\xEF\xBB\xBF", 3) == 0)
 		p += 3;		/* a UTF-8 byte order mark */
 	while (isspace((unsigned char)*p))
 		p++;
-	if (*p == '\0' || *p == ';' || *p == '#' ||
-	    (p > line && st->keyed))
+	if (*p == '\0' || *p == ';' || *p == '#')
 		return;
+	if (p > line && st->keyed) {	/* continues the last value */
+		st->cont = 1;
+		return;
+	}
 	if (*p != '[') {
 		st->keyed = 1;
 		return;
@@ -535,19 +620,33 @@ line_seen(struct parse_state *st, const char *line)
 }
 
 /* inih reads lines through us, from the bytes in memory, so that we know
- * the line and the section each key is in. */
+ * the line and the section each key is in.  A line longer than inih
+ * takes (NUM - 3 bytes: its own limit) is an error at its own line
+ * number, given to inih as an empty line: cut in two, its tail would
+ * be read as a line of its own (a comment's tail as a live setting). */
 static char *
 reader(char *str, int num, void *stream)
 {
 	struct parse_state *st = stream;
 	const char *s = st->f->text + st->off, *nl;
-	size_t left = st->f->len - st->off, n;
+	size_t left = st->f->len - st->off, n, text;
 
-	if (left == 0 || num < 2)
+	if (left == 0 || num < 4)
 		return NULL;
 	n = (nl = memchr(s, '\n', left)) != NULL ? (size_t)(nl - s) + 1 : left;
-	if (n > (size_t)num - 1)
-		n = (size_t)num - 1;
+	text = n;
+	while (text > 0 && (s[text - 1] == '\n' || s[text - 1] == '\r'))
+		text--;
+	if (text > (size_t)num - 3) {
+		st->off += n;
+		st->line++;
+		log_error("%s:%d: line longer than %d bytes", st->f->name,
+		    st->line, num - 3);
+		st->errors++;
+		snprintf(str, (size_t)num, "\n");
+		st->cont = 0;
+		return str;
+	}
 	memcpy(str, s, n);
 	str[n] = '\0';
 	st->off += n;
@@ -569,6 +668,7 @@ config_parse(struct config *c, const struct config_file *f, int dropin)
 	st.f = f;
 	st.dropin = dropin;
 	rc = ini_parse_stream(reader, &st, handler, &st);
+	seen_free(&st);
 	if (rc > 0) {
 		log_error("%s:%d: syntax error", f->name, rc);
 		return -1;

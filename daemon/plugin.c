@@ -126,6 +126,31 @@ host_config_get(struct procctl_plugin *self, const char *key)
 	return NULL;
 }
 
+/* KEYS (NULL-terminated) are every key [plugin:NAME] may have, besides
+ * path: each other one is reported as a typo, with its line. */
+static int
+host_config_keys(struct procctl_plugin *self, const char *const *keys)
+{
+	size_t i, k;
+
+	if (keys == NULL) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (i = 0; i < self->nkv; i++) {
+		for (k = 0; keys[k] != NULL; k++)
+			if (strcmp(self->kv[i].key, keys[k]) == 0)
+				break;
+		if (keys[k] == NULL)
+			log_warn("%s:%d: unknown key '%s' in [plugin:%s], "
+			    "ignored", self->file != NULL ? self->file :
+			    conf_file != NULL ? conf_file : "configuration",
+			    self->kv[i].line,
+			    self->kv[i].key, self->name);
+	}
+	return 0;
+}
+
 static void
 host_log(struct procctl_plugin *self, int level, const char *fmt, ...)
 {
@@ -794,6 +819,7 @@ static const struct procctl_host host = {
 	.output_ring = host_output_ring,
 	.output_to_log = host_output_to_log,
 	.output_to_journal = host_output_to_journal,
+	.config_keys = host_config_keys,
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,
@@ -1031,7 +1057,7 @@ plugin_load_all(const struct config *c)
 	struct dirent **list;
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	size_t i;
-	int n, k, loaded = 0, bad_config = 0;
+	int n, k, loaded = 0, failed = 0;
 
 	if (c->load_all) {
 		n = scandir(c->plugin_dir, &list, is_plugin_file, alphasort);
@@ -1045,25 +1071,29 @@ plugin_load_all(const struct config *c)
 			    (int)strlen(list[k]->d_name) - 3, list[k]->d_name);
 			snprintf(path, sizeof(path), "%s/%s", c->plugin_dir,
 			    list[k]->d_name);
-			loaded += plugin_load(name, path, NULL) == 0;
+			if (plugin_load(name, path, NULL) == 0)
+				loaded++;
+			else
+				failed = 1;
 			free(list[k]);
 		}
 		free(list);
-		return loaded;
+		return failed ? -1 : loaded;
 	}
+	/* A plugin the file names that cannot be loaded, or that refuses to
+	 * start (its part of the file unusable, or anything else): procctld
+	 * must not run without it, as if the file said nothing. */
 	for (i = 0; i < c->nplugins; i++) {
 		const struct plugin_conf *pc = &c->plugins[i];
 
 		plugin_path(c->plugin_dir, pc->name, pc->path, path,
 		    sizeof(path));
-		if ((k = plugin_load(pc->name, path, pc)) == 0)
+		if (plugin_load(pc->name, path, pc) == 0)
 			loaded++;
-		else if (k == -2)
-			bad_config = 1;
+		else
+			failed = 1;
 	}
-	/* A plugin that found its part of the file unusable: procctld must
-	 * not run without it, as if the file said nothing. */
-	return bad_config ? -1 : loaded;
+	return failed ? -1 : loaded;
 }
 
 /* P's fini, then out of the list with everything it registered, and

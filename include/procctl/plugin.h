@@ -38,6 +38,8 @@
  * Minor 6 added: a ring size per process (host->output_ring), lines to
  * procctld's log (host->output_to_log) or to journald
  * (host->output_to_journal).
+ * Minor 7 added: the keys a plugin's section may have (host->config_keys:
+ * others are reported as typos).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -55,7 +57,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 6
+#define PROCCTL_ABI_MINOR 7
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -559,6 +561,12 @@ struct procctl_host {
 	 * -1 with errno (ENOENT: journald does not run here). */
 	int		(*output_to_journal)(struct procctl_plugin *self,
 			    uint64_t handle, const char *ident, pid_t pid);
+	/* Minor 7.  KEYS (NULL-terminated) are every key this plugin's
+	 * [plugin:NAME] section may have (path is the host's): any other
+	 * is reported, with its file and line, as a typo.  Call from
+	 * init; procctld -t runs it too. */
+	int		(*config_keys)(struct procctl_plugin *self,
+			    const char *const *keys);
 };
 
 /* The one exported symbol. */

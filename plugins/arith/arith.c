@@ -225,10 +225,13 @@ parse_count(const char *s, size_t *out, size_t min, size_t max)
 static int
 arith_init(struct procctl_plugin *self, const struct procctl_host *host)
 {
+	static const char *const keys[] = { "div_scale", "max_digits", NULL };
 	const char *v;
 	size_t i;
 
 	H = host;
+	if (H->abi_minor >= 7)
+		(void)H->config_keys(self, keys);
 	if ((v = H->config_get(self, "div_scale")) != NULL &&
 	    parse_count(v, &div_scale, 0, 10000) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "div_scale = %s: expected 0 to "

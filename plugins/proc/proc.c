@@ -730,10 +730,16 @@ static const struct procctl_command commands[] = {
 static int
 read_conf(struct procctl_plugin *self)
 {
+	static const char *const keys[] = { "close_timeout", "history",
+	    "max_processes", "max_per_user", "output", "log_dir", "log_max",
+	    "log_backups", "log_ring", "session_scope", "session_grace",
+	    "umask", NULL };
 	const char *v;
 	char *end;
 	unsigned long m;
 
+	if (H->abi_minor >= 7)
+		(void)H->config_keys(self, keys);
 	proc_conf.close_timeout_ms = 5000;
 	proc_conf.history_max = 1000;
 	proc_conf.log_max = 10 * 1024 * 1024;

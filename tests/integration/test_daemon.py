@@ -98,17 +98,39 @@ def test_no_config_loads_plugin_dir(tmp_path):
         assert p.wait(timeout=30) == 0
 
 
-def test_bad_plugins_are_skipped_with_a_reason(make_daemon, test_plugins):
-    d = make_daemon(plugin_ini(test_plugins, "badabi", "nosymbol", "text",
-                               "initfail", "dup") +
-                    "\n[plugin:missing]\npath = /nonexistent/x.so\n")
+@pytest.mark.parametrize("name,why", [
+    ("badabi", "badabi.so was built for plugin ABI 2.0; this procctld "
+     "provides %s" % ABI),
+    ("nosymbol", "nosymbol.so has no 'procctl_plugin' symbol"),
+    ("text", "plugin text: cannot load"),
+    ("initfail", "initfail.so refused to initialise"),
+    ("missing", "plugin missing: cannot load /nonexistent/x.so"),
+])
+def test_a_plugin_that_cannot_start_stops_procctld(tmp_path, test_plugins,
+                                                   name, why):
+    """A plugin the file names that cannot be loaded or refuses to start:
+    procctld does not run without it (exit 78), and -t says so too --
+    it used to start with the plugin's commands missing while -t said
+    "configuration ok"."""
+    ini = tmp_path / "p.ini"
+    if name == "missing":
+        ini.write_text(default_ini() + "\n[plugin:missing]\n"
+                       "path = /nonexistent/x.so\n")
+    else:
+        ini.write_text(plugin_ini(test_plugins, name))
+    for args in (["-t"], ["-s", str(tmp_path / "s.sock")]):
+        r = subprocess.run([str(PROCCTLD), "-c", str(ini)] + args,
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 78, (args, r.returncode, r.stderr)
+        assert why in r.stderr, r.stderr
+        assert "configuration ok" not in r.stdout
+    assert not (tmp_path / "s.sock").exists()
+
+
+def test_a_plugin_command_taken_is_skipped_with_a_reason(make_daemon,
+                                                         test_plugins):
+    d = make_daemon(plugin_ini(test_plugins, "dup"))
     log = d.log()
-    assert "badabi.so was built for plugin ABI 2.0; this procctld " \
-        "provides %s" % ABI in log
-    assert "nosymbol.so has no 'procctl_plugin' symbol" in log
-    assert "plugin text: cannot load %s/text.so" % test_plugins in log
-    assert "initfail.so refused to initialise" in log
-    assert "plugin missing: cannot load /nonexistent/x.so" in log
     assert "plugin dup: command 'add' is already registered by arith" in log
     # The daemon went on: the good plugins, and dup's own command, work.
     assert d.ctl("add", "1", "2").stdout == "3\n"

@@ -398,13 +398,21 @@ def copy_plugin(dirpath, mode=0o755, dirmode=0o755):
 
 
 def plugin_refused(make_daemon, path, why):
-    """Load only the copy at PATH: refused, so its commands are absent."""
-    d = make_daemon("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\npath = "
+    """Load only the copy at PATH: refused, and procctld does not start
+    without it (exit 78), saying why; -t says the same."""
+    top = tempfile.mkdtemp(prefix="procctl-refused-")
+    try:
+        ini = os.path.join(top, "p.ini")
+        with open(ini, "w") as f:
+            f.write("[daemon]\nplugin_dir = %s\n\n[plugin:arith]\npath = "
                     "%s\n" % (PLUGINS, path))
-    assert re.search(why, d.log()), d.log()
-    r = d.ctl("add", "1", "1")
-    assert r.returncode == 1 and "unknown command 'add'" in r.stderr
-    return d
+        for args in (["-t"], ["-s", os.path.join(top, "s.sock")]):
+            r = subprocess.run([str(PROCCTLD), "-c", ini] + args,
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 78, (args, r.returncode, r.stderr)
+            assert re.search(why, r.stderr), r.stderr
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
 
 
 def test_writable_plugin_refused(make_daemon, tmp_path):
