@@ -298,7 +298,7 @@ int	tls_init(const struct config *c);
  * monitor read; the old stay on failure.  Open connections keep theirs. */
 int	tls_reload_pem(const struct mon_files *f, const struct config *c);
 /* A private key file: ours or root's, and nobody else may read it. */
-int	tls_key_file_ok(const char *path);
+int	tls_key_read(const char *path, char **out, size_t *len);
 void	tls_free(void);
 int	tls_enabled(void);
 int	tls_client_certs(void);	/* client certificates are required */

@@ -218,8 +218,6 @@ named_files(struct config *nc, const char **paths)
 			return -1;
 		auth_free();
 	}
-	if (nc->tls_key != NULL && !tls_key_file_ok(nc->tls_key))
-		return -1;
 	paths[MON_FILE_SECRETS] = nc->tcp_secrets;
 	paths[MON_FILE_TLS_CERT] = nc->tls_cert;
 	paths[MON_FILE_TLS_KEY] = nc->tls_key;
@@ -271,8 +269,10 @@ reload_read_files(uint64_t id, char **payload, size_t *len)
 	    named_files(&nc, paths) == -1 || put_text(payload, len, &t) == -1)
 		goto done;
 	for (i = MON_FILE_SECRETS; i <= MON_FILE_TLS_CA; i++)
-		if (paths[i] != NULL && (confread_slurp(paths[i], 0, &data[i],
-		    &n[i]) == -1 || put_record(payload, len, (uint32_t)i, NULL,
+		if (paths[i] != NULL && ((i == MON_FILE_TLS_KEY ?
+		    tls_key_read(paths[i], &data[i], &n[i]) :
+		    confread_slurp(paths[i], 0, &data[i], &n[i])) == -1 ||
+		    put_record(payload, len, (uint32_t)i, NULL,
 		    data[i], n[i]) == -1))
 			goto done;
 	if (*len > MON_MAX_PAYLOAD) {

@@ -9,6 +9,7 @@
  * is TLS.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -55,32 +56,95 @@ tls_error(void)
 	return msg;
 }
 
-/* A private key others can read is no longer private: refuse it, as ssh
- * does. */
+/*
+ * The private key's bytes into *OUT (the caller wipes and frees them):
+ * 0, or -1 having said why.  A key anyone but its owner may read is no
+ * longer private: refused, as ssh does, group included.  What is judged
+ * is what is read: the file is opened first (never through a symbolic
+ * link, never waiting on a FIFO), then its fd is checked.
+ */
 int
-tls_key_file_ok(const char *path)
+tls_key_read(const char *path, char **out, size_t *len)
 {
 	struct stat st;
+	char *buf = NULL, *grown;
+	size_t cap = 0, n = 0;
+	ssize_t r;
+	int fd;
 
-	if (stat(path, &st) == -1) {
-		log_error("[tcp] tls_key %s: %s", path, strerror(errno));
-		return 0;
+	*out = NULL;
+	*len = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
+	    O_NONBLOCK | O_NOCTTY)) == -1) {
+		log_error("[tcp] tls_key %s: %s", path, errno == ELOOP ?
+		    "a symbolic link (name the file itself)" : strerror(errno));
+		return -1;
 	}
-	if (st.st_mode & 007) {
-		log_error("[tcp] tls_key %s: mode %04o lets others read it; "
-		    "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
-		return 0;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		log_error("[tcp] tls_key %s: not a regular file", path);
+		goto fail;
+	}
+	if (st.st_mode & 077) {
+		log_error("[tcp] tls_key %s: mode %04o lets %s read it; "
+		    "chmod 600 it", path, (unsigned)(st.st_mode & 07777),
+		    st.st_mode & 007 ? "others" : "its group");
+		goto fail;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
 		log_error("[tcp] tls_key %s: owned by uid %u, not by root or "
 		    "the daemon's user", path, (unsigned)st.st_uid);
-		return 0;
+		goto fail;
 	}
-	return 1;
+	for (;;) {
+		if (n == cap) {
+			if (cap >= 1024 * 1024) {
+				log_error("[tcp] tls_key %s: too big", path);
+				goto fail;
+			}
+			cap = cap ? 2 * cap : 4096;
+			if ((grown = malloc(cap)) == NULL)
+				goto fail;
+			if (n > 0)
+				memcpy(grown, buf, n);
+			if (buf != NULL)
+				explicit_bzero(buf, n);
+			free(buf);
+			buf = grown;
+		}
+		if ((r = read(fd, buf + n, cap - n)) == 0)
+			break;
+		if (r == -1) {
+			if (errno == EINTR)
+				continue;
+			log_error("[tcp] tls_key %s: %s", path,
+			    strerror(errno));
+			goto fail;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	*out = buf;
+	*len = n;
+	return 0;
+fail:
+	if (buf != NULL)
+		explicit_bzero(buf, n);
+	free(buf);
+	close(fd);
+	return -1;
 }
 
-/* A server context as every listener has it: TLS 1.2 at least, no
- * renegotiation, our cipher order. */
+static int use_key(SSL_CTX *nctx, const char *key, size_t len);
+
+/* TLS 1.2's suites: forward secrecy (ECDHE) and AEAD only, no static
+ * RSA key exchange, no CBC.  TLS 1.3's are all of that already. */
+#define TLS12_CIPHERS	"ECDHE-ECDSA-AES128-GCM-SHA256:" \
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:" \
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:" \
+	"ECDHE-RSA-CHACHA20-POLY1305"
+
+/* A server context as every listener has it: TLS 1.2 at least, with
+ * only forward-secret AEAD suites, no renegotiation, our cipher order. */
 static SSL_CTX *
 new_ctx(void)
 {
@@ -89,7 +153,11 @@ new_ctx(void)
 
 	if ((c = SSL_CTX_new(TLS_server_method())) == NULL)
 		return NULL;
-	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	if (SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_set_cipher_list(c, TLS12_CIPHERS) != 1) {
+		SSL_CTX_free(c);
+		return NULL;
+	}
 	SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION |
 	    SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(c, SSL_MODE_ENABLE_PARTIAL_WRITE |
@@ -102,12 +170,17 @@ int
 tls_init(const struct config *c)
 {
 	STACK_OF(X509_NAME) *names;
+	char *key;
+	size_t keylen;
+	int ok;
 
 	if (c->tls_cert == NULL)
 		return 0;
-	if (!tls_key_file_ok(c->tls_key))
+	if (tls_key_read(c->tls_key, &key, &keylen) == -1)
 		return -1;
 	if ((ctx = new_ctx()) == NULL) {
+		explicit_bzero(key, keylen);
+		free(key);
 		log_error("TLS: %s", tls_error());
 		return -1;
 	}
@@ -115,8 +188,10 @@ tls_init(const struct config *c)
 		log_error("[tcp] tls_cert %s: %s", c->tls_cert, tls_error());
 		goto fail;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, c->tls_key, SSL_FILETYPE_PEM)
-	    != 1) {
+	ok = use_key(ctx, key, keylen);
+	explicit_bzero(key, keylen);
+	free(key);
+	if (!ok) {
 		log_error("[tcp] tls_key %s: %s", c->tls_key, tls_error());
 		goto fail;
 	}
@@ -384,16 +459,23 @@ static int
 tls_peer_user(void *state, char *out, size_t size)
 {
 	SSL *ssl = state;
+	X509_NAME *subject;
 	X509 *cert;
-	int n;
+	int i, n;
 
 	if (!client_certs)
 		return 0;
 	if (SSL_get_verify_result(ssl) != X509_V_OK ||
 	    (cert = SSL_get1_peer_certificate(ssl)) == NULL)
 		return -1;
-	n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
-	    NID_commonName, out, (int)size);
+	/* Two CNs name two users: which is meant, nobody can say. */
+	subject = X509_get_subject_name(cert);
+	if ((i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1)) < 0 ||
+	    X509_NAME_get_index_by_NID(subject, NID_commonName, i) >= 0) {
+		X509_free(cert);
+		return -1;
+	}
+	n = X509_NAME_get_text_by_NID(subject, NID_commonName, out, (int)size);
 	X509_free(cert);
 	/* A CN with a NUL in it, or too long, names nobody. */
 	if (n <= 0 || (size_t)n >= size || strlen(out) != (size_t)n)

@@ -495,6 +495,7 @@ def pki(tmp_path_factory):
     make_cert(d, "ca", "nobody", "nobody")
     make_cert(d, "ca", "ghost", "no-such-user-zz")
     make_cert(d, "evil", "evilroot", "root")
+    make_cert(d, "ca", "twocn", "nobody/CN=root")   # two CNs
     return d
 
 
@@ -672,6 +673,12 @@ def test_mutual_tls(mtls_daemon, pki):
                        pki + "/ghost.key"])
     assert r.returncode == 77
     assert "may not use this procctld" in r.stderr
+    # Two CNs (nobody, then root): neither; it used to be read by its
+    # first.
+    r = tls_ctl(mtls_daemon.port, "add", "1", "2", pki=pki, secret=None,
+                extra=["--cert", pki + "/twocn.crt", "--key",
+                       pki + "/twocn.key"])
+    assert r.returncode == 77 and r.stdout == "", (r.stdout, r.stderr)
     assert mtls_daemon.proc.poll() is None
 
 
@@ -760,6 +767,50 @@ def test_tls_key_readable_by_others_refused(make_daemon, pki, tmp_path):
     assert d.proc.wait(timeout=30) == 78
     assert "tls_key %s: mode 0644 lets others read it; chmod 600 it" % key \
         in d.log()
+
+
+def test_tls_key_readable_by_its_group_or_a_link_refused(make_daemon, pki,
+                                                         tmp_path):
+    """The key is judged by the file opened (O_NOFOLLOW, fstat): no group
+    or other permission bits, no symbolic link."""
+    key = tmp_path / "group.key"
+    shutil.copy(pki + "/server.key", key)
+    os.chmod(key, 0o640)
+    link = tmp_path / "link.key"
+    os.symlink(pki + "/server.key", link)
+    for path, why in ((key, "mode 0640 lets its group read it"),
+                      (link, "a symbolic link")):
+        ini = tls_ini(pki, tmp_path, ["127.0.0.1:%d" % free_port()]).replace(
+            "tls_key = %s/server.key" % pki, "tls_key = %s" % path)
+        d = make_daemon(ini, start=False)
+        d.start(wait=False)
+        assert d.proc.wait(timeout=30) == 78
+        assert "tls_key %s: %s" % (path, why) in d.log(), d.log()
+
+
+def test_tls12_offers_only_forward_secret_aead(tls_daemon, pki):
+    """TLS 1.2 without forward secrecy (static RSA) or with CBC is
+    refused; ECDHE with AES-GCM or ChaCha20-Poly1305 is taken."""
+    def handshake(ciphers):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(pki + "/ca.crt")
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        with socket.create_connection(("127.0.0.1", tls_daemon.port),
+                                      timeout=20) as s:
+            try:
+                with ctx.wrap_socket(s, server_hostname="localhost") as t:
+                    return t.cipher()[0]
+            except ssl.SSLError:
+                return None
+    assert handshake("ECDHE-ECDSA-AES128-GCM-SHA256") == \
+        "ECDHE-ECDSA-AES128-GCM-SHA256"
+    assert handshake("ECDHE-ECDSA-CHACHA20-POLY1305") == \
+        "ECDHE-ECDSA-CHACHA20-POLY1305"
+    for weak in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA384",
+                 "AES128-GCM-SHA256", "AES128-SHA"):
+        assert handshake(weak) is None, weak
+    assert tls_daemon.proc.poll() is None
 
 
 def test_tls_bad_files_refused(make_daemon, pki, tmp_path):
