@@ -45,19 +45,29 @@ static struct watch *sigwatch;
 static struct watch *logwatch;	/* the log's fd, while lines wait */
 static int logwatch_fd = -1;
 
+static const struct option long_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "check", no_argument, NULL, 't' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
 static void
 usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: procctld [-t] [-c FILE] [-s SOCKET] [-l LEVEL]\n"
 "\n"
-"  -c FILE    configuration file (INI); without it, built-in defaults and\n"
-"             every plugin in the plugin directory\n"
-"  -s SOCKET  Unix socket to listen on (overrides the file)\n"
-"  -l LEVEL   log level: error, warn, info, debug (overrides the file)\n"
-"  -t         check the configuration and exit\n"
-"  -V         print the version and exit\n"
-"  -h         this help\n"
+"  -c, --config FILE      configuration file (INI); without it, built-in\n"
+"                         defaults and every plugin in the plugin directory\n"
+"  -s, --socket SOCKET    Unix socket to listen on (overrides the file)\n"
+"  -l, --log-level LEVEL  error, warn, info, debug (overrides the file)\n"
+"  -t, --check            check the configuration and exit\n"
+"  -V, --version          print the version and exit\n"
+"  -h, --help             this help\n"
 "\n"
 "Runs in the foreground and logs to stderr (or log_file), as two\n"
 "processes: the monitor (this pid; the parent of every managed process)\n"
@@ -677,7 +687,8 @@ main(int argc, char **argv)
 	 * parent of every process (children get SIG_DFL back: spawn.c). */
 	signal(SIGPIPE, SIG_IGN);
 	logq_init();
-	while ((ch = getopt(argc, argv, "c:s:l:tVh")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:s:l:tVh", long_options,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			file = optarg;
@@ -699,13 +710,14 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
-		default:
-			usage(stderr);
+		default:	/* getopt said which */
+			fprintf(stderr, "procctld: try 'procctld --help'\n");
 			return 2;
 		}
 	}
 	if (optind != argc) {
-		usage(stderr);
+		fprintf(stderr, "procctld: unexpected argument '%s'; try "
+		    "'procctld --help'\n", argv[optind]);
 		return 2;
 	}
 	config_defaults(&cf);

@@ -464,19 +464,17 @@ cmd_close(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 			    "not a pid; usage: close <name> all");
 			return;
 		}
-		/* The running one, else the newest ended one. */
+		/* The running one, else the newest ended one, of those
+		 * WHO may see: another user's reads exactly as a pid never
+		 * managed (no oracle for which pids procctld runs). */
 		for (p = procs; p != NULL; p = p->next)
-			if (p->pid == pid && (found == NULL ||
-			    (is_running(p) && !is_running(found))))
+			if (p->pid == pid && proc_visible(who, p) &&
+			    (found == NULL || (is_running(p) &&
+			    !is_running(found))))
 				found = p;
 		if (found == NULL) {
 			H->reply_error(ctx, "NOENT", "no process with pid %d "
 			    "is managed here", (int)pid);
-			return;
-		}
-		if (!proc_visible(who, found)) {
-			H->reply_error(ctx, "NOPERM", "process %d belongs to "
-			    "another user", (int)pid);
 			return;
 		}
 		if (!is_running(found)) {

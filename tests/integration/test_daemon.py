@@ -344,3 +344,22 @@ def test_plugin_list_and_load(make_daemon):
     r = d.ctl("plugin", "unload", "arith")
     assert r.returncode == 2 and "usage: PLUGIN LIST | PLUGIN LOAD" in \
         r.stderr
+
+
+def test_help_and_version_long_options():
+    """--help and --version as every tool has them (--help used to be an
+    invalid option); a bad option is one line and a hint, status 2."""
+    r = subprocess.run([str(PROCCTLD), "--help"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("usage: procctld")
+    assert "--check" in r.stdout
+    r = subprocess.run([str(PROCCTLD), "--version"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and re.match(
+        r"procctld \S+ \(plugin ABI %s\)\n$" % re.escape(ABI), r.stdout)
+    for bad in (["--bogus"], ["-Z"], ["stray"]):
+        r = subprocess.run([str(PROCCTLD)] + bad, capture_output=True,
+                           text=True, timeout=30)
+        assert r.returncode == 2, bad
+        assert "try 'procctld --help'" in r.stderr, r.stderr
+        assert len(r.stderr.splitlines()) <= 2, r.stderr
