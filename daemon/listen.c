@@ -39,10 +39,17 @@ listen_path(void)
 	return lpath;
 }
 
+/*
+ * The socket's directory, made if it is not there: it must be root's or
+ * procctld's user's, and writable by nobody else unless it is sticky
+ * (/tmp): whoever may rename in it could put something else where the
+ * socket is between its bind and its chmod, or take its place later.
+ */
 static int
 make_parent(const char *path)
 {
 	char tmp[PATH_MAX];
+	struct stat st;
 	char *dir;
 
 	if (strlen(path) >= sizeof(tmp))
@@ -53,7 +60,50 @@ make_parent(const char *path)
 		log_error("mkdir %s: %s", dir, strerror(errno));
 		return -1;
 	}
+	if (stat(dir, &st) == -1) {
+		log_error("socket directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		log_error("socket directory %s is owned by uid %u, not by root "
+		    "or procctld's user (uid %u): its owner could replace the "
+		    "socket; choose another directory", dir,
+		    (unsigned)st.st_uid, (unsigned)geteuid());
+		return -1;
+	}
+	if ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)) {
+		log_error("socket directory %s is writable by %s (mode %04o) "
+		    "and not sticky: they could replace the socket; choose "
+		    "another directory", dir, st.st_mode & 002 ? "others" :
+		    "its group", (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
 	return 0;
+}
+
+/* Group GROUP (-1: unchanged) and MODE on the socket file PATH just
+ * bound: on the file itself, never through a link put in its place. */
+static int
+set_owner_mode(const char *path, mode_t mode, gid_t group)
+{
+	char proc[64];
+	struct stat st;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		errno = EPERM;		/* not the socket we made */
+		goto done;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if ((group == (gid_t)-1 || fchownat(fd, "", (uid_t)-1, group,
+	    AT_EMPTY_PATH) == 0) && chmod(proc, mode) == 0)
+		rc = 0;
+done:
+	close(fd);
+	return rc;
 }
 
 /* 1: a daemon answers there; 0: nothing (or a stale socket) there. */
@@ -169,8 +219,7 @@ listen_bind_unix(const char *path, mode_t mode, gid_t group)
 		return -1;
 	}
 	umask(old);
-	if ((group != (gid_t)-1 && chown(path, (uid_t)-1, group) == -1) ||
-	    chmod(path, mode) == -1) {
+	if (set_owner_mode(path, mode, group) == -1) {
 		log_error("%s: setting group %d and mode %04o: %s", path,
 		    (int)group, (unsigned)mode, strerror(errno));
 		unlink(path);

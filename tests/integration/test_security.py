@@ -296,11 +296,16 @@ def test_unknown_names_in_policy_stop_the_daemon(make_daemon):
 def test_user_daemon_serves_only_its_user(users, pubdir, tmp_path):
     """A daemon run by an ordinary user: that user (and root) only, even
     when the socket's mode would let others in."""
-    os.chmod(pubdir, 0o777)
+    # The socket's directory is the user's own (one others may write
+    # to is refused: test_socket_directory_must_be_safe).
+    sockdir = os.path.join(pubdir, "a")
+    os.mkdir(sockdir, 0o755)
+    os.chown(sockdir, users["pcts-a"], -1)
     ini = os.path.join(pubdir, "d.ini")
     with open(ini, "w") as f:
         f.write(policy_ini())
-    sock = os.path.join(pubdir, "s.sock")
+    os.chmod(ini, 0o644)
+    sock = os.path.join(sockdir, "s.sock")
     log = open(tmp_path / "user-daemon.log", "wb")
     p = subprocess.Popen(["setpriv", "--reuid=pcts-a", "--regid=pcts-users",
                           "--init-groups", "--", str(PROCCTLD), "-c", ini,
@@ -381,8 +386,10 @@ def test_socket_never_more_open_than_configured(make_daemon, tmp_path):
                      re.escape(str(d.sock)), trace)
     assert bind, trace
     assert int(bind.group(1), 8) & 0o077 == 0o077, trace
-    assert re.search(r"chmod\(\"%s\", 0666\)" % re.escape(str(d.sock)),
-                     trace), trace
+    # (On the file itself: through an O_PATH fd of it, never by a path
+    # a link could be put at.)
+    assert re.search(r"chmod\(\"/proc/self/fd/\d+\", 0666\)", trace[
+        bind.end():]), trace
     # Stop the daemon itself; strace follows it out.
     with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
         os.kill(int(f.read().split()[0]), signal.SIGTERM)
@@ -881,3 +888,59 @@ owner = pcts-a @pcts-extra
     r = ctl_as("pcts-b", d, "status", json_out=True)
     assert json.loads(r.stdout) == []
     assert '"RUNNING"' in d.ctl("status", "web", json=True).stdout
+
+
+def test_socket_directory_must_be_safe(tmp_path, users):
+    """The socket's directory: root's or procctld's user's, and writable
+    by nobody else unless sticky (as /tmp); else a refusal naming it."""
+    def start(d):
+        r = subprocess.run([str(PROCCTLD), "-c", str(ini), "-s",
+                            os.path.join(d, "s.sock")], capture_output=True,
+                           text=True, timeout=60)
+        return r.returncode, r.stderr
+    ini = tmp_path / "p.ini"
+    ini.write_text(default_ini())
+    top = tempfile.mkdtemp(prefix="procctl-sockdir-")
+    try:
+        open_dir = os.path.join(top, "open")
+        os.mkdir(open_dir)
+        os.chmod(open_dir, 0o777)
+        code, err = start(open_dir)
+        assert code != 0 and "socket directory %s is writable by others " \
+            "(mode 0777) and not sticky" % open_dir in err, err
+        group_dir = os.path.join(top, "group")
+        os.mkdir(group_dir)
+        os.chmod(group_dir, 0o775)
+        code, err = start(group_dir)
+        assert code != 0 and "writable by its group" in err, err
+        theirs = os.path.join(top, "theirs")
+        os.mkdir(theirs, 0o755)
+        os.chown(theirs, users["pcts-a"], -1)
+        code, err = start(theirs)
+        assert code != 0 and "socket directory %s is owned by uid %d" % (
+            theirs, users["pcts-a"]) in err, err
+        for d in (open_dir, group_dir, theirs):
+            assert not os.path.exists(os.path.join(d, "s.sock"))
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_sticky_directory_is_fine_and_only_our_socket_is_removed(
+        make_daemon, tmp_path):
+    """In a sticky directory (as /tmp) the daemon starts; at exit it
+    removes the socket only if it is still the one it made."""
+    top = tempfile.mkdtemp(prefix="procctl-sticky-")
+    try:
+        os.chmod(top, 0o1777)
+        sock = os.path.join(top, "s.sock")
+        d = make_daemon(default_ini(), sock=sock)
+        assert d.ctl("ping").stdout == "PONG\n"
+        # Someone else's file now where the socket was.
+        os.unlink(sock)
+        with open(sock, "w") as f:
+            f.write("not ours\n")
+        d.stop()
+        with open(sock) as f:
+            assert f.read() == "not ours\n"
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
