@@ -35,6 +35,8 @@
  * procctl_started.limits, procctl_exit.oom_killed), where a section was
  * read from (host->section_file: drop-in files), and records that outlive
  * the plugin's own reload (host->keep, host->kept).
+ * Minor 6 added: a connection that stops following without closing
+ * (UNFOLLOW: host->on_unfollow).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -52,7 +54,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 5
+#define PROCCTL_ABI_MINOR 6
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -421,8 +423,10 @@ struct procctl_host {
 	int		(*on_disconnect)(struct procctl_plugin *self,
 			    procctl_conn_fn fn, void *arg);
 
-	/* A push to one connection (procctl_caller.conn_id), if it is
-	 * subscribed; built and sent like push_begin/push_end. */
+	/* A push to one connection (procctl_caller.conn_id), subscribed
+	 * or not; built and sent like push_begin/push_end.  A following
+	 * command's pushes (docs/protocol.md: an option named `follow`)
+	 * go this way, as ["follow", KIND, MAP-with-"text"]. */
 	struct procctl_ctx *(*push_begin_conn)(struct procctl_plugin *self,
 			    uint64_t conn_id);
 
@@ -541,6 +545,18 @@ struct procctl_host {
 	int		(*output_to_file)(struct procctl_plugin *self,
 			    uint64_t handle, const char *path, uint64_t max,
 			    unsigned backups);
+
+	/* Minor 6. */
+
+	/* Called when a connection sends UNFOLLOW: every follow of that
+	 * connection (what a command with a `follow` option pushes to it)
+	 * ends before FN returns, as it does when the connection closes
+	 * (on_disconnect); the connection itself goes on.  The host
+	 * replies +OK after FN, and the client takes no push of those
+	 * follows after that reply.  Register it with any `follow`
+	 * option. */
+	int		(*on_unfollow)(struct procctl_plugin *self,
+			    procctl_conn_fn fn, void *arg);
 };
 
 /* The one exported symbol. */

@@ -156,9 +156,14 @@ def test_follow_shows_lines_as_they_come(make_daemon, tmp_path):
     try:
         wait_for(lambda: any(l.split()[-1:] == ["early"] for l in lines))
         gate.touch()
-        wait_for(lambda: any(l.endswith(" stdout late\n") for l in lines) and
-                 any(l.endswith(" stderr later\n") for l in lines))
+        # Each new line in the columns of the table before it.
+        wait_for(lambda: any(l.endswith("Z  stdout  late\n") for l in lines)
+                 and any(l.endswith("Z  stderr  later\n") for l in lines))
         assert f.poll() is None       # still following
+        head = lines[0]
+        late = [l for l in lines if l.endswith(" late\n")][0]
+        assert head.index("STREAM") == late.index("stdout")
+        assert head.index("LINE") == late.index("late")
     finally:
         f.kill()
         f.wait()
@@ -317,3 +322,62 @@ output = file
     r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 78 and "file needs log_dir" in r.stderr, r.stderr
+
+
+TICKER = ("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.02; done")
+
+
+def tick(line):
+    """The number of a TICKER line ("tick 7": 7)."""
+    return int(line.split()[-1])
+
+
+def test_unfollow_ends_the_follow_not_the_connection(make_daemon):
+    """UNFOLLOW: +OK, and no push of the follow after that reply; the
+    connection goes on as it was (its session's process runs on, it may
+    follow again)."""
+    from conftest import Push
+    d = make_daemon(default_ini())
+    c = d.raw()
+    c.call("HELLO", "3")
+    assert c.call("SUBSCRIBE") == "OK"
+    assert c.call("UNFOLLOW") == "OK"          # nothing followed: fine
+    c.send(c.command("run", "/bin/sh", "-c", TICKER))
+    pid = c.reply()                             # session-scoped
+
+    def follow_push():
+        """The next push of the follow (events are skipped)."""
+        while True:
+            v = c.read()
+            assert isinstance(v, Push), v
+            if v[0] == b"follow":
+                return v
+            assert v[0] == b"event", v
+
+    c.send(c.command("logs", "-f", "-n", "1", pid))
+    assert isinstance(c.reply(), list)
+    p = follow_push()
+    assert p[1] == b"log" and p[2]["pid"] == pid, p
+    assert p[2]["line"].startswith(b"tick ") and p[2]["stream"] == b"stdout"
+    assert p[2]["text"] == p[2]["time"] + b"  stdout  " + p[2]["line"]
+    last = tick(p[2]["line"].decode())
+    c.send(c.command("UNFOLLOW"))
+    while True:                 # pushes sent before it may still come
+        v = c.read()
+        if not isinstance(v, Push):
+            assert v == "OK"
+            break
+        if v[0] == b"follow":
+            last = max(last, tick(v[2]["line"].decode()))
+    # It writes on: once its ring is 20 lines past the last pushed, none
+    # of them has come, and nothing else either.
+    wait_for(lambda: tick(logs(d, "-n", "1", str(pid))[0]["line"]) >
+             last + 20)
+    assert c.call("PING") == "PONG"
+    assert d.ctl("list").stdout.count(" running ") == 1
+    # The same connection follows again.
+    c.send(c.command("logs", "-f", "-n", "1", pid))
+    assert isinstance(c.reply(), list)
+    assert tick(follow_push()[2]["line"].decode()) > last + 20
+    c.close()
+
