@@ -16,6 +16,15 @@
  * session) when it is lost.  The link tells the shell what to print and
  * when the prompt changes through its hooks; the shell calls down into
  * it and owns the terminal.
+ *
+ * A following command (given its option named `follow`: `logs -f`; the
+ * daemon's command maps say which commands have one) holds the terminal
+ * as a program run from a shell would: its reply, then each line it
+ * pushes, with no prompt and the keys left unread (nothing typed is
+ * echoed into its output), until Ctrl-C.  Ctrl-C sends UNFOLLOW on the
+ * same connection and gives the prompt back at once; lines still on
+ * their way until UNFOLLOW's reply are dropped (docs/protocol.md).
+ * Events go on appearing meanwhile.
  */
 #include <errno.h>
 #include <poll.h>
@@ -24,10 +33,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctl.h"
 #include "paths.h"
+
+/* The reply to an UNFOLLOW the shell sent (LINK_USER and LINK_FOLLOW are
+ * the user's, 0... completion's sources). */
+#define TAG_UNFOLLOW	((size_t)-3)
 
 static struct {
 	int		 tty;
@@ -40,6 +55,11 @@ static struct {
 	char		 prompt[400];
 	struct buf	 lines;		/* non-tty input not yet a line */
 	char		 histfile[4096];
+	struct cmd_table cmds;		/* the daemon's, from HELLO */
+	int		 following;	/* a following command holds the
+					 * terminal: no prompt, keys wait */
+	size_t		 unfollows;	/* UNFOLLOWs not answered yet: the
+					 * follow pushes before them are stale */
 } sh;
 
 static volatile sig_atomic_t got_sigint, got_sigwinch;
@@ -123,7 +143,9 @@ set_prompt(void)
 	const struct target *t = link_target();
 	char def[sizeof(t->path)];
 
-	if (link_lost())
+	if (sh.following)
+		sh.prompt[0] = '\0';	/* the command's output has the screen */
+	else if (link_lost())
 		snprintf(sh.prompt, sizeof(sh.prompt),
 		    "procctl (reconnecting)> ");
 	else if (!link_connected())
@@ -171,18 +193,47 @@ ask_sources(void)
 static void
 on_hello(const struct resp_value *v, int again)
 {
-	struct cmd_table tab;
-
 	if (!again && sh.tty && link_target()->tcp)
 		showf("connected to %s as %s", link_name(),
 		    link_target()->user);
 	else if (!again && sh.tty)
 		showf("connected to %s", link_name());
-	if (sh.tty &&
-	    cmdinfo_parse(&tab, resp_map_get(v, "commands")) == 0) {
-		complete_set_commands(&tab);
+	complete_reset();
+	cmdinfo_free(&sh.cmds);
+	if (cmdinfo_parse(&sh.cmds, resp_map_get(v, "commands")) == 0 &&
+	    sh.tty) {
+		complete_set_commands(&sh.cmds);
 		ask_sources();
 	}
+}
+
+/* V as JSON, shown as its own line. */
+static void
+show_json(const struct resp_value *v)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return;
+	render_json(fp, v);
+	fclose(fp);
+	show(text, len);
+	free(text);
+}
+
+/* A following command's push: its line, or with --json its map. */
+static void
+show_followed(const struct resp_value *v)
+{
+	struct buf line = { 0 };
+
+	if (sh.json)
+		show_json(v->n >= 3 ? &v->elem[2] : v);
+	else if (render_followed(&line, v) == 0)
+		show(line.data, line.len);
+	buf_free(&line);
 }
 
 static void
@@ -190,16 +241,15 @@ on_event(const struct resp_value *v)
 {
 	struct buf line = { 0 };
 
+	if (render_is_followed(v)) {
+		/* Sent before the daemon had our UNFOLLOW: stale. */
+		if (sh.unfollows == 0)
+			show_followed(v);
+		return;
+	}
 	complete_note_event(v);
 	if (sh.json) {
-		FILE *fp = open_memstream(&line.data, &line.len);
-
-		if (fp != NULL) {
-			render_json(fp, v);
-			fclose(fp);
-			show(line.data, line.len);
-			free(line.data);
-		}
+		show_json(v);
 		return;
 	}
 	if (render_event(&line, v) == 0)
@@ -235,13 +285,81 @@ show_reply(const struct resp_value *v)
 	free(text);
 }
 
+/* ---- following ---- */
+
+/* The terminal is the user's again: the prompt, and what was typed
+ * meanwhile dropped, as Ctrl-C does to a program run from a shell. */
+static void
+end_follow(void)
+{
+	sh.following = 0;
+	tcflush(STDIN_FILENO, TCIFLUSH);
+	set_prompt();
+}
+
+/* Ctrl-C: UNFOLLOW on this connection, and the prompt back now. */
+static void
+stop_follow(void)
+{
+	static const char *const unfollow[] = { "UNFOLLOW" };
+	struct buf b = { 0 };
+
+	end_follow();
+	if (resp_put_command(&b, 1, unfollow, NULL) == 0) {
+		link_expect(TAG_UNFOLLOW);
+		if (link_send(&b) == 0)
+			sh.unfollows++;
+	}
+	buf_free(&b);
+}
+
+/* A following command's reply: the first lines of its stream (with
+ * --json one element a line, as its pushes will be); an error, and
+ * nothing follows. */
+static void
+show_follow_reply(const struct resp_value *v)
+{
+	size_t i;
+
+	if (v->type == RESP_T_ERROR) {
+		show_reply(v);
+		if (sh.following)
+			end_follow();
+	} else if (v->type != RESP_T_ARRAY)
+		show_reply(v);
+	else if (sh.json)
+		for (i = 0; i < v->n; i++)
+			show_json(&v->elem[i]);
+	else if (v->n > 0)
+		show_reply(v);
+}
+
 static void
 on_reply(size_t tag, const struct resp_value *v)
 {
 	if (tag == LINK_USER)
 		show_reply(v);
-	else
+	else if (tag == LINK_FOLLOW)
+		show_follow_reply(v);
+	else if (tag == TAG_UNFOLLOW) {
+		if (sh.unfollows > 0)
+			sh.unfollows--;
+		if (v->type == RESP_T_ERROR)
+			show_reply(v);
+	} else
 		complete_note_reply(tag, v);
+}
+
+/* The connection is gone, and with it what it said and what it was
+ * following. */
+static void
+on_closed(void)
+{
+	complete_reset();
+	cmdinfo_free(&sh.cmds);
+	sh.unfollows = 0;
+	if (sh.following)
+		end_follow();
 }
 
 static const struct link_hooks link_hooks = {
@@ -252,7 +370,7 @@ static const struct link_hooks link_hooks = {
 	.hello = on_hello,
 	.reply = on_reply,
 	.event = on_event,
-	.closed = complete_reset,
+	.closed = on_closed,
 };
 
 /* ---- lines from the user ---- */
@@ -274,6 +392,7 @@ local_help(void)
 	    "Ctrl-D)\n"
 	    "a lost connection is made again until it works or you type "
 	    "disconnect\n"
+	    "a command given --follow (-f) shows what follows until Ctrl-C\n"
 	    "daemon commands: %s",
 	    link_connected() ? "below" : link_lost() ?
 	    "once reconnected, 'help'" : "connect first, then 'help'");
@@ -350,15 +469,23 @@ bad:
 }
 
 /* The user's command.  Expected before it is sent: if sending fails, it is
- * answered with the others the connection owed. */
+ * answered with the others the connection owed.  A following command
+ * holds a terminal until Ctrl-C. */
 static void
 send_argv(int argc, const char *const *argv, const size_t *lens)
 {
+	const struct cmd_info *ci = cmdinfo_find(&sh.cmds, argv[0]);
 	struct buf b = { 0 };
+	int follows;
 
+	follows = ci != NULL && cmdinfo_option_given(ci, argc, argv,
+	    CMD_FOLLOW_OPTION);
 	if (resp_put_command(&b, argc, argv, lens) == 0) {
-		link_expect(LINK_USER);
-		link_send(&b);
+		link_expect(follows ? LINK_FOLLOW : LINK_USER);
+		if (link_send(&b) == 0 && follows && sh.tty) {
+			sh.following = 1;
+			set_prompt();
+		}
 	}
 	buf_free(&b);
 }
@@ -516,8 +643,10 @@ after_signals(void)
 {
 	if (got_sigint) {
 		got_sigint = 0;
-		/* Ctrl-C drops the line, as in a shell. */
-		if (sh.ed_on)
+		/* Ctrl-C ends a follow, or drops the line, as in a shell. */
+		if (sh.following)
+			stop_follow();
+		else if (sh.ed_on)
 			sh.ed->cancel();
 	}
 	if (got_sigwinch) {
@@ -548,6 +677,36 @@ read_ready(const struct pollfd *pfd, int fds)
 	}
 }
 
+/*
+ * The wait ends for input, a signal, or the link's next retry (MS; -1:
+ * none).  A signal caught before it (while a line was being shown) ends
+ * it at once: SIGINT and SIGWINCH are held from the look at their flags
+ * until ppoll lets them in, so none can slip between the two and leave
+ * Ctrl-C waiting for the next keystroke or line.
+ */
+static int
+wait_ready(struct pollfd *pfd, int fds, int ms)
+{
+	struct timespec ts, *tsp = NULL;
+	sigset_t held, old;
+	int n;
+
+	sigemptyset(&held);
+	sigaddset(&held, SIGINT);
+	sigaddset(&held, SIGWINCH);
+	sigprocmask(SIG_BLOCK, &held, &old);
+	if (got_sigint || got_sigwinch)
+		ms = 0;
+	if (ms >= 0) {
+		ts.tv_sec = ms / 1000;
+		ts.tv_nsec = (long)(ms % 1000) * 1000000;
+		tsp = &ts;
+	}
+	n = ppoll(pfd, (nfds_t)fds, tsp, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	return n;
+}
+
 /* One turn of the loop: a retry if due, then whatever is ready.  0 when
  * piped input is over and every reply is in. */
 static int
@@ -557,7 +716,8 @@ turn(void)
 	int n, fds = 0;
 
 	link_tick();
-	if (!sh.stdin_eof) {
+	/* Keys wait while a following command has the terminal. */
+	if (!sh.stdin_eof && !sh.following) {
 		pfd[fds].fd = STDIN_FILENO;
 		pfd[fds++].events = POLLIN;
 	}
@@ -573,8 +733,7 @@ turn(void)
 		link_read();
 		return 1;
 	}
-	/* The wait ends for input, a signal, or the link's next retry. */
-	n = poll(pfd, (nfds_t)fds, link_timeout());
+	n = wait_ready(pfd, fds, link_timeout());
 	after_signals();
 	if (n > 0)
 		read_ready(pfd, fds);
@@ -625,6 +784,7 @@ shell_run(const struct target *t, int have_target, int json)
 	}
 	link_disconnect(NULL);
 	complete_reset();
+	cmdinfo_free(&sh.cmds);
 	buf_free(&sh.lines);
 	return sh.rc;
 }

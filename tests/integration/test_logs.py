@@ -381,3 +381,45 @@ def test_unfollow_ends_the_follow_not_the_connection(make_daemon):
     assert tick(follow_push()[2]["line"].decode()) > last + 20
     c.close()
 
+
+@pytest.mark.parametrize("what", ["logs", "events"])
+def test_interrupted_follow_exits_130(make_daemon, what):
+    """Ctrl-C (SIGINT) ends a one-shot follow, or `events`, with status
+    130, every line it printed whole."""
+    import subprocess
+    import threading
+    from conftest import PROCCTL
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", TICKER)
+    args = ["logs", "-f", str(pid)] if what == "logs" else ["events"]
+    f = subprocess.Popen([str(PROCCTL), "-s", str(d.sock)] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, preexec_fn=lambda: signal.signal(
+                             signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(f.stdout),
+                              daemon=True)
+    reader.start()
+    try:
+        if what == "logs":
+            wait_for(lambda: len(lines) >= 3)
+        else:
+            def subscribed():           # once an event shows
+                if lines:
+                    return True
+                d.ctl("run", "true")
+                return False
+            wait_for(subscribed, timeout=60, interval=0.1)
+        f.send_signal(signal.SIGINT)
+        assert f.wait(timeout=30) == 130
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
+    reader.join(timeout=30)
+    assert f.stderr.read() == ""
+    assert lines and all(l.endswith("\n") for l in lines), lines
+    if what == "logs":
+        assert all(l.startswith("20") and " stdout  tick " in l
+                   for l in lines[1:]), lines
+    assert d.ctl("ping").stdout == "PONG\n"
