@@ -324,6 +324,37 @@ int	link_timeout(void);
 void	link_tick(void);
 int	link_waiting(void);
 
+/* term.c: the shell's terminal: the line editor on a terminal, plain
+ * lines otherwise.  What it reads goes up through the hooks. */
+struct term_hooks {
+	/* A line typed, or read (LEN bytes; no newline).  Nonzero: the
+	 * shell is done, read no more. */
+	int	 (*line)(const char *line, size_t len);
+	void	 (*eof)(void);		/* Ctrl-D */
+	/* Ctrl-C: 1 if the shell took it, else the line typed is dropped. */
+	int	 (*interrupt)(void);
+	/* For Tab: see struct edit_hooks. */
+	char	**(*complete)(const char *line, int start, const char *text,
+		    int *files);
+};
+/* Standard input and output a terminal: 1 (whether or not the editor
+ * could be loaded; without it, plain lines); else 0. */
+int	term_init(const struct term_hooks *hooks);
+/* The editor takes the terminal, with PROMPT and the history file. */
+void	term_start(const char *prompt);
+void	term_stop(void);
+int	term_tty(void);			/* the editor has the terminal */
+int	term_input_done(void);		/* plain input is over */
+/* TEXT (LEN bytes, one or more lines) above the prompt, the line being
+ * typed put back as it was. */
+void	term_show(const char *text, size_t len);
+void	term_prompt(const char *prompt);
+void	term_drop_input(void);		/* what was typed and not read */
+/* One wait for the keys (KEYS: else they wait unread), FD (-1: none)
+ * and at most MS (-1: no limit); then Ctrl-C and resizes are acted on
+ * and the keys read.  Whether FD is ready. */
+int	term_wait(int keys, int fd, int ms);
+
 /* shell.c: the interactive shell; returns the exit status. */
 /* The TLS options `connect` starts from (the command line's). */
 void	shell_tls_defaults(const struct tls_opts *o);
