@@ -44,8 +44,9 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
 	     daemon/output.c daemon/logfile.c daemon/journal.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
-CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/target.c \
-	     ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c ctl/link.c
+CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
+	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
+	     ctl/link.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \

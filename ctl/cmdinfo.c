@@ -210,9 +210,10 @@ free_command(struct cmd_info *ci)
 	free(ci->plugin);
 }
 
-/* Maps that are not command maps (no name) are skipped. */
-int
-cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr)
+/* Maps that are not command maps (no name) are skipped, and with ONLY
+ * those of another name. */
+static int
+parse(struct cmd_table *tab, const struct resp_value *arr, const char *only)
 {
 	const struct resp_value *m;
 	size_t i;
@@ -224,7 +225,8 @@ cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr)
 		return -1;
 	for (i = 0; i < arr->n; i++) {
 		m = &arr->elem[i];
-		if (m->type != RESP_T_MAP || get_str(m, "name") == NULL)
+		if (m->type != RESP_T_MAP || get_str(m, "name") == NULL ||
+		    (only != NULL && strcasecmp(get_str(m, "name"), only) != 0))
 			continue;
 		if (read_command(&tab->v[tab->n++], m) == -1) {
 			cmdinfo_free(tab);
@@ -232,6 +234,19 @@ cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr)
 		}
 	}
 	return 0;
+}
+
+int
+cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr)
+{
+	return parse(tab, arr, NULL);
+}
+
+int
+cmdinfo_parse_one(struct cmd_table *tab, const struct resp_value *arr,
+    const char *name)
+{
+	return parse(tab, arr, name);
 }
 
 void
@@ -255,4 +270,87 @@ cmdinfo_find(const struct cmd_table *tab, const char *name)
 		if (strcasecmp(tab->v[i].name, name) == 0)
 			return &tab->v[i];
 	return NULL;
+}
+
+/* "-", "-5", "-.5": words, not options (the daemon's rule, args.c). */
+static int
+looks_like_option(const char *w)
+{
+	return w[0] == '-' && w[1] != '\0' &&
+	    !(w[1] >= '0' && w[1] <= '9') && w[1] != '.';
+}
+
+static const struct cmd_option *
+option_named(const struct cmd_info *ci, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < ci->nopts; i++)
+		if (strlen(ci->opts[i].name) == len &&
+		    strncmp(ci->opts[i].name, name, len) == 0)
+			return &ci->opts[i];
+	return NULL;
+}
+
+static const struct cmd_option *
+option_letter(const struct cmd_info *ci, char letter)
+{
+	size_t i;
+
+	for (i = 0; i < ci->nopts; i++)
+		if (ci->opts[i].letter == letter)
+			return &ci->opts[i];
+	return NULL;
+}
+
+/*
+ * The words are read as the daemon parses them (docs/protocol.md):
+ * options anywhere among the positional words, `--name`, `--name=value`,
+ * `--name value`, `-l`, `-lvalue`, `-l value`, `-ab`; `--` ends them, and
+ * so does the first positional word of a command with a `rest` argument.
+ * An option the command does not declare is skipped: the daemon will say
+ * what is wrong with it.
+ */
+int
+cmdinfo_option_given(const struct cmd_info *ci, int argc,
+    const char *const *argv, const char *name)
+{
+	const struct cmd_option *o;
+	const char *w, *eq;
+	size_t i;
+	int k, rest = 0;
+
+	for (i = 0; i < ci->nparams; i++)
+		rest |= ci->params[i].rest;
+	for (k = 1; k < argc && ci->nopts > 0; k++) {
+		w = argv[k];
+		if (strcmp(w, "--") == 0)
+			break;
+		if (!looks_like_option(w)) {
+			if (rest)
+				break;
+			continue;
+		}
+		if (w[1] == '-') {
+			eq = strchr(w + 2, '=');
+			o = option_named(ci, w + 2, eq != NULL ?
+			    (size_t)(eq - w - 2) : strlen(w + 2));
+			if (o != NULL && strcmp(o->name, name) == 0)
+				return 1;
+			if (o != NULL && o->value != NULL && eq == NULL)
+				k++;		/* its value */
+			continue;
+		}
+		for (i = 1; w[i] != '\0'; i++) {
+			if ((o = option_letter(ci, w[i])) == NULL)
+				continue;
+			if (strcmp(o->name, name) == 0)
+				return 1;
+			if (o->value != NULL) {
+				k += w[i + 1] == '\0';	/* the next word */
+				break;
+			}
+		}
+	}
+	return 0;
 }

@@ -39,8 +39,10 @@ static const char *const connect_opts[] = {
 	"--tls", "--cacert", "--cert", "--key", NULL
 };
 
+static const struct cmd_table no_commands;
+
 static struct {
-	struct cmd_table tab;
+	const struct cmd_table *tab;	/* the shell's; NULL: none */
 	struct cands	*src;		/* per distinct complete.command */
 	size_t		 nsrc;
 	struct cands	*ev;		/* per event kind named */
@@ -65,7 +67,7 @@ free_cands(struct cands **set, size_t *n)
 void
 complete_reset(void)
 {
-	cmdinfo_free(&cp.tab);
+	cp.tab = NULL;
 	free_cands(&cp.src, &cp.nsrc);
 	free_cands(&cp.ev, &cp.nev);
 }
@@ -106,17 +108,16 @@ want_cands(struct cands **set, size_t *n, const char *from,
 /* Note, for every argument that names them, its source command and the
  * events that add to it, with the fields wanted from each. */
 void
-complete_set_commands(struct cmd_table *tab)
+complete_set_commands(const struct cmd_table *tab)
 {
 	const struct cmd_param *p;
 	size_t i, j, k;
 
 	complete_reset();
-	cp.tab = *tab;
-	memset(tab, 0, sizeof(*tab));
-	for (i = 0; i < cp.tab.n; i++)
-		for (j = 0; j < cp.tab.v[i].nparams; j++) {
-			p = &cp.tab.v[i].params[j];
+	cp.tab = tab;
+	for (i = 0; i < cp.tab->n; i++)
+		for (j = 0; j < cp.tab->v[i].nparams; j++) {
+			p = &cp.tab->v[i].params[j];
 			if (p->source != NULL)
 				want_cands(&cp.src, &cp.nsrc, p->source,
 				    &p->fields);
@@ -362,6 +363,7 @@ complete_words(const char *line, int start, const char *text, int *files)
 	const struct cmd_info *ci;
 	size_t *offs = NULL, offs_cap = 0, i;
 	const char *err, *first;
+	const struct cmd_table *tab = cp.tab != NULL ? cp.tab : &no_commands;
 	int argc;
 
 	*files = 0;
@@ -372,14 +374,14 @@ complete_words(const char *line, int start, const char *text, int *files)
 	if (argc == 0) {
 		for (i = 0; local_cmds[i] != NULL; i++)
 			strv_add(&out, local_cmds[i]);
-		for (i = 0; i < cp.tab.n; i++)
-			strv_add(&out, cp.tab.v[i].name);
+		for (i = 0; i < tab->n; i++)
+			strv_add(&out, tab->v[i].name);
 		goto done;
 	}
 	first = words.data + offs[0];
 	if (strcasecmp(first, "help") == 0) {
-		for (i = 0; argc == 1 && i < cp.tab.n; i++)
-			strv_add(&out, cp.tab.v[i].name);
+		for (i = 0; argc == 1 && i < tab->n; i++)
+			strv_add(&out, tab->v[i].name);
 		goto done;
 	}
 	if (strcasecmp(first, "connect") == 0) {
@@ -388,7 +390,7 @@ complete_words(const char *line, int start, const char *text, int *files)
 		*files = text[0] != '-';
 		goto done;
 	}
-	if ((ci = cmdinfo_find(&cp.tab, first)) == NULL || ci->params == NULL)
+	if ((ci = cmdinfo_find(tab, first)) == NULL || ci->params == NULL)
 		goto done;
 	for (i = 1; i < (size_t)argc; i++)
 		walk_word(ci, &w, words.data + offs[i]);

@@ -29,6 +29,7 @@
 #define EXIT_TIMEOUT	75	/* timeout or busy */
 #define EXIT_PROTO	76	/* protocol error */
 #define EXIT_NOPERM	77	/* permission denied */
+#define EXIT_INTERRUPTED 130	/* Ctrl-C ended a follow (128 + SIGINT) */
 
 /* Where to connect: a Unix socket, or TCP with credentials. */
 struct target {
@@ -224,18 +225,30 @@ void	target_apply_tls(struct target *t, const struct tls_opts *o);
 /* cmdinfo.c */
 /* Read an array of command maps.  0, or -1 when out of memory. */
 int	cmdinfo_parse(struct cmd_table *tab, const struct resp_value *arr);
+/* The same for the one map of command NAME (a table of 0 or 1). */
+int	cmdinfo_parse_one(struct cmd_table *tab, const struct resp_value *arr,
+	    const char *name);
 void	cmdinfo_free(struct cmd_table *tab);
 /* By name, case-insensitively; NULL if the daemon has no such command. */
 const struct cmd_info *cmdinfo_find(const struct cmd_table *tab,
 	    const char *name);
+/* Does the command line ARGV (ARGV[0] is CI's name) give CI's option
+ * NAME?  Read as the daemon reads options. */
+int	cmdinfo_option_given(const struct cmd_info *ci, int argc,
+	    const char *const *argv, const char *name);
+/* By the protocol's convention, a command given its option named this
+ * goes on after its reply: pushes ["follow", ...] until UNFOLLOW or the
+ * end of the connection (docs/protocol.md). */
+#define CMD_FOLLOW_OPTION	"follow"
 /* Add W to V unless it is there.  0, or -1 when out of memory. */
 int	strv_add(struct strv *v, const char *w);
 void	strv_free(struct strv *v);
 
 /* complete.c */
-/* What the shell completes: the daemon's commands (taken from TAB, which
- * the completer now owns) and the candidates their arguments name. */
-void	complete_set_commands(struct cmd_table *tab);
+/* What the shell completes: the daemon's commands (TAB, which stays the
+ * caller's: it must last until complete_reset) and the candidates their
+ * arguments name. */
+void	complete_set_commands(const struct cmd_table *tab);
 void	complete_reset(void);
 /* The distinct commands whose replies hold candidates (complete.command):
  * send each at connect and hand the reply to complete_note_reply. */
@@ -281,9 +294,10 @@ struct link_hooks {
 	void	(*event)(const struct resp_value *push);
 	void	(*closed)(void);	/* what the connection said is stale */
 };
-/* The tag of what the user typed: a connection lost before its reply
- * says so in an error line. */
+/* The tags of what the user typed (LINK_FOLLOW: a following command):
+ * a connection lost before its reply says so in an error line. */
 #define LINK_USER	((size_t)-1)
+#define LINK_FOLLOW	((size_t)-2)
 void	link_init(const struct link_hooks *hooks, int resume);
 /* Closes any connection first.  0, or -1 after saying why. */
 int	link_connect(const struct target *t);
@@ -310,6 +324,37 @@ int	link_timeout(void);
 void	link_tick(void);
 int	link_waiting(void);
 
+/* term.c: the shell's terminal: the line editor on a terminal, plain
+ * lines otherwise.  What it reads goes up through the hooks. */
+struct term_hooks {
+	/* A line typed, or read (LEN bytes; no newline).  Nonzero: the
+	 * shell is done, read no more. */
+	int	 (*line)(const char *line, size_t len);
+	void	 (*eof)(void);		/* Ctrl-D */
+	/* Ctrl-C: 1 if the shell took it, else the line typed is dropped. */
+	int	 (*interrupt)(void);
+	/* For Tab: see struct edit_hooks. */
+	char	**(*complete)(const char *line, int start, const char *text,
+		    int *files);
+};
+/* Standard input and output a terminal: 1 (whether or not the editor
+ * could be loaded; without it, plain lines); else 0. */
+int	term_init(const struct term_hooks *hooks);
+/* The editor takes the terminal, with PROMPT and the history file. */
+void	term_start(const char *prompt);
+void	term_stop(void);
+int	term_tty(void);			/* the editor has the terminal */
+int	term_input_done(void);		/* plain input is over */
+/* TEXT (LEN bytes, one or more lines) above the prompt, the line being
+ * typed put back as it was. */
+void	term_show(const char *text, size_t len);
+void	term_prompt(const char *prompt);
+void	term_drop_input(void);		/* what was typed and not read */
+/* One wait for the keys (KEYS: else they wait unread), FD (-1: none)
+ * and at most MS (-1: no limit); then Ctrl-C and resizes are acted on
+ * and the keys read.  Whether FD is ready. */
+int	term_wait(int keys, int fd, int ms);
+
 /* shell.c: the interactive shell; returns the exit status. */
 /* The TLS options `connect` starts from (the command line's). */
 void	shell_tls_defaults(const struct tls_opts *o);
@@ -319,6 +364,9 @@ int	shell_run(const struct target *t, int have_target, int json);
 /* One line for a push event: "[event] 4242 sleep exited with status 0
  * after 10.0s".  Returns 0, or -1 if V is not an event. */
 int	render_event(struct buf *out, const struct resp_value *v);
+/* A following command's push (["follow", KIND, MAP]), not an event? */
+int	render_is_followed(const struct resp_value *v);
+/* Its line: the map's "text" (or the push as an event). */
 int	render_followed(struct buf *out, const struct resp_value *v);
 /* For people: tables, "key: value" lines, command help (a command map or
  * an array of them), plain values. */

@@ -67,7 +67,9 @@ own_usage(FILE *fp)
 "  69  the daemon is unreachable or the connection was lost\n"
 "  75  timeout, or the daemon is busy (a limit was reached)\n"
 "  76  protocol error\n"
-"  77  permission denied\n", PROCCTL_SYSTEM_SOCKET);
+"  77  permission denied\n"
+"  130 interrupted (Ctrl-C) while following: logs -f, events\n",
+	    PROCCTL_SYSTEM_SOCKET);
 }
 
 /* The daemon's commands from HELLO, or -1 with WHY set. */

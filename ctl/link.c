@@ -139,7 +139,8 @@ drop_pending(int tell)
 
 	while ((p = lk.head) != NULL) {
 		lk.head = p->next;
-		if (p->kind == P_SHELL && p->tag == LINK_USER) {
+		if (p->kind == P_SHELL && (p->tag == LINK_USER ||
+		    p->tag == LINK_FOLLOW)) {
 			users++;
 			if (tell)
 				lk.hooks->show("error: connection lost "

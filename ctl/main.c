@@ -22,41 +22,75 @@ static int following;	/* the command goes on after its reply */
 
 /*
  * Does ARGV (a command line) ask to follow?  By the protocol's
- * convention (docs/protocol.md), a command that declares an option named
+ * convention (docs/protocol.md), a command given its option named
  * `follow` goes on after its reply, in pushes to the connection, until it
- * closes; the command table of the handshake's reply says which do.
+ * closes; the command table of the handshake's reply says which command
+ * declares one.  Only ARGV[0]'s map is read: this path stays lean.
  */
 static int
 asks_follow(const struct resp_value *hello, int argc, char **argv)
 {
-	const struct resp_value *cmds, *c, *opts, *o, *name, *letter;
-	char flag[3] = "-?";
-	size_t i, j;
-	int k;
+	struct cmd_table tab;
+	int yes;
 
-	if ((cmds = resp_map_get(hello, "commands")) == NULL || argc < 2)
+	if (argc < 2 || cmdinfo_parse_one(&tab, resp_map_get(hello,
+	    "commands"), argv[0]) == -1)
 		return 0;
-	for (i = 0; i < cmds->n; i++) {
-		c = &cmds->elem[i];
-		if ((name = resp_map_get(c, "name")) == NULL ||
-		    name->str == NULL || strcasecmp(name->str, argv[0]) != 0 ||
-		    (opts = resp_map_get(c, "options")) == NULL)
-			continue;
-		for (j = 0; j < opts->n; j++) {
-			o = &opts->elem[j];
-			if ((name = resp_map_get(o, "name")) == NULL ||
-			    name->str == NULL || strcmp(name->str, "follow") != 0)
-				continue;
-			letter = resp_map_get(o, "letter");
-			flag[1] = letter != NULL && letter->str != NULL &&
-			    strlen(letter->str) == 1 ? letter->str[0] : '\0';
-			for (k = 1; k < argc; k++)
-				if (strcmp(argv[k], "--follow") == 0 ||
-				    (flag[1] != '\0' && strcmp(argv[k], flag) == 0))
-					return 1;
-		}
-	}
-	return 0;
+	yes = tab.n == 1 && cmdinfo_option_given(&tab.v[0], argc,
+	    (const char *const *)argv, CMD_FOLLOW_OPTION);
+	cmdinfo_free(&tab);
+	return yes;
+}
+
+/*
+ * Ctrl-C ends what goes on until interrupted (a following command,
+ * `events`) with status 130, 128 + SIGINT, as a shell reports a command
+ * Ctrl-C ended.  Whole lines only: SIGINT waits while one is printed
+ * (hold_interrupt), and the handler leaves between two, every line
+ * already flushed.  On a terminal it ends the line the terminal's "^C"
+ * began (on stderr: stdout may be a file), so the shell's prompt starts
+ * a line of its own.  The daemon sees the connection close, which ends
+ * the follow.
+ */
+static sigset_t interrupt_set;
+static int interrupt_caught;
+static int interrupt_newline;
+
+static void
+on_interrupt(int sig)
+{
+	ssize_t n = 0;
+
+	(void)sig;
+	if (interrupt_newline)
+		n = write(STDERR_FILENO, "\n", 1);
+	(void)n;
+	_exit(EXIT_INTERRUPTED);
+}
+
+/* Unless SIGINT is ignored (a background job of a shell without job
+ * control): then it stays so. */
+static void
+catch_interrupt(void)
+{
+	struct sigaction sa, old;
+
+	interrupt_newline = isatty(STDERR_FILENO);
+	sigemptyset(&interrupt_set);
+	sigaddset(&interrupt_set, SIGINT);
+	if (sigaction(SIGINT, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	interrupt_caught = sigaction(SIGINT, &sa, NULL) == 0;
+}
+
+static void
+hold_interrupt(int hold)
+{
+	if (interrupt_caught)
+		sigprocmask(hold ? SIG_BLOCK : SIG_UNBLOCK, &interrupt_set,
+		    NULL);
 }
 
 /* Connect and send the handshake (and COMMAND, if any) in one write;
@@ -116,12 +150,14 @@ print_followed(const struct resp_value *v)
 {
 	struct buf line = { 0 };
 
+	hold_interrupt(1);
 	if (events_json)	/* NDJSON: the push's map, one a line */
 		render_json(stdout, v->n >= 3 ? &v->elem[2] : v);
 	else if (render_followed(&line, v) == 0)
 		printf("%.*s\n", (int)line.len, line.data);
 	buf_free(&line);
 	fflush(stdout);
+	hold_interrupt(0);
 }
 
 static int
@@ -135,8 +171,11 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 
 	if ((rc = open_session(&c, t, argc, argv, timeout_ms)) != 0)
 		return rc;
+	if (following)
+		catch_interrupt();
 	if ((rc = client_read(&c, &v, timeout_ms, NULL)) != 0)
 		goto done;
+	hold_interrupt(1);
 	if ((failed = v.type == RESP_T_ERROR)) {
 		fprintf(stderr, "procctl: %s\n", error_message(v.str));
 		rc = error_exit_code(v.str);
@@ -152,6 +191,7 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 	resp_value_free(&v);
 	if (fflush(stdout) == EOF && rc == 0)
 		rc = EXIT_ERROR;
+	hold_interrupt(0);
 	/* Then, until interrupted: only pushes come. */
 	events_json = json;
 	while (rc == 0 && following && !failed &&
@@ -167,12 +207,14 @@ print_event(const struct resp_value *v)
 {
 	struct buf line = { 0 };
 
+	hold_interrupt(1);
 	if (events_json)
 		render_json(stdout, v);
 	else if (render_event(&line, v) == 0)
 		printf("%.*s\n", (int)line.len, line.data);
 	buf_free(&line);
 	fflush(stdout);
+	hold_interrupt(0);
 }
 
 /* `procctl events`: follow the event stream until interrupted. */
@@ -187,6 +229,7 @@ follow_events(const struct target *t, int json)
 	events_json = json;
 	if ((rc = open_session(&c, t, 1, sub, 60000)) != 0)
 		return rc;
+	catch_interrupt();
 	if ((rc = client_read(&c, &v, 60000, NULL)) == 0) {
 		if (v.type == RESP_T_ERROR) {
 			fprintf(stderr, "procctl: %s\n", error_message(v.str));

@@ -378,6 +378,13 @@ render_json(FILE *fp, const struct resp_value *v)
 	fputc('\n', fp);
 }
 
+int
+render_is_followed(const struct resp_value *v)
+{
+	return v->n >= 1 && v->elem[0].str != NULL &&
+	    strcmp(v->elem[0].str, "follow") == 0;
+}
+
 /* A push that goes on a command's output (`logs -f`): its "text" alone,
  * or as any event. */
 int

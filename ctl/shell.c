@@ -3,23 +3,30 @@
  * they are typed (pipelined: nothing waits for a reply), replies and
  * events printed above the prompt as they arrive without disturbing the
  * line being typed.  One thread: a poll loop over the terminal and the
- * socket; on a terminal the line editor (the module edit.so, GNU
- * readline's callback interface) is handed each keystroke.  With stdin
- * not a terminal, the same loop reads lines without an editor and prints
- * no prompt, so the shell can be scripted.  Tab completion is complete.c's,
- * from what the daemon says of its commands; the shell keeps its
- * candidates current by running the commands they come from at connect
- * and passing it every event.
+ * socket.  The terminal is term.c's: on a terminal the line editor (the
+ * module edit.so, GNU readline's callback interface) is handed each
+ * keystroke; with stdin not a terminal, lines are read without an editor
+ * and no prompt is printed, so the shell can be scripted.  Tab completion
+ * is complete.c's, from what the daemon says of its commands; the shell
+ * keeps its candidates current by running the commands they come from at
+ * connect and passing it every event.
  *
  * The connection is link.c's: the handshake, which request a reply
  * answers, and, on a terminal, the connection made again (as the same
- * session) when it is lost.  The link tells the shell what to print and
- * when the prompt changes through its hooks; the shell calls down into
- * it and owns the terminal.
+ * session) when it is lost.  The link and the terminal tell the shell
+ * what happened through their hooks (what to print, the prompt to
+ * change; a line typed, Ctrl-C); the shell calls down into both.
+ *
+ * A following command (given its option named `follow`: `logs -f`; the
+ * daemon's command maps say which commands have one) holds the terminal
+ * as a program run from a shell would: its reply, then each line it
+ * pushes, with no prompt and the keys left unread (nothing typed is
+ * echoed into its output), until Ctrl-C.  Ctrl-C sends UNFOLLOW on the
+ * same connection and gives the prompt back at once; lines still on
+ * their way until UNFOLLOW's reply are dropped (docs/protocol.md).
+ * Events go on appearing meanwhile.
  */
-#include <errno.h>
-#include <poll.h>
-#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,44 +36,22 @@
 #include "ctl.h"
 #include "paths.h"
 
+/* The reply to an UNFOLLOW the shell sent (LINK_USER and LINK_FOLLOW are
+ * the user's, 0... completion's sources). */
+#define TAG_UNFOLLOW	((size_t)-3)
+
 static struct {
-	int		 tty;
+	int		 tty;		/* the editor has a terminal */
 	int		 json;
-	const struct editor *ed;	/* on a terminal */
-	int		 ed_on;		/* the editor shows the line */
 	int		 done;
 	int		 rc;
-	int		 stdin_eof;
 	char		 prompt[400];
-	struct buf	 lines;		/* non-tty input not yet a line */
-	char		 histfile[4096];
+	struct cmd_table cmds;		/* the daemon's, from HELLO */
+	int		 following;	/* a following command holds the
+					 * terminal: no prompt, keys wait */
+	size_t		 unfollows;	/* UNFOLLOWs not answered yet: the
+					 * follow pushes before them are stale */
 } sh;
-
-static volatile sig_atomic_t got_sigint, got_sigwinch;
-
-static void
-on_signal(int sig)
-{
-	if (sig == SIGINT)
-		got_sigint = 1;
-	else
-		got_sigwinch = 1;
-}
-
-/* Print TEXT above the prompt, then put the prompt and whatever the user
- * had typed (and the cursor) back as they were. */
-static void
-show(const char *text, size_t len)
-{
-	if (sh.ed_on)
-		sh.ed->hide();
-	fwrite(text, 1, len, stdout);
-	if (len > 0 && text[len - 1] != '\n')
-		fputc('\n', stdout);
-	fflush(stdout);
-	if (sh.ed_on)
-		sh.ed->show();
-}
 
 static void
 showf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,7 +65,7 @@ showf(const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	show(b.data ? b.data : "", b.len);
+	term_show(b.data ? b.data : "", b.len);
 	buf_free(&b);
 }
 
@@ -99,7 +84,7 @@ notef(const char *fmt, ...)
 		struct buf b = { 0 };
 
 		buf_vprintf(&b, fmt, ap);
-		show(b.data ? b.data : "", b.len);
+		term_show(b.data ? b.data : "", b.len);
 		buf_free(&b);
 	} else {
 		fputs("procctl: ", stderr);
@@ -123,7 +108,9 @@ set_prompt(void)
 	const struct target *t = link_target();
 	char def[sizeof(t->path)];
 
-	if (link_lost())
+	if (sh.following)
+		sh.prompt[0] = '\0';	/* the command's output has the screen */
+	else if (link_lost())
 		snprintf(sh.prompt, sizeof(sh.prompt),
 		    "procctl (reconnecting)> ");
 	else if (!link_connected())
@@ -139,8 +126,7 @@ set_prompt(void)
 	else
 		snprintf(sh.prompt, sizeof(sh.prompt), "procctl %s> ",
 		    link_name());
-	if (sh.ed != NULL)
-		sh.ed->prompt(sh.prompt, sh.ed_on);
+	term_prompt(sh.prompt);
 }
 
 /* Ask for the candidates of completion: each source command, once. */
@@ -171,18 +157,47 @@ ask_sources(void)
 static void
 on_hello(const struct resp_value *v, int again)
 {
-	struct cmd_table tab;
-
 	if (!again && sh.tty && link_target()->tcp)
 		showf("connected to %s as %s", link_name(),
 		    link_target()->user);
 	else if (!again && sh.tty)
 		showf("connected to %s", link_name());
-	if (sh.tty &&
-	    cmdinfo_parse(&tab, resp_map_get(v, "commands")) == 0) {
-		complete_set_commands(&tab);
+	complete_reset();
+	cmdinfo_free(&sh.cmds);
+	if (cmdinfo_parse(&sh.cmds, resp_map_get(v, "commands")) == 0 &&
+	    sh.tty) {
+		complete_set_commands(&sh.cmds);
 		ask_sources();
 	}
+}
+
+/* V as JSON, shown as its own line. */
+static void
+show_json(const struct resp_value *v)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return;
+	render_json(fp, v);
+	fclose(fp);
+	term_show(text, len);
+	free(text);
+}
+
+/* A following command's push: its line, or with --json its map. */
+static void
+show_followed(const struct resp_value *v)
+{
+	struct buf line = { 0 };
+
+	if (sh.json)
+		show_json(v->n >= 3 ? &v->elem[2] : v);
+	else if (render_followed(&line, v) == 0)
+		term_show(line.data, line.len);
+	buf_free(&line);
 }
 
 static void
@@ -190,20 +205,19 @@ on_event(const struct resp_value *v)
 {
 	struct buf line = { 0 };
 
+	if (render_is_followed(v)) {
+		/* Sent before the daemon had our UNFOLLOW: stale. */
+		if (sh.unfollows == 0)
+			show_followed(v);
+		return;
+	}
 	complete_note_event(v);
 	if (sh.json) {
-		FILE *fp = open_memstream(&line.data, &line.len);
-
-		if (fp != NULL) {
-			render_json(fp, v);
-			fclose(fp);
-			show(line.data, line.len);
-			free(line.data);
-		}
+		show_json(v);
 		return;
 	}
 	if (render_event(&line, v) == 0)
-		show(line.data, line.len);
+		term_show(line.data, line.len);
 	buf_free(&line);
 }
 
@@ -231,8 +245,57 @@ show_reply(const struct resp_value *v)
 		render_human(fp, v);
 	fclose(fp);
 	if (len > 0)
-		show(text, len);
+		term_show(text, len);
 	free(text);
+}
+
+/* ---- following ---- */
+
+/* The terminal is the user's again: the prompt, and what was typed
+ * meanwhile dropped, as Ctrl-C does to a program run from a shell. */
+static void
+end_follow(void)
+{
+	sh.following = 0;
+	term_drop_input();
+	set_prompt();
+}
+
+/* Ctrl-C: UNFOLLOW on this connection, and the prompt back now. */
+static void
+stop_follow(void)
+{
+	static const char *const unfollow[] = { "UNFOLLOW" };
+	struct buf b = { 0 };
+
+	end_follow();
+	if (resp_put_command(&b, 1, unfollow, NULL) == 0) {
+		link_expect(TAG_UNFOLLOW);
+		if (link_send(&b) == 0)
+			sh.unfollows++;
+	}
+	buf_free(&b);
+}
+
+/* A following command's reply: the first lines of its stream (with
+ * --json one element a line, as its pushes will be); an error, and
+ * nothing follows. */
+static void
+show_follow_reply(const struct resp_value *v)
+{
+	size_t i;
+
+	if (v->type == RESP_T_ERROR) {
+		show_reply(v);
+		if (sh.following)
+			end_follow();
+	} else if (v->type != RESP_T_ARRAY)
+		show_reply(v);
+	else if (sh.json)
+		for (i = 0; i < v->n; i++)
+			show_json(&v->elem[i]);
+	else if (v->n > 0)
+		show_reply(v);
 }
 
 static void
@@ -240,8 +303,27 @@ on_reply(size_t tag, const struct resp_value *v)
 {
 	if (tag == LINK_USER)
 		show_reply(v);
-	else
+	else if (tag == LINK_FOLLOW)
+		show_follow_reply(v);
+	else if (tag == TAG_UNFOLLOW) {
+		if (sh.unfollows > 0)
+			sh.unfollows--;
+		if (v->type == RESP_T_ERROR)
+			show_reply(v);
+	} else
 		complete_note_reply(tag, v);
+}
+
+/* The connection is gone, and with it what it said and what it was
+ * following. */
+static void
+on_closed(void)
+{
+	complete_reset();
+	cmdinfo_free(&sh.cmds);
+	sh.unfollows = 0;
+	if (sh.following)
+		end_follow();
 }
 
 static const struct link_hooks link_hooks = {
@@ -252,7 +334,7 @@ static const struct link_hooks link_hooks = {
 	.hello = on_hello,
 	.reply = on_reply,
 	.event = on_event,
-	.closed = complete_reset,
+	.closed = on_closed,
 };
 
 /* ---- lines from the user ---- */
@@ -274,6 +356,7 @@ local_help(void)
 	    "Ctrl-D)\n"
 	    "a lost connection is made again until it works or you type "
 	    "disconnect\n"
+	    "a command given --follow (-f) shows what follows until Ctrl-C\n"
 	    "daemon commands: %s",
 	    link_connected() ? "below" : link_lost() ?
 	    "once reconnected, 'help'" : "connect first, then 'help'");
@@ -350,15 +433,23 @@ bad:
 }
 
 /* The user's command.  Expected before it is sent: if sending fails, it is
- * answered with the others the connection owed. */
+ * answered with the others the connection owed.  A following command
+ * holds a terminal until Ctrl-C. */
 static void
 send_argv(int argc, const char *const *argv, const size_t *lens)
 {
+	const struct cmd_info *ci = cmdinfo_find(&sh.cmds, argv[0]);
 	struct buf b = { 0 };
+	int follows;
 
+	follows = ci != NULL && cmdinfo_option_given(ci, argc, argv,
+	    CMD_FOLLOW_OPTION);
 	if (resp_put_command(&b, argc, argv, lens) == 0) {
-		link_expect(LINK_USER);
-		link_send(&b);
+		link_expect(follows ? LINK_FOLLOW : LINK_USER);
+		if (link_send(&b) == 0 && follows && sh.tty) {
+			sh.following = 1;
+			set_prompt();
+		}
 	}
 	buf_free(&b);
 }
@@ -435,149 +526,54 @@ done:
 	buf_free(&words);
 }
 
-static void
-on_line(char *line)
+/* A line from the terminal: the shell's or the daemon's command. */
+static int
+on_line(const char *line, size_t len)
 {
-	if (line == NULL) {		/* Ctrl-D */
-		sh.done = 1;
-		fputc('\n', stdout);
-		return;
-	}
-	/* The editor is between lines here: print without redrawing. */
-	sh.ed_on = 0;
-	run_line(line, strlen(line));
-	sh.ed_on = 1;
-	free(line);
+	run_line(line, len);
+	return sh.done;
 }
 
 static void
-read_stdin_lines(void)
+on_eof(void)				/* Ctrl-D */
 {
-	char *nl;
-	ssize_t n;
+	sh.done = 1;
+}
 
-	if (buf_reserve(&sh.lines, 65536) == -1)
-		return;
-	n = read(STDIN_FILENO, sh.lines.data + sh.lines.len,
-	    sh.lines.cap - sh.lines.len);
-	if (n == -1 && (errno == EINTR || errno == EAGAIN))
-		return;
-	if (n <= 0) {
-		sh.stdin_eof = 1;
-		if (buf_avail(&sh.lines) > 0)
-			run_line(buf_head(&sh.lines), buf_avail(&sh.lines));
-		buf_reset(&sh.lines);
-		return;
-	}
-	sh.lines.len += (size_t)n;
-	while ((nl = memchr(buf_head(&sh.lines), '\n',
-	    buf_avail(&sh.lines))) != NULL) {
-		size_t len = (size_t)(nl - buf_head(&sh.lines));
-
-		run_line(buf_head(&sh.lines), len);
-		buf_consume(&sh.lines, len + 1);
-		if (sh.done)
-			return;
-	}
+/* Ctrl-C: it ends a follow; otherwise the line typed is dropped. */
+static int
+on_interrupt(void)
+{
+	if (!sh.following)
+		return 0;
+	stop_follow();
+	return 1;
 }
 
 /* ---- the loop ---- */
-
-/* The line editor, on a terminal; without its module, plain lines. */
-static void
-load_editor(void)
-{
-	char why[600];
-
-	if ((sh.ed = module_load("edit", CTL_EDIT_SYMBOL, why,
-	    sizeof(why))) == NULL) {
-		fprintf(stderr, "procctl: %s; reading plain lines\n", why);
-		sh.tty = 0;
-	}
-}
-
-static void
-start_editor(void)
-{
-	static const struct edit_hooks hooks = { on_line, complete_words };
-	const char *home = getenv("HOME"), *hist = getenv("PROCCTL_HISTORY");
-
-	if (hist != NULL)
-		snprintf(sh.histfile, sizeof(sh.histfile), "%s", hist);
-	else if (home != NULL)
-		snprintf(sh.histfile, sizeof(sh.histfile),
-		    "%s/.procctl_history", home);
-	sh.ed->start(sh.prompt, sh.histfile, &hooks);
-	sh.ed_on = 1;
-}
-
-static void
-after_signals(void)
-{
-	if (got_sigint) {
-		got_sigint = 0;
-		/* Ctrl-C drops the line, as in a shell. */
-		if (sh.ed_on)
-			sh.ed->cancel();
-	}
-	if (got_sigwinch) {
-		got_sigwinch = 0;
-		if (sh.ed_on)
-			sh.ed->resize();
-	}
-}
-
-/* Whatever input poll found: keystrokes or lines, and the daemon's. */
-static void
-read_ready(const struct pollfd *pfd, int fds)
-{
-	int i;
-
-	for (i = 0; i < fds; i++) {
-		if (!(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		if (pfd[i].fd == STDIN_FILENO) {
-			if (sh.ed != NULL)
-				sh.ed->input();
-			else
-				read_stdin_lines();
-		} else if (pfd[i].fd == link_fd())
-			link_read();
-		if (sh.done)
-			break;
-	}
-}
 
 /* One turn of the loop: a retry if due, then whatever is ready.  0 when
  * piped input is over and every reply is in. */
 static int
 turn(void)
 {
-	struct pollfd pfd[2];
-	int n, fds = 0;
+	int fd;
 
 	link_tick();
-	if (!sh.stdin_eof) {
-		pfd[fds].fd = STDIN_FILENO;
-		pfd[fds++].events = POLLIN;
-	}
-	if (link_connected()) {
-		pfd[fds].fd = link_fd();
-		pfd[fds++].events = POLLIN;
-	}
 	/* Piped input is over: finish once every reply is in. */
-	if (sh.stdin_eof && !link_waiting())
+	if (term_input_done() && !link_waiting())
 		return 0;
 	/* TLS may hold decrypted bytes the socket no longer shows. */
 	if (link_buffered()) {
 		link_read();
 		return 1;
 	}
-	/* The wait ends for input, a signal, or the link's next retry. */
-	n = poll(pfd, (nfds_t)fds, link_timeout());
-	after_signals();
-	if (n > 0)
-		read_ready(pfd, fds);
+	/* Keys wait while a following command has the terminal.  What they
+	 * ran may have closed the connection (disconnect, connect). */
+	fd = link_fd();
+	if (term_wait(!sh.following, fd, link_timeout()) && !sh.done &&
+	    fd == link_fd())
+		link_read();
 	return 1;
 }
 
@@ -586,30 +582,22 @@ turn(void)
 static void
 start(const struct target *t, int have_target, int json)
 {
-	struct sigaction sa;
+	static const struct term_hooks hooks = { on_line, on_eof,
+	    on_interrupt, complete_words };
 
 	memset(&sh, 0, sizeof(sh));
-	sh.tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 	sh.json = json;
 	/* A person at a terminal (with or without the editor) waits for a
 	 * daemon that comes back; a script is told at once. */
-	link_init(&link_hooks, sh.tty);
-	if (sh.tty)
-		load_editor();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	if (sh.tty) {
-		sigaction(SIGINT, &sa, NULL);
-		sigaction(SIGWINCH, &sa, NULL);
-	}
+	link_init(&link_hooks, term_init(&hooks));
+	sh.tty = term_tty();
 	set_prompt();
 	if (have_target || t->tcp || access(t->path, F_OK) == 0)
 		link_connect(t);
 	else if (sh.tty)
 		showf("procctld is not running at %s; start it, then "
 		    "connect [<path> | [<user>@]<host> <port>]", t->path);
-	if (sh.ed != NULL)
-		start_editor();
+	term_start(sh.prompt);
 }
 
 int
@@ -618,13 +606,9 @@ shell_run(const struct target *t, int have_target, int json)
 	start(t, have_target, json);
 	while (!sh.done && turn())
 		;
-	if (sh.ed != NULL) {
-		sh.ed->stop();
-		sh.ed_on = 0;
-		sh.ed = NULL;
-	}
+	term_stop();
 	link_disconnect(NULL);
 	complete_reset();
-	buf_free(&sh.lines);
+	cmdinfo_free(&sh.cmds);
 	return sh.rc;
 }

@@ -69,7 +69,7 @@ struct ptimer {
 	struct ptimer		*prev, *next;
 };
 
-enum hook_kind { HOOK_DISCONNECT, HOOK_SESSION };
+enum hook_kind { HOOK_DISCONNECT, HOOK_SESSION, HOOK_UNFOLLOW };
 
 struct hook {
 	enum hook_kind		 kind;
@@ -450,6 +450,12 @@ host_on_session(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
 	return add_hook(self, HOOK_SESSION, fn, arg);
 }
 
+static int
+host_on_unfollow(struct procctl_plugin *self, procctl_conn_fn fn, void *arg)
+{
+	return add_hook(self, HOOK_UNFOLLOW, fn, arg);
+}
+
 static void
 run_hooks(enum hook_kind kind, const struct procctl_caller *who)
 {
@@ -470,6 +476,12 @@ void
 plugin_run_session(const struct procctl_caller *who)
 {
 	run_hooks(HOOK_SESSION, who);
+}
+
+void
+plugin_run_unfollow(const struct procctl_caller *who)
+{
+	run_hooks(HOOK_UNFOLLOW, who);
 }
 
 static int
@@ -823,6 +835,7 @@ static const struct procctl_host host = {
 	.note = host_note,
 	.keep = host_keep,
 	.kept = host_kept,
+	.on_unfollow = host_on_unfollow,
 };
 
 /* Drop everything a plugin registered (on failed init, on unload, on

@@ -399,6 +399,8 @@ void	plugin_unload_all(void);
 void	plugin_run_disconnect(const struct procctl_caller *who);
 /* A connection named its session (HELLO ... SESSION). */
 void	plugin_run_session(const struct procctl_caller *who);
+/* A connection stops following (UNFOLLOW); it stays open. */
+void	plugin_run_unfollow(const struct procctl_caller *who);
 /* The configuration's bytes (read by main at start, by the monitor on
  * SIGHUP), for PLUGIN LOAD: taken over (T is left empty; an empty T
  * keeps the last); _arrived also answers the waiting loads. */

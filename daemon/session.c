@@ -11,7 +11,7 @@
  * (and a list of admins), never by a walk over every connection.
  *
  * The core's commands that concern the session live here: HELLO, AUTH,
- * SUBSCRIBE and QUIT.
+ * SUBSCRIBE, UNFOLLOW and QUIT.
  */
 #include <sys/queue.h>
 
@@ -803,6 +803,22 @@ cmd_subscribe(struct procctl_ctx *ctx, int argc,
 	reply_simple(ctx, "OK");
 }
 
+/* The pushes of the following commands this connection ran end here:
+ * the plugins drop its follows at once, so that none of their pushes
+ * comes after this reply (docs/protocol.md).  The connection, its
+ * subscription and its session go on. */
+static void
+cmd_unfollow(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv)
+{
+	struct session *s = ctx->owner;
+
+	(void)argc;
+	(void)argv;
+	plugin_run_unfollow(&s->caller);
+	reply_simple(ctx, "OK");
+}
+
 static void
 cmd_quit(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
@@ -847,6 +863,10 @@ static const struct {
 	{ { "subscribe", cmd_subscribe, 0, "SUBSCRIBE",
 	    "Receive on this connection the events plugins push to you", 0,
 	    NULL, subscribe_params, "connection" }, 0 },
+	{ { "unfollow", cmd_unfollow, 0, "UNFOLLOW",
+	    "End what following commands (given --follow) push to this "
+	    "connection, which stays open", 0, NULL, no_params,
+	    "connection" }, 0 },
 	{ { "quit", cmd_quit, 0, "QUIT",
 	    "Close the connection after the reply", 0, NULL, no_params,
 	    "connection" }, CMD_NO_AUTH },

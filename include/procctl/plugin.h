@@ -39,7 +39,8 @@
  * procctld's log (host->output_to_log) or to journald
  * (host->output_to_journal).
  * Minor 7 added: the keys a plugin's section may have (host->config_keys:
- * others are reported as typos).
+ * others are reported as typos); a connection that stops following
+ * without closing (UNFOLLOW: host->on_unfollow).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -426,8 +427,10 @@ struct procctl_host {
 	int		(*on_disconnect)(struct procctl_plugin *self,
 			    procctl_conn_fn fn, void *arg);
 
-	/* A push to one connection (procctl_caller.conn_id), if it is
-	 * subscribed; built and sent like push_begin/push_end. */
+	/* A push to one connection (procctl_caller.conn_id), subscribed
+	 * or not; built and sent like push_begin/push_end.  A following
+	 * command's pushes (docs/protocol.md: an option named `follow`)
+	 * go this way, as ["follow", KIND, MAP-with-"text"]. */
 	struct procctl_ctx *(*push_begin_conn)(struct procctl_plugin *self,
 			    uint64_t conn_id);
 
@@ -567,6 +570,15 @@ struct procctl_host {
 	 * init; procctld -t runs it too. */
 	int		(*config_keys)(struct procctl_plugin *self,
 			    const char *const *keys);
+	/* Minor 7.  Called when a connection sends UNFOLLOW: every follow of that
+	 * connection (what a command with a `follow` option pushes to it)
+	 * ends before FN returns, as it does when the connection closes
+	 * (on_disconnect); the connection itself goes on.  The host
+	 * replies +OK after FN, and the client takes no push of those
+	 * follows after that reply.  Register it with any `follow`
+	 * option. */
+	int		(*on_unfollow)(struct procctl_plugin *self,
+			    procctl_conn_fn fn, void *arg);
 };
 
 /* The one exported symbol. */

@@ -5,7 +5,8 @@
  * its last lines, each with the time it was read and its stream.  A
  * name is the newest process of that name (a program's current or last
  * run).  Users read their own processes' output, admins everyone's, as
- * for everything else.
+ * for everything else.  With -f each new line then goes to the asking
+ * connection, until it sends UNFOLLOW or closes.
  */
 #include <ctype.h>
 #include <limits.h>
@@ -136,8 +137,10 @@ reply_ms(struct procctl_ctx *ctx, int64_t ms)
 	H->reply_str(ctx, tmp);
 }
 
-/* A new line for a follower: a push to its connection that says itself
- * in one line ("<time> <stream> <line>"), and its parts. */
+/* A new line for a follower: a following command's push to its
+ * connection (["follow", "log", ...]: docs/protocol.md) that says itself
+ * in one line, "<time>  <stream>  <line>" (the columns of the reply's
+ * table), and its parts. */
 static void
 on_line(const struct procctl_line *l, void *arg)
 {
@@ -152,13 +155,13 @@ on_line(const struct procctl_line *l, void *arg)
 	if ((text = malloc(n)) != NULL) {
 		size_t k = rfc3339_ms(text, n, l->time_ms);
 
-		k += (size_t)snprintf(text + k, n - k, " %s ", l->stream == 1 ?
-		    "stdout" : "stderr");
+		k += (size_t)snprintf(text + k, n - k, "  %s  ", l->stream ==
+		    1 ? "stdout" : "stderr");
 		memcpy(text + k, l->text, l->len);
 		n = k + l->len;
 	}
 	H->reply_array(ev, 3);
-	H->reply_str(ev, "event");
+	H->reply_str(ev, "follow");
 	H->reply_str(ev, "log");
 	H->reply_map(ev, 5);
 	H->reply_str(ev, "pid");
@@ -205,8 +208,9 @@ follow(struct procctl_ctx *ctx, const struct procctl_caller *who,
 	return 0;
 }
 
+/* The connection stops following (UNFOLLOW), or is gone. */
 void
-logs_disconnect(uint64_t conn_id)
+logs_unfollow(uint64_t conn_id)
 {
 	struct follow **fp = &follows, *f;
 

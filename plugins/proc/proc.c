@@ -534,7 +534,7 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 	struct proc *p;
 
 	(void)arg;
-	logs_disconnect(who->conn_id);
+	logs_unfollow(who->conn_id);
 	/* One waiting for its session to come back is not this one's: a
 	 * new server's connection ids start again from 1. */
 	for (p = procs; p != NULL; p = p->next)
@@ -545,6 +545,14 @@ on_disconnect(const struct procctl_caller *who, void *arg)
 			    "session ended; closing it", (int)p->pid, p->name);
 			proc_begin_close(p, "its session ended");
 		}
+}
+
+/* UNFOLLOW: the connection stays, its follows (logs -f) end. */
+static void
+on_unfollow(const struct procctl_caller *who, void *arg)
+{
+	(void)arg;
+	logs_unfollow(who->conn_id);
 }
 
 /* A client named its session: the processes it left when a server went
@@ -827,11 +835,11 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 
 	H = host;
 	proc_self = self;
-	if (H->abi_minor < 5 || H->size < offsetof(struct procctl_host,
-	    on_notify) + sizeof(H->on_notify)) {
-		H->log(self, PROCCTL_LOG_ERROR, "this procctld cannot spawn "
-		    "through its monitor (plugin ABI %u.%u)", H->abi_major,
-		    H->abi_minor);
+	if (H->abi_minor < 7 || H->size < offsetof(struct procctl_host,
+	    on_unfollow) + sizeof(H->on_unfollow)) {
+		H->log(self, PROCCTL_LOG_ERROR, "this procctld is too old "
+		    "for this plugin (plugin ABI %u.%u; 1.7 needed)",
+		    H->abi_major, H->abi_minor);
 		return -1;
 	}
 	if (read_conf(self) == -1)
@@ -844,7 +852,8 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 		if (H->register_command(self, &commands[i]) == -1)
 			return -1;
 	if (H->on_disconnect(self, on_disconnect, NULL) == -1 ||
-	    H->on_session(self, on_session, NULL) == -1)
+	    H->on_session(self, on_session, NULL) == -1 ||
+	    H->on_unfollow(self, on_unfollow, NULL) == -1)
 		return -1;
 	if (H->on_reload(self, program_reload, NULL) == -1 ||
 	    H->on_adopt(self, handover_adopt, proc_on_exit, NULL) == -1 ||

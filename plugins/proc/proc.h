@@ -167,7 +167,8 @@ void	handover_fini(void);
 /* logs.c */
 void	proc_cmd_logs(struct procctl_ctx *ctx, int argc,
 	    const struct procctl_arg *argv);
-void	logs_disconnect(uint64_t conn_id);
+/* CONN_ID follows nothing any more (UNFOLLOW, or it closed). */
+void	logs_unfollow(uint64_t conn_id);
 void	logs_fini(void);
 
 /* list.c: records as replies. */

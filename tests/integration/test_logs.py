@@ -156,9 +156,14 @@ def test_follow_shows_lines_as_they_come(make_daemon, tmp_path):
     try:
         wait_for(lambda: any(l.split()[-1:] == ["early"] for l in lines))
         gate.touch()
-        wait_for(lambda: any(l.endswith(" stdout late\n") for l in lines) and
-                 any(l.endswith(" stderr later\n") for l in lines))
+        # Each new line in the columns of the table before it.
+        wait_for(lambda: any(l.endswith("Z  stdout  late\n") for l in lines)
+                 and any(l.endswith("Z  stderr  later\n") for l in lines))
         assert f.poll() is None       # still following
+        head = lines[0]
+        late = [l for l in lines if l.endswith(" late\n")][0]
+        assert head.index("STREAM") == late.index("stdout")
+        assert head.index("LINE") == late.index("late")
     finally:
         f.kill()
         f.wait()
@@ -652,3 +657,104 @@ def test_logs_reach_back_into_the_file(make_daemon, logdir):
     # Another process of the same name: its own lines only.
     other = run(d, "/bin/sh", "-c", "echo mine; exec sleep 3833")
     wait_for(lambda: [x["line"] for x in logs(d, str(other))] == ["mine"])
+
+
+TICKER = ("i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.02; done")
+
+
+def tick(line):
+    """The number of a TICKER line ("tick 7": 7)."""
+    return int(line.split()[-1])
+
+
+def test_unfollow_ends_the_follow_not_the_connection(make_daemon):
+    """UNFOLLOW: +OK, and no push of the follow after that reply; the
+    connection goes on as it was (its session's process runs on, it may
+    follow again)."""
+    from conftest import Push
+    d = make_daemon(default_ini())
+    c = d.raw()
+    c.call("HELLO", "3")
+    assert c.call("SUBSCRIBE") == "OK"
+    assert c.call("UNFOLLOW") == "OK"          # nothing followed: fine
+    c.send(c.command("run", "/bin/sh", "-c", TICKER))
+    pid = c.reply()                             # session-scoped
+
+    def follow_push():
+        """The next push of the follow (events are skipped)."""
+        while True:
+            v = c.read()
+            assert isinstance(v, Push), v
+            if v[0] == b"follow":
+                return v
+            assert v[0] == b"event", v
+
+    c.send(c.command("logs", "-f", "-n", "1", pid))
+    assert isinstance(c.reply(), list)
+    p = follow_push()
+    assert p[1] == b"log" and p[2]["pid"] == pid, p
+    assert p[2]["line"].startswith(b"tick ") and p[2]["stream"] == b"stdout"
+    assert p[2]["text"] == p[2]["time"] + b"  stdout  " + p[2]["line"]
+    last = tick(p[2]["line"].decode())
+    c.send(c.command("UNFOLLOW"))
+    while True:                 # pushes sent before it may still come
+        v = c.read()
+        if not isinstance(v, Push):
+            assert v == "OK"
+            break
+        if v[0] == b"follow":
+            last = max(last, tick(v[2]["line"].decode()))
+    # It writes on: once its ring is 20 lines past the last pushed, none
+    # of them has come, and nothing else either.
+    wait_for(lambda: tick(logs(d, "-n", "1", str(pid))[0]["line"]) >
+             last + 20)
+    assert c.call("PING") == "PONG"
+    assert d.ctl("list").stdout.count(" running ") == 1
+    # The same connection follows again.
+    c.send(c.command("logs", "-f", "-n", "1", pid))
+    assert isinstance(c.reply(), list)
+    assert tick(follow_push()[2]["line"].decode()) > last + 20
+    c.close()
+
+
+@pytest.mark.parametrize("what", ["logs", "events"])
+def test_interrupted_follow_exits_130(make_daemon, what):
+    """Ctrl-C (SIGINT) ends a one-shot follow, or `events`, with status
+    130, every line it printed whole."""
+    import subprocess
+    import threading
+    from conftest import PROCCTL
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", TICKER)
+    args = ["logs", "-f", str(pid)] if what == "logs" else ["events"]
+    f = subprocess.Popen([str(PROCCTL), "-s", str(d.sock)] + args,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, preexec_fn=lambda: signal.signal(
+                             signal.SIGINT, signal.SIG_DFL))
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(f.stdout),
+                              daemon=True)
+    reader.start()
+    try:
+        if what == "logs":
+            wait_for(lambda: len(lines) >= 3)
+        else:
+            def subscribed():           # once an event shows
+                if lines:
+                    return True
+                d.ctl("run", "true")
+                return False
+            wait_for(subscribed, timeout=60, interval=0.1)
+        f.send_signal(signal.SIGINT)
+        assert f.wait(timeout=30) == 130
+    finally:
+        if f.poll() is None:
+            f.kill()
+            f.wait()
+    reader.join(timeout=30)
+    assert f.stderr.read() == ""
+    assert lines and all(l.endswith("\n") for l in lines), lines
+    if what == "logs":
+        assert all(l.startswith("20") and " stdout  tick " in l
+                   for l in lines[1:]), lines
+    assert d.ctl("ping").stdout == "PONG\n"

@@ -292,6 +292,107 @@ def test_ctrl_c_clears_the_line(daemon, tmux):
     assert not t.dead()
 
 
+def ticks(screen):
+    """The numbers of the "tick N" lines a follow showed."""
+    return [int(n) for n in re.findall(r"(?:\"line\":\"|  )tick (\d+)",
+                                       screen)]
+
+
+def ticker(d, gate):
+    """A process of D's that writes "early", then, once GATE exists,
+    "tick N" every 100 ms (a line stays on a 40-line screen for 4 s);
+    its pid."""
+    return int(d.ctl("run", "/bin/sh", "-c", "echo early; while [ ! -e %s ]; "
+                     "do sleep 0.02; done; i=0; while :; do i=$((i+1)); "
+                     "echo tick $i; sleep 0.1; done" % gate).stdout)
+
+
+def ring_tick(d, pid):
+    """The number of the last line in PID's ring (0 before the first)."""
+    r = d.ctl("logs", "-n", "1", str(pid), json=True)
+    assert r.returncode == 0, r.stderr
+    line = json.loads(r.stdout)[0]["line"]
+    return int(line.split()[1]) if line.startswith("tick ") else 0
+
+
+def test_follow_until_ctrl_c(make_daemon, tmux, tmp_path):
+    """logs -f in the shell: the last lines, then each new one, with no
+    prompt and nothing typed echoed into them; events still show.  Ctrl-C
+    gives the prompt back on the same connection, and the lines stop."""
+    d = make_daemon(default_ini())
+    gate = tmp_path / "go"
+    pid = ticker(d, gate)
+    wait_for(lambda: ring_tick(d, pid) == 0 and
+             d.ctl("logs", str(pid)).stdout.endswith("early\n"))
+    t = shell(tmux, d)
+    before = sockets(d)
+    t.type("logs -f %d" % pid)
+    t.wait(r"^TIME +STREAM +LINE\n\S+Z  stdout  early$")
+    gate.touch()
+    # Lines written once following had started.
+    t.wait(r"^\S+Z  stdout  tick \d+$")
+    # Keys wait unread: nothing typed lands among the lines.
+    t.type("typed while following", enter=False)
+    other = int(d.ctl("run", "true").stdout)
+    t.wait(r"^\[event\] %d true exited with status 0" % other)
+    wait_for(lambda: max(ticks(t.screen())) >= 3, timeout=60,
+             describe=t.screen)
+    shown = max(ticks(t.screen()))
+    assert not re.search(PROMPT, t.screen(), re.M), t.screen()
+    t.send("C-c")
+    screen = t.wait(PROMPT)
+    assert "typed while following" not in screen, screen
+    last = max(ticks(screen))
+    assert last >= shown
+    # The same connection: its socket is the one it had.
+    t.type("list")
+    t.wait(r"^%d +sh +\S+ +running" % pid)
+    wait_for(lambda: sockets(d) == before, timeout=60,
+             describe=lambda: "sockets before %r, now %r" % (before,
+                                                             sockets(d)))
+    # The process writes on; once its ring is 10 lines past the last one
+    # shown, none of them has come.
+    wait_for(lambda: ring_tick(d, pid) > last + 10, timeout=60)
+    t.type("add 40 2")
+    screen = t.wait(r"^42\n.*procctl \S+> *$")
+    assert max(ticks(screen)) == last, screen
+    assert "typed while following" not in screen, screen
+    # It follows again, on the same connection, and stops again.
+    t.type("logs -n 1 -f %d" % pid)
+    wait_for(lambda: max(ticks(t.screen())) > last + 10, timeout=60,
+             describe=t.screen)
+    t.send("C-c")
+    t.wait(PROMPT)
+    t.type("mult 6 7")
+    t.wait(r"^42\n(.*\n)*42$")
+    assert sockets(d) == before and not t.dead()
+
+
+def test_follow_json_and_errors(make_daemon, tmux, tmp_path):
+    """A shell started with --json follows in NDJSON: the last lines, then
+    each new one, an object a line.  A follow the daemon refuses gives the
+    prompt back at once."""
+    d = make_daemon(default_ini())
+    gate = tmp_path / "go"
+    pid = ticker(d, gate)
+    wait_for(lambda: d.ctl("logs", str(pid)).stdout.endswith("early\n"))
+    t = tmux("%s --json -s %s" % (PROCCTL, d.sock))
+    t.wait(PROMPT)
+    t.type("logs -f nosuch")
+    t.wait(r"^error: no process nosuch of yours\n.*procctl \S+> *$")
+    t.type("logs -f %d" % pid)
+    t.wait(r'^\{"time":"\S+Z","stream":"stdout","line":"early"\}$')
+    gate.touch()
+    line = t.wait(r'^\{"pid":%d,"time":.*"line":"tick 1".*\}$' % pid)
+    obj = json.loads([l for l in line.split("\n")
+                      if '"line":"tick 1"' in l][0])
+    assert obj["stream"] == "stdout" and obj["text"].endswith("tick 1")
+    t.send("C-c")
+    t.wait(PROMPT)
+    t.type("add 1 2")
+    t.wait(r"^3$")
+
+
 def test_history_persists(daemon, tmux, tmp_path):
     t = shell(tmux, daemon)
     t.type("add 5 5")
