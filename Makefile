@@ -182,7 +182,7 @@ fuzz:
 	    -max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
 
 # Benchmarks (bench/README.md, docs/performance.md): a full run takes
-# about 4 minutes.  BENCH_ARGS="--only rtt,oneshot" for some figures.
+# about 5 minutes.  BENCH_ARGS="--only rtt,oneshot" for some figures.
 # redis-server is the pipelined baseline, redis-benchmark the client.
 BENCH_PACKAGES = redis-server redis-tools openssl
 .PHONY: need-bench-deps

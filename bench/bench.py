@@ -23,7 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = ("raw_server", "raw_spawn", "rtt", "fairness", "exitev",
-           "stamp_exit", "min_client", "runmany", "raw_clone3")
+           "stamp_exit", "min_client", "runmany", "raw_clone3", "logwriter")
 
 ADD = ["add", "1", "2"]
 ADD_RESP = b"*3\r\n$3\r\nadd\r\n$1\r\n1\r\n$1\r\n2\r\n"
@@ -119,16 +119,17 @@ class Bench:
     def helper(self, name):
         return self.path(name)
 
-    def daemon(self, extra="", pin=False):
-        """A fresh procctld with the build's proc and arith plugins."""
+    def daemon(self, extra="", pin=False, proc=""):
+        """A fresh procctld with the build's proc and arith plugins; EXTRA
+        goes in [daemon], PROC in [plugin:proc]."""
         self.n += 1
         ini = self.path("d%d.ini" % self.n)
         sock = self.path("d%d.sock" % self.n)
         with open(ini, "w") as f:
             f.write("[daemon]\nplugin_dir = %s\nlog_level = warn\n%s\n"
-                    "[plugin:proc]\npath = proc.so\n\n"
+                    "[plugin:proc]\npath = proc.so\n%s\n"
                     "[plugin:arith]\npath = arith.so\n" % (
-                        os.path.join(self.build, "plugins"), extra))
+                        os.path.join(self.build, "plugins"), extra, proc))
         return Server([os.path.join(self.build, "procctld"), "-c", ini,
                        "-s", sock], sock, "procctld",
                       self.path("procctld.log"), pin)
@@ -711,13 +712,16 @@ def children(pid):
 
 
 def server_of(monitor):
-    for c in children(monitor):
-        try:
-            with open("/proc/%d/cmdline" % c, "rb") as f:
-                if f.read().startswith(b"procctld: server"):
-                    return c
-        except OSError:
-            pass
+    # The socket may answer before the server has named itself.
+    for _ in range(200):
+        for c in children(monitor):
+            try:
+                with open("/proc/%d/cmdline" % c, "rb") as f:
+                    if f.read().startswith(b"procctld: server"):
+                        return c
+            except OSError:
+                pass
+        time.sleep(0.01)
     sys.exit("bench: no `procctld: server` under the monitor %d" % monitor)
 
 
@@ -879,6 +883,306 @@ def fig_tls(b):
              ">=", 0.5, "median of 3 pairs")]
 
 
+# ---- issue 11: a process's output to a file -------------------------------
+
+LOG_LINES = 2000000
+LOG_LEN = 80            # bytes a line, the newline included
+LOG_ROUNDS = 5
+LOG_DIRECT = 3          # direct runs a round (they are short): the median
+LOG_SLEEPERS = 1000
+# What procctld puts before each line in <log_dir>/<name>.log.
+LOG_PREFIX = len("2026-11-26T03:13:02.114Z stdout ")
+LOG_STALL = 2.0         # seconds without growth: the rest is not coming
+
+
+def log_dir():
+    """A directory procctld's server can write to.  Started as root it
+    runs as an unprivileged user (nobody), and the bench's own temporary
+    directory is private (0700): this one is world-writable (sticky), on
+    the same filesystem, and the baseline writes its file there too."""
+    d = tempfile.mkdtemp(prefix="procctl-bench-logs-")
+    os.chmod(d, 0o1777)
+    return d
+
+
+def log_direct(b, d):
+    """The child writing the file itself: lines per second."""
+    path = os.path.join(d, "direct.log")
+    with open(path, "wb") as f:
+        t0 = time.monotonic()
+        r = subprocess.run([b.helper("logwriter"), str(LOG_LINES),
+                            str(LOG_LEN)], stdout=f)
+        t = time.monotonic() - t0
+    size = os.path.getsize(path)
+    os.unlink(path)
+    if r.returncode != 0 or size != LOG_LINES * LOG_LEN:
+        sys.exit("bench: logwriter to a file: status %d, %d bytes, not %d"
+                 % (r.returncode, size, LOG_LINES * LOG_LEN))
+    return LOG_LINES / t
+
+
+def run_until_exit(path, argv):
+    """`run ARGV` on a subscribed connection: (pid, seconds from the
+    request to its `exited` push, the connection, kept open: the process
+    is the session's)."""
+    c = subscribed(path)
+    t0 = time.monotonic()
+    c.sendall(b"run " + b" ".join(a.encode() for a in argv) + b"\r\n")
+    pid, data = None, b""
+    while True:
+        chunk = c.recv(1 << 16)
+        if not chunk:
+            sys.exit("bench: procctld closed the connection of `run`")
+        data += chunk
+        vals, data = resp_all(data)
+        for v in vals:
+            if isinstance(v, int) and pid is None:
+                pid = v        # the reply comes before the process's events
+            elif isinstance(v, tuple) and v[1][:2] == ["event", "exited"]:
+                rec = dict(v[1][2])
+                if rec.get("pid") != pid:
+                    continue
+                if rec.get("exit_code") != 0:
+                    sys.exit("bench: %s ended: %r" % (argv[0], rec))
+                return pid, time.monotonic() - t0, c, t0
+            elif not isinstance(v, tuple):
+                sys.exit("bench: `run %s` answered %r" % (argv[0], v))
+
+
+def check_log_file(path):
+    """(lines of the child's in the file, the last one's number, the lines
+    the markers say were dropped).  A line of the child's is
+    "<time> stdout <10 digits> x...x", all of one length; a line that
+    says `dropped` is a marker; anything else stops the bench."""
+    with open(path, "rb") as f:
+        data = f.read()
+    lines = data.count(b"\n")
+    said, markers, mbytes, i = 0, 0, 0, data.find(b"dropped")
+    while i != -1:
+        a, z = data.rfind(b"\n", 0, i) + 1, data.find(b"\n", i)
+        line = data[a:z]
+        markers += 1
+        mbytes += len(line) + 1
+        n = [int(w) for w in line.split() if w.isdigit()]
+        said += n[0] if n else 0
+        log("  marker: %r" % line[:200])
+        i = data.find(b"dropped", z)
+    ours = lines - markers
+    if ours * (LOG_PREFIX + LOG_LEN) + mbytes != len(data):
+        sys.exit("bench: %s: %d lines (%d markers) in %d bytes: not all "
+                 "the child's" % (path, lines, markers, len(data)))
+    last = data.rfind(b" stdout ")
+    try:
+        lastno = int(data[last + 8:last + 18])
+    except ValueError:
+        lastno = -1
+    if not markers and ours:
+        # Every line is as long: line k is at k * w, numbered k + 1 (a
+        # sample, every 997th, and the last): in order, none twice.
+        w = LOG_PREFIX + LOG_LEN
+        for k in list(range(0, ours, 997)) + [ours - 1]:
+            at = k * w + LOG_PREFIX
+            if data[at - 8:at] != b" stdout " or \
+                    data[at:at + 10] != b"%010d" % (k + 1):
+                sys.exit("bench: %s: line %d is %r" % (
+                    path, k + 1, data[k * w:k * w + w]))
+    return ours, lastno, said
+
+
+def log_through_file(b, d, sock):
+    """`run logwriter` with output = file: lines per second from the
+    request to the file holding every line (and the exit seen), the
+    seconds to the exit, and how many lines are missing."""
+    path = os.path.join(d, "logwriter.log")
+    want = LOG_LINES * (LOG_PREFIX + LOG_LEN)
+    pid, t_exit, c, t0 = run_until_exit(sock, [b.helper("logwriter"),
+                                               str(LOG_LINES), str(LOG_LEN)])
+    # Whatever was still in the pipe (64 KiB) is written after the exit.
+    last, since = -1, time.monotonic()
+    while True:
+        now = time.monotonic()
+        try:
+            size = os.stat(path).st_size
+        except FileNotFoundError:
+            size = 0
+        if size >= want:
+            t = now - t0
+            break
+        if size != last:
+            last, since = size, now
+        elif now - since > LOG_STALL:
+            t = since - t0
+            break
+        time.sleep(0.001)
+    c.close()
+    ours, lastno, said = check_log_file(path)
+    os.unlink(path)
+    if lastno != LOG_LINES:
+        log("  the file's last line is number %d, not %d" % (lastno,
+                                                             LOG_LINES))
+    return LOG_LINES / t, t_exit, LOG_LINES - ours, said
+
+
+def logs_last(c, pid):
+    """The text of process PID's last line (`logs -n 1 PID`), or None."""
+    c.sendall(b"logs -n 1 %d\r\n" % pid)
+    data = b""
+    while True:
+        chunk = c.recv(1 << 16)
+        if not chunk:
+            sys.exit("bench: procctld closed the `logs` connection")
+        data += chunk
+        vals, rest = resp_all(data)
+        vals = [v for v in vals if not isinstance(v, tuple)]   # pushes
+        if vals:
+            break
+    v = vals[0]
+    if not isinstance(v, list) or rest:
+        sys.exit("bench: logs -n 1 %d answered %r" % (pid, v))
+    return dict(v[0]).get("line") if v else None
+
+
+def log_through_ring(b, sock):
+    """`run logwriter` with output = ring: lines per second from the
+    request to its exit seen and `logs -n 1` showing the last line."""
+    q = socket.socket(socket.AF_UNIX)
+    q.connect(sock)
+    q.sendall(b"HELLO 3\r\n")
+    data = b""
+    while not resp_all(data)[0]:
+        data += q.recv(1 << 16)
+    want = "%010d " % LOG_LINES
+    pid, t_exit, c, t0 = run_until_exit(sock, [b.helper("logwriter"),
+                                               str(LOG_LINES), str(LOG_LEN)])
+    while True:
+        line = logs_last(q, pid)
+        if line is not None and line.startswith(want):
+            t = time.monotonic() - t0
+            break
+        if time.monotonic() - t0 > t_exit + 30:
+            sys.exit("bench: logs -n 1 %d still shows %r" % (pid, line))
+        time.sleep(0.001)
+    c.close()
+    q.close()
+    return LOG_LINES / t, t_exit, 0, 0
+
+
+def log_relay(b, d):
+    """The child's lines through a pipe and `cat` to the file: what a
+    relay costs before any parsing, stamping or prefix (context)."""
+    path = os.path.join(d, "relay.log")
+    with open(path, "wb") as f:
+        t0 = time.monotonic()
+        w = subprocess.Popen([b.helper("logwriter"), str(LOG_LINES),
+                              str(LOG_LEN)], stdout=subprocess.PIPE)
+        c = subprocess.Popen(["cat"], stdin=w.stdout, stdout=f)
+        w.stdout.close()
+        rc = (w.wait(), c.wait())
+        t = time.monotonic() - t0
+    size = os.path.getsize(path)
+    os.unlink(path)
+    if rc != (0, 0) or size != LOG_LINES * LOG_LEN:
+        sys.exit("bench: logwriter | cat: status %r, %d bytes" % (rc, size))
+    return LOG_LINES / t
+
+
+def lines_per_s(x):
+    return "%.2fM lines/s" % (x / 1e6) if x >= 1e6 else \
+        "%.0fk lines/s" % (x / 1e3)
+
+
+# One fresh daemon per condition, as spawn9.  Not pinned: procctld's
+# server reads the pipe and writes the file on one CPU while the child
+# writes on the other; the baseline is the child alone.  Each round is
+# the daemon's run and the child's own (the median of LOG_DIRECT: it is
+# short), alternating which goes first.  Each file is removed after its
+# run (the daemon keeps it open until its record goes: unlinked, it
+# takes no room once the daemon stops).
+def fig_log_rate(b):
+    """Lines/s child -> procctld -> file vs the child writing the file."""
+    d = log_dir()
+    proc_file = "output = file\nlog_dir = %s\nlog_max = 0\n" % d
+    conds = (("file", proc_file, 0, ">=", 0.5, "`output = file`"),
+             ("file", proc_file, LOG_SLEEPERS, ">=", 0.5,
+              "`output = file`, {:,} other running children (`run "
+              "/bin/sleep 3600`)".format(LOG_SLEEPERS)),
+             ("ring", "output = ring\n", 0, "info", None,
+              "`output = ring` (no file), to the exit and `logs -n 1` "
+              "showing the last line"))
+    rows, relay, relay_base = [], [], []
+    try:
+        for kind, proc, sleepers, op, goal, label in conds:
+            ours, base, ratio, exits, lost, said = [], [], [], [], [], []
+            with b.daemon(proc=proc) as dm:
+                held = []
+                try:
+                    if sleepers:
+                        held = [start_sleepers(dm.sock, dm.pid, sleepers)]
+                    srv = server_of(dm.pid)
+                    for r in range(LOG_ROUNDS):
+                        for who in (("direct", "daemon") if r % 2 == 0
+                                    else ("daemon", "direct")):
+                            if who == "direct":
+                                base.append(median([log_direct(b, d)
+                                                    for _ in range(
+                                                        LOG_DIRECT)]))
+                                continue
+                            wait_quiet(srv)
+                            wait_quiet(dm.pid)
+                            if kind == "file":
+                                x = log_through_file(b, d, dm.sock)
+                            else:
+                                x = log_through_ring(b, dm.sock)
+                            ours.append(x[0])
+                            exits.append(x[1])
+                            lost.append(x[2])
+                            said.append(x[3])
+                        ratio.append(ours[-1] / base[-1])
+                        if kind == "file" and not sleepers:
+                            relay.append(median([log_relay(b, d)
+                                                 for _ in range(
+                                                     LOG_DIRECT)]))
+                            relay_base.append(base[-1])
+                finally:
+                    close_all(held)
+            log("  log-rate %s, %d other children: procctld %s lines/s "
+                "(its exit after %s s), direct %s lines/s, ratio %s; lines "
+                "missing %s, dropped per markers %s" % (
+                    kind, sleepers, " ".join("%.0f" % x for x in ours),
+                    " ".join("%.2f" % x for x in exits),
+                    " ".join("%.0f" % x for x in base),
+                    " ".join("%.3f" % x for x in ratio),
+                    " ".join(map(str, lost)), " ".join(map(str, said))))
+            if kind == "file":
+                drops = ("no line lost" if not any(lost) else
+                         "lines missing per run: %s (markers: %s)" % (
+                             " ".join(map(str, lost)),
+                             " ".join(map(str, said))))
+            else:
+                drops = "the ring keeps the last 64 KiB"
+            rows.append((
+                "{}a child's {:,} lines of {} B through procctld, "
+                "{}".format("*context, no goal:* " if op == "info" else "",
+                            LOG_LINES, LOG_LEN, label),
+                lines_per_s(median(ours)),
+                "%s (the child writing the file itself)" % lines_per_s(
+                    median(base)),
+                median(ratio), op, goal,
+                "median of %d alternating pairs; the child exited after "
+                "%.2f s; %s" % (LOG_ROUNDS, median(exits), drops)))
+        log("  log-rate relay (logwriter | cat > file): %s lines/s" %
+            " ".join("%.0f" % x for x in relay))
+        rows.append((
+            "*context, no goal:* the same lines through a pipe and `cat` "
+            "to the file (no stamp, no parsing)", lines_per_s(median(relay)),
+            "%s (the child writing the file itself)" % lines_per_s(
+                median(relay_base)),
+            median([x / y for x, y in zip(relay, relay_base)]), "info",
+            None, "the idle rounds, after each pair"))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    return rows
+
 FIGURES = [
     ("rtt", fig_rtt),
     ("pipelined", fig_pipelined),
@@ -891,6 +1195,7 @@ FIGURES = [
     ("spawn", fig_spawn),
     ("spawn9", fig_spawn9),
     ("tls", fig_tls),
+    ("log-rate", fig_log_rate),
 ]
 
 
