@@ -52,13 +52,16 @@ clock_digits(const char *s, int n)
 /* S, a time as rfc3339_ms() writes it or as a person types one
  * ("2026-11-26T10:00:00Z"; fractions of a second, a 'Z' or an offset
  * "+01:00" optional, no offset being UTC; a space for the 'T'; a date
- * alone is its midnight): milliseconds since the epoch, or -1. */
+ * alone is its midnight), from 1970 on: milliseconds since the epoch,
+ * or -1 (no such time). */
 static inline int64_t
 rfc3339_parse(const char *s)
 {
+	static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31,
+	    30, 31 };
 	struct tm tm;
-	int64_t frac = 0, scale = 100, off = 0;
-	int hh, mm;
+	int64_t frac = 0, scale = 100, off = 0, ms;
+	int hh, mm, leap;
 
 	memset(&tm, 0, sizeof(tm));
 	if (strlen(s) < 10 || (tm.tm_year = clock_digits(s, 4)) < 0 ||
@@ -85,20 +88,25 @@ rfc3339_parse(const char *s)
 		if (*s == 'Z' || *s == 'z')
 			s++;
 		else if (*s == '+' || *s == '-') {
-			hh = clock_digits(s + 1, 2);
-			mm = s[3] == ':' ? clock_digits(s + 4, 2) : -1;
-			if (hh < 0 || mm < 0)
+			if ((hh = clock_digits(s + 1, 2)) < 0 || hh > 23 ||
+			    s[3] != ':' || (mm = clock_digits(s + 4, 2)) < 0 ||
+			    mm > 59)
 				return -1;
 			off = (*s == '+' ? 1 : -1) * (hh * 60 + mm) * 60000LL;
 			s += 6;
 		}
 	}
-	if (*s != '\0' || tm.tm_mon > 12 || tm.tm_mday > 31 ||
+	leap = tm.tm_year % 4 == 0 && (tm.tm_year % 100 != 0 ||
+	    tm.tm_year % 400 == 0);
+	if (*s != '\0' || tm.tm_mon > 12 ||
+	    tm.tm_mday > mdays[tm.tm_mon - 1] ||
+	    (tm.tm_mon == 2 && tm.tm_mday == 29 && !leap) ||
 	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
 		return -1;
 	tm.tm_year -= 1900;
 	tm.tm_mon--;
-	return (int64_t)timegm(&tm) * 1000 + frac - off;
+	ms = (int64_t)timegm(&tm) * 1000 + frac - off;
+	return ms < 0 ? -1 : ms;
 }
 
 #endif

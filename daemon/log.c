@@ -91,15 +91,18 @@ log_msg(int level, const char *fmt, ...)
 }
 
 /* A line process WHO wrote on STREAM (output = inherit): whatever the
- * level, prefixed with who wrote it, its bytes escaped as any log
- * line's, so that it can never pass for procctld's own. */
+ * level, as "info: output: WHO STREAM: <line>", its bytes escaped as
+ * any log line's: the level and "output:" come before anything the
+ * process chose (its name included), so that it can never pass for
+ * procctld's own. */
 void
 log_output(const char *who, const char *stream, const char *text, size_t len)
 {
 	char line[LOGQ_TEXT_MAX];
 	int n;
 
-	n = snprintf(line, sizeof(line), "%s %s: ", who, stream);
+	n = snprintf(line, sizeof(line), "%s: output: %s %s: ",
+	    level_names[LOG_INFO], who, stream);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	if (len > sizeof(line) - (size_t)n)

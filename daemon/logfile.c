@@ -1,41 +1,50 @@
 /*
- * Log files for processes' output (output = file), written by a thread
- * of their own so that the loop never waits for a disk.
+ * Log files for processes' output (output = file), and journald
+ * (output = journal), written by a thread of their own so that the loop
+ * never waits for a disk or for journald.
  *
- *  - The loop formats each line into its file's pending buffer and
+ *  - The loop formats each line into its target's pending buffer and
  *    moves on; the writer thread takes the whole buffer (a swap under
- *    the lock) and writes it.  A file that writes slower than its
- *    processes print has at most PENDING_MAX bytes waiting (and all
- *    files together TOTAL_MAX): past that, lines are dropped and
- *    counted, and the count goes into the file before the next line
- *    that fits ("<time> procctl [procctl] N lines dropped").  A failed
- *    write (a full disk) counts its lines the same way.
+ *    the lock) and writes it.  A target slower than its processes print
+ *    has at most PENDING_MAX bytes waiting (and all of them together
+ *    TOTAL_MAX): past that, lines are refused and counted, and the
+ *    count goes in before the next line that fits ("<time> procctl
+ *    [procctl] N lines dropped"), where the gap is.  A write that fails
+ *    (a full disk) counts its lines the same way; their note goes
+ *    before the next lines written.
  *  - One writer per path: processes of the same name share it (and its
  *    rotation), counted by references.
  *  - Rotation by size, by the thread, at a line boundary: a file never
- *    grows past its max unless one line alone is longer.
+ *    grows past its max unless one line alone is longer.  A rotation
+ *    that cannot be done (no right to rename in the directory) turns
+ *    rotation off for that file, said once.
+ *  - A file is ours or not used: opened without following a link and
+ *    without waiting (a FIFO put there holds nobody), and refused unless
+ *    it is a regular file of procctld's server user with one link.
  *  - logfile_reopen_all(): every file is closed and opened again by its
- *    name (after logrotate moved it, or SIGUSR1).
- *  - output = journal: a "file" per process whose lines go to journald
- *    (sd_journal_sendv: SYSLOG_IDENTIFIER its name, SYSLOG_PID its pid,
- *    PRIORITY 6 for stdout and 3 for stderr, as Docker's journald
- *    driver does), sent by the same thread, dropped and counted the
- *    same way when journald cannot keep up.  Its pending bytes are
- *    records (struct jrec and the line), not text.
+ *    name (after logrotate moved it; reopen-logs, SIGUSR1).
+ *  - journald: a target per process whose lines go to journald
+ *    (journal.c) by the same thread, dropped and counted the same way.
+ *    Its pending bytes are records (struct jrec and the line).
  *
- * What the thread owns: fd, size, spare.  What the lock guards: pending,
- * dropped, the work list, the flags.  The rest is the loop's.
+ * What the lock guards: the work list, total, stopping, and in each
+ * target pending, dropped, refused, queued, reopen, closing, max,
+ * backups and err*.  What the thread alone touches: fd, size, spare,
+ * norotate.  The rest is the loop's.
  */
 #include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -43,9 +52,10 @@
 #include "procctld.h"
 #include "rotate.h"
 
-#define PENDING_MAX	(256 * 1024)	/* per file, not yet written */
+#define PENDING_MAX	(256 * 1024)	/* per target, not yet written */
 #define TOTAL_MAX	(16 * 1024 * 1024)
 #define SPARE_KEEP	(64 * 1024)	/* a bigger buffer is let go */
+#define STOP_WAIT_S	2		/* for the thread, at the end */
 
 struct chunk {
 	char		*p;
@@ -59,17 +69,18 @@ struct jrec {
 };
 
 struct logfile {
-	LIST_ENTRY(logfile) link;	/* the loop's list of open paths */
-	TAILQ_ENTRY(logfile) work;	/* files with something to do */
+	LIST_ENTRY(logfile) link;	/* the loop's list of targets */
+	TAILQ_ENTRY(logfile) work;	/* targets with something to do */
 	char		*path;		/* for journald: its identifier */
 	int		 journal;	/* lines to journald, not to a file */
 	pid_t		 pid;		/* journald's SYSLOG_PID */
 	unsigned	 refs;
+	/* under the lock */
 	uint64_t	 max;		/* 0: never rotated */
 	unsigned	 backups;
-	/* under the lock */
 	struct chunk	 pending;
-	uint64_t	 dropped;	/* lines not written, not yet said */
+	uint64_t	 refused;	/* by the loop, not yet said */
+	uint64_t	 dropped;	/* not written, not yet said */
 	int		 queued;	/* on the work list */
 	int		 reopen, closing;
 	int		 err, err_said;	/* the thread's last failure */
@@ -77,6 +88,7 @@ struct logfile {
 	/* the thread's */
 	int		 fd;
 	uint64_t	 size;
+	int		 norotate;	/* a rotation failed */
 	struct chunk	 spare;
 };
 
@@ -87,10 +99,12 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_t writer;
 static int writer_running, stopping;
-static size_t total;		/* pending bytes, all files */
+static size_t total;		/* pending bytes, all targets */
 static int news_fd = -1;	/* the thread's failures, for the loop */
 static struct watch *news_watch;
 
+/* PATH for appending (TRUNCATE: emptied): an fd, or -1 with errno.
+ * EPERM: a file that is not a regular one of ours with one link. */
 static int
 open_path(const char *path, int truncate, uint64_t *size)
 {
@@ -98,11 +112,14 @@ open_path(const char *path, int truncate, uint64_t *size)
 	int fd;
 
 	if ((fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC |
-	    O_NOFOLLOW | O_NOCTTY | (truncate ? O_TRUNC : 0), 0640)) == -1)
+	    O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | (truncate ? O_TRUNC : 0),
+	    0640)) == -1)
 		return -1;
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() || st.st_nlink != 1 ||
+	    fcntl(fd, F_SETFL, O_APPEND) == -1) {
 		close(fd);
-		errno = EINVAL;
+		errno = EPERM;
 		return -1;
 	}
 	*size = (uint64_t)st.st_size;
@@ -122,7 +139,7 @@ static void
 failed(struct logfile *f, const char *what, int err)
 {
 	pthread_mutex_lock(&mu);
-	if (f->err != err) {	/* said once, not at every write */
+	if (f->err != err || f->err_what != what) {	/* said once */
 		f->err = err;
 		f->err_what = what;
 		f->err_said = 0;
@@ -144,44 +161,33 @@ count_lines(const char *p, size_t n)
 	return k;
 }
 
-static uint64_t write_lines(struct logfile *f, const struct chunk *c);
-
+/* PATH.1 ... and a new PATH; or, when the renames cannot be done,
+ * rotation off for F (said once) and PATH appended to as it is. */
 static void
-rotate(struct logfile *f)
+rotate(struct logfile *f, unsigned backups)
 {
 	const char *what;
 
 	close(f->fd);
 	f->fd = -1;
-	if (rotate_shift(f->path, f->backups, &what) == -1) {
-		failed(f, what, errno);
-		/* Not rotated: go on appending to it. */
-		f->fd = open_path(f->path, 0, &f->size);
-		return;
+	if (rotate_shift(f->path, backups, &what) == -1) {
+		f->norotate = 1;
+		failed(f, "rotate", errno);
+		return;			/* write_lines opens it again */
 	}
 	if ((f->fd = open_path(f->path, 1, &f->size)) == -1)
 		failed(f, "open", errno);
 }
 
-/* A journal target's records to journald, after the count of lines
- * DROPPED before them: how many could not be sent. */
+/* A journal target's records to journald: how many could not be
+ * sent. */
 static uint64_t
-journal_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
+journal_out(struct logfile *f, const struct chunk *c)
 {
 	const char *p = c->p, *end = c->p + c->len;
 	struct jrec r;
-	char note[64];
 	uint64_t lost = 0;
-	int n;
 
-	if (dropped > 0) {
-		n = snprintf(note, sizeof(note), "[procctl] %llu lines dropped",
-		    (unsigned long long)dropped);
-		if (journal_line(f->path, f->pid, 0, note, (size_t)n) == -1) {
-			failed(f, "sd_journal_send", errno);
-			lost = dropped;
-		}
-	}
 	for (; p < end; p += sizeof(r) + r.len) {
 		memcpy(&r, p, sizeof(r));
 		if (lost > 0 || journal_line(f->path, f->pid, r.stream,
@@ -194,49 +200,18 @@ journal_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
 	return lost;
 }
 
-/* C's whole lines to F's file, rotating between lines past its max,
- * after the count of lines DROPPED before them if there were any.  What
- * cannot be written is counted as dropped again. */
-static void
-write_out(struct logfile *f, const struct chunk *c, uint64_t dropped)
-{
-	char note[128];
-	struct chunk marker;
-	uint64_t lost;
-
-	if (f->journal) {
-		lost = journal_out(f, c, dropped);
-		goto done;
-	}
-	if (dropped > 0) {
-		marker.len = rfc3339_ms(note, 48, clock_ms(CLOCK_REALTIME));
-		marker.len += (size_t)snprintf(note + marker.len,
-		    sizeof(note) - marker.len, " procctl [procctl] %llu lines "
-		    "dropped\n", (unsigned long long)dropped);
-		marker.p = note;
-		marker.cap = sizeof(note);
-	}
-	if (dropped > 0 && write_lines(f, &marker) != 0)
-		lost = dropped + count_lines(c->p, c->len);
-	else
-		lost = write_lines(f, c);
-done:
-	pthread_mutex_lock(&mu);
-	if (lost > 0)
-		f->dropped += lost;
-	else
-		f->err = 0;		/* written again: a new failure is said */
-	pthread_mutex_unlock(&mu);
-}
-
-/* C to F's file: 0, or how many of its lines were not written. */
+/* C to F's file, rotating between lines before its MAX: 0, or how many
+ * of its lines were not written. */
 static uint64_t
-write_lines(struct logfile *f, const struct chunk *c)
+write_lines(struct logfile *f, const struct chunk *c, uint64_t max,
+    unsigned backups)
 {
 	const char *p = c->p, *end = c->p + c->len, *cut;
-	size_t n;
+	size_t n, room;
 	ssize_t w;
 
+	if (f->norotate)
+		max = 0;
 	while (p < end) {
 		if (f->fd == -1 && (f->fd = open_path(f->path, 0,
 		    &f->size)) == -1) {
@@ -245,15 +220,15 @@ write_lines(struct logfile *f, const struct chunk *c)
 		}
 		n = (size_t)(end - p);
 		/* Up to the last whole line that fits below max. */
-		if (f->max > 0 && f->size + n > f->max) {
-			size_t room = f->size < f->max ?
-			    (size_t)(f->max - f->size) : 0;
-
+		if (max > 0 && f->size + n > max) {
+			room = f->size < max ? (size_t)(max - f->size) : 0;
 			cut = room > 0 ? memrchr(p, '\n', room) : NULL;
 			if (cut != NULL)
 				n = (size_t)(cut + 1 - p);
 			else if (f->size > 0) {
-				rotate(f);
+				rotate(f, backups);
+				if (f->norotate)
+					max = 0;
 				continue;
 			} else if ((cut = memchr(p, '\n', n)) != NULL)
 				n = (size_t)(cut + 1 - p);	/* one long line */
@@ -266,10 +241,57 @@ write_lines(struct logfile *f, const struct chunk *c)
 		}
 		p += w;
 		f->size += (uint64_t)w;
-		if (f->max > 0 && f->size >= f->max)
-			rotate(f);
 	}
 	return count_lines(p, (size_t)(end - p));
+}
+
+/* "<time> procctl [procctl] N lines dropped\n" into BUF: its length. */
+static size_t
+note_line(char *buf, size_t size, int64_t ms, uint64_t n)
+{
+	size_t k = rfc3339_ms(buf, size, ms);
+
+	return k + (size_t)snprintf(buf + k, size - k, " procctl [procctl] "
+	    "%llu lines dropped\n", (unsigned long long)n);
+}
+
+/* C to F, after the count of the lines DROPPED (not written before)
+ * if there were any. */
+static void
+write_out(struct logfile *f, const struct chunk *c, uint64_t dropped,
+    uint64_t max, unsigned backups)
+{
+	char note[128];
+	struct chunk marker;
+	uint64_t lost;
+	int n;
+
+	memset(&marker, 0, sizeof(marker));
+	if (f->journal) {
+		n = snprintf(note, sizeof(note), "[procctl] %llu lines dropped",
+		    (unsigned long long)dropped);
+		if (dropped > 0 && journal_line(f->path, f->pid, 0, note,
+		    (size_t)n) == -1)
+			lost = dropped + journal_out(f, c);
+		else
+			lost = journal_out(f, c);
+	} else {
+		if (dropped > 0) {
+			marker.len = note_line(note, sizeof(note),
+			    clock_ms(CLOCK_REALTIME), dropped);
+			marker.p = note;
+		}
+		if (dropped > 0 && write_lines(f, &marker, max, backups) != 0)
+			lost = dropped + count_lines(c->p, c->len);
+		else
+			lost = write_lines(f, c, max, backups);
+	}
+	pthread_mutex_lock(&mu);
+	if (lost > 0)
+		f->dropped += lost;
+	else
+		f->err = 0;		/* written again: a new failure is said */
+	pthread_mutex_unlock(&mu);
 }
 
 static void *
@@ -277,7 +299,8 @@ writer_main(void *arg)
 {
 	struct logfile *f;
 	struct chunk c;
-	uint64_t dropped;
+	uint64_t dropped, max;
+	unsigned backups;
 	int reopen, closing;
 
 	(void)arg;
@@ -296,15 +319,18 @@ writer_main(void *arg)
 		reopen = f->reopen;
 		closing = f->closing;
 		dropped = f->dropped;
+		max = f->max;
+		backups = f->backups;
 		f->reopen = 0;
 		f->dropped = 0;
 		pthread_mutex_unlock(&mu);
 
 		if (reopen && f->fd != -1) {
 			close(f->fd);
-			f->fd = -1;	/* write_out opens it by name */
+			f->fd = -1;	/* write_lines opens it by name */
+			f->norotate = 0;
 		}
-		write_out(f, &c, dropped);
+		write_out(f, &c, dropped, max, backups);
 		if (c.cap > SPARE_KEEP)
 			chunk_free(&c);
 		c.len = 0;
@@ -331,12 +357,21 @@ writer_main(void *arg)
 static void
 say_failure(struct logfile *f)
 {
-	if (f->err != 0 && !f->err_said) {
-		f->err_said = 1;
+	if (f->err == 0 || f->err_said)
+		return;
+	f->err_said = 1;
+	if (strcmp(f->err_what, "rotate") == 0)
+		log_warn("%s: cannot rotate (%s; procctld's server user needs "
+		    "to rename in its directory): it grows without bound",
+		    f->path, strerror(f->err));
+	else if (f->err == EPERM && strcmp(f->err_what, "open") == 0)
+		log_warn("%s: not a regular file of procctld's server user "
+		    "with one link: not written (its lines are dropped and "
+		    "counted)", f->path);
+	else
 		log_warn("%s: %s: %s (its lines are dropped and counted until "
 		    "it can be written)", f->path, f->err_what,
 		    strerror(f->err));
-	}
 }
 
 static void
@@ -399,19 +434,31 @@ enqueue(struct logfile *f)
 }
 
 /* The writer for PATH, opened now (as procctld's server user) so that a
- * path that cannot be written is said at once: NULL with errno. */
+ * path that cannot be written is said at once: NULL with errno.  Its
+ * directory is made (0750) if it is not there.  A path already open
+ * takes MAX and BACKUPS from now on (a reload may have changed them). */
 struct logfile *
 logfile_get(const char *path, uint64_t max, unsigned backups)
 {
+	char dir[PATH_MAX];
 	struct logfile *f;
 	int fd;
 
+	if (backups > 99)
+		backups = 99;
 	LIST_FOREACH(f, &files, link)
 		if (strcmp(f->path, path) == 0) {
 			f->refs++;
+			pthread_mutex_lock(&mu);
+			f->max = max;
+			f->backups = backups;
+			pthread_mutex_unlock(&mu);
 			return f;
 		}
 	if (start_writer() == -1)
+		return NULL;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (mkdir(dirname(dir), 0750) == -1 && errno != EEXIST)
 		return NULL;
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (f->path = strdup(path)) == NULL) {
@@ -426,7 +473,7 @@ logfile_get(const char *path, uint64_t max, unsigned backups)
 	f->fd = fd;
 	f->refs = 1;
 	f->max = max;
-	f->backups = backups > 99 ? 99 : backups;
+	f->backups = backups;
 	LIST_INSERT_HEAD(&files, f, link);
 	return f;
 }
@@ -485,30 +532,50 @@ reserve(struct chunk *c, size_t n)
 	return 0;
 }
 
-/* Under the lock: "<time> <stream> <text>\n" onto F's pending bytes. */
+/* MS as rfc3339_ms() writes it, into OUT; its length.  Lines come many
+ * to a millisecond: the last one made is kept (the loop's alone). */
+static size_t
+stamp(char *out, int64_t ms)
+{
+	static char last[48];
+	static size_t lastlen;
+	static int64_t lastms = -1;
+
+	if (ms != lastms) {
+		lastlen = rfc3339_ms(last, sizeof(last), ms);
+		lastms = ms;
+	}
+	memcpy(out, last, lastlen);
+	return lastlen;
+}
+
+/* Under the lock: a line of STREAM (1 stdout, 2 stderr, 0 procctl's
+ * note) onto F's pending bytes: "<time> <stream> <text>\n", or a
+ * journal record. */
 static int
-append(struct logfile *f, int64_t ms, const char *stream, const char *text,
+append(struct logfile *f, int64_t ms, int stream, const char *text,
     size_t len)
 {
+	static const char *const names[] = { "procctl", "stdout", "stderr" };
 	struct chunk *c = &f->pending;
 	struct jrec r;
-	size_t n;
+	size_t n, sl = strlen(names[stream]);
 
 	if (reserve(c, 64 + len + 1) == -1)
 		return -1;
 	if (f->journal) {
 		r.len = (uint32_t)len;
-		r.stream = strcmp(stream, "stderr") == 0 ? 2 : 1;
+		r.stream = (uint8_t)stream;
 		memcpy(c->p + c->len, &r, sizeof(r));
 		memcpy(c->p + c->len + sizeof(r), text, len);
 		c->len += sizeof(r) + len;
 		total += sizeof(r) + len;
 		return 0;
 	}
-	n = rfc3339_ms(c->p + c->len, 48, ms);
+	n = stamp(c->p + c->len, ms);
 	c->p[c->len + n++] = ' ';
-	memcpy(c->p + c->len + n, stream, strlen(stream));
-	n += strlen(stream);
+	memcpy(c->p + c->len + n, names[stream], sl);
+	n += sl;
 	c->p[c->len + n++] = ' ';
 	memcpy(c->p + c->len + n, text, len);
 	n += len;
@@ -518,20 +585,30 @@ append(struct logfile *f, int64_t ms, const char *stream, const char *text,
 	return 0;
 }
 
-/* A line for F's file, or a dropped one if too much waits already. */
+/* A line STREAM (1 stdout, 2 stderr) for F, or a refused one if too
+ * much waits already; after refusals, their count goes first. */
 void
-logfile_put(struct logfile *f, int64_t ms, const char *stream,
-    const char *text, size_t len)
+logfile_put(struct logfile *f, int64_t ms, int stream, const char *text,
+    size_t len)
 {
+	char note[64];
+	int n;
+
 	pthread_mutex_lock(&mu);
-	if (f->pending.len + len + 64 > PENDING_MAX ||
-	    total + len + 64 > TOTAL_MAX) {
-		f->dropped++;
+	if (f->pending.len + len + 192 > PENDING_MAX ||
+	    total + len + 192 > TOTAL_MAX) {
+		f->refused++;
 		pthread_mutex_unlock(&mu);
 		return;
 	}
+	if (f->refused > 0) {
+		n = snprintf(note, sizeof(note), "[procctl] %llu lines dropped",
+		    (unsigned long long)f->refused);
+		if (append(f, ms, 0, note, (size_t)n) == 0)
+			f->refused = 0;
+	}
 	if (append(f, ms, stream, text, len) == -1)
-		f->dropped++;
+		f->refused++;
 	enqueue(f);
 	pthread_mutex_unlock(&mu);
 }
@@ -554,26 +631,14 @@ logfile_reopen_all(void)
 	return k;
 }
 
-/* Where F writes (its identifier for journald), and how many rotated
- * files it keeps beside it. */
-const char *
-logfile_path(const struct logfile *f)
-{
-	return f->path;
-}
-
-unsigned
-logfile_backups(const struct logfile *f)
-{
-	return f->backups;
-}
-
-/* At the end of a server (and before its exec): what waits is
- * written, then the thread ends. */
+/* At the end of a server: what waits is written, then the thread
+ * ends -- within STOP_WAIT_S: a disk that does not answer does not keep
+ * the server from ending (what waits is then lost). */
 void
 logfile_stop(void)
 {
 	struct logfile *f;
+	struct timespec until;
 
 	while ((f = LIST_FIRST(&files)) != NULL ||
 	    (f = LIST_FIRST(&journals)) != NULL) {
@@ -586,7 +651,13 @@ logfile_stop(void)
 	stopping = 1;
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
-	pthread_join(writer, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STOP_WAIT_S;
+	if (pthread_timedjoin_np(writer, NULL, &until) != 0) {
+		log_warn("output files: the writer did not finish within %d s; "
+		    "what it still held is lost", STOP_WAIT_S);
+		return;		/* the process ends; so does the thread */
+	}
 	writer_running = 0;
 	stopping = 0;
 	if (news_watch != NULL)

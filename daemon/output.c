@@ -32,11 +32,12 @@
 #include "procctld.h"
 
 #define LINE_MAX_BYTES	4096
-#define READ_MAX	(64 * 1024)
+#define READ_MAX	(256 * 1024)
+#define PIPE_GROWN	(1024 * 1024)	/* a pipe a read filled grows to */
 #define ENDED_KEPT	512
 #define NBUCKETS	1024
 #define RING_DEFAULT	(64 * 1024)	/* log_ring, unless set */
-#define BACK_READ_MAX	(32 * 1024 * 1024)	/* of files, for one tail */
+#define BACK_READ_MAX	(4 * 1024 * 1024)	/* of files, for one tail */
 #define BACK_BLOCK	(64 * 1024)
 #define BACK_FRAG	(LINE_MAX_BYTES + 128)	/* a file line, at most */
 #define PARTIAL_MS	250	/* a line without its newline waits this */
@@ -63,6 +64,8 @@ LIST_HEAD(followers, follower);
 struct output {
 	LIST_ENTRY(output) hlink;
 	struct logfile	*file;		/* output = file, or NULL */
+	char		*file_path;	/* its path, kept to read back */
+	unsigned	 file_backups;
 	struct logfile	*journal;	/* output = journal, or NULL */
 	char		*logname;	/* output = inherit: "name[pid]" */
 	size_t		 ring_max;	/* log_ring */
@@ -79,6 +82,7 @@ struct output {
 	uint64_t	 dropped;	/* lines the ring let go */
 	int64_t		 born_ms;	/* when the process started */
 	int		 ended;		/* the process has ended */
+	int		 grown[2];	/* its pipe, once (PIPE_GROWN) */
 };
 LIST_HEAD(outlist, output);
 
@@ -124,7 +128,7 @@ tell_followers(struct output *o, const struct line *l)
 
 /* One line of STREAM into O's ring, the oldest going for room. */
 static void
-add_line(struct output *o, int stream, const char *s, size_t len)
+add_line(struct output *o, int stream, const char *s, size_t len, int64_t now)
 {
 	struct line *l, *old;
 
@@ -132,7 +136,7 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 		o->dropped++;
 		return;
 	}
-	l->time_ms = clock_ms(CLOCK_REALTIME);
+	l->time_ms = now;
 	l->stream = stream;
 	l->len = len;
 	memcpy(l->text, s, len);
@@ -140,11 +144,9 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	o->bytes += sizeof(*l) + len;
 	tell_followers(o, l);
 	if (o->file != NULL)
-		logfile_put(o->file, l->time_ms, stream == 1 ? "stdout" :
-		    "stderr", l->text, l->len);
+		logfile_put(o->file, l->time_ms, stream, l->text, l->len);
 	if (o->journal != NULL)
-		logfile_put(o->journal, l->time_ms, stream == 1 ? "stdout" :
-		    "stderr", l->text, l->len);
+		logfile_put(o->journal, l->time_ms, stream, l->text, l->len);
 	if (o->logname != NULL)
 		log_output(o->logname, stream == 1 ? "stdout" : "stderr",
 		    l->text, l->len);
@@ -156,9 +158,10 @@ add_line(struct output *o, int stream, const char *s, size_t len)
 	}
 }
 
-/* Bytes S of stream I: whole lines to the ring, the rest kept. */
+/* Bytes S of stream I, read at NOW: whole lines to the ring, the rest
+ * kept. */
 static void
-split(struct output *o, int i, const char *s, size_t n)
+split(struct output *o, int i, const char *s, size_t n, int64_t now)
 {
 	const char *nl;
 	size_t take;
@@ -167,10 +170,17 @@ split(struct output *o, int i, const char *s, size_t n)
 		take = n;
 		if ((nl = memchr(s, '\n', n)) != NULL)
 			take = (size_t)(nl - s);
+		if (o->partlen[i] == 0 && nl != NULL &&
+		    take <= LINE_MAX_BYTES) {	/* whole, as it is in S */
+			add_line(o, i + 1, s, take, now);
+			s += take + 1;
+			n -= take + 1;
+			continue;
+		}
 		if (take > LINE_MAX_BYTES - o->partlen[i])
 			take = LINE_MAX_BYTES - o->partlen[i];
 		if (o->partlen[i] == 0 && take > 0)
-			o->partsince[i] = clock_ms(CLOCK_REALTIME);
+			o->partsince[i] = now;
 		memcpy(o->part[i] + o->partlen[i], s, take);
 		o->partlen[i] += take;
 		s += take;
@@ -182,7 +192,7 @@ split(struct output *o, int i, const char *s, size_t n)
 			arm_partial();		/* the rest is to come */
 			break;
 		}
-		add_line(o, i + 1, o->part[i], o->partlen[i]);
+		add_line(o, i + 1, o->part[i], o->partlen[i], now);
 		o->partlen[i] = 0;
 	}
 }
@@ -208,7 +218,8 @@ flush_partials(void *arg)
 					waiting = 1;
 					continue;
 				}
-				add_line(o, i + 1, o->part[i], o->partlen[i]);
+				add_line(o, i + 1, o->part[i], o->partlen[i],
+				    now);
 				o->partlen[i] = 0;
 			}
 	if (waiting)
@@ -223,11 +234,26 @@ arm_partial(void)
 		    NULL);
 }
 
+/* An ended process whose pipes are read to their end writes no more:
+ * its file and journal go (fds are for the living); the path stays for
+ * reading back. */
+static void
+done_writing(struct output *o)
+{
+	if (!o->ended || o->fd[0] != -1 || o->fd[1] != -1)
+		return;
+	logfile_release(o->file);
+	o->file = NULL;
+	logfile_release(o->journal);
+	o->journal = NULL;
+}
+
 static void
 close_stream(struct output *o, int i)
 {
 	if (o->partlen[i] > 0)		/* its last line had no newline */
-		add_line(o, i + 1, o->part[i], o->partlen[i]);
+		add_line(o, i + 1, o->part[i], o->partlen[i],
+		    clock_ms(CLOCK_REALTIME));
 	o->partlen[i] = 0;
 	if (o->w[i] != NULL)
 		loop_unwatch(o->w[i]);
@@ -235,21 +261,28 @@ close_stream(struct output *o, int i)
 	if (o->fd[i] != -1)
 		close(o->fd[i]);
 	o->fd[i] = -1;
+	done_writing(o);
 }
 
+/* One read of a stream.  A pipe a read filled is grown once (its
+ * writer is ahead of us): more per read, fewer wake-ups. */
 static void
 on_readable(int fd, unsigned events, void *arg)
 {
+	static char buf[READ_MAX];	/* the loop's: used up here */
 	struct output *o = arg;
-	char buf[READ_MAX];
 	ssize_t n;
 	int i = fd == o->fd[0] ? 0 : 1;
 
 	(void)events;
 	n = read(fd, buf, sizeof(buf));
-	if (n > 0)
-		split(o, i, buf, (size_t)n);
-	else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+	if (n > 0) {
+		if (!o->grown[i] && (size_t)n >= 64 * 1024) {
+			o->grown[i] = 1;
+			(void)fcntl(fd, F_SETPIPE_SZ, PIPE_GROWN);
+		}
+		split(o, i, buf, (size_t)n, clock_ms(CLOCK_REALTIME));
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		close_stream(o, i);
 }
 
@@ -265,6 +298,7 @@ output_free(struct output *o)
 	}
 	logfile_release(o->file);
 	logfile_release(o->journal);
+	free(o->file_path);
 	free(o->logname);
 	close_stream(o, 0);
 	close_stream(o, 1);
@@ -319,6 +353,7 @@ output_ended(uint64_t id)
 	if ((o = find(id)) == NULL || o->ended)
 		return;
 	o->ended = 1;
+	done_writing(o);
 	TAILQ_INSERT_TAIL(&ended, o, ended_link);
 	if (++nended > ENDED_KEPT && (old = TAILQ_FIRST(&ended)) != NULL) {
 		TAILQ_REMOVE(&ended, old, ended_link);
@@ -405,9 +440,11 @@ back_file(const struct output *o, const char *path, size_t want,
 	char *nl;
 	int fd, first = 1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY)) == -1)
 		return;
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    st.st_uid != geteuid() ||
 	    (buf = malloc(BACK_BLOCK + BACK_FRAG)) == NULL) {
 		close(fd);
 		return;
@@ -455,7 +492,7 @@ back_files(const struct output *o, size_t want, unsigned streams,
 {
 	char path[PATH_MAX + 16];
 	const struct line *l;
-	unsigned k, nb = logfile_backups(o->file);
+	unsigned k, nb = o->file_backups;
 
 	b->budget = BACK_READ_MAX;
 	b->before = INT64_MAX;
@@ -465,11 +502,10 @@ back_files(const struct output *o, size_t want, unsigned streams,
 			b->skip++;
 	for (k = 0; k <= nb && b->n < want && !b->done; k++) {
 		if (k == 0)
-			snprintf(path, sizeof(path), "%s",
-			    logfile_path(o->file));
+			snprintf(path, sizeof(path), "%s", o->file_path);
 		else
-			snprintf(path, sizeof(path), "%s.%u",
-			    logfile_path(o->file), k);
+			snprintf(path, sizeof(path), "%s.%u", o->file_path,
+			    k);
 		back_file(o, path, want, streams, b);
 	}
 }
@@ -509,7 +545,7 @@ output_tail(uint64_t id, size_t n, unsigned streams, procctl_line_fn fn,
 		if ((streams & (unsigned)l->stream) && ++k == n)
 			break;
 	memset(&b, 0, sizeof(b));
-	if (l == NULL && k < n && o->file != NULL) {
+	if (l == NULL && k < n && o->file_path != NULL) {
 		back_files(o, n - k, streams, &b);
 		for (i = b.n; i > 0; i--) {
 			tell(b.v[i - 1], fn, arg);
@@ -570,6 +606,7 @@ output_unfollow(uint64_t fid)
 int
 output_to_file(uint64_t id, const char *path, uint64_t max, unsigned backups)
 {
+	char *dup;
 	struct logfile *f;
 	struct output *o;
 
@@ -577,10 +614,17 @@ output_to_file(uint64_t id, const char *path, uint64_t max, unsigned backups)
 		errno = ENOENT;
 		return -1;
 	}
-	if ((f = logfile_get(path, max, backups)) == NULL)
+	if ((dup = strdup(path)) == NULL)
 		return -1;
+	if ((f = logfile_get(path, max, backups)) == NULL) {
+		free(dup);
+		return -1;
+	}
 	logfile_release(o->file);
 	o->file = f;
+	free(o->file_path);
+	o->file_path = dup;
+	o->file_backups = backups > 99 ? 99 : backups;
 	return 0;
 }
 

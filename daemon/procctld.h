@@ -567,12 +567,10 @@ struct logfile;
 struct logfile *logfile_get(const char *path, uint64_t max, unsigned backups);
 struct logfile *logfile_journal(const char *ident, pid_t pid);
 void	logfile_release(struct logfile *f);
-void	logfile_put(struct logfile *f, int64_t ms, const char *stream,
+void	logfile_put(struct logfile *f, int64_t ms, int stream,
 	    const char *text, size_t len);
 size_t	logfile_reopen_all(void);
 void	logfile_stop(void);
-const char *logfile_path(const struct logfile *f);
-unsigned logfile_backups(const struct logfile *f);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

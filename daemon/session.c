@@ -528,8 +528,11 @@ deliver_one(struct session *s, const struct procctl_ctx *p)
 
 	if (s->quit)
 		return;
-	/* A slow reader loses events, never replies. */
-	if (buf_avail(s->out) + buf_avail(&s->pushq) > limits.max_output / 4) {
+	/* A slow reader loses events (and followed lines), never replies:
+	 * past OUT_HIGH_WATER unread, so that a reader that never reads
+	 * costs that much, not a quarter of max_output. */
+	if (buf_avail(s->out) + buf_avail(&s->pushq) >
+	    OUT_HIGH_WATER(limits.max_output)) {
 		s->events_dropped++;
 		return;
 	}

@@ -20,6 +20,7 @@
 
 #define LOGS_DEFAULT	100
 #define LOGS_MAX	100000
+#define REPLY_MAX	(4 * 1024 * 1024)	/* bytes of lines in a reply */
 
 /* A connection following a process's output (`logs -f`). */
 struct follow {
@@ -245,7 +246,7 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	unsigned streams = 3;
 	struct gathered g;
 	struct proc *p;
-	size_t i;
+	size_t i, first, total;
 	long n = LOGS_DEFAULT;
 	char *end;
 
@@ -286,8 +287,16 @@ proc_cmd_logs(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 		H->reply_error(ctx, "ERR", "out of memory");
 		return;
 	}
-	H->reply_array(ctx, g.n);
-	for (i = 0; i < g.n; i++) {
+	/* The newest that fit in REPLY_MAX: a reply stays well within
+	 * what a connection may hold (max_output). */
+	for (i = g.n, total = 0; i > 0; i--) {
+		total += g.v[i - 1].len + 64;
+		if (total > REPLY_MAX)
+			break;
+	}
+	first = i;
+	H->reply_array(ctx, g.n - first);
+	for (i = first; i < g.n; i++) {
 		H->reply_map(ctx, 3);
 		H->reply_str(ctx, "time");
 		reply_ms(ctx, g.v[i].time_ms);

@@ -177,12 +177,26 @@ proc_output_parse(const char *s)
 	return -1;
 }
 
+/* S (LEN bytes) as one safe file name into OUT: letters, digits and
+ * "._:-", the rest '_', never "." or ".." or hidden. */
+static void
+file_name(char *out, size_t size, const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && i < size - 1; i++)
+		out[i] = isalnum((unsigned char)s[i]) ||
+		    strchr("._:-", s[i]) != NULL ? s[i] : '_';
+	out[i] = '\0';
+	if (out[0] == '.' || out[0] == '\0')
+		out[0] = '_';
+}
+
 void
-proc_output_setup(const struct proc *p, int output, size_t ring)
+proc_output_setup(const struct proc *p, int output, size_t ring, int adhoc)
 {
 	static int journal_said;
-	char path[512], name[128];
-	size_t i;
+	char path[512], name[128], user[80];
 
 	if (p->handle == 0 || output == OUTPUT_NULL)
 		return;
@@ -195,8 +209,15 @@ proc_output_setup(const struct proc *p, int output, size_t ring)
 		return;
 	}
 	if (output == OUTPUT_JOURNAL && H->abi_minor >= 6) {
-		snprintf(name, sizeof(name), "%.*s", (int)(p->name_len < 100 ?
-		    p->name_len : 100), p->name);
+		/* A user's process under its user's name: `run sshd` is no
+		 * way into journalctl -t sshd. */
+		if (adhoc)
+			snprintf(name, sizeof(name), "%s/%.*s", p->owner,
+			    (int)(p->name_len < 60 ? p->name_len : 60),
+			    p->name);
+		else
+			snprintf(name, sizeof(name), "%.*s", (int)(p->name_len <
+			    100 ? p->name_len : 100), p->name);
 		if (H->output_to_journal(proc_self, p->handle, name,
 		    p->pid) == -1 && !journal_said) {
 			journal_said = 1;	/* once, not per process */
@@ -208,14 +229,14 @@ proc_output_setup(const struct proc *p, int output, size_t ring)
 	}
 	if (output != OUTPUT_FILE)
 		return;
-	/* A file name of its name: nothing but what is safe in one. */
-	for (i = 0; i < p->name_len && i < sizeof(name) - 1; i++)
-		name[i] = isalnum((unsigned char)p->name[i]) ||
-		    strchr("._:-", p->name[i]) != NULL ? p->name[i] : '_';
-	name[i] = '\0';
-	if (name[0] == '.')
-		name[0] = '_';
-	snprintf(path, sizeof(path), "%s/%s.log", proc_conf.log_dir, name);
+	file_name(name, sizeof(name), p->name, p->name_len);
+	if (adhoc) {
+		file_name(user, sizeof(user), p->owner, strlen(p->owner));
+		snprintf(path, sizeof(path), "%s/%s/%s.log", proc_conf.log_dir,
+		    user, name);
+	} else
+		snprintf(path, sizeof(path), "%s/%s.log", proc_conf.log_dir,
+		    name);
 	if (H->output_to_file(proc_self, p->handle, path,
 	    proc_conf.log_max, (unsigned)proc_conf.log_backups) == -1)
 		H->log(proc_self, PROCCTL_LOG_WARN, "%s: %s (its output stays "

@@ -94,8 +94,12 @@ uint64_t proc_now_ms(void);
 /* PROCCTL_SPAWN_* for an output setting (OUTPUT_*). */
 unsigned proc_output_flags(int output);
 /* Where P's lines go once it has started (or been handed over): a ring
- * of RING bytes, and with output = file <log_dir>/<its name>.log too. */
-void	proc_output_setup(const struct proc *p, int output, size_t ring);
+ * of RING bytes, and with output = file <log_dir>/<its name>.log too --
+ * for a process a user started (ADHOC: `run`, `run --restart`),
+ * <log_dir>/<user>/<its name>.log, so that no user can name a process
+ * into another's file or a program's. */
+void	proc_output_setup(const struct proc *p, int output, size_t ring,
+	    int adhoc);
 /* log_ring's value: 0, or -1 if it is no size up to 64M. */
 int	proc_ring_parse(const char *s, size_t *out);
 /* "ring", "null", "inherit", "file", "journal": OUTPUT_*, or -1. */

@@ -236,7 +236,7 @@ started_cb(const struct procctl_started *st, void *arg)
 		return;
 	}
 	proc_started(p, st);
-	proc_output_setup(p, g->output, g->log_ring);
+	proc_output_setup(p, g->output, g->log_ring, g->adhoc);
 	g->limits = p->limits;
 	adhoc_started(g, p->pid, NULL);
 	if (g->nruns > 0) {
@@ -869,7 +869,7 @@ program_adopt(struct proc *p, const char *name)
 		return p;		/* an ad hoc record from now on */
 	p->prog = g;
 	p->ready = 1;		/* it was up: taken as ready */
-	proc_output_setup(p, g->output, g->log_ring);
+	proc_output_setup(p, g->output, g->log_ring, g->adhoc);
 	g->cur = p;
 	run_begin(g);
 	last_run(g)->start = p->started;

@@ -79,7 +79,7 @@ on_started(const struct procctl_started *st, void *arg)
 		return;
 	}
 	proc_started(p, st);
-	proc_output_setup(p, proc_conf.output, proc_conf.log_ring);
+	proc_output_setup(p, proc_conf.output, proc_conf.log_ring, 1);
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s started by %s (uid %u)",
 	    (int)p->pid, p->name, p->owner, (unsigned)p->uid);
 	/* The reply first: a client learns its pid before the event. */
@@ -417,7 +417,7 @@ proc_adopt(const struct procctl_adopted *a, void *arg)
 	if (*prog != '\0')
 		program_adopt(p, prog);	/* a program's run: its output */
 	if (p->prog == NULL)
-		proc_output_setup(p, proc_conf.output, proc_conf.log_ring);
+		proc_output_setup(p, proc_conf.output, proc_conf.log_ring, 1);
 	H->log(proc_self, PROCCTL_LOG_INFO, "%d %s (%s) adopted%s", (int)p->pid,
 	    p->name, p->owner, p->foreign ? " (not our child: its exit "
 	    "status will be unknown)" : "");

@@ -418,14 +418,15 @@ def test_one_writer_for_processes_of_one_name(make_daemon, logdir):
     b = run(d, "/bin/sh", "-c", script, "sh", "B")
 
     def every():
-        files = sorted(logdir.glob("sh.log*"))
+        # (a user's `run`: in a directory of that user's)
+        files = sorted((logdir / "root").glob("sh.log*"))
         return [x for p in files for x in file_lines(p)]
     wait_for(lambda: len(every()) == 4000, timeout=60)
     got = every()
     for who in ("A", "B"):
         mine = sorted(int(t.split()[2]) for s, t in got if t.startswith(who))
         assert mine == list(range(2000)), who
-    for p in logdir.glob("sh.log*"):
+    for p in (logdir / "root").glob("sh.log*"):
         assert p.stat().st_size <= 64 * 1024, p
     assert a != b
 
@@ -464,19 +465,27 @@ log_ring = lots
     assert r.returncode == 78 and "log_ring" in r.stderr, r.stderr
 
 
-def test_inherit_is_prefixed_with_the_process_name(make_daemon):
-    """output = inherit: each line in procctld's log after the name and pid
-    of the process that wrote it, escaped; a process cannot write a line
-    that passes for procctld's own."""
+def test_inherit_is_prefixed_with_the_process_name(make_daemon, tmp_path):
+    """output = inherit: each line in procctld's log as "info: output:
+    NAME[PID] STREAM: line", escaped; neither what a process writes nor
+    the name it chose can pass for a line of procctld's own."""
     d = make_daemon(default_ini(proc="output = inherit"))
     pid = run(d, "/bin/sh", "-c", r"echo hello; printf 'error: forged\n"
               r"\033[2Jx\n' >&2; exec sleep 3824")
     d.wait_log(r"sh\[%d\] stderr: \\x1b\[2Jx" % pid)
+    # A name of its own choosing (the program's file name).
+    fake = tmp_path / "warn: refused uid 1001 (bob)"
+    os.symlink("/bin/echo", fake)
+    pid2 = run(d, str(fake), "spoof")
+    d.wait_log(r"\[%d\] stdout: spoof" % pid2)
     log = d.log()
-    assert "sh[%d] stdout: hello" % pid in log
-    assert "sh[%d] stderr: error: forged" % pid in log
+    assert "procctld: info: output: sh[%d] stdout: hello" % pid in log
+    assert "procctld: info: output: sh[%d] stderr: error: forged" % pid in log
+    assert "procctld: info: output: warn: refused uid 1001 (bob)[%d] " \
+        "stdout: spoof" % pid2 in log, log
     for line in log.splitlines():
         assert not line.startswith("error: forged"), line
+        assert not line.startswith("procctld: warn: refused"), line
     assert "\x1b" not in log
 
 
@@ -507,7 +516,7 @@ def test_a_full_disk_drops_lines_counted_in_the_file(make_daemon, tmp_path):
         d.wait_log(r"sh\.log: write: No space left on device")
         filler.unlink()
         gate.touch()
-        f = Path(mnt) / "sh.log"
+        f = Path(mnt) / "root" / "sh.log"
         wait_for(lambda: ("stdout", "after") in file_lines(f))
         got = file_lines(f)
         i = got.index(("stdout", "after"))
