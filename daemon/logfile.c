@@ -289,8 +289,8 @@ write_out(struct logfile *f, const struct chunk *c, uint64_t dropped,
 	pthread_mutex_lock(&mu);
 	if (lost > 0)
 		f->dropped += lost;
-	else
-		f->err = 0;		/* written again: a new failure is said */
+	else if (f->err_said)	/* written again, and what failed was said: */
+		f->err = 0;	/* a new failure is said again */
 	pthread_mutex_unlock(&mu);
 }
 

@@ -767,3 +767,146 @@ def test_interrupted_follow_exits_130(make_daemon, what):
         assert all(l.startswith("20") and " stdout  tick " in l
                    for l in lines[1:]), lines
     assert d.ctl("ping").stdout == "PONG\n"
+
+
+# ---- regressions from the hostile review of output files ----
+
+def test_users_processes_of_one_name_have_files_of_their_own(
+        make_daemon, public_sock, logdir):
+    """A user's `run` writes <log_dir>/<user>/<name>.log: root's `sh` and
+    nobody's `sh` no longer share sh.log, and nobody's `logs` (which
+    reaches back into its file) never shows root's lines."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to connect as another user")
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0666",
+                                proc="output = file\nlog_dir = %s" % logdir),
+                    sock=public_sock)
+    gate = Path(public_sock).parent / "gate"
+    nobody = pwd.getpwnam("nobody")
+    c = d.raw_as(nobody.pw_uid, nobody.pw_gid)
+    theirs = c.call("RUN", "--detach", "/bin/sh", "-c", gated(
+        gate, "true", "echo mine"))
+    assert isinstance(theirs, int), theirs
+    mine = run(d, "/bin/sh", "-c", "echo root-secret; exec sleep 3840")
+    wait_for(lambda: (logdir / "root" / "sh.log").exists() and
+             "root-secret" in (logdir / "root" / "sh.log").read_text())
+    gate.touch()
+    wait_for(lambda: (logdir / "nobody" / "sh.log").exists() and
+             "mine" in (logdir / "nobody" / "sh.log").read_text())
+    got = c.call("LOGS", "-n", "1000", str(theirs))
+    assert len(got) == 1 and "mine" in repr(got), got
+    assert "root-secret" not in (logdir / "nobody" / "sh.log").read_text()
+    assert mine != theirs
+
+
+def test_a_rotation_that_cannot_be_done_is_turned_off(make_daemon, logdir):
+    """Renames refused in the file's directory: said once, the file goes
+    on growing (it used to spin the writer thread forever, write nothing
+    more, and keep the server from ending)."""
+    root_dir = logdir / "root"
+    root_dir.mkdir()
+    os.chmod(root_dir, 0o755)                 # root's: nobody cannot rename
+    f = root_dir / "sh.log"
+    f.write_text("")
+    nobody = pwd.getpwnam("nobody")
+    os.chown(f, nobody.pw_uid, nobody.pw_gid)  # but may write the file
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s\n"
+                                "log_max = 2K" % logdir))
+    gate = logdir / "gate"
+    run(d, "/bin/sh", "-c", gated(gate, "seq 1 500", "echo after"))
+    d.wait_log(r"sh\.log: cannot rotate \(Permission denied")
+    gate.touch()
+    wait_for(lambda: "stdout after\n" in f.read_text())
+    assert f.stat().st_size > 2048
+    assert d.ctl("ping").stdout == "PONG\n"
+    d.stop()                                   # ends, and promptly
+
+
+def test_a_fifo_in_log_dir_holds_nobody(make_daemon, logdir):
+    """A FIFO (or any file not the server's own) where a log file would
+    be: refused at once, said, the lines stay in the ring; it used to
+    block the server in open() for everyone."""
+    (logdir / "root").mkdir()
+    os.chmod(logdir / "root", 0o777)
+    os.mkfifo(logdir / "root" / "sh.log")
+    os.chmod(logdir / "root" / "sh.log", 0o666)
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s" % logdir))
+    pid = run(d, "/bin/sh", "-c", "echo kept; exec sleep 3841")
+    assert d.ctl("ping").stdout == "PONG\n"
+    wait_for(lambda: [x["line"] for x in logs(d, str(pid))] == ["kept"])
+    d.wait_log(r"sh\.log: [^(]+ \(its output stays in the ring\)")
+
+
+def test_ended_processes_give_their_files_back(make_daemon, logdir):
+    """A file stays open while its process can write; after that, its
+    fd goes (300 ended processes of distinct names held 300 fds)."""
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s" % logdir))
+    srv = d.server_pid
+
+    def fds():
+        return len(os.listdir("/proc/%d/fd" % srv))
+    before = fds()
+    tools = logdir.parent / "bin"
+    tools.mkdir()
+    for i in range(60):
+        os.symlink("/bin/echo", tools / ("w%d" % i))
+    pids = [run(d, str(tools / ("w%d" % i)), "line") for i in range(60)]
+    wait_for(lambda: all(logs(d, str(p)) == [] or
+                         logs(d, str(p))[0]["line"] == "line"
+                         for p in pids[-3:]))
+    wait_for(lambda: fds() <= before + 2, timeout=60)
+    # Their lines are still there to read, from the files too.
+    assert logs(d, str(pids[0]))[0]["line"] == "line"
+
+
+def test_since_rejects_impossible_times(make_daemon):
+    d = make_daemon(default_ini())
+    pid = run(d, "/bin/sh", "-c", "echo x; exec sleep 3842")
+    for bad in ("2026-11-26T10:00+", "2026-11-26T10:00-", "2026-02-31",
+                "2025-02-29", "2026-11-26T10:00:00+24:00",
+                "1969-12-31T23:59:59.999Z"):
+        r = d.ctl("logs", "--since", bad, str(pid))
+        assert r.returncode != 0 and "--since" in r.stderr, (bad, r.stderr)
+    assert d.ctl("logs", "--since", "2024-02-29", str(pid)).returncode == 0
+
+
+def test_a_huge_logs_reply_stays_within_bounds(make_daemon, logdir):
+    """logs -n 100000 of a process with big files: a reply of at most a
+    few MiB (the newest lines), never one that loses the connection."""
+    d = make_daemon(default_ini(proc="output = file\nlog_dir = %s\n"
+                                "log_ring = 4K" % logdir))
+    pid = run(d, "/bin/sh", "-c", "yes 'a line that is long enough to fill "
+              "files quickly, over and over' | head -n 200000; echo last; "
+              "exec sleep 3843")
+    wait_for(lambda: [x["line"] for x in logs(d, "-n", "1", str(pid))] ==
+             ["last"], timeout=120)
+    r = d.ctl("logs", "-n", "100000", str(pid), json=True)
+    assert r.returncode == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert 1000 < len(got) <= 100000 and got[-1]["line"] == "last"
+    assert sum(len(x["line"]) for x in got) <= 4 * 1024 * 1024
+    assert d.ctl("ping").stdout == "PONG\n"
+
+
+def test_readers_that_never_read_cost_little(make_daemon):
+    """Twenty `logs -f` connections that never read, on a flood: the
+    server's memory stays bounded (each used to cost about 6.5 MB)."""
+    d = make_daemon(default_ini())
+    srv = d.server_pid
+    gate = Path(d.tmp) / "gate"
+    size = 30_000_000 if SANITIZED else 100_000_000
+    pid = run(d, "/bin/sh", "-c", gated(
+        gate, "true", "yes 'flooding the followers, line after line' | "
+        "head -c %d; echo flood-done" % size))
+    before = rss_kb(srv)
+    stalled = []
+    for _ in range(20):
+        c = d.raw()
+        c.send(b"HELLO 3\r\nLOGS -f %d\r\n" % pid)
+        stalled.append(c)
+    gate.touch()
+    wait_for(lambda: any(x["line"].endswith("flood-done") for x in
+                         logs(d, "-n", "3", str(pid))), timeout=300)
+    grown = rss_kb(srv) - before
+    assert SANITIZED or grown < 20 * 1024, "server RSS grew %d KiB" % grown
+    assert d.ctl("ping").stdout == "PONG\n"
