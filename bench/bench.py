@@ -993,7 +993,9 @@ def log_through_file(b, d, sock):
     """`run logwriter` with output = file: lines per second from the
     request to the file holding every line (and the exit seen), the
     seconds to the exit, and how many lines are missing."""
-    path = os.path.join(d, "logwriter.log")
+    # (a user's `run` writes <log_dir>/<user>/<name>.log)
+    path = os.path.join(d, pwd.getpwuid(os.getuid()).pw_name,
+                        "logwriter.log")
     want = LOG_LINES * (LOG_PREFIX + LOG_LEN)
     pid, t_exit, c, t0 = run_until_exit(sock, [b.helper("logwriter"),
                                                str(LOG_LINES), str(LOG_LEN)])

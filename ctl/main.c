@@ -19,6 +19,7 @@
 #include "ctl.h"
 
 static int following;	/* the command goes on after its reply */
+static int streams;	/* it could: its --json output is NDJSON */
 
 /*
  * Does ARGV (a command line) ask to follow?  By the protocol's
@@ -31,13 +32,20 @@ static int
 asks_follow(const struct resp_value *hello, int argc, char **argv)
 {
 	struct cmd_table tab;
+	size_t i;
 	int yes;
 
-	if (argc < 2 || cmdinfo_parse_one(&tab, resp_map_get(hello,
+	streams = 0;
+	if (argc < 1 || cmdinfo_parse_one(&tab, resp_map_get(hello,
 	    "commands"), argv[0]) == -1)
 		return 0;
-	yes = tab.n == 1 && cmdinfo_option_given(&tab.v[0], argc,
-	    (const char *const *)argv, CMD_FOLLOW_OPTION);
+	/* A command that can follow prints its lines the same way whether
+	 * it does or not: with --json, one object a line (NDJSON). */
+	for (i = 0; tab.n == 1 && i < tab.v[0].nopts; i++)
+		if (strcmp(tab.v[0].opts[i].name, CMD_FOLLOW_OPTION) == 0)
+			streams = 1;
+	yes = argc >= 2 && tab.n == 1 && cmdinfo_option_given(&tab.v[0],
+	    argc, (const char *const *)argv, CMD_FOLLOW_OPTION);
 	cmdinfo_free(&tab);
 	return yes;
 }
@@ -179,9 +187,10 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 	if ((failed = v.type == RESP_T_ERROR)) {
 		fprintf(stderr, "procctl: %s\n", error_message(v.str));
 		rc = error_exit_code(v.str);
-	} else if (json && following && v.type == RESP_T_ARRAY) {
+	} else if (json && (following || streams) &&
+	    v.type == RESP_T_ARRAY) {
 		/* A stream: NDJSON, each element a line, as the pushes
-		 * that follow will be. */
+		 * that follow (would) be. */
 		for (i = 0; i < v.n; i++)
 			render_json(stdout, &v.elem[i]);
 	} else if (json)

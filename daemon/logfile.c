@@ -52,9 +52,10 @@
 #include "procctld.h"
 #include "rotate.h"
 
-#define PENDING_MAX	(256 * 1024)	/* per target, not yet written */
+#define PENDING_MAX	(1024 * 1024)	/* per target, not yet written */
+#define BUSY_AT		(256 * 1024)	/* its processes should wait */
 #define TOTAL_MAX	(16 * 1024 * 1024)
-#define SPARE_KEEP	(64 * 1024)	/* a bigger buffer is let go */
+#define SPARE_KEEP	PENDING_MAX	/* a bigger buffer is let go */
 #define STOP_WAIT_S	2		/* for the thread, at the end */
 
 struct chunk {
@@ -82,6 +83,7 @@ struct logfile {
 	uint64_t	 refused;	/* by the loop, not yet said */
 	uint64_t	 dropped;	/* not written, not yet said */
 	int		 queued;	/* on the work list */
+	int		 waited;	/* found busy: say when it is not */
 	int		 reopen, closing;
 	int		 err, err_said;	/* the thread's last failure */
 	const char	*err_what;
@@ -100,8 +102,11 @@ static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static pthread_t writer;
 static int writer_running, stopping;
 static size_t total;		/* pending bytes, all targets */
-static int news_fd = -1;	/* the thread's failures, for the loop */
+static int news_fd = -1;	/* the thread's news, for the loop */
 static struct watch *news_watch;
+static int room_said;		/* under the lock: news of room sent */
+static int held;		/* the loop holds the lock (logfile_hold) */
+static void (*on_room)(void);	/* the loop's: targets busy have room */
 
 /* PATH for appending (TRUNCATE: emptied): an fd, or -1 with errno.
  * EPERM: a file that is not a regular one of ours with one link. */
@@ -323,6 +328,11 @@ writer_main(void *arg)
 		backups = f->backups;
 		f->reopen = 0;
 		f->dropped = 0;
+		if (f->waited) {	/* its processes wait: room now */
+			f->waited = 0;
+			room_said = 1;
+			(void)eventfd_write(news_fd, 1);
+		}
 		pthread_mutex_unlock(&mu);
 
 		if (reopen && f->fd != -1) {
@@ -379,6 +389,7 @@ on_news(int fd, unsigned events, void *arg)
 {
 	struct logfile *f;
 	eventfd_t v;
+	int room;
 
 	(void)events;
 	(void)arg;
@@ -388,7 +399,18 @@ on_news(int fd, unsigned events, void *arg)
 		say_failure(f);
 	LIST_FOREACH(f, &journals, link)
 		say_failure(f);
+	room = room_said;
+	room_said = 0;
 	pthread_mutex_unlock(&mu);
+	if (room && on_room != NULL)
+		on_room();
+}
+
+/* FN is called (on the loop) when targets found busy have room again. */
+void
+logfile_on_room(void (*fn)(void))
+{
+	on_room = fn;
 }
 
 static int
@@ -594,11 +616,13 @@ logfile_put(struct logfile *f, int64_t ms, int stream, const char *text,
 	char note[64];
 	int n;
 
-	pthread_mutex_lock(&mu);
+	if (!held)
+		pthread_mutex_lock(&mu);
 	if (f->pending.len + len + 192 > PENDING_MAX ||
 	    total + len + 192 > TOTAL_MAX) {
 		f->refused++;
-		pthread_mutex_unlock(&mu);
+		if (!held)
+			pthread_mutex_unlock(&mu);
 		return;
 	}
 	if (f->refused > 0) {
@@ -610,7 +634,41 @@ logfile_put(struct logfile *f, int64_t ms, int stream, const char *text,
 	if (append(f, ms, stream, text, len) == -1)
 		f->refused++;
 	enqueue(f);
+	if (!held)
+		pthread_mutex_unlock(&mu);
+}
+
+/* The lines of one read go in under one taking of the lock (a read is
+ * thousands of lines): logfile_put between these two takes it no more.
+ * Nothing else of this file may be called in between. */
+void
+logfile_hold(void)
+{
+	pthread_mutex_lock(&mu);
+	held = 1;
+}
+
+void
+logfile_unhold(void)
+{
+	held = 0;
 	pthread_mutex_unlock(&mu);
+}
+
+/* F has BUSY_AT bytes waiting or more (or all targets together half
+ * their bound): its processes should wait -- logfile_on_room's FN says
+ * when they need no more. */
+int
+logfile_busy(struct logfile *f)
+{
+	int busy;
+
+	pthread_mutex_lock(&mu);
+	busy = f->pending.len >= BUSY_AT || total >= TOTAL_MAX / 2;
+	if (busy)
+		f->waited = 1;
+	pthread_mutex_unlock(&mu);
+	return busy;
 }
 
 /* Every file closed and opened again by its name (after an external

@@ -40,6 +40,8 @@
 #define BACK_READ_MAX	(4 * 1024 * 1024)	/* of files, for one tail */
 #define BACK_BLOCK	(64 * 1024)
 #define BACK_FRAG	(LINE_MAX_BYTES + 128)	/* a file line, at most */
+#define PAUSE_POLL_MS	100	/* a paused output looks again after this */
+#define PAUSE_MAX_MS	1000	/* then its lines are dropped, not waited for */
 #define PARTIAL_MS	250	/* a line without its newline waits this */
 
 struct line {
@@ -82,6 +84,10 @@ struct output {
 	uint64_t	 dropped;	/* lines the ring let go */
 	int64_t		 born_ms;	/* when the process started */
 	int		 ended;		/* the process has ended */
+	int		 paused;	/* its file is behind: not read */
+	int		 overflow;	/* behind for PAUSE_MAX_MS: read, dropped */
+	int64_t		 paused_at;
+	LIST_ENTRY(output) plink;	/* paused ones */
 	int		 grown[2];	/* its pipe, once (PIPE_GROWN) */
 };
 LIST_HEAD(outlist, output);
@@ -90,6 +96,8 @@ static struct outlist buckets[NBUCKETS];
 static TAILQ_HEAD(, output) ended = TAILQ_HEAD_INITIALIZER(ended);
 static size_t nended;
 static uint64_t partial_timer;	/* armed while a partial line waits */
+static LIST_HEAD(, output) paused = LIST_HEAD_INITIALIZER(paused);
+static uint64_t pause_timer;	/* armed while one is paused */
 static uint64_t next_follower = 1;
 
 static void arm_partial(void);
@@ -108,31 +116,45 @@ find(uint64_t id)
 
 
 static void
-tell_followers(struct output *o, const struct line *l)
+tell_followers(struct output *o, int64_t ms, int stream, const char *s,
+    size_t len)
 {
 	struct follower *f, *next;
 	struct procctl_line pl;
 
 	memset(&pl, 0, sizeof(pl));
-	pl.time_ms = l->time_ms;
-	pl.stream = l->stream;
-	pl.text = l->text;
-	pl.len = l->len;
+	pl.time_ms = ms;
+	pl.stream = stream;
+	pl.text = s;
+	pl.len = len;
 	/* One may go as it is told (its connection closes). */
 	for (f = LIST_FIRST(&o->followers); f != NULL; f = next) {
 		next = LIST_NEXT(f, link);
-		if (f->streams & (unsigned)l->stream)
+		if (f->streams & (unsigned)stream)
 			f->fn(&pl, f->arg);
 	}
 }
 
-/* One line of STREAM into O's ring, the oldest going for room. */
+/* One line of STREAM, read at NOW: to its followers, its file, journald
+ * or procctld's log; and (RING) into O's ring, the oldest going for
+ * room.  A line not RING is one the ring would let go before this read
+ * is done: it is counted as let go, not copied in and out. */
 static void
-add_line(struct output *o, int stream, const char *s, size_t len, int64_t now)
+add_line(struct output *o, int stream, const char *s, size_t len, int64_t now,
+    int ring)
 {
 	struct line *l, *old;
 
-	if ((l = malloc(sizeof(*l) + len)) == NULL) {
+	if (!LIST_EMPTY(&o->followers))
+		tell_followers(o, now, stream, s, len);
+	if (o->file != NULL)
+		logfile_put(o->file, now, stream, s, len);
+	if (o->journal != NULL)
+		logfile_put(o->journal, now, stream, s, len);
+	if (o->logname != NULL)
+		log_output(o->logname, stream == 1 ? "stdout" : "stderr", s,
+		    len);
+	if (!ring || (l = malloc(sizeof(*l) + len)) == NULL) {
 		o->dropped++;
 		return;
 	}
@@ -142,14 +164,6 @@ add_line(struct output *o, int stream, const char *s, size_t len, int64_t now)
 	memcpy(l->text, s, len);
 	TAILQ_INSERT_TAIL(&o->lines, l, link);
 	o->bytes += sizeof(*l) + len;
-	tell_followers(o, l);
-	if (o->file != NULL)
-		logfile_put(o->file, l->time_ms, stream, l->text, l->len);
-	if (o->journal != NULL)
-		logfile_put(o->journal, l->time_ms, stream, l->text, l->len);
-	if (o->logname != NULL)
-		log_output(o->logname, stream == 1 ? "stdout" : "stderr",
-		    l->text, l->len);
 	while (o->bytes > o->ring_max && (old = TAILQ_FIRST(&o->lines)) != l) {
 		TAILQ_REMOVE(&o->lines, old, link);
 		o->bytes -= sizeof(*old) + old->len;
@@ -158,12 +172,35 @@ add_line(struct output *o, int stream, const char *s, size_t len, int64_t now)
 	}
 }
 
+/* Where in S (N bytes) the whole lines begin that O's ring will still
+ * hold once they are all in: those before go through it only. */
+static const char *
+ring_from(const struct output *o, const char *s, size_t n)
+{
+	const char *end, *nl, *start;
+	size_t held = 0;
+
+	if ((end = memrchr(s, '\n', n)) == NULL)
+		return s;
+	for (;;) {
+		nl = end > s ? memrchr(s, '\n', (size_t)(end - s)) : NULL;
+		start = nl != NULL ? nl + 1 : s;
+		held += sizeof(struct line) + (size_t)(end - start);
+		if (held > o->ring_max)	/* the newest is always held */
+			return held == sizeof(struct line) +
+			    (size_t)(end - start) ? start : end + 1;
+		if (nl == NULL)
+			return s;
+		end = nl;
+	}
+}
+
 /* Bytes S of stream I, read at NOW: whole lines to the ring, the rest
  * kept. */
 static void
 split(struct output *o, int i, const char *s, size_t n, int64_t now)
 {
-	const char *nl;
+	const char *nl, *keep = ring_from(o, s, n);
 	size_t take;
 
 	while (n > 0) {
@@ -172,7 +209,7 @@ split(struct output *o, int i, const char *s, size_t n, int64_t now)
 			take = (size_t)(nl - s);
 		if (o->partlen[i] == 0 && nl != NULL &&
 		    take <= LINE_MAX_BYTES) {	/* whole, as it is in S */
-			add_line(o, i + 1, s, take, now);
+			add_line(o, i + 1, s, take, now, s >= keep);
 			s += take + 1;
 			n -= take + 1;
 			continue;
@@ -192,7 +229,7 @@ split(struct output *o, int i, const char *s, size_t n, int64_t now)
 			arm_partial();		/* the rest is to come */
 			break;
 		}
-		add_line(o, i + 1, o->part[i], o->partlen[i], now);
+		add_line(o, i + 1, o->part[i], o->partlen[i], now, 1);
 		o->partlen[i] = 0;
 	}
 }
@@ -219,7 +256,7 @@ flush_partials(void *arg)
 					continue;
 				}
 				add_line(o, i + 1, o->part[i], o->partlen[i],
-				    now);
+				    now, 1);
 				o->partlen[i] = 0;
 			}
 	if (waiting)
@@ -253,7 +290,7 @@ close_stream(struct output *o, int i)
 {
 	if (o->partlen[i] > 0)		/* its last line had no newline */
 		add_line(o, i + 1, o->part[i], o->partlen[i],
-		    clock_ms(CLOCK_REALTIME));
+		    clock_ms(CLOCK_REALTIME), 1);
 	o->partlen[i] = 0;
 	if (o->w[i] != NULL)
 		loop_unwatch(o->w[i]);
@@ -262,6 +299,94 @@ close_stream(struct output *o, int i)
 		close(o->fd[i]);
 	o->fd[i] = -1;
 	done_writing(o);
+}
+
+static void on_readable(int fd, unsigned events, void *arg);
+
+/* O's file (or journald) has half its bound waiting. */
+static int
+behind(struct output *o)
+{
+	return (o->file != NULL && logfile_busy(o->file)) ||
+	    (o->journal != NULL && logfile_busy(o->journal));
+}
+
+static void
+watch_streams(struct output *o)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (o->fd[i] != -1 && o->w[i] == NULL &&
+		    (o->w[i] = loop_watch(o->fd[i], LOOP_READ, on_readable,
+		    o)) == NULL)
+			close_stream(o, i);
+}
+
+static void
+resume(struct output *o, int overflow)
+{
+	LIST_REMOVE(o, plink);
+	o->paused = 0;
+	o->overflow = overflow;
+	watch_streams(o);
+}
+
+static void
+look_again(void *arg)
+{
+	struct output *o, *next;
+	int64_t now = clock_ms(CLOCK_MONOTONIC);
+
+	(void)arg;
+	pause_timer = 0;
+	for (o = LIST_FIRST(&paused); o != NULL; o = next) {
+		next = LIST_NEXT(o, plink);
+		if (!behind(o))
+			resume(o, 0);
+		else if (now - o->paused_at >= PAUSE_MAX_MS)
+			resume(o, 1);	/* the disk is stuck: drop, counted */
+	}
+	if (!LIST_EMPTY(&paused))
+		pause_timer = loop_timer_add(PAUSE_POLL_MS, look_again, NULL);
+}
+
+/* The writer has caught up with files that were behind (logfile.c). */
+static void
+on_room(void)
+{
+	struct output *o, *next;
+
+	for (o = LIST_FIRST(&paused); o != NULL; o = next) {
+		next = LIST_NEXT(o, plink);
+		if (!behind(o))
+			resume(o, 0);
+	}
+}
+
+/*
+ * O's file is behind its process: its pipes are not read until the
+ * writer has caught up, and the process waits on its pipe as it would
+ * on a slow terminal -- nothing lost, nothing held in memory.  One the
+ * writer leaves behind for PAUSE_MAX_MS (a disk that does not answer)
+ * is read again, and what its file cannot take is dropped and counted.
+ */
+static void
+pause_output(struct output *o)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		if (o->w[i] != NULL)
+			loop_unwatch(o->w[i]);
+		o->w[i] = NULL;
+	}
+	o->paused = 1;
+	o->paused_at = clock_ms(CLOCK_MONOTONIC);
+	LIST_INSERT_HEAD(&paused, o, plink);
+	logfile_on_room(on_room);
+	if (pause_timer == 0)
+		pause_timer = loop_timer_add(PAUSE_POLL_MS, look_again, NULL);
 }
 
 /* One read of a stream.  A pipe a read filled is grown once (its
@@ -275,13 +400,23 @@ on_readable(int fd, unsigned events, void *arg)
 	int i = fd == o->fd[0] ? 0 : 1;
 
 	(void)events;
+	if (o->overflow && !behind(o))
+		o->overflow = 0;
+	else if (!o->overflow && behind(o)) {
+		pause_output(o);
+		return;
+	}
 	n = read(fd, buf, sizeof(buf));
 	if (n > 0) {
 		if (!o->grown[i] && (size_t)n >= 64 * 1024) {
 			o->grown[i] = 1;
 			(void)fcntl(fd, F_SETPIPE_SZ, PIPE_GROWN);
 		}
+		if (o->file != NULL || o->journal != NULL)
+			logfile_hold();
 		split(o, i, buf, (size_t)n, clock_ms(CLOCK_REALTIME));
+		if (o->file != NULL || o->journal != NULL)
+			logfile_unhold();
 	} else if (n == 0 || (errno != EAGAIN && errno != EINTR))
 		close_stream(o, i);
 }
@@ -296,6 +431,8 @@ output_free(struct output *o)
 		LIST_REMOVE(f, link);
 		free(f);
 	}
+	if (o->paused)
+		LIST_REMOVE(o, plink);
 	logfile_release(o->file);
 	logfile_release(o->journal);
 	free(o->file_path);
@@ -706,6 +843,9 @@ output_free_all(void)
 	if (partial_timer != 0)
 		loop_timer_cancel(partial_timer);
 	partial_timer = 0;
+	if (pause_timer != 0)
+		loop_timer_cancel(pause_timer);
+	pause_timer = 0;
 	for (i = 0; i < NBUCKETS; i++)
 		while ((o = LIST_FIRST(&buckets[i])) != NULL)
 			output_free(o);

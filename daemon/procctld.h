@@ -570,6 +570,10 @@ void	logfile_release(struct logfile *f);
 void	logfile_put(struct logfile *f, int64_t ms, int stream,
 	    const char *text, size_t len);
 size_t	logfile_reopen_all(void);
+int	logfile_busy(struct logfile *f);
+void	logfile_on_room(void (*fn)(void));
+void	logfile_hold(void);
+void	logfile_unhold(void);
 void	logfile_stop(void);
 void	children_free(void);
 

@@ -17,9 +17,11 @@ from conftest import SANITIZED, default_ini, wait_for
 
 
 def logs(d, *args):
+    """`procctl --json logs ARGS`: NDJSON, one {time, stream, line} a
+    line (as `logs -f --json` goes on)."""
     r = d.ctl("logs", *args, json=True)
     assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)
+    return [json.loads(l) for l in r.stdout.splitlines()]
 
 
 def run(d, *args):
@@ -882,7 +884,7 @@ def test_a_huge_logs_reply_stays_within_bounds(make_daemon, logdir):
              ["last"], timeout=120)
     r = d.ctl("logs", "-n", "100000", str(pid), json=True)
     assert r.returncode == 0, r.stderr
-    got = json.loads(r.stdout)
+    got = [json.loads(l) for l in r.stdout.splitlines()]
     assert 1000 < len(got) <= 100000 and got[-1]["line"] == "last"
     assert sum(len(x["line"]) for x in got) <= 4 * 1024 * 1024
     assert d.ctl("ping").stdout == "PONG\n"

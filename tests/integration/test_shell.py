@@ -311,7 +311,8 @@ def ring_tick(d, pid):
     """The number of the last line in PID's ring (0 before the first)."""
     r = d.ctl("logs", "-n", "1", str(pid), json=True)
     assert r.returncode == 0, r.stderr
-    line = json.loads(r.stdout)[0]["line"]
+    got = [json.loads(l) for l in r.stdout.splitlines()]   # NDJSON
+    line = got[0]["line"] if got else ""
     return int(line.split()[1]) if line.startswith("tick ") else 0
 
 
