@@ -223,14 +223,13 @@ take_user_slot(struct session *s, uid_t uid)
 	return 0;
 }
 
+/* S's user has no slot left: the words for them into MSG, a log line,
+ * and the session closes once they are sent. */
 static void
-refuse_slot(struct session *s, struct buf *out)
+slot_refusal(struct session *s, char *msg, size_t size)
 {
-	char msg[160];
-
-	snprintf(msg, sizeof(msg), "too many connections of user '%s' "
+	snprintf(msg, size, "too many connections of user '%s' "
 	    "(max_clients_per_user is %zu)", s->user, slots_per_user());
-	resp_put_error(out, "LIMIT", msg);
 	log_warn("refused uid %u (%s) %s: max_clients_per_user (%zu) "
 	    "reached", (unsigned)s->caller.uid, s->user, s->peer,
 	    slots_per_user());
@@ -308,6 +307,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
     void *conn)
 {
 	struct session *s;
+	char msg[160];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -343,7 +343,8 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 		return s;
 	}
 	if (take_user_slot(s, p->uid) == -1) {
-		refuse_slot(s, s->out);
+		slot_refusal(s, msg, sizeof(msg));
+		resp_put_error(s->out, "LIMIT", msg);
 		return s;
 	}
 	s->policy_gen = access_generation();
@@ -356,7 +357,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 void
 session_cert_user(struct session *s, const char *user)
 {
-	char msg[128];
+	char msg[160];
 	int rc;
 
 	if (user == NULL) {
@@ -374,7 +375,8 @@ session_cert_user(struct session *s, const char *user)
 		return;
 	}
 	if (rc == -3) {
-		refuse_slot(s, s->out);
+		slot_refusal(s, msg, sizeof(msg));
+		resp_put_error(s->out, "LIMIT", msg);
 		return;
 	}
 	if (rc == -1)
@@ -803,14 +805,8 @@ on_verdict(void *owner, int verdict)
 		    "procctld", s->try_user);
 		s->quit = 1;
 	} else {
-		snprintf(msg, sizeof(msg), "too many connections of user "
-		    "'%.64s' (max_clients_per_user is %zu)", s->try_user,
-		    slots_per_user());
-		log_warn("refused %s (uid %u) from %s: max_clients_per_user "
-		    "(%zu) reached", s->user, (unsigned)s->caller.uid,
-		    s->peer, slots_per_user());
+		slot_refusal(s, msg, sizeof(msg));
 		reply_error(d, "LIMIT", "%s", msg);
-		s->quit = 1;
 	}
 	reply_finish(d);
 	s->dispatching = 0;

@@ -11,20 +11,19 @@ or remote, authenticated or not, takes the daemon from the others.
   secrets are stored as crypt(3) hashes (plain text is refused, with the
   command that makes the line), and `procctld --hash-secret` makes them.
 
-The numbers are drawn for each run: the limits hold whatever they are."""
-import grp
-import os
+The numbers are drawn for each run: the limits hold whatever they are.
+Two cases that need the real users and the PKI of test_security.py live
+there (test_one_user_cannot_take_every_slot,
+test_tls_handshake_not_finished_closed_after_auth_timeout): session
+fixtures are not to be imported into another module, where they would be
+made a second time."""
 import random
 import re
 import signal
 import socket
 import subprocess
 
-import pytest
-
 from conftest import PROCCTLD, Error, Raw, hashed, wait_for
-from test_security import (ctl_as, needs_root, pki, policy_ini,  # noqa: F401
-                           pubdir, tls_ctl, tls_ini, users)
 from test_tcp import Tcp, decided, free_port, tcp_daemon, tcp_ini
 
 NOAUTH = "-NOAUTH Authentication required."
@@ -60,34 +59,6 @@ def tcp_with(make_daemon, tmp_path, tcp_extra="", daemon_extra=""):
 
 
 # ---- connection slots ----
-
-@needs_root
-def test_one_user_cannot_take_every_slot(make_daemon, users, pubdir):
-    """A local user holding all of their max_clients_per_user leaves the
-    others their slots: the next connection of theirs reads -LIMIT, and
-    another user's `procctl list` works."""
-    k = random.randint(3, 9)
-    d = make_daemon(policy_ini(daemon="socket_mode = 0666\nmax_clients = "
-                               "%d\nmax_clients_per_user = %d" % (k + 1, k)),
-                    sock=os.path.join(pubdir, "s.sock"))
-    uid, gid = users["pcts-a"], grp.getgrnam("pcts-users").gr_gid
-    held = [d.raw_as(uid, gid) for _ in range(k)]
-    for c in held:
-        assert c.call("ping") == "PONG"
-    over = d.raw_as(uid, gid)
-    r = over.read()
-    assert isinstance(r, Error) and r.code == "LIMIT", r
-    assert "too many connections of user 'pcts-a' (max_clients_per_user " \
-        "is %d)" % k in r.text
-    assert over.closed()
-    r = ctl_as("pcts-b", d, "list")
-    assert r.returncode == 0, r.stderr
-    d.wait_log(r"refused uid %d \(pcts-a\) local pid \d+: "
-               r"max_clients_per_user \(%d\) reached" % (uid, k))
-    # A slot given back is a slot again.
-    held.pop().close()
-    wait_for(lambda: ctl_as("pcts-a", d, "list").returncode == 0)
-
 
 def test_tcp_pool_is_apart_from_local(make_daemon, tmp_path):
     """Idle, unauthenticated TCP connections filling [tcp] max_clients
@@ -143,18 +114,6 @@ def test_unauthenticated_tcp_closed_after_auth_timeout(make_daemon, tmp_path):
                r"within auth_timeout \(1000 ms\); closing")
     # Its deadline has passed too (it was accepted first): it stays.
     assert authed.cmd("add", "1", "2") == ":3"
-
-
-def test_tls_handshake_not_finished_closed_after_auth_timeout(
-        make_daemon, pki, tmp_path):
-    d = tcp_daemon(make_daemon, lambda ports: tls_ini(
-        pki, tmp_path, ["127.0.0.1:%d" % ports[0]]) + "auth_timeout = 0.5\n")
-    s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
-    assert eof(s)
-    d.wait_log(r"client \d+ from 127\.0\.0\.1:\d+: no TLS handshake within "
-               r"auth_timeout \(500 ms\); closing")
-    r = tls_ctl(d.port, "add", "1", "2", pki=pki)
-    assert r.stdout == "3\n", r.stderr
 
 
 def test_client_refused_at_fd_limit_reads_limit(make_daemon):

@@ -8,6 +8,7 @@ import grp
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -19,8 +20,8 @@ import tempfile
 
 import pytest
 
-from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, connectable,
-                      default_ini, hashed, wait_for)
+from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, Error,
+                      connectable, default_ini, hashed, wait_for)
 from test_tcp import free_port, tcp_daemon
 
 IS_ROOT = os.geteuid() == 0
@@ -944,3 +945,59 @@ def test_sticky_directory_is_fine_and_only_our_socket_is_removed(
             assert f.read() == "not ours\n"
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+# ---- hostile peers (with test_hostile_conn.py) ----
+
+def eof(sock, timeout=60):
+    """True once the peer has closed SOCK; False if it has not within
+    TIMEOUT, a bound for a hung daemon, not a measure."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+@needs_root
+def test_one_user_cannot_take_every_slot(make_daemon, users, pubdir):
+    """A local user holding all of their max_clients_per_user leaves the
+    others their slots: the next connection of theirs reads -LIMIT, and
+    another user's `procctl list` works."""
+    k = random.randint(3, 9)
+    d = make_daemon(policy_ini(daemon="socket_mode = 0666\nmax_clients = "
+                               "%d\nmax_clients_per_user = %d" % (k + 1, k)),
+                    sock=os.path.join(pubdir, "s.sock"))
+    uid, gid = users["pcts-a"], grp.getgrnam("pcts-users").gr_gid
+    held = [d.raw_as(uid, gid) for _ in range(k)]
+    for c in held:
+        assert c.call("ping") == "PONG"
+    over = d.raw_as(uid, gid)
+    r = over.read()
+    assert isinstance(r, Error) and r.code == "LIMIT", r
+    assert "too many connections of user 'pcts-a' (max_clients_per_user " \
+        "is %d)" % k in r.text
+    assert over.closed()
+    r = ctl_as("pcts-b", d, "list")
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"refused uid %d \(pcts-a\) local pid \d+: "
+               r"max_clients_per_user \(%d\) reached" % (uid, k))
+    # A slot given back is a slot again.
+    held.pop().close()
+    wait_for(lambda: ctl_as("pcts-a", d, "list").returncode == 0)
+
+
+def test_tls_handshake_not_finished_closed_after_auth_timeout(
+        make_daemon, pki, tmp_path):
+    d = tcp_daemon(make_daemon, lambda ports: tls_ini(
+        pki, tmp_path, ["127.0.0.1:%d" % ports[0]]) + "auth_timeout = 0.5\n")
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+    assert eof(s)
+    d.wait_log(r"client \d+ from 127\.0\.0\.1:\d+: no TLS handshake within "
+               r"auth_timeout \(500 ms\); closing")
+    r = tls_ctl(d.port, "add", "1", "2", pki=pki)
+    assert r.stdout == "3\n", r.stderr
