@@ -30,7 +30,6 @@ struct secret {
 
 static struct secret *secrets;
 static size_t nsecrets;
-static int enabled;
 
 /* What an unknown user is checked against: a real yescrypt setting, so
  * that the work (and the time) is the same as for a user who exists. */
@@ -38,12 +37,6 @@ static const char unknown_setting[] = "$y$j9T$procctl.unknown.user$";
 
 /* Methods slow enough to stand a guessing attack on a stolen file. */
 static const char *const strong[] = { "$y$", "$gy$", "$7$", "$2b$", "$6$" };
-
-int
-auth_enabled(void)
-{
-	return enabled;
-}
 
 static void
 free_all(struct secret *v, size_t n)
@@ -62,7 +55,6 @@ auth_free(void)
 	free_all(secrets, nsecrets);
 	secrets = NULL;
 	nsecrets = 0;
-	enabled = 0;
 }
 
 static int parse(const char *, FILE *);
@@ -206,7 +198,6 @@ parse(const char *file, FILE *fp)
 		auth_free();
 		return -1;
 	}
-	enabled = 1;
 	log_info("secrets file %s: %zu user(s)", file, nsecrets);
 	return 0;
 }
@@ -283,14 +274,12 @@ auth_reload_mem(const char *file, const char *text, size_t len)
 {
 	struct secret *old = secrets;
 	size_t nold = nsecrets;
-	int was = enabled;
 
 	secrets = NULL;
 	nsecrets = 0;
 	if (auth_load_mem(file, text, len) == -1) {
 		secrets = old;
 		nsecrets = nold;
-		enabled = was;
 		return -1;
 	}
 	free_all(old, nold);

@@ -258,7 +258,6 @@ int	auth_load(const char *file);
 int	auth_load_mem(const char *file, const char *text, size_t len);
 int	auth_reload_mem(const char *file, const char *text, size_t len);
 void	auth_free(void);
-int	auth_enabled(void);
 /* USER's hash into HASH: 1; 0 for an unknown user, with a hash of the
  * same cost in HASH, that nothing matches for them. */
 int	auth_lookup(const char *user, char *hash, size_t size);
