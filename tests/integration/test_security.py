@@ -252,26 +252,46 @@ def test_admin_sees_and_closes_everything(make_daemon, users, pubdir):
 @needs_root
 def test_policy_reload_applies_to_open_connections(make_daemon, users,
                                                    pubdir):
-    d = make_daemon(policy_ini("allow_groups = pcts-users"),
+    """A policy change reaches every open connection at once, event
+    streams included (they may send no command for hours): a user no
+    longer allowed is closed, told why; an admin no longer an admin sees
+    only their own events from then on."""
+    import threading
+    d = make_daemon(policy_ini("allow_groups = pcts-users\n"
+                               "admin_users = pcts-adm"),
                     sock=os.path.join(pubdir, "s.sock"))
-    p = subprocess.Popen(["setpriv", "--reuid=pcts-b", "--regid=pcts-users",
-                          "--init-groups", "--", str(PROCCTL), "-s",
-                          str(d.sock)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    p.stdin.write("add 1 1\n")
-    p.stdin.flush()
-    assert p.stdout.readline() == "2\n"
-    d.ini.write_text(policy_ini("allow_users = pcts-a"))
+
+    def stream(user):
+        p = subprocess.Popen(["setpriv", "--reuid=" + user,
+                              "--regid=" + USERS[user][0], "--init-groups",
+                              "--", str(PROCCTL), "-s", str(d.sock),
+                              "events"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        lines = []
+        threading.Thread(target=lambda: lines.extend(p.stdout),
+                         daemon=True).start()
+        return p, lines
+    b, b_lines = stream("pcts-b")
+    adm, adm_lines = stream("pcts-adm")
+    # Both streams are up: each sees the other's process.
+    pa = int(ctl_as("pcts-a", d, "run", "sh", "-c", "exit 3").stdout)
+    wait_for(lambda: any("%d sh exited" % pa in l for l in b_lines) is False
+             and any("%d sh exited" % pa in l for l in adm_lines))
+    # pcts-b out, pcts-adm no longer an admin (still a user).
+    d.ini.write_text(policy_ini("allow_users = pcts-a pcts-adm"))
     d.proc.send_signal(signal.SIGHUP)
     d.wait_log(r"\[access\] policy reloaded")
-    p.stdin.write("add 2 2\n")
-    p.stdin.close()
-    assert p.stdout.readline() == \
-        "error: user 'pcts-b' may no longer use this procctld\n"
-    assert p.wait(timeout=30) != 0
+    assert b.wait(timeout=30) != 0
+    wait_for(lambda: any("[event] your access to this procctld was "
+                         "revoked" in l for l in b_lines))
     d.wait_log(r"uid %d \(pcts-b\) pid \d+: no longer allowed" %
                users["pcts-b"])
+    pa2 = int(ctl_as("pcts-a", d, "run", "sh", "-c", "exit 4").stdout)
+    mine = int(ctl_as("pcts-adm", d, "run", "sh", "-c", "exit 5").stdout)
+    wait_for(lambda: any("%d sh exited" % mine in l for l in adm_lines))
+    assert not any("%d sh" % pa2 in l for l in adm_lines), adm_lines
+    assert adm.poll() is None
+    adm.kill()
     assert ctl_as("pcts-a", d, "add", "1", "1").stdout == "2\n"
     # A reload with a mistake keeps the running policy.
     d.ini.write_text(policy_ini("allow_users = no-such-user-here"))
