@@ -432,6 +432,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		if (listen_adopt(lfds[i]) == -1)
 			return -1;
 	children_set_files(reload_on_files);
+	children_set_listen(listen_replace_unix);
 	if (reload_server_init(c) == -1)
 		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
@@ -563,6 +564,16 @@ state_path(const char *sock)
 	return p;
 }
 
+static const struct config *monitor_cf;	/* the monitor's, for rebind */
+
+/* The monitor's: the Unix socket bound again where the file says. */
+static int
+rebind(void)
+{
+	return listen_bind_unix(monitor_cf->socket, monitor_cf->socket_mode,
+	    socket_gid);
+}
+
 /* Be the monitor: never returns. */
 static void __attribute__((noreturn))
 become_monitor(int argc, char **argv, struct config *cf)
@@ -593,6 +604,8 @@ become_monitor(int argc, char **argv, struct config *cf)
 	ma.nlfds = (size_t)n;
 	ma.argv = copy_argv(argc, argv);
 	ma.socket = cf->socket;
+	monitor_cf = cf;
+	ma.rebind = rebind;
 	ma.state = state_path(cf->socket);
 	ma.live_restore = cf->live_restore;
 	ma.read_files = reload_read_files;

@@ -221,6 +221,7 @@ void	reload_on_files(uint64_t cookie, const struct mon_files *f);
 /* ---- listen.c ---- */
 int	listen_bind_unix(const char *path, mode_t mode, gid_t group);
 int	listen_adopt(int fd);
+void	listen_replace_unix(int fd);
 /* "host:port", "[v6]:port"; TLS on it when tls_init() loaded a cert. */
 int	listen_bind_tcp(const char *spec, int *fds, size_t max);
 const char *listen_path(void);
@@ -518,6 +519,7 @@ void	children_offer(const char *name);
 typedef void (*children_files_fn)(uint64_t cookie,
 	    const struct mon_files *f);
 void	children_set_files(children_files_fn fn);
+void	children_set_listen(void (*fn)(int fd));
 /* The files of children_reload(COOKIE) are applied: the monitor is to
  * hand them to a restarted server.  0, or -1 (no monitor). */
 int	children_keep(uint64_t cookie);

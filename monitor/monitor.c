@@ -28,6 +28,7 @@
 #include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -125,6 +126,7 @@ mon_exit(int code)
 }
 
 static void shutdown_begin(void);
+static void socket_again(void);
 
 /* Queue a message for the server (see msg.c); out of memory, the
  * monitor cannot keep its word to anyone: it ends it all. */
@@ -760,6 +762,8 @@ read_signals(void)
 		    si.ssi_signo == SIGUSR1) && server > 0) {
 			if (si.ssi_signo == SIGUSR1)
 				logq_reopen();
+			else
+				socket_again();
 			kill(server, (int)si.ssi_signo);
 		}
 		else if (si.ssi_signo == SIGCHLD)
@@ -1173,6 +1177,48 @@ remove_socket(void)
 	    lstat(args->socket, &st) == 0 && st.st_dev == sock_dev &&
 	    st.st_ino == sock_ino)
 		unlink(args->socket);
+}
+
+/* SIGHUP: a socket someone deleted under us is made again, and the
+ * server (and every later one, and an upgrade) accepts on the new one;
+ * clients could not reach the old one anyway. */
+static void
+socket_again(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	struct stat st;
+	size_t i;
+	int fd;
+
+	if (args->socket == NULL || args->rebind == NULL ||
+	    lstat(args->socket, &st) == 0 || errno != ENOENT)
+		return;
+	if ((fd = args->rebind()) == -1) {
+		mon_log("SIGHUP: the socket %s was deleted and cannot be made "
+		    "again", args->socket);
+		return;
+	}
+	for (i = 0; i < args->nlfds; i++) {
+		len = sizeof(sun);
+		if (getsockname(args->lfds[i], (struct sockaddr *)&sun,
+		    &len) == 0 && sun.sun_family == AF_UNIX) {
+			close(args->lfds[i]);
+			args->lfds[i] = fd;
+			break;
+		}
+	}
+	if (i == args->nlfds) {
+		close(fd);
+		return;
+	}
+	if (lstat(args->socket, &st) == 0) {
+		sock_dev = st.st_dev;
+		sock_ino = st.st_ino;
+	}
+	send_parts(MON_LISTEN, 0, NULL, 0, NULL, 0, NULL, 0, &fd, 1);
+	mon_log("SIGHUP: the socket %s had been deleted: made again",
+	    args->socket);
 }
 
 /* One event: about a process's fd, the server, its exit, or signals. */

@@ -964,3 +964,22 @@ def test_sticky_directory_is_fine_and_only_our_socket_is_removed(
             assert f.read() == "not ours\n"
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+def test_sighup_makes_a_deleted_socket_again(make_daemon):
+    """Someone deletes the socket under a running daemon: SIGHUP makes it
+    again (with its mode), open connections go on, and the new one is
+    removed at the end as ours."""
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0660"))
+    c = d.raw()
+    assert c.call("PING") == "PONG"
+    os.unlink(d.sock)
+    assert not connectable(d.sock)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: connectable(d.sock))
+    assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o660
+    assert d.ctl("ping").stdout == "PONG\n"
+    assert c.call("PING") == "PONG"             # the old connection
+    d.wait_log(r"socket .* had been deleted: made again")
+    d.stop()
+    assert not os.path.exists(d.sock)
