@@ -422,12 +422,24 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		return -1;
 	conn_init(&cl);
 	loop_set_before_sleep(before_sleep);
-	if ((nplugins = plugin_load_all(c)) == -1) {
-		log_error("%s: configuration unusable (a plugin refused its "
-		    "part); not starting", c->file ? c->file : "defaults");
+	/* A plugin that cannot be loaded stops a start; a server restarted
+	 * under running processes (a crash, an upgrade) goes on without
+	 * it, loudly, rather than leave everyone without a daemon. */
+	if ((nplugins = plugin_load_all(c)) == -1 || (nplugins == -2 &&
+	    getenv(MON_ENV_RESTARTED) == NULL)) {
+		log_error("%s: configuration unusable (a plugin %s); not "
+		    "starting", c->file ? c->file : "defaults", nplugins == -1 ?
+		    "refused its part" : "cannot be loaded");
 		bad_config = 1;
 		return -1;
 	}
+	if (nplugins == -2) {
+		log_error("a plugin the configuration names is not loaded (the "
+		    "lines above say why); this restarted server goes on "
+		    "without it: fix it, then `procctl plugin load NAME`");
+		nplugins = (int)plugin_count();
+	}
+	unsetenv(MON_ENV_RESTARTED);
 	for (i = 0; i < nlfds; i++)
 		if (listen_adopt(lfds[i]) == -1)
 			return -1;
@@ -496,7 +508,7 @@ check_plugins(const struct config *c)
 	if (loop_init() == -1 || command_init() == -1 ||
 	    plugin_host_init(c) == -1)
 		rc = -1;
-	else if (plugin_load_all(c) == -1)
+	else if (plugin_load_all(c) < 0)
 		rc = -1;
 	plugin_unload_all();
 	plugin_host_fini();

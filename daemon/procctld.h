@@ -396,6 +396,7 @@ void	dispatch_free(void);
 int	plugin_host_init(const struct config *c);
 void	plugin_host_fini(void);
 int	plugin_load_all(const struct config *c);
+size_t	plugin_count(void);
 void	plugin_unload_all(void);
 void	plugin_run_disconnect(const struct procctl_caller *who);
 /* A connection named its session (HELLO ... SESSION). */

@@ -1019,6 +1019,10 @@ server_start(void)
 	int fd;
 
 	restart_at = 0;
+	if (ever_ready)
+		setenv(MON_ENV_RESTARTED, "1", 1);
+	else
+		unsetenv(MON_ENV_RESTARTED);
 	if ((server = server_spawn(args, exe_fd, &fd)) == -1) {
 		server = 0;
 		return -1;

@@ -271,6 +271,8 @@ struct monitor_args {
 #define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
 #define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
 #define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
+#define MON_ENV_RESTARTED "PROCCTLD_RESTARTED"	/* a server after another
+						 * (a crash, an upgrade) */
 #define MON_ENV_READY	"PROCCTLD_READY"	/* "<notify fd>;<id>:<kind>:
 						 * <fd>;...": readiness a
 						 * re-exec'd monitor goes on
