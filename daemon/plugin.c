@@ -836,6 +836,7 @@ static const struct procctl_host host = {
 	.keep = host_keep,
 	.kept = host_kept,
 	.on_unfollow = host_on_unfollow,
+	.reply_room = reply_room,
 };
 
 /* Drop everything a plugin registered (on failed init, on unload, on

@@ -609,6 +609,8 @@ struct procctl_ctx {
 	const struct cmd_args	*args;		/* sync: its arguments */
 	uid_t			 push_uid;
 	uint64_t		 push_conn;	/* 0: every connection of uid */
+	size_t			 max_out;	/* the connection's max_output
+						 * (0: none), for reply_room */
 };
 
 /* A fresh synchronous ctx owing one value, encoded into OUT. */
@@ -616,6 +618,9 @@ void	reply_begin(struct procctl_ctx *ctx, struct buf *out, int proto,
 	    const struct procctl_caller *who, const struct reply_sink *sink,
 	    void *owner);
 struct procctl_ctx *reply_defer(struct procctl_ctx *ctx);
+/* What CTX's reply may still add before its output passes max_out:
+ * (size_t)-1 when no bound was set (pushes). */
+size_t	reply_room(struct procctl_ctx *ctx);
 void	reply_finish(struct procctl_ctx *d);
 /* The owner of D is gone: finish() will only free it. */
 void	reply_orphan(struct procctl_ctx *d);

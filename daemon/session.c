@@ -425,6 +425,7 @@ run_request(struct session *s, int argc, const struct procctl_arg *argv)
 	struct procctl_ctx *ctx = &s->ctx;
 
 	reply_begin(ctx, s->out, s->proto, &s->caller, &sink, s);
+	ctx->max_out = limits.max_output;
 	s->dispatching = 1;
 	if (!recheck(s)) {
 		reply_error(ctx, "NOPERM", "user '%s' may no longer use this "

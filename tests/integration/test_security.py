@@ -8,6 +8,7 @@ import grp
 import json
 import os
 import pwd
+import random
 import re
 import shutil
 import signal
@@ -362,6 +363,37 @@ def test_per_user_process_limit(make_daemon, users, pubdir):
     assert ctl_as("pcts-b", d, "run", "sleep", "100").returncode == 0
     assert ctl_as("pcts-a", d, "close", "sleep", "all").returncode == 0
     assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+
+
+@needs_root
+def test_one_users_history_does_not_evict_anothers(make_daemon, users,
+                                                   pubdir):
+    """The history is shared fairly (issue 12): a user who ends many
+    processes loses their own oldest, never another user's."""
+    rnd = random.Random()
+    history = rnd.randrange(6, 12)
+    d = make_daemon(policy_ini(proc="history = %d" % history),
+                    sock=os.path.join(pubdir, "s.sock"))
+    nb = rnd.randrange(2, history // 2)
+    for i in range(1, nb + 1):
+        r = ctl_as("pcts-b", d, "run", "sh", "-c", "exit %d" % i)
+        assert r.returncode == 0, r.stderr
+    na = 2 * history + rnd.randrange(1, 5)
+    for _ in range(na):
+        assert ctl_as("pcts-a", d, "run", "true").returncode == 0
+
+    def rows(user):
+        return json.loads(ctl_as(user, d, "list", "all",
+                                 json_out=True).stdout)
+    wait_for(lambda: len(rows("pcts-a")) == history - nb and all(
+        r["state"] == "exited" for r in rows("pcts-a")), interval=0.1,
+        describe=lambda: repr(rows("pcts-a")))
+    assert sorted(r["exit_code"] for r in rows("pcts-b")) == \
+        list(range(1, nb + 1))
+    # The admin sees the whole history, both users in it.
+    everyone = json.loads(d.ctl("list", "all", json=True).stdout)
+    assert len(everyone) == history
+    assert {r["owner"] for r in everyone} == {"pcts-a", "pcts-b"}
 
 
 # ---- the socket ----
