@@ -20,6 +20,7 @@ endif
 DATADIR	?= $(PREFIX)/share
 MANDIR	?= $(DATADIR)/man
 UNITDIR	?= $(PREFIX)/lib/systemd/system
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
@@ -242,7 +243,7 @@ INST_FILES = $(BINDIR)/procctld $(BINDIR)/procctl \
 	$(CTLDIR)/tls.so $(CTLDIR)/edit.so \
 	$(INCDIR)/procctl/plugin.h \
 	$(MANDIR)/man1/procctl.1 $(MANDIR)/man8/procctld.8 \
-	$(UNITDIR)/procctld.service
+	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc
 # Directories that are procctl's own: removed by uninstall when empty.
 INST_DIRS = $(PLUGINDIR) $(CTLDIR) $(LIBDIR)/procctl $(INCDIR)/procctl \
 	$(SYSCONFDIR)/procctl
@@ -257,17 +258,28 @@ $(BUILD)/inst/procctld.service: etc/procctld.service.in $(DIRS_STAMP) \
 	@mkdir -p $(dir $@)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    etc/procctld.service.in > $@
+# For plugin authors: `pkg-config --cflags procctl-plugin` and
+# --variable=plugindir (examples/hello/).
+$(BUILD)/inst/procctl-plugin.pc: etc/procctl-plugin.pc.in $(DIRS_STAMP) \
+    $(BUILD)/gen/instpaths
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    etc/procctl-plugin.pc.in > $@
 $(BUILD)/gen/instpaths: FORCE
 	@mkdir -p $(dir $@)
-	@printf 'BINDIR=%s\nSYSCONFDIR=%s\n' '$(BINDIR)' '$(SYSCONFDIR)' > $@.tmp
+	@printf 'BINDIR=%s\nSYSCONFDIR=%s\nPREFIX=%s\nINCDIR=%s\nVERSION=%s\n' \
+	    '$(BINDIR)' '$(SYSCONFDIR)' '$(PREFIX)' '$(INCDIR)' '$(VERSION)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-INST_GEN = $(BUILD)/inst/procctld.ini $(BUILD)/inst/procctld.service
+INST_GEN = $(BUILD)/inst/procctld.ini $(BUILD)/inst/procctld.service \
+	$(BUILD)/inst/procctl-plugin.pc
 
 install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a staging tree
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
 	    $(DESTDIR)$(CTLDIR) $(DESTDIR)$(INCDIR)/procctl \
 	    $(DESTDIR)$(SYSCONFDIR)/procctl $(DESTDIR)$(MANDIR)/man1 \
-	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0755 $(BUILD)/procctld $(BUILD)/procctl $(DESTDIR)$(BINDIR)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)
 	install -m 0755 $(CTL_MODS) $(DESTDIR)$(CTLDIR)
@@ -275,6 +287,7 @@ install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a sta
 	install -m 0644 docs/procctl.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(BUILD)/inst/procctld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(BUILD)/inst/procctl-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)
 	@if [ ! -e $(DESTDIR)$(CONF) ]; then \
 	    echo "install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF)"; \
 	    install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF); \

@@ -27,6 +27,7 @@ EXPECTED = {
     "include/procctl/plugin.h",
     "share/man/man1/procctl.1", "share/man/man8/procctld.8",
     "lib/systemd/system/procctld.service",
+    "lib/pkgconfig/procctl-plugin.pc",
 }
 
 
@@ -226,6 +227,51 @@ def test_prefix_after_another_build(build, tmp_path):
     # An unchanged configuration goes with the rest.
     build("uninstall", prefix=prefix)
     assert files_under(prefix) == set()
+
+
+def test_example_plugin_from_installed_tree(build, tmp_path):
+    """examples/hello, copied out of the tree, builds with only what
+    make install wrote (pkg-config finds the header and the plugin
+    directory), installs itself there, and the installed daemon loads it."""
+    prefix = tmp_path / "prefix"
+    build("install", prefix=prefix)
+    pc = prefix / "lib/pkgconfig"
+    src = tmp_path / "hello"
+    shutil.copytree(ROOT / "examples/hello", src)
+    env = make_env(tmp_path)
+    for k in ("CPATH", "C_INCLUDE_PATH", "PKG_CONFIG_LIBDIR"):
+        env.pop(k, None)
+    env["PKG_CONFIG_PATH"] = str(pc)
+    r = subprocess.run(["pkg-config", "--variable=plugindir",
+                        "procctl-plugin"], capture_output=True, text=True,
+                       env=env)
+    assert r.stdout.strip() == str(prefix / "lib/procctl/plugins"), r.stderr
+    r = subprocess.run(["make", "-C", str(src), "install"],
+                       capture_output=True, text=True, env=env, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "-I%s/include" % prefix in r.stdout
+    assert str(ROOT) not in r.stdout
+    assert (prefix / "lib/procctl/plugins/hello.so").is_file()
+
+    ini = (prefix / "etc/procctl/procctld.ini").read_text() + \
+        "\n[plugin:hello]\npath = hello.so\ngreeting = hi\n"
+    d = Daemon(tmp_path / "d", ini=ini,
+               binary=prefix / "bin" / "procctld").start()
+    try:
+        assert "(3 plugins)" in d.log()
+        r = ctl(prefix / "bin", d, "greet", "--loud", "bob")
+        assert (r.returncode, r.stdout) == (0, "HI, BOB\n"), r.stderr
+        r = ctl(prefix / "bin", d, "greet")
+        assert r.returncode == 0 and r.stdout.startswith("hi, "), r.stderr
+    finally:
+        d.stop()
+
+    # Without the installed tree it says what is missing.
+    env["PKG_CONFIG_PATH"] = str(tmp_path / "nowhere")
+    env["PKG_CONFIG_LIBDIR"] = str(tmp_path / "nowhere")
+    r = subprocess.run(["make", "-C", str(src), "-B"], capture_output=True,
+                       text=True, env=env, timeout=120)
+    assert r.returncode != 0 and "procctl-plugin.pc not found" in r.stderr
 
 
 def test_dist_builds(build, tmp_path):
