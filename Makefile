@@ -21,6 +21,8 @@ DATADIR	?= $(PREFIX)/share
 MANDIR	?= $(DATADIR)/man
 UNITDIR	?= $(PREFIX)/lib/systemd/system
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
@@ -59,7 +61,7 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
-	     ctl/link.c
+	     ctl/link.c ctl/compgen.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
@@ -243,7 +245,8 @@ INST_FILES = $(BINDIR)/procctld $(BINDIR)/procctl \
 	$(CTLDIR)/tls.so $(CTLDIR)/edit.so \
 	$(INCDIR)/procctl/plugin.h \
 	$(MANDIR)/man1/procctl.1 $(MANDIR)/man8/procctld.8 \
-	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc
+	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc \
+	$(BASHCOMPDIR)/procctl $(ZSHCOMPDIR)/_procctl
 # Directories that are procctl's own: removed by uninstall when empty.
 INST_DIRS = $(PLUGINDIR) $(CTLDIR) $(LIBDIR)/procctl $(INCDIR)/procctl \
 	$(SYSCONFDIR)/procctl
@@ -279,7 +282,8 @@ install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a sta
 	    $(DESTDIR)$(CTLDIR) $(DESTDIR)$(INCDIR)/procctl \
 	    $(DESTDIR)$(SYSCONFDIR)/procctl $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
-	    $(DESTDIR)$(PKGCONFIGDIR)
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 $(BUILD)/procctld $(BUILD)/procctl $(DESTDIR)$(BINDIR)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)
 	install -m 0755 $(CTL_MODS) $(DESTDIR)$(CTLDIR)
@@ -288,6 +292,8 @@ install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a sta
 	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 $(BUILD)/inst/procctld.service $(DESTDIR)$(UNITDIR)
 	install -m 0644 $(BUILD)/inst/procctl-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0644 etc/completion/procctl.bash $(DESTDIR)$(BASHCOMPDIR)/procctl
+	install -m 0644 etc/completion/_procctl $(DESTDIR)$(ZSHCOMPDIR)/_procctl
 	@if [ ! -e $(DESTDIR)$(CONF) ]; then \
 	    echo "install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF)"; \
 	    install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF); \

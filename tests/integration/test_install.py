@@ -28,6 +28,8 @@ EXPECTED = {
     "share/man/man1/procctl.1", "share/man/man8/procctld.8",
     "lib/systemd/system/procctld.service",
     "lib/pkgconfig/procctl-plugin.pc",
+    "share/bash-completion/completions/procctl",
+    "share/zsh/site-functions/_procctl",
 }
 
 
