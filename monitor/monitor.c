@@ -266,7 +266,8 @@ unwatch(int *fd)
 }
 
 /* A pipe for a captured stream: *READ (ours and the server's, not
- * blocking) and *WRITE (the process's, blocking as any stdout is). */
+ * blocking, kept: lifted) and *WRITE (the process's, blocking as any
+ * stdout is). */
 static int
 output_pipe(int *read_end, int *write_end)
 {
@@ -279,7 +280,7 @@ output_pipe(int *read_end, int *write_end)
 		close(fds[1]);
 		return -1;
 	}
-	*read_end = fds[0];
+	*read_end = spawn_lift(fds[0]);
 	*write_end = fds[1];
 	return 0;
 }
@@ -417,7 +418,7 @@ proc_step(struct proc *p)
 	if (!p->done) {
 		if (p->cg[0] && p->evfd == -1 &&
 		    (leaf = cgroup_open(p->cg)) != -1) {
-			if ((p->evfd = cgroup_events(leaf)) != -1) {
+			if ((p->evfd = spawn_lift(cgroup_events(leaf))) != -1) {
 				watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
 				if (cgroup_populated(p->evfd) == 1)
 					cgroup_kill(leaf);
@@ -798,6 +799,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		    pipe2(rdy, O_CLOEXEC | O_NONBLOCK) == -1)
 			err = errno;
 		r.readyw = rdy[1];
+		rdy[0] = spawn_lift(rdy[0]);
 		if (err == 0 && (r.s.flags & MON_SPAWN_CAPTURE) &&
 		    (output_pipe(&p->outfd[0], &r.outw[0]) == -1 ||
 		    output_pipe(&p->outfd[1], &r.outw[1]) == -1))
@@ -1097,6 +1099,7 @@ adopt(const char *path)
 		LIST_REMOVE(p, link);
 		if (!p->foreign && !p->done)
 			p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+		p->pidfd = spawn_lift(p->pidfd);
 		proc_add(p);
 	}
 	if (n > 0)
