@@ -19,7 +19,8 @@
  *    is one waitid on it), records are found by id in a hash, and the
  *    fds are in an epoll set.  Orphans of managed trees come to us (child
  *    subreaper) and are reaped by a scan of our children at most every
- *    SCAN_MS: a zombie holds nothing but a pid meanwhile.
+ *    SCAN_MS, after the turn's events (so it seldom meets a process a
+ *    pidfd has told of): a zombie holds nothing but a pid meanwhile.
  *  - What runs is in the state file (state.c) at every moment, so a later
  *    monitor adopts what survives a crash of both processes.
  */
@@ -1258,11 +1259,6 @@ monitor_main(const struct monitor_args *a)
 		mon_exit(1);
 	for (;;) {
 		now = clock_ms(CLOCK_MONOTONIC);
-		if (chld_pending && now >= next_scan) {
-			chld_pending = 0;
-			next_scan = now + SCAN_MS;
-			reap();
-		}
 		if (restart_at != 0 && now >= restart_at &&
 		    server_start() == -1)
 			restart_at = now + BACKOFF_MAX_MS;
@@ -1283,6 +1279,16 @@ monitor_main(const struct monitor_args *a)
 		}
 		for (i = 0; i < n; i++)
 			handle(&evs[i]);
+		/* After the turn's pidfd events: each waitid of the scan
+		 * walks every child we have, so it should find only what no
+		 * pidfd has told us of (an orphan), not the processes whose
+		 * exit is waiting in this batch. */
+		now = clock_ms(CLOCK_MONOTONIC);
+		if (chld_pending && now >= next_scan) {
+			chld_pending = 0;
+			next_scan = now + SCAN_MS;
+			reap();
+		}
 		bury();
 	}
 	if (leave) {
