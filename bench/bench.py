@@ -711,13 +711,18 @@ def children(pid):
 
 
 def server_of(monitor):
-    for c in children(monitor):
-        try:
-            with open("/proc/%d/cmdline" % c, "rb") as f:
-                if f.read().startswith(b"procctld: server"):
-                    return c
-        except OSError:
-            pass
+    # The monitor binds the socket before it starts the server, which
+    # names itself after its exec: a connectable socket does not mean
+    # the server is there yet.
+    for _ in range(500):
+        for c in children(monitor):
+            try:
+                with open("/proc/%d/cmdline" % c, "rb") as f:
+                    if f.read().startswith(b"procctld: server"):
+                        return c
+            except OSError:
+                pass
+        time.sleep(0.01)
     sys.exit("bench: no `procctld: server` under the monitor %d" % monitor)
 
 
