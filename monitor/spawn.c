@@ -525,6 +525,7 @@ spawn_lift(int fd)
 	return high;
 }
 
+/* LOW, or just past FD when FD is not below it (-1: none). */
 static unsigned
 above(unsigned low, int fd)
 {
