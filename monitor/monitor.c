@@ -19,7 +19,8 @@
  *    is one waitid on it), records are found by id in a hash, and the
  *    fds are in an epoll set.  Orphans of managed trees come to us (child
  *    subreaper) and are reaped by a scan of our children at most every
- *    SCAN_MS: a zombie holds nothing but a pid meanwhile.
+ *    SCAN_MS, after the turn's events (so it seldom meets a process a
+ *    pidfd has told of): a zombie holds nothing but a pid meanwhile.
  *  - What runs is in the state file (state.c) at every moment, so a later
  *    monitor adopts what survives a crash of both processes.
  */
@@ -268,7 +269,8 @@ unwatch(int *fd)
 }
 
 /* A pipe for a captured stream: *READ (ours and the server's, not
- * blocking) and *WRITE (the process's, blocking as any stdout is). */
+ * blocking, kept: lifted) and *WRITE (the process's, blocking as any
+ * stdout is). */
 static int
 output_pipe(int *read_end, int *write_end)
 {
@@ -281,7 +283,7 @@ output_pipe(int *read_end, int *write_end)
 		close(fds[1]);
 		return -1;
 	}
-	*read_end = fds[0];
+	*read_end = spawn_lift(fds[0]);
 	*write_end = fds[1];
 	return 0;
 }
@@ -419,7 +421,7 @@ proc_step(struct proc *p)
 	if (!p->done) {
 		if (p->cg[0] && p->evfd == -1 &&
 		    (leaf = cgroup_open(p->cg)) != -1) {
-			if ((p->evfd = cgroup_events(leaf)) != -1) {
+			if ((p->evfd = spawn_lift(cgroup_events(leaf))) != -1) {
 				watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
 				if (cgroup_populated(p->evfd) == 1)
 					cgroup_kill(leaf);
@@ -806,6 +808,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		    pipe2(rdy, O_CLOEXEC | O_NONBLOCK) == -1)
 			err = errno;
 		r.readyw = rdy[1];
+		rdy[0] = spawn_lift(rdy[0]);
 		if (err == 0 && (r.s.flags & MON_SPAWN_CAPTURE) &&
 		    (output_pipe(&p->outfd[0], &r.outw[0]) == -1 ||
 		    output_pipe(&p->outfd[1], &r.outw[1]) == -1))
@@ -1109,6 +1112,7 @@ adopt(const char *path)
 		LIST_REMOVE(p, link);
 		if (!p->foreign && !p->done)
 			p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+		p->pidfd = spawn_lift(p->pidfd);
 		proc_add(p);
 	}
 	if (n > 0)
@@ -1310,11 +1314,6 @@ monitor_main(const struct monitor_args *a)
 		mon_exit(1);
 	for (;;) {
 		now = clock_ms(CLOCK_MONOTONIC);
-		if (chld_pending && now >= next_scan) {
-			chld_pending = 0;
-			next_scan = now + SCAN_MS;
-			reap();
-		}
 		if (restart_at != 0 && now >= restart_at &&
 		    server_start() == -1)
 			restart_at = now + BACKOFF_MAX_MS;
@@ -1335,6 +1334,16 @@ monitor_main(const struct monitor_args *a)
 		}
 		for (i = 0; i < n; i++)
 			handle(&evs[i]);
+		/* After the turn's pidfd events: each waitid of the scan
+		 * walks every child we have, so it should find only what no
+		 * pidfd has told us of (an orphan), not the processes whose
+		 * exit is waiting in this batch. */
+		now = clock_ms(CLOCK_MONOTONIC);
+		if (chld_pending && now >= next_scan) {
+			chld_pending = 0;
+			next_scan = now + SCAN_MS;
+			reap();
+		}
 		bury();
 	}
 	if (leave) {
