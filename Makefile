@@ -1,13 +1,28 @@
-# procctl — plain make.  `make`, `make test`, `make check`, `make run`,
-# `make install PREFIX=/usr DESTDIR=...`, `make deps` (Debian packages).
+# procctl — plain make.  `make help` lists the targets: `make`, `make test`,
+# `make check`, `make run`, `make install PREFIX=/usr DESTDIR=...`,
+# `make dist`, `make deps` (Debian packages).
 
+# Where `make install` puts things.  Every path is under PREFIX unless
+# given, the configuration too: /etc only for PREFIX=/usr.  DESTDIR is
+# prepended to each when writing (a staging tree for a package), never
+# to what the installed files name.
 PREFIX	?= /usr/local
 BINDIR	?= $(PREFIX)/bin
 LIBDIR	?= $(PREFIX)/lib
 PLUGINDIR ?= $(LIBDIR)/procctl/plugins
+CTLDIR	?= $(LIBDIR)/procctl/ctl
 INCDIR	?= $(PREFIX)/include
+ifeq ($(PREFIX),/usr)
 SYSCONFDIR ?= /etc
-MANDIR	?= $(PREFIX)/share/man
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+endif
+DATADIR	?= $(PREFIX)/share
+MANDIR	?= $(DATADIR)/man
+UNITDIR	?= $(PREFIX)/lib/systemd/system
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 
 CC	?= cc
 PKG_CONFIG ?= pkg-config
@@ -48,12 +63,12 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
-	     ctl/link.c
+	     ctl/link.c ctl/compgen.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
 	     plugins/proc/handover.c plugins/proc/bytes.c \
-	     plugins/proc/logs.c
+	     plugins/proc/logs.c plugins/proc/history.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -68,8 +83,8 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_logq
 
 .PHONY: all test unit integration check run install uninstall deps clean \
-	fuzz bench need-build-deps need-test-deps auto-deps
-all: $(BINS) $(PLUGINS)
+	dist help fuzz bench need-build-deps need-test-deps auto-deps
+all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
 	@mkdir -p $(dir $@)
@@ -81,7 +96,20 @@ $(BUILD)/pic/%.o: %.c | need-build-deps
 	$(CC) $(ALL_CFLAGS) $(GMP_CFLAGS) -fPIC -fvisibility=hidden -MMD -MP \
 	    -c -o $@ $<
 
+# The installed directories the binaries search are compiled in.  An
+# object compiled for other values must not survive a change of PREFIX:
+# $(DIRS_STAMP) holds the values and is rewritten only when they change,
+# and the objects that use them depend on it.
+DIRS_STAMP = $(BUILD)/gen/dirs
+$(DIRS_STAMP): FORCE
+	@mkdir -p $(dir $@)
+	@printf 'PLUGINDIR=%s\nCTLDIR=%s\n' '$(PLUGINDIR)' '$(CTLDIR)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+.PHONY: FORCE
+FORCE:
+
 $(BUILD)/obj/daemon/main.o: ALL_CFLAGS += -DPROCCTL_PLUGIN_DIR='"$(PLUGINDIR)"'
+$(BUILD)/obj/daemon/main.o $(BUILD)/obj/ctl/module.o: $(DIRS_STAMP)
 
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_SRC))
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) $(SD_LIBS) \
@@ -89,7 +117,6 @@ $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_S
 
 # procctl links only libc; TLS and line editing are modules it loads when
 # used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
-CTLDIR	?= $(LIBDIR)/procctl/ctl
 CTL_MODS = $(BUILD)/ctl/tls.so $(BUILD)/ctl/edit.so
 $(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC) common/escape.c) | $(CTL_MODS)
 	$(CC) $(LDFLAGS) -o $@ $^
@@ -158,25 +185,25 @@ $(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon
 	    -Wl,--wrap=epoll_pwait -o $@ $^
 
 # Also: the daemon's calls go one way, read from its object files.
-unit: $(UNIT) $(BUILD)/procctld
+unit: $(UNIT) $(BUILD)/procctld ## the C unit tests
 	@set -e; for t in $(UNIT); do echo "== $$t"; $$t tests/unit; done
 	@sh tests/unit/layers.sh $(BUILD)/obj
 
-integration: all need-test-deps
+integration: all need-test-deps ## the integration tests (pytest; PYTEST_ARGS)
 	cd tests/integration && PROCCTL_BUILD=$(abspath $(BUILD)) \
 	    PROCCTL_SANITIZED=$(PROCCTL_SANITIZED) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
 
-test: unit integration
+test: unit integration ## unit and integration tests
 
 # The same tests, every binary and plugin under ASan and UBSan.
-check:
+check: ## the tests with everything under ASan and UBSan
 	$(MAKE) BUILD=build-san OPT=-O1 \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    PROCCTL_SANITIZED=1 test
 
 # ---- fuzzing (clang, libFuzzer) ----
-fuzz:
+fuzz: ## fuzz the protocol parser (clang, FUZZ_SECONDS=60)
 	@mkdir -p $(BUILD)/fuzz/corpus
 	clang -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Icommon \
 	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/fuzz_resp \
@@ -189,7 +216,7 @@ fuzz:
 # redis-server is the pipelined baseline, redis-benchmark the client.
 BENCH_PACKAGES = redis-server redis-tools openssl
 .PHONY: need-bench-deps
-bench: all need-bench-deps
+bench: all need-bench-deps ## benchmarks (bench/README.md)
 	$(PYTHON) bench/bench.py --build $(BUILD) $(BENCH_ARGS)
 need-bench-deps:
 	@command -v redis-server >/dev/null 2>&1 && \
@@ -205,37 +232,109 @@ need-bench-deps:
 	fi
 
 # ---- running and installing ----
-run: all
+run: all ## start procctld in the foreground with etc/procctld.ini
 	@echo "procctld: starting in the foreground with etc/procctld.ini (Ctrl-C stops it)"
 	@echo "talk to it:  $(BUILD)/procctl help   |   redis-cli -s <socket shown below> ping"
 	$(BUILD)/procctld -c etc/procctld.ini
 
-install: all
+# What install writes, each file once: uninstall removes these.  The
+# configuration is the exception, as a package manager's conffile: an
+# existing one is kept (the new sample goes beside it, .sample), and
+# uninstall removes it only if it is still the one install wrote.
+VERSION	:= $(shell sed -n 's/^\#define PROCCTLD_VERSION[^"]*"\(.*\)"/\1/p' daemon/procctld.h)
+CONF	= $(SYSCONFDIR)/procctl/procctld.ini
+INST_FILES = $(BINDIR)/procctld $(BINDIR)/procctl \
+	$(PLUGINDIR)/proc.so $(PLUGINDIR)/arith.so \
+	$(CTLDIR)/tls.so $(CTLDIR)/edit.so \
+	$(INCDIR)/procctl/plugin.h \
+	$(MANDIR)/man1/procctl.1 $(MANDIR)/man8/procctld.8 \
+	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc \
+	$(BASHCOMPDIR)/procctl $(ZSHCOMPDIR)/_procctl
+# Directories that are procctl's own: removed by uninstall when empty.
+INST_DIRS = $(PLUGINDIR) $(CTLDIR) $(LIBDIR)/procctl $(INCDIR)/procctl \
+	$(SYSCONFDIR)/procctl
+
+# The files install writes that are made from templates, with the
+# installed paths in them.
+$(BUILD)/inst/procctld.ini: etc/procctld.ini $(DIRS_STAMP)
+	@mkdir -p $(dir $@)
+	sed 's|^plugin_dir = .*|plugin_dir = $(PLUGINDIR)|' etc/procctld.ini > $@
+$(BUILD)/inst/procctld.service: etc/procctld.service.in $(DIRS_STAMP) \
+    $(BUILD)/gen/instpaths
+	@mkdir -p $(dir $@)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	    etc/procctld.service.in > $@
+# For plugin authors: `pkg-config --cflags procctl-plugin` and
+# --variable=plugindir (examples/hello/).
+$(BUILD)/inst/procctl-plugin.pc: etc/procctl-plugin.pc.in $(DIRS_STAMP) \
+    $(BUILD)/gen/instpaths
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@INCDIR@|$(INCDIR)|g' \
+	    -e 's|@PLUGINDIR@|$(PLUGINDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	    etc/procctl-plugin.pc.in > $@
+$(BUILD)/gen/instpaths: FORCE
+	@mkdir -p $(dir $@)
+	@printf 'BINDIR=%s\nSYSCONFDIR=%s\nPREFIX=%s\nINCDIR=%s\nVERSION=%s\n' \
+	    '$(BINDIR)' '$(SYSCONFDIR)' '$(PREFIX)' '$(INCDIR)' '$(VERSION)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+INST_GEN = $(BUILD)/inst/procctld.ini $(BUILD)/inst/procctld.service \
+	$(BUILD)/inst/procctl-plugin.pc
+
+install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a staging tree
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
-	    $(DESTDIR)$(INCDIR)/procctl $(DESTDIR)$(SYSCONFDIR)/procctl \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	    $(DESTDIR)$(CTLDIR) $(DESTDIR)$(INCDIR)/procctl \
+	    $(DESTDIR)$(SYSCONFDIR)/procctl $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BASHCOMPDIR) \
+	    $(DESTDIR)$(ZSHCOMPDIR)
 	install -m 0755 $(BUILD)/procctld $(BUILD)/procctl $(DESTDIR)$(BINDIR)
 	install -m 0755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)
-	install -d $(DESTDIR)$(CTLDIR)
 	install -m 0755 $(CTL_MODS) $(DESTDIR)$(CTLDIR)
 	install -m 0644 include/procctl/plugin.h $(DESTDIR)$(INCDIR)/procctl
-	sed 's|^plugin_dir = .*|plugin_dir = $(PLUGINDIR)|' etc/procctld.ini \
-	    > $(DESTDIR)$(SYSCONFDIR)/procctl/procctld.ini
 	install -m 0644 docs/procctl.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 $(BUILD)/inst/procctld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(BUILD)/inst/procctl-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 0644 etc/completion/procctl.bash $(DESTDIR)$(BASHCOMPDIR)/procctl
+	install -m 0644 etc/completion/_procctl $(DESTDIR)$(ZSHCOMPDIR)/_procctl
+	@if [ ! -e $(DESTDIR)$(CONF) ]; then \
+	    echo "install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF)"; \
+	    install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF); \
+	elif ! cmp -s $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF); then \
+	    install -m 0644 $(BUILD)/inst/procctld.ini $(DESTDIR)$(CONF).sample; \
+	    echo "make install: kept $(DESTDIR)$(CONF) as it is; the new" \
+	        "sample is $(DESTDIR)$(CONF).sample"; \
+	fi
 
-uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/procctld $(DESTDIR)$(BINDIR)/procctl \
-	    $(DESTDIR)$(PLUGINDIR)/proc.so $(DESTDIR)$(PLUGINDIR)/arith.so \
-	    $(DESTDIR)$(CTLDIR)/tls.so $(DESTDIR)$(CTLDIR)/edit.so \
-	    $(DESTDIR)$(INCDIR)/procctl/plugin.h \
-	    $(DESTDIR)$(MANDIR)/man1/procctl.1 $(DESTDIR)$(MANDIR)/man8/procctld.8
+uninstall: ## remove what install wrote (a configuration you changed stays)
+	rm -f $(addprefix $(DESTDIR),$(INST_FILES)) $(DESTDIR)$(CONF).sample
+	@if [ -e $(DESTDIR)$(CONF) ]; then \
+	    sed 's|^plugin_dir = .*|plugin_dir = $(PLUGINDIR)|' \
+	        etc/procctld.ini | cmp -s - $(DESTDIR)$(CONF) && \
+	    { echo "rm -f $(DESTDIR)$(CONF)"; rm -f $(DESTDIR)$(CONF); } || \
+	    echo "make uninstall: kept $(DESTDIR)$(CONF): it was changed"; \
+	fi
+	-@for d in $(addprefix $(DESTDIR),$(INST_DIRS)); do \
+	    [ -d $$d ] && rmdir $$d 2>/dev/null; done; true
+
+# A release: the committed tree (HEAD), as procctl-VERSION/.
+DISTDIR	?= $(BUILD)
+dist: ## a release tarball of HEAD: BUILD/procctl-VERSION.tar.gz
+	@mkdir -p $(DISTDIR)
+	git archive --format=tar.gz --prefix=procctl-$(VERSION)/ \
+	    -o $(DISTDIR)/procctl-$(VERSION).tar.gz HEAD
+	@echo "$(DISTDIR)/procctl-$(VERSION).tar.gz"
+
+help: ## this list
+	@echo "make TARGET [PREFIX=/usr/local] [DESTDIR=] [BUILD=build]"
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
+	    awk -F '\t' '{ printf "  %-12s %s\n", $$1, $$2 }'
 
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
 	python3-pytest redis-tools tmux passwd util-linux strace systemd
-deps:
+deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
@@ -262,7 +361,7 @@ auto-deps:
 	    exit 1; \
 	fi
 
-clean:
+clean: ## remove build and build-san
 	rm -rf build build-san
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -712,8 +712,10 @@ def children(pid):
 
 
 def server_of(monitor):
-    # The socket may answer before the server has named itself.
-    for _ in range(200):
+    # The monitor binds the socket before it starts the server, which
+    # names itself after its exec: a connectable socket does not mean
+    # the server is there yet.
+    for _ in range(500):
         for c in children(monitor):
             try:
                 with open("/proc/%d/cmdline" % c, "rb") as f:

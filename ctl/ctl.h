@@ -262,6 +262,12 @@ void	complete_note_event(const struct resp_value *push);
 char	**complete_words(const char *line, int start, const char *text,
 	    int *files);
 
+/* compgen.c */
+/* procctl --complete WORD...: the candidates for the last word, one a
+ * line (" files" asks for file names too).  An exit code. */
+int	compgen_run(const struct target *t, int argc, char **argv,
+	    int timeout_ms);
+
 /* help.c */
 /* procctl --help: the client's own options and commands, then the
  * daemon's (asked of T quickly, when it can be asked without a secret;

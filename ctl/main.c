@@ -280,12 +280,14 @@ main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		/* For completion scripts (compgen.c), not in the help. */
+		{ "complete", no_argument, NULL, 1005 },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct target t;
 	struct tls_opts tls;
 	int ch, json = 0, timeout_ms = 60000, have_target = 0;
-	int tls_explicit = 0, want_help = 0;
+	int tls_explicit = 0, want_help = 0, want_complete = 0;
 	double secs;
 	char *end;
 
@@ -333,6 +335,9 @@ main(int argc, char **argv)
 		case 'h':
 			want_help = 1;
 			break;
+		case 1005:
+			want_complete = 1;
+			break;
 		case 'V':
 			printf("procctl %s\n", PROCCTL_VERSION);
 			return EXIT_OK;
@@ -354,6 +359,9 @@ main(int argc, char **argv)
 		    "with a tcp:// or tls:// target\n");
 		return EXIT_USAGE;
 	}
+	if (want_complete)
+		return compgen_run(&t, argc - optind, argv + optind,
+		    timeout_ms);
 	if (want_help) {
 		help_usage(stdout, &t);
 		return fflush(stdout) == EOF ? EXIT_ERROR : EXIT_OK;

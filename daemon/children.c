@@ -97,6 +97,7 @@ static uint64_t next_id = 1;
 static size_t nchildren;
 static children_adopt_fn adopter;	/* the plugin host's */
 static children_files_fn on_files;	/* main's */
+static void (*on_listen)(int fd);
 static int ready;			/* MON_READY seen */
 
 static struct child **
@@ -527,6 +528,7 @@ handle(const struct mon_hdr *h, const char *payload)
 	struct mon_started st;
 	struct mon_exited ex;
 	struct mon_ready r;
+	int fd;
 
 	switch (h->type) {
 	case MON_ADOPT:
@@ -535,6 +537,14 @@ handle(const struct mon_hdr *h, const char *payload)
 		return files(h->id, payload, h->len);
 	case MON_NOTIFY:
 		return on_notify(h->id, payload, h->len);
+	case MON_LISTEN:
+		if (h->len != 0 || fds_take(1, &fd) == -1)
+			return -1;
+		if (on_listen != NULL)
+			on_listen(fd);
+		else
+			close(fd);
+		return 0;
 	case MON_READY:
 		if (h->len != sizeof(r) || ready)
 			return -1;
@@ -749,6 +759,13 @@ void
 children_set_files(children_files_fn fn)
 {
 	on_files = fn;
+}
+
+/* FN takes the Unix socket the monitor made again (MON_LISTEN). */
+void
+children_set_listen(void (*fn)(int fd))
+{
+	on_listen = fn;
 }
 
 /* Ask the monitor to read the configuration for us; the answer comes to

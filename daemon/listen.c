@@ -404,6 +404,25 @@ listen_adopt(int fd)
 	return 0;
 }
 
+/* FD, the Unix socket made again (it had been deleted), in place of
+ * the one we accepted on. */
+void
+listen_replace_unix(int fd)
+{
+	if (lfd != -1) {
+		loop_unwatch(lwatch);
+		close(lfd);
+		lfd = -1;
+	}
+	if (listen_adopt(fd) == -1) {
+		log_error("the socket made again cannot be used: %s",
+		    strerror(errno));
+		close(fd);
+		return;
+	}
+	log_info("SIGHUP: accepting on the socket made again");
+}
+
 void
 listen_close(void)
 {

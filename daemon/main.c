@@ -437,16 +437,29 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 		return -1;
 	conn_init(&cl);
 	loop_set_before_sleep(before_sleep);
-	if ((nplugins = plugin_load_all(c)) == -1) {
-		log_error("%s: configuration unusable (a plugin refused its "
-		    "part); not starting", c->file ? c->file : "defaults");
+	/* A plugin that cannot be loaded stops a start; a server restarted
+	 * under running processes (a crash, an upgrade) goes on without
+	 * it, loudly, rather than leave everyone without a daemon. */
+	if ((nplugins = plugin_load_all(c)) == -1 || (nplugins == -2 &&
+	    getenv(MON_ENV_RESTARTED) == NULL)) {
+		log_error("%s: configuration unusable (a plugin %s); not "
+		    "starting", c->file ? c->file : "defaults", nplugins == -1 ?
+		    "refused its part" : "cannot be loaded");
 		bad_config = 1;
 		return -1;
 	}
+	if (nplugins == -2) {
+		log_error("a plugin the configuration names is not loaded (the "
+		    "lines above say why); this restarted server goes on "
+		    "without it: fix it, then `procctl plugin load NAME`");
+		nplugins = (int)plugin_count();
+	}
+	unsetenv(MON_ENV_RESTARTED);
 	for (i = 0; i < nlfds; i++)
 		if (listen_adopt(lfds[i]) == -1)
 			return -1;
 	children_set_files(reload_on_files);
+	children_set_listen(listen_replace_unix);
 	if (reload_server_init(c) == -1)
 		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
@@ -512,7 +525,7 @@ check_plugins(const struct config *c)
 	if (loop_init() == -1 || command_init() == -1 ||
 	    plugin_host_init(c) == -1)
 		rc = -1;
-	else if (plugin_load_all(c) == -1)
+	else if (plugin_load_all(c) < 0)
 		rc = -1;
 	plugin_unload_all();
 	plugin_host_fini();
@@ -580,6 +593,16 @@ state_path(const char *sock)
 	return p;
 }
 
+static const struct config *monitor_cf;	/* the monitor's, for rebind */
+
+/* The monitor's: the Unix socket bound again where the file says. */
+static int
+rebind(void)
+{
+	return listen_bind_unix(monitor_cf->socket, monitor_cf->socket_mode,
+	    socket_gid);
+}
+
 /* Be the monitor: never returns. */
 static void __attribute__((noreturn))
 become_monitor(int argc, char **argv, struct config *cf)
@@ -610,6 +633,8 @@ become_monitor(int argc, char **argv, struct config *cf)
 	ma.nlfds = (size_t)n;
 	ma.argv = copy_argv(argc, argv);
 	ma.socket = cf->socket;
+	monitor_cf = cf;
+	ma.rebind = rebind;
 	ma.state = state_path(cf->socket);
 	ma.live_restore = cf->live_restore;
 	ma.read_files = reload_read_files;

@@ -836,6 +836,7 @@ static const struct procctl_host host = {
 	.keep = host_keep,
 	.kept = host_kept,
 	.on_unfollow = host_on_unfollow,
+	.reply_room = reply_room,
 };
 
 /* Drop everything a plugin registered (on failed init, on unload, on
@@ -1070,7 +1071,7 @@ plugin_load_all(const struct config *c)
 	struct dirent **list;
 	char path[PATH_MAX], name[NAME_MAX + 1];
 	size_t i;
-	int n, k, loaded = 0, failed = 0;
+	int n, k, loaded = 0, failed = 0, bad_config = 0;
 
 	if (c->load_all) {
 		n = scandir(c->plugin_dir, &list, is_plugin_file, alphasort);
@@ -1091,22 +1092,36 @@ plugin_load_all(const struct config *c)
 			free(list[k]);
 		}
 		free(list);
-		return failed ? -1 : loaded;
+		return failed ? -2 : loaded;
 	}
 	/* A plugin the file names that cannot be loaded, or that refuses to
-	 * start (its part of the file unusable, or anything else): procctld
-	 * must not run without it, as if the file said nothing. */
+	 * start: procctld must not start without it, as if the file said
+	 * nothing (-2; -1 when its part of the file is unusable). */
 	for (i = 0; i < c->nplugins; i++) {
 		const struct plugin_conf *pc = &c->plugins[i];
 
 		plugin_path(c->plugin_dir, pc->name, pc->path, path,
 		    sizeof(path));
-		if (plugin_load(pc->name, path, pc) == 0)
+		if ((k = plugin_load(pc->name, path, pc)) == 0)
 			loaded++;
+		else if (k == -2)
+			bad_config = 1;
 		else
 			failed = 1;
 	}
-	return failed ? -1 : loaded;
+	return bad_config ? -1 : failed ? -2 : loaded;
+}
+
+/* How many plugins are loaded. */
+size_t
+plugin_count(void)
+{
+	struct procctl_plugin *p;
+	size_t n = 0;
+
+	for (p = plugins; p != NULL; p = p->next)
+		n++;
+	return n;
 }
 
 /* P's fini, then out of the list with everything it registered, and

@@ -226,6 +226,7 @@ void	reload_on_files(uint64_t cookie, const struct mon_files *f);
 /* ---- listen.c ---- */
 int	listen_bind_unix(const char *path, mode_t mode, gid_t group);
 int	listen_adopt(int fd);
+void	listen_replace_unix(int fd);
 /* "host:port", "[v6]:port"; TLS on it when tls_init() loaded a cert. */
 int	listen_bind_tcp(const char *spec, int *fds, size_t max);
 const char *listen_path(void);
@@ -455,6 +456,7 @@ void	dispatch_free(void);
 int	plugin_host_init(const struct config *c);
 void	plugin_host_fini(void);
 int	plugin_load_all(const struct config *c);
+size_t	plugin_count(void);
 void	plugin_unload_all(void);
 void	plugin_run_disconnect(const struct procctl_caller *who);
 /* A connection named its session (HELLO ... SESSION). */
@@ -578,6 +580,7 @@ void	children_offer(const char *name);
 typedef void (*children_files_fn)(uint64_t cookie,
 	    const struct mon_files *f);
 void	children_set_files(children_files_fn fn);
+void	children_set_listen(void (*fn)(int fd));
 /* The files of children_reload(COOKIE) are applied: the monitor is to
  * hand them to a restarted server.  0, or -1 (no monitor). */
 int	children_keep(uint64_t cookie);
@@ -666,6 +669,8 @@ struct procctl_ctx {
 	const struct cmd_args	*args;		/* sync: its arguments */
 	uid_t			 push_uid;
 	uint64_t		 push_conn;	/* 0: every connection of uid */
+	size_t			 max_out;	/* the connection's max_output
+						 * (0: none), for reply_room */
 };
 
 /* A fresh synchronous ctx owing one value, encoded into OUT. */
@@ -673,6 +678,9 @@ void	reply_begin(struct procctl_ctx *ctx, struct buf *out, int proto,
 	    const struct procctl_caller *who, const struct reply_sink *sink,
 	    void *owner);
 struct procctl_ctx *reply_defer(struct procctl_ctx *ctx);
+/* What CTX's reply may still add before its output passes max_out:
+ * (size_t)-1 when no bound was set (pushes). */
+size_t	reply_room(struct procctl_ctx *ctx);
 void	reply_finish(struct procctl_ctx *d);
 /* The owner of D is gone: finish() will only free it. */
 void	reply_orphan(struct procctl_ctx *d);

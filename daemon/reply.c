@@ -228,6 +228,20 @@ reply_complete(struct procctl_ctx *ctx)
 		reply_null(ctx);
 }
 
+/* A synchronous reply shares its connection's output with what the
+ * client has not read yet; a deferred one is counted alone (what comes
+ * before it is not known until it is finished). */
+size_t
+reply_room(struct procctl_ctx *ctx)
+{
+	size_t used;
+
+	if (ctx == NULL || ctx->max_out == 0 || ctx->kind == CTX_PUSH)
+		return (size_t)-1;
+	used = buf_avail(ctx->out);
+	return used < ctx->max_out ? ctx->max_out - used : 0;
+}
+
 /* ---- deferred replies ---- */
 
 struct procctl_ctx *
@@ -250,6 +264,7 @@ reply_defer(struct procctl_ctx *ctx)
 	d->caller = ctx->caller;
 	d->sink = ctx->sink;
 	d->owner = ctx->owner;
+	d->max_out = ctx->max_out;
 	ctx->expect = 0;	/* the sync ctx owes nothing now */
 	ctx->sink->deferred(ctx->owner, d);
 	return d;

@@ -420,38 +420,58 @@ session_free(struct session *s)
 	free(s);
 }
 
-/* Stop the events of the sessions of a group whose users the policy now
- * refuses; their next command is refused and closes them.  G may be
- * freed on the way (its last member leaving): it is not touched after. */
+/* The policy no longer lets S's user in: no more events, and the
+ * connection goes now (after a reply it owes, if it is dispatching; a
+ * deferred one is abandoned with it).  A RESP3 peer is told why first,
+ * out of band: an event that says itself (`revoked`), never a reply it
+ * could take for the answer to a request. */
 static void
-recheck_group(struct user_subs *g)
+revoke(struct session *s)
 {
-	struct session *s, *next;
+	struct procctl_ctx *note;
+	const struct buf *frame;
 
-	for (s = LIST_FIRST(&g->members); s != NULL; s = next) {
-		next = LIST_NEXT(s, sub_link);
-		if (recheck(s))
-			continue;
-		log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
-		    "no more events", (unsigned)s->caller.uid, s->user,
-		    (int)s->caller.pid);
-		unsubscribe(s);
+	log_warn("uid %u (%s) pid %d: no longer allowed by [access]; "
+	    "closing", (unsigned)s->caller.uid, s->user, (int)s->caller.pid);
+	unsubscribe(s);
+	if (s->proto == 3 && (note = push_begin(s->caller.uid, s->id)) !=
+	    NULL) {
+		reply_array(note, 3);
+		reply_str(note, "event");
+		reply_str(note, "revoked");
+		reply_map(note, 1);
+		reply_str(note, "text");
+		reply_str(note, "your access to this procctld was revoked "
+		    "([access] changed); closing");
+		frame = push_frame(note, s->proto);
+		if (!frame->failed)
+			buf_append(s->dispatching ? &s->pushq : s->out,
+			    buf_head(frame), buf_avail(frame));
+		push_free(note);
 	}
+	s->quit = 1;
+	if (!s->dispatching)
+		s->io->wake(s->conn);	/* may free S */
 }
 
+/*
+ * The [access] policy was reloaded: it applies to every open connection
+ * at once, not at its next command -- an event stream may send none for
+ * hours.  A user no longer allowed is closed; an admin no longer an
+ * admin (or a user become one) is moved to the events they may see now.
+ */
 void
 session_policy_changed(void)
 {
-	struct user_subs *g, *next;
+	struct session *s, *next;
+	size_t b;
 
-	/* Event streams now: they may send no command for hours.  Others
-	 * are judged on their next command.  A recheck may move a session
-	 * to another group; it is then judged again there, harmlessly. */
-	for (g = LIST_FIRST(&subs); g != NULL; g = next) {
-		next = LIST_NEXT(g, link);
-		recheck_group(g);
-	}
-	recheck_group(&admins);
+	for (b = 0; b < ID_BUCKETS; b++)
+		for (s = LIST_FIRST(&by_id[b]); s != NULL; s = next) {
+			next = LIST_NEXT(s, id_link);
+			if (!s->quit && !recheck(s))
+				revoke(s);
+		}
 }
 
 /* ---- requests ---- */
@@ -486,6 +506,7 @@ run_request(struct session *s, int argc, const struct procctl_arg *argv)
 	struct procctl_ctx *ctx = &s->ctx;
 
 	reply_begin(ctx, s->out, s->proto, &s->caller, &sink, s);
+	ctx->max_out = limits.max_output;
 	s->dispatching = 1;
 	if (!recheck(s)) {
 		reply_error(ctx, "NOPERM", "user '%s' may no longer use this "

@@ -184,17 +184,15 @@ tls_init(const struct config *c)
 		log_error("TLS: %s", tls_error());
 		return -1;
 	}
-	if (SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) != 1) {
+	ok = SSL_CTX_use_certificate_chain_file(ctx, c->tls_cert) == 1;
+	if (!ok)
 		log_error("[tcp] tls_cert %s: %s", c->tls_cert, tls_error());
-		goto fail;
-	}
-	ok = use_key(ctx, key, keylen);
+	else if (!(ok = use_key(ctx, key, keylen)))
+		log_error("[tcp] tls_key %s: %s", c->tls_key, tls_error());
 	explicit_bzero(key, keylen);
 	free(key);
-	if (!ok) {
-		log_error("[tcp] tls_key %s: %s", c->tls_key, tls_error());
+	if (!ok)
 		goto fail;
-	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
 		log_error("[tcp] tls_key %s does not match tls_cert %s",
 		    c->tls_key, c->tls_cert);

@@ -89,6 +89,7 @@ struct spawn_req {
 int	spawn_parse(char *, size_t, struct spawn_req *);
 void	spawn_free(struct spawn_req *);
 pid_t	spawn_start(const struct spawn_req *, int, int *, int *, int *);
+int	spawn_lift(int);
 
 /* cgroup.c */
 int	cgroup_init(void);

@@ -19,7 +19,8 @@
  *    is one waitid on it), records are found by id in a hash, and the
  *    fds are in an epoll set.  Orphans of managed trees come to us (child
  *    subreaper) and are reaped by a scan of our children at most every
- *    SCAN_MS: a zombie holds nothing but a pid meanwhile.
+ *    SCAN_MS, after the turn's events (so it seldom meets a process a
+ *    pidfd has told of): a zombie holds nothing but a pid meanwhile.
  *  - What runs is in the state file (state.c) at every moment, so a later
  *    monitor adopts what survives a crash of both processes.
  */
@@ -28,6 +29,7 @@
 #include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -125,6 +127,7 @@ mon_exit(int code)
 }
 
 static void shutdown_begin(void);
+static void socket_again(void);
 
 /* Queue a message for the server (see msg.c); out of memory, the
  * monitor cannot keep its word to anyone: it ends it all. */
@@ -266,7 +269,8 @@ unwatch(int *fd)
 }
 
 /* A pipe for a captured stream: *READ (ours and the server's, not
- * blocking) and *WRITE (the process's, blocking as any stdout is). */
+ * blocking, kept: lifted) and *WRITE (the process's, blocking as any
+ * stdout is). */
 static int
 output_pipe(int *read_end, int *write_end)
 {
@@ -279,7 +283,7 @@ output_pipe(int *read_end, int *write_end)
 		close(fds[1]);
 		return -1;
 	}
-	*read_end = fds[0];
+	*read_end = spawn_lift(fds[0]);
 	*write_end = fds[1];
 	return 0;
 }
@@ -417,7 +421,7 @@ proc_step(struct proc *p)
 	if (!p->done) {
 		if (p->cg[0] && p->evfd == -1 &&
 		    (leaf = cgroup_open(p->cg)) != -1) {
-			if ((p->evfd = cgroup_events(leaf)) != -1) {
+			if ((p->evfd = spawn_lift(cgroup_events(leaf))) != -1) {
 				watch(p->evfd, EPOLLPRI, &p->w[W_EV]);
 				if (cgroup_populated(p->evfd) == 1)
 					cgroup_kill(leaf);
@@ -760,6 +764,8 @@ read_signals(void)
 		    si.ssi_signo == SIGUSR1) && server > 0) {
 			if (si.ssi_signo == SIGUSR1)
 				logq_reopen();
+			else
+				socket_again();
 			kill(server, (int)si.ssi_signo);
 		}
 		else if (si.ssi_signo == SIGCHLD)
@@ -802,6 +808,7 @@ on_spawn(const struct mon_hdr *h, char *body)
 		    pipe2(rdy, O_CLOEXEC | O_NONBLOCK) == -1)
 			err = errno;
 		r.readyw = rdy[1];
+		rdy[0] = spawn_lift(rdy[0]);
 		if (err == 0 && (r.s.flags & MON_SPAWN_CAPTURE) &&
 		    (output_pipe(&p->outfd[0], &r.outw[0]) == -1 ||
 		    output_pipe(&p->outfd[1], &r.outw[1]) == -1))
@@ -1015,6 +1022,10 @@ server_start(void)
 	int fd;
 
 	restart_at = 0;
+	if (ever_ready)
+		setenv(MON_ENV_RESTARTED, "1", 1);
+	else
+		unsetenv(MON_ENV_RESTARTED);
 	if ((server = server_spawn(args, exe_fd, &fd)) == -1) {
 		server = 0;
 		return -1;
@@ -1101,6 +1112,7 @@ adopt(const char *path)
 		LIST_REMOVE(p, link);
 		if (!p->foreign && !p->done)
 			p->pidfd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+		p->pidfd = spawn_lift(p->pidfd);
 		proc_add(p);
 	}
 	if (n > 0)
@@ -1173,6 +1185,48 @@ remove_socket(void)
 	    lstat(args->socket, &st) == 0 && st.st_dev == sock_dev &&
 	    st.st_ino == sock_ino)
 		unlink(args->socket);
+}
+
+/* SIGHUP: a socket someone deleted under us is made again, and the
+ * server (and every later one, and an upgrade) accepts on the new one;
+ * clients could not reach the old one anyway. */
+static void
+socket_again(void)
+{
+	struct sockaddr_un sun;
+	socklen_t len;
+	struct stat st;
+	size_t i;
+	int fd;
+
+	if (args->socket == NULL || args->rebind == NULL ||
+	    lstat(args->socket, &st) == 0 || errno != ENOENT)
+		return;
+	if ((fd = args->rebind()) == -1) {
+		mon_log("SIGHUP: the socket %s was deleted and cannot be made "
+		    "again", args->socket);
+		return;
+	}
+	for (i = 0; i < args->nlfds; i++) {
+		len = sizeof(sun);
+		if (getsockname(args->lfds[i], (struct sockaddr *)&sun,
+		    &len) == 0 && sun.sun_family == AF_UNIX) {
+			close(args->lfds[i]);
+			args->lfds[i] = fd;
+			break;
+		}
+	}
+	if (i == args->nlfds) {
+		close(fd);
+		return;
+	}
+	if (lstat(args->socket, &st) == 0) {
+		sock_dev = st.st_dev;
+		sock_ino = st.st_ino;
+	}
+	send_parts(MON_LISTEN, 0, NULL, 0, NULL, 0, NULL, 0, &fd, 1);
+	mon_log("SIGHUP: the socket %s had been deleted: made again",
+	    args->socket);
 }
 
 /* One event: about a process's fd, the server, its exit, or signals. */
@@ -1260,11 +1314,6 @@ monitor_main(const struct monitor_args *a)
 		mon_exit(1);
 	for (;;) {
 		now = clock_ms(CLOCK_MONOTONIC);
-		if (chld_pending && now >= next_scan) {
-			chld_pending = 0;
-			next_scan = now + SCAN_MS;
-			reap();
-		}
 		if (restart_at != 0 && now >= restart_at &&
 		    server_start() == -1)
 			restart_at = now + BACKOFF_MAX_MS;
@@ -1285,6 +1334,16 @@ monitor_main(const struct monitor_args *a)
 		}
 		for (i = 0; i < n; i++)
 			handle(&evs[i]);
+		/* After the turn's pidfd events: each waitid of the scan
+		 * walks every child we have, so it should find only what no
+		 * pidfd has told us of (an orphan), not the processes whose
+		 * exit is waiting in this batch. */
+		now = clock_ms(CLOCK_MONOTONIC);
+		if (chld_pending && now >= next_scan) {
+			chld_pending = 0;
+			next_scan = now + SCAN_MS;
+			reap();
+		}
 		bury();
 	}
 	if (leave) {

@@ -67,6 +67,9 @@ enum mon_type {
 				 * every problem) */
 	MON_NOTIFY,		/* struct mon_notify, then its status text:
 				 * what a process said (READY=1, STATUS=) */
+	MON_LISTEN,		/* no payload, one fd: the Unix socket made
+				 * again (it had been deleted); accept on
+				 * it from now on */
 };
 
 /*
@@ -239,6 +242,9 @@ struct monitor_args {
 	size_t		  nlfds;
 	const char	 *socket;	/* the Unix socket's path: unlinked at
 					 * the end if it is still ours */
+	/* SIGHUP finds the socket's path empty (someone deleted it): bind
+	 * it again; the listening fd, or -1. */
+	int		(*rebind)(void);
 	const char	 *state;	/* the state file's path */
 	int		  live_restore;	/* a stop with no server running
 					 * leaves the processes too */
@@ -265,6 +271,8 @@ struct monitor_args {
 #define MON_ENV_SERVER	"PROCCTLD_MONITOR_FD"	/* its end of the pair */
 #define MON_ENV_LISTEN	"PROCCTLD_LISTEN_FDS"	/* "4,5": listeners */
 #define MON_ENV_UPGRADE	"PROCCTLD_UPGRADE"	/* a monitor re-exec'd */
+#define MON_ENV_RESTARTED "PROCCTLD_RESTARTED"	/* a server after another
+						 * (a crash, an upgrade) */
 #define MON_ENV_READY	"PROCCTLD_READY"	/* "<notify fd>;<id>:<kind>:
 						 * <fd>;...": readiness a
 						 * re-exec'd monitor goes on

@@ -286,10 +286,9 @@ open_across(int fd, int yes)
 static int
 claimed(int fd)
 {
-	if (fd < 3 || fd == nsock)
+	if (fd < 3 || fd == nsock || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
 		return -1;
-	fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
+	return spawn_lift(fd);	/* kept: out of what spawns copy */
 }
 
 void

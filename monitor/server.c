@@ -86,6 +86,7 @@ exec_server(const struct monitor_args *a, int exe_fd, int fd)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigprocmask(SIG_SETMASK, &set, NULL);
 	fexecve(exe_fd, a->argv, environ);
 	fprintf(stderr, "procctld: monitor: exec of the server: %s\n",

@@ -13,16 +13,31 @@
  *  - The exec result comes back through a close-on-exec, non-blocking
  *    pipe the caller polls: EOF means exec worked, 4 bytes are an errno.
  *    A child stopped before exec therefore holds up no one.
+ *  - What a spawn costs does not grow with the processes the monitor
+ *    holds (three fds each: a pidfd and two output pipes).  The child is
+ *    not cloned from the monitor's fd table but from a trampoline's: a
+ *    process that shares the monitor's memory and table (CLONE_VM,
+ *    CLONE_VFORK, CLONE_FILES: nothing is copied), takes a private copy
+ *    of only the fds below the child's own (close_range with
+ *    CLOSE_RANGE_UNSHARE), clones the child with CLONE_PARENT (so it is
+ *    the monitor's) and exits.  The monitor waits for the trampoline
+ *    only, never for the child: the trampoline is our code, as root, in
+ *    the monitor's cgroup (a child born into a frozen leaf freezes
+ *    nobody); only root can stop it, as only root can stop the monitor.
+ *    spawn_lift keeps every fd the monitor holds past a spawn above
+ *    those, so the copy is a handful of fds whatever runs.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <grp.h>
 #include <linux/sched.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +52,9 @@
 #define PATH_USER	"PATH=/usr/local/bin:/usr/bin:/bin"
 #define PATH_ROOT	"PATH=/usr/local/sbin:/usr/sbin:/sbin:" \
 			"/usr/local/bin:/usr/bin:/bin"
+#define FD_BASE		256	/* the fds the monitor keeps: from here up */
+#define TRAMP_STACK	16384	/* the trampoline's stack (the child's goes
+				 * on below it, in its own copy) */
 
 /* What the child needs, made before the fork. */
 struct spawn_ctx {
@@ -51,6 +69,20 @@ struct spawn_ctx {
 	gid_t		 *groups;		/* owned */
 	int		  ngroups;
 	char		  cwd[PATH_MAX];	/* the caller's, or "" */
+};
+
+/* What the trampoline is handed and hands back, in the monitor's memory
+ * (it runs in it while the monitor waits). */
+struct tramp {
+	const struct spawn_req	*r;
+	const struct spawn_ctx	*c;
+	int			 errfd;		/* the exec-status pipe's */
+	int			 leaf;		/* CLONE_INTO_CGROUP, or -1 */
+	unsigned		 low;		/* fds copied: those below */
+	pid_t			 pid;		/* the child, or -1 */
+	int			 err;		/* why not */
+	int			 contained;
+	int			 clone3_err;	/* clone3 refused: fell back */
 };
 
 /* Take MON_SPAWN's payload apart; -1 if its strings are not exactly
@@ -397,21 +429,19 @@ child(const struct spawn_req *r, const struct spawn_ctx *c, int errfd,
 	child_fail(errfd, err);
 }
 
-/* clone3 with a pidfd (reaping is then one waitid on it, not a scan of
- * every child), straight into LEAF when there is one; *contained says
- * whether it is.  A kernel that refuses clone3 gets fork + pidfd_open. */
+/* The child, the monitor's (CLONE_PARENT: we are the trampoline),
+ * straight into LEAF when there is one; *contained says whether it is.
+ * A kernel that refuses clone3 gets a plain clone, *clone3_err why. */
 static pid_t
-spawn_fork(int leaf, int *contained, int *pidfd)
+spawn_fork(int leaf, int *contained, int *clone3_err)
 {
 	struct clone_args ca;
 	long pid;
 
 	*contained = 0;
-	*pidfd = -1;
+	*clone3_err = 0;
 	memset(&ca, 0, sizeof(ca));
-	ca.flags = CLONE_PIDFD | (leaf != -1 ? CLONE_INTO_CGROUP : 0);
-	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
-	ca.exit_signal = SIGCHLD;
+	ca.flags = CLONE_PARENT | (leaf != -1 ? CLONE_INTO_CGROUP : 0);
 	ca.cgroup = leaf != -1 ? (uint64_t)leaf : 0;
 	pid = syscall(SYS_clone3, &ca, sizeof(ca));
 	if (pid != -1) {
@@ -420,41 +450,128 @@ spawn_fork(int leaf, int *contained, int *pidfd)
 	}
 	if (errno == EAGAIN || errno == ENOMEM)
 		return -1;
-	if (leaf != -1)
-		mon_log("clone3 into a cgroup: %s", strerror(errno));
-	*pidfd = -1;
-	if ((pid = fork()) > 0)
-		*pidfd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-	return (pid_t)pid;
+	*clone3_err = errno;
+#if defined(__s390__) || defined(__CRIS__)	/* the stack comes first */
+	return (pid_t)syscall(SYS_clone, 0, CLONE_PARENT, NULL, NULL, 0);
+#else
+	return (pid_t)syscall(SYS_clone, CLONE_PARENT, 0, NULL, NULL, 0);
+#endif
+}
+
+/*
+ * The trampoline, sharing the monitor's memory and fd table while the
+ * monitor waits.  Its first act is a table of its own with only the fds
+ * below t->low (the child's pipes, the leaf, the monitor's few fixed
+ * ones): the kernel copies those, not the thousands above, and closes
+ * nothing in the shared table.  A kernel without CLOSE_RANGE_UNSHARE
+ * gets a copy of the whole table (the child's exec closes the rest, as
+ * it would without the trampoline).  Then the child; then it exits.
+ */
+static int
+trampoline(void *arg)
+{
+	struct tramp *t = arg;
+
+	if (close_range(t->low, ~0U, CLOSE_RANGE_UNSHARE) == -1 &&
+	    unshare(CLONE_FILES) == -1) {
+		t->err = errno;
+		return 0;
+	}
+	if ((t->pid = spawn_fork(t->leaf, &t->contained, &t->clone3_err)) ==
+	    0)
+		child(t->r, t->c, t->errfd, t->contained);
+	t->err = errno;
+	return 0;
+}
+
+/* Run the trampoline on a stack in this frame (as musl's posix_spawn
+ * does: below it nothing of ours is live while we wait) and reap it;
+ * the child's pid, or -1 with errno.  CLONE_VFORK: back once it has
+ * exited, the child cloned or not. */
+static pid_t __attribute__((noinline))
+tramp_run(struct tramp *t)
+{
+	char stack[TRAMP_STACK] __attribute__((aligned(16)));
+	pid_t tp;
+	int st;
+
+	t->pid = -1;
+	t->err = EAGAIN;	/* if it is killed before it can say */
+	if ((tp = clone(trampoline, stack + sizeof(stack), CLONE_VM |
+	    CLONE_VFORK | CLONE_FILES | SIGCHLD, t)) == -1)
+		return -1;
+	while (waitpid(tp, &st, __WALL) == -1 && errno == EINTR)
+		;
+	if (t->clone3_err != 0 && t->leaf != -1)
+		mon_log("clone3 into a cgroup: %s", strerror(t->clone3_err));
+	errno = t->err;
+	return t->pid;
+}
+
+/* FD, one the monitor keeps past this spawn, moved to FD_BASE or above
+ * (close-on-exec): below stay only the few fds each spawn makes for its
+ * child, which is what the trampoline copies.  FD itself when it cannot
+ * be moved (an open-file limit below FD_BASE): it works as well there,
+ * every spawn just copies it. */
+int
+spawn_lift(int fd)
+{
+	int high;
+
+	if (fd < 0 || fd >= FD_BASE ||
+	    (high = fcntl(fd, F_DUPFD_CLOEXEC, FD_BASE)) == -1)
+		return fd;
+	close(fd);
+	return high;
+}
+
+/* LOW, or just past FD when FD is not below it (-1: none). */
+static unsigned
+above(unsigned low, int fd)
+{
+	return fd >= 0 && (unsigned)fd >= low ? (unsigned)fd + 1 : low;
 }
 
 /* Start R; its pid, or -1 with errno.  *STATUSFD gets the exec-status
  * pipe's read end, *PIDFD a pidfd (or -1): the caller's to watch and
- * close. */
+ * close, both lifted (spawn_lift). */
 pid_t
 spawn_start(const struct spawn_req *r, int leaf, int *statusfd,
     int *contained, int *pidfd)
 {
 	struct spawn_ctx c;
+	struct tramp t;
 	int pfd[2], err;
 	pid_t pid = -1;
 
 	memset(&c, 0, sizeof(c));
 	*contained = 0;
+	*pidfd = -1;
 	if ((err = ctx_build(r, &c)) != 0)
 		goto done;
 	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) == -1) {
 		err = errno;
 		goto done;
 	}
-	if ((pid = spawn_fork(leaf, contained, pidfd)) == 0)
-		child(r, &c, pfd[1], *contained);
+	memset(&t, 0, sizeof(t));
+	t.r = r;
+	t.c = &c;
+	t.errfd = pfd[1];
+	t.leaf = leaf;
+	/* Everything the trampoline and the child use, and 0 to 2. */
+	t.low = above(above(above(above(above(3, pfd[1]), leaf), r->readyw),
+	    r->outw[0]), r->outw[1]);
+	pid = tramp_run(&t);
 	err = errno;
 	close(pfd[1]);
-	if (pid == -1)
+	if (pid == -1) {
 		close(pfd[0]);
-	else
-		*statusfd = pfd[0];
+		goto done;
+	}
+	*contained = t.contained;
+	*statusfd = spawn_lift(pfd[0]);
+	/* Ours and not yet reaped: the pid cannot have been reused. */
+	*pidfd = spawn_lift((int)syscall(SYS_pidfd_open, pid, 0));
 done:
 	ctx_free(&c);
 	errno = err;

@@ -41,6 +41,8 @@
  * Minor 7 added: the keys a plugin's section may have (host->config_keys:
  * others are reported as typos); a connection that stops following
  * without closing (UNFOLLOW: host->on_unfollow).
+ * Minor 8 added: how much a reply may still grow before its client's
+ * unread output passes max_output (host->reply_room).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -58,7 +60,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 7
+#define PROCCTL_ABI_MINOR 8
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -579,6 +581,14 @@ struct procctl_host {
 	 * option. */
 	int		(*on_unfollow)(struct procctl_plugin *self,
 			    procctl_conn_fn fn, void *arg);
+	/* Minor 8.  The bytes the reply being built on CTX may still take
+	 * before its connection's unread output would pass max_output
+	 * (what the client has not read yet counts; a connection over it
+	 * is closed): a command whose reply grows with what it lists
+	 * stops adding before that, and says so.  0 when nothing more
+	 * fits; (size_t)-1 when nothing bounds it (a push, which a slow
+	 * reader loses whole). */
+	size_t		(*reply_room)(struct procctl_ctx *ctx);
 };
 
 /* The one exported symbol. */

@@ -6,10 +6,20 @@
  * Keys in [plugin:arith]:
  *   div_scale = 20         fractional digits kept by div
  *   max_digits = 100000    size bound on operands and results (digits)
+ *   max_work = 10000000    bound on one request's work: operands x
+ *                          digits, estimated from the operands' text
+ *                          before anything is built (-LIMIT past it)
+ *
+ * The daemon has one thread: a request computes while every other
+ * client waits.  So each is measured first (dec_measure: the digits each
+ * operand would expand to, 1e99999 being 100,000 of them, and the
+ * digits of the running result it would make at each step), and one
+ * over max_work is refused at once, nothing computed.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +31,7 @@ enum op { OP_ADD, OP_SUB, OP_MULT, OP_DIV };
 static const struct procctl_host *H;
 static size_t div_scale = 20;
 static size_t max_digits = 100000;
+static size_t max_work = 10000000;
 
 /* Digits to write Q's numerator and denominator: a cheap size bound. */
 static size_t
@@ -100,33 +111,84 @@ fast_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 	return 1;
 }
 
-static void
-run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
-    enum op op)
+static size_t
+sat_add(size_t a, size_t b)
 {
-	mpq_t acc, x;
+	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+/*
+ * Every operand checked, in order, without building one (the errors
+ * parsing would give, and div's division by zero), and the work the
+ * request would take: for each operand, the digits of the running result
+ * it makes -- for add and sub the widest whole part and fraction so
+ * far, for mult and div the sum of every size so far.  0, or -1 after
+ * the reply.
+ */
+static int
+check_operands(struct procctl_ctx *ctx, int argc,
+    const struct procctl_arg *argv, enum op op)
+{
+	struct dec_size z;
+	size_t whole = 0, frac = 0, acc = 0, work = 0, step = 0;
 	int i, rc;
 
-	if (fast_op(ctx, argc, argv, op))
-		return;
-	mpq_init(acc);
-	mpq_init(x);
 	for (i = 1; i < argc; i++) {
-		if (argv[i].len > max_digits + 32)
+		rc = dec_measure(argv[i].ptr, argv[i].len, &z);
+		if (rc == DEC_OK && z.num + z.den > 2 * max_digits)
 			rc = DEC_ERANGE;
-		else
-			rc = dec_parse(i == 1 ? acc : x, argv[i].ptr,
-			    argv[i].len);
 		if (rc == DEC_ENAN) {
 			H->reply_error(ctx, "ERR", "not a number: '%.64s' "
 			    "(operand %d)", argv[i].ptr, i);
-			goto done;
+			return -1;
 		}
 		if (rc == DEC_ERANGE) {
 			H->reply_error(ctx, "ERR", "number out of range: "
 			    "'%.64s' (operand %d; exponents up to %d and %zu "
 			    "digits are allowed)", argv[i].ptr, i,
 			    DEC_MAX_EXP, max_digits);
+			return -1;
+		}
+		if (op == OP_DIV && i > 1 && z.zero) {
+			H->reply_error(ctx, "DIV0", "division by zero "
+			    "(operand %d)", i);
+			return -1;
+		}
+		if (op == OP_ADD || op == OP_SUB) {
+			whole = z.whole > whole ? z.whole : whole;
+			frac = z.frac > frac ? z.frac : frac;
+			step = whole + 2 * frac + 2;
+		} else
+			step = acc = sat_add(acc, z.num + z.den);
+		work = sat_add(work, step);
+	}
+	if (work > max_work) {
+		H->reply_error(ctx, "LIMIT", "too much work for one request: "
+		    "%d operands making results of up to %zu digits (%s%zu "
+		    "digit steps; max_work is %zu)", argc - 1, step,
+		    work == SIZE_MAX ? "over " : "", work, max_work);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
+    enum op op)
+{
+	mpq_t acc, x;
+	int i;
+
+	if (fast_op(ctx, argc, argv, op) ||
+	    check_operands(ctx, argc, argv, op) == -1)
+		return;
+	mpq_init(acc);
+	mpq_init(x);
+	for (i = 1; i < argc; i++) {
+		/* Measured: a number, and within the bounds. */
+		if (dec_parse(i == 1 ? acc : x, argv[i].ptr, argv[i].len) !=
+		    DEC_OK) {
+			H->reply_error(ctx, "ERR", "out of memory");
 			goto done;
 		}
 		if (i == 1)
@@ -142,11 +204,6 @@ run_op(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv,
 			mpq_mul(acc, acc, x);
 			break;
 		case OP_DIV:
-			if (mpq_sgn(x) == 0) {
-				H->reply_error(ctx, "DIV0", "division by zero "
-				    "(operand %d)", i);
-				goto done;
-			}
 			mpq_div(acc, acc, x);
 			break;
 		}
@@ -225,7 +282,8 @@ parse_count(const char *s, size_t *out, size_t min, size_t max)
 static int
 arith_init(struct procctl_plugin *self, const struct procctl_host *host)
 {
-	static const char *const keys[] = { "div_scale", "max_digits", NULL };
+	static const char *const keys[] = { "div_scale", "max_digits",
+	    "max_work", NULL };
 	const char *v;
 	size_t i;
 
@@ -242,6 +300,12 @@ arith_init(struct procctl_plugin *self, const struct procctl_host *host)
 	    parse_count(v, &max_digits, 20, 10000000) == -1) {
 		H->log(self, PROCCTL_LOG_ERROR, "max_digits = %s: expected 20 "
 		    "to 10000000", v);
+		return -1;
+	}
+	if ((v = H->config_get(self, "max_work")) != NULL &&
+	    parse_count(v, &max_work, 1000, (size_t)1 << 40) == -1) {
+		H->log(self, PROCCTL_LOG_ERROR, "max_work = %s: expected 1000 "
+		    "to 1099511627776 (digits)", v);
 		return -1;
 	}
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -4,61 +4,98 @@
 #include <stdlib.h>
 #include <string.h>
 
-int
-dec_parse(mpq_t out, const char *s, size_t len)
-{
-	size_t i = 0, ndig = 0, nfrac = 0, start;
-	long exp = 0, scale;
-	int neg = 0, eneg = 0, edig = 0;
-	char *digits;
-	mpz_t m, p;
+/* What a number's text says, read without building it: the sign, the
+ * digits (before and after the point, in place), and the exponent. */
+struct scan {
+	int		 neg;
+	size_t		 ndig;		/* digits, the point not counted */
+	size_t		 nfrac;		/* of which after the point */
+	long		 exp;
+	int		 zero;		/* every digit is 0 */
+};
 
+static int
+scan(const char *s, size_t len, struct scan *sc)
+{
+	size_t i = 0, start;
+	int eneg = 0, edig = 0;
+
+	memset(sc, 0, sizeof(*sc));
+	sc->zero = 1;
 	if (i < len && (s[i] == '+' || s[i] == '-'))
-		neg = s[i++] == '-';
+		sc->neg = s[i++] == '-';
 	start = i;
-	if ((digits = malloc(len + 1)) == NULL)
-		return DEC_ERANGE;
-	for (; i < len && isdigit((unsigned char)s[i]); i++)
-		digits[ndig++] = s[i];
+	for (; i < len && isdigit((unsigned char)s[i]); i++, sc->ndig++)
+		sc->zero &= s[i] == '0';
 	if (i < len && s[i] == '.')
 		for (i++; i < len && isdigit((unsigned char)s[i]); i++) {
-			digits[ndig++] = s[i];
-			nfrac++;
+			sc->zero &= s[i] == '0';
+			sc->ndig++;
+			sc->nfrac++;
 		}
-	if (ndig == 0 || (i == start)) {
-		free(digits);
+	if (sc->ndig == 0 || i == start)
 		return DEC_ENAN;
-	}
 	if (i < len && (s[i] == 'e' || s[i] == 'E')) {
 		i++;
 		if (i < len && (s[i] == '+' || s[i] == '-'))
 			eneg = s[i++] == '-';
 		for (; i < len && isdigit((unsigned char)s[i]); i++) {
 			edig++;
-			if (exp <= DEC_MAX_EXP)
-				exp = exp * 10 + (s[i] - '0');
+			if (sc->exp <= DEC_MAX_EXP)
+				sc->exp = sc->exp * 10 + (s[i] - '0');
 		}
-		if (edig == 0) {
-			free(digits);
+		if (edig == 0)
 			return DEC_ENAN;
-		}
-		if (exp > DEC_MAX_EXP) {
-			free(digits);
+		if (sc->exp > DEC_MAX_EXP)
 			return DEC_ERANGE;
-		}
 		if (eneg)
-			exp = -exp;
+			sc->exp = -sc->exp;
 	}
-	if (i != len) {
-		free(digits);
-		return DEC_ENAN;
-	}
-	digits[ndig] = '\0';
+	return i == len ? DEC_OK : DEC_ENAN;
+}
+
+int
+dec_measure(const char *s, size_t len, struct dec_size *out)
+{
+	struct scan sc;
+	long scale;
+	int rc;
+
+	if ((rc = scan(s, len, &sc)) != DEC_OK)
+		return rc;
+	scale = sc.exp - (long)sc.nfrac;
+	out->num = sc.ndig + (scale > 0 ? (size_t)scale : 0);
+	out->den = (scale < 0 ? (size_t)-scale : 0) + 1;
+	out->frac = scale < 0 ? (size_t)-scale : 0;
+	out->whole = scale >= 0 ? out->num : sc.ndig > out->frac ?
+	    sc.ndig - out->frac : 0;
+	out->zero = sc.zero;
+	return DEC_OK;
+}
+
+int
+dec_parse(mpq_t out, const char *s, size_t len)
+{
+	struct scan sc;
+	size_t i, n = 0;
+	long scale;
+	char *digits;
+	mpz_t m, p;
+	int rc;
+
+	if ((rc = scan(s, len, &sc)) != DEC_OK)
+		return rc;
+	if ((digits = malloc(sc.ndig + 1)) == NULL)
+		return DEC_ERANGE;
+	for (i = 0; i < len && n < sc.ndig; i++)
+		if (isdigit((unsigned char)s[i]))
+			digits[n++] = s[i];
+	digits[n] = '\0';
 	mpz_init_set_str(m, digits, 10);
 	free(digits);
-	if (neg)
+	if (sc.neg)
 		mpz_neg(m, m);
-	scale = exp - (long)nfrac;
+	scale = sc.exp - (long)sc.nfrac;
 	mpz_init(p);
 	mpz_ui_pow_ui(p, 10, (unsigned long)labs(scale));
 	if (scale >= 0) {

@@ -16,6 +16,22 @@
  * exactly.  OUT must be initialised. */
 int	dec_parse(mpq_t out, const char *s, size_t len);
 
+/* How big a number's text is once built, told without building it (an
+ * upper bound: leading zeros count): digits of its numerator NUM and
+ * denominator DEN (a power of ten), of its whole part WHOLE and of its
+ * fraction FRAC; ZERO when it is 0. */
+struct dec_size {
+	size_t	 num;
+	size_t	 den;
+	size_t	 whole;
+	size_t	 frac;
+	int	 zero;
+};
+
+/* What dec_parse would say of S, and the size it would build:
+ * DEC_OK, DEC_ENAN or DEC_ERANGE, in time linear in LEN. */
+int	dec_measure(const char *s, size_t len, struct dec_size *out);
+
 /* Format Q as decimal text: exact when its expansion ends within
  * MAX_FRAC fractional digits, else rounded half to even at MAX_FRAC.
  * Trailing zeros dropped; "-0" never appears.  Returns a malloc'd string

@@ -61,6 +61,7 @@
 #define F_CORE		0x080u
 #define F_OOM		0x100u
 #define F_READY		0x200u
+#define F_CMD_CUT	0x400u	/* an older build knows nothing of it */
 
 static void
 put_record(struct bytes_out *w, const struct proc *p)
@@ -73,7 +74,8 @@ put_record(struct bytes_out *w, const struct proc *p)
 	    (p->oneshot ? F_ONESHOT : 0) | (p->forced ? F_FORCED : 0) |
 	    (p->adopted ? F_ADOPTED : 0) | (p->foreign ? F_FOREIGN : 0) |
 	    (p->unknown ? F_UNKNOWN : 0) | (p->core_dumped ? F_CORE : 0) |
-	    (p->oom_killed ? F_OOM : 0) | (p->ready ? F_READY : 0));
+	    (p->oom_killed ? F_OOM : 0) | (p->ready ? F_READY : 0) |
+	    (p->command_cut ? F_CMD_CUT : 0));
 	bytes_put_u32(w, (uint32_t)p->forced);
 	bytes_put_u32(w, p->limits);
 	bytes_put_str(w, p->closed_by, strlen(p->closed_by));
@@ -89,6 +91,28 @@ put_record(struct bytes_out *w, const struct proc *p)
 	bytes_put_u64(w, p->end_ms);
 	bytes_put_u32(w, (uint32_t)p->exit_code);
 	bytes_put_u32(w, (uint32_t)p->signal);
+}
+
+/* An older build kept whole commands: P's is cut as ours are now. */
+static int
+bound_command(struct proc *p)
+{
+	char *c;
+	size_t len;
+	int cut;
+
+	if (p->command_len <= PROC_COMMAND_MAX)
+		return 0;
+	if ((c = proc_command_copy(p->command, p->command_len, &len,
+	    &cut)) == NULL)
+		return -1;
+	free(p->command);
+	p->command = c;
+	p->command_len = len;
+	p->command_cut = 1;
+	if (p->path_len > len)
+		p->path_len = len;
+	return 0;
 }
 
 /* One record, checked; NULL once R is bad. */
@@ -136,6 +160,10 @@ get_record(struct bytes_in *r)
 	p->foreign = !!(f & F_FOREIGN);
 	p->unknown = !!(f & F_UNKNOWN);
 	p->core_dumped = !!(f & F_CORE);
+	p->command_cut = !!(f & F_CMD_CUT);
+	if (p->command != NULL && p->path_len <= p->command_len &&
+	    bound_command(p) == -1)
+		r->bad = 1;
 	if (p->state > PROC_KILLED || p->path_len > p->command_len ||
 	    (p->state == PROC_STARTING) != (p->pid == 0) || p->pid < 0 ||
 	    (proc_is_live(p) ? p->handle == 0 : p->end_ms < p->start_ms))

@@ -1,5 +1,16 @@
-/* Process records as replies: `list`, `list all`, `list details`, and the
- * maps that `close` and events carry. */
+/*
+ * Process records as replies: `list`, `list all`, `list details`, and the
+ * maps that `close` and events carry.
+ *
+ * A listing is a page: the newest records first chosen (--offset skips
+ * some, --limit or list_page says how many), then given oldest first as
+ * ps does.  Whatever the number of records, a page never takes the
+ * client past max_output (host->reply_room): each record's size is
+ * bounded (a command is at most PROC_COMMAND_MAX bytes), and the page
+ * stops before the record that would not fit.
+ */
+#include <ctype.h>
+#include <errno.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +20,10 @@
 #include <time.h>
 
 #include "proc.h"
+
+/* A host before minor 8 cannot say how much room a reply has: half of
+ * the default max_output. */
+#define LIST_ROOM_OLD_HOST	(8u * 1024 * 1024)
 
 uint64_t
 proc_run_ms(const struct proc *p)
@@ -164,15 +179,16 @@ tree_size(const struct proc *p, char *cg, size_t size)
 	return n;
 }
 
-void
-proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
+/* P's record, its tree (TREE processes in cgroup CG; -1: none known). */
+static void
+reply_record(struct procctl_ctx *ctx, const struct proc *p, int details,
+    long tree, const char *cg)
 {
-	char tmp[200], cg[PATH_MAX];
-	long tree;
+	char tmp[200];
 	int ended = p->state == PROC_EXITED || p->state == PROC_KILLED;
 	uint64_t ms;
 
-	H->reply_map(ctx, details ? 16 : 8);
+	H->reply_map(ctx, details ? 17 : 8);
 	H->reply_str(ctx, "pid");
 	H->reply_int(ctx, p->pid);
 	H->reply_str(ctx, "name");
@@ -216,9 +232,10 @@ proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 		H->reply_null(ctx);
 	H->reply_str(ctx, "command");
 	H->reply_bulk(ctx, p->command, p->command_len);
+	H->reply_str(ctx, "command_truncated");
+	H->reply_bool(ctx, p->command_cut);
 	H->reply_str(ctx, "adopted");
 	H->reply_bool(ctx, p->adopted);
-	tree = ended ? -1 : tree_size(p, cg, sizeof(cg));
 	H->reply_str(ctx, "cgroup");
 	if (tree >= 0)
 		H->reply_str(ctx, cg);
@@ -232,29 +249,150 @@ proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
 }
 
 void
+proc_reply_record(struct procctl_ctx *ctx, const struct proc *p, int details)
+{
+	char cg[PATH_MAX];
+	long tree = -1;
+
+	if (details && proc_is_live(p))
+		tree = tree_size(p, cg, sizeof(cg));
+	reply_record(ctx, p, details, tree, cg);
+}
+
+/* A record of a page, with its tree read once. */
+struct row {
+	const struct proc *p;
+	long		 tree;
+	char		*cg;		/* owned, or NULL */
+};
+
+/* At least the bytes P's record takes, in RESP2 or RESP3: every string
+ * counted with its framing (at most 16 bytes), every other value and key
+ * within the constant. */
+static size_t
+record_size(const struct row *r, int details)
+{
+	const struct proc *p = r->p;
+	size_t n = 512 + p->name_len + strlen(p->owner);
+
+	if (details)
+		n += 768 + p->command_len + (r->cg != NULL ? strlen(r->cg) : 0);
+	return n;
+}
+
+/* --limit and --offset: a count, or -1 after the usage error. */
+static int
+count_option(struct procctl_ctx *ctx, const char *name, size_t dflt,
+    size_t *out)
+{
+	const char *v = H->option(ctx, name);
+	unsigned long long n;
+	char *end;
+
+	*out = dflt;
+	if (v == NULL)
+		return 0;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (!isdigit((unsigned char)v[0]) || *end != '\0' || errno != 0 ||
+	    n > 1000000000) {
+		H->reply_error(ctx, "ARGS", "--%s %.32s: expected a count; "
+		    "usage: list [--limit N] [--offset N] [all | details]",
+		    name, v);
+		return -1;
+	}
+	*out = (size_t)n;
+	return 0;
+}
+
+static int
+listed(const struct procctl_caller *who, const struct proc *p, int all)
+{
+	return proc_visible(who, p) && (all || p->state == PROC_RUNNING ||
+	    p->state == PROC_CLOSING);
+}
+
+/* The page: up to LIMIT (0: any number) of the newest records after
+ * OFFSET, as many as ROOM bytes hold.  Their count; *CUT when ROOM
+ * stopped it with more to give. */
+static size_t
+choose(const struct procctl_caller *who, int all, int details, size_t offset,
+    size_t limit, size_t room, struct row *rows, size_t max, int *cut)
+{
+	char cg[PATH_MAX];
+	const struct proc *p;
+	size_t n = 0, used = 0, size;
+
+	*cut = 0;
+	for (p = procs; p != NULL && n < max; p = p->next) {
+		if (!listed(who, p, all))
+			continue;
+		if (offset > 0) {
+			offset--;
+			continue;
+		}
+		rows[n].p = p;
+		rows[n].tree = -1;
+		rows[n].cg = NULL;
+		if (details && proc_is_live(p) &&
+		    (rows[n].tree = tree_size(p, cg, sizeof(cg))) >= 0 &&
+		    (rows[n].cg = strdup(cg)) == NULL)
+			rows[n].tree = -1;
+		size = record_size(&rows[n], details);
+		if (size > room - used) {
+			free(rows[n].cg);
+			*cut = 1;
+			break;
+		}
+		used += size;
+		n++;
+		if (limit > 0 && n == limit)
+			break;
+	}
+	return n;
+}
+
+void
 proc_cmd_list(struct procctl_ctx *ctx, int argc,
     const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
-	const struct proc *p, *last = NULL;
-	int all = 0, details = 0;
-	size_t n = 0;
+	const struct proc *p;
+	struct row *rows;
+	size_t n = 0, limit, offset, room, i;
+	int all = 0, details = 0, cut;
 
 	/* One of the declared keywords, checked by the host. */
 	if (argc == 2) {
 		all = 1;
 		details = strcasecmp(argv[1].ptr, "details") == 0;
 	}
-	/* Oldest first, like ps: count, then walk back from the tail. */
-	for (p = procs; p != NULL; p = p->next) {
-		last = p;
-		if (proc_visible(who, p) && (all || p->state == PROC_RUNNING ||
-		    p->state == PROC_CLOSING))
+	if (count_option(ctx, "limit", all ? proc_conf.list_page : 0,
+	    &limit) == -1 || count_option(ctx, "offset", 0, &offset) == -1)
+		return;
+	for (p = procs; p != NULL; p = p->next)
+		if (listed(who, p, all))
 			n++;
+	n = offset < n ? n - offset : 0;
+	if (limit > 0 && limit < n)
+		n = limit;
+	/* The array's header and a margin: what the records may take. */
+	room = H->abi_minor >= 8 ? H->reply_room(ctx) : LIST_ROOM_OLD_HOST;
+	room = room > 64 ? room - 64 : 0;
+	if ((rows = calloc(n > 0 ? n : 1, sizeof(*rows))) == NULL) {
+		H->reply_error(ctx, "ERR", "out of memory");
+		return;
 	}
+	n = choose(who, all, details, offset, limit, room, rows, n, &cut);
+	if (cut)
+		H->log(proc_self, PROCCTL_LOG_WARN, "list for %s: %zu record(s) "
+		    "in this page, to stay within max_output (--limit, "
+		    "--offset for the others)", who->user, n);
 	H->reply_array(ctx, n);
-	for (p = last; p != NULL; p = p->prev)
-		if (proc_visible(who, p) && (all || p->state == PROC_RUNNING ||
-		    p->state == PROC_CLOSING))
-			proc_reply_record(ctx, p, details);
+	for (i = n; i-- > 0;) {
+		reply_record(ctx, rows[i].p, details, rows[i].tree,
+		    rows[i].cg);
+		free(rows[i].cg);
+	}
+	free(rows);
 }

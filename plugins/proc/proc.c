@@ -6,6 +6,11 @@
  * Keys in [plugin:proc]:
  *   close_timeout = 5      seconds between SIGTERM and SIGKILL on close
  *   history = 1000         ended processes kept for `list all`
+ *   history_per_user = 0   ...of one user (0: no cap of its own; when
+ *                          the history is full, the user who has the
+ *                          most loses their oldest, never another's)
+ *   list_page = 100        records `list all` and `list details` give
+ *                          without --limit (0: as many as fit)
  *   output = ring          child stdout/stderr: ring (captured), file,
  *                          journal, inherit (procctld's log), null
  *   log_ring = 64K         bytes of each process's newest lines kept
@@ -43,10 +48,6 @@ struct proc_conf proc_conf;
 size_t proc_nrunning;
 
 static uint64_t next_seq = 1;
-static size_t nended;
-/* Ended processes in the order they ended: trimming the history takes
- * the oldest without walking the live ones. */
-static struct proc *ended_head, **ended_tail = &ended_head;
 
 /* A `close` request waiting for its processes to end. */
 struct waiter {
@@ -93,8 +94,8 @@ proc_free(struct proc *p)
 	free(p);
 }
 
-static void
-unlink_proc(struct proc *p)
+void
+proc_unlink(struct proc *p)
 {
 	if (p->prev != NULL)
 		p->prev->next = p->next;
@@ -102,35 +103,6 @@ unlink_proc(struct proc *p)
 		procs = p->next;
 	if (p->next != NULL)
 		p->next->prev = p->prev;
-}
-
-/* Keep at most history_max ended processes: drop the oldest (one that
- * a close request still holds waits for its turn again). */
-static void
-trim_history(void)
-{
-	struct proc *p, *held = NULL, **held_tail = &held;
-
-	while (nended > proc_conf.history_max && (p = ended_head) != NULL) {
-		if ((ended_head = p->ended_next) == NULL)
-			ended_tail = &ended_head;
-		p->ended_next = NULL;
-		if (p->pins > 0) {
-			*held_tail = p;
-			held_tail = &p->ended_next;
-			continue;
-		}
-		unlink_proc(p);
-		proc_free(p);
-		nended--;
-	}
-	/* The held ones go back in front, still the oldest. */
-	if (held != NULL) {
-		*held_tail = ended_head;
-		if (ended_head == NULL)
-			ended_tail = held_tail;
-		ended_head = held;
-	}
 }
 
 void
@@ -147,7 +119,7 @@ proc_insert(struct proc *p)
 void
 proc_forget(struct proc *p)
 {
-	unlink_proc(p);
+	proc_unlink(p);
 	proc_nrunning--;
 	proc_free(p);
 }
@@ -344,16 +316,51 @@ proc_on_exit(const struct procctl_exit *ex, void *arg)
 	p->nwaiters = 0;
 	if (p->prog != NULL)
 		program_on_exit(p);	/* restart or not: its lifecycle */
-	trim_history();
+	history_trim();
 }
 
 void
 proc_to_history(struct proc *p)
 {
 	proc_nrunning--;
-	nended++;
-	*ended_tail = p;
-	ended_tail = &p->ended_next;
+	history_add(p);
+}
+
+size_t
+proc_cut_at(const char *s, size_t len, size_t max)
+{
+	size_t i, k;
+
+	if (len <= max)
+		return len;
+	if (max < PROC_CUT_MARK_LEN)
+		return 0;
+	/* Back to the start of the character the cut falls in (UTF-8):
+	 * never half of one. */
+	i = max - PROC_CUT_MARK_LEN;
+	for (k = 0; k < 3 && i > 0 && ((unsigned char)s[i] & 0xc0) == 0x80;
+	    k++)
+		i--;
+	return i;
+}
+
+char *
+proc_command_copy(const char *s, size_t len, size_t *outlen, int *cut)
+{
+	size_t keep = proc_cut_at(s, len, PROC_COMMAND_MAX);
+	char *c;
+
+	*cut = keep < len;
+	if ((c = malloc(keep + (*cut ? PROC_CUT_MARK_LEN : 0) + 1)) == NULL)
+		return NULL;
+	memcpy(c, s, keep);
+	if (*cut) {
+		memcpy(c + keep, PROC_CUT_MARK, PROC_CUT_MARK_LEN);
+		keep += PROC_CUT_MARK_LEN;
+	}
+	c[keep] = '\0';
+	*outlen = keep;
+	return c;
 }
 
 static void
@@ -681,6 +688,13 @@ static const struct procctl_param close_params[] = {
 	{ "all", PROCCTL_PARAM_KEYWORD, "all", 0, 1, 0, NULL, NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
+static const struct procctl_option list_options[] = {
+	{ "limit", 'n', "N", "the newest N records (default: list_page, "
+	  "100, with all or details; 0: as many as the reply may hold)" },
+	{ "offset", 0, "N", "skip the newest N first (the next page: "
+	  "--offset N --limit N)" },
+	{ NULL, 0, NULL, NULL },
+};
 static const struct procctl_param list_params[] = {
 	{ "all|details", PROCCTL_PARAM_KEYWORD, "all|details", 0, 1, 0, NULL,
 	  NULL, NULL },
@@ -731,9 +745,10 @@ static const struct procctl_command commands[] = {
 	{ "close", cmd_close, 0, "close <pid|name> [all]",
 	  "End a process (SIGTERM, then SIGKILL after close_timeout); "
 	  "replies when it is gone", 0, NULL, close_params, "processes" },
-	{ "list", proc_cmd_list, 0, "list [all | details]",
-	  "Running processes; 'all' adds ended ones, 'details' adds run "
-	  "time, scope and command", 0, NULL, list_params, "processes" },
+	{ "list", proc_cmd_list, 0, "list [--limit N] [--offset N] "
+	  "[all | details]", "Running processes; 'all' adds ended ones, "
+	  "'details' adds run time, scope and command; a page of the newest",
+	  0, list_options, list_params, "processes" },
 	{ "start", program_cmd_start, 0, "start <name|all>...",
 	  "Start configured programs; replies once they are up (or why "
 	  "not); clears FATAL", 0, NULL, prog_params, "programs" },
@@ -758,7 +773,7 @@ static int
 read_conf(struct procctl_plugin *self)
 {
 	static const char *const keys[] = { "close_timeout", "history",
-	    "max_processes", "max_per_user", "output", "log_dir", "log_max",
+	    "history_per_user", "list_page", "max_processes", "max_per_user", "output", "log_dir", "log_max",
 	    "log_backups", "log_ring", "session_scope", "session_grace",
 	    "umask", NULL };
 	const char *v;
@@ -769,6 +784,8 @@ read_conf(struct procctl_plugin *self)
 		(void)H->config_keys(self, keys);
 	proc_conf.close_timeout_ms = 5000;
 	proc_conf.history_max = 1000;
+	proc_conf.history_per_user = 0;
+	proc_conf.list_page = 100;
 	proc_conf.log_max = 10 * 1024 * 1024;
 	proc_conf.log_backups = 5;
 	proc_conf.log_ring = PROC_RING_DEFAULT;
@@ -789,6 +806,10 @@ read_conf(struct procctl_plugin *self)
 	}
 	if (((v = H->config_get(self, "history")) != NULL &&
 	    parse_count(v, &proc_conf.history_max) == -1) ||
+	    ((v = H->config_get(self, "history_per_user")) != NULL &&
+	    parse_count(v, &proc_conf.history_per_user) == -1) ||
+	    ((v = H->config_get(self, "list_page")) != NULL &&
+	    parse_count(v, &proc_conf.list_page) == -1) ||
 	    ((v = H->config_get(self, "max_processes")) != NULL &&
 	    parse_count(v, &proc_conf.max_running) == -1) ||
 	    ((v = H->config_get(self, "max_per_user")) != NULL &&
@@ -919,9 +940,8 @@ proc_fini(struct procctl_plugin *self)
 		proc_free(p);
 	}
 	procs = NULL;
-	ended_head = NULL;
-	ended_tail = &ended_head;
-	proc_nrunning = nended = 0;
+	history_clear();
+	proc_nrunning = 0;
 }
 
 PROCCTL_PLUGIN("proc", "0.1.0", "process control: run, close, list",

@@ -26,8 +26,10 @@ struct proc {
 	size_t		 path_len;	/* argv[0]: the start of command */
 	char		*name;		/* owned; binary-safe */
 	size_t		 name_len;
-	char		*command;	/* owned: argv joined by spaces */
+	char		*command;	/* owned: argv joined by spaces, at
+					 * most PROC_COMMAND_MAX bytes */
 	size_t		 command_len;
+	int		 command_cut;	/* ...cut there, ending with "…" */
 	uid_t		 uid;
 	char		 owner[64];
 	uint64_t	 session;	/* ended with this connection; 0: no */
@@ -59,13 +61,17 @@ struct proc {
 	size_t		 nwaiters;
 	size_t		 pins;		/* waiters holding this record */
 	struct proc	*prev, *next;	/* newest first */
-	struct proc	*ended_next;	/* ended ones, oldest first */
+	struct proc	*hist_next;	/* its user's ended ones, oldest
+					 * first (history.c) */
 };
 
 /* [plugin:proc] settings. */
 struct proc_conf {
 	uint64_t	 close_timeout_ms;
 	size_t		 history_max;
+	size_t		 history_per_user; /* 0: only the fair share */
+	size_t		 list_page;	/* `list all` without --limit; 0:
+					 * as many as max_output holds */
 	size_t		 max_running;
 	size_t		 max_per_user;
 	int		 output;	/* OUTPUT_* */
@@ -77,6 +83,12 @@ struct proc_conf {
 	mode_t		 umask;
 	uint64_t	 session_grace_ms; /* for a session to come back */
 };
+
+/* A command line is kept (listed, pushed, handed over) up to this many
+ * bytes: a user's 1 MiB argv is the program's, not the daemon's. */
+#define PROC_COMMAND_MAX	4096
+#define PROC_CUT_MARK		"\xe2\x80\xa6"	/* "…" */
+#define PROC_CUT_MARK_LEN	3
 
 #define PROC_RING_DEFAULT	(64 * 1024)	/* the host's, unless set */
 #define PROC_RING_MAX		(64 * 1024 * 1024)
@@ -117,6 +129,16 @@ void	proc_begin_close(struct proc *p, const char *by);
 void	proc_on_exit(const struct procctl_exit *ex, void *arg);
 /* P has ended: counted with the history, as the newest ended. */
 void	proc_to_history(struct proc *p);
+/* P out of the list of records (not freed). */
+void	proc_unlink(struct proc *p);
+/* How many of LEN bytes at S to keep so that they and "…" fit in MAX
+ * (LEN when all of them fit), cut at the start of a character. */
+size_t	proc_cut_at(const char *s, size_t len, size_t max);
+/* S (LEN bytes) as a command to keep: a copy of at most
+ * PROC_COMMAND_MAX bytes, cut (*CUT set) at a character's start and
+ * ended by "…" when longer.  NULL when out of memory. */
+char	*proc_command_copy(const char *s, size_t len, size_t *outlen,
+	    int *cut);
 /* P was closing when a reload handed it over: closing again, SIGKILL
  * after close_timeout from now. */
 void	proc_resume_close(struct proc *p);
@@ -159,6 +181,15 @@ void	bytes_ts(struct bytes_in *r, struct timespec *ts);
 /* A count of items that take at least LEAST bytes each: never more than
  * what is left can hold (no allocation on a lie). */
 uint32_t bytes_count(struct bytes_in *r, size_t least);
+
+/* history.c: the ended processes kept for `list all`, at most
+ * `history` of them and `history_per_user` of one user; past that a
+ * user's own oldest go, the user with the most first. */
+void	history_add(struct proc *p);
+void	history_trim(void);
+size_t	history_count(void);
+/* Forget the history's bookkeeping (the records are freed elsewhere). */
+void	history_clear(void);
 
 /* handover.c: what `plugin reload proc` hands from one instance to the
  * next (host->keep, host->kept), and the processes back to their records

@@ -278,14 +278,16 @@ spawn_run(struct program *g)
 
 	if ((p = calloc(1, sizeof(*p))) == NULL ||
 	    (p->name = strdup(g->name)) == NULL ||
-	    (p->command = strdup(g->command)) == NULL) {
+	    (p->command = proc_command_copy(g->command, strlen(g->command),
+	    &p->command_len, &p->command_cut)) == NULL) {
 		if (p != NULL)
 			proc_free(p);
 		return -1;
 	}
 	p->name_len = strlen(p->name);
-	p->command_len = strlen(p->command);
 	p->path_len = strlen(g->argv[0]);
+	if (p->path_len > p->command_len)
+		p->path_len = p->command_len;
 	p->uid = g->user ? g->uid : daemon_uid;
 	snprintf(p->owner, sizeof(p->owner), "%s", g->user ? g->user :
 	    daemon_user);

@@ -24,26 +24,25 @@
 #define MAX_ARGS	4096
 #define MAX_ENV		256
 
+/* The words joined by spaces, as kept: PROC_COMMAND_MAX bytes at most
+ * (*CUT when there were more), whatever the size of the argv. */
 static char *
-join_args(int argc, const struct procctl_arg *argv, size_t *lenp)
+join_args(int argc, const struct procctl_arg *argv, size_t *lenp, int *cut)
 {
-	size_t len = 0, pos = 0;
-	char *s;
+	char buf[PROC_COMMAND_MAX + 1];
+	size_t len = 0, n;
 	int i;
 
-	for (i = 0; i < argc; i++)
-		len += argv[i].len + 1;
-	if ((s = malloc(len + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < argc; i++) {
-		memcpy(s + pos, argv[i].ptr, argv[i].len);
-		pos += argv[i].len;
-		if (i + 1 < argc)
-			s[pos++] = ' ';
+	for (i = 0; i < argc && len < sizeof(buf); i++) {
+		if (i > 0)
+			buf[len++] = ' ';
+		n = sizeof(buf) - len;
+		if (argv[i].len < n)
+			n = argv[i].len;
+		memcpy(buf + len, argv[i].ptr, n);
+		len += n;
 	}
-	s[pos] = '\0';
-	*lenp = pos;
-	return s;
+	return proc_command_copy(buf, len, lenp, cut);
 }
 
 /* Processes of UID not yet ended: a scan, but only on `run`. */
@@ -144,8 +143,10 @@ new_record(const struct procctl_caller *who, int argc,
 	base = base && base[1] != '\0' ? base + 1 : argv[1].ptr;
 	p->name = strdup(base);
 	p->name_len = strlen(base);
-	p->path_len = argv[1].len;
-	p->command = join_args(argc - 1, argv + 1, &p->command_len);
+	p->command = join_args(argc - 1, argv + 1, &p->command_len,
+	    &p->command_cut);
+	p->path_len = argv[1].len < p->command_len ? argv[1].len :
+	    p->command_len;
 	if (p->name == NULL || p->command == NULL) {
 		free(p->name);
 		free(p->command);
@@ -280,14 +281,14 @@ proc_cmd_run(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 /*
  * The tag: "2", uid, owner, session (hex), one-shot, program ("" for an
  * ad hoc process), name, command, each NUL-terminated ("1": no
- * program).  The command is cut to what fits (a 1 MiB argv is
- * allowed); an adopted record shows it with "...".
+ * program).  The command is cut to what fits (as a record's is, ending
+ * with "…"); an adopted record whose command ends so is taken as cut.
  */
 size_t
 proc_tag(const struct proc *p, char *out, size_t size)
 {
 	int adhoc = p->prog != NULL && p->prog->adhoc;
-	size_t n, room;
+	size_t n, room, keep;
 	int k;
 
 	k = snprintf(out, size, "%c%c%u%c%s%c%llx%c%d%c%s%c", adhoc ? '3' :
@@ -303,15 +304,18 @@ proc_tag(const struct proc *p, char *out, size_t size)
 	memcpy(out + n, p->name, p->name_len);
 	n += p->name_len;
 	out[n++] = '\0';
-	room = size - n - 1;
-	if (p->command_len < room)
-		room = p->command_len;
-	memcpy(out + n, p->command, room);
-	n += room;
+	/* Cut again to what is left, "…" at its end as in a record. */
+	keep = proc_cut_at(p->command, p->command_len, size - n - 1);
+	memcpy(out + n, p->command, keep);
+	n += keep;
+	if (keep < p->command_len) {
+		memcpy(out + n, PROC_CUT_MARK, PROC_CUT_MARK_LEN);
+		n += PROC_CUT_MARK_LEN;
+	}
 	out[n++] = '\0';
 	/* "3": a `run --restart` program's definition follows (whole, or
 	 * the run is not kept as one: run.c checked it fits). */
-	if (adhoc && (room < p->command_len ||
+	if (adhoc && (keep < p->command_len ||
 	    (n = adhoc_tag_put(p->prog, out, size, n)) > size))
 		return 0;
 	return n;
@@ -382,8 +386,12 @@ proc_adopt(const struct procctl_adopted *a, void *arg)
 	}
 	p->name = strdup(f[5]);
 	p->name_len = strlen(f[5]);
-	p->command = strdup(f[6]);
-	p->command_len = strlen(f[6]);
+	p->command = proc_command_copy(f[6], strlen(f[6]), &p->command_len,
+	    &p->command_cut);
+	if (p->command_len >= PROC_CUT_MARK_LEN &&
+	    memcmp(p->command + p->command_len - PROC_CUT_MARK_LEN,
+	    PROC_CUT_MARK, PROC_CUT_MARK_LEN) == 0)
+		p->command_cut = 1;
 	if (p->name == NULL || p->command == NULL) {
 		proc_free(p);
 		return NULL;

@@ -478,6 +478,34 @@ def wait_for(pred, timeout=20, interval=0.02, describe=None):
         timeout, ": " + describe() if describe else ""))
 
 
+def stopped_child(pid, settle=0.2):
+    """A child of PID that is stopped (state t or T) and still is SETTLE
+    seconds later: the one a test stopped, not one passing through a
+    tracer's syscall stop (the monitor's short-lived spawn trampoline,
+    say, under strace -f)."""
+    def stopped():
+        out = set()
+        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+            kids = f.read().split()
+        for c in kids:
+            try:
+                with open("/proc/%s/stat" % c) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] in ("t", "T"):
+                        out.add(int(c))
+            except (FileNotFoundError, ProcessLookupError):
+                pass            # a child that just ended
+        return out
+
+    def settled():
+        first = stopped()
+        if not first:
+            return None
+        time.sleep(settle)
+        both = first & stopped()
+        return min(both) if both else None
+    return wait_for(settled)
+
+
 def connectable(path):
     """True once something accepts connections on the Unix socket PATH (the
     file exists from bind(), a moment before listen())."""

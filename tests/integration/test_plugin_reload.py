@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (PLUGINS, PROCCTL, default_ini, proc_state, wait_for,
-                      wait_state)
+from conftest import (PLUGINS, PROCCTL, default_ini, proc_state,
+                      stopped_child, wait_for, wait_state)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root (cgroups, other users)")
@@ -352,18 +352,7 @@ def test_a_process_starting_during_a_reload_is_handed_over(make_daemon):
             text=True)
         d.wait_log(r"debug: client \d+ connected: uid 0 \(root\) pid %d"
                    % starting.pid)
-
-        def stopped():
-            for c in open("/proc/%d/task/%d/children" % (mon, mon)).read() \
-                    .split():
-                try:
-                    st = open("/proc/%s/stat" % c).read()
-                except FileNotFoundError:
-                    continue
-                if st.rsplit(")", 1)[1].split()[0] in ("t", "T"):
-                    return int(c)
-            return None
-        child = wait_for(stopped)
+        child = stopped_child(mon)
         reload(d)
     finally:
         tracer.terminate()

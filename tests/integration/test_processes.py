@@ -7,20 +7,13 @@ import signal
 import subprocess
 import pytest
 
-from conftest import PROCCTL, wait_for
+from conftest import PROCCTL, default_ini, stopped_child, wait_for
+from test_programs import status
 
 
 def children(pid):
     with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
         return [int(c) for c in f.read().split()]
-
-
-def state(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return None
 
 
 def alive_with(marker):
@@ -80,6 +73,48 @@ def test_a_child_starts_clean(make_daemon, tmp_path):
     lim = (tmp_path / "out.lim").read_text()
     assert [l for l in lim.splitlines() if l.startswith("Max open files")
             ][0].split()[3] == "1024"
+
+
+def test_no_stray_fds_with_many_processes(make_daemon):
+    # The monitor holds three fds for each running process (a pidfd and
+    # the read ends of its stdout and stderr: output = ring, the default)
+    # and clones each child through a trampoline that copies only the
+    # fds below the child's own.  With hundreds running, a child still
+    # starts with 0, 1 and 2 (its own pipes), and fd:N when it asks, and
+    # nothing else of the monitor's.
+    n = 300
+    mark = "3006.%d" % os.getpid()
+    d = make_daemon(default_ini() + """
+[program:late]
+command = /bin/sh -c 'echo >&5; exec sleep 3007.%d'
+ready = fd:5
+autostart = no
+""" % os.getpid())
+    c = d.raw()
+    pids = [c.call("run", "sleep", mark) for _ in range(n)]
+    assert all(isinstance(p, int) and p > 0 for p in pids), pids[:5]
+    mon = d.proc.pid
+    held = [int(f) for f in os.listdir("/proc/%d/fd" % mon)]
+    assert len(held) >= 3 * n, len(held)
+    # What keeps a spawn's cost flat: the fds the monitor keeps are out
+    # of the low range, where each spawn's own are made.
+    assert len([f for f in held if f < 64]) < 32, sorted(held)[:64]
+
+    def table(pid):
+        d = "/proc/%d/fd" % pid
+        return {int(f): os.readlink(os.path.join(d, f)) for f in
+                os.listdir(d)}
+    for pid in (pids[0], pids[-1], c.call("run", "sleep", mark)):
+        fds = table(pid)
+        assert sorted(fds) == [0, 1, 2], fds
+        assert fds[0] == "/dev/null", fds
+        assert fds[1].startswith("pipe:") and fds[2].startswith("pipe:") \
+            and fds[1] != fds[2], fds
+    assert d.ctl("start", "late").returncode == 0
+    pid = wait_for(lambda: status(d, "late")["late"]["pid"])
+    fds = table(pid)
+    assert sorted(fds) == [0, 1, 2, 5], fds
+    assert fds[5].startswith("pipe:"), fds
 
 
 def test_env_option(daemon, tmp_path):
@@ -156,8 +191,7 @@ def test_a_child_stopped_before_exec_freezes_nobody(daemon):
         run = subprocess.Popen([str(PROCCTL), "-s", str(daemon.sock), "run",
                                 "sleep", "3005"], stdout=subprocess.PIPE,
                                text=True)
-        stuck = wait_for(lambda: [p for p in children(mon)
-                                  if state(p) in ("t", "T")])
+        stuck = [stopped_child(mon)]
         # Everyone else is served while it is stopped.
         assert daemon.ctl("ping").stdout == "PONG\n"
         assert daemon.ctl("add", "1", "2").stdout == "3\n"

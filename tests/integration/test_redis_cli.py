@@ -36,7 +36,7 @@ TABLE = [
      r"NOENT no process with pid 99999999 is managed here"),
     (["close", "1", "all"], r"ARGS 'all' goes with a name.*"),
     (["list", "bogus"], r"ARGS 'bogus' is not one of: all, details; "
-     r"usage: list \[all \| details\]"),
+     r"usage: list \[--limit N\] \[--offset N\] \[all \| details\]"),
     (["hello", "4"], r"NOPROTO unsupported protocol version.*"),
     (["command", "docs"], r"ARGS 'docs' is not one of: count, info.*"),
 ]

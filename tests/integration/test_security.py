@@ -253,26 +253,46 @@ def test_admin_sees_and_closes_everything(make_daemon, users, pubdir):
 @needs_root
 def test_policy_reload_applies_to_open_connections(make_daemon, users,
                                                    pubdir):
-    d = make_daemon(policy_ini("allow_groups = pcts-users"),
+    """A policy change reaches every open connection at once, event
+    streams included (they may send no command for hours): a user no
+    longer allowed is closed, told why; an admin no longer an admin sees
+    only their own events from then on."""
+    import threading
+    d = make_daemon(policy_ini("allow_groups = pcts-users\n"
+                               "admin_users = pcts-adm"),
                     sock=os.path.join(pubdir, "s.sock"))
-    p = subprocess.Popen(["setpriv", "--reuid=pcts-b", "--regid=pcts-users",
-                          "--init-groups", "--", str(PROCCTL), "-s",
-                          str(d.sock)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    p.stdin.write("add 1 1\n")
-    p.stdin.flush()
-    assert p.stdout.readline() == "2\n"
-    d.ini.write_text(policy_ini("allow_users = pcts-a"))
+
+    def stream(user):
+        p = subprocess.Popen(["setpriv", "--reuid=" + user,
+                              "--regid=" + USERS[user][0], "--init-groups",
+                              "--", str(PROCCTL), "-s", str(d.sock),
+                              "events"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        lines = []
+        threading.Thread(target=lambda: lines.extend(p.stdout),
+                         daemon=True).start()
+        return p, lines
+    b, b_lines = stream("pcts-b")
+    adm, adm_lines = stream("pcts-adm")
+    # Both streams are up: each sees the other's process.
+    pa = int(ctl_as("pcts-a", d, "run", "sh", "-c", "exit 3").stdout)
+    wait_for(lambda: any("%d sh exited" % pa in l for l in b_lines) is False
+             and any("%d sh exited" % pa in l for l in adm_lines))
+    # pcts-b out, pcts-adm no longer an admin (still a user).
+    d.ini.write_text(policy_ini("allow_users = pcts-a pcts-adm"))
     d.proc.send_signal(signal.SIGHUP)
     d.wait_log(r"\[access\] policy reloaded")
-    p.stdin.write("add 2 2\n")
-    p.stdin.close()
-    assert p.stdout.readline() == \
-        "error: user 'pcts-b' may no longer use this procctld\n"
-    assert p.wait(timeout=30) != 0
+    assert b.wait(timeout=30) != 0
+    wait_for(lambda: any("[event] your access to this procctld was "
+                         "revoked" in l for l in b_lines))
     d.wait_log(r"uid %d \(pcts-b\) pid \d+: no longer allowed" %
                users["pcts-b"])
+    pa2 = int(ctl_as("pcts-a", d, "run", "sh", "-c", "exit 4").stdout)
+    mine = int(ctl_as("pcts-adm", d, "run", "sh", "-c", "exit 5").stdout)
+    wait_for(lambda: any("%d sh exited" % mine in l for l in adm_lines))
+    assert not any("%d sh" % pa2 in l for l in adm_lines), adm_lines
+    assert adm.poll() is None
+    adm.kill()
     assert ctl_as("pcts-a", d, "add", "1", "1").stdout == "2\n"
     # A reload with a mistake keeps the running policy.
     d.ini.write_text(policy_ini("allow_users = no-such-user-here"))
@@ -343,6 +363,37 @@ def test_per_user_process_limit(make_daemon, users, pubdir):
     assert ctl_as("pcts-b", d, "run", "sleep", "100").returncode == 0
     assert ctl_as("pcts-a", d, "close", "sleep", "all").returncode == 0
     assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+
+
+@needs_root
+def test_one_users_history_does_not_evict_anothers(make_daemon, users,
+                                                   pubdir):
+    """The history is shared fairly (issue 12): a user who ends many
+    processes loses their own oldest, never another user's."""
+    rnd = random.Random()
+    history = rnd.randrange(6, 12)
+    d = make_daemon(policy_ini(proc="history = %d" % history),
+                    sock=os.path.join(pubdir, "s.sock"))
+    nb = rnd.randrange(2, history // 2)
+    for i in range(1, nb + 1):
+        r = ctl_as("pcts-b", d, "run", "sh", "-c", "exit %d" % i)
+        assert r.returncode == 0, r.stderr
+    na = 2 * history + rnd.randrange(1, 5)
+    for _ in range(na):
+        assert ctl_as("pcts-a", d, "run", "true").returncode == 0
+
+    def rows(user):
+        return json.loads(ctl_as(user, d, "list", "all",
+                                 json_out=True).stdout)
+    wait_for(lambda: len(rows("pcts-a")) == history - nb and all(
+        r["state"] == "exited" for r in rows("pcts-a")), interval=0.1,
+        describe=lambda: repr(rows("pcts-a")))
+    assert sorted(r["exit_code"] for r in rows("pcts-b")) == \
+        list(range(1, nb + 1))
+    # The admin sees the whole history, both users in it.
+    everyone = json.loads(d.ctl("list", "all", json=True).stdout)
+    assert len(everyone) == history
+    assert {r["owner"] for r in everyone} == {"pcts-a", "pcts-b"}
 
 
 # ---- the socket ----
@@ -1001,3 +1052,22 @@ def test_tls_handshake_not_finished_closed_after_auth_timeout(
                r"auth_timeout \(500 ms\); closing")
     r = tls_ctl(d.port, "add", "1", "2", pki=pki)
     assert r.stdout == "3\n", r.stderr
+
+
+def test_sighup_makes_a_deleted_socket_again(make_daemon):
+    """Someone deletes the socket under a running daemon: SIGHUP makes it
+    again (with its mode), open connections go on, and the new one is
+    removed at the end as ours."""
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0660"))
+    c = d.raw()
+    assert c.call("PING") == "PONG"
+    os.unlink(d.sock)
+    assert not connectable(d.sock)
+    d.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: connectable(d.sock))
+    assert stat.S_IMODE(os.stat(d.sock).st_mode) == 0o660
+    assert d.ctl("ping").stdout == "PONG\n"
+    assert c.call("PING") == "PONG"             # the old connection
+    d.wait_log(r"socket .* had been deleted: made again")
+    d.stop()
+    assert not os.path.exists(d.sock)

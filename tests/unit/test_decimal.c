@@ -131,10 +131,79 @@ test_parse(void)
 	}
 }
 
+/* dec_measure: what dec_parse would say, and the sizes it would build
+ * (upper bounds), without building them. */
+struct measure_case {
+	const char	*in;
+	int		 rc;
+	size_t		 num, den, whole, frac;
+	int		 zero;
+};
+
+static const struct measure_case measure_cases[] = {
+	{ "0", DEC_OK, 1, 1, 1, 0, 1 },
+	{ "-0.000", DEC_OK, 4, 4, 1, 3, 1 },
+	{ "0e99999", DEC_OK, 100000, 1, 100000, 0, 1 },
+	{ "123", DEC_OK, 3, 1, 3, 0, 0 },
+	{ "1e99999", DEC_OK, 100000, 1, 100000, 0, 0 },
+	{ "1e-99999", DEC_OK, 1, 100000, 0, 99999, 0 },
+	{ "12.345", DEC_OK, 5, 4, 2, 3, 0 },
+	{ "1.2345e2", DEC_OK, 5, 3, 3, 2, 0 },
+	{ "1.25e-2", DEC_OK, 3, 5, 0, 4, 0 },
+	{ ".5", DEC_OK, 1, 2, 0, 1, 0 },
+	{ "7.", DEC_OK, 1, 1, 1, 0, 0 },
+	{ "1e100001", DEC_ERANGE, 0, 0, 0, 0, 0 },
+	{ "1e", DEC_ENAN, 0, 0, 0, 0, 0 },
+	{ "x", DEC_ENAN, 0, 0, 0, 0, 0 },
+};
+
+static void
+test_measure(void)
+{
+	const struct measure_case *t;
+	struct dec_size z;
+	size_t i, digits;
+	char *s;
+	mpq_t q;
+	int rc;
+
+	for (i = 0; i < sizeof(measure_cases) / sizeof(measure_cases[0]);
+	    i++) {
+		t = &measure_cases[i];
+		memset(&z, 0, sizeof(z));
+		rc = dec_measure(t->in, strlen(t->in), &z);
+		CHECK(rc == t->rc, "measure '%s': %d, want %d", t->in, rc,
+		    t->rc);
+		if (rc != DEC_OK)
+			continue;
+		CHECK(z.num == t->num && z.den == t->den &&
+		    z.whole == t->whole && z.frac == t->frac &&
+		    z.zero == t->zero, "measure '%s': num %zu den %zu whole "
+		    "%zu frac %zu zero %d", t->in, z.num, z.den, z.whole,
+		    z.frac, z.zero);
+		/* Never less than what dec_parse builds. */
+		mpq_init(q);
+		CHECK(dec_parse(q, t->in, strlen(t->in)) == DEC_OK,
+		    "parse '%s'", t->in);
+		digits = mpz_sizeinbase(mpq_numref(q), 10);
+		CHECK(digits <= z.num, "'%s': %zu digits built, %zu measured",
+		    t->in, digits, z.num);
+		digits = mpz_sizeinbase(mpq_denref(q), 10);
+		CHECK(digits <= z.den, "'%s': a denominator of %zu digits "
+		    "built, %zu measured", t->in, digits, z.den);
+		s = dec_format(q, (size_t)-1);
+		CHECK(s != NULL && strlen(s) <= z.whole + z.frac + 2,
+		    "'%s': formatted in %zu bytes", t->in, s ? strlen(s) : 0);
+		free(s);
+		mpq_clear(q);
+	}
+}
+
 int
 main(void)
 {
 	test_parse();
+	test_measure();
 	test_ops();
 	return check_report("test_decimal");
 }

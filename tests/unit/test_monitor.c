@@ -562,9 +562,13 @@ test_stuck_before_exec(void)
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)mon,
 	    (int)mon);
 	spawn(42, "sleep", "100", NULL);
+	/* The child, once it has its own session: until then the pid may
+	 * be the monitor's trampoline (spawn.c), which is the monitor's
+	 * own and only a moment there. */
 	for (i = 0; i < 100000 && pid == 0; i++)
 		if ((f = fopen(path, "r")) != NULL) {
-			if (fgets(kids, sizeof(kids), f) != NULL)
+			if (fgets(kids, sizeof(kids), f) != NULL &&
+			    getsid(atoi(kids)) == atoi(kids))
 				pid = atoi(kids);
 			fclose(f);
 		}
