@@ -17,6 +17,7 @@ error_exit_code(const char *err)
 	static const struct { const char *code; int exit; } map[] = {
 		{ "ARGS", EXIT_USAGE }, { "NOENT", EXIT_NOENT },
 		{ "NOPERM", EXIT_NOPERM }, { "AUTH", EXIT_NOPERM },
+		{ "NOAUTH", EXIT_NOPERM },
 		{ "LIMIT", EXIT_TIMEOUT }, { "BUSY", EXIT_TIMEOUT },
 		{ "PROTO", EXIT_PROTO }, { "NOPROTO", EXIT_PROTO },
 	};

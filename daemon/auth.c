@@ -1,8 +1,18 @@
 /*
- * Secrets for TCP peers, who have no SO_PEERCRED: a file of "user:secret"
- * lines ('#' comments), which must be readable by its owner only and owned
- * by root or the daemon's user; the daemon refuses to start otherwise.
+ * Secrets for TCP peers, who have no SO_PEERCRED: a file of "user:hash"
+ * lines ('#' comments), each hash made by crypt(3) with a method that is
+ * slow by design (yescrypt, what `procctld --hash-secret` makes, or
+ * SHA-512, bcrypt, scrypt).  The file must be readable by its owner only
+ * and owned by root or the daemon's user; a secret in plain text, or
+ * hashed by a weak method, is refused with the line to write instead.
+ * Nothing here keeps a secret: only hashes, which an attacker who read
+ * the file would still have to crack one guess at a time.
+ *
+ * Checking a secret costs what the hash was made to cost (about 20 ms
+ * for yescrypt): auth_verify is thread-safe, and authtry.c runs it off
+ * the loop.
  */
+#include <crypt.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,34 +25,36 @@
 
 struct secret {
 	char	*user;
-	char	*secret;
-	size_t	 len;
+	char	*hash;
 };
 
 static struct secret *secrets;
 static size_t nsecrets;
-static int enabled;
 
-int
-auth_enabled(void)
+/* What an unknown user is checked against: a real yescrypt setting, so
+ * that the work (and the time) is the same as for a user who exists. */
+static const char unknown_setting[] = "$y$j9T$procctl.unknown.user$";
+
+/* Methods slow enough to stand a guessing attack on a stolen file. */
+static const char *const strong[] = { "$y$", "$gy$", "$7$", "$2b$", "$6$" };
+
+static void
+free_all(struct secret *v, size_t n)
 {
-	return enabled;
+	while (n > 0) {
+		n--;
+		free(v[n].user);
+		free(v[n].hash);
+	}
+	free(v);
 }
 
 void
 auth_free(void)
 {
-	size_t i;
-
-	for (i = 0; i < nsecrets; i++) {
-		explicit_bzero(secrets[i].secret, secrets[i].len);
-		free(secrets[i].user);
-		free(secrets[i].secret);
-	}
-	free(secrets);
+	free_all(secrets, nsecrets);
 	secrets = NULL;
 	nsecrets = 0;
-	enabled = 0;
 }
 
 static int parse(const char *, FILE *);
@@ -94,14 +106,78 @@ auth_load_mem(const char *file, const char *text, size_t len)
 	return parse(file, fp);
 }
 
-/* user:secret lines from FP (closed here), read as FILE. */
+/*
+ * Is H a hash we accept?  NULL if so, else why not.  A hash is
+ * "$id$...": crypt(3)'s alphabet only, a method in strong[], a setting
+ * libcrypt can use.  Whatever else is written there (plain text above
+ * all) is not taken as a secret.
+ */
+static const char *
+bad_hash(const char *h)
+{
+	size_t i;
+
+	if (h[0] != '$' || h[strspn(h, "$./0123456789ABCDEFGHIJKLMNOPQRSTU"
+	    "VWXYZabcdefghijklmnopqrstuvwxyz")] != '\0')
+		return "is not a crypt(3) hash; a secret in plain text is "
+		    "refused";
+	for (i = 0; i < sizeof(strong) / sizeof(strong[0]); i++)
+		if (strncmp(h, strong[i], strlen(strong[i])) == 0)
+			break;
+	if (i == sizeof(strong) / sizeof(strong[0]))
+		return "is hashed by a method too fast to resist guessing "
+		    "(use yescrypt $y$, or SHA-512 $6$, bcrypt $2b$, scrypt "
+		    "$7$)";
+	if (crypt_checksalt(h) != CRYPT_SALT_OK)
+		return "is not a hash this libcrypt can check";
+	return NULL;
+}
+
+/* One "user:hash" line, LINE of FILE: 0, or -1 having said why. */
+static int
+add_line(const char *file, size_t lineno, char *line)
+{
+	struct secret *s;
+	const char *why;
+	char *colon;
+
+	if ((colon = strchr(line, ':')) == NULL || colon == line ||
+	    colon[1] == '\0') {
+		log_error("%s:%zu: expected user:hash", file, lineno);
+		return -1;
+	}
+	*colon = '\0';
+	if ((why = bad_hash(colon + 1)) != NULL) {
+		/* Never the secret itself: the log is no place for it. */
+		log_error("%s:%zu: the secret of '%.64s' %s: write the line "
+		    "that `procctld --hash-secret=%.64s` prints (it reads the "
+		    "secret from standard input)", file, lineno, line, why,
+		    line);
+		return -1;
+	}
+	if ((s = realloc(secrets, (nsecrets + 1) * sizeof(*s))) == NULL)
+		return -1;
+	secrets = s;
+	s = &secrets[nsecrets];
+	s->user = strdup(line);
+	s->hash = strdup(colon + 1);
+	if (s->user == NULL || s->hash == NULL) {
+		free(s->user);
+		free(s->hash);
+		return -1;
+	}
+	nsecrets++;
+	return 0;
+}
+
+/* user:hash lines from FP (closed here), read as FILE. */
 static int
 parse(const char *file, FILE *fp)
 {
-	struct secret *s;
-	char *line = NULL, *colon;
+	char *line = NULL;
 	size_t cap = 0, lineno = 0;
 	ssize_t n;
+	int rc = 0;
 
 	while ((n = getline(&line, &cap, fp)) != -1) {
 		lineno++;
@@ -109,49 +185,44 @@ parse(const char *file, FILE *fp)
 			line[--n] = '\0';
 		if (n == 0 || line[0] == '#')
 			continue;
-		if ((colon = strchr(line, ':')) == NULL || colon == line ||
-		    colon[1] == '\0') {
-			log_error("%s:%zu: expected user:secret", file, lineno);
-			goto fail;
+		if (add_line(file, lineno, line) == -1) {
+			rc = -1;
+			break;
 		}
-		*colon = '\0';
-		s = realloc(secrets, (nsecrets + 1) * sizeof(*s));
-		if (s == NULL)
-			goto fail;
-		secrets = s;
-		s = &secrets[nsecrets];
-		s->user = strdup(line);
-		s->secret = strdup(colon + 1);
-		s->len = strlen(colon + 1);
-		if (s->user == NULL || s->secret == NULL) {
-			free(s->user);
-			free(s->secret);
-			goto fail;
-		}
-		nsecrets++;
 	}
 	if (line != NULL)
 		explicit_bzero(line, cap);
 	free(line);
 	fclose(fp);
-	enabled = 1;
+	if (rc == -1) {
+		auth_free();
+		return -1;
+	}
 	log_info("secrets file %s: %zu user(s)", file, nsecrets);
 	return 0;
-fail:
-	if (line != NULL)
-		explicit_bzero(line, cap);
-	free(line);
-	fclose(fp);
-	auth_free();
-	return -1;
+}
+
+int
+auth_lookup(const char *user, char *hash, size_t size)
+{
+	size_t i;
+
+	for (i = 0; i < nsecrets; i++)
+		if (strcmp(secrets[i].user, user) == 0) {
+			snprintf(hash, size, "%s", secrets[i].hash);
+			return 1;
+		}
+	snprintf(hash, size, "%s", nsecrets > 0 ? secrets[0].hash :
+	    unknown_setting);
+	return 0;
 }
 
 /* Compare without a timing difference that depends on where they differ. */
 static int
-same(const char *a, size_t alen, const char *b, size_t blen)
+same(const char *a, const char *b)
 {
+	size_t alen = strlen(a), blen = strlen(b), i;
 	unsigned char d = alen != blen;
-	size_t i;
 
 	for (i = 0; i < alen; i++)
 		d |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
@@ -159,21 +230,42 @@ same(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 int
-auth_check(const char *user, const char *secret, size_t len)
+auth_verify(const char *hash, const char *secret, void *scratch)
 {
-	static const char dummy[] = "procctl-no-such-user";
-	size_t i;
-	int ok = 0, found = 0;
+	struct crypt_data *cd = scratch;
+	const char *out;
 
-	for (i = 0; i < nsecrets; i++)
-		if (strcmp(secrets[i].user, user) == 0) {
-			found = 1;
-			ok = same(secrets[i].secret, secrets[i].len, secret,
-			    len);
-		}
-	if (!found)	/* the same work for unknown users */
-		(void)same(dummy, sizeof(dummy) - 1, secret, len);
-	return ok ? 0 : -1;
+	memset(cd, 0, sizeof(*cd));
+	out = crypt_rn(secret, hash, cd, (int)sizeof(*cd));
+	/* A failure is NULL or a "*0"-like token, which no hash equals. */
+	return out != NULL && out[0] == '$' && same(out, hash) ? 0 : -1;
+}
+
+size_t
+auth_scratch_size(void)
+{
+	return sizeof(struct crypt_data);
+}
+
+int
+auth_hash(const char *secret, char *out, size_t size)
+{
+	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd;
+	const char *h;
+	int rc = -1;
+
+	/* The default cost; random bytes from the kernel. */
+	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting,
+	    sizeof(setting)) == NULL || (cd = calloc(1, sizeof(*cd))) == NULL)
+		return -1;
+	h = crypt_rn(secret, setting, cd, (int)sizeof(*cd));
+	if (h != NULL && h[0] == '$' && bad_hash(h) == NULL &&
+	    (size_t)snprintf(out, size, "%s", h) < size)
+		rc = 0;
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	return rc;
 }
 
 /* SIGHUP: the new secrets replace the old only if they load. */
@@ -182,22 +274,14 @@ auth_reload_mem(const char *file, const char *text, size_t len)
 {
 	struct secret *old = secrets;
 	size_t nold = nsecrets;
-	int was = enabled;
 
 	secrets = NULL;
 	nsecrets = 0;
 	if (auth_load_mem(file, text, len) == -1) {
 		secrets = old;
 		nsecrets = nold;
-		enabled = was;
 		return -1;
 	}
-	while (nold > 0) {
-		nold--;
-		explicit_bzero(old[nold].secret, old[nold].len);
-		free(old[nold].user);
-		free(old[nold].secret);
-	}
-	free(old);
+	free_all(old, nold);
 	return 0;
 }

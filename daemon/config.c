@@ -29,6 +29,10 @@
 #define DEFAULT_MAX_BATCH	64
 #define DEFAULT_LOG_MAX		(10 * 1024 * 1024)
 #define DEFAULT_LOG_BACKUPS	5
+#define DEFAULT_PER_USER	64	/* connections of one user */
+#define DEFAULT_TCP_CLIENTS	128	/* the TCP pool, apart from local */
+#define DEFAULT_PER_ADDRESS	16	/* TCP connections of one address */
+#define DEFAULT_AUTH_TIMEOUT_MS	10000
 #define PLUGIN_PREFIX		"plugin:"
 
 /* What the keys after the last header are for. */
@@ -73,6 +77,10 @@ config_defaults(struct config *c)
 	c->max_batch = DEFAULT_MAX_BATCH;
 	c->log_max = DEFAULT_LOG_MAX;
 	c->log_backups = DEFAULT_LOG_BACKUPS;
+	c->max_clients_per_user = DEFAULT_PER_USER;
+	c->tcp_max_clients = DEFAULT_TCP_CLIENTS;
+	c->tcp_max_per_address = DEFAULT_PER_ADDRESS;
+	c->auth_timeout_ms = DEFAULT_AUTH_TIMEOUT_MS;
 }
 
 int
@@ -211,7 +219,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 	}
 	if (strcmp(key, "max_clients") == 0 || strcmp(key, "max_request") == 0
 	    || strcmp(key, "max_output") == 0 || strcmp(key, "max_args") == 0 ||
-	    strcmp(key, "max_batch") == 0) {
+	    strcmp(key, "max_batch") == 0 ||
+	    strcmp(key, "max_clients_per_user") == 0) {
 		size_t v;
 
 		if (config_parse_size(val, &v) == -1)
@@ -219,6 +228,8 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 			    "expected a number (suffixes k, M, G allowed)");
 		if (strcmp(key, "max_clients") == 0)
 			c->max_clients = v;
+		else if (strcmp(key, "max_clients_per_user") == 0)
+			c->max_clients_per_user = v;
 		else if (v == 0)
 			return bad_value(st, "daemon", key, val,
 			    "must be greater than 0");
@@ -237,11 +248,60 @@ daemon_key(struct parse_state *st, const char *key, const char *val)
 	return 1;
 }
 
+/* Seconds, as "10" or "0.5": more than 0, at most an hour. */
+static int
+parse_seconds(const char *s, uint64_t *ms)
+{
+	char *end;
+	double v;
+
+	if ((s[0] < '0' || s[0] > '9') && s[0] != '.')
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !(v > 0) || v > 3600)
+		return -1;
+	*ms = (uint64_t)(v * 1000 + 0.5);
+	return *ms > 0 ? 0 : -1;
+}
+
+/* [tcp]'s numbers; 1 when KEY is not one of them. */
+static int
+tcp_number(struct parse_state *st, const char *key, const char *val)
+{
+	struct config *c = st->c;
+	size_t v;
+
+	if (strcmp(key, "auth_timeout") == 0) {
+		if (parse_seconds(val, &c->auth_timeout_ms) == -1)
+			bad_value(st, "tcp", key, val, "expected seconds, more "
+			    "than 0 and at most 3600 (such as 10 or 0.5)");
+		return 0;
+	}
+	if (strcmp(key, "max_clients") != 0 &&
+	    strcmp(key, "max_clients_per_address") != 0)
+		return 1;
+	if (config_parse_size(val, &v) == -1)
+		bad_value(st, "tcp", key, val,
+		    "expected a number (suffixes k, M, G allowed)");
+	else if (strcmp(key, "max_clients") == 0 && v == 0)
+		bad_value(st, "tcp", key, val, "must be greater than 0: TCP "
+		    "peers have a pool of their own");
+	else if (strcmp(key, "max_clients") == 0)
+		c->tcp_max_clients = v;
+	else
+		c->tcp_max_per_address = v;
+	return 0;
+}
+
 static int
 tcp_key(struct parse_state *st, const char *key, const char *val)
 {
 	struct config *c = st->c;
 	char **l;
+
+	if (tcp_number(st, key, val) == 0)
+		return 1;
 
 	if (strcmp(key, "listen") == 0) {
 		if (strrchr(val, ':') == NULL)

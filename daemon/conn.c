@@ -17,6 +17,11 @@
  *    burst of clients has gone, malloc_trim runs at a quiet moment.
  *  - A connection is freed at the end of the turn, so no callback ever
  *    sees a freed connection.
+ *  - Nobody takes every slot: a connection takes one in its pool (local
+ *    or TCP) and, over TCP, one of its address (slots.c); one that finds
+ *    none is told -LIMIT, where its transport lets us write plaintext,
+ *    and closed.  A TCP peer that has not proven who it is (TLS
+ *    handshake, AUTH) within auth_timeout is closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,6 +64,9 @@ struct conn {
 	struct conn		*next_ready;	/* work lists, one link each */
 	struct conn		*next_flush;
 	struct conn		*next_dead;
+	int			 pool;		/* SLOT_*: given back at close */
+	char			 host[SLOTS_HOST_MAX];
+	uint64_t		 auth_timer;	/* TCP: auth_timeout */
 };
 
 static struct conn *conns;
@@ -70,6 +78,8 @@ static struct conn *ready_now, *ready_next, *flush_list, *dead_list;
 static struct conn_limits limits;
 static char rbuf[READ_CHUNK];		/* shared: most reads end here */
 static uint64_t trim_timer;
+static uint64_t refused_logged;		/* refusals: a line per 10 s */
+static unsigned long refused_quiet;
 
 static void conn_wake(void *arg);
 static const struct session_io io = { conn_wake };
@@ -96,6 +106,10 @@ conn_kill(struct conn *c, const char *why)
 		log_info("client %llu (%s): %s; closing",
 		    (unsigned long long)session_id(c->s), session_user(c->s),
 		    why);
+	if (c->auth_timer != 0)
+		loop_timer_cancel(c->auth_timer);
+	c->auth_timer = 0;
+	slots_give(c->pool, c->host);
 	loop_unwatch(c->w);
 	c->tr->close(c->ts);
 	close(c->fd);
@@ -455,23 +469,73 @@ tcp_peer(int fd, struct peer *p)
 	}
 	snprintf(p->addr, sizeof(p->addr), ss.ss_family == AF_INET6 ?
 	    "[%s]:%u" : "%s:%u", addr, port);
+	slots_host((struct sockaddr *)&ss, p->host, sizeof(p->host));
 }
 
-/* Over max_clients: one clear error where the transport lets us write
- * plaintext at once, then the door closed. */
+void
+conn_refuse(int fd, const struct transport *tr, const char *msg)
+{
+	char junk[4096];
+	size_t left = 64 * 1024;
+	ssize_t n;
+
+	/* Plaintext only where the transport starts with it (not before a
+	 * TLS handshake); then what the peer sent is read away, so that
+	 * the close does not reset the connection before it reads why. */
+	if (tr->handshake == NULL) {
+		(void)!send(fd, msg, strlen(msg), MSG_NOSIGNAL | MSG_DONTWAIT);
+		shutdown(fd, SHUT_WR);
+		while (left > 0 && (n = recv(fd, junk, sizeof(junk),
+		    MSG_DONTWAIT)) > 0)
+			left -= (size_t)n < left ? (size_t)n : left;
+	}
+	close(fd);
+}
+
+/* No slot: -LIMIT and the door closed, and a line in the log, but not
+ * a line per refusal: a flood of them would flood the log. */
 static void
-refuse_busy(int fd, const struct transport *tr)
+refuse_busy(int fd, const struct transport *tr, const struct peer *p,
+    const char *why)
 {
 	char msg[128];
-	int n;
 
-	n = snprintf(msg, sizeof(msg), "-LIMIT too many clients "
-	    "(max_clients is %zu)\r\n", limits.max_clients);
-	if (tr->handshake == NULL)
-		(void)!send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-	close(fd);
-	log_warn("refused a client: max_clients (%zu) reached",
-	    limits.max_clients);
+	if (p->tcp)
+		snprintf(msg, sizeof(msg), "-LIMIT too many clients; try "
+		    "again later\r\n");
+	else
+		snprintf(msg, sizeof(msg), "-LIMIT too many clients "
+		    "(max_clients is %zu)\r\n", slots_limit(SLOT_LOCAL));
+	conn_refuse(fd, tr, msg);
+	if (refused_logged != 0 && loop_now_ms() - refused_logged < 10000) {
+		refused_quiet++;
+		return;
+	}
+	if (refused_quiet > 0)
+		log_warn("refused a client%s%s: %s (and %lu more since the "
+		    "last such line)", p->tcp ? " from " : "", p->tcp ?
+		    p->host : "", why, refused_quiet);
+	else
+		log_warn("refused a client%s%s: %s", p->tcp ? " from " : "",
+		    p->tcp ? p->host : "", why);
+	refused_logged = loop_now_ms();
+	refused_quiet = 0;
+}
+
+/* Whoever has not shown who it is by now is closed. */
+static void
+auth_timeout(void *arg)
+{
+	struct conn *c = arg;
+
+	c->auth_timer = 0;
+	if (c->dead || session_authed(c->s))
+		return;
+	log_info("client %llu from %s: %s within auth_timeout (%llu ms); "
+	    "closing", (unsigned long long)session_id(c->s),
+	    session_peer(c->s), c->handshaking ? "no TLS handshake" :
+	    "not authenticated", (unsigned long long)limits.auth_timeout_ms);
+	conn_kill(c, NULL);
 }
 
 void
@@ -479,15 +543,18 @@ conn_new(int fd, int tcp, const struct transport *tr)
 {
 	struct peer p;
 	struct conn *c;
+	char why[128];
+	int pool = tcp ? SLOT_TCP : SLOT_LOCAL;
 
-	if (limits.max_clients > 0 && nconns >= limits.max_clients) {
-		refuse_busy(fd, tr);
-		return;
-	}
 	memset(&p, 0, sizeof(p));
 	if (tcp)
 		tcp_peer(fd, &p);
-	else if (local_peer(fd, &p) == -1) {
+	if (slots_take(pool, p.host, why, sizeof(why)) == -1) {
+		refuse_busy(fd, tr, &p, why);
+		return;
+	}
+	if (!tcp && local_peer(fd, &p) == -1) {
+		slots_give(pool, p.host);
 		close(fd);
 		return;
 	}
@@ -495,6 +562,8 @@ conn_new(int fd, int tcp, const struct transport *tr)
 		goto fail;
 	c->fd = fd;
 	c->tr = tr;
+	c->pool = pool;
+	snprintf(c->host, sizeof(c->host), "%s", p.host);
 	if ((c->ts = tr->open(fd)) == NULL)
 		goto fail;
 	c->handshaking = tr->handshake != NULL;
@@ -512,6 +581,13 @@ conn_new(int fd, int tcp, const struct transport *tr)
 		tr->close(c->ts);
 		goto fail;
 	}
+	if (tcp && (c->auth_timer = loop_timer_add(limits.auth_timeout_ms,
+	    auth_timeout, c)) == 0) {
+		loop_unwatch(c->w);
+		session_free(c->s);
+		tr->close(c->ts);
+		goto fail;
+	}
 	c->next = conns;
 	if (conns != NULL)
 		conns->prev = c;
@@ -523,6 +599,7 @@ conn_new(int fd, int tcp, const struct transport *tr)
 		after_session(c);
 	return;
 fail:
+	slots_give(pool, p.host);
 	free(p.groups);
 	free(c);
 	close(fd);

@@ -33,8 +33,7 @@ dispatch(struct procctl_ctx *ctx, int authed, int argc,
 	/* A peer that has not proven who it is learns nothing, not even
 	 * which commands exist. */
 	if (!authed && (c == NULL || !(c->flags & CMD_NO_AUTH))) {
-		reply_error(ctx, "AUTH", "authentication required: AUTH <user> "
-		    "<secret>, or HELLO 3 AUTH <user> <secret>");
+		reply_error(ctx, "NOAUTH", "Authentication required.");
 		return;
 	}
 	if (c == NULL) {

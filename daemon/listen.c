@@ -1,7 +1,8 @@
 /*
  * The Unix-domain listener: created with its final mode (no window where it
  * is more open), a stale socket from a dead daemon replaced, a live one
- * never stolen.  Accept survives EMFILE without spinning.
+ * never stolen.  Accept survives EMFILE without spinning: a spare fd is
+ * given up to accept the client and tell it -LIMIT before the close.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -167,7 +168,10 @@ on_accept(int fd, unsigned events, void *arg)
 			close(spare_fd);
 			cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
 			if (cfd >= 0)
-				close(cfd);
+				conn_refuse(cfd, arg == &tcp_marker &&
+				    tls_enabled() ? &transport_tls :
+				    &transport_plain, "-LIMIT too many clients: "
+				    "procctld is out of file descriptors\r\n");
 			spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 			/* The kernel says EMFILE before it looks at the
 			 * queue: stop once the queue is empty. */

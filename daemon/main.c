@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "logq.h"
@@ -52,6 +53,7 @@ static const struct option long_options[] = {
 	{ "check", no_argument, NULL, 't' },
 	{ "version", no_argument, NULL, 'V' },
 	{ "help", no_argument, NULL, 'h' },
+	{ "hash-secret", optional_argument, NULL, 'H' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -60,6 +62,7 @@ usage(FILE *fp)
 {
 	fprintf(fp,
 "usage: procctld [-t] [-c FILE] [-s SOCKET] [-l LEVEL]\n"
+"       procctld --hash-secret[=USER] < SECRET\n"
 "\n"
 "  -c, --config FILE      configuration file (INI); without it, built-in\n"
 "                         defaults and every plugin in the plugin directory\n"
@@ -67,6 +70,10 @@ usage(FILE *fp)
 "  -l, --log-level LEVEL  error, warn, info, debug (overrides the file)\n"
 "  -t, --check            check the configuration and exit\n"
 "  -V, --version          print the version and exit\n"
+"  --hash-secret[=USER]   read a secret from standard input (asked for\n"
+"                         without echo on a terminal) and print its\n"
+"                         yescrypt hash, as USER:HASH with USER: the line\n"
+"                         for the secrets file ([tcp] secrets)\n"
 "  -h, --help             this help\n"
 "\n"
 "Runs in the foreground and logs to stderr (or log_file), as two\n"
@@ -76,7 +83,8 @@ usage(FILE *fp)
 "yes), remove the socket, exit 0.  SIGHUP: reload the configuration\n"
 "(as the reload command).  SIGUSR1: open log files again by their names,\n"
 "after logrotate moved them (as the reopen-logs command).\n"
-"Exit status: 0 ok, 1 start-up failure, 2 usage, 78 unusable configuration.\n");
+"Exit status: 0 ok, 1 start-up failure, 2 usage, 65 an empty or unusable\n"
+"secret (--hash-secret), 78 unusable configuration.\n");
 }
 
 static int
@@ -403,18 +411,25 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	size_t i;
 	struct conn_limits cl;
 	struct session_limits sl;
+	struct slots_limits lim;
 	int nplugins;
 
 	memset(&cl, 0, sizeof(cl));
-	cl.max_clients = c->max_clients;
 	cl.max_output = c->max_output;
+	cl.auth_timeout_ms = c->auth_timeout_ms;
 	memset(&sl, 0, sizeof(sl));
 	sl.max_request = c->max_request;
 	sl.max_args = c->max_args;
 	sl.max_output = c->max_output;
-	sl.max_clients = c->max_clients;
 	sl.max_batch = c->max_batch;
+	memset(&lim, 0, sizeof(lim));
+	lim.local = c->max_clients;
+	lim.tcp = c->tcp_max_clients;
+	lim.per_user = c->max_clients_per_user;
+	lim.per_address = c->tcp_max_per_address;
+	slots_init(&lim);
 	if (loop_init() == -1 || setup_signals() == -1 ||
+	    authtry_init() == -1 ||
 	    children_init(monfd) == -1 || command_init() == -1 ||
 	    session_init(&sl) == -1 || plugin_host_init(c) == -1 ||
 	    command_add(&daemon_command, PROCCTL_ABI_MINOR, 0, NULL,
@@ -463,6 +478,8 @@ stop(int failed)
 {
 	listen_close();
 	conn_close_all();
+	authtry_fini();		/* the verdicts no connection waits for */
+	slots_fini();
 	/* The monitor ends every process gracefully (SIGTERM, then SIGKILL
 	 * after each one's stop time), or leaves them to the next procctld
 	 * (live_restore), or to itself re-executed (upgrade); after this,
@@ -685,6 +702,72 @@ be_server(int argc, char **argv, struct config *cf)
 	return 0;
 }
 
+/* One line of FP without its line end, at most SIZE - 1 bytes, into
+ * BUF: its length, or -1 (nothing, a NUL byte or too long). */
+static ssize_t
+read_secret(FILE *fp, char *buf, size_t size)
+{
+	size_t n = 0;
+	int ch;
+
+	while ((ch = getc(fp)) != EOF && ch != '\n') {
+		if (ch == '\0' || n + 1 >= size)
+			return -1;
+		buf[n++] = (char)ch;
+	}
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	buf[n] = '\0';
+	return n > 0 ? (ssize_t)n : -1;
+}
+
+/*
+ * --hash-secret[=USER]: the line for the secrets file.  The secret is
+ * the first line of standard input; on a terminal it is asked for,
+ * without echo.  EX_DATAERR (65) when there is none usable.
+ */
+static int
+hash_secret(const char *user)
+{
+	struct termios old, quiet;
+	char secret[513], hash[256];
+	int tty = isatty(STDIN_FILENO), rc;
+	ssize_t n;
+
+	if (user != NULL && (user[0] == '\0' || strpbrk(user, ":\n\r") !=
+	    NULL)) {
+		fprintf(stderr, "procctld: --hash-secret=%s: a user name "
+		    "has no ':' and no line break\n", user);
+		return 2;
+	}
+	if (tty && tcgetattr(STDIN_FILENO, &old) == 0) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		fprintf(stderr, "secret%s%s: ", user ? " for " : "",
+		    user ? user : "");
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+		n = read_secret(stdin, secret, sizeof(secret));
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+		fputc('\n', stderr);
+	} else
+		n = read_secret(stdin, secret, sizeof(secret));
+	if (n == -1) {
+		explicit_bzero(secret, sizeof(secret));
+		fprintf(stderr, "procctld: --hash-secret: no secret on standard "
+		    "input (one line of 1 to 512 bytes, no NUL)\n");
+		return 65;
+	}
+	rc = auth_hash(secret, hash, sizeof(hash));
+	explicit_bzero(secret, sizeof(secret));
+	if (rc == -1) {
+		fprintf(stderr, "procctld: --hash-secret: crypt(3) could not "
+		    "hash it\n");
+		return 70;
+	}
+	printf("%s%s%s\n", user ? user : "", user ? ":" : "", hash);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
 /* What the checks loaded, for a procctld that goes no further. */
 static void
 release(struct config *c)
@@ -735,6 +818,8 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'H':
+			return hash_secret(optarg);
 		default:	/* getopt said which */
 			fprintf(stderr, "procctld: try 'procctld --help'\n");
 			return 2;

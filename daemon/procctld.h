@@ -140,7 +140,9 @@ struct config {
 	char			*log_file;	/* NULL: stderr */
 	size_t			 log_max;	/* rotated past this; 0: never */
 	unsigned		 log_backups;	/* rotated files kept */
-	size_t			 max_clients;	/* 0: bounded by RLIMIT_NOFILE */
+	size_t			 max_clients;	/* local peers; 0: bounded by
+						 * RLIMIT_NOFILE */
+	size_t			 max_clients_per_user;	/* 0: no cap */
 	size_t			 max_request;
 	size_t			 max_args;
 	size_t			 max_output;
@@ -154,7 +156,10 @@ struct config {
 	int			 load_all;	/* no file: every .so in dir */
 	char			**tcp_listen;	/* "host:port", owned */
 	size_t			 ntcp;
-	char			*tcp_secrets;	/* file of user:secret lines */
+	char			*tcp_secrets;	/* file of user:hash lines */
+	size_t			 tcp_max_clients;
+	size_t			 tcp_max_per_address;	/* 0: no cap */
+	uint64_t		 auth_timeout_ms;
 	int			 tcp_line;	/* where [tcp] was, for errors */
 	char			*tls_cert;	/* PEM chain: TLS on every listen */
 	char			*tls_key;
@@ -246,15 +251,49 @@ int	access_decide(uid_t uid, gid_t gid, const gid_t *groups,
 /* USER's groups (with GID), malloc'd. */
 int	access_groups_of(const char *user, gid_t gid, gid_t **out, size_t *n);
 
-/* ---- auth.c: secrets for TCP peers ---- */
+/* ---- auth.c: secrets (crypt(3) hashes) for TCP peers ---- */
+/* FILE's user:hash lines: 0, or -1 after logging why (file:line; a
+ * secret in plain text is refused with the line to write instead). */
 int	auth_load(const char *file);
 /* The same from TEXT, already checked by whoever read it (the monitor). */
 int	auth_load_mem(const char *file, const char *text, size_t len);
 int	auth_reload_mem(const char *file, const char *text, size_t len);
 void	auth_free(void);
-int	auth_enabled(void);
-/* 0 when USER's secret is SECRET (constant time), -1 otherwise. */
-int	auth_check(const char *user, const char *secret, size_t secret_len);
+/* USER's hash into HASH: 1; 0 for an unknown user, with a hash of the
+ * same cost in HASH, that nothing matches for them. */
+int	auth_lookup(const char *user, char *hash, size_t size);
+/* 0 when SECRET hashes to HASH (compared in constant time), -1 if not.
+ * Thread-safe: SCRATCH is the caller's, auth_scratch_size() bytes. */
+int	auth_verify(const char *hash, const char *secret, void *scratch);
+size_t	auth_scratch_size(void);
+/* A new yescrypt hash of SECRET into OUT: 0, or -1. */
+int	auth_hash(const char *secret, char *out, size_t size);
+
+/* ---- slots.c: connection slots per pool, per user, per TCP address ---- */
+#define SLOTS_HOST_MAX	64	/* an address key: "192.0.2.1", "2001:db8::/64" */
+enum { SLOT_LOCAL, SLOT_TCP };
+
+struct slots_limits {
+	size_t	 local;		/* [daemon] max_clients; 0: RLIMIT_NOFILE */
+	size_t	 tcp;		/* [tcp] max_clients */
+	size_t	 per_user;	/* [daemon] max_clients_per_user; 0: none */
+	size_t	 per_address;	/* [tcp] max_clients_per_address; 0: none */
+};
+
+struct sockaddr;
+void	slots_init(const struct slots_limits *l);
+void	slots_fini(void);
+/* A connection in POOL, from HOST (a TCP peer's slots_host): 0, or -1
+ * with WHY saying which limit it met. */
+int	slots_take(int pool, const char *host, char *why, size_t size);
+void	slots_give(int pool, const char *host);
+/* A connection of UID: 0, or -1 when UID holds max_clients_per_user. */
+int	slots_user_take(uid_t uid);
+void	slots_user_give(uid_t uid);
+size_t	slots_limit(int pool);
+size_t	slots_per_user(void);
+/* SA's address as the caps and the AUTH throttle count it. */
+void	slots_host(const struct sockaddr *sa, char *out, size_t size);
 
 /* ---- transport.c and tls.c: how bytes move on a connection ---- */
 /* I/O results besides a byte count: the operation must wait until the
@@ -306,13 +345,16 @@ int	tls_client_certs(void);	/* client certificates are required */
 
 /* ---- conn.c: connections, the loop's turn, fairness ---- */
 struct conn_limits {
-	size_t	 max_clients;	/* 0: bounded by RLIMIT_NOFILE */
 	size_t	 max_output;	/* unread reply bytes before a drop */
+	uint64_t auth_timeout_ms;	/* TCP: to be authenticated */
 };
 
 void	conn_init(const struct conn_limits *l);
 /* A connection on FD, accepted from a TCP listener or the Unix one. */
 void	conn_new(int fd, int tcp, const struct transport *tr);
+/* Turn away FD: MSG ("-LIMIT ...\r\n") where TR lets plaintext be
+ * written at once, then the close. */
+void	conn_refuse(int fd, const struct transport *tr, const char *msg);
 void	conn_close_all(void);
 size_t	conn_count(void);
 /* The loop's before-sleep hook: run buffered requests (a batch per
@@ -333,7 +375,6 @@ struct session_limits {
 	size_t	 max_request;
 	size_t	 max_args;
 	size_t	 max_output;
-	size_t	 max_clients;	/* reported by HELLO */
 	size_t	 max_batch;
 };
 
@@ -346,6 +387,7 @@ struct peer {
 	gid_t		*groups;	/* SO_PEERGROUPS; taken over */
 	size_t		 ngroups;
 	char		 addr[64];	/* "127.0.0.1:5555", or "local pid N" */
+	char		 host[SLOTS_HOST_MAX];	/* TCP: slots_host() */
 };
 
 /* Unsent reply bytes above which a session runs no more requests until
@@ -377,12 +419,30 @@ int	session_input(struct session *s, char *p, size_t n, size_t *used);
 int	session_state(const struct session *s);
 /* A verified client certificate names USER. */
 void	session_cert_user(struct session *s, const char *user);
+/* The peer has proven who it is (local peers: from the start). */
+int	session_authed(const struct session *s);
 void	session_free(struct session *s);
 /* The [access] policy was reloaded: judge every event stream again. */
 void	session_policy_changed(void);
 const char *session_user(const struct session *s);
 const char *session_peer(const struct session *s);
 uint64_t session_id(const struct session *s);
+
+/* ---- authtry.c: AUTH attempts, throttled, checked off the loop ---- */
+enum { AUTHTRY_OK, AUTHTRY_FAIL, AUTHTRY_THROTTLED };
+struct authtry;
+typedef void (*authtry_fn)(void *owner, int verdict);
+
+int	authtry_init(void);
+void	authtry_fini(void);
+/* Check SECRET (SLEN bytes) for USER (ULEN bytes) from HOST: FN(OWNER,
+ * AUTHTRY_*) runs later, from the loop, never from here.  NULL when out
+ * of memory. */
+struct authtry *authtry_start(const char *user, size_t ulen,
+	    const char *host, const char *secret, size_t slen, authtry_fn fn,
+	    void *owner);
+/* The owner is gone: FN is not called; a check under way still counts. */
+void	authtry_detach(struct authtry *t);
 
 /* ---- dispatch.c ---- */
 /* Run one request on CTX: the auth gate, the command's flags and

@@ -10,6 +10,15 @@
  * Pushes reach only subscribed sessions, found through an index by user
  * (and a list of admins), never by a walk over every connection.
  *
+ * A session holds a slot of its user (slots.c) from the moment it knows
+ * who that is, but for root and the daemon's own user, whom we do not
+ * defend against.  Before a TCP peer has proven who it is, it is
+ * answered nothing but -NOAUTH, as Redis does, except for AUTH, HELLO
+ * with AUTH, and QUIT; its requests are held to Redis's limits for the
+ * unauthenticated (10 words, 16 KiB).  AUTH is checked by authtry.c, off
+ * the loop and throttled across connections; its reply is deferred
+ * meanwhile, which holds back whatever was pipelined behind it.
+ *
  * The core's commands that concern the session live here: HELLO, AUTH,
  * SUBSCRIBE, UNFOLLOW and QUIT.
  */
@@ -27,6 +36,8 @@
 
 #define AUTH_DELAY_MS	1000
 #define BATCH_US	2000	/* a batch's share of the loop */
+#define NOAUTH_ARGS	10	/* Redis's limits before AUTH */
+#define NOAUTH_BULK	(16 * 1024)
 
 struct session {
 	uint64_t		 id;
@@ -38,6 +49,13 @@ struct session {
 	int			 authed;	/* local peers: from the start */
 	int			 cert_user;	/* identity from a certificate */
 	unsigned long		 auth_failures;
+	int			 user_slot;	/* holds one of slot_uid's */
+	uid_t			 slot_uid;
+	struct authtry		*try;		/* an AUTH being decided */
+	int			 try_hello;	/* its reply: HELLO's, version */
+	char			 try_user[65];
+	char			 try_tok[65];	/* HELLO's SESSION, if given */
+	char			 host[SLOTS_HOST_MAX];	/* TCP: for the throttle */
 	gid_t			*groups;	/* for [access]; owned */
 	size_t			 ngroups;
 	unsigned		 policy_gen;	/* the policy it was judged by */
@@ -69,7 +87,7 @@ struct user_subs {
 };
 
 static struct session_limits limits;
-static struct resp_limits parse_limits;
+static struct resp_limits parse_limits, noauth_limits;
 static uint64_t next_id = 1;
 static unsigned long auth_failures_total;
 static LIST_HEAD(, user_subs) subs = LIST_HEAD_INITIALIZER(subs);
@@ -98,6 +116,12 @@ uint64_t
 session_id(const struct session *s)
 {
 	return s->id;
+}
+
+int
+session_authed(const struct session *s)
+{
+	return s->authed;
 }
 
 /* ---- the subscriber index ---- */
@@ -176,8 +200,44 @@ user_name(uid_t uid, char *out, size_t size)
 	snprintf(cache[i].name, sizeof(cache[i].name), "%s", out);
 }
 
+/* Root and the daemon's own user: not defended against, not capped. */
+static int
+uncapped(uid_t uid)
+{
+	return uid == 0 || uid == access_self_uid();
+}
+
+/* A slot of UID for S (giving back the one it held): 0, or -1 when UID
+ * has no slot left. */
+static int
+take_user_slot(struct session *s, uid_t uid)
+{
+	if (s->user_slot && s->slot_uid == uid)
+		return 0;
+	if (!uncapped(uid) && slots_user_take(uid) == -1)
+		return -1;
+	if (s->user_slot)
+		slots_user_give(s->slot_uid);
+	s->user_slot = !uncapped(uid);
+	s->slot_uid = uid;
+	return 0;
+}
+
+/* S's user has no slot left: the words for them into MSG, a log line,
+ * and the session closes once they are sent. */
+static void
+slot_refusal(struct session *s, char *msg, size_t size)
+{
+	snprintf(msg, size, "too many connections of user '%s' "
+	    "(max_clients_per_user is %zu)", s->user, slots_per_user());
+	log_warn("refused uid %u (%s) %s: max_clients_per_user (%zu) "
+	    "reached", (unsigned)s->caller.uid, s->user, s->peer,
+	    slots_per_user());
+	s->quit = 1;
+}
+
 /* Become USER (TCP peers): 0, -1 if there is no such local user, -2 if
- * [access] refuses them. */
+ * [access] refuses them, -3 if they hold max_clients_per_user. */
 static int
 set_user(struct session *s, const char *user)
 {
@@ -202,6 +262,8 @@ set_user(struct session *s, const char *user)
 		    "[access]", s->user, (unsigned)pw.pw_uid, s->peer);
 		return -2;
 	}
+	if (take_user_slot(s, pw.pw_uid) == -1)
+		return -3;
 	s->caller.admin = admin;
 	s->policy_gen = access_generation();
 	s->authed = 1;
@@ -245,6 +307,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
     void *conn)
 {
 	struct session *s;
+	char msg[160];
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -259,6 +322,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 	s->ngroups = p->ngroups;
 	p->groups = NULL;
 	snprintf(s->peer, sizeof(s->peer), "%s", p->addr);
+	snprintf(s->host, sizeof(s->host), "%s", p->host);
 	s->caller.conn_id = s->id;
 	s->caller.session = s->id;
 	s->caller.uid = p->uid;
@@ -278,6 +342,11 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 		refuse(s, "not allowed by [access]");
 		return s;
 	}
+	if (take_user_slot(s, p->uid) == -1) {
+		slot_refusal(s, msg, sizeof(msg));
+		resp_put_error(s->out, "LIMIT", msg);
+		return s;
+	}
 	s->policy_gen = access_generation();
 	s->authed = 1;
 	log_debug("client %llu connected: uid %u (%s) pid %d",
@@ -288,7 +357,7 @@ session_new(struct peer *p, struct buf *out, const struct session_io *io,
 void
 session_cert_user(struct session *s, const char *user)
 {
-	char msg[128];
+	char msg[160];
 	int rc;
 
 	if (user == NULL) {
@@ -303,6 +372,11 @@ session_cert_user(struct session *s, const char *user)
 		s->cert_user = 1;
 		log_info("client %llu (%s) authenticated as %s by certificate",
 		    (unsigned long long)s->id, s->peer, user);
+		return;
+	}
+	if (rc == -3) {
+		slot_refusal(s, msg, sizeof(msg));
+		resp_put_error(s->out, "LIMIT", msg);
 		return;
 	}
 	if (rc == -1)
@@ -322,9 +396,16 @@ session_free(struct session *s)
 		return;
 	LIST_REMOVE(s, id_link);
 	unsubscribe(s);
-	if (s->auth_timer != 0) {
-		/* Our own deferred reply: nobody else will finish it. */
-		loop_timer_cancel(s->auth_timer);
+	if (s->user_slot)
+		slots_user_give(s->slot_uid);
+	if (s->auth_timer != 0 || s->try != NULL) {
+		/* Our own deferred reply: nobody else will finish it.  A
+		 * check under way still counts against its name and
+		 * address. */
+		if (s->auth_timer != 0)
+			loop_timer_cancel(s->auth_timer);
+		authtry_detach(s->try);
+		s->try = NULL;
 		reply_orphan(s->deferred);
 		reply_finish(s->deferred);
 		s->deferred = NULL;
@@ -501,7 +582,7 @@ session_input(struct session *s, char *p, size_t n, size_t *used)
 		if (*used == n)
 			return SESSION_MORE;
 		rc = resp_parse_request(&s->req, p + *used, n - *used, &took,
-		    &parse_limits, &err);
+		    s->authed ? &parse_limits : &noauth_limits, &err);
 		if (rc == RESP_MORE)
 			return SESSION_MORE;
 		if (rc == RESP_BAD) {
@@ -595,6 +676,8 @@ deliver(const struct procctl_ctx *p)
 
 /* ---- the session's commands ---- */
 
+/* ---- AUTH ---- */
+
 static void
 auth_fail_later(void *arg)
 {
@@ -607,71 +690,51 @@ auth_fail_later(void *arg)
 	reply_finish(d);
 }
 
-/*
- * Authenticate a TCP peer.  0 on success.  On failure the reply (one
- * generic error, whatever was wrong) is deferred by AUTH_DELAY_MS, which
- * also holds back anything the peer pipelined after it; -1.
- */
-static int
-authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
-    const struct procctl_arg *secret)
+/* A wrong secret, or one not checked (throttled): the same error,
+ * AUTH_DELAY_MS late, whatever was wrong. */
+static void
+auth_failed(struct session *s, int verdict)
 {
-	struct session *s = ctx->owner;
-	struct procctl_ctx *d;
-	int rc;
+	struct procctl_ctx *d = s->deferred;
 
-	if (!s->tcp) {
-		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
-		    "local socket you are '%s', as the kernel says", s->user);
-		return -1;
-	}
-	if (s->cert_user) {
-		reply_error(ctx, "AUTH", "you are '%s', as your client "
-		    "certificate says; AUTH is not needed", s->user);
-		return -1;
-	}
-	if (auth_enabled() && strlen(user->ptr) == user->len &&
-	    auth_check(user->ptr, secret->ptr, secret->len) == 0) {
-		if ((rc = set_user(s, user->ptr)) == 0) {
-			log_info("client %llu (%s) authenticated as %s",
-			    (unsigned long long)s->id, s->peer, user->ptr);
-			return 0;
-		}
-		if (rc == -2) {
-			/* Who they are is proven: say why, and close. */
-			reply_error(ctx, "NOPERM", "user '%.64s' may not use "
-			    "this procctld", user->ptr);
-			s->quit = 1;
-			return -1;
-		}
-		log_warn("user '%.64s' has a secret but no local account; "
-		    "refused", user->ptr);
-	}
 	s->auth_failures++;
 	auth_failures_total++;
-	log_warn("authentication failure from %s for user '%.64s' (%lu on "
-	    "this connection, %lu since start)", s->peer, user->ptr,
-	    s->auth_failures, auth_failures_total);
-	if ((d = reply_defer(ctx)) == NULL ||
-	    (s->auth_timer = loop_timer_add(AUTH_DELAY_MS, auth_fail_later,
-	    d)) == 0) {
-		if (d != NULL)
-			auth_fail_later(d);
-		else
-			reply_error(ctx, "AUTH", "invalid username or secret");
-	}
-	return -1;
+	/* authtry.c said why it did not check. */
+	if (verdict == AUTHTRY_FAIL)
+		log_warn("authentication failure from %s for user '%.64s' (%lu "
+		    "on this connection, %lu since start)", s->peer,
+		    s->try_user, s->auth_failures, auth_failures_total);
+	if ((s->auth_timer = loop_timer_add(AUTH_DELAY_MS, auth_fail_later,
+	    d)) == 0)
+		auth_fail_later(d);
+}
+
+/*
+ * SESSION token: this connection continues the client's session of that
+ * name (a shell that reconnects after the server restarted).  The key
+ * mixes the user in, so a token names a session of one user only; FNV-1a
+ * is enough: the token is the client's own, not a secret.
+ */
+static int
+token_ok(const struct procctl_arg *tok)
+{
+	return tok->len >= 8 && tok->len <= 64 &&
+	    strspn(tok->ptr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
+	    "UVWXYZ0123456789-_") == tok->len;
 }
 
 static void
-cmd_auth(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+name_session(struct session *s, const struct procctl_arg *tok)
 {
-	static const struct procctl_arg def = { "default", 7 };
+	uint64_t h = 14695981039346656037ULL;
+	uint32_t uid = (uint32_t)s->caller.uid;
+	size_t i;
 
-	/* AUTH <secret> is Redis's form for the user "default". */
-	if (authenticate(ctx, argc == 3 ? &argv[1] : &def,
-	    argc == 3 ? &argv[2] : &argv[1]) == 0)
-		reply_simple(ctx, "OK");
+	for (i = 0; i < sizeof(uid); i++)
+		h = (h ^ ((uid >> (8 * i)) & 0xff)) * 1099511628211ULL;
+	for (i = 0; i < tok->len; i++)
+		h = (h ^ (unsigned char)tok->ptr[i]) * 1099511628211ULL;
+	s->caller.session = h | PROCCTL_SESSION_NAMED;
 }
 
 static void
@@ -695,17 +758,138 @@ reply_hello(struct procctl_ctx *ctx, const struct session *s)
 	reply_str(ctx, "admin");
 	reply_bool(ctx, s->caller.admin);
 	reply_str(ctx, "limits");
-	reply_map(ctx, 4);
+	reply_map(ctx, 5);
 	reply_str(ctx, "max_request");
 	reply_int(ctx, (long long)limits.max_request);
 	reply_str(ctx, "max_args");
 	reply_int(ctx, (long long)limits.max_args);
 	reply_str(ctx, "max_output");
 	reply_int(ctx, (long long)limits.max_output);
-	reply_str(ctx, "max_clients");
-	reply_int(ctx, (long long)limits.max_clients);
+	reply_str(ctx, "max_clients");		/* of its own pool */
+	reply_int(ctx, (long long)slots_limit(s->tcp ? SLOT_TCP :
+	    SLOT_LOCAL));
+	reply_str(ctx, "max_clients_per_user");
+	reply_int(ctx, (long long)slots_per_user());
 	reply_str(ctx, "commands");
 	command_reply_docs(ctx);
+}
+
+/* HELLO's reply, once the peer is known: VER (0: unchanged), TOK (the
+ * SESSION token, or NULL). */
+static void
+hello_done(struct procctl_ctx *ctx, struct session *s, int ver,
+    const struct procctl_arg *tok)
+{
+	if (ver != 0) {
+		s->proto = ver;
+		ctx->proto = ver;
+	}
+	if (tok != NULL)
+		name_session(s, tok);
+	if (s->caller.session & PROCCTL_SESSION_NAMED)
+		plugin_run_session(&s->caller);
+	reply_hello(ctx, s);
+}
+
+/* The verdict on the AUTH (or HELLO ... AUTH) whose reply is deferred. */
+static void
+on_verdict(void *owner, int verdict)
+{
+	struct session *s = owner;
+	struct procctl_ctx *d = s->deferred;
+	struct procctl_arg tok = { s->try_tok, strlen(s->try_tok) };
+	char msg[160];
+	int rc = -1;
+
+	s->try = NULL;
+	if (verdict == AUTHTRY_OK && (rc = set_user(s, s->try_user)) == -1)
+		log_warn("user '%.64s' has a secret but no local account; "
+		    "refused", s->try_user);
+	if (rc == -1) {
+		auth_failed(s, verdict == AUTHTRY_OK ? AUTHTRY_FAIL : verdict);
+		return;
+	}
+	/* Pushes the plugins make meanwhile come after the reply, as in
+	 * run_request. */
+	s->dispatching = 1;
+	if (rc == 0) {
+		log_info("client %llu (%s) authenticated as %s",
+		    (unsigned long long)s->id, s->peer, s->try_user);
+		if (s->try_hello != 0)
+			hello_done(d, s, s->try_hello, tok.len > 0 ? &tok :
+			    NULL);
+		else
+			reply_simple(d, "OK");
+	} else if (rc == -2) {
+		/* Who they are is proven: say why, and close. */
+		reply_error(d, "NOPERM", "user '%.64s' may not use this "
+		    "procctld", s->try_user);
+		s->quit = 1;
+	} else {
+		slot_refusal(s, msg, sizeof(msg));
+		reply_error(d, "LIMIT", "%s", msg);
+	}
+	reply_finish(d);
+	s->dispatching = 0;
+	if (s->pushq.failed)
+		s->out->failed = 1;
+	else if (buf_avail(&s->pushq) > 0)
+		buf_append(s->out, buf_head(&s->pushq), buf_avail(&s->pushq));
+	buf_reset(&s->pushq);
+	s->io->wake(s->conn);
+}
+
+/*
+ * Check USER's SECRET for a TCP peer (for HELLO version HELLO with
+ * SESSION token TOK, or 0 for AUTH): the reply is deferred until
+ * authtry.c's verdict, which holds back whatever the peer pipelined
+ * behind it.  Refused at once on the local socket and for a peer its
+ * certificate named.
+ */
+static void
+authenticate(struct procctl_ctx *ctx, const struct procctl_arg *user,
+    const struct procctl_arg *secret, int hello,
+    const struct procctl_arg *tok)
+{
+	struct session *s = ctx->owner;
+	struct procctl_ctx *d;
+
+	if (!s->tcp) {
+		reply_error(ctx, "AUTH", "AUTH is for remote clients; on the "
+		    "local socket you are '%s', as the kernel says", s->user);
+		return;
+	}
+	if (s->cert_user) {
+		reply_error(ctx, "AUTH", "you are '%s', as your client "
+		    "certificate says; AUTH is not needed", s->user);
+		return;
+	}
+	s->try_hello = hello;
+	snprintf(s->try_user, sizeof(s->try_user), "%.*s", (int)(user->len <
+	    sizeof(s->try_user) ? user->len : sizeof(s->try_user) - 1),
+	    user->ptr);
+	snprintf(s->try_tok, sizeof(s->try_tok), "%s", tok != NULL ?
+	    tok->ptr : "");
+	if ((d = reply_defer(ctx)) == NULL) {
+		reply_error(ctx, "ERR", "out of memory");
+		return;
+	}
+	s->try = authtry_start(user->ptr, user->len, s->host, secret->ptr,
+	    secret->len, on_verdict, s);
+	if (s->try == NULL) {
+		reply_error(d, "ERR", "out of memory");
+		reply_finish(d);
+	}
+}
+
+static void
+cmd_auth(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	static const struct procctl_arg def = { "default", 7 };
+
+	/* AUTH <secret> is Redis's form for the user "default". */
+	authenticate(ctx, argc == 3 ? &argv[1] : &def,
+	    argc == 3 ? &argv[2] : &argv[1], 0, NULL);
 }
 
 /* HELLO's option words (Redis's syntax: a word, then its values), which
@@ -720,35 +904,6 @@ static const struct {
 	[HELLO_SESSION] = { "session", 1 },	/* SESSION token */
 };
 
-/*
- * SESSION token: this connection continues the client's session of that
- * name (a shell that reconnects after the server restarted).  The key
- * mixes the user in, so a token names a session of one user only; FNV-1a
- * is enough: the token is the client's own, not a secret.
- */
-static int
-name_session(struct procctl_ctx *ctx, struct session *s,
-    const struct procctl_arg *tok)
-{
-	uint64_t h = 14695981039346656037ULL;
-	uint32_t uid = (uint32_t)s->caller.uid;
-	size_t i;
-
-	if (tok->len < 8 || tok->len > 64 ||
-	    strspn(tok->ptr, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRST"
-	    "UVWXYZ0123456789-_") != tok->len) {
-		reply_error(ctx, "ARGS", "SESSION token: 8 to 64 letters, "
-		    "digits, '-' or '_'");
-		return -1;
-	}
-	for (i = 0; i < sizeof(uid); i++)
-		h = (h ^ ((uid >> (8 * i)) & 0xff)) * 1099511628211ULL;
-	for (i = 0; i < tok->len; i++)
-		h = (h ^ (unsigned char)tok->ptr[i]) * 1099511628211ULL;
-	s->caller.session = h | PROCCTL_SESSION_NAMED;
-	return 0;
-}
-
 static int
 hello_word(const struct procctl_arg *a)
 {
@@ -761,57 +916,60 @@ hello_word(const struct procctl_arg *a)
 	return -1;
 }
 
+/*
+ * Before a TCP peer has proven who it is, only a HELLO that carries AUTH
+ * is answered, and anything else with Redis's -NOAUTH: not the
+ * version, the limits or the commands.
+ */
 static void
 cmd_hello(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
+	const struct procctl_arg *auth = NULL, *tok = NULL;
 	struct session *s = ctx->owner;
-	int i, ver, w;
+	int i, ver = 0, w;
 
 	if (argc >= 2) {
 		if (strcmp(argv[1].ptr, "2") != 0 &&
 		    strcmp(argv[1].ptr, "3") != 0) {
+			if (!s->authed)
+				goto noauth;
 			reply_error(ctx, "NOPROTO", "unsupported protocol "
 			    "version; this server speaks 2 and 3");
 			return;
 		}
 		ver = argv[1].ptr[0] - '0';
-		if (!s->authed && argc == 2)
-			goto refuse;
 		/* Redis's option words, in any order, each with its
 		 * values. */
-		for (i = 2; i < argc; i++) {
+		for (i = 2; i < argc; i += 1 + hello_words[w].nvalues) {
 			w = hello_word(&argv[i]);
 			if (w == -1 || i + hello_words[w].nvalues >= argc) {
+				if (!s->authed)
+					goto noauth;
 				reply_error(ctx, "ARGS", "unknown option "
 				    "'%.64s'; usage: %s", argv[i].ptr,
 				    ctx->cmd->usage);
 				return;
 			}
-			if (w == HELLO_AUTH && authenticate(ctx, &argv[i + 1],
-			    &argv[i + 2]) == -1)
-				return;
-			if (w == HELLO_SESSION && (!s->authed ||
-			    name_session(ctx, s, &argv[i + 1]) == -1)) {
-				if (!s->authed)
-					goto refuse;
-				return;
-			}
-			i += hello_words[w].nvalues;
+			if (w == HELLO_AUTH)
+				auth = &argv[i + 1];
+			else if (w == HELLO_SESSION)
+				tok = &argv[i + 1];
 		}
-		s->proto = ver;
-		ctx->proto = ver;
 	}
-	if (s->authed && (s->caller.session & PROCCTL_SESSION_NAMED))
-		plugin_run_session(&s->caller);
-	if (s->authed) {
-		reply_hello(ctx, s);
+	if (auth == NULL && !s->authed)
+		goto noauth;
+	if (tok != NULL && !token_ok(tok)) {
+		reply_error(ctx, "ARGS", "SESSION token: 8 to 64 letters, "
+		    "digits, '-' or '_'");
 		return;
 	}
-refuse:
-	/* Who it is first: not even the version before that (Redis says
-	 * the same). */
-	reply_error(ctx, "AUTH", "authentication required: AUTH <user> "
-	    "<secret>, or HELLO 3 AUTH <user> <secret>");
+	if (auth != NULL)
+		authenticate(ctx, auth, auth + 1, ver, tok);
+	else
+		hello_done(ctx, s, ver, tok);
+	return;
+noauth:
+	reply_error(ctx, "NOAUTH", "Authentication required.");
 }
 
 static void
@@ -908,6 +1066,10 @@ session_init(const struct session_limits *l)
 	parse_limits.max_args = l->max_args;
 	parse_limits.max_inline = l->max_request < 64 * 1024 ?
 	    l->max_request : 64 * 1024;
+	noauth_limits.max_bulk = NOAUTH_BULK < l->max_request ? NOAUTH_BULK :
+	    l->max_request;
+	noauth_limits.max_args = NOAUTH_ARGS;
+	noauth_limits.max_inline = noauth_limits.max_bulk;
 	push_set_deliver(deliver);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (command_add(&commands[i].cmd, PROCCTL_ABI_MINOR,

@@ -1,6 +1,7 @@
 """Integration fixtures: a real procctld on a temporary socket, driven by
 the real procctl, by redis-cli, and by a raw RESP client for the protocol
 edge cases no well-behaved client produces."""
+import functools
 import itertools
 import json
 import os
@@ -400,6 +401,30 @@ class Daemon:
         text = self.log() + self.stderr_data.decode(errors="replace")
         m = SAN_PATTERN.search(text)
         assert m is None, "sanitizer report:\n" + text
+
+
+@functools.lru_cache(maxsize=None)
+def hash_secret(secret, user=None):
+    """SECRET's hash as `procctld --hash-secret` prints it (with USER:
+    the whole line for a secrets file).  yescrypt is slow by design
+    (tens of ms): each is made once per run."""
+    opt = "--hash-secret" + ("=" + user if user else "")
+    r = subprocess.run([str(PROCCTLD), opt], input=secret + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+def hashed(text):
+    """A secrets file's TEXT with each user:secret line's secret replaced
+    by its hash (comments and lines without a colon as they are)."""
+    out = []
+    for line in text.split("\n"):
+        if line and not line.startswith("#") and ":" in line:
+            user, secret = line.split(":", 1)
+            line = "%s:%s" % (user, hash_secret(secret))
+        out.append(line)
+    return "\n".join(out)
 
 
 def default_ini(extra_daemon="", proc="", arith=""):

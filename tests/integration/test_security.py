@@ -20,8 +20,8 @@ import tempfile
 
 import pytest
 
-from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, connectable,
-                      default_ini, wait_for)
+from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, Error,
+                      connectable, default_ini, hashed, wait_for)
 from test_tcp import free_port, tcp_daemon
 
 IS_ROOT = os.geteuid() == 0
@@ -571,7 +571,7 @@ def tls_ini(pki, tmp_path, listen, client_ca=False, secrets=True):
         text += "tls_client_ca = %s/ca.crt\n" % pki
     if secrets:
         s = tmp_path / "secrets"
-        s.write_text("root:rootpw\n")
+        s.write_text(hashed("root:rootpw\n"))
         os.chmod(s, 0o600)
         text += "secrets = %s\n" % s
     return text
@@ -620,7 +620,7 @@ def test_tls_brute_force_is_delayed_and_counted(tls_daemon, pki):
                                    timeout=30)
     s = ctx.wrap_socket(raw, server_hostname="localhost")
     f = s.makefile("rb")
-    n = 5
+    n = 4       # fewer than lock a name (5): the last AUTH is checked
     s.sendall(b"".join(b"AUTH root guess%d\r\n" % i for i in range(n)) +
               b"AUTH root rootpw\r\nADD 2 2\r\n")
     for _ in range(n):
@@ -778,7 +778,7 @@ def test_sighup_reloads_tls_and_secrets_through_the_monitor(make_daemon, pki,
         shutil.copy(os.path.join(pki, n), keys / n)
     os.chmod(keys / "server.key", 0o600)
     secrets = keys / "secrets"
-    secrets.write_text("root:rootpw\n")
+    secrets.write_text(hashed("root:rootpw\n"))
     os.chmod(secrets, 0o600)
 
     def ini(ports):
@@ -795,7 +795,7 @@ def test_sighup_reloads_tls_and_secrets_through_the_monitor(make_daemon, pki,
               "DNS:localhost,IP:127.0.0.1")
     shutil.copy(os.path.join(pki, "reload.crt"), keys / "server.crt")
     shutil.copy(os.path.join(pki, "reload.key"), keys / "server.key")
-    secrets.write_text("root:newpw\n")
+    secrets.write_text(hashed("root:newpw\n"))
     d.proc.send_signal(signal.SIGHUP)
     d.wait_log(r"TLS certificate and key reloaded")
     d.wait_log(r"policy and secrets reloaded")
@@ -996,6 +996,62 @@ def test_sticky_directory_is_fine_and_only_our_socket_is_removed(
             assert f.read() == "not ours\n"
     finally:
         shutil.rmtree(top, ignore_errors=True)
+
+
+# ---- hostile peers (with test_hostile_conn.py) ----
+
+def eof(sock, timeout=60):
+    """True once the peer has closed SOCK; False if it has not within
+    TIMEOUT, a bound for a hung daemon, not a measure."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
+@needs_root
+def test_one_user_cannot_take_every_slot(make_daemon, users, pubdir):
+    """A local user holding all of their max_clients_per_user leaves the
+    others their slots: the next connection of theirs reads -LIMIT, and
+    another user's `procctl list` works."""
+    k = random.randint(3, 9)
+    d = make_daemon(policy_ini(daemon="socket_mode = 0666\nmax_clients = "
+                               "%d\nmax_clients_per_user = %d" % (k + 1, k)),
+                    sock=os.path.join(pubdir, "s.sock"))
+    uid, gid = users["pcts-a"], grp.getgrnam("pcts-users").gr_gid
+    held = [d.raw_as(uid, gid) for _ in range(k)]
+    for c in held:
+        assert c.call("ping") == "PONG"
+    over = d.raw_as(uid, gid)
+    r = over.read()
+    assert isinstance(r, Error) and r.code == "LIMIT", r
+    assert "too many connections of user 'pcts-a' (max_clients_per_user " \
+        "is %d)" % k in r.text
+    assert over.closed()
+    r = ctl_as("pcts-b", d, "list")
+    assert r.returncode == 0, r.stderr
+    d.wait_log(r"refused uid %d \(pcts-a\) local pid \d+: "
+               r"max_clients_per_user \(%d\) reached" % (uid, k))
+    # A slot given back is a slot again.
+    held.pop().close()
+    wait_for(lambda: ctl_as("pcts-a", d, "list").returncode == 0)
+
+
+def test_tls_handshake_not_finished_closed_after_auth_timeout(
+        make_daemon, pki, tmp_path):
+    d = tcp_daemon(make_daemon, lambda ports: tls_ini(
+        pki, tmp_path, ["127.0.0.1:%d" % ports[0]]) + "auth_timeout = 0.5\n")
+    s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+    assert eof(s)
+    d.wait_log(r"client \d+ from 127\.0\.0\.1:\d+: no TLS handshake within "
+               r"auth_timeout \(500 ms\); closing")
+    r = tls_ctl(d.port, "add", "1", "2", pki=pki)
+    assert r.stdout == "3\n", r.stderr
 
 
 def test_sighup_makes_a_deleted_socket_again(make_daemon):

@@ -23,8 +23,9 @@ children
 output
 logfile
 journal
+authtry
 confread
-config access auth loop
+config access auth loop slots
 log
 logq
 resp

@@ -173,6 +173,41 @@ dropin_case(size_t i, const struct dropin_case *k)
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* The connection limits: their defaults, values and refusals. */
+static void
+test_limits(void)
+{
+	static const char *const refused[] = {
+		"[daemon]\nmax_clients_per_user = many\n",
+		"[tcp]\nmax_clients = 0\n",
+		"[tcp]\nmax_clients_per_address = -1\n",
+		"[tcp]\nauth_timeout = 0\n",
+		"[tcp]\nauth_timeout = -1\n",
+		"[tcp]\nauth_timeout = 3601\n",
+		"[tcp]\nauth_timeout = soon\n",
+		"[tcp]\nauth_timeout = 10s\n",
+	};
+	struct config c;
+	size_t i;
+
+	CHECK(load_text("", &c) == 0 && c.max_clients_per_user == 64 &&
+	    c.tcp_max_clients == 128 && c.tcp_max_per_address == 16 &&
+	    c.auth_timeout_ms == 10000, "limits: defaults");
+	config_free(&c);
+	CHECK(load_text("[daemon]\nmax_clients_per_user = 0\n[tcp]\n"
+	    "max_clients = 9\nmax_clients_per_address = 0\n"
+	    "auth_timeout = 0.25\n", &c) == 0 &&
+	    c.max_clients_per_user == 0 && c.tcp_max_clients == 9 &&
+	    c.tcp_max_per_address == 0 && c.auth_timeout_ms == 250,
+	    "limits: set");
+	config_free(&c);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		CHECK(load_text(refused[i], &c) == -1, "limits: %s accepted",
+		    refused[i]);
+		config_free(&c);
+	}
+}
+
 int
 main(void)
 {
@@ -183,6 +218,7 @@ main(void)
 	int rc, found;
 
 	log_init(LOG_ERROR);
+	test_limits();
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct config_case *t = &cases[i];
 
