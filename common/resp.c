@@ -8,7 +8,6 @@
 #include <string.h>
 
 #define HDR_MAX		32	/* longest "*<count>\r\n" / "$<len>\r\n" */
-#define DEPTH_MAX	32
 #define SIMPLE_MAX	(64 * 1024)
 
 /* Index of the "\r\n" that ends the line at P, or -1 if not within N. */
@@ -332,12 +331,75 @@ dup_bytes(const char *p, size_t n)
 	return s;
 }
 
+/* What one parse may still make: the values a reply may hold in all
+ * (RESP_VALUE_MAX_ELEMS), so that no reply, however nested, makes more. */
+struct budget {
+	long long	 values;
+};
+
 static int parse_value(const char *, size_t, size_t *, struct resp_value *,
-    const char **, int);
+    const char **, int, struct budget *);
+
+/* Digits, at least one, filling P[0..N). */
+static int
+all_digits(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (p[i] < '0' || p[i] > '9')
+			return 0;
+	return 1;
+}
+
+/* A big number as RESP3 writes it: an optional sign, then digits. */
+static int
+valid_bignum(const char *p, size_t n)
+{
+	if (n > 0 && (p[0] == '-' || p[0] == '+'))
+		p++, n--;
+	return all_digits(p, n);
+}
+
+/* A double as RESP3 writes it: [sign] digits [. digits] [e [sign]
+ * digits], or inf, -inf, nan. */
+static int
+valid_double(const char *p, size_t n)
+{
+	size_t i = 0, d;
+
+	if ((n == 3 && memcmp(p, "inf", 3) == 0) ||
+	    (n == 4 && memcmp(p, "-inf", 4) == 0) ||
+	    (n == 3 && memcmp(p, "nan", 3) == 0))
+		return 1;
+	if (i < n && (p[i] == '-' || p[i] == '+'))
+		i++;
+	for (d = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+		;
+	if (i == d)
+		return 0;
+	if (i < n && p[i] == '.') {
+		for (d = ++i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		if (++i < n && (p[i] == '-' || p[i] == '+'))
+			i++;
+		for (d = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
+			;
+		if (i == d)
+			return 0;
+	}
+	return i == n;
+}
 
 static int
 parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
-    long long count, const char **err, int depth)
+    long long count, const char **err, int depth, struct budget *bg)
 {
 	struct resp_value *e;
 	size_t pos = *used, u, cap = 0, i;
@@ -345,6 +407,11 @@ parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
 
 	v->n = 0;
 	v->elem = NULL;
+	/* Refused before any is read: a count no reply may hold. */
+	if (count > bg->values) {
+		*err = "aggregate too large";
+		return RESP_BAD;
+	}
 	for (i = 0; i < (size_t)count; i++) {
 		if (v->n == cap) {
 			cap = cap ? cap * 2 : 4;
@@ -355,7 +422,7 @@ parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
 			v->elem = e;
 		}
 		rc = parse_value(p + pos, n - pos, &u, &v->elem[v->n], err,
-		    depth + 1);
+		    depth + 1, bg);
 		if (rc != RESP_OK) {
 			/* Not counted in v->n: free its parts here. */
 			resp_value_free(&v->elem[v->n]);
@@ -368,19 +435,84 @@ parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
 	return RESP_OK;
 }
 
+/* A line's text (after its type byte): one line, so no CR or LF. */
+static int
+line_value(struct resp_value *v, const char *p, size_t n, const char **err)
+{
+	if (memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL) {
+		*err = "CR or LF inside a line";
+		return RESP_BAD;
+	}
+	switch (v->type) {
+	case RESP_T_DOUBLE:
+		if (!valid_double(p, n)) {
+			*err = "invalid double";
+			return RESP_BAD;
+		}
+		break;
+	case RESP_T_BIGNUM:
+		if (!valid_bignum(p, n)) {
+			*err = "invalid big number";
+			return RESP_BAD;
+		}
+		break;
+	}
+	if ((v->str = dup_bytes(p, n)) == NULL) {
+		*err = "out of memory";
+		return RESP_BAD;
+	}
+	v->len = n;
+	if (v->type == RESP_T_DOUBLE)
+		v->dbl = strtod(v->str, NULL);
+	return RESP_OK;
+}
+
+/* $, = and !: a length, the bytes and CRLF.  P is past the header. */
+static int
+blob_value(struct resp_value *v, int type, long long num, const char *p,
+    size_t n, const char **err)
+{
+	size_t len = (size_t)num, skip = 0;
+
+	if (n < len || n - len < 2)
+		return RESP_MORE;
+	if (p[len] != '\r' || p[len + 1] != '\n') {
+		*err = "bulk string not terminated by CRLF";
+		return RESP_BAD;
+	}
+	v->type = type == '!' ? RESP_T_ERROR : RESP_T_BULK;
+	if (type == '=') {
+		/* "txt:": three bytes of format, then a colon. */
+		if (len < 4 || p[3] != ':') {
+			*err = "invalid verbatim string";
+			return RESP_BAD;
+		}
+		skip = 4;
+	}
+	if ((v->str = dup_bytes(p + skip, len - skip)) == NULL) {
+		*err = "out of memory";
+		return RESP_BAD;
+	}
+	v->len = len - skip;
+	return RESP_OK;
+}
+
 static int
 parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
-    const char **err, int depth)
+    const char **err, int depth, struct budget *bg)
 {
 	long long num;
 	long e;
-	size_t pos;
-	char *end;
+	size_t pos, u;
 	int type, rc;
 
 	memset(v, 0, sizeof(*v));
-	if (depth > DEPTH_MAX) {
+	if (depth > RESP_VALUE_MAX_DEPTH) {
 		*err = "reply nested too deeply";
+		return RESP_BAD;
+	}
+	if (bg->values-- <= 0) {
+		*err = "reply has too many values";
 		return RESP_BAD;
 	}
 	if (n == 0)
@@ -400,16 +532,8 @@ parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
 	case '-':
 	case ',':
 	case '(':
-		if ((v->str = dup_bytes(p + 1, (size_t)e - 1)) == NULL)
-			goto nomem;
-		v->len = (size_t)e - 1;
-		if (type == ',') {
-			v->dbl = strtod(v->str, &end);
-			if (*end != '\0' || v->len == 0) {
-				*err = "invalid double";
-				return RESP_BAD;
-			}
-		}
+		if ((rc = line_value(v, p + 1, (size_t)e - 1, err)) != RESP_OK)
+			return rc;
 		break;
 	case ':':
 		if (parse_ll(p + 1, (size_t)e - 1, &v->integer) == -1) {
@@ -433,7 +557,8 @@ parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
 	case '$':
 	case '=':
 	case '!':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1) {
+		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1 ||
+		    (num == -1 && type != '$') || num > RESP_VALUE_MAX_BULK) {
 			*err = "invalid bulk length";
 			return RESP_BAD;
 		}
@@ -441,35 +566,24 @@ parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
 			v->type = RESP_T_NULL;
 			break;
 		}
-		if ((size_t)num > n || n - pos < (size_t)num + 2)
-			return RESP_MORE;
-		if (p[pos + (size_t)num] != '\r' ||
-		    p[pos + (size_t)num + 1] != '\n') {
-			*err = "bulk string not terminated by CRLF";
-			return RESP_BAD;
-		}
-		if (type == '=' && num >= 4) {	/* "txt:" prefix */
-			v->str = dup_bytes(p + pos + 4, (size_t)num - 4);
-			v->len = (size_t)num - 4;
-			v->type = RESP_T_BULK;
-		} else {
-			v->str = dup_bytes(p + pos, (size_t)num);
-			v->len = (size_t)num;
-			if (type == '!')
-				v->type = RESP_T_ERROR;
-			else
-				v->type = RESP_T_BULK;
-		}
-		if (v->str == NULL)
-			goto nomem;
+		rc = blob_value(v, type, num, p + pos, n - pos, err);
+		if (rc != RESP_OK)
+			return rc;
 		pos += (size_t)num + 2;
 		break;
+	case '>':
+		/* Out of band: a push is never part of a reply. */
+		if (depth > 0) {
+			*err = "push inside a reply";
+			return RESP_BAD;
+		}
+		/* FALLTHROUGH */
 	case '*':
 	case '~':
-	case '>':
 	case '%':
 	case '|':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1) {
+		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1 ||
+		    (num == -1 && type != '*')) {
 			*err = "invalid aggregate length";
 			return RESP_BAD;
 		}
@@ -479,22 +593,22 @@ parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
 		}
 		if (type == '%' || type == '|') {
 			if (num > LLONG_MAX / 2) {
-				*err = "invalid aggregate length";
+				*err = "aggregate too large";
 				return RESP_BAD;
 			}
 			num *= 2;
 		}
 		if (type == '~')
 			v->type = RESP_T_ARRAY;
-		rc = parse_aggregate(p, n, &pos, v, num, err, depth);
+		rc = parse_aggregate(p, n, &pos, v, num, err, depth, bg);
 		if (rc != RESP_OK)
 			return rc;
 		if (type == '|') {
-			/* Attributes annotate the next value: skip them. */
-			size_t u;
-
+			/* Attributes annotate the next value: skip them.  One
+			 * level deeper, so that a chain of them is bounded. */
 			resp_value_free(v);
-			rc = parse_value(p + pos, n - pos, &u, v, err, depth);
+			rc = parse_value(p + pos, n - pos, &u, v, err,
+			    depth + 1, bg);
 			if (rc != RESP_OK)
 				return rc;
 			pos += u;
@@ -506,18 +620,16 @@ parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
 	}
 	*used = pos;
 	return RESP_OK;
-nomem:
-	*err = "out of memory";
-	return RESP_BAD;
 }
 
 int
 resp_parse_value(const char *p, size_t n, size_t *used,
     struct resp_value *out, const char **err)
 {
+	struct budget bg = { RESP_VALUE_MAX_ELEMS };
 	int rc;
 
-	rc = parse_value(p, n, used, out, err, 0);
+	rc = parse_value(p, n, used, out, err, 0, &bg);
 	if (rc != RESP_OK)
 		resp_value_free(out);
 	return rc;

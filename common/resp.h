@@ -69,6 +69,17 @@ struct resp_value {
 	struct resp_value	*elem;		/* owned */
 };
 
+/*
+ * Parse one value (a reply or a push) from P[0..N), as a client does.
+ * RESP_OK: *used bytes made OUT; RESP_MORE: wait for more; RESP_BAD: *err
+ * says why, and the stream cannot be trusted further.  A value must be
+ * well formed: numbers, doubles, big numbers and booleans as RESP3 writes
+ * them, no CR or LF in a line, lengths within the bounds below, nesting
+ * within RESP_VALUE_MAX_DEPTH, a push only at the top.
+ */
+#define RESP_VALUE_MAX_BULK	(512LL * 1024 * 1024)	/* one string */
+#define RESP_VALUE_MAX_ELEMS	(1LL << 24)	/* values in one reply */
+#define RESP_VALUE_MAX_DEPTH	32
 int	resp_parse_value(const char *p, size_t n, size_t *used,
 	    struct resp_value *out, const char **err);
 void	resp_value_free(struct resp_value *v);

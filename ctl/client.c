@@ -363,6 +363,13 @@ client_close(struct client *c)
 }
 
 int
+client_hello_reply(const struct resp_value *v)
+{
+	/* RESP3's map, or RESP2's flat array of the same pairs. */
+	return v->type == RESP_T_MAP || v->type == RESP_T_ARRAY;
+}
+
+int
 client_put_hello(struct buf *b, const struct target *t, const char *secret,
     const char *session)
 {

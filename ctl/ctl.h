@@ -190,6 +190,9 @@ int	client_pending(const struct client *c);
  * connection lost and made again). */
 int	client_put_hello(struct buf *b, const struct target *t,
 	    const char *secret, const char *session);
+/* Is V, not an error, what HELLO answers (a map)?  Anything else is a
+ * protocol error. */
+int	client_hello_reply(const struct resp_value *v);
 
 /* module.c */
 /* Symbol SYM of our module NAME ("tls"), found beside the executable
@@ -375,5 +378,8 @@ void	render_json(FILE *fp, const struct resp_value *v);
 /* Error reply: its exit code, and the message without the code. */
 int	error_exit_code(const char *err);
 const char *error_message(const char *err);
+/* Error reply V's message without the code, escaped for a person (what
+ * a daemon sends may hold anything): appended to OUT. */
+void	render_error(struct buf *out, const struct resp_value *v);
 
 #endif

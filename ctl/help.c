@@ -99,8 +99,12 @@ ask_commands(const struct target *t, struct cmd_table *tab, char *why,
 		rc = -1;
 	} else {
 		if (v.type == RESP_T_ERROR) {
-			snprintf(why, whysize, "%s: %s", c.target,
-			    error_message(v.str));
+			struct buf msg = { 0 };
+
+			render_error(&msg, &v);
+			snprintf(why, whysize, "%s: %.*s", c.target,
+			    (int)msg.len, msg.data ? msg.data : "");
+			buf_free(&msg);
 			rc = -1;
 		} else
 			rc = cmdinfo_parse(tab, resp_map_get(&v, "commands"));
