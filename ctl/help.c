@@ -66,7 +66,7 @@ own_usage(FILE *fp)
 "  3   no such process\n"
 "  69  the daemon is unreachable or the connection was lost\n"
 "  75  timeout, or the daemon is busy (a limit was reached)\n"
-"  76  protocol error\n"
+"  76  protocol error (a reply that breaks RESP3, or the protocol refused)\n"
 "  77  permission denied\n"
 "  130 interrupted (Ctrl-C) while following: logs -f, events\n",
 	    PROCCTL_SYSTEM_SOCKET);

@@ -2,7 +2,9 @@
  * Showing replies: for people (tables for lists of records, "key: value"
  * for one record, help for command maps (help.c), plain values otherwise)
  * and as JSON for scripts.  The renderer knows reply shapes, not commands,
- * so plugin commands render without changes here.
+ * so plugin commands render without changes here.  Whatever the daemon
+ * sends, nothing a terminal would obey comes out (escape.c): for people
+ * as \xNN, in JSON as \uXXXX, and the JSON stays valid.
  */
 #include <ctype.h>
 #include <stdint.h>
