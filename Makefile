@@ -35,7 +35,7 @@ SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -l
 SD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 SD_LIBS     := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 
-COMMON_SRC = common/buf.c common/resp.c common/paths.c
+COMMON_SRC = common/buf.c common/resp.c common/respvalue.c common/paths.c
 # The log's queue and escaping: the daemon's two processes, not procctl.
 LOG_SRC    = common/logq.c common/escape.c common/rotate.c
 DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
@@ -183,9 +183,10 @@ FUZZ_FLAGS = -std=c17 -D_GNU_SOURCE -g -O1 $(WARN) -Iinclude -Icommon \
 	  -Idaemon -Imonitor -Ictl -Iplugins/arith \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_BIN = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
-FUZZ_SRC_resp	= common/resp.c common/buf.c
+FUZZ_SRC_resp	= common/resp.c common/respvalue.c common/buf.c
 FUZZ_SRC_reply	= ctl/render.c ctl/help.c ctl/cmdinfo.c ctl/client.c \
-	  ctl/module.c ctl/target.c common/resp.c common/buf.c \
+	  ctl/module.c ctl/target.c common/resp.c common/respvalue.c \
+	  common/buf.c \
 	  common/paths.c common/escape.c
 FUZZ_SRC_config	= daemon/config.c daemon/confread.c daemon/access.c \
 	  daemon/log.c $(COMMON_SRC) $(LOG_SRC)

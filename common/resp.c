@@ -1,3 +1,8 @@
+/*
+ * RESP: requests as the daemon parses them (multibulk and inline, within
+ * the connection's limits), and every value encoded for RESP2 or RESP3.
+ * Values as a client reads them are respvalue.c's.
+ */
 #include "resp.h"
 
 #include <errno.h>
@@ -8,11 +13,9 @@
 #include <string.h>
 
 #define HDR_MAX		32	/* longest "*<count>\r\n" / "$<len>\r\n" */
-#define SIMPLE_MAX	(64 * 1024)
 
-/* Index of the "\r\n" that ends the line at P, or -1 if not within N. */
-static long
-find_crlf(const char *p, size_t n)
+long
+resp_find_crlf(const char *p, size_t n)
 {
 	size_t i = 0;
 	const char *q;
@@ -29,9 +32,8 @@ find_crlf(const char *p, size_t n)
 	return -1;
 }
 
-/* Parse a decimal integer filling exactly P[0..N). */
-static int
-parse_ll(const char *p, size_t n, long long *out)
+int
+resp_parse_ll(const char *p, size_t n, long long *out)
 {
 	char tmp[HDR_MAX];
 	char *end;
@@ -78,14 +80,14 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 	long e;
 	int i;
 
-	if ((e = find_crlf(p, n < HDR_MAX ? n : HDR_MAX)) < 0) {
+	if ((e = resp_find_crlf(p, n < HDR_MAX ? n : HDR_MAX)) < 0) {
 		if (n >= HDR_MAX) {
 			*err = "invalid multibulk length";
 			return RESP_BAD;
 		}
 		return RESP_MORE;
 	}
-	if (parse_ll(p + 1, (size_t)e - 1, &count) == -1) {
+	if (resp_parse_ll(p + 1, (size_t)e - 1, &count) == -1) {
 		*err = "invalid multibulk length";
 		return RESP_BAD;
 	}
@@ -111,7 +113,7 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 			*err = "expected '$' in multibulk request";
 			return RESP_BAD;
 		}
-		e = find_crlf(p + pos, n - pos < HDR_MAX ? n - pos : HDR_MAX);
+		e = resp_find_crlf(p + pos, n - pos < HDR_MAX ? n - pos : HDR_MAX);
 		if (e < 0) {
 			if (n - pos >= HDR_MAX) {
 				*err = "invalid bulk length";
@@ -119,7 +121,7 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 			}
 			return RESP_MORE;
 		}
-		if (parse_ll(p + pos + 1, (size_t)e - 1, &len) == -1 ||
+		if (resp_parse_ll(p + pos + 1, (size_t)e - 1, &len) == -1 ||
 		    len < 0) {
 			*err = "invalid bulk length";
 			return RESP_BAD;
@@ -315,352 +317,6 @@ resp_req_free(struct resp_req *r)
 	free(r->offs);
 	buf_free(&r->scratch);
 	memset(r, 0, sizeof(*r));
-}
-
-/* ---- values (client side) ---- */
-
-static char *
-dup_bytes(const char *p, size_t n)
-{
-	char *s;
-
-	if ((s = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
-
-/* What one parse may still make: the values a reply may hold in all
- * (RESP_VALUE_MAX_ELEMS), so that no reply, however nested, makes more. */
-struct budget {
-	long long	 values;
-};
-
-static int parse_value(const char *, size_t, size_t *, struct resp_value *,
-    const char **, int, struct budget *);
-
-/* Digits, at least one, filling P[0..N). */
-static int
-all_digits(const char *p, size_t n)
-{
-	size_t i;
-
-	if (n == 0)
-		return 0;
-	for (i = 0; i < n; i++)
-		if (p[i] < '0' || p[i] > '9')
-			return 0;
-	return 1;
-}
-
-/* A big number as RESP3 writes it: an optional sign, then digits. */
-static int
-valid_bignum(const char *p, size_t n)
-{
-	if (n > 0 && (p[0] == '-' || p[0] == '+'))
-		p++, n--;
-	return all_digits(p, n);
-}
-
-/* A double as RESP3 writes it: [sign] digits [. digits] [e [sign]
- * digits], or inf, -inf, nan. */
-static int
-valid_double(const char *p, size_t n)
-{
-	size_t i = 0, d;
-
-	if ((n == 3 && memcmp(p, "inf", 3) == 0) ||
-	    (n == 4 && memcmp(p, "-inf", 4) == 0) ||
-	    (n == 3 && memcmp(p, "nan", 3) == 0))
-		return 1;
-	if (i < n && (p[i] == '-' || p[i] == '+'))
-		i++;
-	for (d = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-		;
-	if (i == d)
-		return 0;
-	if (i < n && p[i] == '.') {
-		for (d = ++i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-		if (++i < n && (p[i] == '-' || p[i] == '+'))
-			i++;
-		for (d = i; i < n && p[i] >= '0' && p[i] <= '9'; i++)
-			;
-		if (i == d)
-			return 0;
-	}
-	return i == n;
-}
-
-static int
-parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
-    long long count, const char **err, int depth, struct budget *bg)
-{
-	struct resp_value *e;
-	size_t pos = *used, u, cap = 0, i;
-	int rc;
-
-	v->n = 0;
-	v->elem = NULL;
-	/* Refused before any is read: a count no reply may hold. */
-	if (count > bg->values) {
-		*err = "aggregate too large";
-		return RESP_BAD;
-	}
-	for (i = 0; i < (size_t)count; i++) {
-		if (v->n == cap) {
-			cap = cap ? cap * 2 : 4;
-			if ((e = realloc(v->elem, cap * sizeof(*e))) == NULL) {
-				*err = "out of memory";
-				return RESP_BAD;
-			}
-			v->elem = e;
-		}
-		rc = parse_value(p + pos, n - pos, &u, &v->elem[v->n], err,
-		    depth + 1, bg);
-		if (rc != RESP_OK) {
-			/* Not counted in v->n: free its parts here. */
-			resp_value_free(&v->elem[v->n]);
-			return rc;
-		}
-		v->n++;
-		pos += u;
-	}
-	*used = pos;
-	return RESP_OK;
-}
-
-/* A line's text (after its type byte): one line, so no CR or LF. */
-static int
-line_value(struct resp_value *v, const char *p, size_t n, const char **err)
-{
-	if (memchr(p, '\r', n) != NULL || memchr(p, '\n', n) != NULL) {
-		*err = "CR or LF inside a line";
-		return RESP_BAD;
-	}
-	switch (v->type) {
-	case RESP_T_DOUBLE:
-		if (!valid_double(p, n)) {
-			*err = "invalid double";
-			return RESP_BAD;
-		}
-		break;
-	case RESP_T_BIGNUM:
-		if (!valid_bignum(p, n)) {
-			*err = "invalid big number";
-			return RESP_BAD;
-		}
-		break;
-	}
-	if ((v->str = dup_bytes(p, n)) == NULL) {
-		*err = "out of memory";
-		return RESP_BAD;
-	}
-	v->len = n;
-	if (v->type == RESP_T_DOUBLE)
-		v->dbl = strtod(v->str, NULL);
-	return RESP_OK;
-}
-
-/* $, = and !: a length, the bytes and CRLF.  P is past the header. */
-static int
-blob_value(struct resp_value *v, int type, long long num, const char *p,
-    size_t n, const char **err)
-{
-	size_t len = (size_t)num, skip = 0;
-
-	if (n < len || n - len < 2)
-		return RESP_MORE;
-	if (p[len] != '\r' || p[len + 1] != '\n') {
-		*err = "bulk string not terminated by CRLF";
-		return RESP_BAD;
-	}
-	v->type = type == '!' ? RESP_T_ERROR : RESP_T_BULK;
-	if (type == '=') {
-		/* "txt:": three bytes of format, then a colon. */
-		if (len < 4 || p[3] != ':') {
-			*err = "invalid verbatim string";
-			return RESP_BAD;
-		}
-		skip = 4;
-	}
-	if ((v->str = dup_bytes(p + skip, len - skip)) == NULL) {
-		*err = "out of memory";
-		return RESP_BAD;
-	}
-	v->len = len - skip;
-	return RESP_OK;
-}
-
-static int
-parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
-    const char **err, int depth, struct budget *bg)
-{
-	long long num;
-	long e;
-	size_t pos, u;
-	int type, rc;
-
-	memset(v, 0, sizeof(*v));
-	if (depth > RESP_VALUE_MAX_DEPTH) {
-		*err = "reply nested too deeply";
-		return RESP_BAD;
-	}
-	if (bg->values-- <= 0) {
-		*err = "reply has too many values";
-		return RESP_BAD;
-	}
-	if (n == 0)
-		return RESP_MORE;
-	if ((e = find_crlf(p, n < SIMPLE_MAX ? n : SIMPLE_MAX)) < 0) {
-		if (n >= SIMPLE_MAX) {
-			*err = "reply line too long";
-			return RESP_BAD;
-		}
-		return RESP_MORE;
-	}
-	type = (unsigned char)p[0];
-	v->type = type;
-	pos = (size_t)e + 2;
-	switch (type) {
-	case '+':
-	case '-':
-	case ',':
-	case '(':
-		if ((rc = line_value(v, p + 1, (size_t)e - 1, err)) != RESP_OK)
-			return rc;
-		break;
-	case ':':
-		if (parse_ll(p + 1, (size_t)e - 1, &v->integer) == -1) {
-			*err = "invalid integer";
-			return RESP_BAD;
-		}
-		break;
-	case '#':
-		if (e != 2 || (p[1] != 't' && p[1] != 'f')) {
-			*err = "invalid boolean";
-			return RESP_BAD;
-		}
-		v->integer = p[1] == 't';
-		break;
-	case '_':
-		if (e != 1) {
-			*err = "invalid null";
-			return RESP_BAD;
-		}
-		break;
-	case '$':
-	case '=':
-	case '!':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1 ||
-		    (num == -1 && type != '$') || num > RESP_VALUE_MAX_BULK) {
-			*err = "invalid bulk length";
-			return RESP_BAD;
-		}
-		if (num == -1) {
-			v->type = RESP_T_NULL;
-			break;
-		}
-		rc = blob_value(v, type, num, p + pos, n - pos, err);
-		if (rc != RESP_OK)
-			return rc;
-		pos += (size_t)num + 2;
-		break;
-	case '>':
-		/* Out of band: a push is never part of a reply. */
-		if (depth > 0) {
-			*err = "push inside a reply";
-			return RESP_BAD;
-		}
-		/* FALLTHROUGH */
-	case '*':
-	case '~':
-	case '%':
-	case '|':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1 ||
-		    (num == -1 && type != '*')) {
-			*err = "invalid aggregate length";
-			return RESP_BAD;
-		}
-		if (num == -1) {
-			v->type = RESP_T_NULL;
-			break;
-		}
-		if (type == '%' || type == '|') {
-			if (num > LLONG_MAX / 2) {
-				*err = "aggregate too large";
-				return RESP_BAD;
-			}
-			num *= 2;
-		}
-		if (type == '~')
-			v->type = RESP_T_ARRAY;
-		rc = parse_aggregate(p, n, &pos, v, num, err, depth, bg);
-		if (rc != RESP_OK)
-			return rc;
-		if (type == '|') {
-			/* Attributes annotate the next value: skip them.  One
-			 * level deeper, so that a chain of them is bounded. */
-			resp_value_free(v);
-			rc = parse_value(p + pos, n - pos, &u, v, err,
-			    depth + 1, bg);
-			if (rc != RESP_OK)
-				return rc;
-			pos += u;
-		}
-		break;
-	default:
-		*err = "unknown reply type";
-		return RESP_BAD;
-	}
-	*used = pos;
-	return RESP_OK;
-}
-
-int
-resp_parse_value(const char *p, size_t n, size_t *used,
-    struct resp_value *out, const char **err)
-{
-	struct budget bg = { RESP_VALUE_MAX_ELEMS };
-	int rc;
-
-	rc = parse_value(p, n, used, out, err, 0, &bg);
-	if (rc != RESP_OK)
-		resp_value_free(out);
-	return rc;
-}
-
-void
-resp_value_free(struct resp_value *v)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		resp_value_free(&v->elem[i]);
-	free(v->elem);
-	free(v->str);
-	memset(v, 0, sizeof(*v));
-}
-
-const struct resp_value *
-resp_map_get(const struct resp_value *map, const char *key)
-{
-	size_t i;
-
-	if (map->type != RESP_T_MAP && map->type != RESP_T_ARRAY)
-		return NULL;
-	for (i = 0; i + 1 < map->n; i += 2) {
-		const struct resp_value *k = &map->elem[i];
-
-		if (k->str != NULL && strcmp(k->str, key) == 0)
-			return &map->elem[i + 1];
-	}
-	return NULL;
 }
 
 /* ---- encoding ---- */

@@ -416,7 +416,6 @@ link_read(void)
 {
 	struct resp_value v;
 	const char *err;
-	size_t used;
 	ssize_t n;
 	int rc;
 
@@ -431,16 +430,13 @@ link_read(void)
 		return;
 	}
 	lk.c.in.len += (size_t)n;
-	while (lk.connected && buf_avail(&lk.c.in) > 0) {
-		rc = resp_parse_value(buf_head(&lk.c.in), buf_avail(&lk.c.in),
-		    &used, &v, &err);
-		if (rc == RESP_MORE)
+	while (lk.connected) {
+		if ((rc = client_next(&lk.c, &v, &err)) == RESP_MORE)
 			break;
 		if (rc == RESP_BAD) {
 			protocol_error(err);
 			return;
 		}
-		buf_consume(&lk.c.in, used);
 		if (v.type == RESP_T_PUSH)
 			lk.hooks->event(&v);
 		else

@@ -27,6 +27,7 @@ confread
 config access auth loop
 log
 logq
+respvalue
 resp
 buf paths escape rotate"
 

@@ -257,6 +257,62 @@ test_values(void)
 	test_value_budget();
 }
 
+/*
+ * The scan that says when a value being received is whole agrees with the
+ * parser on every prefix of every case: it says "more" exactly when the
+ * parser would, so that a value is parsed once, as soon as it is whole,
+ * and a malformed one is refused as soon as it would have been.
+ */
+static void
+scan_agrees(const char *in, size_t len, const char *what)
+{
+	struct resp_scan sc;
+	struct resp_value v;
+	const char *err;
+	size_t k, used;
+	int rs, rp;
+
+	memset(&sc, 0, sizeof(sc));
+	for (k = 1; k <= len; k++) {
+		rs = resp_scan_value(&sc, in, k);
+		rp = resp_parse_value(in, k, &used, &v, &err);
+		if (rp == RESP_OK)
+			resp_value_free(&v);
+		CHECK((rs == RESP_MORE) == (rp == RESP_MORE),
+		    "%s: %zu of %zu bytes: scan %d, parse %d", what, k, len,
+		    rs, rp);
+		if (rs != RESP_MORE)
+			return;
+	}
+}
+
+static void
+test_scan(void)
+{
+	static const char *const more[] = {
+		"*3\r\n$3\r\nabc\r\n%1\r\n+k\r\n*0\r\n_\r\n",
+		"*2\r\n$3\r\nabcX\r\n:1\r\n",	/* bad terminator */
+		"*2\r\n(\r\n:1\r\n",		/* a bad element first */
+		"*2\r\n=3\r\ntxt\r\n:1\r\n",
+		"*2\r\n*-1\r\n$-1\r\n",
+		"%2\r\n+a\r\n*0\r\n+b\r\n%0\r\n",
+	};
+	char deep[200];
+	size_t i;
+
+	for (i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]); i++)
+		scan_agrees(value_cases[i].in, strlen(value_cases[i].in),
+		    value_cases[i].in);
+	for (i = 0; i < 50; i++)
+		memcpy(deep + 4 * i, "*1\r\n", 4);
+	scan_agrees(deep, sizeof(deep), "deep");
+	for (i = 0; i < 50; i++)
+		memcpy(deep + 4 * i, "|0\r\n", 4);
+	scan_agrees(deep, sizeof(deep), "attributes");
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+		scan_agrees(more[i], strlen(more[i]), more[i]);
+}
+
 static void
 test_encoding(void)
 {
@@ -297,6 +353,7 @@ main(void)
 {
 	test_requests();
 	test_values();
+	test_scan();
 	test_encoding();
 	return check_report("test_resp");
 }
