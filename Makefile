@@ -51,7 +51,7 @@ SD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 SD_LIBS     := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 CRYPT_LIBS  := $(shell $(PKG_CONFIG) --libs libxcrypt 2>/dev/null || echo -lcrypt)
 
-COMMON_SRC = common/buf.c common/resp.c common/paths.c
+COMMON_SRC = common/buf.c common/resp.c common/respvalue.c common/paths.c
 # The log's queue and escaping: the daemon's two processes, not procctl.
 LOG_SRC    = common/logq.c common/escape.c common/rotate.c
 DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/config.c daemon/confread.c daemon/auth.c \
@@ -83,7 +83,8 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_logq
 
 .PHONY: all test unit integration check run install uninstall deps clean \
-	dist help fuzz bench need-build-deps need-test-deps auto-deps
+	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
+	auto-deps
 all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
@@ -203,13 +204,48 @@ check: ## the tests with everything under ASan and UBSan
 	    PROCCTL_SANITIZED=1 test
 
 # ---- fuzzing (clang, libFuzzer) ----
-fuzz: ## fuzz the protocol parser (clang, FUZZ_SECONDS=60)
-	@mkdir -p $(BUILD)/fuzz/corpus
-	clang -std=c17 -D_GNU_SOURCE -g -O1 -Iinclude -Icommon \
-	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz/fuzz_resp \
-	    tests/fuzz/fuzz_resp.c common/resp.c common/buf.c
-	$(BUILD)/fuzz/fuzz_resp -max_total_time=$${FUZZ_SECONDS:-60} \
-	    -max_len=4096 $(BUILD)/fuzz/corpus tests/fuzz/corpus
+# Each target runs FUZZ_SECONDS (default 60) from its seeds in
+# tests/fuzz/corpus/TARGET, growing a corpus in $(BUILD)/fuzz/corpus/TARGET
+# (kept between runs).  FUZZ_TARGETS="reply config" runs some of them;
+# `make fuzz-build` only builds them.  docs/hacking.md says more.
+FUZZ_CC	?= clang
+FUZZ_TARGETS ?= resp reply config decimal
+FUZZ_FLAGS = -std=c17 -D_GNU_SOURCE -g -O1 $(WARN) -Iinclude -Icommon \
+	  -Idaemon -Imonitor -Ictl -Iplugins/arith \
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_BIN = $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_SRC_resp	= common/resp.c common/respvalue.c common/buf.c
+FUZZ_SRC_reply	= ctl/render.c ctl/help.c ctl/cmdinfo.c ctl/client.c \
+	  ctl/module.c ctl/target.c common/resp.c common/respvalue.c \
+	  common/buf.c \
+	  common/paths.c common/escape.c
+FUZZ_SRC_config	= daemon/config.c daemon/confread.c daemon/access.c \
+	  daemon/log.c $(COMMON_SRC) $(LOG_SRC)
+FUZZ_SRC_decimal = plugins/arith/decimal.c
+FUZZ_LIBS_config = $(INIH_LIBS)
+FUZZ_LIBS_decimal = $(GMP_LIBS)
+# The config loader logs every line it reads on stderr: closed (the
+# crash reports still come).
+FUZZ_RUN_config	= -close_fd_mask=2
+
+fuzz-build: $(FUZZ_BIN) ## build the fuzz targets only (clang)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard common/*.c common/*.h \
+	    ctl/*.c ctl/*.h daemon/*.c daemon/*.h plugins/arith/*.[ch])
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(INIH_CFLAGS) $(GMP_CFLAGS) -o $@ $< \
+	    $(FUZZ_SRC_$*) $(FUZZ_LIBS_$*)
+
+fuzz: $(FUZZ_BIN) ## run each fuzz target FUZZ_SECONDS (60) from its seeds (clang)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	    echo "== fuzz_$$t: $${FUZZ_SECONDS:-60}s"; \
+	    case $$t in config) extra="$(FUZZ_RUN_config)";; *) extra=;; esac; \
+	    $(BUILD)/fuzz/fuzz_$$t -max_total_time=$${FUZZ_SECONDS:-60} \
+	        -max_len=4096 -timeout=10 -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/fuzz/$$t- $$extra \
+	        $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t; \
+	done
 
 # Benchmarks (bench/README.md, docs/performance.md): a full run takes
 # about 5 minutes.  BENCH_ARGS="--only rtt,oneshot" for some figures.

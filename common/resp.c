@@ -1,3 +1,8 @@
+/*
+ * RESP: requests as the daemon parses them (multibulk and inline, within
+ * the connection's limits), and every value encoded for RESP2 or RESP3.
+ * Values as a client reads them are respvalue.c's.
+ */
 #include "resp.h"
 
 #include <errno.h>
@@ -8,12 +13,9 @@
 #include <string.h>
 
 #define HDR_MAX		32	/* longest "*<count>\r\n" / "$<len>\r\n" */
-#define DEPTH_MAX	32
-#define SIMPLE_MAX	(64 * 1024)
 
-/* Index of the "\r\n" that ends the line at P, or -1 if not within N. */
-static long
-find_crlf(const char *p, size_t n)
+long
+resp_find_crlf(const char *p, size_t n)
 {
 	size_t i = 0;
 	const char *q;
@@ -30,9 +32,8 @@ find_crlf(const char *p, size_t n)
 	return -1;
 }
 
-/* Parse a decimal integer filling exactly P[0..N). */
-static int
-parse_ll(const char *p, size_t n, long long *out)
+int
+resp_parse_ll(const char *p, size_t n, long long *out)
 {
 	char tmp[HDR_MAX];
 	char *end;
@@ -79,14 +80,14 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 	long e;
 	int i;
 
-	if ((e = find_crlf(p, n < HDR_MAX ? n : HDR_MAX)) < 0) {
+	if ((e = resp_find_crlf(p, n < HDR_MAX ? n : HDR_MAX)) < 0) {
 		if (n >= HDR_MAX) {
 			*err = "invalid multibulk length";
 			return RESP_BAD;
 		}
 		return RESP_MORE;
 	}
-	if (parse_ll(p + 1, (size_t)e - 1, &count) == -1) {
+	if (resp_parse_ll(p + 1, (size_t)e - 1, &count) == -1) {
 		*err = "invalid multibulk length";
 		return RESP_BAD;
 	}
@@ -112,7 +113,7 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 			*err = "expected '$' in multibulk request";
 			return RESP_BAD;
 		}
-		e = find_crlf(p + pos, n - pos < HDR_MAX ? n - pos : HDR_MAX);
+		e = resp_find_crlf(p + pos, n - pos < HDR_MAX ? n - pos : HDR_MAX);
 		if (e < 0) {
 			if (n - pos >= HDR_MAX) {
 				*err = "invalid bulk length";
@@ -120,7 +121,7 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 			}
 			return RESP_MORE;
 		}
-		if (parse_ll(p + pos + 1, (size_t)e - 1, &len) == -1 ||
+		if (resp_parse_ll(p + pos + 1, (size_t)e - 1, &len) == -1 ||
 		    len < 0) {
 			*err = "invalid bulk length";
 			return RESP_BAD;
@@ -316,239 +317,6 @@ resp_req_free(struct resp_req *r)
 	free(r->offs);
 	buf_free(&r->scratch);
 	memset(r, 0, sizeof(*r));
-}
-
-/* ---- values (client side) ---- */
-
-static char *
-dup_bytes(const char *p, size_t n)
-{
-	char *s;
-
-	if ((s = malloc(n + 1)) == NULL)
-		return NULL;
-	memcpy(s, p, n);
-	s[n] = '\0';
-	return s;
-}
-
-static int parse_value(const char *, size_t, size_t *, struct resp_value *,
-    const char **, int);
-
-static int
-parse_aggregate(const char *p, size_t n, size_t *used, struct resp_value *v,
-    long long count, const char **err, int depth)
-{
-	struct resp_value *e;
-	size_t pos = *used, u, cap = 0, i;
-	int rc;
-
-	v->n = 0;
-	v->elem = NULL;
-	for (i = 0; i < (size_t)count; i++) {
-		if (v->n == cap) {
-			cap = cap ? cap * 2 : 4;
-			if ((e = realloc(v->elem, cap * sizeof(*e))) == NULL) {
-				*err = "out of memory";
-				return RESP_BAD;
-			}
-			v->elem = e;
-		}
-		rc = parse_value(p + pos, n - pos, &u, &v->elem[v->n], err,
-		    depth + 1);
-		if (rc != RESP_OK) {
-			/* Not counted in v->n: free its parts here. */
-			resp_value_free(&v->elem[v->n]);
-			return rc;
-		}
-		v->n++;
-		pos += u;
-	}
-	*used = pos;
-	return RESP_OK;
-}
-
-static int
-parse_value(const char *p, size_t n, size_t *used, struct resp_value *v,
-    const char **err, int depth)
-{
-	long long num;
-	long e;
-	size_t pos;
-	char *end;
-	int type, rc;
-
-	memset(v, 0, sizeof(*v));
-	if (depth > DEPTH_MAX) {
-		*err = "reply nested too deeply";
-		return RESP_BAD;
-	}
-	if (n == 0)
-		return RESP_MORE;
-	if ((e = find_crlf(p, n < SIMPLE_MAX ? n : SIMPLE_MAX)) < 0) {
-		if (n >= SIMPLE_MAX) {
-			*err = "reply line too long";
-			return RESP_BAD;
-		}
-		return RESP_MORE;
-	}
-	type = (unsigned char)p[0];
-	v->type = type;
-	pos = (size_t)e + 2;
-	switch (type) {
-	case '+':
-	case '-':
-	case ',':
-	case '(':
-		if ((v->str = dup_bytes(p + 1, (size_t)e - 1)) == NULL)
-			goto nomem;
-		v->len = (size_t)e - 1;
-		if (type == ',') {
-			v->dbl = strtod(v->str, &end);
-			if (*end != '\0' || v->len == 0) {
-				*err = "invalid double";
-				return RESP_BAD;
-			}
-		}
-		break;
-	case ':':
-		if (parse_ll(p + 1, (size_t)e - 1, &v->integer) == -1) {
-			*err = "invalid integer";
-			return RESP_BAD;
-		}
-		break;
-	case '#':
-		if (e != 2 || (p[1] != 't' && p[1] != 'f')) {
-			*err = "invalid boolean";
-			return RESP_BAD;
-		}
-		v->integer = p[1] == 't';
-		break;
-	case '_':
-		if (e != 1) {
-			*err = "invalid null";
-			return RESP_BAD;
-		}
-		break;
-	case '$':
-	case '=':
-	case '!':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1) {
-			*err = "invalid bulk length";
-			return RESP_BAD;
-		}
-		if (num == -1) {
-			v->type = RESP_T_NULL;
-			break;
-		}
-		if ((size_t)num > n || n - pos < (size_t)num + 2)
-			return RESP_MORE;
-		if (p[pos + (size_t)num] != '\r' ||
-		    p[pos + (size_t)num + 1] != '\n') {
-			*err = "bulk string not terminated by CRLF";
-			return RESP_BAD;
-		}
-		if (type == '=' && num >= 4) {	/* "txt:" prefix */
-			v->str = dup_bytes(p + pos + 4, (size_t)num - 4);
-			v->len = (size_t)num - 4;
-			v->type = RESP_T_BULK;
-		} else {
-			v->str = dup_bytes(p + pos, (size_t)num);
-			v->len = (size_t)num;
-			if (type == '!')
-				v->type = RESP_T_ERROR;
-			else
-				v->type = RESP_T_BULK;
-		}
-		if (v->str == NULL)
-			goto nomem;
-		pos += (size_t)num + 2;
-		break;
-	case '*':
-	case '~':
-	case '>':
-	case '%':
-	case '|':
-		if (parse_ll(p + 1, (size_t)e - 1, &num) == -1 || num < -1) {
-			*err = "invalid aggregate length";
-			return RESP_BAD;
-		}
-		if (num == -1) {
-			v->type = RESP_T_NULL;
-			break;
-		}
-		if (type == '%' || type == '|') {
-			if (num > LLONG_MAX / 2) {
-				*err = "invalid aggregate length";
-				return RESP_BAD;
-			}
-			num *= 2;
-		}
-		if (type == '~')
-			v->type = RESP_T_ARRAY;
-		rc = parse_aggregate(p, n, &pos, v, num, err, depth);
-		if (rc != RESP_OK)
-			return rc;
-		if (type == '|') {
-			/* Attributes annotate the next value: skip them. */
-			size_t u;
-
-			resp_value_free(v);
-			rc = parse_value(p + pos, n - pos, &u, v, err, depth);
-			if (rc != RESP_OK)
-				return rc;
-			pos += u;
-		}
-		break;
-	default:
-		*err = "unknown reply type";
-		return RESP_BAD;
-	}
-	*used = pos;
-	return RESP_OK;
-nomem:
-	*err = "out of memory";
-	return RESP_BAD;
-}
-
-int
-resp_parse_value(const char *p, size_t n, size_t *used,
-    struct resp_value *out, const char **err)
-{
-	int rc;
-
-	rc = parse_value(p, n, used, out, err, 0);
-	if (rc != RESP_OK)
-		resp_value_free(out);
-	return rc;
-}
-
-void
-resp_value_free(struct resp_value *v)
-{
-	size_t i;
-
-	for (i = 0; i < v->n; i++)
-		resp_value_free(&v->elem[i]);
-	free(v->elem);
-	free(v->str);
-	memset(v, 0, sizeof(*v));
-}
-
-const struct resp_value *
-resp_map_get(const struct resp_value *map, const char *key)
-{
-	size_t i;
-
-	if (map->type != RESP_T_MAP && map->type != RESP_T_ARRAY)
-		return NULL;
-	for (i = 0; i + 1 < map->n; i += 2) {
-		const struct resp_value *k = &map->elem[i];
-
-		if (k->str != NULL && strcmp(k->str, key) == 0)
-			return &map->elem[i + 1];
-	}
-	return NULL;
 }
 
 /* ---- encoding ---- */

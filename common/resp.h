@@ -49,6 +49,14 @@ void	resp_req_free(struct resp_req *r);
 int	resp_split_line(const char *line, size_t n, struct buf *out,
 	    size_t **offs, size_t *offs_cap, size_t max_args, const char **err);
 
+/* Shared by resp.c and respvalue.c.  The index of the "\r\n" that ends
+ * the line at P, or -1 if not within N; a decimal integer filling exactly
+ * P[0..N) (0, or -1). */
+long	resp_find_crlf(const char *p, size_t n);
+int	resp_parse_ll(const char *p, size_t n, long long *out);
+
+/* ---- respvalue.c: values, as a client reads them ---- */
+
 /* Parsed value, for clients. */
 enum resp_type {
 	RESP_T_SIMPLE = '+', RESP_T_ERROR = '-', RESP_T_INT = ':',
@@ -69,8 +77,36 @@ struct resp_value {
 	struct resp_value	*elem;		/* owned */
 };
 
+/*
+ * Parse one value (a reply or a push) from P[0..N), as a client does.
+ * RESP_OK: *used bytes made OUT; RESP_MORE: wait for more; RESP_BAD: *err
+ * says why, and the stream cannot be trusted further.  A value must be
+ * well formed: numbers, doubles, big numbers and booleans as RESP3 writes
+ * them, no CR or LF in a line, lengths within the bounds below, nesting
+ * within RESP_VALUE_MAX_DEPTH, a push only at the top.
+ */
+#define RESP_VALUE_MAX_BULK	(512LL * 1024 * 1024)	/* one string */
+#define RESP_VALUE_MAX_ELEMS	(1LL << 24)	/* values in one reply */
+#define RESP_VALUE_MAX_DEPTH	32
 int	resp_parse_value(const char *p, size_t n, size_t *used,
 	    struct resp_value *out, const char **err);
+
+/*
+ * How far the bytes of the value being received have been looked at, so
+ * that a reply arriving in many reads is looked at once, not once per
+ * read (which made a 16 MiB reply take seconds).  Zero it before a value.
+ */
+struct resp_scan {
+	size_t		 off;		/* bytes looked at: whole values */
+	int		 depth;		/* aggregates open */
+	long long	 left[RESP_VALUE_MAX_DEPTH + 2];	/* values each
+						 * open aggregate still holds */
+	long long	 values;	/* values begun */
+};
+/* Go on looking at P[0..N) (the same bytes as the last call, and more):
+ * RESP_MORE, the value is not whole yet; RESP_OK, it is, or something in
+ * it is malformed: resp_parse_value now gives it, or the error. */
+int	resp_scan_value(struct resp_scan *s, const char *p, size_t n);
 void	resp_value_free(struct resp_value *v);
 /* Map lookup by key (maps, or RESP2 flat key/value arrays). */
 const struct resp_value *resp_map_get(const struct resp_value *map,

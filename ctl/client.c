@@ -304,31 +304,45 @@ client_send(struct client *c, const struct buf *b, int timeout_ms)
 	return 0;
 }
 
+/* Each byte received is looked at once by the scan, however many reads
+ * a value takes; the value is made once it is whole. */
+int
+client_next(struct client *c, struct resp_value *v, const char **err)
+{
+	size_t used;
+	int rc;
+
+	if (buf_avail(&c->in) == 0 || resp_scan_value(&c->scan,
+	    buf_head(&c->in), buf_avail(&c->in)) == RESP_MORE)
+		return RESP_MORE;
+	rc = resp_parse_value(buf_head(&c->in), buf_avail(&c->in), &used, v,
+	    err);
+	memset(&c->scan, 0, sizeof(c->scan));
+	if (rc == RESP_OK)
+		buf_consume(&c->in, used);
+	return rc;
+}
+
 int
 client_read(struct client *c, struct resp_value *v, int timeout_ms,
     void (*on_push)(const struct resp_value *))
 {
 	const char *err = NULL;
-	size_t used;
 	ssize_t n;
 	int rc;
 
 	for (;;) {
-		if (buf_avail(&c->in) > 0) {
-			rc = resp_parse_value(buf_head(&c->in),
-			    buf_avail(&c->in), &used, v, &err);
-			if (rc == RESP_BAD)
-				return fail(c, EXIT_PROTO, "protocol error "
-				    "from %s: %s", c->target, err);
-			if (rc == RESP_OK) {
-				buf_consume(&c->in, used);
-				if (v->type != RESP_T_PUSH)
-					return 0;
-				if (on_push != NULL)
-					on_push(v);
-				resp_value_free(v);
-				continue;
-			}
+		rc = client_next(c, v, &err);
+		if (rc == RESP_BAD)
+			return fail(c, EXIT_PROTO, "protocol error from %s: %s",
+			    c->target, err);
+		if (rc == RESP_OK) {
+			if (v->type != RESP_T_PUSH)
+				return 0;
+			if (on_push != NULL)
+				on_push(v);
+			resp_value_free(v);
+			continue;
 		}
 		rc = client_pending(c) ? 1 : wait_fd(c->fd, POLLIN, timeout_ms);
 		if (rc == 0)
@@ -360,6 +374,14 @@ client_close(struct client *c)
 		close(c->fd);
 	c->fd = -1;
 	buf_free(&c->in);
+	memset(&c->scan, 0, sizeof(c->scan));
+}
+
+int
+client_hello_reply(const struct resp_value *v)
+{
+	/* RESP3's map, or RESP2's flat array of the same pairs. */
+	return v->type == RESP_T_MAP || v->type == RESP_T_ARRAY;
 }
 
 int

@@ -4,13 +4,16 @@
  * help and completion use.  This is all procctl knows of any daemon
  * command.  A daemon that sends less (an older one: no group, no options,
  * no args) gives a table with less in it, never an error: a missing group
- * is "other", missing args mean the arguments are not declared.
+ * is "other", missing args mean the arguments are not declared.  Its
+ * strings are kept as a person is shown them (escape_display): help
+ * prints them, and the shell offers them to be typed.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "ctl.h"
+#include "escape.h"
 
 int
 strv_add(struct strv *v, const char *w)
@@ -62,7 +65,20 @@ get_int(const struct resp_value *map, const char *key, long long def)
 	return v != NULL && v->type == RESP_T_INT ? v->integer : def;
 }
 
-/* A copy of MAP's KEY, or of DEF; -1 only when out of memory. */
+/* S as help shows it: what the daemon says is shown, so nothing in it
+ * may drive a terminal (escape_display).  Malloc'd, or NULL. */
+static char *
+shown(const char *s)
+{
+	size_t len = strlen(s);
+	char *out;
+
+	if ((out = malloc(4 * len + 1)) != NULL)
+		escape_display(out, 4 * len + 1, s, len);
+	return out;
+}
+
+/* A copy of MAP's KEY, or of DEF, as shown; -1 only when out of memory. */
 static int
 dup_str(char **dst, const struct resp_value *map, const char *key,
     const char *def)
@@ -72,7 +88,7 @@ dup_str(char **dst, const struct resp_value *map, const char *key,
 	*dst = NULL;
 	if (s == NULL && (s = def) == NULL)
 		return 0;
-	return (*dst = strdup(s)) == NULL ? -1 : 0;
+	return (*dst = shown(s)) == NULL ? -1 : 0;
 }
 
 /* The strings of the array MAP[KEY], or none. */
@@ -81,14 +97,21 @@ get_strv(struct strv *out, const struct resp_value *map, const char *key)
 {
 	const struct resp_value *a = resp_map_get(map, key);
 	size_t i;
+	char *w;
 
 	memset(out, 0, sizeof(*out));
 	if (a == NULL || (a->type != RESP_T_ARRAY && a->type != RESP_T_SET))
 		return 0;
-	for (i = 0; i < a->n; i++)
-		if (a->elem[i].str != NULL && a->elem[i].type != RESP_T_ERROR &&
-		    strv_add(out, a->elem[i].str) == -1)
+	for (i = 0; i < a->n; i++) {
+		if (a->elem[i].str == NULL || a->elem[i].type == RESP_T_ERROR)
+			continue;
+		if ((w = shown(a->elem[i].str)) == NULL ||
+		    strv_add(out, w) == -1) {
+			free(w);
 			return -1;
+		}
+		free(w);
+	}
 	return 0;
 }
 
@@ -97,7 +120,8 @@ read_option(struct cmd_option *o, const struct resp_value *m)
 {
 	const char *l = get_str(m, "letter");
 
-	o->letter = l != NULL && strlen(l) == 1 ? l[0] : 0;
+	o->letter = l != NULL && strlen(l) == 1 && l[0] > ' ' && l[0] < 0x7f ?
+	    l[0] : 0;
 	if (dup_str(&o->name, m, "name", NULL) == -1 ||
 	    dup_str(&o->value, m, "value", NULL) == -1 ||
 	    dup_str(&o->summary, m, "summary", "") == -1)

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "ctl.h"
+#include "escape.h"
 
 /* Candidates are kept as "KEY\037VALUE", so that one strv holds every
  * field of a source and a value is offered only for the fields asked. */
@@ -139,7 +140,8 @@ complete_source(size_t i)
 	return i < cp.nsrc ? cp.src[i].from : NULL;
 }
 
-/* A value that can be typed as one word: offered; others are not. */
+/* A value that can be typed as one word, and shown as it is (nothing a
+ * terminal would obey: escape_needed): offered; others are not. */
 static void
 note_value(struct cands *c, const char *key, const struct resp_value *v)
 {
@@ -153,7 +155,8 @@ note_value(struct cands *c, const char *key, const struct resp_value *v)
 		    v->integer);
 	else if ((v->type == RESP_T_BULK || v->type == RESP_T_SIMPLE) &&
 	    v->len > 0 && strlen(v->str) == v->len &&
-	    v->str[strcspn(v->str, " \t\r\n\"'\\\037")] == '\0')
+	    v->str[strcspn(v->str, " \"'\\")] == '\0' &&
+	    !escape_needed(v->str, v->len))
 		n = snprintf(text, sizeof(text), "%s%c%s", key, SEP, v->str);
 	else
 		return;

@@ -77,6 +77,7 @@ struct client {
 	const struct transport	*tp;
 	void			*tpstate;	/* the transport's; owned */
 	struct buf		 in;
+	struct resp_scan	 scan;		/* how far `in` is looked at */
 	char			 target[300];	/* for messages and the prompt */
 	char			 why[512];	/* the last failure, one line */
 };
@@ -116,7 +117,7 @@ struct editor {
 
 /* Bump when a structure above changes: a module of another build is then
  * refused rather than misread. */
-#define CTL_MODULE_ABI		1
+#define CTL_MODULE_ABI		2
 #define CTL_TLS_SYMBOL		"procctl_ctl_tls"
 #define CTL_EDIT_SYMBOL		"procctl_ctl_edit"
 
@@ -180,6 +181,10 @@ int	client_send(struct client *c, const struct buf *b, int timeout_ms);
  * exit code after printing why.  timeout_ms < 0: wait forever. */
 int	client_read(struct client *c, struct resp_value *v, int timeout_ms,
 	    void (*on_push)(const struct resp_value *));
+/* The next whole value in c->in, if there is one: RESP_OK (V made, its
+ * bytes consumed), RESP_MORE, or RESP_BAD with *ERR saying why (a
+ * protocol error: nothing more on this connection can be trusted). */
+int	client_next(struct client *c, struct resp_value *v, const char **err);
 void	client_close(struct client *c);
 /* Through the transport: see struct transport. */
 ssize_t	client_recv(struct client *c, void *p, size_t n);
@@ -190,6 +195,9 @@ int	client_pending(const struct client *c);
  * connection lost and made again). */
 int	client_put_hello(struct buf *b, const struct target *t,
 	    const char *secret, const char *session);
+/* Is V, not an error, what HELLO answers (a map)?  Anything else is a
+ * protocol error. */
+int	client_hello_reply(const struct resp_value *v);
 
 /* module.c */
 /* Symbol SYM of our module NAME ("tls"), found beside the executable
@@ -381,5 +389,8 @@ void	render_json(FILE *fp, const struct resp_value *v);
 /* Error reply: its exit code, and the message without the code. */
 int	error_exit_code(const char *err);
 const char *error_message(const char *err);
+/* Error reply V's message without the code, escaped for a person (what
+ * a daemon sends may hold anything): appended to OUT. */
+void	render_error(struct buf *out, const struct resp_value *v);
 
 #endif

@@ -66,7 +66,7 @@ own_usage(FILE *fp)
 "  3   no such process\n"
 "  69  the daemon is unreachable or the connection was lost\n"
 "  75  timeout, or the daemon is busy (a limit was reached)\n"
-"  76  protocol error\n"
+"  76  protocol error (a reply that breaks RESP3, or the protocol refused)\n"
 "  77  permission denied\n"
 "  130 interrupted (Ctrl-C) while following: logs -f, events\n",
 	    PROCCTL_SYSTEM_SOCKET);
@@ -99,8 +99,12 @@ ask_commands(const struct target *t, struct cmd_table *tab, char *why,
 		rc = -1;
 	} else {
 		if (v.type == RESP_T_ERROR) {
-			snprintf(why, whysize, "%s: %s", c.target,
-			    error_message(v.str));
+			struct buf msg = { 0 };
+
+			render_error(&msg, &v);
+			snprintf(why, whysize, "%s: %.*s", c.target,
+			    (int)msg.len, msg.data ? msg.data : "");
+			buf_free(&msg);
 			rc = -1;
 		} else
 			rc = cmdinfo_parse(tab, resp_map_get(&v, "commands"));

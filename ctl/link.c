@@ -166,9 +166,10 @@ hang_up(int tell)
 }
 
 /* Not connected, and not trying to be: the user asked, or the daemon
- * said something no retry would change. */
-void
-link_disconnect(const char *why)
+ * said or did something no retry would change.  WHY, if set, is noted
+ * with the replies it cost, and fails a script with CODE. */
+static void
+disconnect(const char *why, int code)
 {
 	int was = lk.connected || lk.retrying || lk.lost;
 	size_t lost;
@@ -186,9 +187,28 @@ link_disconnect(const char *why)
 		lk.hooks->note("%s", why);
 		if (lost)
 			lk.hooks->note("%zu command(s) got no reply", lost);
-		lk.hooks->fail(EXIT_UNAVAIL);
+		lk.hooks->fail(code);
 	}
 	lk.hooks->state();
+}
+
+void
+link_disconnect(const char *why)
+{
+	disconnect(why, EXIT_UNAVAIL);
+}
+
+/* The daemon broke the protocol: nothing more it sends can be trusted,
+ * and another try would meet the same daemon.  Disconnected, with
+ * EXIT_PROTO for a script. */
+static void
+protocol_error(const char *why)
+{
+	char msg[sizeof(lk.c.target) + 200];
+
+	snprintf(msg, sizeof(msg), "protocol error from %s: %s; "
+	    "disconnected", lk.c.target, why);
+	disconnect(msg, EXIT_PROTO);
 }
 
 /* Try again after the current wait, which then doubles.  WHY, the
@@ -329,18 +349,27 @@ static void
 on_hello(const struct resp_value *v)
 {
 	char why[sizeof(lk.refused)];
+	struct buf msg = { 0 };
 	int again = lk.lost;
 
+	if (v->type != RESP_T_ERROR && !client_hello_reply(v)) {
+		protocol_error("HELLO answered with something else than a map");
+		return;
+	}
+	if (v->type == RESP_T_ERROR)
+		render_error(&msg, v);
 	if (v->type == RESP_T_ERROR && lk.lost) {
-		snprintf(why, sizeof(why), "%s: %s", lk.c.target,
-		    error_message(v->str));
+		snprintf(why, sizeof(why), "%s: %.*s", lk.c.target,
+		    (int)msg.len, msg.data ? msg.data : "");
+		buf_free(&msg);
 		hang_up(1);
 		retry_later(why);
 		return;
 	}
 	if (v->type == RESP_T_ERROR) {
-		lk.hooks->note("%s: %s", lk.c.target,
-		    error_message(v->str));
+		lk.hooks->note("%s: %.*s", lk.c.target, (int)msg.len,
+		    msg.data ? msg.data : "");
+		buf_free(&msg);
 		lk.hooks->fail(error_exit_code(v->str));
 		link_disconnect(NULL);
 		return;
@@ -361,8 +390,7 @@ on_reply(const struct resp_value *v)
 	struct pending *p = lk.head;
 
 	if (p == NULL) {
-		lk.hooks->note("a reply nobody asked for; disconnecting");
-		link_disconnect(NULL);
+		protocol_error("a reply nobody asked for");
 		return;
 	}
 	lk.head = p->next;
@@ -388,7 +416,6 @@ link_read(void)
 {
 	struct resp_value v;
 	const char *err;
-	size_t used;
 	ssize_t n;
 	int rc;
 
@@ -403,18 +430,13 @@ link_read(void)
 		return;
 	}
 	lk.c.in.len += (size_t)n;
-	while (lk.connected && buf_avail(&lk.c.in) > 0) {
-		rc = resp_parse_value(buf_head(&lk.c.in), buf_avail(&lk.c.in),
-		    &used, &v, &err);
-		if (rc == RESP_MORE)
+	while (lk.connected) {
+		if ((rc = client_next(&lk.c, &v, &err)) == RESP_MORE)
 			break;
 		if (rc == RESP_BAD) {
-			lk.hooks->note("protocol error from %s: %s",
-			    lk.c.target, err);
-			link_disconnect(NULL);
+			protocol_error(err);
 			return;
 		}
-		buf_consume(&lk.c.in, used);
 		if (v.type == RESP_T_PUSH)
 			lk.hooks->event(&v);
 		else

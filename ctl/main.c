@@ -101,6 +101,18 @@ hold_interrupt(int hold)
 		    NULL);
 }
 
+/* Error reply V on stderr, its message escaped; after WHERE if set. */
+static void
+print_error(const char *where, const struct resp_value *v)
+{
+	struct buf msg = { 0 };
+
+	render_error(&msg, v);
+	fprintf(stderr, "procctl: %s%s%.*s\n", where ? where : "",
+	    where ? ": " : "", (int)msg.len, msg.data ? msg.data : "");
+	buf_free(&msg);
+}
+
 /* Connect and send the handshake (and COMMAND, if any) in one write;
  * read the handshake's reply.  0, or an exit code after printing why. */
 static int
@@ -130,11 +142,14 @@ open_session(struct client *c, const struct target *t, int argc,
 	following = asks_follow(&v, argc, argv);
 	if (v.type == RESP_T_ERROR) {
 		/* Refused before any command: busy, not allowed, ... */
-		fprintf(stderr, "procctl: %s: %s\n", c->target,
-		    error_message(v.str));
+		print_error(c->target, &v);
 		rc = error_exit_code(v.str);
 		if (rc == EXIT_ERROR)
 			rc = EXIT_PROTO;
+	} else if (!client_hello_reply(&v)) {
+		fprintf(stderr, "procctl: protocol error from %s: HELLO "
+		    "answered with something else than a map\n", c->target);
+		rc = EXIT_PROTO;
 	}
 	resp_value_free(&v);
 done:
@@ -185,7 +200,7 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 		goto done;
 	hold_interrupt(1);
 	if ((failed = v.type == RESP_T_ERROR)) {
-		fprintf(stderr, "procctl: %s\n", error_message(v.str));
+		print_error(NULL, &v);
 		rc = error_exit_code(v.str);
 	} else if (json && (following || streams) &&
 	    v.type == RESP_T_ARRAY) {
@@ -241,7 +256,7 @@ follow_events(const struct target *t, int json)
 	catch_interrupt();
 	if ((rc = client_read(&c, &v, 60000, NULL)) == 0) {
 		if (v.type == RESP_T_ERROR) {
-			fprintf(stderr, "procctl: %s\n", error_message(v.str));
+			print_error(NULL, &v);
 			rc = error_exit_code(v.str);
 		}
 		resp_value_free(&v);

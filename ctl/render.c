@@ -2,9 +2,12 @@
  * Showing replies: for people (tables for lists of records, "key: value"
  * for one record, help for command maps (help.c), plain values otherwise)
  * and as JSON for scripts.  The renderer knows reply shapes, not commands,
- * so plugin commands render without changes here.
+ * so plugin commands render without changes here.  Whatever the daemon
+ * sends, nothing a terminal would obey comes out (escape.c): for people
+ * as \xNN, in JSON as \uXXXX, and the JSON stays valid.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -213,10 +216,16 @@ render_human(FILE *fp, const struct resp_value *v)
 		return;
 	case RESP_T_BULK:
 	case RESP_T_VERBATIM:
-		/* A value as it is: binary-safe, for pipes. */
-		fwrite(v->str, 1, v->len, fp);
-		if (v->len == 0 || v->str[v->len - 1] != '\n')
+		/* A value as text: its lines as they are, anything else a
+		 * terminal would obey escaped (--json has it exactly). */
+		if (buf_reserve(&b, 4 * v->len + 1) == 0) {
+			b.len = escape_lines(b.data, 4 * v->len + 1, v->str,
+			    v->len);
+			fwrite(b.data, 1, b.len, fp);
+		}
+		if (b.len == 0 || b.data[b.len - 1] != '\n')
 			fputc('\n', fp);
+		buf_free(&b);
 		return;
 	case RESP_T_MAP:
 		render_map(fp, v);
@@ -241,68 +250,61 @@ render_human(FILE *fp, const struct resp_value *v)
 	}
 }
 
-/* Length of the valid UTF-8 sequence at S, or 0. */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if ((s[0] & 0xe0) == 0xc0) {
-		len = 2;
-		cp = s[0] & 0x1f;
-	} else if ((s[0] & 0xf0) == 0xe0) {
-		len = 3;
-		cp = s[0] & 0x0f;
-	} else if ((s[0] & 0xf8) == 0xf0) {
-		len = 4;
-		cp = s[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
-	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
+/* S as a JSON string: what JSON must escape, and what a terminal would
+ * obey (C1 controls, bidirectional overrides: escape_hidden) as \uXXXX,
+ * so that the text is the same and a person can look at it safely.  A
+ * byte that is not UTF-8 cannot be carried at all: U+FFFD instead. */
 static void
 json_string(FILE *fp, const char *s, size_t n)
 {
-	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0, l;
+	uint32_t cp;
 
 	fputc('"', fp);
 	while (i < n) {
-		if (p[i] == '"' || p[i] == '\\') {
-			fprintf(fp, "\\%c", p[i++]);
-		} else if (p[i] == '\n') {
-			fputs("\\n", fp);
-			i++;
-		} else if (p[i] == '\t') {
-			fputs("\\t", fp);
-			i++;
-		} else if (p[i] < 0x20 || p[i] == 0x7f) {
-			fprintf(fp, "\\u%04x", p[i++]);
-		} else if ((l = utf8_len(p + i, n - i)) > 0) {
-			fwrite(p + i, 1, l, fp);
-			i += l;
-		} else {
-			/* Not UTF-8: JSON cannot carry the byte. */
+		if ((l = escape_utf8(s + i, n - i, &cp)) == 0) {
 			fputs("\\ufffd", fp);
 			i++;
+		} else if (cp == '"' || cp == '\\') {
+			fprintf(fp, "\\%c", (int)cp);
+			i++;
+		} else if (cp == '\n') {
+			fputs("\\n", fp);
+			i++;
+		} else if (cp == '\t') {
+			fputs("\\t", fp);
+			i++;
+		} else if (escape_hidden(cp)) {
+			fprintf(fp, "\\u%04x", (unsigned)cp);
+			i += l;
+		} else {
+			fwrite(s + i, 1, l, fp);
+			i += l;
 		}
 	}
 	fputc('"', fp);
+}
+
+/* A RESP3 double or big number (checked when it was read: [sign] digits
+ * [. digits] [e [sign] digits], or inf, -inf, nan) as a JSON number: no
+ * '+', no leading zeros; inf and nan, which JSON lacks, as null. */
+static void
+json_number(FILE *fp, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	if (n == 0 || strcmp(s, "inf") == 0 || strcmp(s, "-inf") == 0 ||
+	    strcmp(s, "nan") == 0) {
+		fputs("null", fp);
+		return;
+	}
+	if (s[i] == '+')
+		i++;
+	else if (s[i] == '-')
+		fputc(s[i++], fp);
+	while (i + 1 < n && s[i] == '0' && isdigit((unsigned char)s[i + 1]))
+		i++;
+	fwrite(s + i, 1, n - i, fp);
 }
 
 static void
@@ -322,11 +324,7 @@ json_value(FILE *fp, const struct resp_value *v)
 		break;
 	case RESP_T_DOUBLE:
 	case RESP_T_BIGNUM:
-		if (strspn(v->str, "-+0123456789.eE") == v->len &&
-		    isdigit((unsigned char)v->str[v->len - 1]))
-			fputs(v->str, fp);
-		else
-			fputs("null", fp);	/* inf, nan */
+		json_number(fp, v->str, v->len);
 		break;
 	case RESP_T_ERROR:
 		fputs("{\"error\":", fp);
@@ -436,9 +434,29 @@ render_event(struct buf *out, const struct resp_value *v)
 		buf_puts(out, " ");
 		scalar_text(out, result);
 	} else {
-		buf_printf(out, " %s", kind->str);
-		if (owner != NULL && owner->str != NULL)
-			buf_printf(out, " (%s)", owner->str);
+		buf_puts(out, " ");
+		scalar_text(out, kind);
+		if (owner != NULL && owner->str != NULL) {
+			buf_puts(out, " (");
+			scalar_text(out, owner);
+			buf_puts(out, ")");
+		}
 	}
 	return 0;
+}
+
+/* An error reply's message, without its code, as a person may see it. */
+void
+render_error(struct buf *out, const struct resp_value *v)
+{
+	const char *msg;
+	size_t len;
+
+	if (v->str == NULL)
+		return;
+	msg = error_message(v->str);
+	len = v->len - (size_t)(msg - v->str);
+	if (buf_reserve(out, 4 * len + 1) == 0)
+		out->len += escape_display(out->data + out->len, 4 * len + 1,
+		    msg, len);
 }

@@ -229,7 +229,11 @@ show_reply(const struct resp_value *v)
 	FILE *fp;
 
 	if (v->type == RESP_T_ERROR) {
-		showf("error: %s", error_message(v->str));
+		struct buf msg = { 0 };
+
+		render_error(&msg, v);
+		showf("error: %.*s", (int)msg.len, msg.data ? msg.data : "");
+		buf_free(&msg);
 		fail(error_exit_code(v->str));
 		return;
 	}

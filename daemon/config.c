@@ -707,8 +707,11 @@ reader(char *str, int num, void *stream)
 		st->cont = 0;
 		return str;
 	}
-	memcpy(str, s, n);
-	str[n] = '\0';
+	/* The text and one LF: however many CRs ended the line, what inih
+	 * is given fits the NUM bytes it has (TEXT + 2 <= NUM - 1). */
+	memcpy(str, s, text);
+	str[text] = '\n';
+	str[text + 1] = '\0';
 	st->off += n;
 	st->line++;
 	line_seen(st, str);

@@ -1,7 +1,10 @@
 /*
- * libFuzzer harness for the protocol parser (common/resp.c): requests as
- * the daemon parses them, replies as the client does, and re-encoding of
- * every value that parses.  `make fuzz` builds and runs it.
+ * libFuzzer harness for the protocol parser (common/resp.c, respvalue.c):
+ * requests as the daemon parses them, replies as the client does, and
+ * re-encoding of every value that parses.  The client's scan, which says
+ * when a value being received is whole, must agree with the parser on
+ * every prefix it is given (it says "more" exactly when the parser
+ * would).  `make fuzz` builds and runs it.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,6 +13,31 @@
 #include "resp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The first value of P[0..N) received STEP bytes at a time. */
+static void
+scan_agrees(const char *p, size_t n, size_t step)
+{
+	struct resp_scan sc;
+	struct resp_value v;
+	const char *err;
+	size_t k, used;
+	int rs, rp;
+
+	memset(&sc, 0, sizeof(sc));
+	for (k = step < n ? step : n; k <= n; k += step) {
+		rs = resp_scan_value(&sc, p, k);
+		rp = resp_parse_value(p, k, &used, &v, &err);
+		if (rp == RESP_OK)
+			resp_value_free(&v);
+		if ((rs == RESP_MORE) != (rp == RESP_MORE))
+			abort();
+		if (rs != RESP_MORE || k == n)
+			return;
+		if (k + step > n)
+			k = n - step;	/* the whole of it, last */
+	}
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -41,6 +69,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	resp_req_free(&req);
 	free(copy);
+
+	/* Received in pieces: byte by byte when that is cheap. */
+	scan_agrees((const char *)data, size, size <= 512 ? 1 : 61);
+	scan_agrees((const char *)data, size, 4096);
 
 	/* Replies: parse as the client does, and encode back. */
 	off = 0;

@@ -106,6 +106,35 @@ def test_user_name_of_an_unauthenticated_peer_is_escaped(make_daemon,
     assert b"\x1b" not in d.logpath.read_bytes()
 
 
+def test_c1_and_del_of_an_unauthenticated_peer_are_escaped(make_daemon,
+                                                            tmp_path):
+    """C1 controls (U+009B in UTF-8, and 0x9b raw), DEL and ESC in the user
+    name a TCP peer gives before it has authenticated, by AUTH and by
+    HELLO 3 AUTH: the log line shows each byte as \\xNN."""
+    d = tcp_daemon(make_daemon, lambda ports: tcp_ini(
+        tmp_path, ["127.0.0.1:%d" % ports[0]]))
+    names = [b"a\xc2\x9b[2Jb\x9bc\x7fd\x1b[5me",
+             b"h\xc2\x9b1;1H\x9b\x7f\x07"]
+    shown = [r"a\xc2\x9b[2Jb\x9bc\x7fd\x1b[5me",
+             r"h\xc2\x9b1;1H\x9b\x7f\x07"]
+    for i, req in enumerate([[b"AUTH", names[0], b"x"],
+                             [b"HELLO", b"3", b"AUTH", names[1], b"x"]]):
+        s = socket.create_connection(("127.0.0.1", d.port), timeout=20)
+        s.sendall(b"*%d\r\n" % len(req) + b"".join(
+            b"$%d\r\n%s\r\n" % (len(a), a) for a in req))
+        got = b""
+        while b"\r\n" not in got:
+            chunk = s.recv(4096)
+            assert chunk, got
+            got += chunk
+        assert got.startswith(b"-AUTH invalid username or secret"), got
+        s.close()
+        d.wait_log(r"for user '%s' \(\d+ on" % re.escape(shown[i]))
+    raw = d.logpath.read_bytes()
+    for b in (b"\x1b", b"\x07", b"\x7f", b"\x9b"):
+        assert b not in raw, b
+
+
 def journal_env(st):
     return dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
 

@@ -28,6 +28,7 @@ confread
 config access auth loop slots
 log
 logq
+respvalue
 resp
 buf paths escape rotate"
 

@@ -208,6 +208,32 @@ test_limits(void)
 	}
 }
 
+/*
+ * A line whose text fits inih's buffer but that ends in many CRs before
+ * its LF (found by tests/fuzz/fuzz_config.c): the reader measured the
+ * line without them and copied it with them, past the end of inih's
+ * buffer.  The CRs are the line's ending: the text is what counts.
+ */
+static void
+test_carriage_returns(void)
+{
+	struct config c;
+	char text[2048];
+	int rc;
+
+	snprintf(text, sizeof(text), "; a%0*d\n[daemon]\nsocket = /tmp/cr.sock"
+	    "%0*d\nmax_clients = 7\n", 400, 0, 400, 0);
+	for (char *p = text; *p != '\0'; p++)
+		if (*p == '0')
+			*p = '\r';
+	rc = load_text(text, &c);
+	CHECK(rc == 0 && c.socket != NULL &&
+	    strcmp(c.socket, "/tmp/cr.sock") == 0 && c.max_clients == 7,
+	    "lines ended by 400 CRs: rc %d, socket %s", rc,
+	    c.socket ? c.socket : "(none)");
+	config_free(&c);
+}
+
 int
 main(void)
 {
@@ -255,6 +281,7 @@ main(void)
 		}
 		config_free(&c);
 	}
+	test_carriage_returns();
 	CHECK(config_parse_size("1M", &sz) == 0 && sz == 1048576, "1M");
 	CHECK(config_parse_size("-1", &sz) == -1, "-1 refused");
 	CHECK(config_parse_size("99999999999999999999G", &sz) == -1,

@@ -44,6 +44,23 @@ static const struct {
 	{ "lone \x80", 0, "lone \\x80" },
 };
 
+static const struct {
+	const char	*in;
+	const char	*shown;		/* escape_display */
+	const char	*lines;		/* escape_lines */
+} display[] = {
+	{ "plain", "plain", "plain" },
+	{ "a\\b", "a\\b", "a\\b" },
+	{ "a\nb\tc", "a\\x0ab\\x09c", "a\nb\tc" },
+	{ "a\r\nb", "a\\x0d\\x0ab", "a\\x0d\nb" },
+	{ "\x1b]0;t\x07", "\\x1b]0;t\\x07", "\\x1b]0;t\\x07" },
+	{ "c1 \xc2\x9b raw \x9b", "c1 \\xc2\\x9b raw \\x9b",
+	  "c1 \\xc2\\x9b raw \\x9b" },
+	{ "del\x7f", "del\\x7f", "del\\x7f" },
+	{ "caf\xc3\xa9", "caf\xc3\xa9", "caf\xc3\xa9" },
+	{ "\xe2\x81\xa6iso", "\\xe2\\x81\\xa6iso", "\\xe2\\x81\\xa6iso" },
+};
+
 static void
 test_escape(void)
 {
@@ -63,6 +80,22 @@ test_escape(void)
 	CHECK(n == 6 && strcmp(out, "ab\\x1b") == 0, "fits: '%s'", out);
 	n = escape_log(out, 1, "abc", 3);
 	CHECK(n == 0 && out[0] == '\0', "size 1: '%s'", out);
+	/* What procctl shows: the same, a backslash as it is; text of
+	 * several lines keeps its newlines and tabs, nothing else. */
+	for (i = 0; i < sizeof(display) / sizeof(display[0]); i++) {
+		len = strlen(display[i].in);
+		n = escape_display(out, sizeof(out), display[i].in, len);
+		CHECK(strcmp(out, display[i].shown) == 0 && n == strlen(out),
+		    "display %zu: got '%s', want '%s'", i, out,
+		    display[i].shown);
+		n = escape_lines(out, sizeof(out), display[i].in, len);
+		CHECK(strcmp(out, display[i].lines) == 0 && n == strlen(out),
+		    "lines %zu: got '%s', want '%s'", i, out,
+		    display[i].lines);
+		CHECK(escape_needed(display[i].in, len) ==
+		    (strcmp(display[i].in, display[i].shown) != 0),
+		    "needed %zu", i);
+	}
 }
 
 /* What the pipe holds now, appended to *ALL (LEN bytes so far). */

@@ -133,13 +133,80 @@ static const struct value_case value_cases[] = {
 	{ "|1\r\n+k\r\n+v\r\n:7\r\n", RESP_OK, RESP_T_INT, NULL, 7, 0 },
 	{ "*2\r\n:1\r\n", RESP_MORE, 0, NULL, 0, 0 },
 	{ "$5\r\nhel", RESP_MORE, 0, NULL, 0, 0 },
-	{ "*3000000000\r\n:1\r\n", RESP_MORE, 0, NULL, 0, 0 },
+	{ "*3000000\r\n:1\r\n", RESP_MORE, 0, NULL, 0, 0 },
+	{ ",-1.5e+300\r\n", RESP_OK, RESP_T_DOUBLE, "-1.5e+300", 0, 0 },
+	{ ",-inf\r\n", RESP_OK, RESP_T_DOUBLE, "-inf", 0, 0 },
+	{ ",nan\r\n", RESP_OK, RESP_T_DOUBLE, "nan", 0, 0 },
+	{ "(-12\r\n", RESP_OK, RESP_T_BIGNUM, "-12", 0, 0 },
+	{ "*-1\r\n", RESP_OK, RESP_T_NULL, NULL, 0, 0 },
+	{ "|1\r\n+k\r\n+v\r\n>1\r\n:1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	/* What a server must not send (issue 12): each a protocol error,
+	 * never a value the renderer would have to guess at. */
+	{ "(\r\n", RESP_BAD, 0, NULL, 0, 0 },		/* empty big number */
+	{ "(-\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "(12a\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "( 12\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",\r\n", RESP_BAD, 0, NULL, 0, 0 },		/* empty double */
+	{ ",.5\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",1.\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",1e\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ", 1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",0x10\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",infinity\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ",-nan\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ":\r\n", RESP_BAD, 0, NULL, 0, 0 },		/* empty integer */
+	{ ":-\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ ":99999999999999999999\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "#\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "#tt\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "_x\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "+a\rb\r\n", RESP_BAD, 0, NULL, 0, 0 },	/* CR inside a line */
+	{ "-ERR a\nb\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "$\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "$-2\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "$536870913\r\n", RESP_BAD, 0, NULL, 0, 0 },	/* over 512 MiB */
+	{ "$9223372036854775807\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "=3\r\ntxt\r\n", RESP_BAD, 0, NULL, 0, 0 },	/* no "fmt:" */
+	{ "=5\r\ntxtxy\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "=-1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "!-1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "*\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "*-2\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "%-1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "*3000000000\r\n:1\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "%9223372036854775807\r\n", RESP_BAD, 0, NULL, 0, 0 },
+	{ "*16777217\r\n", RESP_BAD, 0, NULL, 0, 0 },	/* over the values */
+	{ "*1\r\n>1\r\n:1\r\n", RESP_BAD, 0, NULL, 0, 0 },	/* nested push */
 	{ "?\r\n", RESP_BAD, 0, NULL, 0, 0 },
 	{ ":abc\r\n", RESP_BAD, 0, NULL, 0, 0 },
 	{ "#x\r\n", RESP_BAD, 0, NULL, 0, 0 },
 	{ "$3\r\nabcd\r\n", RESP_BAD, 0, NULL, 0, 0 },
 	{ ",1.5x\r\n", RESP_BAD, 0, NULL, 0, 0 },
 };
+
+/* An array of 4096 arrays of 4096 nulls (the last one's not sent):
+ * more values than a reply may hold, refused at the last array's
+ * header, before its elements are waited for. */
+static void
+test_value_budget(void)
+{
+	struct resp_value v;
+	struct buf b = { 0 };
+	const char *err = NULL;
+	size_t used, i, j;
+	int rc;
+
+	buf_puts(&b, "*4096\r\n");
+	for (i = 0; i < 4096; i++) {
+		buf_puts(&b, "*4096\r\n");
+		for (j = 0; j < 4096 && i < 4095; j++)
+			buf_puts(&b, "_\r\n");
+	}
+	rc = resp_parse_value(b.data, b.len, &used, &v, &err);
+	CHECK(rc == RESP_BAD, "values in all are bounded (rc %d, %s)", rc,
+	    err ? err : "");
+	buf_free(&b);
+}
 
 static void
 test_values(void)
@@ -178,6 +245,72 @@ test_values(void)
 	memcpy(deep + 200 - 4, ":1\r\n", 4);
 	rc = resp_parse_value(deep, sizeof(deep), &used, &v, &err);
 	CHECK(rc == RESP_BAD, "deep nesting refused (rc %d)", rc);
+	/* So is a chain of attributes, each annotating the next: it used
+	 * to recurse without a bound (a stack overflow, given enough). */
+	for (i = 0; i < 50; i++)
+		memcpy(deep + 4 * i, "|0\r\n", 4);
+	memcpy(deep + 200 - 4, ":1\r\n", 4);
+	rc = resp_parse_value(deep, sizeof(deep), &used, &v, &err);
+	CHECK(rc == RESP_BAD, "a chain of attributes is bounded (rc %d)", rc);
+	/* Aggregates of aggregates hold no more values in all than one
+	 * reply may: refused once they would, whatever the nesting. */
+	test_value_budget();
+}
+
+/*
+ * The scan that says when a value being received is whole agrees with the
+ * parser on every prefix of every case: it says "more" exactly when the
+ * parser would, so that a value is parsed once, as soon as it is whole,
+ * and a malformed one is refused as soon as it would have been.
+ */
+static void
+scan_agrees(const char *in, size_t len, const char *what)
+{
+	struct resp_scan sc;
+	struct resp_value v;
+	const char *err;
+	size_t k, used;
+	int rs, rp;
+
+	memset(&sc, 0, sizeof(sc));
+	for (k = 1; k <= len; k++) {
+		rs = resp_scan_value(&sc, in, k);
+		rp = resp_parse_value(in, k, &used, &v, &err);
+		if (rp == RESP_OK)
+			resp_value_free(&v);
+		CHECK((rs == RESP_MORE) == (rp == RESP_MORE),
+		    "%s: %zu of %zu bytes: scan %d, parse %d", what, k, len,
+		    rs, rp);
+		if (rs != RESP_MORE)
+			return;
+	}
+}
+
+static void
+test_scan(void)
+{
+	static const char *const more[] = {
+		"*3\r\n$3\r\nabc\r\n%1\r\n+k\r\n*0\r\n_\r\n",
+		"*2\r\n$3\r\nabcX\r\n:1\r\n",	/* bad terminator */
+		"*2\r\n(\r\n:1\r\n",		/* a bad element first */
+		"*2\r\n=3\r\ntxt\r\n:1\r\n",
+		"*2\r\n*-1\r\n$-1\r\n",
+		"%2\r\n+a\r\n*0\r\n+b\r\n%0\r\n",
+	};
+	char deep[200];
+	size_t i;
+
+	for (i = 0; i < sizeof(value_cases) / sizeof(value_cases[0]); i++)
+		scan_agrees(value_cases[i].in, strlen(value_cases[i].in),
+		    value_cases[i].in);
+	for (i = 0; i < 50; i++)
+		memcpy(deep + 4 * i, "*1\r\n", 4);
+	scan_agrees(deep, sizeof(deep), "deep");
+	for (i = 0; i < 50; i++)
+		memcpy(deep + 4 * i, "|0\r\n", 4);
+	scan_agrees(deep, sizeof(deep), "attributes");
+	for (i = 0; i < sizeof(more) / sizeof(more[0]); i++)
+		scan_agrees(more[i], strlen(more[i]), more[i]);
 }
 
 static void
@@ -220,6 +353,7 @@ main(void)
 {
 	test_requests();
 	test_values();
+	test_scan();
 	test_encoding();
 	return check_report("test_resp");
 }
