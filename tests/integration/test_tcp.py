@@ -418,7 +418,9 @@ def test_shell_tcp_wrong_secret_and_prompt(tcp, tmux):
     t.type("connect root@127.0.0.1 %d" % tcp.port)
     t.wait(r"(secret for[\s\S]*){3}")
     t.type("rootpw")
-    t.wait(r"connected to .*127\.0\.0\.1:%d" % tcp.port)
+    # (as root: an earlier line says "as nobody", and AUTH takes a
+    # moment now that secrets are hashes)
+    t.wait(r"connected to .*127\.0\.0\.1:%d as root" % tcp.port)
     t.type("mult 2 21")
     t.wait(r"^42$")
     assert "rootpw" not in t.screen()
