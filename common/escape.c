@@ -78,7 +78,7 @@ escape_hidden(uint32_t cp)
 	    (cp >= 0x2066 && cp <= 0x2069);
 }
 
-#define ESC_BACKSLASH	0x1	/* a backslash doubled: a log, read back */
+#define ESC_BACKSLASH	0x1	/* a backslash doubled: a log */
 #define ESC_LINES	0x2	/* newline and tab as they are: text */
 
 static size_t

@@ -113,7 +113,8 @@ parse_multibulk(struct resp_req *r, char *p, size_t n, size_t *used,
 			*err = "expected '$' in multibulk request";
 			return RESP_BAD;
 		}
-		e = resp_find_crlf(p + pos, n - pos < HDR_MAX ? n - pos : HDR_MAX);
+		e = resp_find_crlf(p + pos, n - pos < HDR_MAX ? n - pos :
+		    HDR_MAX);
 		if (e < 0) {
 			if (n - pos >= HDR_MAX) {
 				*err = "invalid bulk length";

@@ -379,7 +379,7 @@ scan_open(struct resp_scan *s, int type, long long num)
 	if (type == '%' || type == '|')
 		num *= 2;
 	if (type == '|')
-		num++;		/* and the value the attributes annotate */
+		num++;	/* and the value the attributes annotate */
 	if (num == 0)
 		return scan_done(s);
 	s->left[s->depth++] = num;
@@ -450,7 +450,7 @@ resp_scan_value(struct resp_scan *s, const char *p, size_t n)
 			    2 * num : num) > RESP_VALUE_MAX_ELEMS - s->values)
 				return RESP_OK;
 			if (num == -1)
-				break;		/* a RESP2 null: one line */
+				break;	/* a RESP2 null: one line */
 			s->off += (size_t)e + 2;
 			if (scan_open(s, type, num))
 				return RESP_OK;
