@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "procctld.h"
+#include "strhash.h"
 
 #define FREE_USER	5
 #define FREE_ADDR	10
@@ -96,11 +97,7 @@ static void decide_waiting(void);
 static unsigned
 key_hash(const char *s)
 {
-	unsigned h = 2166136261u;
-
-	while (*s != '\0')
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % KEY_BUCKETS;
+	return strhash(s) % KEY_BUCKETS;
 }
 
 static void

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "procctld.h"
+#include "strhash.h"
 
 #define BUCKETS		256
 
@@ -52,11 +53,7 @@ slots_limit(int pool)
 static unsigned
 hash(const char *s)
 {
-	unsigned h = 2166136261u;
-
-	while (*s != '\0')
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h % BUCKETS;
+	return strhash(s) % BUCKETS;
 }
 
 static struct count **
