@@ -432,19 +432,23 @@ def test_socket_never_more_open_than_configured(make_daemon, tmp_path):
                             "fchmodat,chown,fchownat", "-o",
                             str(tmp_path / "trace")])
     d.start()
-    trace = (tmp_path / "trace").read_text()
-    bind = re.search(r"umask\((0?\d+)\)\s*=.*\n(?:.*\n)*?.*bind\(\d+, "
-                     r"\{sa_family=AF_UNIX, sun_path=\"%s\"" %
-                     re.escape(str(d.sock)), trace)
-    assert bind, trace
-    assert int(bind.group(1), 8) & 0o077 == 0o077, trace
-    # (On the file itself: through an O_PATH fd of it, never by a path
-    # a link could be put at.)
-    assert re.search(r"chmod\(\"/proc/self/fd/\d+\", 0666\)", trace[
-        bind.end():]), trace
-    # Stop the daemon itself; strace follows it out.
-    with open("/proc/%d/task/%d/children" % (d.proc.pid, d.proc.pid)) as f:
-        os.kill(int(f.read().split()[0]), signal.SIGTERM)
+    try:
+        trace = (tmp_path / "trace").read_text()
+        bind = re.search(r"umask\((0?\d+)\)\s*=.*\n(?:.*\n)*?.*bind\(\d+, "
+                         r"\{sa_family=AF_UNIX, sun_path=\"%s\"" %
+                         re.escape(str(d.sock)), trace)
+        assert bind, trace
+        assert int(bind.group(1), 8) & 0o077 == 0o077, trace
+        # (On the file itself: through an O_PATH fd of it, never by a
+        # path a link could be put at.)
+        assert re.search(r"chmod\(\"/proc/self/fd/\d+\", 0666\)", trace[
+            bind.end():]), trace
+    finally:
+        # Stop the daemon itself (strace follows it out), even when an
+        # assertion failed: strace's own end would leave it running.
+        with open("/proc/%d/task/%d/children" % (d.proc.pid,
+                                                 d.proc.pid)) as f:
+            os.kill(int(f.read().split()[0]), signal.SIGTERM)
     assert d.proc.wait(timeout=60) == 0
 
 
