@@ -427,6 +427,21 @@ def hashed(text):
     return "\n".join(out)
 
 
+def eof(sock, timeout=60):
+    """True once the peer has closed SOCK (what it sent first is read
+    away); False if it has not within TIMEOUT, a bound for a hung daemon,
+    not a measure."""
+    sock.settimeout(timeout)
+    try:
+        while sock.recv(65536):
+            pass
+        return True
+    except (ConnectionResetError, BrokenPipeError):
+        return True
+    except socket.timeout:
+        return False
+
+
 def default_ini(extra_daemon="", proc="", arith=""):
     return f"""[daemon]
 plugin_dir = {PLUGINS}

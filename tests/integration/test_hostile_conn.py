@@ -23,28 +23,13 @@ import signal
 import socket
 import subprocess
 
-from conftest import PROCCTLD, Error, Raw, hashed, wait_for
+from conftest import PROCCTLD, Error, Raw, eof, hashed, wait_for
 from test_tcp import Tcp, decided, free_port, tcp_daemon, tcp_ini
 
 NOAUTH = "-NOAUTH Authentication required."
 # Let in, but not yet anyone (the words are the NOAUTH test's).
 NOT_YET = ("-NOAUTH", "-AUTH")
 TCP_LIMIT = b"-LIMIT too many clients; try again later\r\n"
-
-
-def eof(sock, timeout=60):
-    """True once the peer has closed SOCK (what it sent first is read
-    away); False if it has not within TIMEOUT, a bound for a hung daemon,
-    not a measure."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-        return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
 
 
 def tcp_with(make_daemon, tmp_path, tcp_extra="", daemon_extra=""):

@@ -333,19 +333,22 @@ output = file
     assert logs(d, "-n", "1", "--stderr", "writer")[0]["line"] == "oops"
 
 
-def test_output_file_needs_log_dir(make_daemon, tmp_path):
+def refused_by_check(tmp_path, program_keys, why):
+    """procctld -t of a [program:w] with PROGRAM_KEYS: exit 78, saying
+    WHY."""
     import subprocess
     from conftest import PROCCTLD
     from test_programs import prog_ini
     ini = tmp_path / "bad.ini"
-    ini.write_text(prog_ini("""
-[program:w]
-command = sleep 1
-output = file
-"""))
+    ini.write_text(prog_ini("\n[program:w]\ncommand = sleep 1\n%s\n" %
+                            program_keys))
     r = subprocess.run([str(PROCCTLD), "-t", "-c", str(ini)],
                        capture_output=True, text=True, timeout=60)
-    assert r.returncode == 78 and "file needs log_dir" in r.stderr, r.stderr
+    assert r.returncode == 78 and why in r.stderr, r.stderr
+
+
+def test_output_file_needs_log_dir(make_daemon, tmp_path):
+    refused_by_check(tmp_path, "output = file", "file needs log_dir")
 
 
 def file_lines(path):
@@ -434,8 +437,6 @@ def test_one_writer_for_processes_of_one_name(make_daemon, logdir):
 
 
 def test_log_ring_per_program_and_default(make_daemon, tmp_path):
-    import subprocess
-    from conftest import PROCCTLD
     from test_programs import prog_ini, wait_state
     d = make_daemon(prog_ini("""
 [program:small]
@@ -456,15 +457,7 @@ start_secs = 0
     assert small[-1]["line"] == "2000"
     # 1M in [plugin:proc] (more than the 64 KiB default): all 2,000.
     assert len(logs(d, "-n", "5000", "big")) == 2000
-    bad = tmp_path / "bad.ini"
-    bad.write_text(prog_ini("""
-[program:w]
-command = sleep 1
-log_ring = lots
-"""))
-    r = subprocess.run([str(PROCCTLD), "-t", "-c", str(bad)],
-                       capture_output=True, text=True, timeout=60)
-    assert r.returncode == 78 and "log_ring" in r.stderr, r.stderr
+    refused_by_check(tmp_path, "log_ring = lots", "log_ring")
 
 
 def test_inherit_is_prefixed_with_the_process_name(make_daemon, tmp_path):

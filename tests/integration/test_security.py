@@ -21,7 +21,7 @@ import tempfile
 import pytest
 
 from conftest import (PLUGINS, PROCCTL, PROCCTLD, SANITIZED, Error,
-                      connectable, default_ini, hashed, wait_for)
+                      connectable, default_ini, eof, hashed, wait_for)
 from test_tcp import free_port, tcp_daemon
 
 IS_ROOT = os.geteuid() == 0
@@ -1003,20 +1003,6 @@ def test_sticky_directory_is_fine_and_only_our_socket_is_removed(
 
 
 # ---- hostile peers (with test_hostile_conn.py) ----
-
-def eof(sock, timeout=60):
-    """True once the peer has closed SOCK; False if it has not within
-    TIMEOUT, a bound for a hung daemon, not a measure."""
-    sock.settimeout(timeout)
-    try:
-        while sock.recv(65536):
-            pass
-        return True
-    except (ConnectionResetError, BrokenPipeError):
-        return True
-    except socket.timeout:
-        return False
-
 
 @needs_root
 def test_one_user_cannot_take_every_slot(make_daemon, users, pubdir):
