@@ -50,6 +50,8 @@ SSL_LIBS    := $(shell $(PKG_CONFIG) --libs openssl 2>/dev/null || echo -lssl -l
 SD_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libsystemd 2>/dev/null)
 SD_LIBS     := $(shell $(PKG_CONFIG) --libs libsystemd 2>/dev/null || echo -lsystemd)
 CRYPT_LIBS  := $(shell $(PKG_CONFIG) --libs libxcrypt 2>/dev/null || echo -lcrypt)
+MHD_CFLAGS  := $(shell $(PKG_CONFIG) --cflags libmicrohttpd 2>/dev/null)
+MHD_LIBS    := $(shell $(PKG_CONFIG) --libs libmicrohttpd 2>/dev/null || echo -lmicrohttpd)
 
 COMMON_SRC = common/buf.c common/resp.c common/respvalue.c common/paths.c
 # The log's queue and escaping: the daemon's two processes, not procctl.
@@ -59,7 +61,8 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/conn.c daemon/session.c daemon/dispatch.c daemon/plugin.c \
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
 	     daemon/output.c daemon/logfile.c daemon/journal.c \
-	     daemon/slots.c daemon/authtry.c
+	     daemon/slots.c daemon/authtry.c daemon/stats.c daemon/expo.c \
+	     daemon/metrics.c daemon/promhttp.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
@@ -114,7 +117,7 @@ $(BUILD)/obj/daemon/main.o $(BUILD)/obj/ctl/module.o: $(DIRS_STAMP)
 
 $(BUILD)/procctld: $(call obj,$(DAEMON_SRC) $(MONITOR_SRC) $(COMMON_SRC) $(LOG_SRC))
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(INIH_LIBS) $(SSL_LIBS) $(SD_LIBS) \
-	    $(CRYPT_LIBS) -ldl
+	    $(CRYPT_LIBS) $(MHD_LIBS) -ldl -lm
 
 # procctl links only libc; TLS and line editing are modules it loads when
 # used (ctl/module.c): beside it in a build tree, from CTLDIR installed.
@@ -123,6 +126,8 @@ $(BUILD)/procctl: $(call obj,$(CTL_SRC) $(COMMON_SRC) common/escape.c) | $(CTL_M
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/obj/ctl/module.o: ALL_CFLAGS += -DPROCCTL_CTL_DIR='"$(CTLDIR)"'
+# Only its include path: its feature macros are not the daemon's.
+$(BUILD)/obj/daemon/promhttp.o: ALL_CFLAGS += $(filter -I%,$(MHD_CFLAGS))
 $(BUILD)/pic/ctl/tls.o: ALL_CFLAGS += $(SSL_CFLAGS)
 $(BUILD)/pic/ctl/edit.o: ALL_CFLAGS += $(RL_CFLAGS)
 
@@ -368,8 +373,10 @@ help: ## this list
 
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
-	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
-	python3-pytest redis-tools tmux passwd util-linux strace systemd
+	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev \
+	libmicrohttpd-dev openssl python3 python3-pytest \
+	python3-prometheus-client redis-tools tmux passwd util-linux strace \
+	systemd
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
@@ -379,7 +386,7 @@ deps: ## apt-get install the Debian packages to build and test
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
 	    $(PKG_CONFIG) --exists inih gmp readline openssl libsystemd \
-	    libxcrypt \
+	    libxcrypt libmicrohttpd \
 	    2>/dev/null || \
 	    $(MAKE) --no-print-directory auto-deps
 need-test-deps:

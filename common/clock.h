@@ -20,6 +20,15 @@ clock_ms(clockid_t clock)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static inline int64_t
+clock_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 /* MS (CLOCK_REALTIME milliseconds) as "2026-11-26T03:13:02.114Z" into
  * OUT (at least 25 bytes); its length. */
 static inline size_t

@@ -68,6 +68,7 @@ static struct {
 					 * loop calls logq_flush() */
 	int		 dropping;	/* full: dropping until half empty */
 	unsigned long long dropped;	/* since the last warning */
+	unsigned long long dropped_total;	/* since the process began */
 	int		 drop_errno;	/* why, 0: nobody reads */
 	size_t		 off, len;	/* queued: qbuf[off, off + len) */
 	unsigned long long out;		/* bytes ever taken off the queue */
@@ -228,6 +229,7 @@ add_line(int prio, const char *text, size_t len)
 	if (q.dropping || q.len + 32 > LOGQ_MAX) {
 		q.dropping = 1;
 		q.dropped++;
+		q.dropped_total++;
 		return;
 	}
 	if (q.journal)
@@ -245,6 +247,7 @@ add_line(int prio, const char *text, size_t len)
 	if (q.len + n > LOGQ_MAX) {
 		q.dropping = 1;
 		q.dropped++;
+		q.dropped_total++;
 		return;
 	}
 	if (q.off + q.len + n > LOGQ_MAX) {
@@ -253,6 +256,12 @@ add_line(int prio, const char *text, size_t len)
 	}
 	memcpy(qbuf + q.off + q.len, line, n);
 	q.len += n;
+}
+
+unsigned long long
+logq_dropped_total(void)
+{
+	return q.dropped_total;
 }
 
 /* Lines were dropped and there is room again (half the queue, so that
@@ -304,6 +313,7 @@ discard(int err)
 	take(q.len);
 	if (q.kind == OUT_FILE && err != EBADF) {
 		q.dropped += lines;
+		q.dropped_total += lines;
 		q.drop_errno = err;
 	} else
 		q.kind = OUT_DEAD;

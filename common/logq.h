@@ -48,6 +48,8 @@ void	logq_set_tag(const char *tag);
 /* One event at priority PRIO (LOGQ_*): TEXT, LEN bytes of anything,
  * escaped here, becomes one line. */
 void	logq_put(int prio, const char *text, size_t len);
+/* Lines dropped since this process began (metrics). */
+unsigned long long logq_dropped_total(void);
 /* While lines wait: the fd to wait on for writability; else -1. */
 int	logq_wait_fd(void);
 /* It is writable: write what waits, without blocking. */

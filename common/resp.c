@@ -417,6 +417,19 @@ resp_put_bulk(struct buf *b, const void *p, size_t n)
 }
 
 int
+resp_put_verbatim(struct buf *b, int proto, const char *fmt, const void *p,
+    size_t n)
+{
+	if (proto < 3 || strlen(fmt) != 3)
+		return resp_put_bulk(b, p, n);
+	if (put_num(b, '=', (long long)n + 4) == -1 ||
+	    buf_append(b, fmt, 3) == -1 || buf_append(b, ":", 1) == -1 ||
+	    buf_append(b, p, n) == -1)
+		return -1;
+	return buf_append(b, "\r\n", 2);
+}
+
+int
 resp_put_null(struct buf *b, int proto)
 {
 	return buf_puts(b, proto >= 3 ? "_\r\n" : "$-1\r\n");

@@ -120,6 +120,9 @@ int	resp_put_double(struct buf *b, int proto, double v);
 int	resp_put_double_text(struct buf *b, int proto, const char *text);
 int	resp_put_bignum(struct buf *b, int proto, const char *digits);
 int	resp_put_bulk(struct buf *b, const void *p, size_t n);
+/* RESP3: =N\r\nFMT:..., FMT three bytes ("txt"); RESP2: a bulk string. */
+int	resp_put_verbatim(struct buf *b, int proto, const char *fmt,
+	    const void *p, size_t n);
 int	resp_put_null(struct buf *b, int proto);
 int	resp_put_bool(struct buf *b, int proto, int v);
 int	resp_put_array(struct buf *b, size_t n);

@@ -47,6 +47,9 @@ struct child {
 	procctl_notify_fn	 notify;	/* what it says, or NULL */
 	void			*arg;
 	pid_t			 pid;		/* 0 until started */
+	int64_t			 asked_us;	/* CLOCK_MONOTONIC: when the
+						 * spawn was asked for; 0:
+						 * answered, or adopted */
 	struct child		*next;		/* hash chain */
 	/* What a plugin that takes it over is given (on_adopt): kept from
 	 * its spawn or adoption on; the tag owned. */
@@ -233,6 +236,9 @@ on_started(uint64_t id, const struct mon_started *m)
 
 	if ((c = *slot(id)) == NULL || c->pid != 0)
 		return;
+	if (c->asked_us != 0)
+		stats_spawn((uint64_t)(clock_us() - c->asked_us));
+	c->asked_us = 0;
 	c->held.pid = m->pid;
 	c->held.contained = m->contained != 0;
 	c->held.started_ms = clock_ms(CLOCK_REALTIME);
@@ -908,6 +914,7 @@ children_spawn(const void *owner, const char *name,
 		return 0;
 	}
 	c->id = next_id++;
+	c->asked_us = clock_us();
 	c->owner = owner;
 	c->started = started;
 	c->ended = ended;

@@ -8,8 +8,8 @@
  * A configuration is the -c file and the drop-in files its [daemon]
  * include names (confread.c reads them), parsed here from their bytes in
  * that order into one struct config.  A drop-in may hold [plugin:NAME]
- * and [kind:name] sections only: [daemon], [tcp] and [access] stay in
- * the -c file, and include is not recursive.  A section is defined once
+ * and [kind:name] sections only: [daemon], [tcp], [access] and [metrics]
+ * stay in the -c file, and include is not recursive.  A section is defined once
  * in the whole configuration; a second one is refused, naming both.
  */
 #include <ctype.h>
@@ -38,7 +38,7 @@
 /* What the keys after the last header are for. */
 enum sect {
 	SEC_NONE,			/* no header yet */
-	SEC_DAEMON, SEC_TCP, SEC_ACCESS,	/* in this order */
+	SEC_DAEMON, SEC_TCP, SEC_ACCESS, SEC_METRICS,	/* in this order */
 	SEC_PLUGIN,			/* c->plugins[index] */
 	SEC_TYPED,			/* c->sections[index] */
 	SEC_UNKNOWN,			/* warned about: its keys ignored */
@@ -57,8 +57,9 @@ struct parse_state {
 	enum sect		 sect;
 	size_t			 index;
 	char			 name[256];	/* the section's */
-	int			 core_line[3];	/* where [daemon], [tcp] and
-						 * [access] began */
+	int			 core_line[4];	/* where [daemon], [tcp],
+						 * [access] and [metrics]
+						 * began */
 	int			 cont;	/* this line continues a value */
 	struct kv		*seen;	/* the section's keys so far */
 	size_t			 nseen;
@@ -347,6 +348,26 @@ access_key(struct parse_state *st, const char *key, const char *val)
 	return 1;
 }
 
+static int
+metrics_key(struct parse_state *st, const char *key, const char *val)
+{
+	struct config *c = st->c;
+
+	if (strcmp(key, "listen") == 0) {
+		if (strrchr(val, ':') == NULL)
+			return bad_value(st, "metrics", key, val,
+			    "expected HOST:PORT (IPv6: [ADDR]:PORT)");
+		return set_str(&c->metrics_listen, val) == 0;
+	}
+	if (strcmp(key, "tls_cert") == 0)
+		return set_str(&c->metrics_tls_cert, val) == 0;
+	if (strcmp(key, "tls_key") == 0)
+		return set_str(&c->metrics_tls_key, val) == 0;
+	log_warn("%s:%d: unknown key '%s' in [metrics], ignored",
+	    st->f->name, st->line, key);
+	return 1;
+}
+
 /* The section NAME in V, or -1. */
 static ssize_t
 conf_find(const struct plugin_conf *v, size_t n, const char *name)
@@ -531,6 +552,8 @@ handler(void *user, const char *section, const char *key, const char *val)
 		return tcp_key(st, key, val);
 	case SEC_ACCESS:
 		return access_key(st, key, val);
+	case SEC_METRICS:
+		return metrics_key(st, key, val);
 	case SEC_PLUGIN:
 		if (strcmp(key, "path") == 0)
 			return set_str(&c->plugins[st->index].path, val) == 0;
@@ -591,7 +614,8 @@ named_section(struct parse_state *st, struct plugin_conf **v, size_t *n,
 static void
 section_start(struct parse_state *st, const char *name)
 {
-	static const char *const core[] = { "daemon", "tcp", "access" };
+	static const char *const core[] = { "daemon", "tcp", "access",
+	    "metrics" };
 	size_t i;
 
 	st->sect = SEC_SKIP;
@@ -616,6 +640,8 @@ section_start(struct parse_state *st, const char *name)
 			st->sect = (enum sect)(SEC_DAEMON + (int)i);
 			if (st->sect == SEC_TCP)
 				st->c->tcp_line = st->line;
+			if (st->sect == SEC_METRICS)
+				st->c->metrics_line = st->line;
 		}
 		return;
 	}
@@ -775,6 +801,11 @@ config_check(const struct config *c)
 		    "tls_key", file, c->tcp_line);
 		errors++;
 	}
+	if ((c->metrics_tls_cert == NULL) != (c->metrics_tls_key == NULL)) {
+		log_error("%s:%d: [metrics] tls_cert and tls_key go together",
+		    file, c->metrics_line);
+		errors++;
+	}
 	return errors > 0 ? -1 : 0;
 }
 
@@ -806,6 +837,9 @@ config_free(struct config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->tls_client_ca);
+	free(c->metrics_listen);
+	free(c->metrics_tls_cert);
+	free(c->metrics_tls_key);
 	free(c->socket_group);
 	free(c->server_user);
 	free(c->allow_users);

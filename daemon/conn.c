@@ -121,6 +121,7 @@ conn_kill(struct conn *c, const char *why)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	nconns--;
+	stats.clients[c->pool]--;
 	/* Freed (and plugins told) once the current callbacks are done. */
 	c->next_dead = dead_list;
 	dead_list = c;
@@ -277,6 +278,7 @@ conn_read(struct conn *c)
 		c->eof = 1;
 		n = 0;
 	}
+	stats.received_bytes += (uint64_t)n;
 	if (shared)
 		run_session(c, rbuf, (size_t)n, 1);
 	else {
@@ -301,6 +303,7 @@ conn_write(struct conn *c)
 		n = c->tr->write(c->ts, c->fd, buf_head(&c->out),
 		    buf_avail(&c->out));
 		if (n > 0) {
+			stats.sent_bytes += (uint64_t)n;
 			buf_consume(&c->out, (size_t)n);
 			continue;
 		}
@@ -594,6 +597,7 @@ conn_new(int fd, int tcp, const struct transport *tr)
 	conns = c;
 	if (++nconns > peak)
 		peak = nconns;
+	stats.clients[pool]++;
 	/* Refused at the door: the session says why, then it closes. */
 	if (c->state == SESSION_CLOSE)
 		after_session(c);

@@ -30,6 +30,7 @@ dispatch(struct procctl_ctx *ctx, int authed, int argc,
 
 	c = strlen(argv[0].ptr) == argv[0].len ? command_find(argv[0].ptr) :
 	    NULL;
+	stats_request(c != NULL ? c->name : NULL);
 	/* A peer that has not proven who it is learns nothing, not even
 	 * which commands exist. */
 	if (!authed && (c == NULL || !(c->flags & CMD_NO_AUTH))) {

@@ -431,7 +431,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	if (loop_init() == -1 || setup_signals() == -1 ||
 	    authtry_init() == -1 ||
 	    children_init(monfd) == -1 || command_init() == -1 ||
-	    session_init(&sl) == -1 || plugin_host_init(c) == -1 ||
+	    metrics_init() == -1 || session_init(&sl) == -1 || plugin_host_init(c) == -1 ||
 	    command_add(&daemon_command, PROCCTL_ABI_MINOR, 0, NULL,
 	    "core") == -1)
 		return -1;
@@ -460,7 +460,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 			return -1;
 	children_set_files(reload_on_files);
 	children_set_listen(listen_replace_unix);
-	if (reload_server_init(c) == -1)
+	if (reload_server_init(c) == -1 || promhttp_start(c) == -1)
 		return -1;
 	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
@@ -477,6 +477,7 @@ static void
 stop(int failed)
 {
 	listen_close();
+	promhttp_stop();
 	conn_close_all();
 	authtry_fini();		/* the verdicts no connection waits for */
 	slots_fini();
@@ -499,6 +500,7 @@ stop(int failed)
 	dispatch_free();
 	session_fini();
 	command_free_all();
+	stats_fini();
 	if (sigwatch != NULL)
 		loop_unwatch(sigwatch);
 	sigwatch = NULL;
@@ -625,6 +627,7 @@ become_monitor(int argc, char **argv, struct config *cf)
 	auth_free();
 	tls_free();
 	access_free();
+	promhttp_stop();
 	memset(&ma, 0, sizeof(ma));
 	ma.server_fd = -1;
 	if ((n = bind_all(cf, lfds, sizeof(lfds) / sizeof(lfds[0]))) == -1)
@@ -775,6 +778,7 @@ release(struct config *c)
 	auth_free();
 	tls_free();
 	access_free();
+	promhttp_stop();
 	config_free(c);
 	confread_text_free(&start_text);
 }
@@ -868,7 +872,8 @@ main(int argc, char **argv)
 	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1 ||
 	    reload_beside(&cf, &cf.log_file) == -1)
 		fatal("out of memory");
-	if (check_tcp(&cf) == -1 || access_load(&cf) == -1 ||
+	if (check_tcp(&cf) == -1 || promhttp_check(&cf) == -1 ||
+	    access_load(&cf) == -1 ||
 	    check_socket_group(&cf) == -1 ||
 	    (test_only && check_plugins(&cf) == -1)) {
 		log_error("%s: configuration unusable; not starting",

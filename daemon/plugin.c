@@ -44,6 +44,8 @@ struct procctl_plugin {
 	procctl_child_fn		 adopt_ended;
 	procctl_notify_fn		 adopt_notify;	/* on_notify's */
 	void				*adopt_arg;
+	procctl_metrics_fn		 metrics;	/* on_metrics's */
+	void				*metrics_arg;
 	dev_t				 dev;		/* the file loaded */
 	ino_t				 ino;
 	struct procctl_plugin		*next;
@@ -485,6 +487,30 @@ plugin_run_unfollow(const struct procctl_caller *who)
 }
 
 static int
+host_on_metrics(struct procctl_plugin *self, procctl_metrics_fn fn,
+    void *arg)
+{
+	if (fn == NULL)
+		return -1;
+	self->metrics = fn;
+	self->metrics_arg = arg;
+	return 0;
+}
+
+void
+plugin_run_metrics(struct procctl_metrics *m)
+{
+	struct procctl_plugin *p;
+
+	for (p = plugins; p != NULL; p = p->next) {
+		if (p->metrics == NULL)
+			continue;
+		expo_set_owner(m, p->name);
+		p->metrics(m, p->metrics_arg);
+	}
+}
+
+static int
 host_on_adopt(struct procctl_plugin *self, procctl_adopt_fn adopt,
     procctl_child_fn ended, void *arg)
 {
@@ -837,6 +863,9 @@ static const struct procctl_host host = {
 	.kept = host_kept,
 	.on_unfollow = host_on_unfollow,
 	.reply_room = reply_room,
+	.on_metrics = host_on_metrics,
+	.metric_family = expo_plugin_family,
+	.metric_sample = expo_sample,
 };
 
 /* Drop everything a plugin registered (on failed init, on unload, on
@@ -849,6 +878,7 @@ plugin_forget(struct procctl_plugin *p, int hold)
 	struct hook **hp, *h;
 
 	command_remove_owner(p);
+	p->metrics = NULL;
 	if (hold)
 		children_hold_owner(p, p->name);
 	else

@@ -171,6 +171,11 @@ struct config {
 	char			*allow_groups;
 	char			*admin_users;
 	char			*admin_groups;
+	char			*metrics_listen;	/* [metrics]: ADDR:PORT,
+							 * NULL: off */
+	char			*metrics_tls_cert;	/* HTTPS with these */
+	char			*metrics_tls_key;
+	int			 metrics_line;	/* where [metrics] was */
 };
 
 void	config_defaults(struct config *c);
@@ -295,6 +300,65 @@ size_t	slots_per_user(void);
 /* SA's address as the caps and the AUTH throttle count it. */
 void	slots_host(const struct sockaddr *sa, char *out, size_t size);
 
+/* ---- stats.c: the server's counters ---- */
+#define STATS_SPAWN_BUCKETS	12
+
+struct stats {
+	uint64_t	 clients[2];	/* open now, by SLOT_LOCAL, SLOT_TCP */
+	uint64_t	 received_bytes;	/* from clients, as read */
+	uint64_t	 sent_bytes;		/* to clients, as written */
+	uint64_t	 auth_failures;	/* AUTH refused, certificates naming
+					 * nobody */
+	uint64_t	 events_dropped;	/* pushes a slow reader lost */
+	/* From a spawn's request to the monitor's answer: per bucket
+	 * (stats_spawn_bounds), the last one above them all. */
+	uint64_t	 spawn_bucket[STATS_SPAWN_BUCKETS + 1];
+	uint64_t	 spawn_count;
+	double		 spawn_sum;	/* seconds */
+};
+
+extern struct stats stats;
+extern const double stats_spawn_bounds[STATS_SPAWN_BUCKETS];
+/* A request for command NAME, as the table names it; NULL: unknown. */
+void	stats_request(const char *name);
+/* The I-th command's count (the last: "unknown"): 0, or -1 past it. */
+int	stats_requests(size_t i, const char **name, uint64_t *n);
+/* A spawn the monitor answered after US microseconds. */
+void	stats_spawn(uint64_t us);
+void	stats_fini(void);
+
+/* ---- expo.c: the Prometheus text format, written safely ---- */
+#define EXPO_NAME_MAX	160
+enum { EXPO_COUNTER = PROCCTL_METRIC_COUNTER, EXPO_GAUGE, EXPO_HISTOGRAM };
+
+/* One exposition being written into OUT (what the plugin ABI calls
+ * struct procctl_metrics). */
+struct procctl_metrics {
+	struct buf	*out;
+	const char	*who;		/* "core" or a plugin, for the log */
+	int		 type;		/* the family being written; -1: none */
+	char		 family[EXPO_NAME_MAX];
+	char		**names;	/* owned: families written */
+	size_t		 nnames;
+	int		 warned;	/* a refusal was logged */
+};
+
+void	expo_begin(struct procctl_metrics *m, struct buf *out);
+/* What follows is WHO's (a plugin's name): for the log. */
+void	expo_set_owner(struct procctl_metrics *m, const char *who);
+void	expo_end(struct procctl_metrics *m);
+/* 0, or -1 (logged once per exposition): the family and its samples
+ * are left out. */
+int	expo_family(struct procctl_metrics *m, const char *name, int type,
+	    const char *help);
+int	expo_plugin_family(struct procctl_metrics *m, const char *name,
+	    int type, const char *help);
+int	expo_sample(struct procctl_metrics *m, const char *const *labels,
+	    double value);
+int	expo_histogram(struct procctl_metrics *m, const char *const *labels,
+	    const double *bounds, const uint64_t *counts, size_t n,
+	    double sum);
+
 /* ---- transport.c and tls.c: how bytes move on a connection ---- */
 /* I/O results besides a byte count: the operation must wait until the
  * socket is readable (or writable) again, or the peer is gone. */
@@ -339,6 +403,9 @@ int	tls_init(const struct config *c);
 int	tls_reload_pem(const struct mon_files *f, const struct config *c);
 /* A private key file: ours or root's, and nobody else may read it. */
 int	tls_key_read(const char *path, char **out, size_t *len);
+/* The same for WHAT's key ("[metrics] tls_key"), in its messages. */
+int	tls_key_read_as(const char *what, const char *path, char **out,
+	    size_t *len);
 void	tls_free(void);
 int	tls_enabled(void);
 int	tls_client_certs(void);	/* client certificates are required */
@@ -451,6 +518,19 @@ void	dispatch(struct procctl_ctx *ctx, int authed, int argc,
 	    const struct procctl_arg *argv);
 void	dispatch_free(void);
 
+/* ---- metrics.c: the `metrics` command and the page it writes ---- */
+int	metrics_init(void);
+/* The whole exposition into OUT: 0, or -1 (out of memory). */
+int	metrics_write(struct buf *out);
+
+/* ---- promhttp.c: [metrics] listen, GET /metrics over HTTP ---- */
+/* -t and start: the section usable (loopback or TLS, files readable):
+ * 0, or -1 after logging why (file:line). */
+int	promhttp_check(struct config *c);
+/* Bind and serve from the loop (as root, before it is dropped). */
+int	promhttp_start(const struct config *c);
+void	promhttp_stop(void);
+
 /* ---- plugin.c: the plugin host ---- */
 /* Keep what loading needs from C (plugin directory, file); 0 or -1. */
 int	plugin_host_init(const struct config *c);
@@ -463,6 +543,8 @@ void	plugin_run_disconnect(const struct procctl_caller *who);
 void	plugin_run_session(const struct procctl_caller *who);
 /* A connection stops following (UNFOLLOW); it stays open. */
 void	plugin_run_unfollow(const struct procctl_caller *who);
+/* Each plugin's metric families (host->on_metrics), in load order. */
+void	plugin_run_metrics(struct procctl_metrics *m);
 /* The configuration's bytes (read by main at start, by the monitor on
  * SIGHUP), for PLUGIN LOAD: taken over (T is left empty; an empty T
  * keeps the last); _arrived also answers the waiting loads. */
@@ -699,6 +781,9 @@ void	reply_null(struct procctl_ctx *);
 void	reply_bool(struct procctl_ctx *, int);
 void	reply_array(struct procctl_ctx *, size_t);
 void	reply_map(struct procctl_ctx *, size_t);
+/* A RESP3 verbatim string of FORMAT ("txt"): a bulk string in RESP2. */
+void	reply_verbatim(struct procctl_ctx *, const char *, const void *,
+	    size_t);
 /* Pad an incomplete reply (a plugin bug) so the stream stays valid. */
 void	reply_complete(struct procctl_ctx *);
 

@@ -152,6 +152,17 @@ reply_bulk(struct procctl_ctx *ctx, const void *p, size_t len)
 }
 
 void
+reply_verbatim(struct procctl_ctx *ctx, const char *fmt, const void *p,
+    size_t len)
+{
+	struct out o[2];
+	size_t i, n = take(ctx, o);
+
+	for (i = 0; i < n; i++)
+		resp_put_verbatim(o[i].b, o[i].proto, fmt, p, len);
+}
+
+void
 reply_str(struct procctl_ctx *ctx, const char *s)
 {
 	reply_bulk(ctx, s, strlen(s));

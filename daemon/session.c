@@ -361,6 +361,7 @@ session_cert_user(struct session *s, const char *user)
 	int rc;
 
 	if (user == NULL) {
+		stats.auth_failures++;
 		log_warn("client %llu from %s: client certificate names no "
 		    "user; closing", (unsigned long long)s->id, s->peer);
 		resp_put_error(s->out, "NOPERM", "your certificate names no "
@@ -636,6 +637,7 @@ deliver_one(struct session *s, const struct procctl_ctx *p)
 	if (buf_avail(s->out) + buf_avail(&s->pushq) >
 	    OUT_HIGH_WATER(limits.max_output)) {
 		s->events_dropped++;
+		stats.events_dropped++;
 		return;
 	}
 	if (s->events_dropped > 0)
@@ -699,6 +701,7 @@ auth_failed(struct session *s, int verdict)
 
 	s->auth_failures++;
 	auth_failures_total++;
+	stats.auth_failures++;
 	/* authtry.c said why it did not check. */
 	if (verdict == AUTHTRY_FAIL)
 		log_warn("authentication failure from %s for user '%.64s' (%lu "

@@ -64,7 +64,8 @@ tls_error(void)
  * link, never waiting on a FIFO), then its fd is checked.
  */
 int
-tls_key_read(const char *path, char **out, size_t *len)
+tls_key_read_as(const char *what, const char *path, char **out,
+    size_t *len)
 {
 	struct stat st;
 	char *buf = NULL, *grown;
@@ -76,29 +77,29 @@ tls_key_read(const char *path, char **out, size_t *len)
 	*len = 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
 	    O_NONBLOCK | O_NOCTTY)) == -1) {
-		log_error("[tcp] tls_key %s: %s", path, errno == ELOOP ?
+		log_error("%s %s: %s", what, path, errno == ELOOP ?
 		    "a symbolic link (name the file itself)" : strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		log_error("[tcp] tls_key %s: not a regular file", path);
+		log_error("%s %s: not a regular file", what, path);
 		goto fail;
 	}
 	if (st.st_mode & 077) {
-		log_error("[tcp] tls_key %s: mode %04o lets %s read it; "
-		    "chmod 600 it", path, (unsigned)(st.st_mode & 07777),
+		log_error("%s %s: mode %04o lets %s read it; "
+		    "chmod 600 it", what, path, (unsigned)(st.st_mode & 07777),
 		    st.st_mode & 007 ? "others" : "its group");
 		goto fail;
 	}
 	if (st.st_uid != 0 && st.st_uid != geteuid()) {
-		log_error("[tcp] tls_key %s: owned by uid %u, not by root or "
-		    "the daemon's user", path, (unsigned)st.st_uid);
+		log_error("%s %s: owned by uid %u, not by root or "
+		    "the daemon's user", what, path, (unsigned)st.st_uid);
 		goto fail;
 	}
 	for (;;) {
 		if (n == cap) {
 			if (cap >= 1024 * 1024) {
-				log_error("[tcp] tls_key %s: too big", path);
+				log_error("%s %s: too big", what, path);
 				goto fail;
 			}
 			cap = cap ? 2 * cap : 4096;
@@ -116,7 +117,7 @@ tls_key_read(const char *path, char **out, size_t *len)
 		if (r == -1) {
 			if (errno == EINTR)
 				continue;
-			log_error("[tcp] tls_key %s: %s", path,
+			log_error("%s %s: %s", what, path,
 			    strerror(errno));
 			goto fail;
 		}
@@ -132,6 +133,12 @@ fail:
 	free(buf);
 	close(fd);
 	return -1;
+}
+
+int
+tls_key_read(const char *path, char **out, size_t *len)
+{
+	return tls_key_read_as("[tcp] tls_key", path, out, len);
 }
 
 static int use_key(SSL_CTX *nctx, const char *key, size_t len);

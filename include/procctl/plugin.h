@@ -43,6 +43,8 @@
  * without closing (UNFOLLOW: host->on_unfollow).
  * Minor 8 added: how much a reply may still grow before its client's
  * unread output passes max_output (host->reply_room).
+ * Minor 9 added: metrics in the Prometheus text format (host->on_metrics,
+ * host->metric_family, host->metric_sample, struct procctl_metrics).
  *
  * Threading: everything runs on the daemon's single event-loop thread.  No
  * callback may block; wait for things with timers and watchers instead.
@@ -60,7 +62,7 @@ extern "C" {
 #endif
 
 #define PROCCTL_ABI_MAJOR 1
-#define PROCCTL_ABI_MINOR 8
+#define PROCCTL_ABI_MINOR 9
 
 /* Opaque to plugins. */
 struct procctl_plugin;	/* the host's record of one loaded plugin */
@@ -315,6 +317,22 @@ struct procctl_adopted {
 };
 typedef void *(*procctl_adopt_fn)(const struct procctl_adopted *a,
     void *arg);
+
+/*
+ * Metrics (minor 9).  The `metrics` command and the [metrics] HTTP
+ * endpoint write the Prometheus text format: the core's families, then
+ * each plugin's, from the function it gave on_metrics.  That function
+ * begins a family (metric_family), then writes its samples
+ * (metric_sample), family after family; the host checks names, escapes
+ * label values and refuses what would break the format.  Counters only
+ * go up (a name ending in _total); gauges go both ways.
+ */
+struct procctl_metrics;	/* one exposition being written (opaque) */
+typedef void (*procctl_metrics_fn)(struct procctl_metrics *m, void *arg);
+enum procctl_metric_type {
+	PROCCTL_METRIC_COUNTER,
+	PROCCTL_METRIC_GAUGE,
+};
 
 /* Minor 4: a reload's list of what changes (opaque; see host->note). */
 struct procctl_report;
@@ -589,6 +607,24 @@ struct procctl_host {
 	 * fits; (size_t)-1 when nothing bounds it (a push, which a slow
 	 * reader loses whole). */
 	size_t		(*reply_room)(struct procctl_ctx *ctx);
+	/* Minor 9.  FN writes this plugin's metric families whenever
+	 * metrics are asked for (`metrics`, an HTTP scrape): quickly, from
+	 * what the plugin already holds; it may not reply or defer.  Call
+	 * from init. */
+	int		(*on_metrics)(struct procctl_plugin *self,
+			    procctl_metrics_fn fn, void *arg);
+	/* Minor 9.  Begin family NAME ("procctl_" then [a-z0-9_:], not a
+	 * name already written; a counter's ends in "_total") of TYPE
+	 * (enum procctl_metric_type), with HELP (one line).  0, or -1
+	 * (logged): its samples are then refused too. */
+	int		(*metric_family)(struct procctl_metrics *m,
+			    const char *name, int type, const char *help);
+	/* Minor 9.  One sample of the family last begun: LABELS is NULL or
+	 * a NULL-ended list of name, value, name, value...  (names
+	 * [a-zA-Z_][a-zA-Z0-9_]*, not "__..."; values any text, escaped
+	 * here), each set of labels once per family.  0, or -1 (logged). */
+	int		(*metric_sample)(struct procctl_metrics *m,
+			    const char *const *labels, double value);
 };
 
 /* The one exported symbol. */

@@ -9,12 +9,14 @@ set -eu
 obj=$1
 # Top to bottom; files on one line share a layer.
 layers="main
+promhttp
 reload
 listen
 conn
 transport tls
 session
 dispatch
+metrics
 plugin
 command
 args
@@ -25,7 +27,7 @@ logfile
 journal
 authtry
 confread
-config access auth loop slots
+config access auth loop slots stats expo
 log
 logq
 respvalue

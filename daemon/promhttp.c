@@ -1,0 +1,351 @@
+/*
+ * [metrics] listen = ADDR:PORT: the metrics page (metrics.c) over HTTP,
+ * at /metrics, for Prometheus to scrape.  libmicrohttpd parses HTTP, and
+ * runs on the server's own loop with no thread of its own: it is started
+ * in epoll mode without an internal thread, its epoll fd is one more fd
+ * the loop watches, and MHD_run() is called when that fd is readable and
+ * when MHD_get_timeout() says, so a page is written on the loop's thread
+ * from the counters as they are, and no scraper waits on a lock.
+ *
+ * What a scraper may do is bounded: GET and HEAD of /metrics and nothing
+ * else (404 for another path, 405 for another method, 413 for a request
+ * with a body), few connections (in all and per address), each closed
+ * after a while idle, each with a small memory budget; none of it costs
+ * a procctl client anything.  Plain HTTP only on loopback: another
+ * address needs tls_cert and tls_key (HTTPS, the PEM read by us, the key
+ * checked as [tcp]'s is).  The address is bound with SO_REUSEADDR, so a
+ * restarted server binds it again.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "procctld.h"
+
+#define HTTP_MAX_CONNS		16	/* scrapers at once */
+#define HTTP_MAX_PER_IP		4
+#define HTTP_TIMEOUT_S		10	/* idle, then closed */
+#define HTTP_MEMORY		(32 * 1024)	/* per connection, for the
+						 * request's head */
+#define CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"
+
+static struct MHD_Daemon *httpd;
+static struct watch *hwatch;
+static uint64_t htimer;
+static char *cert_pem, *key_pem;	/* owned: HTTPS */
+static size_t key_len;
+
+static void
+on_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+	size_t n;
+
+	(void)cls;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_info("metrics http: %s", line);
+}
+
+static enum MHD_Result
+respond(struct MHD_Connection *conn, unsigned status, const char *type,
+    const void *body, size_t len, const char *allow)
+{
+	struct MHD_Response *r;
+	enum MHD_Result rc;
+
+	r = MHD_create_response_from_buffer(len, (void *)body,
+	    MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (allow != NULL)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	rc = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return rc;
+}
+
+static enum MHD_Result
+refuse(struct MHD_Connection *conn, unsigned status, const char *text,
+    const char *allow)
+{
+	return respond(conn, status, "text/plain; charset=utf-8", text,
+	    strlen(text), allow);
+}
+
+/* A body announced: Content-Length other than 0, or chunked. */
+static int
+has_body(struct MHD_Connection *conn)
+{
+	const char *cl, *te;
+
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
+}
+
+/* Every request is answered on its first call, before any body is read:
+ * nothing here takes one. */
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+    const char *method, const char *version, const char *upload_data,
+    size_t *upload_data_size, void **req_cls)
+{
+	struct buf page = { 0 };
+	enum MHD_Result rc;
+
+	(void)cls;
+	(void)version;
+	(void)upload_data;
+	(void)upload_data_size;
+	(void)req_cls;
+	if (strcmp(url, "/metrics") != 0)
+		return refuse(conn, MHD_HTTP_NOT_FOUND, "not found: the "
+		    "metrics are at /metrics\n", NULL);
+	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
+	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
+		return refuse(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not "
+		    "allowed: GET or HEAD\n", "GET, HEAD");
+	if (has_body(conn))
+		return refuse(conn, MHD_HTTP_CONTENT_TOO_LARGE, "a request "
+		    "for the metrics has no body\n", NULL);
+	if (metrics_write(&page) == -1) {
+		buf_free(&page);
+		return refuse(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of "
+		    "memory\n", NULL);
+	}
+	rc = respond(conn, MHD_HTTP_OK, CONTENT_TYPE, buf_head(&page),
+	    buf_avail(&page), NULL);
+	buf_free(&page);
+	return rc;
+}
+
+static void schedule(void);
+
+static void
+run(void)
+{
+	if (httpd == NULL)
+		return;
+	MHD_run(httpd);
+	schedule();
+}
+
+static void
+on_timer(void *arg)
+{
+	(void)arg;
+	htimer = 0;
+	run();
+}
+
+/* MHD's next timeout (a connection idle too long; data it holds): a
+ * timer for it, replacing the last. */
+static void
+schedule(void)
+{
+	MHD_UNSIGNED_LONG_LONG ms;
+
+	if (htimer != 0)
+		loop_timer_cancel(htimer);
+	htimer = 0;
+	if (MHD_get_timeout(httpd, &ms) == MHD_YES)
+		htimer = loop_timer_add((uint64_t)ms, on_timer, NULL);
+}
+
+static void
+on_epoll(int fd, unsigned events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	run();
+}
+
+/* LEN bytes at *P as a string (MHD takes PEM so): 0, or -1 when they
+ * hold a NUL.  *P is replaced (the old copy wiped). */
+static int
+as_string(char **p, size_t len)
+{
+	char *s;
+
+	if (memchr(*p, '\0', len) != NULL || (s = malloc(len + 1)) == NULL)
+		return -1;
+	memcpy(s, *p, len);
+	s[len] = '\0';
+	explicit_bzero(*p, len);
+	free(*p);
+	*p = s;
+	return 0;
+}
+
+static int
+read_tls(const struct config *c)
+{
+	size_t len;
+
+	if (confread_slurp(c->metrics_tls_cert, 1, &cert_pem, &len) == -1)
+		return -1;
+	if (as_string(&cert_pem, len) == -1) {
+		log_error("[metrics] tls_cert %s: not PEM text",
+		    c->metrics_tls_cert);
+		return -1;
+	}
+	if (tls_key_read_as("[metrics] tls_key", c->metrics_tls_key, &key_pem,
+	    &key_len) == -1)
+		return -1;
+	if (as_string(&key_pem, key_len) == -1) {
+		log_error("[metrics] tls_key %s: not PEM text",
+		    c->metrics_tls_key);
+		return -1;
+	}
+	key_len++;	/* the NUL, wiped too */
+	return 0;
+}
+
+/* A daemon on the loop (MHD_USE_EPOLL, no thread) with every limit, on
+ * listener FD, or on none (-1: to try the certificate and key). */
+static struct MHD_Daemon *
+start_mhd(int fd)
+{
+	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	struct MHD_OptionItem opts[] = {
+		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNS, NULL },
+		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_MAX_PER_IP, NULL },
+		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_TIMEOUT_S, NULL },
+		{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, HTTP_MEMORY, NULL },
+		{ MHD_OPTION_END, 0, NULL },	/* the listener, */
+		{ MHD_OPTION_END, 0, NULL },	/* the certificate, */
+		{ MHD_OPTION_END, 0, NULL },	/* its key */
+		{ MHD_OPTION_END, 0, NULL },
+	};
+	size_t n = 4;
+
+	if (fd != -1)
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET,
+		    fd, NULL };
+	else
+		flags |= MHD_USE_NO_LISTEN_SOCKET;
+	if (cert_pem != NULL) {
+		flags |= MHD_USE_TLS;
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT,
+		    0, cert_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
+		    0, key_pem };
+	}
+	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
+	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+}
+
+/* Loopback, or TLS that works; the files read now for promhttp_start. */
+int
+promhttp_check(struct config *c)
+{
+	const char *file = c->file ? c->file : "defaults";
+	struct MHD_Daemon *probe;
+	char err[128];
+	int lo;
+
+	if (c->metrics_listen == NULL) {
+		if (c->metrics_tls_cert != NULL)
+			log_warn("%s:%d: [metrics] has tls_cert but no listen: "
+			    "no metrics over HTTP", file, c->metrics_line);
+		return 0;
+	}
+	if ((lo = listen_is_loopback(c->metrics_listen, err,
+	    sizeof(err))) == -1) {
+		log_error("%s:%d: [metrics] listen = %s: %s", file,
+		    c->metrics_line, c->metrics_listen, err);
+		return -1;
+	}
+	if (lo == 0 && c->metrics_tls_cert == NULL) {
+		log_error("%s:%d: [metrics] listen = %s: not a loopback "
+		    "address; plain HTTP is allowed only on loopback: set "
+		    "tls_cert and tls_key, or listen on 127.0.0.1 or [::1]",
+		    file, c->metrics_line, c->metrics_listen);
+		return -1;
+	}
+	if (c->metrics_tls_cert == NULL)
+		return 0;
+	if (reload_beside(c, &c->metrics_tls_cert) == -1 ||
+	    reload_beside(c, &c->metrics_tls_key) == -1 || read_tls(c) == -1)
+		return -1;
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		log_error("%s:%d: [metrics] tls_cert: this libmicrohttpd has "
+		    "no TLS", file, c->metrics_line);
+		return -1;
+	}
+	/* The certificate and key as MHD will take them. */
+	if ((probe = start_mhd(-1)) == NULL) {
+		log_error("%s:%d: [metrics] tls_cert %s and tls_key %s: not a "
+		    "certificate and its key", file, c->metrics_line,
+		    c->metrics_tls_cert, c->metrics_tls_key);
+		return -1;
+	}
+	MHD_stop_daemon(probe);
+	return 0;
+}
+
+int
+promhttp_start(const struct config *c)
+{
+	const union MHD_DaemonInfo *info;
+	int fds[8], n, i;
+
+	if (c->metrics_listen == NULL)
+		return 0;
+	if ((n = listen_bind_tcp(c->metrics_listen, fds, 8)) == -1)
+		return -1;
+	for (i = 1; i < n; i++) {
+		log_warn("[metrics] listen = %s: more than one address; "
+		    "serving on the first only", c->metrics_listen);
+		close(fds[i]);
+	}
+	if ((httpd = start_mhd(fds[0])) == NULL) {
+		log_error("[metrics] listen = %s: libmicrohttpd did not "
+		    "start", c->metrics_listen);
+		close(fds[0]);
+		return -1;
+	}
+	if ((info = MHD_get_daemon_info(httpd,
+	    MHD_DAEMON_INFO_EPOLL_FD)) == NULL ||
+	    (hwatch = loop_watch(info->epoll_fd, LOOP_READ, on_epoll,
+	    NULL)) == NULL) {
+		promhttp_stop();
+		return -1;
+	}
+	schedule();
+	log_info("metrics on %s://%s/metrics", cert_pem ? "https" : "http",
+	    c->metrics_listen);
+	return 0;
+}
+
+void
+promhttp_stop(void)
+{
+	if (hwatch != NULL)
+		loop_unwatch(hwatch);
+	hwatch = NULL;
+	if (htimer != 0)
+		loop_timer_cancel(htimer);
+	htimer = 0;
+	if (httpd != NULL)
+		MHD_stop_daemon(httpd);	/* closes the listener too */
+	httpd = NULL;
+	free(cert_pem);
+	cert_pem = NULL;
+	if (key_pem != NULL)
+		explicit_bzero(key_pem, key_len);
+	free(key_pem);
+	key_pem = NULL;
+	key_len = 0;
+}
