@@ -71,7 +71,8 @@ PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
 	     plugins/proc/handover.c plugins/proc/bytes.c \
-	     plugins/proc/logs.c plugins/proc/history.c
+	     plugins/proc/logs.c plugins/proc/history.c \
+	     plugins/proc/procmetrics.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))

@@ -7,7 +7,7 @@
  * prefix), a name is written once, a counter's ends in _total, a sample
  * belongs to the family begun last, and label values are escaped (\\,
  * \", \n; a byte that is not UTF-8 becomes U+FFFD, which the format
- * needs).  What is refused is logged, once per exposition, and left
+ * needs).  What is refused is logged, once per writer and page, and left
  * out: a scrape gets a valid page either way.
  */
 #include <math.h>
@@ -37,6 +37,7 @@ expo_set_owner(struct procctl_metrics *m, const char *who)
 {
 	m->who = who;
 	m->type = -1;	/* a plugin's samples never join another's family */
+	m->warned = 0;
 }
 
 void

@@ -901,6 +901,10 @@ proc_init(struct procctl_plugin *self, const struct procctl_host *host)
 	    H->on_adopt(self, handover_adopt, proc_on_exit, NULL) == -1 ||
 	    H->on_notify(self, program_notify) == -1)
 		return -1;
+	if (H->abi_minor >= 9 && H->size >= offsetof(struct procctl_host,
+	    on_metrics) + sizeof(H->on_metrics) &&
+	    H->on_metrics(self, procmetrics_write, NULL) == -1)
+		return -1;
 	handover_restore();	/* a reload's: before the processes come */
 	return 0;
 }
@@ -922,6 +926,7 @@ proc_fini(struct procctl_plugin *self)
 	logs_fini();
 	adhoc_fini();
 	program_fini();
+	procmetrics_fini();
 	for (p = procs; p != NULL; p = p->next) {
 		if (p->kill_timer != 0)
 			H->timer_cancel(self, p->kill_timer);

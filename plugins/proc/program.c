@@ -593,6 +593,7 @@ a_failed_start(struct program *g, const char *info)
 	d = next_delay(g);
 	arm(g, d);
 	g->restarts++;
+	procmetrics_restart(g);
 	snprintf(why, sizeof(why), "%s; restart in %.1f s", info, d / 1000.0);
 	if (r != NULL)
 		snprintf(r->decision, sizeof(r->decision), "restart in %.1f s",
@@ -638,6 +639,7 @@ a_exited(struct program *g, const char *info)
 		d = next_delay(g);
 		arm(g, d);
 		g->restarts++;
+		procmetrics_restart(g);
 		snprintf(why, sizeof(why), "%s; restart in %.1f s", info,
 		    d / 1000.0);
 		if (r != NULL)

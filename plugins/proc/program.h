@@ -191,6 +191,12 @@ size_t	adhoc_tag_put(const struct program *g, char *out, size_t size,
 struct program *adhoc_from_tag(const char *name, const char *user, uid_t uid,
 	    const char **f, size_t n);
 
+/* procmetrics.c: the plugin's metric families (ABI 1.9). */
+void	procmetrics_write(struct procctl_metrics *m, void *arg);
+/* G's policy restarted it: counted per user when it is ad hoc. */
+void	procmetrics_restart(const struct program *g);
+void	procmetrics_fini(void);
+
 /* progcmd.c */
 void	reply_status(struct procctl_ctx *ctx, const struct program *g);
 const char *program_state_name(enum pstate s);
