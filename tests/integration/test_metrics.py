@@ -529,3 +529,18 @@ def test_https_off_loopback(make_daemon, pki, tmp_path):  # noqa: F811
     assert r.returncode == 78
     assert "[metrics] tls_key %s: mode 0644 lets others read it" % key in \
         r.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None,
+                    reason="promtool (Debian: prometheus) is not installed")
+def test_fleet_md_alert_rules_are_valid(tmp_path):
+    """docs/fleet.md's alert rules, as promtool reads a rules file."""
+    text = (HERE.parents[1] / "docs" / "fleet.md").read_text()
+    m = re.search(r"```yaml\n(# procctl\.rules\.yml\n.*?)```", text, re.S)
+    assert m, "no rules block in docs/fleet.md"
+    rules = tmp_path / "procctl.rules.yml"
+    rules.write_text(m.group(1))
+    r = subprocess.run(["promtool", "check", "rules", str(rules)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS: 5 rules found" in r.stdout, r.stdout
