@@ -412,7 +412,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	struct conn_limits cl;
 	struct session_limits sl;
 	struct slots_limits lim;
-	int nplugins;
+	int nplugins, restarted = getenv(MON_ENV_RESTARTED) != NULL;
 
 	memset(&cl, 0, sizeof(cl));
 	cl.max_output = c->max_output;
@@ -441,7 +441,7 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	 * under running processes (a crash, an upgrade) goes on without
 	 * it, loudly, rather than leave everyone without a daemon. */
 	if ((nplugins = plugin_load_all(c)) == -1 || (nplugins == -2 &&
-	    getenv(MON_ENV_RESTARTED) == NULL)) {
+	    !restarted)) {
 		log_error("%s: configuration unusable (a plugin %s); not "
 		    "starting", c->file ? c->file : "defaults", nplugins == -1 ?
 		    "refused its part" : "cannot be loaded");
@@ -460,8 +460,16 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 			return -1;
 	children_set_files(reload_on_files);
 	children_set_listen(listen_replace_unix);
-	if (reload_server_init(c) == -1 || promhttp_start(c) == -1)
+	if (reload_server_init(c) == -1)
 		return -1;
+	/* Metrics are not worth a supervisor: a restarted server that
+	 * cannot bind them goes on without, as without a plugin. */
+	if (promhttp_start(c) == -1) {
+		if (!restarted)
+			return -1;
+		log_error("[metrics] listen = %s: not served by this restarted "
+		    "server (the line above says why)", c->metrics_listen);
+	}
 	if (drop_root(c) == -1 || children_sync() == -1)
 		return -1;
 	logq_check_rotation();

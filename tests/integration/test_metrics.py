@@ -14,7 +14,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -301,7 +300,7 @@ command = sleep 100
                user="root")
 
 
-def test_processes_by_user_and_state(make_daemon, users, pubdir):
+def test_processes_by_user_and_state(make_daemon, users, pubdir):  # noqa: F811
     d = make_daemon(policy_ini("admin_users = root\n"),
                     sock=os.path.join(pubdir, "s.sock"))
     assert d.ctl("run", "sleep", "100").returncode == 0
@@ -443,6 +442,34 @@ def test_http_restarted_server_binds_again(make_daemon):
         except OSError:
             return False
     wait_for(answers, timeout=60)
+
+
+def test_restarted_server_goes_on_without_a_taken_port(make_daemon):
+    """Metrics are not worth a supervisor: a server restarted after a
+    crash that finds its metrics port taken serves everything else."""
+    d = http_daemon(make_daemon)
+    old = d.server_pid
+    os.kill(d.proc.pid, signal.SIGSTOP)     # the monitor restarts later
+    try:
+        os.kill(old, signal.SIGKILL)
+        taker = socket.socket()
+        taker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+
+        def bound():
+            try:
+                taker.bind(("127.0.0.1", d.port))
+                return True
+            except OSError:             # the dead server's, for a moment
+                return False
+        wait_for(bound, timeout=60)
+        taker.listen()
+    finally:
+        os.kill(d.proc.pid, signal.SIGCONT)
+    d.wait_log(r"not served by this restarted server")
+    wait_for(lambda: d.ctl("add", "1", "2").stdout == "3\n", timeout=60)
+    assert d.ctl("metrics").returncode == 0
+    taker.close()
 
 
 def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
