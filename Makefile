@@ -84,7 +84,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
 	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files \
-	  $(BUILD)/tests/test_logq
+	  $(BUILD)/tests/test_logq $(BUILD)/tests/test_expo
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
@@ -169,13 +169,18 @@ $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c dae
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
+# The Prometheus text format, and the verbatim reply that carries it.
+$(BUILD)/tests/test_expo: $(call obj,tests/unit/test_expo.c daemon/expo.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
 # The log's escaping, and its queue on a pipe nobody reads.
 $(BUILD)/tests/test_logq: $(call obj,tests/unit/test_logq.c $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 # MON_FILES records as the server reads them.
-$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/output.c daemon/logfile.c daemon/journal.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+$(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c daemon/stats.c daemon/output.c daemon/logfile.c daemon/journal.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -pthread -o $@ $^ $(SD_LIBS)
 
