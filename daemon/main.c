@@ -431,7 +431,8 @@ start(const struct config *c, int monfd, const int *lfds, size_t nlfds)
 	if (loop_init() == -1 || setup_signals() == -1 ||
 	    authtry_init() == -1 ||
 	    children_init(monfd) == -1 || command_init() == -1 ||
-	    metrics_init() == -1 || session_init(&sl) == -1 || plugin_host_init(c) == -1 ||
+	    metrics_init() == -1 || session_init(&sl) == -1 ||
+	    plugin_host_init(c) == -1 ||
 	    command_add(&daemon_command, PROCCTL_ABI_MINOR, 0, NULL,
 	    "core") == -1)
 		return -1;

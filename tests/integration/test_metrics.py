@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROCCTLD, default_ini, eof, wait_for
-from test_security import ctl_as, policy_ini, pki, pubdir, users  # noqa: F401
+from test_security import make_ca, make_cert
 from test_tcp import free_port, redis, tcp_daemon, tcp_ini
 
 HERE = Path(__file__).resolve().parent
@@ -300,27 +300,6 @@ command = sleep 100
                user="root")
 
 
-def test_processes_by_user_and_state(make_daemon, users, pubdir):  # noqa: F811
-    d = make_daemon(policy_ini("admin_users = root\n"),
-                    sock=os.path.join(pubdir, "s.sock"))
-    assert d.ctl("run", "sleep", "100").returncode == 0
-    assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
-    assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
-    assert ctl_as("pcts-b", d, "run", "true").returncode == 0
-    fams = metrics(d)
-    assert value(fams, "procctl_processes", user="root",
-                 state="running") == 1
-    assert value(fams, "procctl_processes", user="pcts-a",
-                 state="running") == 2
-    wait_value(d, lambda v: v == 1, "procctl_processes", user="pcts-b",
-               state="exited")
-    # Shows every user's counts: admins only, with the usual refusal.
-    r = ctl_as("pcts-a", d, "metrics")
-    assert r.returncode == 77, r
-    assert "'metrics' is for admins only" in r.stderr
-    assert "procctl_" not in r.stdout
-
-
 def test_auth_failures_over_tcp_are_counted(make_daemon, tmp_path):
     d = tcp_daemon(make_daemon, lambda ports: tcp_ini(
         tmp_path, ["127.0.0.1:%d" % ports[0]]))
@@ -534,7 +513,19 @@ def test_metrics_section_checked(tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_https_off_loopback(make_daemon, pki, tmp_path):  # noqa: F811
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA and a certificate for 127.0.0.1 (test_security's pki is a
+    fixture of that module: used here, pytest would make it twice)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = str(tmp_path_factory.mktemp("pki"))
+    make_ca(d, "ca")
+    make_cert(d, "ca", "server", "localhost", "IP:127.0.0.1")
+    return d
+
+
+def test_https_off_loopback(make_daemon, pki, tmp_path):
     tls = "tls_cert = %s/server.crt\ntls_key = %s/server.key\n" % (pki, pki)
     d = http_daemon(make_daemon, tls, tls="0.0.0.0")
     assert re.search(r"metrics on https://0\.0\.0\.0:\d+/metrics", d.log())

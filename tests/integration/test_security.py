@@ -520,6 +520,35 @@ def test_safe_plugin_copy_loads(make_daemon, tmp_path):
     assert d.ctl("add", "1", "1").stdout == "2\n"
 
 
+# ---- metrics ----
+
+@needs_root
+def test_metrics_processes_by_user_and_state(make_daemon, users, pubdir):
+    """`metrics` counts each user's processes, and only admins get it
+    (test_metrics.py has the rest; here for the accounts: their fixture
+    holds a machine-wide lock, and a second module using it would take
+    it twice)."""
+    from test_metrics import metrics, value, wait_value
+    d = make_daemon(policy_ini("admin_users = root\n"),
+                    sock=os.path.join(pubdir, "s.sock"))
+    assert d.ctl("run", "sleep", "100").returncode == 0
+    assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+    assert ctl_as("pcts-a", d, "run", "sleep", "100").returncode == 0
+    assert ctl_as("pcts-b", d, "run", "true").returncode == 0
+    fams = metrics(d)
+    assert value(fams, "procctl_processes", user="root",
+                 state="running") == 1
+    assert value(fams, "procctl_processes", user="pcts-a",
+                 state="running") == 2
+    wait_value(d, lambda v: v == 1, "procctl_processes", user="pcts-b",
+               state="exited")
+    # Shows every user's counts: admins only, with the usual refusal.
+    r = ctl_as("pcts-a", d, "metrics")
+    assert r.returncode == 77, r
+    assert "'metrics' is for admins only" in r.stderr
+    assert "procctl_" not in r.stdout
+
+
 # ---- TLS ----
 
 def openssl(*args, cwd):
