@@ -176,6 +176,25 @@ check_tcp(struct config *c)
 	return auth_load(c->tcp_secrets);
 }
 
+/* [metrics]: usable, or (a server restarted under running processes,
+ * given a configuration reloaded since) left off, loudly: metrics are
+ * not worth a supervisor. */
+static int
+check_metrics(struct config *c)
+{
+	if (promhttp_check(c) == 0)
+		return 0;
+	if (getenv(MON_ENV_SERVER) == NULL ||
+	    getenv(MON_ENV_RESTARTED) == NULL)
+		return -1;
+	log_error("[metrics] unusable (the line above says why): this "
+	    "restarted server serves no metrics over HTTP");
+	promhttp_stop();
+	free(c->metrics_listen);
+	c->metrics_listen = NULL;
+	return 0;
+}
+
 /* A relative plugin_dir in a file is relative to that file. */
 static int
 resolve_plugin_dir(struct config *c)
@@ -881,7 +900,7 @@ main(int argc, char **argv)
 	if (cf.socket == NULL || resolve_plugin_dir(&cf) == -1 ||
 	    reload_beside(&cf, &cf.log_file) == -1)
 		fatal("out of memory");
-	if (check_tcp(&cf) == -1 || promhttp_check(&cf) == -1 ||
+	if (check_tcp(&cf) == -1 || check_metrics(&cf) == -1 ||
 	    access_load(&cf) == -1 ||
 	    check_socket_group(&cf) == -1 ||
 	    (test_only && check_plugins(&cf) == -1)) {

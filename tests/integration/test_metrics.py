@@ -451,6 +451,23 @@ def test_restarted_server_goes_on_without_a_taken_port(make_daemon):
     taker.close()
 
 
+def test_restarted_server_goes_on_without_an_unusable_section(make_daemon):
+    """A reload takes a [metrics] section that could not start a daemon
+    (it applies at the next start); a server restarted after a crash
+    meanwhile serves everything but the metrics over HTTP."""
+    d = http_daemon(make_daemon)
+    d.ini.write_text(d.ini.read_text().replace(
+        "listen = 127.0.0.1:", "listen = 0.0.0.0:"))
+    r = d.ctl("reload")
+    assert r.returncode == 0, r.stderr
+    old = d.server_pid
+    os.kill(old, signal.SIGKILL)
+    d.wait_log(r"this restarted server serves no metrics over HTTP")
+    wait_for(lambda: d.ctl("add", "1", "2").stdout == "3\n", timeout=60)
+    assert d.server_pid != old
+    assert d.ctl("metrics").returncode == 0
+
+
 def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
     d = http_daemon(make_daemon)
     # Half a request, then nothing: as many as one address may hold, and
