@@ -225,10 +225,17 @@ def test_socket_activation(make_daemon, tmp_path):
                r"manager's \(socket activation\)" % re.escape(str(sock)))
     assert not sock.exists()
     d.stop()
-    # Made again by hand, as systemd would: procctld leaves it at exit.
+    # Made again, as systemd would: it goes through `daemon upgrade`
+    # as it is, still systemd's: procctld leaves it at exit.
     d2 = activated(make_daemon, [sock], sock=sock)
     wait_for(lambda: connectable(sock))
     assert d2.ctl("ping", timeout=60).stdout == "PONG\n", d2.log()
+    before, old = listener_inode(d2), d2.server_pid
+    assert d2.ctl("daemon", "upgrade").returncode == 0
+    wait_for(lambda: d2.server_pid != old and d2.ctl("ping").returncode ==
+             0, timeout=60)
+    d2.wait_log(r"upgrade: re-executing")
+    assert listener_inode(d2) == before
     assert d2.stop() == 0
     assert sock.exists(), "procctld removed the socket systemd made"
 
