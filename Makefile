@@ -60,7 +60,8 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
 	     daemon/output.c daemon/logfile.c daemon/journal.c \
 	     daemon/slots.c daemon/authtry.c
-MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
+MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c \
+	      monitor/sdnotify.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
 	     ctl/link.c ctl/compgen.c
@@ -177,7 +178,7 @@ $(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c 
 # creates cgroups and users' processes).
 $(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC) common/buf.c $(LOG_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(SD_LIBS)
 
 # The loop's clock and sleep are simulated (see tests/unit/test_loop.c).
 $(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
@@ -284,7 +285,8 @@ INST_FILES = $(BINDIR)/procctld $(BINDIR)/procctl \
 	$(CTLDIR)/tls.so $(CTLDIR)/edit.so \
 	$(INCDIR)/procctl/plugin.h \
 	$(MANDIR)/man1/procctl.1 $(MANDIR)/man8/procctld.8 \
-	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc \
+	$(UNITDIR)/procctld.service $(UNITDIR)/procctld.socket \
+	$(PKGCONFIGDIR)/procctl-plugin.pc \
 	$(BASHCOMPDIR)/procctl $(ZSHCOMPDIR)/_procctl
 # Directories that are procctl's own: removed by uninstall when empty.
 INST_DIRS = $(PLUGINDIR) $(CTLDIR) $(LIBDIR)/procctl $(INCDIR)/procctl \
@@ -300,6 +302,11 @@ $(BUILD)/inst/procctld.service: etc/procctld.service.in $(DIRS_STAMP) \
 	@mkdir -p $(dir $@)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    etc/procctld.service.in > $@
+# The socket unit listens where a root procctld does by default.
+SYSTEM_SOCKET := $(shell sed -n 's/^\#define PROCCTL_SYSTEM_SOCKET[^"]*"\(.*\)"/\1/p' common/paths.h)
+$(BUILD)/inst/procctld.socket: etc/procctld.socket.in common/paths.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@SOCKET@|$(SYSTEM_SOCKET)|g' etc/procctld.socket.in > $@
 # For plugin authors: `pkg-config --cflags procctl-plugin` and
 # --variable=plugindir (examples/hello/).
 $(BUILD)/inst/procctl-plugin.pc: etc/procctl-plugin.pc.in $(DIRS_STAMP) \
@@ -314,7 +321,7 @@ $(BUILD)/gen/instpaths: FORCE
 	    '$(BINDIR)' '$(SYSCONFDIR)' '$(PREFIX)' '$(INCDIR)' '$(VERSION)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 INST_GEN = $(BUILD)/inst/procctld.ini $(BUILD)/inst/procctld.service \
-	$(BUILD)/inst/procctl-plugin.pc
+	$(BUILD)/inst/procctld.socket $(BUILD)/inst/procctl-plugin.pc
 
 install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a staging tree
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
@@ -329,7 +336,8 @@ install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a sta
 	install -m 0644 include/procctl/plugin.h $(DESTDIR)$(INCDIR)/procctl
 	install -m 0644 docs/procctl.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
-	install -m 0644 $(BUILD)/inst/procctld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(BUILD)/inst/procctld.service \
+	    $(BUILD)/inst/procctld.socket $(DESTDIR)$(UNITDIR)
 	install -m 0644 $(BUILD)/inst/procctl-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0644 etc/completion/procctl.bash $(DESTDIR)$(BASHCOMPDIR)/procctl
 	install -m 0644 etc/completion/_procctl $(DESTDIR)$(ZSHCOMPDIR)/_procctl

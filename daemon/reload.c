@@ -313,6 +313,7 @@ reload_ask(void)
 {
 	if (active_config == NULL || active_config->file == NULL) {
 		log_warn("SIGHUP: no configuration file to reload");
+		children_reloaded();
 		return;
 	}
 	if (children_reload(next_cookie++) == -1)
@@ -445,6 +446,7 @@ reload_on_files(uint64_t cookie, const struct mon_files *f)
 			for (n = plugin_report_lines(r, &v), i = 0; i < n; i++)
 				log_info("SIGHUP: %s", v[i]);
 		plugin_report_free(r);
+		children_reloaded();
 		return;
 	}
 	*pp = p->next;
