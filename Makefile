@@ -63,12 +63,12 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
-	     ctl/link.c ctl/compgen.c
+	     ctl/link.c ctl/compgen.c common/duration.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
 	     plugins/proc/handover.c plugins/proc/bytes.c \
-	     plugins/proc/logs.c plugins/proc/history.c
+	     plugins/proc/logs.c plugins/proc/history.c common/duration.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -218,7 +218,7 @@ FUZZ_SRC_resp	= common/resp.c common/respvalue.c common/buf.c
 FUZZ_SRC_reply	= ctl/render.c ctl/help.c ctl/cmdinfo.c ctl/client.c \
 	  ctl/module.c ctl/target.c common/resp.c common/respvalue.c \
 	  common/buf.c \
-	  common/paths.c common/escape.c
+	  common/paths.c common/escape.c common/duration.c
 FUZZ_SRC_config	= daemon/config.c daemon/confread.c daemon/access.c \
 	  daemon/log.c $(COMMON_SRC) $(LOG_SRC)
 FUZZ_SRC_decimal = plugins/arith/decimal.c

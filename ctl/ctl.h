@@ -281,9 +281,10 @@ int	compgen_run(const struct target *t, int argc, char **argv,
  * daemon's (asked of T quickly, when it can be asked without a secret;
  * not at all if T is NULL). */
 void	help_usage(FILE *fp, const struct target *t);
-/* The usage lines, for a usage error. */
-void	help_short(FILE *fp);
-/* The daemon's commands, by group. */
+/* The columns help fits in: $COLUMNS, else the terminal's (standard
+ * output), else 80. */
+int	help_width(void);
+/* The daemon's commands, by group, within help_width(). */
 void	help_commands(FILE *fp, const struct cmd_table *tab);
 /* One command in full: usage, summary, options, arguments. */
 void	help_command(FILE *fp, const struct cmd_info *ci);

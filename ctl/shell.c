@@ -237,10 +237,6 @@ show_reply(const struct resp_value *v)
 		fail(error_exit_code(v->str));
 		return;
 	}
-	if (!sh.json && v->type == RESP_T_ARRAY && v->n == 0) {
-		showf("(empty)");
-		return;
-	}
 	if ((fp = open_memstream(&text, &len)) == NULL)
 		return;
 	if (sh.json)
