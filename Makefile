@@ -369,13 +369,15 @@ help: ## this list
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
-	python3-pytest redis-tools tmux passwd util-linux strace systemd
+	python3-pytest redis-tools tmux passwd util-linux strace systemd \
+	zsh socat
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 # On a fresh machine `make run` and `make test` install what is missing
-# (as root, with apt-get); otherwise they say what to do.
+# (as root, with apt-get), and say which packages first; otherwise they
+# say what to do.
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
 	    $(PKG_CONFIG) --exists inih gmp readline openssl libsystemd \
@@ -386,14 +388,28 @@ need-test-deps:
 	@command -v redis-cli >/dev/null 2>&1 && \
 	    command -v tmux >/dev/null 2>&1 && \
 	    command -v openssl >/dev/null 2>&1 && \
+	    command -v zsh >/dev/null 2>&1 && \
+	    command -v socat >/dev/null 2>&1 && \
 	    $(PYTHON) -c 'import pytest' >/dev/null 2>&1 || \
 	    $(MAKE) --no-print-directory auto-deps
+# The packages of DEB_PACKAGES that dpkg does not have installed.
 auto-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing missing Debian packages: $(DEB_PACKAGES)"; \
-	    $(MAKE) --no-print-directory deps; \
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || printf '%s ' $$p; done); \
+	missing=$${missing% }; \
+	if [ -z "$$missing" ]; then \
+	    echo "make: a build or test tool is missing, yet every Debian" \
+	        "package listed is installed: see README.md, Dependencies" >&2; \
+	    exit 1; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing missing Debian packages with apt-get:" \
+	        "$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y $$missing; \
 	else \
-	    echo "make: missing build or test packages; run: sudo make deps" >&2; \
+	    echo "make: missing Debian packages: $$missing; run: sudo make" \
+	        "deps" >&2; \
 	    exit 1; \
 	fi
 

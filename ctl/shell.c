@@ -344,8 +344,8 @@ local_help(void)
 {
 	showf("shell commands:\n"
 	    "  connect                    the local daemon\n"
-	    "  connect <path>             a Unix socket (or unix:///path, "
-	    "tcp://[user@]host:port)\n"
+	    "  connect <path>             a Unix socket (or unix:///path,\n"
+	    "                             tcp://[user@]host:port)\n"
 	    "  connect [<user>@]<host> <port>\n"
 	    "                             a daemon over TCP (IPv4 or IPv6)\n"
 	    "  connect --tls [--cacert F] [--cert F --key F] <host> <port>\n"
