@@ -262,6 +262,8 @@ void	complete_reset(void);
  * send each at connect and hand the reply to complete_note_reply. */
 size_t	complete_nsources(void);
 const char *complete_source(size_t i);
+/* Source I's request (its words: "list all") appended to B.  0, or -1. */
+int	complete_put_source(struct buf *b, size_t i);
 void	complete_note_reply(size_t i, const struct resp_value *reply);
 /* A push event: its record adds candidates to the arguments that
  * follow its kind. */

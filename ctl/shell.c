@@ -134,12 +134,10 @@ static void
 ask_sources(void)
 {
 	struct buf b = { 0 };
-	const char *argv[1];
 	size_t i, n = complete_nsources();
 
 	for (i = 0; i < n; i++) {
-		argv[0] = complete_source(i);
-		if (resp_put_command(&b, 1, argv, NULL) == -1) {
+		if (complete_put_source(&b, i) == -1) {
 			buf_free(&b);
 			return;
 		}
