@@ -418,5 +418,5 @@ def test_readme_raw_socket_example(daemon):
 
 def test_complete_option_in_the_man_page():
     man = (ROOT / "docs/procctl.1").read_text()
-    assert re.search(r"^\.B \\-\\-complete", man, re.M), \
+    assert re.search(r"^\.BI? \\-\\-complete", man, re.M), \
         "docs/procctl.1 does not describe --complete"
