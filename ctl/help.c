@@ -22,8 +22,10 @@
 #define HELP_PROTOCOL_GROUP	"protocol"
 
 #define USAGE_LINES \
-"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F] [--cert F --key F]]\n" \
-"               [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
+"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F]\n" \
+"               [--cert F --key F]] [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
+
+static void	wrap(FILE *, const char *, int, int, int);
 
 static void
 own_usage(FILE *fp)
@@ -59,7 +61,8 @@ own_usage(FILE *fp)
 "\n"
 "The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else (a user)\n"
 "$XDG_RUNTIME_DIR/procctl.sock or ~/.procctl/procctl.sock when it exists,\n"
-"else %s.  Help fits $COLUMNS (else the terminal, else 80).\n"
+"else %s.\n"
+"Help fits $COLUMNS, else the terminal, else 80 columns.\n"
 "\n"
 "Exit status:\n"
 "  0   success\n"
@@ -128,8 +131,14 @@ help_usage(FILE *fp, const struct target *t)
 	if (t == NULL)
 		return;
 	if (ask_commands(t, &tab, why, sizeof(why)) == -1) {
-		fprintf(fp, "\nThe commands come from the daemon, not reached "
-		    "here: %s\n", why);
+		struct buf text = { 0 };
+
+		buf_printf(&text, "The commands come from the daemon, not "
+		    "reached here: %s", why);
+		buf_append(&text, "", 1);
+		fputc('\n', fp);
+		wrap(fp, text.data ? text.data : "", 0, 0, help_width());
+		buf_free(&text);
 		return;
 	}
 	fprintf(fp, "\nCommands of procctld at %s%s%s ('procctl help COMMAND' "

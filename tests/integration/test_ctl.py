@@ -153,9 +153,12 @@ def test_help_without_a_daemon_says_so(tmp_path):
     # nothing to wait for.)
     r = run(PROCCTL, "-s", tmp_path / "none.sock", "--help")
     assert r.returncode == 0 and r.stderr == ""
-    last = r.stdout.rstrip("\n").split("\n")[-1]
-    assert last.startswith("The commands come from the daemon, not reached "
-                           "here: cannot reach procctld at "), last
+    # The last paragraph, wrapped within 80 columns.
+    last = r.stdout.rstrip("\n").split("\n\n")[-1]
+    assert max(len(l) for l in last.split("\n")) <= 80, last
+    assert " ".join(last.split()).startswith(
+        "The commands come from the daemon, not reached here: cannot "
+        "reach procctld at "), last
     assert "Exit status" in r.stdout
 
 
@@ -165,7 +168,8 @@ def test_help_never_asks_for_a_secret():
     r = run(PROCCTL, "-H", "tcp://alice@127.0.0.1:1", "--help", env=env,
             timeout=10)
     assert r.returncode == 0 and r.stderr == ""
-    assert "127.0.0.1:1 needs a secret" in r.stdout.split("\n")[-2]
+    assert "127.0.0.1:1 needs a secret" in " ".join(
+        r.stdout.split("\n\n")[-1].split())
 
 
 def test_help_command_from_the_daemon(daemon):
