@@ -125,14 +125,13 @@ void
 help_usage(FILE *fp, const struct target *t)
 {
 	struct cmd_table tab = { 0 };
+	struct buf text = { 0 };
 	char why[600];
 
 	own_usage(fp);
 	if (t == NULL)
 		return;
 	if (ask_commands(t, &tab, why, sizeof(why)) == -1) {
-		struct buf text = { 0 };
-
 		buf_printf(&text, "The commands come from the daemon, not "
 		    "reached here: %s", why);
 		buf_append(&text, "", 1);
@@ -141,9 +140,14 @@ help_usage(FILE *fp, const struct target *t)
 		buf_free(&text);
 		return;
 	}
-	fprintf(fp, "\nCommands of procctld at %s%s%s ('procctl help COMMAND' "
-	    "for one):\n\n", t->tcp ? t->host : t->path, t->tcp ? ":" : "",
-	    t->tcp ? t->port : "");
+	buf_printf(&text, "Commands of procctld at %s%s%s ('procctl help "
+	    "COMMAND' for one):", t->tcp ? t->host : t->path, t->tcp ? ":" :
+	    "", t->tcp ? t->port : "");
+	buf_append(&text, "", 1);
+	fputc('\n', fp);
+	wrap(fp, text.data ? text.data : "", 0, 0, help_width());
+	fputc('\n', fp);
+	buf_free(&text);
 	help_commands(fp, &tab);
 	cmdinfo_free(&tab);
 }

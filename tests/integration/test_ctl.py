@@ -130,7 +130,8 @@ def test_help_lists_the_daemons_commands_by_group(daemon):
     assert out.startswith("usage: procctl ")
     for own in ("--socket", "--json", "shell", "events", "Exit status"):
         assert own in out
-    assert "Commands of procctld at %s" % daemon.sock in out
+    # (Wrapped within 80 columns, like all of it.)
+    assert "Commands of procctld at %s" % daemon.sock in " ".join(out.split())
     # run, under a "processes" heading, with its usage and summary.
     sections = re.split(r"\n\n", out.split("Commands of procctld")[1])
     procs = [s for s in sections if s.startswith("processes")]
