@@ -285,18 +285,21 @@ tls_opt(struct tls_opts *o, int ch, const char *val)
 	return target_tls_option(o, val ? 2 : 1, args, &i) == 1 ? 0 : -1;
 }
 
-/* One line for an option getopt refused, and where to read more. */
+/* One line for an option getopt refused, and where to read more.  A
+ * long option is the word refused; a letter may be inside a cluster
+ * (-jx), where only optopt names it. */
 static int
 bad_option(char **argv, int ch)
 {
 	const char *word = argv[optind - 1];
+	char letter[3] = { '-', (char)optopt, '\0' };
 
+	if (strncmp(word, "--", 2) != 0 && optopt != 0)
+		word = letter;
+	fprintf(stderr, "procctl: %s '%s'", ch == ':' ?
+	    "option" : "unknown option", word);
 	if (ch == ':')
-		fprintf(stderr, "procctl: option '%s' needs a value", word);
-	else if (optopt != 0 && strncmp(word, "--", 2) != 0)
-		fprintf(stderr, "procctl: unknown option '-%c'", optopt);
-	else
-		fprintf(stderr, "procctl: unknown option '%s'", word);
+		fputs(" needs a value", stderr);
 	fputs("; 'procctl --help' lists the options\n", stderr);
 	return EXIT_USAGE;
 }
