@@ -64,12 +64,12 @@ MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c m
 	      monitor/sdnotify.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
-	     ctl/link.c ctl/compgen.c
+	     ctl/link.c ctl/compgen.c common/duration.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
 	     plugins/proc/handover.c plugins/proc/bytes.c \
-	     plugins/proc/logs.c plugins/proc/history.c
+	     plugins/proc/logs.c plugins/proc/history.c common/duration.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -219,7 +219,7 @@ FUZZ_SRC_resp	= common/resp.c common/respvalue.c common/buf.c
 FUZZ_SRC_reply	= ctl/render.c ctl/help.c ctl/cmdinfo.c ctl/client.c \
 	  ctl/module.c ctl/target.c common/resp.c common/respvalue.c \
 	  common/buf.c \
-	  common/paths.c common/escape.c
+	  common/paths.c common/escape.c common/duration.c
 FUZZ_SRC_config	= daemon/config.c daemon/confread.c daemon/access.c \
 	  daemon/log.c $(COMMON_SRC) $(LOG_SRC)
 FUZZ_SRC_decimal = plugins/arith/decimal.c
@@ -377,13 +377,15 @@ help: ## this list
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
-	python3-pytest redis-tools tmux passwd util-linux strace systemd
+	python3-pytest redis-tools tmux passwd util-linux strace systemd \
+	zsh socat
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 # On a fresh machine `make run` and `make test` install what is missing
-# (as root, with apt-get); otherwise they say what to do.
+# (as root, with apt-get), and say which packages first; otherwise they
+# say what to do.
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
 	    $(PKG_CONFIG) --exists inih gmp readline openssl libsystemd \
@@ -394,14 +396,28 @@ need-test-deps:
 	@command -v redis-cli >/dev/null 2>&1 && \
 	    command -v tmux >/dev/null 2>&1 && \
 	    command -v openssl >/dev/null 2>&1 && \
+	    command -v zsh >/dev/null 2>&1 && \
+	    command -v socat >/dev/null 2>&1 && \
 	    $(PYTHON) -c 'import pytest' >/dev/null 2>&1 || \
 	    $(MAKE) --no-print-directory auto-deps
+# The packages of DEB_PACKAGES that dpkg does not have installed.
 auto-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing missing Debian packages: $(DEB_PACKAGES)"; \
-	    $(MAKE) --no-print-directory deps; \
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || printf '%s ' $$p; done); \
+	missing=$${missing% }; \
+	if [ -z "$$missing" ]; then \
+	    echo "make: a build or test tool is missing, yet every Debian" \
+	        "package listed is installed: see README.md, Dependencies" >&2; \
+	    exit 1; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing missing Debian packages with apt-get:" \
+	        "$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y $$missing; \
 	else \
-	    echo "make: missing build or test packages; run: sudo make deps" >&2; \
+	    echo "make: missing Debian packages: $$missing; run: sudo make" \
+	        "deps" >&2; \
 	    exit 1; \
 	fi
 

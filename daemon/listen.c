@@ -29,6 +29,7 @@
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
+#include "paths.h"
 #include "procctld.h"
 
 static int lfd = -1;
@@ -163,6 +164,23 @@ listen_activated_unused(const char *socket)
 	return n;
 }
 
+/* After "bind PATH: Permission denied": what to do about it, for the
+ * first start of a user's daemon most of all (-s, or the default under
+ * their own runtime or home directory: paths.c). */
+static const char *
+denied_hint(int err)
+{
+	if (err != EACCES && err != EPERM && err != EROFS)
+		return "";
+	if (geteuid() != 0)
+		return "; choose a socket you may create: procctld -s PATH, or "
+		    "socket = PATH in [daemon] (a user's default is "
+		    "$XDG_RUNTIME_DIR/procctl.sock, else "
+		    "~/" PROCCTL_HOME_DIR "/" PROCCTL_SOCKET_NAME ")";
+	return "; choose another socket: procctld -s PATH, or socket = PATH "
+	    "in [daemon]";
+}
+
 /*
  * The socket's directory, made if it is not there: it must be root's or
  * procctld's user's, and writable by nobody else unless it is sticky
@@ -181,7 +199,8 @@ make_parent(const char *path)
 	strcpy(tmp, path);
 	dir = dirname(tmp);
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		log_error("mkdir %s: %s", dir, strerror(errno));
+		log_error("mkdir %s: %s%s", dir, strerror(errno),
+		    denied_hint(errno));
 		return -1;
 	}
 	if (stat(dir, &st) == -1) {
@@ -341,7 +360,8 @@ listen_bind_unix(const char *path, mode_t mode, gid_t group)
 	old = umask(0077 | (0777 & ~mode));
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		log_error("bind %s: %s", path, strerror(errno));
+		log_error("bind %s: %s%s", path, strerror(errno),
+		    denied_hint(errno));
 		close(fd);
 		return -1;
 	}

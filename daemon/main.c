@@ -372,7 +372,7 @@ static const struct procctl_command daemon_command = {
 	"daemon", cmd_daemon, 0, "daemon upgrade",
 	"Admins: re-execute procctld from the binary on disk, keeping every "
 	"process, the sockets and the state (clients reconnect)", 0, NULL,
-	daemon_params, "server"
+	daemon_params, "daemon"
 };
 
 static void

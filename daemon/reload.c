@@ -509,7 +509,7 @@ static const struct procctl_command reload_command = {
 	"reload", cmd_reload, 0, "reload [--dry-run]",
 	"Admins: read the configuration again (as SIGHUP): the [access] "
 	"policy, secrets, TLS certificate, programs; says what changed", 0,
-	reload_options, reload_params, "server"
+	reload_options, reload_params, "daemon"
 };
 
 void
@@ -574,7 +574,7 @@ static const struct procctl_option reopen_options[] = {
 static const struct procctl_command reopen_command = {
 	"reopen-logs", cmd_reopen_logs, 0, "reopen-logs",
 	"Admins: open every log file again by its name (after logrotate "
-	"moved them; as SIGUSR1)", 0, reopen_options, reload_params, "server"
+	"moved them; as SIGUSR1)", 0, reopen_options, reload_params, "daemon"
 };
 
 /* In a server: what SIGHUP changes is measured against ACTIVE; the
