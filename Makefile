@@ -84,7 +84,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
-	auto-deps
+	auto-deps deb-test
 all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
@@ -360,6 +360,11 @@ dist: ## a release tarball of HEAD: BUILD/procctl-VERSION.tar.gz
 	git archive --format=tar.gz --prefix=procctl-$(VERSION)/ \
 	    -o $(DISTDIR)/procctl-$(VERSION).tar.gz HEAD
 	@echo "$(DISTDIR)/procctl-$(VERSION).tar.gz"
+
+# The Debian package end to end (root; installs into /usr, then purges):
+# tests/package/deb-test.sh says what it does.
+deb-test: ## build the .deb packages, install, use, upgrade and purge them (root)
+	bash tests/package/deb-test.sh
 
 help: ## this list
 	@echo "make TARGET [PREFIX=/usr/local] [DESTDIR=] [BUILD=build]"
