@@ -374,7 +374,8 @@ help: ## this list
 # Debian packages to build and test (see README.md for why each).
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
-	python3-pytest redis-tools tmux passwd util-linux strace systemd
+	python3-pytest redis-tools tmux passwd util-linux strace systemd \
+	libmicrohttpd-dev debhelper dpkg-dev fakeroot adduser
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)

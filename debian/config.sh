@@ -9,10 +9,10 @@ conf=$1
 
 sed -i \
     -e 's|^;socket = /run/procctl/procctl.sock$|socket = /run/procctl/procctl.sock|' \
-    -e 's|^;socket_group = procctl$|socket_group = procctl-users|' \
+    -e 's|^;socket_group = procctl-users$|socket_group = procctl-users|' \
     -e 's|^;server_user = procctl$|server_user = procctl|' \
     -e 's|^;\[access\]$|[access]|' \
-    -e 's|^;allow_groups = procctl$|allow_groups = procctl-users|' \
+    -e 's|^;allow_groups = procctl-users$|allow_groups = procctl-users|' \
     -e 's|^;admin_groups = procctl-admin$|admin_groups = procctl-admin|' \
     "$conf"
 

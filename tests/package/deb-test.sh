@@ -113,12 +113,13 @@ cleanup() {
 
 step "preconditions: root, nothing of procctl installed, the socket free"
 [ "$(id -u)" = 0 ] || die "run as root: it installs and purges packages"
-for c in dpkg-buildpackage dh fakeroot apt-get setpriv useradd pkg-config \
-    nm make cc; do
-	command -v "$c" >/dev/null || die "$c is missing (make deps, and" \
-	    "apt-get install debhelper dpkg-dev fakeroot)"
+for c in dpkg-buildpackage dh apt-get setpriv useradd pkg-config nm make \
+    cc; do
+	command -v "$c" >/dev/null || die "$c is missing (make deps)"
 done
-exec 9>/run/lock/procctl-deb-test.lock
+lockdir=/run/lock
+[ -d "$lockdir" ] || lockdir=/tmp
+exec 9>"$lockdir/procctl-deb-test.lock"
 flock -n 9 || die "another deb-test is running"
 for p in procctl procctl-dev; do
 	s=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -146,6 +147,10 @@ else
 	    tar -xf - -C "$SRC"
 fi
 [ -f "$SRC/debian/control" ] || die "no debian/control in the copy"
+
+step "the build dependencies are installed (dpkg-checkbuilddeps)"
+(cd "$SRC" && dpkg-checkbuilddeps) ||
+    die "install the packages above (make deps)"
 
 step "dpkg-buildpackage -us -uc -b (log: build.log)"
 (cd "$SRC" && dpkg-buildpackage -us -uc -b) >"$TMP/build.log" 2>&1 || {
@@ -225,10 +230,10 @@ grep -q "^$ROOTPID " "$TMP/list" || die "an admin does not see root's process"
 
 step "as $OUTSIDER (in neither group): refused"
 useradd -M -U -s /usr/sbin/nologin "$OUTSIDER"
-if as "$OUTSIDER" "$PROCCTL" ping >"$TMP/out" 2>&1; then
-	die "$OUTSIDER was served"
-fi
+rc=0
+as "$OUTSIDER" "$PROCCTL" ping >"$TMP/out" 2>&1 || rc=$?
 cat "$TMP/out"
+[ "$rc" = 77 ] || die "$OUTSIDER: exit status $rc, not 77 (permission denied)"
 
 step "upgrade (apt-get install --reinstall): the daemon re-executes, processes go on"
 apt-get install -y -q --reinstall "$DEB" >"$TMP/upgrade.log" 2>&1 || {
