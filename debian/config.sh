@@ -1,32 +1,47 @@
 #!/bin/sh
-# The packaged /etc/procctl/procctld.ini: the sample make install wrote
-# (etc/procctld.ini, every option documented), with the settings of a
-# machine-wide daemon turned on.  Each is a whole line of the sample: if
-# the sample changes so that one no longer matches, the build fails here
-# rather than shipping a configuration that does not say what we meant.
+# debian/config.sh STAGING: the packaged /etc/procctl/procctld.ini is the
+# sample make install wrote (etc/procctld.ini, every option documented),
+# with the settings of a machine-wide daemon turned on; a socket unit,
+# if make install wrote one, gets the same group.  Each setting is a
+# whole line of what make install wrote: if that changes so that one no
+# longer matches, the build fails here rather than shipping a
+# configuration that does not say what we meant.
 set -eu
-conf=$1
+conf=$1/etc/procctl/procctld.ini
+unit=$1/lib/systemd/system/procctld.socket
+
+# once FILE LINE: LINE is in FILE exactly once.
+once() {
+	n=$(grep -cxF "$2" "$1" || true)
+	if [ "$n" != 1 ]; then
+		echo "debian/config.sh: '$2' is in $1 $n times, not once:" \
+		    "make install's file changed; update debian/config.sh" >&2
+		exit 1
+	fi
+}
 
 sed -i \
-    -e 's|^;socket = /run/procctl/procctl.sock$|socket = /run/procctl/procctl.sock|' \
-    -e 's|^;socket_group = procctl-users$|socket_group = procctl-users|' \
-    -e 's|^;server_user = procctl$|server_user = procctl|' \
-    -e 's|^;\[access\]$|[access]|' \
-    -e 's|^;allow_groups = procctl-users$|allow_groups = procctl-users|' \
-    -e 's|^;admin_groups = procctl-admin$|admin_groups = procctl-admin|' \
+    -e 's|^;\(socket = /run/procctl/procctl.sock\)$|\1|' \
+    -e 's|^;\(socket_group = procctl-users\)$|\1|' \
+    -e 's|^;\(server_user = procctl\)$|\1|' \
+    -e 's|^;\(\[access\]\)$|\1|' \
+    -e 's|^;\(allow_groups = procctl-users\)$|\1|' \
+    -e 's|^;\(admin_groups = procctl-admin\)$|\1|' \
     "$conf"
-
 for line in 'socket = /run/procctl/procctl.sock' 'socket_mode = 0660' \
     'socket_group = procctl-users' 'server_user = procctl' '[access]' \
     'allow_groups = procctl-users' 'admin_groups = procctl-admin' \
     'plugin_dir = /usr/lib/procctl/plugins'; do
-	n=$(grep -cxF "$line" "$conf" || true)
-	if [ "$n" != 1 ]; then
-		echo "debian/config.sh: '$line' is in $conf $n times, not once:" \
-		    "the sample changed; update debian/config.sh" >&2
-		exit 1
-	fi
+	once "$conf" "$line"
 done
+
+# systemd makes an activated socket, with the unit's mode and group
+# (socket_mode and socket_group do not apply to it).
+if [ -f "$unit" ]; then
+	sed -i 's|^#\{0,1\}SocketGroup=.*$|SocketGroup=procctl-users|' "$unit"
+	once "$unit" 'SocketMode=0660'
+	once "$unit" 'SocketGroup=procctl-users'
+fi
 
 # Say so at the top, where an admin opening the file looks first.
 tmp=$conf.tmp

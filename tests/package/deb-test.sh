@@ -12,8 +12,9 @@
 # procctl is already installed or a daemon has the system socket, and
 # whatever happens it stops its daemon, purges the packages and removes
 # the users it made (the procctl user and groups too, if it made them).
-# Everything it builds stays in a temporary directory, kept (and named)
-# when a step fails.  Each step says what it does; a failure names it.
+# Everything it builds stays in a temporary directory (in $TMPDIR), kept
+# (and named) when a step fails.  Each step says what it does; a failure
+# names it.
 #
 # The tree copied is the working tree as git sees it (tracked and new
 # files, not ignored ones, so not build/), or the whole directory
@@ -134,7 +135,7 @@ deluser_quiet "$MEMBER"
 deluser_quiet "$OUTSIDER"
 
 step "copy the tree to a temporary directory"
-TMP=$(mktemp -d /tmp/procctl-deb-test.XXXXXX)
+TMP=$(mktemp -d -t procctl-deb-test.XXXXXX)
 chmod 0755 "$TMP"
 SRC=$TMP/procctl
 mkdir "$SRC"
@@ -192,6 +193,11 @@ step "the unit is enabled (deb-systemd-helper, no systemd running)"
 [ -f /lib/systemd/system/procctld.service ] || die "no procctld.service"
 [ -L /etc/systemd/system/multi-user.target.wants/procctld.service ] ||
     die "procctld.service is not enabled"
+s=/lib/systemd/system/procctld.socket
+if [ -f "$s" ]; then
+	grep -qx SocketGroup=procctl-users "$s" ||
+	    die "$s: the socket's group is not procctl-users"
+fi
 
 step "start the installed procctld with $CONF"
 "$PROCCTLD" -c "$CONF" >"$TMP/procctld.log" 2>&1 &
@@ -235,7 +241,7 @@ as "$OUTSIDER" "$PROCCTL" ping >"$TMP/out" 2>&1 || rc=$?
 cat "$TMP/out"
 [ "$rc" = 77 ] || die "$OUTSIDER: exit status $rc, not 77 (permission denied)"
 
-step "upgrade (apt-get install --reinstall): the daemon re-executes, processes go on"
+step "upgrade (apt-get install --reinstall): re-executed, processes go on"
 apt-get install -y -q --reinstall "$DEB" >"$TMP/upgrade.log" 2>&1 || {
 	cat "$TMP/upgrade.log" >&2
 	die "apt-get install --reinstall failed"
@@ -250,8 +256,8 @@ grep -q "^$ROOTPID  *sleep  *root  *running" "$TMP/list" ||
     die "the upgraded daemon lost $ROOTPID"
 
 step "build examples/hello against procctl-dev (pkg-config)"
-[ "$(pkg-config --variable=plugindir procctl-plugin)" = \
-    /usr/lib/procctl/plugins ] || die "plugindir is not /usr/lib/procctl/plugins"
+dir=$(pkg-config --variable=plugindir procctl-plugin)
+[ "$dir" = /usr/lib/procctl/plugins ] || die "plugindir is $dir"
 cp -r "$SRC/examples/hello" "$TMP/hello"
 make -C "$TMP/hello" >/dev/null || die "examples/hello does not build"
 nm -D --defined-only "$TMP/hello/hello.so" | grep -qw procctl_plugin ||
