@@ -2,7 +2,7 @@
 # The Debian package, end to end, on this machine (as root; `make
 # deb-test`): build procctl and procctl-dev from the tree with
 # dpkg-buildpackage, install them with apt-get, start the INSTALLED
-# procctld with the installed configuration (there is no systemd here),
+# procctld with the installed configuration (see below for systemd),
 # use it as root, as a member of procctl-users, as an admin and as an
 # outsider, upgrade it in place under a running process, build
 # examples/hello against procctl-dev, stop it, purge both packages and
@@ -15,6 +15,10 @@
 # Everything it builds stays in a temporary directory (in $TMPDIR), kept
 # (and named) when a step fails.  Each step says what it does; a failure
 # names it.
+#
+# Where systemd runs, the install starts procctld.service: the test uses
+# that daemon and stops it with systemctl (CI and our machines have no
+# systemd running: there it starts and stops the daemon itself).
 #
 # The tree copied is the working tree as git sees it (tracked and new
 # files, not ignored ones, so not build/), or the whole directory
@@ -33,7 +37,8 @@ DEADLINE=30			# seconds for anything we wait for
 export DEBIAN_FRONTEND=noninteractive
 STEP="start"
 TMP=
-DAEMON=
+DAEMON=			# the monitor's pid
+OURS=			# we started it (else systemd did)
 INSTALLED=
 MADE_SYSUSER=
 
@@ -80,7 +85,8 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT
-	if [ -n "$DAEMON" ] && alive "$DAEMON"; then
+	# systemd's is stopped by the purge (prerm).
+	if [ -n "$OURS" ] && [ -n "$DAEMON" ] && alive "$DAEMON"; then
 		echo "deb-test: cleanup: stopping procctld ($DAEMON)"
 		kill -TERM "$DAEMON"
 		for _ in $(seq 300); do gone "$DAEMON" && break; sleep 0.1; done
@@ -189,7 +195,7 @@ for l in 'server_user = procctl' 'socket_group = procctl-users' \
 done
 "$PROCCTLD" -t -c "$CONF" || die "procctld -t rejects $CONF"
 
-step "the unit is enabled (deb-systemd-helper, no systemd running)"
+step "the unit is enabled (deb-systemd-helper, with or without systemd)"
 [ -f /lib/systemd/system/procctld.service ] || die "no procctld.service"
 [ -L /etc/systemd/system/multi-user.target.wants/procctld.service ] ||
     die "procctld.service is not enabled"
@@ -199,19 +205,27 @@ if [ -f "$s" ]; then
 	    die "$s: the socket's group is not procctl-users"
 fi
 
-step "start the installed procctld with $CONF"
-"$PROCCTLD" -c "$CONF" >"$TMP/procctld.log" 2>&1 &
-DAEMON=$!
-wait_for "the socket $SOCK" test -S "$SOCK"
+if [ -d /run/systemd/system ]; then
+	step "systemd started procctld.service"
+	wait_for "the socket $SOCK" test -S "$SOCK"
+	DAEMON=$(systemctl show -p MainPID --value procctld.service)
+	[ "${DAEMON:-0}" != 0 ] || die "procctld.service has no main process"
+else
+	step "start the installed procctld with $CONF"
+	"$PROCCTLD" -c "$CONF" >"$TMP/procctld.log" 2>&1 &
+	DAEMON=$!
+	OURS=1
+	wait_for "the socket $SOCK" test -S "$SOCK"
+fi
 alive "$DAEMON" || die "procctld exited"
 ls -l "$SOCK"
 [ "$(stat -c '%a %U %G' "$SOCK")" = "660 root procctl-users" ] ||
     die "the socket is not 0660 root:procctl-users"
-wait_for "a server as the procctl user" pgrep -u procctl -f 'procctld: server'
+wait_for "a server as the procctl user" pgrep -P "$DAEMON" -u procctl
 
-step "as root: ping, run sleep 30, list"
+step "as root: ping, run sleep 600, list"
 [ "$("$PROCCTL" ping)" = PONG ] || die "ping did not answer PONG"
-ROOTPID=$("$PROCCTL" run sleep 30)
+ROOTPID=$("$PROCCTL" run sleep 600)
 echo "sleep: pid $ROOTPID"
 [ "$(stat -c %U /proc/"$ROOTPID")" = root ] || die "root's sleep is not root's"
 "$PROCCTL" list | tee "$TMP/list"
@@ -221,7 +235,7 @@ grep -q "^$ROOTPID  *sleep  *root  *running" "$TMP/list" ||
 step "as $MEMBER (in procctl-users): ping, run, list its own only"
 useradd -M -U -s /usr/sbin/nologin -G procctl-users "$MEMBER"
 [ "$(as "$MEMBER" "$PROCCTL" ping)" = PONG ] || die "ping as $MEMBER"
-USERPID=$(as "$MEMBER" "$PROCCTL" run sleep 30)
+USERPID=$(as "$MEMBER" "$PROCCTL" run sleep 600)
 [ "$(stat -c %U /proc/"$USERPID")" = "$MEMBER" ] ||
     die "$MEMBER's sleep does not run as $MEMBER"
 as "$MEMBER" "$PROCCTL" list | tee "$TMP/list"
@@ -264,9 +278,14 @@ nm -D --defined-only "$TMP/hello/hello.so" | grep -qw procctl_plugin ||
     die "hello.so does not export procctl_plugin"
 
 step "stop procctld (SIGTERM): its processes end, the socket goes"
-kill -TERM "$DAEMON"
-wait_for "procctld to exit" gone "$DAEMON"
-wait "$DAEMON" || die "procctld exited with status $?"
+if [ -n "$OURS" ]; then
+	kill -TERM "$DAEMON"
+	wait_for "procctld to exit" gone "$DAEMON"
+	wait "$DAEMON" || die "procctld exited with status $?"
+else
+	systemctl stop procctld.service
+	wait_for "procctld to exit" gone "$DAEMON"
+fi
 DAEMON=
 wait_for "root's sleep to end" gone "$ROOTPID"
 wait_for "$MEMBER's sleep to end" gone "$USERPID"
