@@ -13,8 +13,8 @@
 # whatever happens it stops its daemon, purges the packages and removes
 # the users it made (the procctl user and groups too, if it made them).
 # Everything it builds stays in a temporary directory (in $TMPDIR), kept
-# (and named) when a step fails.  Each step says what it does; a failure
-# names it.
+# (and named) when a step fails, or with DEB_TEST_KEEP=1.  Each step
+# says what it does; a failure names it.
 #
 # Where systemd runs, the install starts procctld.service: the test uses
 # that daemon and stops it with systemctl (CI and our machines have no
@@ -40,7 +40,7 @@ TMP=
 DAEMON=			# the monitor's pid
 OURS=			# we started it (else systemd did)
 INSTALLED=
-MADE_SYSUSER=
+MADE=			# of procctl, procctl-users, procctl-admin: ours
 
 step() {
 	STEP=$1
@@ -100,11 +100,7 @@ cleanup() {
 	fi
 	deluser_quiet "$MEMBER"
 	deluser_quiet "$OUTSIDER"
-	if [ -n "$MADE_SYSUSER" ]; then
-		deluser_quiet procctl
-		getent group procctl-users >/dev/null && groupdel procctl-users
-		getent group procctl-admin >/dev/null && groupdel procctl-admin
-	fi
+	for n in $MADE; do deluser_quiet "$n"; done
 	if [ "$rc" != 0 ]; then
 		echo "deb-test: FAILED at step '$STEP' (exit $rc)" >&2
 		if [ -n "$TMP" ]; then
@@ -135,8 +131,12 @@ for p in procctl procctl-dev; do
 done
 [ ! -e "$SOCK" ] || die "$SOCK exists: a procctld is using the system socket"
 [ ! -e /etc/procctl ] || die "/etc/procctl exists: a procctl installed by hand?"
-getent passwd procctl >/dev/null || MADE_SYSUSER=1
+getent passwd procctl >/dev/null || MADE="procctl"
+for g in procctl-users procctl-admin; do
+	getent group "$g" >/dev/null || MADE="$MADE $g"
+done
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 deluser_quiet "$MEMBER"
 deluser_quiet "$OUTSIDER"
 
