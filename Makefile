@@ -85,7 +85,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
-	auto-deps
+	auto-deps deb-test
 all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
@@ -369,6 +369,11 @@ dist: ## a release tarball of HEAD: BUILD/procctl-VERSION.tar.gz
 	    -o $(DISTDIR)/procctl-$(VERSION).tar.gz HEAD
 	@echo "$(DISTDIR)/procctl-$(VERSION).tar.gz"
 
+# The Debian package end to end (root; installs into /usr, then purges):
+# tests/package/deb-test.sh says what it does.
+deb-test: ## build the .deb packages, install, use, upgrade and purge them (root)
+	bash tests/package/deb-test.sh
+
 help: ## this list
 	@echo "make TARGET [PREFIX=/usr/local] [DESTDIR=] [BUILD=build]"
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
@@ -378,7 +383,7 @@ help: ## this list
 DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev openssl python3 \
 	python3-pytest redis-tools tmux passwd util-linux strace systemd \
-	zsh socat
+	zsh socat libmicrohttpd-dev debhelper dpkg-dev fakeroot adduser
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
