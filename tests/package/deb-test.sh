@@ -200,10 +200,9 @@ step "the unit is enabled (deb-systemd-helper, with or without systemd)"
 [ -L /etc/systemd/system/multi-user.target.wants/procctld.service ] ||
     die "procctld.service is not enabled"
 s=/lib/systemd/system/procctld.socket
-if [ -f "$s" ]; then
-	grep -qx SocketGroup=procctl-users "$s" ||
-	    die "$s: the socket's group is not procctl-users"
-fi
+[ -f "$s" ] || die "no procctld.socket"
+grep -qx SocketGroup=procctl-users "$s" ||
+    die "$s: the socket's group is not procctl-users"
 
 if [ -d /run/systemd/system ]; then
 	step "systemd started procctld.service"
