@@ -63,16 +63,17 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/output.c daemon/logfile.c daemon/journal.c \
 	     daemon/slots.c daemon/authtry.c daemon/stats.c daemon/expo.c \
 	     daemon/metrics.c daemon/promhttp.c
-MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c
+MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c \
+	      monitor/sdnotify.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \
 	     ctl/target.c ctl/module.c ctl/cmdinfo.c ctl/complete.c ctl/help.c \
-	     ctl/link.c ctl/compgen.c
+	     ctl/link.c ctl/compgen.c common/duration.c
 PROC_SRC   = plugins/proc/proc.c plugins/proc/run.c plugins/proc/list.c \
 	     plugins/proc/program.c plugins/proc/progconf.c plugins/proc/progcmd.c \
 	     plugins/proc/progreload.c plugins/proc/progadhoc.c \
 	     plugins/proc/handover.c plugins/proc/bytes.c \
 	     plugins/proc/logs.c plugins/proc/history.c \
-	     plugins/proc/procmetrics.c
+	     plugins/proc/procmetrics.c common/duration.c
 ARITH_SRC  = plugins/arith/arith.c plugins/arith/decimal.c
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -88,7 +89,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
-	auto-deps
+	auto-deps deb-test
 all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
@@ -188,7 +189,7 @@ $(BUILD)/tests/test_files: $(call obj,tests/unit/test_files.c daemon/children.c 
 # creates cgroups and users' processes).
 $(BUILD)/tests/test_monitor: $(call obj,tests/unit/test_monitor.c $(MONITOR_SRC) common/buf.c $(LOG_SRC))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(SD_LIBS)
 
 # The loop's clock and sleep are simulated (see tests/unit/test_loop.c).
 $(BUILD)/tests/test_loop: $(call obj,tests/unit/test_loop.c daemon/loop.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
@@ -229,7 +230,7 @@ FUZZ_SRC_resp	= common/resp.c common/respvalue.c common/buf.c
 FUZZ_SRC_reply	= ctl/render.c ctl/help.c ctl/cmdinfo.c ctl/client.c \
 	  ctl/module.c ctl/target.c common/resp.c common/respvalue.c \
 	  common/buf.c \
-	  common/paths.c common/escape.c
+	  common/paths.c common/escape.c common/duration.c
 FUZZ_SRC_config	= daemon/config.c daemon/confread.c daemon/access.c \
 	  daemon/log.c $(COMMON_SRC) $(LOG_SRC)
 FUZZ_SRC_decimal = plugins/arith/decimal.c
@@ -295,7 +296,8 @@ INST_FILES = $(BINDIR)/procctld $(BINDIR)/procctl \
 	$(CTLDIR)/tls.so $(CTLDIR)/edit.so \
 	$(INCDIR)/procctl/plugin.h \
 	$(MANDIR)/man1/procctl.1 $(MANDIR)/man8/procctld.8 \
-	$(UNITDIR)/procctld.service $(PKGCONFIGDIR)/procctl-plugin.pc \
+	$(UNITDIR)/procctld.service $(UNITDIR)/procctld.socket \
+	$(PKGCONFIGDIR)/procctl-plugin.pc \
 	$(BASHCOMPDIR)/procctl $(ZSHCOMPDIR)/_procctl
 # Directories that are procctl's own: removed by uninstall when empty.
 INST_DIRS = $(PLUGINDIR) $(CTLDIR) $(LIBDIR)/procctl $(INCDIR)/procctl \
@@ -311,6 +313,11 @@ $(BUILD)/inst/procctld.service: etc/procctld.service.in $(DIRS_STAMP) \
 	@mkdir -p $(dir $@)
 	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 	    etc/procctld.service.in > $@
+# The socket unit listens where a root procctld does by default.
+SYSTEM_SOCKET := $(shell sed -n 's/^\#define PROCCTL_SYSTEM_SOCKET[^"]*"\(.*\)"/\1/p' common/paths.h)
+$(BUILD)/inst/procctld.socket: etc/procctld.socket.in common/paths.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@SOCKET@|$(SYSTEM_SOCKET)|g' etc/procctld.socket.in > $@
 # For plugin authors: `pkg-config --cflags procctl-plugin` and
 # --variable=plugindir (examples/hello/).
 $(BUILD)/inst/procctl-plugin.pc: etc/procctl-plugin.pc.in $(DIRS_STAMP) \
@@ -325,7 +332,7 @@ $(BUILD)/gen/instpaths: FORCE
 	    '$(BINDIR)' '$(SYSCONFDIR)' '$(PREFIX)' '$(INCDIR)' '$(VERSION)' > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 INST_GEN = $(BUILD)/inst/procctld.ini $(BUILD)/inst/procctld.service \
-	$(BUILD)/inst/procctl-plugin.pc
+	$(BUILD)/inst/procctld.socket $(BUILD)/inst/procctl-plugin.pc
 
 install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a staging tree
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PLUGINDIR) \
@@ -340,7 +347,8 @@ install: all $(INST_GEN) ## install under PREFIX (/usr/local), DESTDIR for a sta
 	install -m 0644 include/procctl/plugin.h $(DESTDIR)$(INCDIR)/procctl
 	install -m 0644 docs/procctl.1 $(DESTDIR)$(MANDIR)/man1
 	install -m 0644 docs/procctld.8 $(DESTDIR)$(MANDIR)/man8
-	install -m 0644 $(BUILD)/inst/procctld.service $(DESTDIR)$(UNITDIR)
+	install -m 0644 $(BUILD)/inst/procctld.service \
+	    $(BUILD)/inst/procctld.socket $(DESTDIR)$(UNITDIR)
 	install -m 0644 $(BUILD)/inst/procctl-plugin.pc $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 0644 etc/completion/procctl.bash $(DESTDIR)$(BASHCOMPDIR)/procctl
 	install -m 0644 etc/completion/_procctl $(DESTDIR)$(ZSHCOMPDIR)/_procctl
@@ -372,6 +380,11 @@ dist: ## a release tarball of HEAD: BUILD/procctl-VERSION.tar.gz
 	    -o $(DISTDIR)/procctl-$(VERSION).tar.gz HEAD
 	@echo "$(DISTDIR)/procctl-$(VERSION).tar.gz"
 
+# The Debian package end to end (root; installs into /usr, then purges):
+# tests/package/deb-test.sh says what it does.
+deb-test: ## build the .deb packages, install, use, upgrade and purge them (root)
+	bash tests/package/deb-test.sh
+
 help: ## this list
 	@echo "make TARGET [PREFIX=/usr/local] [DESTDIR=] [BUILD=build]"
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1\t\2/p' $(firstword $(MAKEFILE_LIST)) | \
@@ -382,13 +395,14 @@ DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev \
 	libmicrohttpd-dev openssl python3 python3-pytest \
 	python3-prometheus-client redis-tools tmux passwd util-linux strace \
-	systemd
+	systemd zsh socat debhelper dpkg-dev fakeroot adduser
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)
 
 # On a fresh machine `make run` and `make test` install what is missing
-# (as root, with apt-get); otherwise they say what to do.
+# (as root, with apt-get), and say which packages first; otherwise they
+# say what to do.
 need-build-deps:
 	@command -v $(CC) >/dev/null 2>&1 && \
 	    $(PKG_CONFIG) --exists inih gmp readline openssl libsystemd \
@@ -399,14 +413,28 @@ need-test-deps:
 	@command -v redis-cli >/dev/null 2>&1 && \
 	    command -v tmux >/dev/null 2>&1 && \
 	    command -v openssl >/dev/null 2>&1 && \
+	    command -v zsh >/dev/null 2>&1 && \
+	    command -v socat >/dev/null 2>&1 && \
 	    $(PYTHON) -c 'import pytest' >/dev/null 2>&1 || \
 	    $(MAKE) --no-print-directory auto-deps
+# The packages of DEB_PACKAGES that dpkg does not have installed.
 auto-deps:
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing missing Debian packages: $(DEB_PACKAGES)"; \
-	    $(MAKE) --no-print-directory deps; \
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || printf '%s ' $$p; done); \
+	missing=$${missing% }; \
+	if [ -z "$$missing" ]; then \
+	    echo "make: a build or test tool is missing, yet every Debian" \
+	        "package listed is installed: see README.md, Dependencies" >&2; \
+	    exit 1; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing missing Debian packages with apt-get:" \
+	        "$$missing"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y $$missing; \
 	else \
-	    echo "make: missing build or test packages; run: sudo make deps" >&2; \
+	    echo "make: missing Debian packages: $$missing; run: sudo make" \
+	        "deps" >&2; \
 	    exit 1; \
 	fi
 

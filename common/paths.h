@@ -5,11 +5,14 @@
 
 #define PROCCTL_SOCKET_NAME	"procctl.sock"
 #define PROCCTL_SYSTEM_SOCKET	"/run/procctl/procctl.sock"
+#define PROCCTL_HOME_DIR	".procctl"	/* under $HOME, made by procctld */
 
 /*
- * The default socket: $XDG_RUNTIME_DIR/procctl.sock for a user with a
- * runtime directory, /run/procctl/procctl.sock for root (and for users
- * without one, who then talk to the system daemon).
+ * The default socket: /run/procctl/procctl.sock for root; for a user,
+ * $XDG_RUNTIME_DIR/procctl.sock, else /run/user/UID/procctl.sock when
+ * that directory is theirs, else ~/.procctl/procctl.sock (a home of
+ * their own); else the system socket (a user with none of these talks
+ * to the system daemon).
  */
 int	paths_default_socket(char *out, size_t size);
 

@@ -31,13 +31,11 @@ ask_sources(struct client *c, int timeout_ms)
 {
 	struct buf b = { 0 };
 	struct resp_value v;
-	const char *argv[1];
 	size_t i, n = complete_nsources();
 	int rc = 0;
 
 	for (i = 0; i < n; i++) {
-		argv[0] = complete_source(i);
-		if (resp_put_command(&b, 1, argv, NULL) == -1) {
+		if (complete_put_source(&b, i) == -1) {
 			buf_free(&b);
 			return -1;
 		}

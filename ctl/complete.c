@@ -140,6 +140,26 @@ complete_source(size_t i)
 	return i < cp.nsrc ? cp.src[i].from : NULL;
 }
 
+/* A source names a command line ("list all"): its words, as the daemon
+ * is sent them.  At most a few: a source is a command and its keywords. */
+int
+complete_put_source(struct buf *b, size_t i)
+{
+	const char *argv[8], *src = complete_source(i);
+	char words[256], *w, *save;
+	int argc = 0;
+
+	if (src == NULL || strlen(src) >= sizeof(words))
+		return -1;
+	strcpy(words, src);
+	for (w = strtok_r(words, " ", &save); w != NULL && argc < 8;
+	    w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	if (argc == 0)
+		return -1;
+	return resp_put_command(b, argc, argv, NULL);
+}
+
 /* A value that can be typed as one word, and shown as it is (nothing a
  * terminal would obey: escape_needed): offered; others are not. */
 static void

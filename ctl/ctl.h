@@ -262,6 +262,8 @@ void	complete_reset(void);
  * send each at connect and hand the reply to complete_note_reply. */
 size_t	complete_nsources(void);
 const char *complete_source(size_t i);
+/* Source I's request (its words: "list all") appended to B.  0, or -1. */
+int	complete_put_source(struct buf *b, size_t i);
 void	complete_note_reply(size_t i, const struct resp_value *reply);
 /* A push event: its record adds candidates to the arguments that
  * follow its kind. */
@@ -281,9 +283,10 @@ int	compgen_run(const struct target *t, int argc, char **argv,
  * daemon's (asked of T quickly, when it can be asked without a secret;
  * not at all if T is NULL). */
 void	help_usage(FILE *fp, const struct target *t);
-/* The usage lines, for a usage error. */
-void	help_short(FILE *fp);
-/* The daemon's commands, by group. */
+/* The columns help fits in: $COLUMNS, else the terminal's (standard
+ * output), else 80. */
+int	help_width(void);
+/* The daemon's commands, by group, within help_width(). */
 void	help_commands(FILE *fp, const struct cmd_table *tab);
 /* One command in full: usage, summary, options, arguments. */
 void	help_command(FILE *fp, const struct cmd_info *ci);

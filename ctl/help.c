@@ -5,24 +5,27 @@
  * moment it is loaded.  `procctl --help` asks the daemon quickly (a
  * second at most, never a secret) and says in one line when it cannot.
  */
+#include <sys/ioctl.h>
+
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "paths.h"
 
 #define HELP_WAIT_MS	1000	/* how long --help waits for the daemon */
 #define USAGE_WIDTH	36	/* the usage column of a command table */
+#define HELP_MIN_WIDTH	40	/* narrower: lines are cut as well as can be */
+/* By the protocol's convention (docs/protocol.md), the group of the
+ * commands clients send rather than people: listed last, by name. */
+#define HELP_PROTOCOL_GROUP	"protocol"
 
 #define USAGE_LINES \
-"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F] [--cert F --key F]]\n" \
-"               [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
+"usage: procctl [-s SOCKET | -H URL [-u USER] [--tls] [--cacert F]\n" \
+"               [--cert F --key F]] [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
 
-void
-help_short(FILE *fp)
-{
-	fprintf(fp, USAGE_LINES "'procctl --help' says more.\n");
-}
+static void	wrap(FILE *, const char *, int, int, int);
 
 static void
 own_usage(FILE *fp)
@@ -56,13 +59,15 @@ own_usage(FILE *fp)
 "                       0 waits forever)\n"
 "  -h, --help           this help;  -V, --version  the version\n"
 "\n"
-"The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else\n"
-"$XDG_RUNTIME_DIR/procctl.sock (when it exists), else %s.\n"
+"The target: -s/-H, else $PROCCTL_HOST or $PROCCTL_SOCKET, else (a user)\n"
+"$XDG_RUNTIME_DIR/procctl.sock or ~/.procctl/procctl.sock when it exists,\n"
+"else %s.\n"
+"Help fits $COLUMNS, else the terminal, else 80 columns.\n"
 "\n"
 "Exit status:\n"
 "  0   success\n"
 "  1   the daemon answered with an error (message on stderr)\n"
-"  2   bad usage (here or as the daemon judged it)\n"
+"  2   bad usage: here, a command the daemon lacks, or as it judged it\n"
 "  3   no such process\n"
 "  69  the daemon is unreachable or the connection was lost\n"
 "  75  timeout, or the daemon is busy (a limit was reached)\n"
@@ -120,83 +125,229 @@ void
 help_usage(FILE *fp, const struct target *t)
 {
 	struct cmd_table tab = { 0 };
+	struct buf text = { 0 };
 	char why[600];
 
 	own_usage(fp);
 	if (t == NULL)
 		return;
 	if (ask_commands(t, &tab, why, sizeof(why)) == -1) {
-		fprintf(fp, "\nThe commands come from the daemon, not reached "
-		    "here: %s\n", why);
+		buf_printf(&text, "The commands come from the daemon, not "
+		    "reached here: %s", why);
+		buf_append(&text, "", 1);
+		fputc('\n', fp);
+		wrap(fp, text.data ? text.data : "", 0, 0, help_width());
+		buf_free(&text);
 		return;
 	}
-	fprintf(fp, "\nCommands of procctld at %s%s%s ('procctl help COMMAND' "
-	    "for one):\n\n", t->tcp ? t->host : t->path, t->tcp ? ":" : "",
-	    t->tcp ? t->port : "");
+	buf_printf(&text, "Commands of procctld at %s%s%s ('procctl help "
+	    "COMMAND' for one):", t->tcp ? t->host : t->path, t->tcp ? ":" :
+	    "", t->tcp ? t->port : "");
+	buf_append(&text, "", 1);
+	fputc('\n', fp);
+	wrap(fp, text.data ? text.data : "", 0, 0, help_width());
+	fputc('\n', fp);
+	buf_free(&text);
 	help_commands(fp, &tab);
 	cmdinfo_free(&tab);
 }
 
+/* Where a command's group goes: the plugins' groups first (what a person
+ * came for), then the daemon's own, then "other", then "protocol" (what
+ * clients and scripts send, listed by name only). */
+static int
+rank_of(const struct cmd_info *ci)
+{
+	if (strcmp(ci->group, HELP_PROTOCOL_GROUP) == 0)
+		return 3;
+	if (strcmp(ci->group, "other") == 0)
+		return 2;
+	return strcmp(ci->plugin, "core") == 0 ? 1 : 0;
+}
+
+struct ranked {
+	const struct cmd_info	*ci;
+	int			 rank;	/* of its group: see rank_of */
+};
+
 static int
 by_group(const void *a, const void *b)
 {
-	const struct cmd_info *x = *(const struct cmd_info *const *)a;
-	const struct cmd_info *y = *(const struct cmd_info *const *)b;
-	int xo = strcmp(x->group, "other") == 0;
-	int yo = strcmp(y->group, "other") == 0;
+	const struct ranked *x = a, *y = b;
 	int c;
 
-	/* Groups by name, "other" last; the daemon's order within one. */
-	if (xo != yo)
-		return xo - yo;
-	if ((c = strcmp(x->group, y->group)) != 0)
+	/* By rank, then groups by name; the daemon's order within one. */
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	if ((c = strcmp(x->ci->group, y->ci->group)) != 0)
 		return c;
-	return x < y ? -1 : x > y;
+	return x->ci < y->ci ? -1 : x->ci > y->ci;
 }
 
 /* "arithmetic (arith):", naming the plugins that fill the group. */
 static void
-group_heading(FILE *fp, const struct cmd_info *const *sorted, size_t n,
-    size_t from)
+group_heading(FILE *fp, const struct ranked *sorted, size_t n, size_t from)
 {
+	const char *group = sorted[from].ci->group;
 	struct strv plugins = { 0 };
 	size_t i;
 
-	for (i = from; i < n && strcmp(sorted[i]->group, sorted[from]->group) == 0;
-	    i++)
-		if (sorted[i]->plugin[0] != '\0')
-			strv_add(&plugins, sorted[i]->plugin);
-	fprintf(fp, "%s%s", from > 0 ? "\n" : "", sorted[from]->group);
+	for (i = from; i < n && strcmp(sorted[i].ci->group, group) == 0; i++)
+		if (sorted[i].ci->plugin[0] != '\0')
+			strv_add(&plugins, sorted[i].ci->plugin);
+	fprintf(fp, "%s%s", from > 0 ? "\n" : "", group);
 	for (i = 0; i < plugins.n; i++)
 		fprintf(fp, "%s%s", i == 0 ? " (" : ", ", plugins.v[i]);
 	fprintf(fp, "%s:\n", plugins.n > 0 ? ")" : "");
 	strv_free(&plugins);
 }
 
-/* Two columns, usage and summary, under a heading per group. */
+/* Columns S takes on a terminal: UTF-8 continuation bytes take none. */
+static int
+columns(const char *s, size_t n)
+{
+	size_t i;
+	int w = 0;
+
+	for (i = 0; i < n; i++)
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+/*
+ * TEXT from column AT, where the cursor is, broken at spaces so that no
+ * line passes WIDTH; the lines after the first start at column INDENT.
+ * A word longer than a line is written whole rather than cut.
+ */
+static void
+wrap(FILE *fp, const char *text, int at, int indent, int width)
+{
+	const char *w = text, *e;
+	int col = at, len, first = 1;
+
+	for (;;) {
+		while (*w == ' ')
+			w++;
+		if (*w == '\0')
+			break;
+		for (e = w; *e != '\0' && *e != ' '; e++)
+			;
+		len = columns(w, (size_t)(e - w));
+		if (!first && col + 1 + len > width) {
+			fprintf(fp, "\n%*s", indent, "");
+			col = indent;
+			first = 1;
+		}
+		if (!first) {
+			fputc(' ', fp);
+			col++;
+		}
+		fwrite(w, 1, (size_t)(e - w), fp);
+		col += len;
+		first = 0;
+		w = e;
+	}
+	fputc('\n', fp);
+}
+
+int
+help_width(void)
+{
+	struct winsize ws;
+	const char *env = getenv("COLUMNS");
+	char *end = NULL;
+	long n = 0;
+
+	if (env != NULL && *env != '\0')
+		n = strtol(env, &end, 10);
+	if (n <= 0 || n > 10000 || *end != '\0')
+		n = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ,
+		    &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+	return n < HELP_MIN_WIDTH ? HELP_MIN_WIDTH : (int)n;
+}
+
+/* One command: usage, then its summary in the next column, both wrapped
+ * to WIDTH; a usage wider than its column has a line of its own. */
+static void
+command_line(FILE *fp, const struct cmd_info *ci, int ucol, int width)
+{
+	struct buf text = { 0 };
+	int w = columns(ci->usage, strlen(ci->usage));
+
+	if (w > ucol) {
+		fputs("  ", fp);
+		wrap(fp, ci->usage, 2, 6, width);
+		fprintf(fp, "%*s", ucol + 4, "");
+	} else
+		fprintf(fp, "  %s%*s  ", ci->usage, ucol - w, "");
+	buf_printf(&text, "%s%s", ci->summary, ci->admin ?
+	    " (admins only)" : "");
+	buf_append(&text, "", 1);	/* a string for wrap */
+	wrap(fp, text.data ? text.data : "", ucol + 4, ucol + 4, width);
+	buf_free(&text);
+}
+
+/* The protocol's commands, by name: people rarely type them. */
+static void
+protocol_line(FILE *fp, const struct ranked *sorted, size_t n, size_t from,
+    int width)
+{
+	struct buf text = { 0 };
+	size_t i;
+
+	/* Each as its usage spells it (AUTH, as Redis does). */
+	for (i = from; i < n && strcmp(sorted[i].ci->group,
+	    sorted[from].ci->group) == 0; i++)
+		buf_printf(&text, "%s%.*s", i > from ? " " : "",
+		    (int)strcspn(sorted[i].ci->usage, " "),
+		    sorted[i].ci->usage);
+	buf_puts(&text, " ('help NAME' describes one)");
+	buf_append(&text, "", 1);
+	fputs("  ", fp);
+	wrap(fp, text.data ? text.data : "", 2, 2, width);
+	buf_free(&text);
+}
+
+/* Two columns, usage and summary, under a heading per group, within the
+ * terminal's width (help_width); the protocol's group last, in one
+ * paragraph of names. */
 void
 help_commands(FILE *fp, const struct cmd_table *tab)
 {
-	const struct cmd_info **sorted;
-	size_t i;
-	int w;
+	struct ranked *sorted;
+	size_t i, j;
+	int width = help_width(), ucol, r;
 
+	/* The usage column: 36 on 80 columns, less on a narrower one; too
+	 * narrow for two, each summary goes under its usage. */
+	ucol = width >= 80 ? USAGE_WIDTH : width < 64 ? 2 :
+	    width * USAGE_WIDTH / 80;
 	if ((sorted = calloc(tab->n + 1, sizeof(*sorted))) == NULL)
 		return;
+	for (i = 0; i < tab->n; i++) {
+		sorted[i].ci = &tab->v[i];
+		sorted[i].rank = rank_of(&tab->v[i]);
+	}
+	/* A group's rank is its lowest: it stays in one piece. */
 	for (i = 0; i < tab->n; i++)
-		sorted[i] = &tab->v[i];
+		for (j = 0; j < tab->n; j++)
+			if ((r = rank_of(&tab->v[j])) < sorted[i].rank &&
+			    strcmp(tab->v[j].group, tab->v[i].group) == 0)
+				sorted[i].rank = r;
 	qsort(sorted, tab->n, sizeof(*sorted), by_group);
 	for (i = 0; i < tab->n; i++) {
-		if (i == 0 || strcmp(sorted[i]->group, sorted[i - 1]->group) != 0)
-			group_heading(fp, sorted, tab->n, i);
-		w = (int)strlen(sorted[i]->usage);
-		if (w > USAGE_WIDTH)
-			fprintf(fp, "  %s\n  %-*s  ", sorted[i]->usage,
-			    USAGE_WIDTH, "");
-		else
-			fprintf(fp, "  %-*s  ", USAGE_WIDTH, sorted[i]->usage);
-		fprintf(fp, "%s%s\n", sorted[i]->summary,
-		    sorted[i]->admin ? " (admins only)" : "");
+		if (i > 0 && strcmp(sorted[i].ci->group,
+		    sorted[i - 1].ci->group) == 0)
+			continue;
+		group_heading(fp, sorted, tab->n, i);
+		if (strcmp(sorted[i].ci->group, HELP_PROTOCOL_GROUP) == 0) {
+			protocol_line(fp, sorted, tab->n, i, width);
+			continue;
+		}
+		for (j = i; j < tab->n && strcmp(sorted[j].ci->group,
+		    sorted[i].ci->group) == 0; j++)
+			command_line(fp, sorted[j].ci, ucol, width);
 	}
 	free(sorted);
 }
@@ -231,11 +382,18 @@ describe_param(FILE *fp, const struct cmd_param *p)
 void
 help_command(FILE *fp, const struct cmd_info *ci)
 {
+	struct buf text = { 0 };
 	char opt[300];
 	size_t i;
+	int width = help_width();
 
-	fprintf(fp, "usage: %s\n%s%s\n", ci->usage, ci->summary,
-	    ci->admin ? " (admins only)" : "");
+	fputs("usage: ", fp);
+	wrap(fp, ci->usage, 7, 11, width);
+	buf_printf(&text, "%s%s", ci->summary, ci->admin ?
+	    " (admins only)" : "");
+	buf_append(&text, "", 1);
+	wrap(fp, text.data ? text.data : "", 0, 0, width);
+	buf_free(&text);
 	if (ci->nopts > 0)
 		fputs("options:\n", fp);
 	for (i = 0; i < ci->nopts; i++) {
@@ -247,7 +405,9 @@ help_command(FILE *fp, const struct cmd_info *ci)
 		else
 			snprintf(opt, sizeof(opt), "    --%s %s", o->name,
 			    o->value ? o->value : "");
-		fprintf(fp, "  %-20s %s\n", opt, o->summary);
+		fprintf(fp, "  %-20s ", opt);
+		wrap(fp, o->summary, strlen(opt) > 20 ? 3 + (int)strlen(opt) :
+		    23, 23, width);
 	}
 	if (ci->nparams > 0)
 		fputs("arguments:\n", fp);

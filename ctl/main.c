@@ -20,6 +20,7 @@
 
 static int following;	/* the command goes on after its reply */
 static int streams;	/* it could: its --json output is NDJSON */
+static int unknown;	/* the daemon listed its commands, not this one */
 
 /*
  * Does ARGV (a command line) ask to follow?  By the protocol's
@@ -31,14 +32,18 @@ static int streams;	/* it could: its --json output is NDJSON */
 static int
 asks_follow(const struct resp_value *hello, int argc, char **argv)
 {
+	const struct resp_value *cmds = resp_map_get(hello, "commands");
 	struct cmd_table tab;
 	size_t i;
 	int yes;
 
 	streams = 0;
-	if (argc < 1 || cmdinfo_parse_one(&tab, resp_map_get(hello,
-	    "commands"), argv[0]) == -1)
+	if (argc < 1 || cmdinfo_parse_one(&tab, cmds, argv[0]) == -1)
 		return 0;
+	/* A daemon that lists its commands and not this one will refuse
+	 * it: bad usage, as a typo is. */
+	unknown = tab.n == 0 && cmds != NULL && cmds->type == RESP_T_ARRAY &&
+	    cmds->n > 0;
 	/* A command that can follow prints its lines the same way whether
 	 * it does or not: with --json, one object a line (NDJSON). */
 	for (i = 0; tab.n == 1 && i < tab.v[0].nopts; i++)
@@ -201,7 +206,7 @@ one_shot(const struct target *t, int argc, char **argv, int json,
 	hold_interrupt(1);
 	if ((failed = v.type == RESP_T_ERROR)) {
 		print_error(NULL, &v);
-		rc = error_exit_code(v.str);
+		rc = unknown ? EXIT_USAGE : error_exit_code(v.str);
 	} else if (json && (following || streams) &&
 	    v.type == RESP_T_ARRAY) {
 		/* A stream: NDJSON, each element a line, as the pushes
@@ -280,6 +285,25 @@ tls_opt(struct tls_opts *o, int ch, const char *val)
 	return target_tls_option(o, val ? 2 : 1, args, &i) == 1 ? 0 : -1;
 }
 
+/* One line for an option getopt refused, and where to read more.  A
+ * long option is the word refused; a letter may be inside a cluster
+ * (-jx), where only optopt names it. */
+static int
+bad_option(char **argv, int ch)
+{
+	const char *word = argv[optind - 1];
+	char letter[3] = { '-', (char)optopt, '\0' };
+
+	if (strncmp(word, "--", 2) != 0 && optopt != 0)
+		word = letter;
+	fprintf(stderr, "procctl: %s '%s'", ch == ':' ?
+	    "option" : "unknown option", word);
+	if (ch == ':')
+		fputs(" needs a value", stderr);
+	fputs("; 'procctl --help' lists the options\n", stderr);
+	return EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -309,8 +333,11 @@ main(int argc, char **argv)
 	/* A daemon that goes away must give an error, never a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	target_tls_env(&tls);
-	/* '+': options stop at the command, whose own options follow it. */
-	while ((ch = getopt_long(argc, argv, "+s:H:u:jt:hV", opts, NULL)) != -1) {
+	/* '+': options stop at the command, whose own options follow it;
+	 * ':': a missing value is told apart, and we say what is wrong. */
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:s:H:u:jt:hV", opts, NULL)) !=
+	    -1) {
 		switch (ch) {
 		case 's':
 		case 'H':
@@ -357,8 +384,7 @@ main(int argc, char **argv)
 			printf("procctl %s\n", PROCCTL_VERSION);
 			return EXIT_OK;
 		default:
-			help_short(stderr);
-			return EXIT_USAGE;
+			return bad_option(argv, ch);
 		}
 	}
 	if (!have_target && target_default(&t) == -1) {

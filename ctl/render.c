@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "duration.h"
 #include "escape.h"
 
 int
@@ -92,6 +93,32 @@ scalar_text(struct buf *b, const struct resp_value *v)
 		    v->str, v->len);
 }
 
+/*
+ * A value of a record (a table's cell, a map's value): a double there is
+ * a duration in seconds, by the protocol's convention (docs/protocol.md:
+ * run_time, uptime, ...), shown as "3.2s" or "1h02m"; --json keeps the
+ * number.  Anything else as scalar_text.
+ */
+static void
+field_text(struct buf *b, const struct resp_value *v)
+{
+	char text[32];
+	double secs;
+	char *end;
+
+	if (v->type == RESP_T_DOUBLE && v->str != NULL) {
+		secs = strtod(v->str, &end);
+		if (end != v->str && *end == '\0' && secs >= 0 &&
+		    secs < 1e15) {
+			duration_text(text, sizeof(text),
+			    (uint64_t)(secs * 1000 + 0.0005));
+			buf_puts(b, text);
+			return;
+		}
+	}
+	scalar_text(b, v);
+}
+
 /* Display width: UTF-8 continuation bytes take no column. */
 static size_t
 width(const char *s, size_t n)
@@ -145,7 +172,7 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 	}
 	for (r = 0; r < nrows; r++)
 		for (k = 0; k < ncols; k++)
-			scalar_text(&cells[(r + 1) * ncols + k],
+			field_text(&cells[(r + 1) * ncols + k],
 			    &v->elem[r].elem[2 * k + 1]);
 	for (r = 0; r <= nrows; r++)
 		for (k = 0; k < ncols; k++) {
@@ -194,7 +221,7 @@ render_map(FILE *fp, const struct resp_value *v)
 			render_table(fp, &v->elem[i + 1], 2);
 			continue;
 		}
-		scalar_text(&val, &v->elem[i + 1]);
+		field_text(&val, &v->elem[i + 1]);
 		fprintf(fp, "%.*s:%*s %.*s\n", (int)k.len, k.data,
 		    (int)(kw - k.len), "", (int)val.len,
 		    val.data ? val.data : "");
@@ -233,6 +260,11 @@ render_human(FILE *fp, const struct resp_value *v)
 	case RESP_T_ARRAY:
 	case RESP_T_SET:
 	case RESP_T_PUSH:
+		/* Said, not left blank: the same in the shell and one-shot. */
+		if (v->n == 0) {
+			fputs("(empty)\n", fp);
+			return;
+		}
 		if (is_table(v)) {
 			render_table(fp, v, 0);
 			return;

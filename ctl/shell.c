@@ -134,12 +134,10 @@ static void
 ask_sources(void)
 {
 	struct buf b = { 0 };
-	const char *argv[1];
 	size_t i, n = complete_nsources();
 
 	for (i = 0; i < n; i++) {
-		argv[0] = complete_source(i);
-		if (resp_put_command(&b, 1, argv, NULL) == -1) {
+		if (complete_put_source(&b, i) == -1) {
 			buf_free(&b);
 			return;
 		}
@@ -235,10 +233,6 @@ show_reply(const struct resp_value *v)
 		showf("error: %.*s", (int)msg.len, msg.data ? msg.data : "");
 		buf_free(&msg);
 		fail(error_exit_code(v->str));
-		return;
-	}
-	if (!sh.json && v->type == RESP_T_ARRAY && v->n == 0) {
-		showf("(empty)");
 		return;
 	}
 	if ((fp = open_memstream(&text, &len)) == NULL)
@@ -348,8 +342,8 @@ local_help(void)
 {
 	showf("shell commands:\n"
 	    "  connect                    the local daemon\n"
-	    "  connect <path>             a Unix socket (or unix:///path, "
-	    "tcp://[user@]host:port)\n"
+	    "  connect <path>             a Unix socket (or unix:///path,\n"
+	    "                             tcp://[user@]host:port)\n"
 	    "  connect [<user>@]<host> <port>\n"
 	    "                             a daemon over TCP (IPv4 or IPv6)\n"
 	    "  connect --tls [--cacert F] [--cert F --key F] <host> <port>\n"

@@ -1005,6 +1005,57 @@ children_count(void)
 	return nchildren;
 }
 
+/* The client count the monitor passes on to the service manager
+ * (STATUS=): told on change, at most once per CLIENTS_MS; the last
+ * change of a burst is told when its time comes. */
+#define CLIENTS_MS	1000
+static size_t clients_now, clients_told;
+static uint64_t clients_at;		/* told then (loop ms) */
+static uint64_t clients_timer;		/* a later telling is due */
+
+static void
+tell_clients(void *arg)
+{
+	struct mon_clients m;
+
+	(void)arg;
+	clients_timer = 0;
+	if (clients_now == clients_told || !ready)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.clients = clients_now > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)clients_now;
+	if (send_msg(MON_CLIENTS, 0, &m, sizeof(m)) == 0) {
+		clients_told = clients_now;
+		clients_at = loop_now_ms();
+	}
+}
+
+/* Once a loop turn (main.c): N clients are connected now. */
+void
+children_clients(size_t n)
+{
+	uint64_t now;
+
+	clients_now = n;
+	if (n == clients_told || clients_timer != 0 || monfd == -1 || !ready)
+		return;
+	now = loop_now_ms();
+	if (clients_at == 0 || now - clients_at >= CLIENTS_MS)
+		tell_clients(NULL);
+	else
+		clients_timer = loop_timer_add(clients_at + CLIENTS_MS - now,
+		    tell_clients, NULL);
+}
+
+/* The reload a SIGHUP asked for is over (applied or not): the monitor
+ * tells the service manager it is ready again. */
+void
+children_reloaded(void)
+{
+	(void)send_msg(MON_RELOADED, 0, NULL, 0);
+}
+
 /* The server stops: the monitor ends every process (each given its
  * stop_ms) and exits once they are gone; with LEAVE (live_restore) it
  * leaves them running for the next procctld.  UPGRADE instead: the
@@ -1013,6 +1064,9 @@ children_count(void)
 static void
 say_last(uint32_t type, const void *p, size_t len)
 {
+	if (clients_timer != 0)
+		loop_timer_cancel(clients_timer);
+	clients_timer = 0;
 	if (monfd == -1)
 		return;
 	if (send_msg(type, 0, p, len) == 0)

@@ -336,7 +336,7 @@ command_add(const struct procctl_command *cmd, unsigned minor,
 	else
 		c->usage = strdup(cmd->name);
 	if (c->group == NULL)
-		c->group = strdup(plugin == NULL ? "server" : owner);
+		c->group = strdup(plugin == NULL ? "daemon" : owner);
 	if (c->usage == NULL || c->group == NULL)
 		goto oom;
 	for (i = 0; c->name[i] != '\0'; i++)
@@ -590,15 +590,15 @@ static const struct procctl_param command_params[] = {
 
 static const struct procctl_command builtins[] = {
 	{ "ping", cmd_ping, 0, "PING [message]", "Check the connection", 0,
-	  NULL, ping_params, "connection" },
+	  NULL, ping_params, "protocol" },
 	{ "echo", cmd_echo, 0, "ECHO message",
 	  "Reply with the message (redis-cli --pipe ends its stream with "
-	  "it)", 0, NULL, echo_params, "connection" },
+	  "it)", 0, NULL, echo_params, "protocol" },
 	{ "command", cmd_command, 0, "COMMAND [COUNT | INFO name...]",
 	  "List the commands with their arguments, usage and summary", 0,
-	  NULL, command_params, "server" },
+	  NULL, command_params, "protocol" },
 	{ "help", cmd_help, 0, "help [command]",
-	  "Describe all commands, or one", 0, NULL, help_params, "server" },
+	  "Describe all commands, or one", 0, NULL, help_params, "daemon" },
 };
 
 int

@@ -3,6 +3,12 @@
  * is more open), a stale socket from a dead daemon replaced, a live one
  * never stolen.  Accept survives EMFILE without spinning: a spare fd is
  * given up to accept the client and tell it -LIMIT before the close.
+ *
+ * Socket activation: the listening sockets systemd passed (sd_listen_fds)
+ * are each used in place of binding the configured listener they are
+ * (the Unix socket by its path, a TCP address by address and port); one
+ * that is none of them is refused by name; a listener without one is
+ * bound as usual.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -21,7 +27,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
+#include "paths.h"
 #include "procctld.h"
 
 static int lfd = -1;
@@ -38,6 +46,139 @@ const char *
 listen_path(void)
 {
 	return lpath;
+}
+
+/* ---- socket activation ---- */
+
+#define ACT_MAX		64
+static int act_fds[ACT_MAX];	/* systemd's, -1 once taken */
+static size_t nact;
+
+/* The N sockets systemd passed (at SD_LISTEN_FDS_START on): 0, or -1
+ * after logging that there are too many. */
+int
+listen_activated(int n)
+{
+	int i;
+
+	if (n > ACT_MAX) {
+		log_error("socket activation: %d sockets passed; procctld "
+		    "takes at most %d", n, ACT_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		act_fds[nact++] = SD_LISTEN_FDS_START + i;
+	return 0;
+}
+
+/* The passed socket listening on the Unix socket PATH (taken: a second
+ * call does not find it), or -1. */
+int
+listen_take_unix(const char *path)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < nact; i++)
+		if ((fd = act_fds[i]) != -1 &&
+		    sd_is_socket_unix(fd, SOCK_STREAM, 1, path, 0) > 0) {
+			act_fds[i] = -1;
+			log_info("socket activation: accepting on %s, passed "
+			    "by the service manager", path);
+			return fd;
+		}
+	return -1;
+}
+
+/* The passed socket listening on SA (address and port), or -1. */
+static int
+take_tcp(const struct sockaddr *sa, socklen_t len)
+{
+	size_t i;
+	int fd;
+
+	for (i = 0; i < nact; i++)
+		if ((fd = act_fds[i]) != -1 && sd_is_socket_sockaddr(fd,
+		    SOCK_STREAM, sa, len, 1) > 0) {
+			act_fds[i] = -1;
+			return fd;
+		}
+	return -1;
+}
+
+/* What passed socket FD listens on, for a person: "unix /run/x.sock",
+ * "tcp 127.0.0.1:7000", ... */
+static void
+describe(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+	int type = 0;
+	socklen_t tlen = sizeof(type);
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
+		snprintf(out, size, "not a socket");
+		return;
+	}
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
+	if (ss.ss_family == AF_UNIX && len > offsetof(struct sockaddr_un,
+	    sun_path) && sun->sun_path[0] != '\0')
+		snprintf(out, size, "unix %s%s", sun->sun_path,
+		    type == SOCK_STREAM ? "" : ", not a stream socket");
+	else if (ss.ss_family == AF_UNIX)
+		snprintf(out, size, "an unnamed or abstract unix socket");
+	else if ((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(out, size, ss.ss_family == AF_INET6 ? "tcp [%s]:%s%s" :
+		    "tcp %s:%s%s", host, port, type == SOCK_STREAM ? "" :
+		    ", not a stream socket");
+	else
+		snprintf(out, size, "address family %d", (int)ss.ss_family);
+}
+
+/* After every listener took its socket: each passed one left over is
+ * an error, logged with what it is.  How many. */
+int
+listen_activated_unused(const char *socket)
+{
+	char what[sizeof(lpath) + 64];
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < nact; i++) {
+		if (act_fds[i] == -1)
+			continue;
+		describe(act_fds[i], what, sizeof(what));
+		log_error("socket activation: fd %d (%s) is none of the "
+		    "configured listeners (the Unix socket %s, [tcp] listen); "
+		    "make ListenStream= in procctld.socket and the "
+		    "configuration agree", act_fds[i], what, socket);
+		close(act_fds[i]);
+		act_fds[i] = -1;
+		n++;
+	}
+	return n;
+}
+
+/* After "bind PATH: Permission denied": what to do about it, for the
+ * first start of a user's daemon most of all (-s, or the default under
+ * their own runtime or home directory: paths.c). */
+static const char *
+denied_hint(int err)
+{
+	if (err != EACCES && err != EPERM && err != EROFS)
+		return "";
+	if (geteuid() != 0)
+		return "; choose a socket you may create: procctld -s PATH, or "
+		    "socket = PATH in [daemon] (a user's default is "
+		    "$XDG_RUNTIME_DIR/procctl.sock, else "
+		    "~/" PROCCTL_HOME_DIR "/" PROCCTL_SOCKET_NAME ")";
+	return "; choose another socket: procctld -s PATH, or socket = PATH "
+	    "in [daemon]";
 }
 
 /*
@@ -58,7 +199,8 @@ make_parent(const char *path)
 	strcpy(tmp, path);
 	dir = dirname(tmp);
 	if (mkdir(dir, 0755) == -1 && errno != EEXIST) {
-		log_error("mkdir %s: %s", dir, strerror(errno));
+		log_error("mkdir %s: %s%s", dir, strerror(errno),
+		    denied_hint(errno));
 		return -1;
 	}
 	if (stat(dir, &st) == -1) {
@@ -218,7 +360,8 @@ listen_bind_unix(const char *path, mode_t mode, gid_t group)
 	old = umask(0077 | (0777 & ~mode));
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		umask(old);
-		log_error("bind %s: %s", path, strerror(errno));
+		log_error("bind %s: %s%s", path, strerror(errno),
+		    denied_hint(errno));
 		close(fd);
 		return -1;
 	}
@@ -339,6 +482,12 @@ listen_bind_tcp(const char *spec, int *fds, size_t max)
 		if ((size_t)bound == max) {
 			log_error("listen %s: too many TCP listeners", spec);
 			break;
+		}
+		if ((fd = take_tcp(ai->ai_addr, ai->ai_addrlen)) != -1) {
+			log_info("socket activation: accepting on tcp %s "
+			    "(fd %d), passed by the service manager", spec, fd);
+			fds[bound++] = fd;
+			continue;
 		}
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, ai->ai_protocol);

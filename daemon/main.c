@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "logq.h"
 #include "monitor.h"
@@ -45,6 +46,8 @@ static int sigfd = -1;
 static struct watch *sigwatch;
 static struct watch *logwatch;	/* the log's fd, while lines wait */
 static int logwatch_fd = -1;
+static int nactivated;		/* sockets systemd passed (sd_listen_fds),
+				 * or -errno when they could not be had */
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -388,7 +391,7 @@ static const struct procctl_command daemon_command = {
 	"daemon", cmd_daemon, 0, "daemon upgrade",
 	"Admins: re-execute procctld from the binary on disk, keeping every "
 	"process, the sockets and the state (clients reconnect)", 0, NULL,
-	daemon_params, "server"
+	daemon_params, "daemon"
 };
 
 static void
@@ -400,13 +403,15 @@ on_log_writable(int fd, unsigned events, void *arg)
 	logq_flush();
 }
 
-/* The loop's hook: the connections' turn, then the log: while lines wait
- * for stderr, its fd is watched for room (log.c is below the loop and
- * cannot watch it itself). */
+/* The loop's hook: the connections' turn, their count for the monitor,
+ * then the log: while lines wait for stderr, its fd is watched for room
+ * (log.c is below the loop and cannot watch it itself). */
 static int
 before_sleep(void)
 {
 	int busy = conn_before_sleep(), fd = logq_wait_fd();
+
+	children_clients(conn_count());	/* for the service manager */
 
 	if (logwatch != NULL && fd != logwatch_fd) {
 		loop_unwatch(logwatch);
@@ -566,34 +571,50 @@ check_plugins(const struct config *c)
 }
 
 /* The monitor-to-be binds what the server will accept on: the Unix
- * socket (a live daemon's is never taken) and the TCP addresses; an
- * upgraded monitor was handed them.  How many, or -1. */
+ * socket (a live daemon's is never taken) and the TCP addresses, each
+ * unless systemd passed it bound (socket activation: *ACTIVATED says
+ * whether the Unix socket was); an upgraded monitor was handed them.
+ * How many, or -1 (bad_config: a passed socket is none of them). */
 static int
-bind_all(const struct config *c, int *fds, size_t max)
+bind_all(const struct config *c, int *fds, size_t max, int *activated)
 {
 	size_t n = 0, i;
 	int k;
 
 	if (getenv(MON_ENV_UPGRADE) != NULL) {
+		*activated = getenv(MON_ENV_ACTIVATED) != NULL;
 		n = fd_list(getenv(MON_ENV_LISTEN), fds, max);
 		for (i = 0; i < n; i++)	/* kept across the exec, not past */
 			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 		return (int)n;
 	}
-	if ((fds[n++] = listen_bind_unix(c->socket, c->socket_mode,
-	    socket_gid)) == -1)
+	if (nactivated < 0) {
+		log_error("socket activation: the sockets passed cannot be "
+		    "used: %s", strerror(-nactivated));
 		return -1;
+	}
+	if (listen_activated(nactivated) == -1)
+		return -1;
+	/* systemd's socket if it passed one for this path, else ours. */
+	*activated = (fds[n] = listen_take_unix(c->socket)) != -1;
+	if (!*activated && (fds[n] = listen_bind_unix(c->socket,
+	    c->socket_mode, socket_gid)) == -1)
+		return -1;
+	n++;
 	for (i = 0; i < c->ntcp; i++) {
 		if ((k = listen_bind_tcp(c->tcp_listen[i], fds + n,
 		    max - n)) == -1)
 			goto fail;
 		n += (size_t)k;
 	}
-	return (int)n;
+	if (listen_activated_unused(c->socket) == 0)
+		return (int)n;
+	bad_config = 1;
 fail:
 	while (n > 0)
 		close(fds[--n]);
-	unlink(c->socket);
+	if (!*activated)	/* systemd's is not ours to remove */
+		unlink(c->socket);
 	return -1;
 }
 
@@ -658,8 +679,9 @@ become_monitor(int argc, char **argv, struct config *cf)
 	promhttp_stop();
 	memset(&ma, 0, sizeof(ma));
 	ma.server_fd = -1;
-	if ((n = bind_all(cf, lfds, sizeof(lfds) / sizeof(lfds[0]))) == -1)
-		exit(1);
+	if ((n = bind_all(cf, lfds, sizeof(lfds) / sizeof(lfds[0]),
+	    &ma.socket_activated)) == -1)
+		exit(bad_config ? EX_CONFIG_CODE : 1);
 	ma.lfds = lfds;
 	ma.nlfds = (size_t)n;
 	ma.argv = copy_argv(argc, argv);
@@ -676,6 +698,7 @@ become_monitor(int argc, char **argv, struct config *cf)
 		fatal("out of memory");
 	unsetenv(MON_ENV_UPGRADE);
 	unsetenv(MON_ENV_LISTEN);
+	unsetenv(MON_ENV_ACTIVATED);
 	set_title(argc, argv, "procctld: monitor");
 	monitor_main(&ma);
 }
@@ -819,10 +842,16 @@ main(int argc, char **argv)
 	char defsock[PATH_MAX], dropins[64] = "";
 	int ch, test_only = 0, lvl, rc = 0;
 
-	/* A fresh start owns no fd above stderr: whatever our parent left
-	 * open must not reach the server or a child. */
-	if (getenv(MON_ENV_SERVER) == NULL && getenv(MON_ENV_UPGRADE) == NULL)
-		close_range(3, ~0U, 0);
+	/* A fresh start owns no fd above stderr but the listening sockets
+	 * systemd passed (socket activation: from fd 3 on, LISTEN_FDS
+	 * unset for whatever we start): whatever else our parent left open
+	 * must not reach the server or a child. */
+	if (getenv(MON_ENV_SERVER) == NULL && getenv(MON_ENV_UPGRADE) ==
+	    NULL) {
+		nactivated = sd_listen_fds(1);
+		close_range(SD_LISTEN_FDS_START + (nactivated > 0 ?
+		    (unsigned)nactivated : 0), ~0U, 0);
+	}
 	/* A reader of stderr that has gone is EPIPE, not the end of the
 	 * parent of every process (children get SIG_DFL back: spawn.c). */
 	signal(SIGPIPE, SIG_IGN);

@@ -1501,7 +1501,7 @@ static const struct procctl_command plugin_command = {
 	"PLUGIN LIST | PLUGIN LOAD <name> | PLUGIN RELOAD <name>",
 	"The loaded plugins; admins LOAD one more from the config, or "
 	"RELOAD one from its file on disk (its processes go on)", 0, NULL,
-	plugin_params, "server"
+	plugin_params, "daemon"
 };
 
 struct procctl_report *

@@ -236,6 +236,11 @@ void	listen_replace_unix(int fd);
 int	listen_bind_tcp(const char *spec, int *fds, size_t max);
 const char *listen_path(void);
 void	listen_close(void);
+/* Socket activation: N sockets systemd passed; the one on PATH; the
+ * ones no listener took (logged, closed): how many. */
+int	listen_activated(int n);
+int	listen_take_unix(const char *path);
+int	listen_activated_unused(const char *socket);
 /* 1 if SPEC names only loopback addresses, 0 if not, -1 if unusable. */
 int	listen_is_loopback(const char *spec, char *err, size_t errlen);
 
@@ -685,6 +690,12 @@ void	children_forget_owner(const void *owner);
  * processes are held, unclaimed, for the next plugin called NAME. */
 void	children_hold_owner(const void *owner, const char *name);
 size_t	children_count(void);
+/* Once a loop turn: N clients are connected (told to the monitor on
+ * change, at most once a second, for the service manager's STATUS=). */
+void	children_clients(size_t n);
+/* A SIGHUP's reload is over, applied or not (the monitor says READY=1
+ * to the service manager again). */
+void	children_reloaded(void);
 /* Tell the monitor to end every process (LEAVE: to leave them running)
  * and exit; or to re-exec itself once this server has gone. */
 void	children_shutdown(int leave);

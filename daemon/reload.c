@@ -313,6 +313,7 @@ reload_ask(void)
 {
 	if (active_config == NULL || active_config->file == NULL) {
 		log_warn("SIGHUP: no configuration file to reload");
+		children_reloaded();
 		return;
 	}
 	if (children_reload(next_cookie++) == -1)
@@ -445,6 +446,7 @@ reload_on_files(uint64_t cookie, const struct mon_files *f)
 			for (n = plugin_report_lines(r, &v), i = 0; i < n; i++)
 				log_info("SIGHUP: %s", v[i]);
 		plugin_report_free(r);
+		children_reloaded();
 		return;
 	}
 	*pp = p->next;
@@ -507,7 +509,7 @@ static const struct procctl_command reload_command = {
 	"reload", cmd_reload, 0, "reload [--dry-run]",
 	"Admins: read the configuration again (as SIGHUP): the [access] "
 	"policy, secrets, TLS certificate, programs; says what changed", 0,
-	reload_options, reload_params, "server"
+	reload_options, reload_params, "daemon"
 };
 
 void
@@ -572,7 +574,7 @@ static const struct procctl_option reopen_options[] = {
 static const struct procctl_command reopen_command = {
 	"reopen-logs", cmd_reopen_logs, 0, "reopen-logs",
 	"Admins: open every log file again by its name (after logrotate "
-	"moved them; as SIGUSR1)", 0, reopen_options, reload_params, "server"
+	"moved them; as SIGUSR1)", 0, reopen_options, reload_params, "daemon"
 };
 
 /* In a server: what SIGHUP changes is measured against ACTIVE; the

@@ -1040,21 +1040,21 @@ static const struct {
 } commands[] = {
 	{ { "auth", cmd_auth, 0, "AUTH [user] secret",
 	    "Authenticate a TCP connection (local peers are known from the "
-	    "kernel)", 0, NULL, auth_params, "connection" }, CMD_NO_AUTH },
+	    "kernel)", 0, NULL, auth_params, "protocol" }, CMD_NO_AUTH },
 	{ { "hello", cmd_hello, 0, "HELLO [2|3] [AUTH user secret] "
 	    "[SETNAME name] [SESSION token]",
 	    "Choose the protocol version; describes the server and its "
-	    "commands", 0, NULL, hello_params, "connection" }, CMD_NO_AUTH },
+	    "commands", 0, NULL, hello_params, "protocol" }, CMD_NO_AUTH },
 	{ { "subscribe", cmd_subscribe, 0, "SUBSCRIBE",
 	    "Receive on this connection the events plugins push to you", 0,
-	    NULL, subscribe_params, "connection" }, 0 },
+	    NULL, subscribe_params, "protocol" }, 0 },
 	{ { "unfollow", cmd_unfollow, 0, "UNFOLLOW",
 	    "End what following commands (given --follow) push to this "
 	    "connection, which stays open", 0, NULL, no_params,
-	    "connection" }, 0 },
+	    "protocol" }, 0 },
 	{ { "quit", cmd_quit, 0, "QUIT",
 	    "Close the connection after the reply", 0, NULL, no_params,
-	    "connection" }, CMD_NO_AUTH },
+	    "protocol" }, CMD_NO_AUTH },
 };
 
 int

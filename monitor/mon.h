@@ -147,6 +147,13 @@ void	msg_free(void);
 pid_t	server_spawn(const struct monitor_args *, int, int *);
 void	upgrade_exec(const struct monitor_args *);
 
+/* sdnotify.c */
+void	sdnotify_init(void);
+void	sdnotify_ready(void);
+void	sdnotify_reloading(void);
+void	sdnotify_stopping(void);
+int	sdnotify_tick(int64_t, size_t, size_t);
+
 /* monitor.c */
 void	mon_log(const char *, ...) __attribute__((format(printf, 1, 2)));
 

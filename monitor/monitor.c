@@ -97,6 +97,7 @@ static int leave;		/* live_restore: exit, leave them running */
 static int shutting;
 static int64_t give_up_at;
 static uint64_t max_id;		/* the largest id we have seen */
+static size_t clients;		/* the server's, as it said (MON_CLIENTS) */
 
 
 /* The monitor's lines are notices (syslog priority 5): it logs only
@@ -543,6 +544,7 @@ shutdown_begin(void)
 	if (shutting)
 		return;
 	shutting = 1;
+	sdnotify_stopping();
 	server_done = 1;	/* nothing more is read */
 	restart_at = 0;
 	give_up_at = now + GIVE_UP_MS;
@@ -645,6 +647,7 @@ server_died(int st)
 	server = 0;
 	server_status = st;
 	server_close();
+	clients = 0;		/* their connections died with it */
 	if (upgrading) {
 		do_upgrade();
 		return;
@@ -751,6 +754,7 @@ read_signals(void)
 			continue;
 		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			stop_asked = 1;
+			sdnotify_stopping();
 			if (server > 0)
 				kill(server, SIGTERM);
 			else {
@@ -764,8 +768,12 @@ read_signals(void)
 		    si.ssi_signo == SIGUSR1) && server > 0) {
 			if (si.ssi_signo == SIGUSR1)
 				logq_reopen();
-			else
+			else {
 				socket_again();
+				/* READY=1 when the server says MON_RELOADED
+				 * (or a new one MON_HELLO). */
+				sdnotify_reloading();
+			}
 			kill(server, (int)si.ssi_signo);
 		}
 		else if (si.ssi_signo == SIGCHLD)
@@ -893,6 +901,7 @@ on_hello(const struct mon_hdr *h)
 	if (h->len != 0 || server_hello)
 		return -1;
 	server_hello = ever_ready = 1;
+	sdnotify_ready();
 	for (p = LIST_FIRST(&procs); p != NULL; p = next) {
 		next = LIST_NEXT(p, link);
 		if (p->error != 0 && !p->started) {
@@ -936,6 +945,7 @@ static int
 dispatch(const struct mon_hdr *h, char *body)
 {
 	struct mon_shutdown sd;
+	struct mon_clients mc;
 
 	if (!server_hello && h->type != MON_HELLO &&
 	    h->type != MON_SHUTDOWN && h->type != MON_FAILED)
@@ -976,6 +986,17 @@ dispatch(const struct mon_hdr *h, char *body)
 			return -1;
 		server_failed = 1;	/* its exit is not a breach */
 		server_done = 1;
+		return 0;
+	case MON_CLIENTS:
+		if (h->len != sizeof(struct mon_clients))
+			return -1;
+		memcpy(&mc, body, sizeof(mc));
+		clients = mc.clients;
+		return 0;
+	case MON_RELOADED:
+		if (h->len != 0)
+			return -1;
+		sdnotify_ready();
 		return 0;
 	default:
 		return -1;
@@ -1070,6 +1091,7 @@ do_upgrade(void)
 		    "upgrading (the processes would be lost)");
 	else {
 		ready_carry(&procs);
+		sdnotify_reloading();	/* READY=1 from the new image */
 		upgrade_exec(args);
 		ready_uncarry(&procs);	/* the exec failed */
 	}
@@ -1155,7 +1177,10 @@ setup(const struct monitor_args *a)
 	}
 	watch(sigfd, EPOLLIN, &w_signals);
 	watch(ready_init(), EPOLLIN, &w_notify);
-	if (a->socket != NULL && lstat(a->socket, &st) == 0) {
+	sdnotify_init();
+	/* Systemd's socket (activation) is never ours to remove. */
+	if (a->socket != NULL && !a->socket_activated &&
+	    lstat(a->socket, &st) == 0) {
 		sock_dev = st.st_dev;
 		sock_ino = st.st_ino;
 	}
@@ -1189,7 +1214,8 @@ remove_socket(void)
 
 /* SIGHUP: a socket someone deleted under us is made again, and the
  * server (and every later one, and an upgrade) accepts on the new one;
- * clients could not reach the old one anyway. */
+ * clients could not reach the old one anyway.  Not one systemd passed:
+ * that is its to make (procctld.socket). */
 static void
 socket_again(void)
 {
@@ -1202,6 +1228,12 @@ socket_again(void)
 	if (args->socket == NULL || args->rebind == NULL ||
 	    lstat(args->socket, &st) == 0 || errno != ENOENT)
 		return;
+	if (args->socket_activated) {
+		mon_log("SIGHUP: the socket %s was deleted; it is the service "
+		    "manager's (socket activation), not made again here: "
+		    "restart procctld.socket, then procctld", args->socket);
+		return;
+	}
 	if ((fd = args->rebind()) == -1) {
 		mon_log("SIGHUP: the socket %s was deleted and cannot be made "
 		    "again", args->socket);
@@ -1284,13 +1316,17 @@ log_watch(void)
 		log_fd = fd;
 }
 
-/* How long epoll may sleep: until a SIGKILL is due, a restart, or the
- * next scan for orphans; -1: until something happens. */
+/* How long epoll may sleep: until a SIGKILL is due, a restart, the
+ * next scan for orphans, or what the service manager is due to hear
+ * (sdnotify.c); -1: until something happens. */
 static int
 next_timeout(int64_t now)
 {
-	int timeout = shutdown_tick();
+	int timeout = shutdown_tick(), sd = sdnotify_tick(now, nprocs,
+	    clients);
 
+	if (sd != -1 && (timeout == -1 || sd < timeout))
+		timeout = sd;
 	if (restart_at != 0 && (timeout == -1 || restart_at - now < timeout))
 		timeout = restart_at > now ? (int)(restart_at - now) : 0;
 	if (chld_pending && (timeout == -1 || next_scan - now < timeout))

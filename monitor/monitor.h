@@ -53,6 +53,12 @@ enum mon_type {
 	MON_FAILED,		/* no payload: I could not start, and exit
 				 * now (my status says why); the processes
 				 * go on, as after a crash */
+	MON_CLIENTS,		/* struct mon_clients: how many clients I
+				 * have now (for the service manager's
+				 * STATUS=); sent on change, at most once
+				 * a second */
+	MON_RELOADED,		/* no payload: the reload a SIGHUP asked
+				 * for is over, applied or not */
 
 	/* monitor -> server */
 	MON_STARTED = 100,	/* struct mon_started: exec worked, or why not */
@@ -100,6 +106,11 @@ enum mon_file_role {
 struct mon_file {
 	uint32_t	role;		/* MON_FILE_* */
 	uint32_t	len;
+};
+
+struct mon_clients {
+	uint32_t	clients;
+	uint32_t	reserved;
 };
 
 /* MON_SHUTDOWN flags. */
@@ -242,6 +253,9 @@ struct monitor_args {
 	size_t		  nlfds;
 	const char	 *socket;	/* the Unix socket's path: unlinked at
 					 * the end if it is still ours */
+	int		  socket_activated; /* ...unless systemd passed it
+					 * (socket activation): then never
+					 * unlinked nor made again */
 	/* SIGHUP finds the socket's path empty (someone deleted it): bind
 	 * it again; the listening fd, or -1. */
 	int		(*rebind)(void);
@@ -277,6 +291,9 @@ struct monitor_args {
 						 * <fd>;...": readiness a
 						 * re-exec'd monitor goes on
 						 * waiting for */
+#define MON_ENV_ACTIVATED "PROCCTLD_SOCKET_ACTIVATED" /* a re-exec'd
+						 * monitor's Unix socket is
+						 * systemd's */
 #define MON_ENV_CONFIG	"PROCCTLD_CONFIG_FD"	/* the -c file's bytes and
 						 * its drop-ins', as the
 						 * monitor last found them

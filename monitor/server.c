@@ -6,7 +6,8 @@
  *
  *  - A server gets its end of the socketpair at fd 3 and the listening
  *    sockets at fd 4 and up, and finds them named in its environment.
- *    Nothing else of ours reaches it: every other fd is close-on-exec.
+ *    Nothing else of ours reaches it: every other fd is close-on-exec,
+ *    and procctld's NOTIFY_SOCKET and watchdog variables are unset.
  *  - Before an upgrade re-execs the monitor, the binary on disk must pass
  *    `-t` with our own arguments: a broken binary or configuration is
  *    refused while this monitor can still go on.
@@ -29,6 +30,16 @@
 #include "mon.h"
 
 #define CHECK_MS	10000	/* the new binary's -t, at most */
+
+/* In a child about to exec: procctld's own service manager is the
+ * monitor's to speak to (sdnotify.c), not the server's nor a check's. */
+static void
+sd_env_unset(void)
+{
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("WATCHDOG_PID");
+}
 
 /* Put FD at TARGET (not close-on-exec) in a child about to exec. */
 static int
@@ -81,6 +92,7 @@ exec_server(const struct monitor_args *a, int exe_fd, int fd)
 	else
 		unsetenv(MON_ENV_CONFIG);
 	unsetenv(MON_ENV_UPGRADE);
+	sd_env_unset();
 	/* The server makes its own signalfd; until then they wait. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -145,6 +157,7 @@ check_binary(const struct monitor_args *a, const char *exe)
 
 		if (null != -1)
 			dup2(null, 1);	/* "configuration ok": not ours */
+		sd_env_unset();
 		execv(exe, argv);
 		_exit(127);
 	}
@@ -197,12 +210,15 @@ upgrade_exec(const struct monitor_args *a)
 	}
 	setenv(MON_ENV_LISTEN, list, 1);
 	setenv(MON_ENV_UPGRADE, "1", 1);
+	if (a->socket_activated)
+		setenv(MON_ENV_ACTIVATED, "1", 1);
 	mon_log("upgrade: re-executing %s", exe);
 	logq_drain(LOGQ_DRAIN_MS);	/* the queue does not survive exec */
 	execv(exe, a->argv);
 	mon_log("upgrade: exec %s: %s; going on as before", exe,
 	    strerror(errno));
 	unsetenv(MON_ENV_UPGRADE);
+	unsetenv(MON_ENV_ACTIVATED);
 	for (i = 0; i < a->nlfds; i++)
 		fcntl(a->lfds[i], F_SETFD, FD_CLOEXEC);
 }

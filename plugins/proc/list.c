@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "duration.h"
 #include "proc.h"
 
 /* A host before minor 8 cannot say how much room a reply has: half of
@@ -72,34 +73,29 @@ signame(int sig, char *out, size_t size)
 void
 proc_describe_end(const struct proc *p, char *out, size_t size)
 {
-	char sig[32], by[80] = "";
-	uint64_t ms = proc_run_ms(p);
+	char sig[32], by[80] = "", took[32];
 
+	duration_text(took, sizeof(took), proc_run_ms(p));
 	if (p->unknown) {
 		snprintf(out, size, "ended (exit status unknown: adopted after "
-		    "procctld was restarted) after %llu.%01llus",
-		    (unsigned long long)(ms / 1000),
-		    (unsigned long long)(ms % 1000 / 100));
+		    "procctld was restarted) after %s", took);
 		return;
 	}
 	if (p->closed_by[0] != '\0')
 		snprintf(by, sizeof(by), " (closed: %s)", p->closed_by);
 	if (p->state == PROC_EXITED) {
-		snprintf(out, size, "exited with status %d after %llu.%01llus%s",
-		    p->exit_code, (unsigned long long)(ms / 1000),
-		    (unsigned long long)(ms % 1000 / 100), by);
+		snprintf(out, size, "exited with status %d after %s%s",
+		    p->exit_code, took, by);
 		return;
 	}
 	signame(p->signal, sig, sizeof(sig));
-	snprintf(out, size, "%s by %s%s%s%s after %llu.%01llus%s",
+	snprintf(out, size, "%s by %s%s%s%s after %s%s",
 	    p->forced || p->oom_killed ? "killed" : "terminated", sig,
 	    p->oom_killed ? " from the OOM killer (memory_max)" : "",
 	    p->forced == FORCED_CLOSE_TIMEOUT ? " (did not end within the "
 	    "close timeout)" : p->forced == FORCED_STOP_TIMEOUT ? " (did not "
 	    "end within stop_timeout)" : "",
-	    p->core_dumped ? ", core dumped" : "",
-	    (unsigned long long)(ms / 1000),
-	    (unsigned long long)(ms % 1000 / 100), by);
+	    p->core_dumped ? ", core dumped" : "", took, by);
 }
 
 void
@@ -184,7 +180,7 @@ static void
 reply_record(struct procctl_ctx *ctx, const struct proc *p, int details,
     long tree, const char *cg)
 {
-	char tmp[200];
+	char tmp[PROC_HOW_MAX];
 	int ended = p->state == PROC_EXITED || p->state == PROC_KILLED;
 	uint64_t ms;
 
@@ -297,7 +293,7 @@ count_option(struct procctl_ctx *ctx, const char *name, size_t dflt,
 	if (!isdigit((unsigned char)v[0]) || *end != '\0' || errno != 0 ||
 	    n > 1000000000) {
 		H->reply_error(ctx, "ARGS", "--%s %.32s: expected a count; "
-		    "usage: list [--limit N] [--offset N] [all | details]",
+		    "usage: list [--limit N] [--offset N] [all] [details]",
 		    name, v);
 		return -1;
 	}
@@ -362,12 +358,16 @@ proc_cmd_list(struct procctl_ctx *ctx, int argc,
 	size_t n = 0, limit, offset, room, i;
 	int all = 0, details = 0, cut;
 
-	/* One of the declared keywords, checked by the host. */
-	if (argc == 2) {
-		all = 1;
-		details = strcasecmp(argv[1].ptr, "details") == 0;
+	/* The declared keywords, checked by the host, in any order.  Only
+	 * 'all' brings ended processes, as in `list`: `list details` is
+	 * the running ones in full. */
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcasecmp(argv[i].ptr, "details") == 0)
+			details = 1;
+		else
+			all = 1;
 	}
-	if (count_option(ctx, "limit", all ? proc_conf.list_page : 0,
+	if (count_option(ctx, "limit", all || details ? proc_conf.list_page : 0,
 	    &limit) == -1 || count_option(ctx, "offset", 0, &offset) == -1)
 		return;
 	for (p = procs; p != NULL; p = p->next)

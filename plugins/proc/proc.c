@@ -277,7 +277,7 @@ void
 proc_on_exit(const struct procctl_exit *ex, void *arg)
 {
 	struct proc *p = arg;
-	char how[256];
+	char how[PROC_HOW_MAX];
 	size_t i;
 	int was_closing = p->state == PROC_CLOSING;
 
@@ -480,7 +480,7 @@ cmd_close(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 {
 	const struct procctl_caller *who = H->caller(ctx);
 	struct proc *p, *found = NULL, **match;
-	char pids[256], how[256];
+	char pids[256], how[PROC_HOW_MAX];
 	size_t n = 0, i, len;
 	pid_t pid;
 	int all = 0;
@@ -696,7 +696,7 @@ static const struct procctl_option list_options[] = {
 	{ NULL, 0, NULL, NULL },
 };
 static const struct procctl_param list_params[] = {
-	{ "all|details", PROCCTL_PARAM_KEYWORD, "all|details", 0, 1, 0, NULL,
+	{ "all|details", PROCCTL_PARAM_KEYWORD, "all|details", 0, 2, 0, NULL,
 	  NULL, NULL },
 	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
 };
@@ -737,7 +737,7 @@ static const struct procctl_command commands[] = {
 	{ "logs", proc_cmd_logs, 0, "logs [-f] [-n N] [--stdout|--stderr] "
 	  "[--since TIME] <pid|name>", "What a process wrote (the newest of that name): "
 	  "its last lines, with the time and the stream", 0, logs_options,
-	  logs_params, "processes" },
+	  logs_params, "logs" },
 	{ "run", proc_cmd_run, 0, "run [--detach] [--cwd DIR] [--env K=V]... "
 	  "[--restart on-failure|always] <path> [args...]",
 	  "Start a program (searched in PATH without a '/'); replies with "
@@ -746,8 +746,9 @@ static const struct procctl_command commands[] = {
 	  "End a process (SIGTERM, then SIGKILL after close_timeout); "
 	  "replies when it is gone", 0, NULL, close_params, "processes" },
 	{ "list", proc_cmd_list, 0, "list [--limit N] [--offset N] "
-	  "[all | details]", "Running processes; 'all' adds ended ones, "
-	  "'details' adds run time, scope and command; a page of the newest",
+	  "[all] [details]", "Running processes; 'all' adds ended ones, "
+	  "'details' adds run time, scope, result and command; a page of "
+	  "the newest",
 	  0, list_options, list_params, "processes" },
 	{ "start", program_cmd_start, 0, "start <name|all>...",
 	  "Start configured programs; replies once they are up (or why "

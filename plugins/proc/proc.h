@@ -214,6 +214,10 @@ uint64_t proc_run_ms(const struct proc *p);
 void	proc_reply_time(struct procctl_ctx *ctx, const struct timespec *ts);
 const char *proc_state_name(const struct proc *p);
 /* "exited with status 0", "killed by SIGTERM", ... */
+/* How P ended, with how long it ran: PROC_HOW_MAX bytes hold the
+ * longest ("killed by SIGKILL from the OOM killer ..., core dumped after
+ * 3d04h (closed: <a 63-byte reason>)") whole. */
+#define PROC_HOW_MAX	256
 void	proc_describe_end(const struct proc *p, char *out, size_t size);
 void	proc_cmd_list(struct procctl_ctx *ctx, int argc,
 	    const struct procctl_arg *argv);

@@ -841,7 +841,7 @@ void
 program_on_exit(struct proc *p)
 {
 	struct program *g = p->prog;
-	char how[224], by[96] = "", full[400];
+	char how[PROC_HOW_MAX], by[96] = "", full[400];
 	struct run *r;
 
 	p->prog = NULL;

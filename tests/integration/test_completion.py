@@ -2,12 +2,14 @@
 it calls the function on Tab (COMP_WORDS, COMP_CWORD in; COMPREPLY out),
 against a real daemon: a command, a process name, a program name, all
 from what the daemon says (procctl --complete)."""
+import os
+import re
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import PROCCTL, ROOT, default_ini, wait_for
+from conftest import PROCCTL, ROOT, default_ini, tmux, wait_for  # noqa: F401
 
 SCRIPT = ROOT / "etc/completion/procctl.bash"
 
@@ -62,3 +64,81 @@ def test_bash_without_daemon(tmp_path):
     r = subprocess.run(["bash", "--norc", "--noprofile", "-c", script],
                        capture_output=True, text=True, timeout=60)
     assert (r.returncode, r.stdout, r.stderr) == (0, "n=0\n", "")
+
+
+# ---- in the shells themselves: bash and zsh on a terminal ----
+
+WORKERS = default_ini() + """
+[program:worker]
+command = sleep 3403
+numprocs = 3
+"""
+
+
+def typed_shell(tmux, cmd, setup, prompt):
+    """A shell CMD in a terminal, procctl first in its PATH, SETUP typed
+    (each line waits for the prompt again)."""
+    env = {"PATH": "%s:%s" % (PROCCTL.parent, os.environ["PATH"]),
+           "PS1": prompt, "PROMPT": prompt, "TERM": "xterm"}
+    t = tmux(cmd, env=env)
+    for line in setup:
+        t.type(line)
+    t.type("echo ready-for-tab")
+    t.wait(r"^ready-for-tab$")
+    t.send("C-l")
+    return t
+
+
+def tab_through(t, d, tail):
+    """Type `procctl -s SOCK <typed>` and Tab for each (typed, wanted)
+    of TAIL: the line must end with wanted.  A letter typed after shows
+    whether a space was added (zsh takes its space away again before
+    '|' and the like).  Ctrl-U between."""
+    for typed, wanted in tail:
+        t.type("procctl -s %s %s" % (d.sock, typed), enter=False)
+        t.send("Tab")
+        t.wait(re.escape(" %s" % wanted.rstrip(" ")) + r"\s*$")
+        t.type("Q", enter=False)
+        t.wait(re.escape(" %sQ" % wanted) + r"\s*$")
+        t.send("C-u")
+
+
+def workers_up(d):
+    wait_for(lambda: d.ctl("status").stdout.count("RUNNING") == 3 or
+             d.ctl("list").stdout.count("worker:") == 3)
+    r = d.ctl("run", "sleep", "3404")
+    assert r.returncode == 0, r.stderr
+
+
+CASES = [
+    ("clo", "close "),
+    ("list de", "list details "),
+    ("close sl", "close sleep "),
+    # Words bash splits at ':' and '=' (COMP_WORDBREAKS), whole to procctl.
+    ("stop work", "stop worker:"),
+    ("stop worker:1", "stop worker:1 "),
+    ("logs --since=10m work", "logs --since=10m worker:"),
+    ("logs -n 5 worker:2", "logs -n 5 worker:2 "),
+]
+
+
+def test_bash_on_a_terminal(make_daemon, tmux):
+    d = make_daemon(WORKERS)
+    workers_up(d)
+    t = typed_shell(tmux, "bash --norc --noprofile", [
+        "source %s" % SCRIPT], "$ ")
+    tab_through(t, d, CASES)
+
+
+@pytest.mark.skipif(shutil.which("zsh") is None, reason="no zsh")
+def test_zsh_on_a_terminal(make_daemon, tmux):
+    """The zsh function, autoloaded from its directory by compinit as an
+    installed one is, against a real daemon."""
+    d = make_daemon(WORKERS)
+    workers_up(d)
+    t = typed_shell(tmux, "zsh -f", [
+        "fpath=(%s $fpath)" % (ROOT / "etc/completion"),
+        "autoload -Uz compinit && compinit -u -D",
+        "whence -w _procctl"], "%% ")
+    t.send("C-l")
+    tab_through(t, d, CASES)

@@ -130,14 +130,17 @@ def test_help_lists_the_daemons_commands_by_group(daemon):
     assert out.startswith("usage: procctl ")
     for own in ("--socket", "--json", "shell", "events", "Exit status"):
         assert own in out
-    assert "Commands of procctld at %s" % daemon.sock in out
+    # (Wrapped within 80 columns, like all of it.)
+    assert "Commands of procctld at %s" % daemon.sock in " ".join(out.split())
     # run, under a "processes" heading, with its usage and summary.
     sections = re.split(r"\n\n", out.split("Commands of procctld")[1])
     procs = [s for s in sections if s.startswith("processes")]
     assert procs, out
+    # Its usage is wider than its column: a line of its own, wrapped
+    # within 80 columns (output to a pipe), then the summary.
     assert re.search(r"^  run \[--detach\] \[--cwd DIR\] \[--env K=V\]\.\.\. "
-                     r"\[--restart on-failure\|always\] "
-                     r"<path> \[args\.\.\.\]\s+Start",
+                     r"\[--restart on-failure\|always\] <path>\n"
+                     r"      \[args\.\.\.\]\n {40}Start",
                      procs[0], re.M), procs[0]
     assert re.search(r"^  close <pid\|name> \[all\]", procs[0], re.M)
     arith = [s for s in sections if "add <number>" in s]
@@ -151,9 +154,12 @@ def test_help_without_a_daemon_says_so(tmp_path):
     # nothing to wait for.)
     r = run(PROCCTL, "-s", tmp_path / "none.sock", "--help")
     assert r.returncode == 0 and r.stderr == ""
-    last = r.stdout.rstrip("\n").split("\n")[-1]
-    assert last.startswith("The commands come from the daemon, not reached "
-                           "here: cannot reach procctld at "), last
+    # The last paragraph, wrapped within 80 columns.
+    last = r.stdout.rstrip("\n").split("\n\n")[-1]
+    assert max(len(l) for l in last.split("\n")) <= 80, last
+    assert " ".join(last.split()).startswith(
+        "The commands come from the daemon, not reached here: cannot "
+        "reach procctld at "), last
     assert "Exit status" in r.stdout
 
 
@@ -163,7 +169,8 @@ def test_help_never_asks_for_a_secret():
     r = run(PROCCTL, "-H", "tcp://alice@127.0.0.1:1", "--help", env=env,
             timeout=10)
     assert r.returncode == 0 and r.stderr == ""
-    assert "127.0.0.1:1 needs a secret" in r.stdout.split("\n")[-2]
+    assert "127.0.0.1:1 needs a secret" in " ".join(
+        r.stdout.split("\n\n")[-1].split())
 
 
 def test_help_command_from_the_daemon(daemon):
@@ -173,8 +180,8 @@ def test_help_command_from_the_daemon(daemon):
     assert "arith" in out           # the plugin is named with its group
     out = daemon.ctl("help", "run").stdout
     assert out.startswith("usage: run [--detach] [--cwd DIR] [--env K=V]... "
-                          "[--restart on-failure|always] <path> "
-                          "[args...]\n"), out
+                          "[--restart on-failure|always]\n"
+                          "           <path> [args...]\n"), out
     assert re.search(r"^  -d, --detach +\S", out, re.M), out
     # --json keeps the maps as they came.
     assert ('"usage":"run [--detach] [--cwd DIR] [--env K=V]... '

@@ -135,7 +135,8 @@ def test_a_plugin_command_taken_is_skipped_with_a_reason(make_daemon,
     # The daemon went on: the good plugins, and dup's own command, work.
     assert d.ctl("add", "1", "2").stdout == "3\n"
     assert d.ctl("dupok").stdout == "dup\n"
-    assert d.ctl("vanish").returncode == 1      # never registered
+    # Never registered: an unknown command, bad usage (issue 13).
+    assert d.ctl("vanish").returncode == 2
 
 
 def test_misbehaving_plugin_keeps_streams_valid(make_daemon, test_plugins):

@@ -151,7 +151,7 @@ def test_list_all_pages_newest_first(make_daemon):
     rows = json.loads(d.ctl("list", "all", "--limit", k, json=True).stdout)
     assert codes(rows) == list(range(total - k + 1, total + 1))
     rows = json.loads(d.ctl("list", "--offset", k, "-n", 2, "details",
-                            json=True).stdout)
+                            "all", json=True).stdout)
     assert codes(rows) == [total - k - 1, total - k]
     rows = json.loads(d.ctl("list", "all", "--offset", total - 1,
                             json=True).stdout)

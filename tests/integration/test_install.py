@@ -27,6 +27,7 @@ EXPECTED = {
     "include/procctl/plugin.h",
     "share/man/man1/procctl.1", "share/man/man8/procctld.8",
     "lib/systemd/system/procctld.service",
+    "lib/systemd/system/procctld.socket",
     "lib/pkgconfig/procctl-plugin.pc",
     "share/bash-completion/completions/procctl",
     "share/zsh/site-functions/_procctl",
@@ -166,6 +167,9 @@ def test_destdir(build, tmp_path, prefix, sysconf):
     assert "ExecStart=%s/bin/procctld -c %s/procctl/procctld.ini" % (
         prefix, sysconf) in unit
     assert "@" not in unit and str(stage) not in unit
+    sock = (root / "lib/systemd/system/procctld.socket").read_text()
+    assert "\nListenStream=/run/procctl/procctl.sock\n" in sock
+    assert "@" not in sock and str(stage) not in sock
     assert re.search(r"(?m)^plugin_dir = %s/lib/procctl/plugins$" % prefix,
                      conf.read_text())
     assert "/usr/local" not in conf.read_text().split("[plugin:proc]")[0]

@@ -45,7 +45,7 @@ def run(d, *argv):
 
 
 def rows(d):
-    r = d.ctl("list", "details", json=True)
+    r = d.ctl("list", "all", "details", json=True)
     assert r.returncode == 0, r.stderr
     return {row["pid"]: row for row in json.loads(r.stdout)}
 
@@ -164,7 +164,7 @@ backoff = 1h..1h
         assert after[pid]["state"] == "running", after[pid]
         for key in ("started", "command", "scope", "adopted", "cgroup"):
             assert after[pid][key] == before_rows[pid][key], key
-    r = [row for row in json.loads(d.ctl("list", "details",
+    r = [row for row in json.loads(d.ctl("list", "all", "details",
                                          json=True).stdout)
          if row["pid"] == gone]
     assert r and r[0]["exit_code"] == 4 and r[0]["result"].startswith(

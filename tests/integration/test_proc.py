@@ -103,8 +103,13 @@ def test_list_details(daemon):
     pid = run(daemon, "sleep", "60")
     run(daemon, "true")
     wait_for(lambda: len(listing(daemon)) == 1)
-    rows = listing(daemon, "details")
+    # Like `list`, `list details` is the running ones; with `all`, the
+    # ended ones too (it once added them silently).
+    assert [r["pid"] for r in listing(daemon, "details")] == [pid]
+    rows = listing(daemon, "all", "details")
     assert len(rows) == 2
+    assert [(r["pid"], r["state"]) for r in listing(daemon, "details",
+            "all")] == [(r["pid"], r["state"]) for r in rows]
     d = [r for r in rows if r["pid"] == pid][0]
     for key in LIST_KEYS + ["uid", "run_time", "scope", "result", "command"]:
         assert key in d
@@ -171,7 +176,8 @@ def test_close_escalates_to_sigkill(daemon):
     assert res["signal"] == "SIGKILL"
     assert time.monotonic() - t0 >= 1.5        # close_timeout = 2
     assert not alive(pid)
-    d = [x for x in listing(daemon, "details") if x["pid"] == pid][0]
+    d = [x for x in listing(daemon, "all", "details")
+         if x["pid"] == pid][0]
     assert "did not end within the close timeout" in d["result"]
     # The whole group went: no orphaned sleep left behind.
     assert not any(alive(int(p)) and os.getpgid(int(p)) == pid

@@ -36,7 +36,7 @@ TABLE = [
      r"NOENT no process with pid 99999999 is managed here"),
     (["close", "1", "all"], r"ARGS 'all' goes with a name.*"),
     (["list", "bogus"], r"ARGS 'bogus' is not one of: all, details; "
-     r"usage: list \[--limit N\] \[--offset N\] \[all \| details\]"),
+     r"usage: list \[--limit N\] \[--offset N\] \[all\] \[details\]"),
     (["hello", "4"], r"NOPROTO unsupported protocol version.*"),
     (["command", "docs"], r"ARGS 'docs' is not one of: count, info.*"),
 ]
@@ -62,7 +62,7 @@ def test_redis_cli_process_lifecycle(daemon):
     assert "killed" in r.stdout and "SIGTERM" in r.stdout
     r = daemon.redis("-3", "close", "sleep", "all")
     assert str(second) in r.stdout
-    r = daemon.redis("-3", "list", "details")
+    r = daemon.redis("-3", "list", "all", "details")
     assert "exited" in r.stdout or "killed" in r.stdout
     assert "one-shot" in r.stdout
     r = daemon.redis("close", str(pid))

@@ -135,15 +135,16 @@ def test_completion_follows_the_command_metadata(daemon, tmux):
     # Nothing after a command whose arguments are all given.  The shell
     # reads keys in order: once a marker typed after the Tabs shows, the
     # Tabs have been handled.  Had they completed or listed anything, the
-    # line would not read "list all x", or a listing would have left the
-    # line before it on the screen above.
-    t.type("list all ", enter=False)
-    t.wait(r"> list all *$")
+    # line would not read "list all details x", or a listing would have
+    # left the line before it on the screen above.  (list takes both
+    # keywords now: 'all' alone is not all its arguments.)
+    t.type("list all details ", enter=False)
+    t.wait(r"> list all details *$")
     t.send("Tab", "Tab")
     t.type("x", enter=False)
-    screen = t.wait(r"> list all x *$")
+    screen = t.wait(r"> list all details x *$")
     assert not [l for l in screen.split("\n")
-                if l.rstrip().endswith("> list all")], screen
+                if l.rstrip().endswith("> list all details")], screen
 
 
 def test_event_arrives_while_typing(daemon, tmux):

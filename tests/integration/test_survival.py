@@ -44,7 +44,8 @@ def restarted(d, old):
 
 
 def row(d, pid):
-    for r in json.loads(d.ctl("list", "details", json=True).stdout):
+    for r in json.loads(d.ctl("list", "all", "details",
+                              json=True).stdout):
         if r["pid"] == pid:
             return r
     return None
@@ -139,7 +140,7 @@ def test_crash_of_the_monitor_readopted(make_daemon, who):
         r = d.ctl("close", a)
         assert r.returncode == 0, r.stderr
         assert not alive(a)
-        r = row(d, a)           # details include ended ones
+        r = row(d, a)           # all details: ended ones too
         assert r["exit_code"] is None and "unknown" in r["result"], r
         assert other.poll() is None, "an unrelated process was touched"
     finally:

@@ -32,7 +32,7 @@ log
 logq
 respvalue
 resp
-buf paths escape rotate"
+buf paths escape rotate duration"
 
 rank() {
 	echo "$layers" | awk -v f="$1" '{ for (i = 1; i <= NF; i++)

@@ -729,6 +729,12 @@ test_malformed(int how)
 		send_hdr(MON_SPAWN, sizeof(s) + 15, 61);
 		put(&s, sizeof(s));
 		put("\0/\0t\0/bin/true\0", 15);
+	} else if (how == 6) {	/* a client count of the wrong size */
+		send_hdr(MON_CLIENTS, 2, 0);
+		put("\1\0", 2);
+	} else if (how == 7) {	/* MON_RELOADED takes no payload */
+		send_hdr(MON_RELOADED, 4, 0);
+		put("xxxx", 4);
 	} else
 		send_hdr(77, 0, 61);
 	CHECK(exited(60, &e) == 0, "malformed %d: no EXITED", how);
@@ -775,7 +781,7 @@ main(void)
 	test_shutdown();
 	test_server_not_reading();
 	test_server_stops_reading_first();
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		test_malformed(i);
 	system("rm -rf " SCRATCH);
 	return check_report("test_monitor");
