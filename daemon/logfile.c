@@ -107,6 +107,8 @@ static struct watch *news_watch;
 static int room_said;		/* under the lock: news of room sent */
 static int held;		/* the loop holds the lock (logfile_hold) */
 static void (*on_room)(void);	/* the loop's: targets busy have room */
+static uint64_t lost_total;	/* under the lock: lines never written,
+				 * all targets, since the server started */
 
 /* PATH for appending (TRUNCATE: emptied): an fd, or -1 with errno.
  * EPERM: a file that is not a regular one of ours with one link. */
@@ -292,8 +294,10 @@ write_out(struct logfile *f, const struct chunk *c, uint64_t dropped,
 			lost = write_lines(f, c, max, backups);
 	}
 	pthread_mutex_lock(&mu);
-	if (lost > 0)
+	if (lost > 0) {
 		f->dropped += lost;
+		lost_total += lost;
+	}
 	else if (f->err_said)	/* written again, and what failed was said: */
 		f->err = 0;	/* a new failure is said again */
 	pthread_mutex_unlock(&mu);
@@ -621,6 +625,7 @@ logfile_put(struct logfile *f, int64_t ms, int stream, const char *text,
 	if (f->pending.len + len + 192 > PENDING_MAX ||
 	    total + len + 192 > TOTAL_MAX) {
 		f->refused++;
+		lost_total++;
 		if (!held)
 			pthread_mutex_unlock(&mu);
 		return;
@@ -631,11 +636,26 @@ logfile_put(struct logfile *f, int64_t ms, int stream, const char *text,
 		if (append(f, ms, 0, note, (size_t)n) == 0)
 			f->refused = 0;
 	}
-	if (append(f, ms, stream, text, len) == -1)
+	if (append(f, ms, stream, text, len) == -1) {
 		f->refused++;
+		lost_total++;
+	}
 	enqueue(f);
 	if (!held)
 		pthread_mutex_unlock(&mu);
+}
+
+/* Lines of processes' output that no file or journald took (the
+ * writer stuck, a disk full, a file refused), for `metrics`. */
+uint64_t
+logfile_lost(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&mu);
+	n = lost_total;
+	pthread_mutex_unlock(&mu);
+	return n;
 }
 
 /* The lines of one read go in under one taking of the lock (a read is

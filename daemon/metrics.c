@@ -83,6 +83,10 @@ write_traffic(struct procctl_metrics *m)
 	one(m, "procctl_log_lines_dropped_total", EXPO_COUNTER, "Lines of "
 	    "the server's own log dropped because its output was not "
 	    "taking them", (double)logq_dropped_total());
+	one(m, "procctl_output_lines_dropped_total", EXPO_COUNTER, "Lines "
+	    "of processes' output no log file or journald took (its writer "
+	    "stuck, a disk full, a file refused); each gap is marked where it "
+	    "is", (double)logfile_lost());
 	if (expo_family(m, "procctl_spawn_duration_seconds", EXPO_HISTOGRAM,
 	    "From asking the monitor to start a process to its answer "
 	    "(started, or why not)") == 0)
@@ -130,9 +134,9 @@ static const struct procctl_param no_params[] = {
 
 static const struct procctl_command metrics_command = {
 	"metrics", cmd_metrics, 0, "metrics",
-	"Admins: counts of processes, programs, clients, requests and "
-	"failures, in the Prometheus text format", PROCCTL_CMD_ADMIN, NULL,
-	no_params, "server"
+	"Counts of processes, programs, clients, requests and failures, "
+	"in the Prometheus text format", PROCCTL_CMD_ADMIN, NULL, no_params,
+	"daemon"
 };
 
 int

@@ -731,6 +731,7 @@ void	logfile_on_room(void (*fn)(void));
 void	logfile_hold(void);
 void	logfile_unhold(void);
 void	logfile_stop(void);
+uint64_t logfile_lost(void);
 void	children_free(void);
 
 /* ---- reply.c: replies, deferred replies and pushes ---- */

@@ -516,6 +516,9 @@ def test_a_full_disk_drops_lines_counted_in_the_file(make_daemon, tmp_path):
         got = file_lines(f)
         i = got.index(("stdout", "after"))
         assert got[i - 1] == ("procctl", "[procctl] 100 lines dropped"), got
+        # ... and counted for metrics (procctl_output_lines_dropped_total).
+        page = d.ctl("metrics").stdout
+        assert "\nprocctl_output_lines_dropped_total 100\n" in page, page
         assert d.ctl("ping").stdout == "PONG\n"
     finally:
         subprocess.run(["umount", "-l", mnt])

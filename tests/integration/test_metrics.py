@@ -209,6 +209,7 @@ def test_metrics_page_parses_every_way(daemon):
                  "procctl_auth_failures_total",
                  "procctl_events_dropped_total",
                  "procctl_log_lines_dropped_total",
+                 "procctl_output_lines_dropped_total",
                  "procctl_spawn_duration_seconds", "procctl_processes",
                  "procctl_programs", "procctl_program_state",
                  "procctl_restarts_total", "procctl_adhoc_restarts_total"]:
