@@ -414,8 +414,10 @@ split_spec(const char *spec, char *host, size_t hsize, char *port,
 	return 0;
 }
 
+/* SPEC's addresses, or NULL with why in ERR ("" when NUMERIC, only
+ * numeric hosts taken, and SPEC names a host: no lookup was made). */
 static struct addrinfo *
-resolve(const char *spec, char *err, size_t errlen)
+resolve(const char *spec, int numeric, char *err, size_t errlen)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[256], port[32];
@@ -429,9 +431,11 @@ resolve(const char *spec, char *err, size_t errlen)
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV |
+	    (numeric ? AI_NUMERICHOST : 0);
 	if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-		snprintf(err, errlen, "%s", gai_strerror(rc));
+		snprintf(err, errlen, "%s", numeric && rc == EAI_NONAME ? "" :
+		    gai_strerror(rc));
 		return NULL;
 	}
 	return res;
@@ -452,18 +456,51 @@ is_loopback(const struct sockaddr *sa)
 	return 0;
 }
 
-int
-listen_is_loopback(const char *spec, char *err, size_t errlen)
+/* 1 if every address of SPEC is loopback, 0 if not, -1 with why in
+ * ERR (ERR "": NUMERIC and SPEC names a host, not looked up). */
+static int
+all_loopback(const char *spec, int numeric, char *err, size_t errlen)
 {
 	struct addrinfo *res, *ai;
 	int all = 1;
 
-	if ((res = resolve(spec, err, errlen)) == NULL)
+	if ((res = resolve(spec, numeric, err, errlen)) == NULL)
 		return -1;
 	for (ai = res; ai != NULL; ai = ai->ai_next)
 		all &= is_loopback(ai->ai_addr);
 	freeaddrinfo(res);
 	return all;
+}
+
+/*
+ * SPEC, the listen address of [SECTION] (WHERE: "file:line: " or ""),
+ * may carry PLAIN (plaintext TCP, plain HTTP) only on loopback: 0 if it
+ * is loopback or TLS is set, -1 after logging why.  At start, and at
+ * reload (RELOAD) so that it tells now what the next start would
+ * refuse; there, in the server's loop, a host name is not looked up
+ * (a resolver can take seconds): the start judges it.
+ */
+int
+listen_check_plain(const char *where, const char *section, const char *spec,
+    int tls, const char *plain, int reload)
+{
+	char err[128];
+	int lo;
+
+	if ((lo = all_loopback(spec, reload, err, sizeof(err))) == -1) {
+		if (err[0] == '\0')
+			return 0;
+		log_error("%s[%s] listen = %s: %s", where, section, spec, err);
+		return -1;
+	}
+	if (lo == 0 && !tls) {
+		log_error("%s[%s] listen = %s: not a loopback address; %s is "
+		    "allowed only on loopback: set tls_cert and tls_key, or "
+		    "listen on 127.0.0.1 or [::1]", where, section, spec,
+		    plain);
+		return -1;
+	}
+	return 0;
 }
 
 /* Bind SPEC's addresses into FDS (at most MAX): how many, or -1. */
@@ -474,7 +511,7 @@ listen_bind_tcp(const char *spec, int *fds, size_t max)
 	char err[128];
 	int fd, one = 1, bound = 0;
 
-	if ((res = resolve(spec, err, sizeof(err))) == NULL) {
+	if ((res = resolve(spec, 0, err, sizeof(err))) == NULL) {
 		log_error("listen %s: %s", spec, err);
 		return -1;
 	}

@@ -148,25 +148,12 @@ check_socket_group(const struct config *c)
 static int
 check_tcp(struct config *c)
 {
-	char err[128];
 	size_t i;
-	int lo;
 
-	for (i = 0; i < c->ntcp; i++) {
-		lo = listen_is_loopback(c->tcp_listen[i], err, sizeof(err));
-		if (lo == -1) {
-			log_error("[tcp] listen = %s: %s", c->tcp_listen[i],
-			    err);
+	for (i = 0; i < c->ntcp; i++)
+		if (listen_check_plain("", "tcp", c->tcp_listen[i],
+		    c->tls_cert != NULL, "plaintext TCP", 0) == -1)
 			return -1;
-		}
-		if (lo == 0 && c->tls_cert == NULL) {
-			log_error("[tcp] listen = %s: not a loopback address; "
-			    "plaintext TCP is allowed only on loopback: set "
-			    "tls_cert and tls_key, or listen on 127.0.0.1 or "
-			    "[::1]", c->tcp_listen[i]);
-			return -1;
-		}
-	}
 	if (reload_beside(c, &c->tls_cert) == -1 ||
 	    reload_beside(c, &c->tls_key) == -1 ||
 	    reload_beside(c, &c->tls_client_ca) == -1 ||

@@ -742,8 +742,8 @@ host_on_reload(struct procctl_plugin *self, procctl_reload_fn fn, void *arg)
 	return 0;
 }
 
-static void
-host_note(struct procctl_report *r, const char *fmt, ...)
+void
+plugin_report_note(struct procctl_report *r, const char *fmt, ...)
 {
 	char *line, **grown;
 	va_list ap;
@@ -858,7 +858,7 @@ static const struct procctl_host host = {
 	.output_to_log = host_output_to_log,
 	.output_to_journal = host_output_to_journal,
 	.config_keys = host_config_keys,
-	.note = host_note,
+	.note = plugin_report_note,
 	.keep = host_keep,
 	.kept = host_kept,
 	.on_unfollow = host_on_unfollow,

@@ -242,7 +242,8 @@ int	listen_activated(int n);
 int	listen_take_unix(const char *path);
 int	listen_activated_unused(const char *socket);
 /* 1 if SPEC names only loopback addresses, 0 if not, -1 if unusable. */
-int	listen_is_loopback(const char *spec, char *err, size_t errlen);
+int	listen_check_plain(const char *where, const char *section,
+	    const char *spec, int tls, const char *plain, int reload);
 
 /* ---- access.c: the [access] policy ---- */
 /* Resolve C's [access] names and make it the policy: 0, or -1 after
@@ -562,6 +563,8 @@ struct procctl_report *plugin_report_new(void);
 size_t	plugin_report_lines(const struct procctl_report *r,
 	    const char *const **v);
 void	plugin_report_free(struct procctl_report *r);
+void	plugin_report_note(struct procctl_report *r, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
 void	plugin_host_config_arrived(struct config_text *t);
 
 /* ---- command.c: the command table and the core's own commands ---- */

@@ -16,6 +16,7 @@
  * checked as [tcp]'s is).  The address is bound with SO_REUSEADDR, so a
  * restarted server binds it again.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,8 +253,7 @@ promhttp_check(struct config *c)
 {
 	const char *file = c->file ? c->file : "defaults";
 	struct MHD_Daemon *probe;
-	char err[128];
-	int lo;
+	char where[PATH_MAX + 32];
 
 	if (c->metrics_listen == NULL) {
 		if (c->metrics_tls_cert != NULL)
@@ -261,19 +261,10 @@ promhttp_check(struct config *c)
 			    "no metrics over HTTP", file, c->metrics_line);
 		return 0;
 	}
-	if ((lo = listen_is_loopback(c->metrics_listen, err,
-	    sizeof(err))) == -1) {
-		log_error("%s:%d: [metrics] listen = %s: %s", file,
-		    c->metrics_line, c->metrics_listen, err);
+	snprintf(where, sizeof(where), "%s:%d: ", file, c->metrics_line);
+	if (listen_check_plain(where, "metrics", c->metrics_listen,
+	    c->metrics_tls_cert != NULL, "plain HTTP", 0) == -1)
 		return -1;
-	}
-	if (lo == 0 && c->metrics_tls_cert == NULL) {
-		log_error("%s:%d: [metrics] listen = %s: not a loopback "
-		    "address; plain HTTP is allowed only on loopback: set "
-		    "tls_cert and tls_key, or listen on 127.0.0.1 or [::1]",
-		    file, c->metrics_line, c->metrics_listen);
-		return -1;
-	}
 	if (c->metrics_tls_cert == NULL)
 		return 0;
 	if (reload_beside(c, &c->metrics_tls_cert) == -1 ||

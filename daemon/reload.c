@@ -330,6 +330,65 @@ struct pending {
 };
 static struct pending *pending;
 
+/* What only the next start applies must still be what it accepts: a
+ * reload that says nothing of it would leave a daemon that cannot start
+ * again (the next reboot's surprise). */
+static int
+check_later(const struct config *nc)
+{
+	char where[PATH_MAX + 32];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < nc->ntcp; i++)
+		if (listen_check_plain("", "tcp", nc->tcp_listen[i],
+		    nc->tls_cert != NULL, "plaintext TCP", 1) == -1)
+			rc = -1;
+	snprintf(where, sizeof(where), "%s:%d: ", nc->file ? nc->file :
+	    active_config->file, nc->metrics_line);
+	if (nc->metrics_listen != NULL && listen_check_plain(where,
+	    "metrics", nc->metrics_listen, nc->metrics_tls_cert != NULL,
+	    "plain HTTP", 1) == -1)
+		rc = -1;
+	return rc;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static int
+same_tcp(const struct config *a, const struct config *b)
+{
+	size_t i;
+
+	if (a->ntcp != b->ntcp)
+		return 0;
+	for (i = 0; i < a->ntcp; i++)
+		if (strcmp(a->tcp_listen[i], b->tcp_listen[i]) != 0)
+			return 0;
+	return 1;
+}
+
+/* TCP and HTTP listeners changed in NC: said in R, as they wait for a
+ * start.  (Not the socket: -s gives it at start, whatever the file.) */
+static void
+note_later(const struct config *nc, struct procctl_report *r)
+{
+	static const char restart[] = "at the next start (procctl daemon "
+	    "upgrade keeps every process)";
+
+	if (!same_tcp(nc, active_config))
+		plugin_report_note(r, "[tcp] listen changed: %s", restart);
+	if (!same_str(nc->metrics_listen, active_config->metrics_listen))
+		plugin_report_note(r, "[metrics] listen changed (%s -> %s): %s",
+		    active_config->metrics_listen ?
+		    active_config->metrics_listen : "off", nc->metrics_listen ?
+		    nc->metrics_listen : "off", restart);
+}
+
 /*
  * The files F parsed into NC (their bytes into T), and asked of the
  * plugins (they accept their parts without changing anything) and, but
@@ -353,7 +412,7 @@ check_files(const struct mon_files *f, int dry, struct procctl_report *r,
 	}
 	log_capture(why, size);
 	if (files_text(f, file, t) == -1 ||
-	    config_load_text(nc, t, 0) == -1 ||
+	    config_load_text(nc, t, 0) == -1 || check_later(nc) == -1 ||
 	    plugin_host_reload(nc, 1, dry ? r : NULL) == -1 ||
 	    (!dry && access_load(nc) == -1))
 		rc = -1;
@@ -383,6 +442,7 @@ apply(uint64_t cookie, const struct mon_files *f, int dry,
 		goto done;
 	}
 	rc = 0;
+	note_later(&nc, r);
 	if (dry)
 		goto done;
 	plugin_host_config(&t);

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROCCTLD, default_ini, eof, wait_for
+from conftest import PROCCTLD, default_ini, eof, hashed, wait_for
 from test_security import make_ca, make_cert
 from test_tcp import free_port, redis, tcp_daemon, tcp_ini
 
@@ -452,15 +452,48 @@ def test_restarted_server_goes_on_without_a_taken_port(make_daemon):
     taker.close()
 
 
+def test_reload_refuses_what_the_next_start_would(make_daemon):
+    """[metrics] listen applies at the next start, but a reload checks it
+    now: plain HTTP off loopback is refused (file:line, nothing changes),
+    as the start would; a change it takes is said to wait for a start."""
+    d = http_daemon(make_daemon)
+    text = d.ini.read_text()
+    d.ini.write_text(text.replace("listen = 127.0.0.1:",
+                                  "listen = 0.0.0.0:"))
+    r = d.ctl("reload")
+    assert r.returncode != 0
+    assert re.search(r"procctld\.ini:\d+: \[metrics\] listen = 0\.0\.0\.0:"
+                     r"\d+: not a loopback address", r.stderr), r.stderr
+    assert "nothing changes" in r.stderr
+    d.ini.write_text(text.replace("listen = 127.0.0.1:",
+                                  "listen = [::1]:"))
+    r = d.ctl("reload", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"\[metrics\] listen changed \(127\.0\.0\.1:\d+ -> "
+                     r"\[::1\]:\d+\): at the next start", r.stdout), r.stdout
+    secrets = d.ini.parent / "secrets"
+    secrets.write_text(hashed("alice:s3cret\n"))
+    secrets.chmod(0o600)
+    d.ini.write_text(text + "\n[tcp]\nlisten = 0.0.0.0:1\nsecrets = %s\n"
+                     % secrets)
+    r = d.ctl("reload")
+    assert r.returncode != 0
+    assert "[tcp] listen = 0.0.0.0:1: not a loopback address; plaintext " \
+        "TCP is allowed only on loopback" in r.stderr, r.stderr
+
+
 def test_restarted_server_goes_on_without_an_unusable_section(make_daemon):
-    """A reload takes a [metrics] section that could not start a daemon
-    (it applies at the next start); a server restarted after a crash
+    """A reload takes a [metrics] section whose TLS files cannot be read
+    (they are read at the next start); a server restarted after a crash
     meanwhile serves everything but the metrics over HTTP."""
     d = http_daemon(make_daemon)
     d.ini.write_text(d.ini.read_text().replace(
-        "listen = 127.0.0.1:", "listen = 0.0.0.0:"))
+        "listen = 127.0.0.1:", "listen = 0.0.0.0:") +
+        "tls_cert = /nonexistent/metrics.crt\n"
+        "tls_key = /nonexistent/metrics.key\n")
     r = d.ctl("reload")
     assert r.returncode == 0, r.stderr
+    assert "[metrics] listen changed" in r.stdout, r.stdout
     old = d.server_pid
     os.kill(old, signal.SIGKILL)
     d.wait_log(r"this restarted server serves no metrics over HTTP")
