@@ -1498,9 +1498,9 @@ static const struct procctl_param plugin_params[] = {
 
 static const struct procctl_command plugin_command = {
 	"plugin", cmd_plugin, 0,
-	"PLUGIN LIST | PLUGIN LOAD <name> | PLUGIN RELOAD <name>",
-	"The loaded plugins; admins LOAD one more from the config, or "
-	"RELOAD one from its file on disk (its processes go on)", 0, NULL,
+	"plugin list | plugin load <name> | plugin reload <name>",
+	"The loaded plugins; admins load one more from the config, or "
+	"reload one from its file on disk (its processes go on)", 0, NULL,
 	plugin_params, "daemon"
 };
 

@@ -343,7 +343,7 @@ def test_plugin_list_and_load(make_daemon):
         r = d.ctl("plugin", "load", bad)
         assert r.returncode == 1 and "not a plugin name" in r.stderr
     r = d.ctl("plugin", "unload", "arith")
-    assert r.returncode == 2 and "usage: PLUGIN LIST | PLUGIN LOAD" in \
+    assert r.returncode == 2 and "usage: plugin list | plugin load" in \
         r.stderr
 
 

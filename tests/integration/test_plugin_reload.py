@@ -243,7 +243,7 @@ def test_reload_is_for_admins(make_daemon):
         r = d.ctl("plugin", "reload", "nope")
         assert r.returncode == 1 and "plugin nope is not loaded" in \
             r.stderr, r.stderr
-        assert "PLUGIN RELOAD <name>" in d.ctl("help", "plugin").stdout
+        assert "plugin reload <name>" in d.ctl("help", "plugin").stdout
     finally:
         shutil.rmtree(pub, ignore_errors=True)
 
