@@ -6,10 +6,13 @@
  * sends, nothing a terminal would obey comes out (escape.c): for people
  * as \xNN, in JSON as \uXXXX, and the JSON stays valid.
  */
+#include <sys/ioctl.h>
+
 #include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "duration.h"
@@ -145,12 +148,67 @@ is_table(const struct resp_value *v)
 	return 1;
 }
 
+/* The columns a table must fit in, or 0 for any: $COLUMNS, else the
+ * terminal's when standard output is one (the shell's too).  Into a
+ * pipe a table keeps one line per row, whatever its width, for grep
+ * and cut. */
+static size_t
+table_room(void)
+{
+	struct winsize ws;
+	const char *env = getenv("COLUMNS");
+	char *end = NULL;
+	long n = 0;
+
+	if (env != NULL && *env != '\0')
+		n = strtol(env, &end, 10);
+	if (n > 0 && *end == '\0')
+		return (size_t)n;
+	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ,
+	    &ws) == 0)
+		return ws.ws_col;
+	return 0;
+}
+
+/* The rows of a table too wide for the terminal, one record each
+ * ("key: value" lines, as a single map shows), a blank line between:
+ * `list details` on 80 columns reads as records instead of wrapped
+ * lines. */
+static void
+render_records(FILE *fp, const struct resp_value *v, struct buf *cells,
+    int indent)
+{
+	size_t ncols = v->elem[0].n / 2, r, k, kw = 0;
+	struct buf key = { 0 };
+
+	for (k = 0; k < ncols; k++)
+		if (v->elem[0].elem[2 * k].len > kw)
+			kw = v->elem[0].elem[2 * k].len;
+	for (r = 0; r < v->n; r++) {
+		if (r > 0)
+			fputc('\n', fp);
+		for (k = 0; k < ncols; k++) {
+			const struct buf *c = &cells[(r + 1) * ncols + k];
+
+			buf_reset(&key);
+			scalar_text(&key, &v->elem[0].elem[2 * k]);
+			fprintf(fp, "%*s%.*s:%*s %.*s\n", indent, "",
+			    (int)key.len, key.data ? key.data : "",
+			    (int)(kw > key.len ? kw - key.len : 0), "",
+			    (int)c->len, c->data ? c->data : "");
+		}
+	}
+	buf_free(&key);
+}
+
 /* V, an array of maps with the same keys, as a table of columns (the
- * keys its headings), each line after INDENT spaces. */
+ * keys its headings), each line after INDENT spaces; as records when it
+ * is wider than the terminal. */
 static void
 render_table(FILE *fp, const struct resp_value *v, int indent)
 {
 	size_t ncols = v->elem[0].n / 2, nrows = v->n, r, k, w, *widths;
+	size_t room;
 	struct buf *cells;
 
 	widths = calloc(ncols, sizeof(*widths));
@@ -181,7 +239,13 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 			if (w > widths[k])
 				widths[k] = w;
 		}
-	for (r = 0; r <= nrows; r++) {
+	for (k = 0, w = (size_t)indent; k < ncols; k++)
+		w += widths[k] + (k + 1 < ncols ? 2 : 0);
+	if ((room = table_room()) > 0 && w > room) {
+		render_records(fp, v, cells, indent);
+		nrows = 0;	/* the table is not drawn; the cells go */
+	}
+	for (r = 0; nrows > 0 && r <= nrows; r++) {
 		fprintf(fp, "%*s", indent, "");
 		for (k = 0; k < ncols; k++) {
 			struct buf *c = &cells[r * ncols + k];
@@ -193,7 +257,7 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 		}
 		fputc('\n', fp);
 	}
-	for (r = 0; r < (nrows + 1) * ncols; r++)
+	for (r = 0; r < (v->n + 1) * ncols; r++)
 		buf_free(&cells[r]);
 	free(cells);
 	free(widths);

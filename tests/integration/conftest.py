@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# procctl draws a table wider than $COLUMNS as records: the tests read
+# tables as a pipe gets them (one line a row), whatever terminal runs them.
+os.environ.pop("COLUMNS", None)
+
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("PROCCTL_BUILD", ROOT / "build"))
 PROCCTLD = BUILD / "procctld"
@@ -612,9 +616,10 @@ class Tmux:
 def tmux(tmp_path):
     made = []
 
-    def make(cmd, env=None, name=None):
+    def make(cmd, env=None, name=None, width=150):
         t = Tmux(name or str(len(made)), cmd, dict({"HOME": str(tmp_path)},
-                                                   **(env or {})))
+                                                   **(env or {})),
+                 width=width)
         made.append(t)
         return t
 

@@ -217,6 +217,36 @@ def test_list_details_agrees_with_list(daemon):
     assert ctl(daemon, "close", live).returncode == 0
 
 
+def test_a_table_wider_than_the_terminal_is_records(daemon, tmux):
+    """`list all details` is wider than 80 columns: on a terminal of 80
+    (or COLUMNS=80) each row is a record of "key: value" lines; into a
+    pipe, or when it fits, a table of one line a row."""
+    live = int(ctl(daemon, "run", "sleep", "300").stdout)
+    gone = int(ctl(daemon, "run", "true").stdout)
+    wait_for(lambda: len(json.loads(ctl(daemon, "--json", "list").stdout))
+             == 1)
+    out = ctl(daemon, "list", "all", "details", env=with_columns(80)).stdout
+    records = out.split("\n\n")
+    assert len(records) == 2, out
+    for rec in records:
+        lines = rec.strip("\n").split("\n")
+        assert lines[0].startswith("pid:") and len(lines) == 17, rec
+        assert all(len(l) <= 80 or l.startswith(("command:", "result:",
+                                                  "cgroup:"))
+                   for l in lines), rec
+    assert {int(r.split()[1]) for r in records} == {live, gone}
+    piped = ctl(daemon, "list", "all", "details").stdout.split("\n")
+    assert piped[0].startswith("PID ") and len(piped) == 4, piped
+    wide = ctl(daemon, "list", env=with_columns(400)).stdout.split("\n")
+    assert wide[0].startswith("PID "), wide
+    t = tmux("%s -s %s list all details; sleep 600" % (PROCCTL, daemon.sock),
+             width=80)
+    screen = t.wait(r"^tree:.*\n(.|\n)*^tree:")
+    assert "PID " not in screen and re.search(r"^pid: +%d$" % live, screen,
+                                              re.M), screen
+    assert ctl(daemon, "close", live).returncode == 0
+
+
 def test_run_time_human_in_tables_numeric_in_json(daemon):
     pid = int(ctl(daemon, "run", "sleep", "300").stdout)
     out = ctl(daemon, "list", "details").stdout
