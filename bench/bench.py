@@ -1389,8 +1389,9 @@ def metrics_scrape_time(b, conds):
             "%s (idle daemon, page {:,} bytes)".format(size["idle"]) %
             scrape_ms(median(t["idle"])),
             median([x / y for x, y in zip(t[k], t["idle"])]), "info", None,
-            "p50 of %d kept-alive scrapes, the daemons in turn; median of "
-            "%d rounds" % (SCRAPE_COUNT, SCRAPE_ROUNDS)))
+            "p50 of %d scrapes (connect included when the last one was "
+            "closed), the daemons in turn; median of %d rounds" % (
+                SCRAPE_COUNT, SCRAPE_ROUNDS)))
     return rows
 
 
