@@ -8,6 +8,7 @@ docs/performance.md).  Not a test: it reports, it never fails a build.
 """
 import argparse
 import csv
+import http.client
 import io
 import os
 import pwd
@@ -23,7 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPERS = ("raw_server", "raw_spawn", "rtt", "fairness", "exitev",
-           "stamp_exit", "min_client", "runmany", "raw_clone3", "logwriter")
+           "stamp_exit", "min_client", "runmany", "raw_clone3", "logwriter",
+           "scrape")
 
 ADD = ["add", "1", "2"]
 ADD_RESP = b"*3\r\n$3\r\nadd\r\n$1\r\n1\r\n$1\r\n2\r\n"
@@ -119,12 +121,13 @@ class Bench:
     def helper(self, name):
         return self.path(name)
 
-    def daemon(self, extra="", pin=False, proc=""):
+    def daemon(self, extra="", pin=False, proc="", sockdir=None):
         """A fresh procctld with the build's proc and arith plugins; EXTRA
-        goes in [daemon], PROC in [plugin:proc]."""
+        goes in [daemon], PROC in [plugin:proc]; its socket in SOCKDIR
+        (default: the bench's own directory, 0700)."""
         self.n += 1
         ini = self.path("d%d.ini" % self.n)
-        sock = self.path("d%d.sock" % self.n)
+        sock = os.path.join(sockdir or self.tmp, "d%d.sock" % self.n)
         with open(ini, "w") as f:
             f.write("[daemon]\nplugin_dir = %s\nlog_level = warn\n%s\n"
                     "[plugin:proc]\npath = proc.so\n%s\n"
@@ -1192,6 +1195,261 @@ def fig_log_rate(b):
         shutil.rmtree(d, ignore_errors=True)
     return rows
 
+
+# ---- issue 13: the metrics endpoint ---------------------------------------
+
+METRICS_SLEEPERS = 2000
+METRICS_USERS = 10      # the several-users daemon: 200 sleepers each
+SCRAPE_COUNT = 300      # timed scrapes of each daemon a round
+SCRAPE_ROUNDS = 5
+SCRAPERS = 4            # [metrics] takes 4 connections from one address
+SFAIR_ROUNDS = 6
+SFAIR_PROBES = 300      # a phase: 300 probes 1 ms apart
+LEAK_SCRAPES = 10000
+LEAK_STEPS = 4
+
+
+def metrics_daemon(b, sockdir=None):
+    port = free_port()
+    extra = "\n[metrics]\nlisten = 127.0.0.1:%d\n" % port
+    if sockdir:
+        extra = "socket_mode = 0666\n" + extra
+    d = b.daemon(extra, sockdir=sockdir)
+    d.port = port
+    return d
+
+
+def metrics_page(port):
+    """GET /metrics once: the page as text (status 200 or the bench
+    stops)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    body = r.read().decode()
+    c.close()
+    if r.status != 200:
+        sys.exit("bench: GET /metrics on port %d: %d %s" % (port, r.status,
+                                                            body[:200]))
+    return body
+
+
+def running_by_user(page):
+    """{user: n} from procctl_processes{user=...,state="running"}."""
+    out = {}
+    for line in page.splitlines():
+        if line.startswith("procctl_processes{") and \
+                'state="running"' in line:
+            user = line.split('user="', 1)[1].split('"', 1)[0]
+            out[user] = int(float(line.rsplit(" ", 1)[1]))
+    return {u: n for u, n in out.items() if n}
+
+
+def connect_as(path, user):
+    """A connection to the daemon at PATH made by a process running as
+    USER (root only): the daemon takes the peer from SO_PEERCRED."""
+    pw = pwd.getpwnam(user)
+    parent, child = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            parent.close()
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(path)
+            socket.send_fds(child, [b"x"], [s.fileno()])
+            code = 0
+        finally:
+            os._exit(code)
+    child.close()
+    try:
+        _, fds, _, _ = socket.recv_fds(parent, 1, 1)
+    finally:
+        parent.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        sys.exit("bench: could not connect to %s as %s" % (path, user))
+    return socket.socket(fileno=fds[0])
+
+
+def other_users(n):
+    """n accounts other than root, by uid (system accounts will do: a
+    sleeper needs no shell or home)."""
+    users = sorted((p.pw_uid, p.pw_name) for p in pwd.getpwall()
+                   if 0 < p.pw_uid < 65534)
+    return [name for _, name in users[:n]]
+
+
+def run_sleepers(c, n):
+    """n `run /bin/sleep 3600` on connection c, every reply a pid."""
+    c.sendall(b"run /bin/sleep 3600\r\n" * n)
+    data, got = b"", 0
+    while got < n:
+        chunk = c.recv(1 << 20)
+        if not chunk:
+            sys.exit("bench: procctld closed the sleepers' connection")
+        data += chunk
+        *lines, data = data.split(b"\r\n")
+        for line in lines:
+            if not line.startswith(b":"):
+                sys.exit("bench: run /bin/sleep 3600 answered %r" % line)
+            got += 1
+
+
+def scrape_ms(x):
+    return "%.2f ms" % (x / 1000) if x >= 1000 else "%.0f us" % x
+
+
+# Three fresh daemons with [metrics] listen, running at once: idle, the
+# parent of 2,000 sleepers started by one user, and of 2,000 started by
+# several (as root: 200 each by 10 system accounts, on a socket they can
+# reach).  Every page is checked before timing (its counts of running
+# processes per user).  Not pinned: a scraper (Prometheus) is another
+# process on another CPU, and in (b) the scrapers, the server and the
+# probe share the machine's two.
+def fig_metrics(b):
+    """/metrics scrape time, another client's round trip while 4 scrape,
+    RSS after 10,000 scrapes; 2,000 children."""
+    users = other_users(METRICS_USERS) if os.geteuid() == 0 else []
+    pub = tempfile.mkdtemp(prefix="procctl-bench-pub-")
+    os.chmod(pub, 0o711)
+    daemons, held = [], []
+    try:
+        idle = metrics_daemon(b)
+        daemons.append(idle)
+        one = metrics_daemon(b)
+        daemons.append(one)
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(one.sock)
+        run_sleepers(c, METRICS_SLEEPERS)
+        held.append(c)
+        want = {"idle": {}, "one": {pwd.getpwuid(os.getuid()).pw_name:
+                                    METRICS_SLEEPERS}}
+        conds = [("idle", idle), ("one", one)]
+        if len(users) == METRICS_USERS:
+            many = metrics_daemon(b, pub)
+            daemons.append(many)
+            each = METRICS_SLEEPERS // METRICS_USERS
+            for u in users:
+                c = connect_as(many.sock, u)
+                run_sleepers(c, each)
+                held.append(c)
+            want["many"] = {u: each for u in users}
+            conds.append(("many", many))
+        else:
+            log("  metrics: not root, or fewer than %d other accounts: "
+                "no several-users daemon" % METRICS_USERS)
+        for key, d in conds:
+            got = running_by_user(metrics_page(d.port))
+            if got != want[key]:
+                sys.exit("bench: the %s daemon's page counts running "
+                         "processes %r, not %r" % (key, got, want[key]))
+            kids = len(children(d.pid)) - 1
+            if kids != sum(want[key].values()):
+                sys.exit("bench: the %s daemon's monitor has %d children"
+                         % (key, kids))
+        srv = server_of(one.pid)
+        leak = metrics_leak(b, one, srv)
+        rows = metrics_scrape_time(b, conds)
+        rows += [metrics_fair(b, one, srv)] + leak
+    finally:
+        close_all(held)
+        for d in daemons:
+            d.stop()
+        shutil.rmtree(pub, ignore_errors=True)
+    return rows
+
+
+def metrics_scrape_time(b, conds):
+    """(a) One scrape, timed, the daemons in turn; ratios to the idle
+    one's for context."""
+    t = {k: [] for k, _ in conds}
+    size = {}
+    ports = ",".join(str(d.port) for _, d in conds)
+    for r in range(SCRAPE_ROUNDS):
+        s = b.stats([b.helper("scrape"), "time", str(SCRAPE_COUNT), ports],
+                    "scrape time")
+        for i, (k, _) in enumerate(conds):
+            t[k].append(s["scrape%d" % i]["p50"])
+            size[k] = int(s["bytes%d" % i])
+    log("  metrics scrape p50 per round: %s" % "; ".join(
+        "%s %s" % (k, " ".join("%.0f" % x for x in v)) for k, v in t.items()))
+    label = {"idle": "an idle daemon",
+             "one": "{:,} running children of one user".format(
+                 METRICS_SLEEPERS),
+             "many": "{:,} running children of {} users".format(
+                 METRICS_SLEEPERS, METRICS_USERS)}
+    rows = []
+    for k, _ in conds[1:]:
+        rows.append((
+            "*context, no goal:* one `GET /metrics`, %s (page {:,} "
+            "bytes)".format(size[k]) % label[k], scrape_ms(median(t[k])),
+            "%s (idle daemon, page {:,} bytes)".format(size["idle"]) %
+            scrape_ms(median(t["idle"])),
+            median([x / y for x, y in zip(t[k], t["idle"])]), "info", None,
+            "p50 of %d scrapes (connect included when the last one was "
+            "closed), the daemons in turn; median of %d rounds" % (
+                SCRAPE_COUNT, SCRAPE_ROUNDS)))
+    return rows
+
+
+def metrics_fair(b, d, srv):
+    """(b) Another client's round trip while 4 scrapers scrape in a
+    tight loop, against the same with none, phase by phase."""
+    wait_quiet(srv)
+    s = b.stats([b.helper("scrape"), "fair", d.sock, str(d.port),
+                 str(SCRAPERS), str(SFAIR_ROUNDS), str(SFAIR_PROBES),
+                 str(FAIR_GAP_US)], "scrape fair")
+    quiet = [s["quiet%d" % r]["p50"] for r in range(SFAIR_ROUNDS)]
+    busy = [s["busy%d" % r]["p50"] for r in range(SFAIR_ROUNDS)]
+    worst = max(s["busy%d" % r]["max"] for r in range(SFAIR_ROUNDS))
+    p99 = median([s["busy%d" % r]["p99"] for r in range(SFAIR_ROUNDS)])
+    ratio = [x / y for x, y in zip(busy, quiet)]
+    rate = s["scrapes"] / s["busy_seconds"]
+    log("  metrics fair: quiet p50 %s, busy p50 %s (us), ratio per round "
+        "%s; %.0f scrapes/s" % (
+            " ".join("%.0f" % x for x in quiet),
+            " ".join("%.0f" % x for x in busy),
+            " ".join("%.2f" % x for x in ratio), rate))
+    return ("another client's `add 1 2` round trip while {} scrapers "
+            "fetch /metrics in a tight loop, {:,} running children".format(
+                SCRAPERS, METRICS_SLEEPERS),
+            "%s (p99 %s, max %s)" % (us(median(busy)), us(p99), us(worst)),
+            us(median(quiet)) + " (no scraper)", median(ratio), "<=", 1.5,
+            "p50 of %d probes 1 ms apart a phase, phases alternating; "
+            "median of %d rounds; %.0f scrapes/s" % (
+                SFAIR_PROBES, SFAIR_ROUNDS, rate))
+
+
+def metrics_leak(b, d, srv):
+    """(c) The server's RSS after 10,000 scrapes (4 at once) against
+    before them, and its CPU per scrape."""
+    wait_quiet(srv)
+    before = wait_rss_settled(srv)
+    after, cpu = [], 0
+    for i in range(LEAK_STEPS):
+        t = cpu_ticks(srv)
+        b.stats([b.helper("scrape"), "many", str(LEAK_SCRAPES // LEAK_STEPS),
+                 str(SCRAPERS), str(d.port)], "scrape many")
+        cpu += cpu_ticks(srv) - t
+        wait_quiet(srv)
+        after.append(wait_rss_settled(srv))
+    per = cpu / os.sysconf("SC_CLK_TCK") / LEAK_SCRAPES * 1e3
+    log("  metrics RSS: before %d KiB, after each %d scrapes: %s KiB; "
+        "server CPU %.3f ms a scrape" % (
+            before, LEAK_SCRAPES // LEAK_STEPS,
+            ", ".join(map(str, after)), per))
+    return [("server RSS after {:,} scrapes ({} at once), {:,} running "
+             "children".format(LEAK_SCRAPES, SCRAPERS, METRICS_SLEEPERS),
+             "%.1f MiB" % (after[-1] / 1024),
+             "%.1f MiB (before)" % (before / 1024), after[-1] / before,
+             "<=", 1.1, "after each {:,}: {} MiB; server CPU {:.2f} ms a "
+             "scrape".format(LEAK_SCRAPES // LEAK_STEPS, " ".join(
+                 "%.1f" % (a / 1024) for a in after), per))]
+
+
 FIGURES = [
     ("rtt", fig_rtt),
     ("pipelined", fig_pipelined),
@@ -1205,6 +1463,7 @@ FIGURES = [
     ("spawn9", fig_spawn9),
     ("tls", fig_tls),
     ("log-rate", fig_log_rate),
+    ("metrics", fig_metrics),
 ]
 
 

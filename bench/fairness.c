@@ -17,25 +17,6 @@
 
 #include "benchlib.h"
 
-static char probe[64];
-static size_t probe_len;
-
-static double
-one_probe(int fd)
-{
-	char rep[256];
-	double t0;
-
-	t0 = now_us();
-	write_all(fd, probe, probe_len);
-	read_line_reply(fd, rep, sizeof(rep));
-	if (strcmp(rep, ":3") != 0) {
-		fprintf(stderr, "fairness: add 1 2 answered '%s'\n", rep);
-		exit(3);
-	}
-	return now_us() - t0;
-}
-
 /* Client A: the pipeline, then every reply; each must be an integer. */
 static void
 pipeline(int fd, int started, long nrun, const char *prog)
@@ -75,28 +56,9 @@ pipeline(int fd, int started, long nrun, const char *prog)
 	_exit(0);
 }
 
-/* Sleep (never spin: the machine has 2 cores) until `until`; 1 if fd
- * became readable first. */
-static int
-pause_until(struct pollfd *pfd, double until)
-{
-	struct timespec ts;
-	double left;
-
-	for (;;) {
-		if ((left = until - now_us()) <= 0)
-			return pfd != NULL && poll(pfd, 1, 0) > 0;
-		ts.tv_sec = (time_t)(left / 1e6);
-		ts.tv_nsec = (long)((left - (double)ts.tv_sec * 1e6) * 1e3);
-		if (ppoll(pfd, pfd != NULL, &ts, NULL) > 0)
-			return 1;
-	}
-}
-
 int
 main(int argc, char **argv)
 {
-	char *add[3] = { "add", "1", "2" };
 	double *idle, *load, t0, gap, t;
 	long nrun, nidle, nload = 0, cap = 1 << 20, i;
 	int b, a, sp[2], dp[2], st;
@@ -109,18 +71,17 @@ main(int argc, char **argv)
 	nrun = atol(argv[2]);
 	nidle = atol(argv[4]);
 	gap = atof(argv[5]);
-	probe_len = resp_encode(probe, sizeof(probe), 3, add);
 	signal(SIGPIPE, SIG_IGN);
 	b = unix_connect(argv[1]);
 	a = unix_connect(argv[1]);
 	for (i = 0; i < 100; i++)	/* warm, and check the reply */
-		one_probe(b);
+		probe_once(b);
 	if ((idle = calloc((size_t)nidle, sizeof(*idle))) == NULL ||
 	    (load = calloc((size_t)cap, sizeof(*load))) == NULL)
 		die("calloc");
 	for (i = 0; i < nidle; i++) {
 		t0 = now_us();
-		idle[i] = one_probe(b);
+		idle[i] = probe_once(b);
 		pause_until(NULL, t0 + gap);
 	}
 	if (pipe(sp) == -1 || pipe(dp) == -1)
@@ -141,7 +102,7 @@ main(int argc, char **argv)
 	pfd.events = POLLIN;
 	while (nload < cap) {
 		t0 = now_us();
-		load[nload++] = one_probe(b);
+		load[nload++] = probe_once(b);
 		if (pause_until(&pfd, t0 + gap))
 			break;
 	}

@@ -70,18 +70,24 @@ procmetrics_fini(void)
 	ntally = 0;
 }
 
+/* Processes per owner and state.  An owner's processes mostly come
+ * together in the list (started in a row), so the owner found last is
+ * tried first: one comparison a process, not one per owner. */
 static struct user_count *
 count_users(size_t *n)
 {
 	struct user_count *v = NULL, *grown;
 	struct proc *p;
-	size_t i;
+	size_t i, last = 0;
 
 	*n = 0;
 	for (p = procs; p != NULL; p = p->next) {
-		for (i = 0; i < *n; i++)
-			if (strcmp(v[i].user, p->owner) == 0)
-				break;
+		if (last < *n && strcmp(v[last].user, p->owner) == 0)
+			i = last;
+		else
+			for (i = 0; i < *n; i++)
+				if (strcmp(v[i].user, p->owner) == 0)
+					break;
 		if (i == *n) {
 			if ((grown = realloc(v, (*n + 1) * sizeof(*v))) ==
 			    NULL)
@@ -94,6 +100,7 @@ count_users(size_t *n)
 		}
 		if ((unsigned)p->state < NSTATES)
 			v[i].n[p->state]++;
+		last = i;
 	}
 	return v;
 }

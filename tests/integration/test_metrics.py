@@ -8,12 +8,14 @@ clients.  Only admins get it; the HTTP endpoint answers GET and HEAD of
 anything."""
 import http.client
 import os
+import pwd
 import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -267,6 +269,42 @@ def test_requests_spawns_and_clients_are_counted(daemon):
     fams = metrics(daemon)
     assert value(fams, "procctl_received_bytes_total") > before
     assert value(fams, "procctl_sent_bytes_total") > sent
+
+
+@pytest.fixture
+def public_sock():
+    """A directory other users can reach (pytest's own is 0700)."""
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    yield os.path.join(pub, "s.sock")
+    shutil.rmtree(pub, ignore_errors=True)
+
+
+def test_processes_of_users_in_turn_are_counted_per_user(make_daemon,
+                                                         public_sock):
+    """The count per owner tries the owner found last first (the bench's
+    2,000 processes of 10 users): owners that take turns in the list
+    still get one sample each, with their own counts."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run processes as another user")
+    d = make_daemon(default_ini(extra_daemon="socket_mode = 0666"),
+                    sock=public_sock)
+    nobody = pwd.getpwnam("nobody")
+    theirs = d.raw_as(nobody.pw_uid, nobody.pw_gid)
+    for i in range(5):
+        if i % 2 == 0:
+            assert d.ctl("run", "sleep", "3600").returncode == 0
+        else:
+            pid = theirs.call("RUN", "--detach", "/bin/sleep", "3600")
+            assert isinstance(pid, int), pid
+    fams = metrics(d)
+    assert value(fams, "procctl_processes", user="root",
+                 state="running") == 3
+    assert value(fams, "procctl_processes", user="nobody",
+                 state="running") == 2
+    owners = [l["user"] for n, l, _ in fams["procctl_processes"]["samples"]
+              if l["state"] == "running"]
+    assert sorted(owners) == ["nobody", "root"], owners
 
 
 def prog_ini(programs):
