@@ -99,3 +99,113 @@ def test_abstract_notify_socket(make_daemon):
         assert s.recv(4096) == b"READY=1"
     finally:
         s.close()
+
+
+# ---- sockets passed by socket activation ----
+
+# Plays systemd's part: makes the sockets its arguments name (up to
+# "--"), puts them at fd 3 on, sets LISTEN_FDS and LISTEN_PID (ours,
+# unless "pid=N" says another) and execs the rest: the pid stays.
+HAND = r'''
+import os, socket, sys
+
+at = sys.argv.index("--")
+keep, pid = [], os.getpid()
+for spec in sys.argv[1:at]:
+    kind, _, path = spec.partition(":")
+    if kind == "pid":
+        pid = int(path)
+        continue
+    if kind == "file":
+        keep.append(os.open("/dev/null", os.O_RDONLY))
+        continue
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM if kind == "dgram"
+                      else socket.SOCK_STREAM)
+    s.bind(path)
+    if kind == "accepted":
+        s.listen()
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(path)
+        keep.append(s.accept()[0].detach())
+        continue
+    if kind == "listen":
+        s.listen()
+    keep.append(s.detach())
+high = [os.dup(fd) for fd in keep]
+for i, fd in enumerate(high):
+    os.dup2(fd, 3 + i)
+os.environ.update(LISTEN_FDS=str(len(keep)), LISTEN_PID=str(pid))
+os.execv(sys.argv[at + 1], sys.argv[at + 1:])
+'''
+
+
+def handed(make_daemon, tmp_path, specs):
+    """A daemon started with the sockets SPECS name passed to it, as
+    systemd passes them; its exit status (it does not start)."""
+    hand = tmp_path / "hand.py"
+    hand.write_text(HAND)
+    d = make_daemon(start=False, prefix=["/usr/bin/python3", str(hand)] +
+                    specs + ["--"], sock=tmp_path / "p.sock")
+    d.start(wait=False)
+    return d
+
+
+@pytest.mark.parametrize("kind,why", [
+    ("file", r"fd 3 \(not a socket\) cannot be listened on: it is not a "
+     r"socket"),
+    ("dgram", r"fd 3 \(unix \S+/p\.sock\) cannot be listened on: it is not "
+     r"a stream socket \(ListenStream=\)"),
+    ("accepted", r"fd 3 \(unix \S+/p\.sock\) cannot be listened on: it is "
+     r"not listening \(Accept=yes passes connections, not listeners\)"),
+    ("bound", r"fd 3 \(unix \S+/p\.sock\) cannot be listened on: it is "
+     r"not listening"),
+])
+def test_passed_socket_that_cannot_listen(make_daemon, tmp_path, kind, why):
+    """A passed fd on the configured path that is no listening stream
+    socket is refused for what it is (not 'another procctld is
+    listening', not 'Protocol wrong type'), before anything is bound;
+    an unusable socket unit is a configuration error: 78."""
+    sock = tmp_path / "p.sock"
+    d = handed(make_daemon, tmp_path, ["%s:%s" % (kind, sock)])
+    assert d.proc.wait(timeout=60) == 78, d.log()
+    d.wait_log(r"socket activation: " + why)
+    assert "another procctld" not in d.log()
+    assert "Protocol wrong type" not in d.log()
+
+
+def test_too_many_passed_sockets(make_daemon, tmp_path):
+    specs = ["listen:%s" % (tmp_path / ("s%d" % i)) for i in range(65)]
+    d = handed(make_daemon, tmp_path, specs)
+    assert d.proc.wait(timeout=60) == 78, d.log()
+    d.wait_log(r"socket activation: 65 sockets passed; procctld takes at "
+               r"most 64")
+
+
+def test_sockets_passed_to_another_pid(make_daemon, tmp_path):
+    """LISTEN_PID not ours: nothing was passed to procctld (sd_listen_fds
+    says so), which binds its own socket, and says why in a note."""
+    d = handed(make_daemon, tmp_path, ["pid:1", "listen:%s" %
+                                       (tmp_path / "theirs.sock")])
+    d.wait_ready()
+    d.wait_log(r"socket activation: LISTEN_FDS=1, LISTEN_PID=1 is not for "
+               r"procctld \(pid \d+\): no socket taken")
+    assert d.ctl("ping").stdout == "PONG\n"
+    # The socket meant for another is closed, not kept by procctld.
+    with open("/proc/net/unix") as f:
+        assert "theirs.sock" not in f.read()
+    assert d.stop() == 0
+
+
+@pytest.mark.parametrize("count", ["abc", "2"])
+def test_listen_fds_that_cannot_be(make_daemon, tmp_path, count):
+    """LISTEN_FDS that is no number, or counts fds that are not open."""
+    hand = tmp_path / "hand.py"
+    hand.write_text(HAND.replace("LISTEN_FDS=str(len(keep))",
+                                 "LISTEN_FDS=%r" % count))
+    d = make_daemon(start=False, prefix=["/usr/bin/python3", str(hand),
+                                         "--"])
+    d.start(wait=False)
+    assert d.proc.wait(timeout=60) == 78, d.log()
+    d.wait_log(r"socket activation: LISTEN_FDS=%s, LISTEN_PID=\d+: (Invalid "
+               r"argument|Bad file descriptor); procctld takes the "
+               r"listening sockets systemd passes" % count)
