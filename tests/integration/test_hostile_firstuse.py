@@ -1,0 +1,108 @@
+"""The first-use surfaces (issue 13) against hostile input: a user's
+default socket under an XDG_RUNTIME_DIR that is not theirs, too long or
+relative, and without HOME; help from a daemon that sends what no
+procctld sends; durations at the edges."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import connectable, wait_for
+from test_firstuse import nobody_home  # noqa: F401 (a fixture)
+
+
+def nobody(env, argv):
+    """ARGV as the user nobody with exactly ENV (and a PATH)."""
+    env = dict({"PATH": "/usr/bin:/bin"}, **env)
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "env", "-i"] + ["%s=%s" % kv for kv in env.items()] + argv
+
+
+def where_it_listens(bin_, ini, env):
+    """The path a daemon of nobody's listens on by default; it is
+    stopped again."""
+    d = subprocess.Popen(nobody(env, [os.path.join(bin_, "procctld"), "-c",
+                                      ini]),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True)
+    try:
+        out = ""
+        for line in d.stdout:
+            out += line
+            m = re.search(r"listening on (\S+) \(", line)
+            if m:
+                return m.group(1)
+        raise AssertionError("procctld did not start:\n" + out)
+    finally:
+        d.terminate()
+        d.wait(timeout=60)
+
+
+def mkdir(path, uid, mode):
+    os.mkdir(path)
+    os.chown(path, uid, uid)
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["roots", "open", "relative", "long",
+                                  "link-to-roots"])
+def test_runtime_dir_that_is_not_theirs_alone(nobody_home, kind):
+    """An XDG_RUNTIME_DIR that another could write in, that is relative,
+    or whose socket path could never be bound, is passed over for the
+    user's home, by procctld and procctl alike."""
+    if os.path.isdir("/run/user/65534"):
+        pytest.skip("nobody has a runtime directory here")
+    top, home, bin_, ini = nobody_home
+    xdg = {"roots": lambda: mkdir(os.path.join(top, "r"), 0, 0o755),
+           "open": lambda: mkdir(os.path.join(top, "o"), 65534, 0o777),
+           "relative": lambda: "run",
+           "long": lambda: mkdir(os.path.join(top, "l" * 100), 65534,
+                                 0o700),
+           "link-to-roots": lambda: os.symlink(
+               mkdir(os.path.join(top, "r"), 0, 0o755),
+               os.path.join(top, "link")) or os.path.join(top, "link"),
+           }[kind]()
+    env = {"HOME": home, "XDG_RUNTIME_DIR": xdg}
+    sock = os.path.join(home, ".procctl", "procctl.sock")
+    assert where_it_listens(bin_, ini, env) == sock
+    d = subprocess.Popen(nobody(env, [os.path.join(bin_, "procctld"), "-c",
+                                      ini]), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: connectable(sock), timeout=60)
+        r = subprocess.run(nobody(env, [os.path.join(bin_, "procctl"), "add",
+                                        "1", "2"]), capture_output=True,
+                           text=True, timeout=60)
+        assert (r.returncode, r.stdout) == (0, "3\n"), r.stderr
+    finally:
+        d.terminate()
+        d.wait(timeout=60)
+
+
+@pytest.mark.parametrize("link", [False, True])
+def test_runtime_dir_of_theirs_alone_is_used(nobody_home, link):
+    """The control: a private runtime directory of the user's, or a
+    symbolic link to one, is where the socket goes."""
+    top, home, bin_, ini = nobody_home
+    xdg = mkdir(os.path.join(top, "run"), 65534, 0o700)
+    if link:
+        os.symlink(xdg, os.path.join(top, "link"))
+        xdg = os.path.join(top, "link")
+    assert where_it_listens(bin_, ini, {"HOME": home,
+                                        "XDG_RUNTIME_DIR": xdg}) == \
+        os.path.join(xdg, "procctl.sock")
+
+
+def test_no_home_no_runtime_dir(nobody_home):
+    """Neither: the system daemon's socket, named when it cannot be
+    reached; never a crash or a silent exit."""
+    if os.path.isdir("/run/user/65534"):
+        pytest.skip("nobody has a runtime directory here")
+    top, home, bin_, ini = nobody_home
+    r = subprocess.run(nobody({}, [os.path.join(bin_, "procctl"), "ping"]),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode in (0, 69, 77), r
+    if r.returncode != 0:
+        assert "/run/procctl/procctl.sock" in r.stderr, r.stderr
