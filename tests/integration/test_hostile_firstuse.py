@@ -8,8 +8,9 @@ import subprocess
 
 import pytest
 
-from conftest import connectable, wait_for
+from conftest import PROCCTL, connectable, wait_for
 from test_firstuse import nobody_home  # noqa: F401 (a fixture)
+from test_hostile_client import fake  # noqa: F401 (a fixture)
 
 
 def nobody(env, argv):
@@ -106,3 +107,64 @@ def test_no_home_no_runtime_dir(nobody_home):
     assert r.returncode in (0, 69, 77), r
     if r.returncode != 0:
         assert "/run/procctl/procctl.sock" in r.stderr, r.stderr
+
+
+# ---- help from a daemon that sends what no procctld sends ----
+
+def bulk(b):
+    return b"$%d\r\n%s\r\n" % (len(b), b)
+
+
+def command(name, usage, summary, group, plugin):
+    return (b"%6\r\n+name\r\n" + bulk(name) + b"+usage\r\n" + bulk(usage) +
+            b"+summary\r\n" + bulk(summary) + b"+arity\r\n:1\r\n"
+            b"+group\r\n" + bulk(group) + b"+plugin\r\n" + bulk(plugin))
+
+
+def hello(commands):
+    return (b"%4\r\n+server\r\n+procctld\r\n+proto\r\n:3\r\n+version\r\n"
+            b"+0.1.0\r\n+commands\r\n*" + str(len(commands)).encode() +
+            b"\r\n" + b"".join(commands))
+
+
+def help_from(fake, commands, columns, *args):
+    f = fake(lambda a: b"+OK\r\n", hello=hello(commands))
+    return subprocess.run([str(PROCCTL), "-s", f.path, "--help"] +
+                          list(args), capture_output=True, timeout=60,
+                          env=dict(os.environ, COLUMNS=columns))
+
+
+@pytest.mark.parametrize("columns,width", [
+    ("0", 80), ("1", 40), ("-3", 80), ("abc", 80), ("80x", 80),
+    ("99999999999999999999", 80), ("", 80), ("60", 60)])
+def test_help_heading_of_many_plugins_fits(fake, columns, width):
+    """A group filled by many plugins: its heading is wrapped as any
+    line, within $COLUMNS (at least 40; garbage, 0 or a width past
+    10000 is the default, 80 on a pipe)."""
+    cmds = [command(b"c%d" % i, b"c%d" % i, b"does %d" % i, b"shared",
+                    b"plugin-number-%d" % i) for i in range(40)]
+    r = help_from(fake, cmds, columns)
+    assert r.returncode == 0, r
+    # procctl's own part is written for 80 columns: the daemon's.
+    theirs = r.stdout.decode().split("for one):\n", 1)[1]
+    lines = theirs.split("\n")
+    assert max(len(l) for l in lines) <= width, theirs
+    text = " ".join(l.strip() for l in lines)
+    assert "shared (plugin-number-0, plugin-number-1," in text
+    assert "plugin-number-39):" in text
+
+
+def test_help_of_a_hostile_daemon(fake):
+    """Names, usages, summaries and groups that are huge, empty or full
+    of control bytes: help is printed, escaped, never a crash."""
+    big = b"w" * 5000
+    cmds = [command(big, big + b" " + b"x " * 3000, b"s " * 5000, big, big),
+            command(b"\x1b[2J", b"\x1b[2J\t\r\x00x", b"\x07\x1b]0;t\x07\r\n",
+                    b"\x1b[31m\n", b"\x00\x01"),
+            command(b"", b"", b"", b"", b""),
+            command(b"p", b"", b"", b"protocol", b"core")]
+    for args in ([], ["help"]):
+        r = help_from(fake, cmds, "60", *args)
+        assert r.returncode == 0, r
+        assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", r.stdout), \
+            r.stdout[:2000]
