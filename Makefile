@@ -81,7 +81,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
 	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files \
-	  $(BUILD)/tests/test_logq
+	  $(BUILD)/tests/test_logq $(BUILD)/tests/test_duration
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
@@ -161,6 +161,10 @@ $(BUILD)/tests/test_args: $(call obj,tests/unit/test_args.c daemon/args.c daemon
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(BUILD)/tests/test_duration: $(call obj,tests/unit/test_duration.c common/duration.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^
 

@@ -2,6 +2,7 @@
 default socket under an XDG_RUNTIME_DIR that is not theirs, too long or
 relative, and without HOME; help from a daemon that sends what no
 procctld sends; durations at the edges."""
+import json
 import os
 import re
 import subprocess
@@ -168,3 +169,28 @@ def test_help_of_a_hostile_daemon(fake):
         assert r.returncode == 0, r
         assert not re.search(rb"[\x00-\x08\x0b-\x1f\x7f]", r.stdout), \
             r.stdout[:2000]
+
+
+# ---- durations at the edges ----
+
+def test_durations_at_the_edges(fake):
+    """A double that is no duration a person reads (negative, NaN,
+    infinite, past 1e15 s) is shown as the number it is; --json keeps
+    each as JSON has it."""
+    times = ["0", "-0", "-1.5", "nan", "inf", "-inf", "1e300",
+             "999999999999999", "1e15"]
+    row = lambda t: (b"%2\r\n+pid\r\n:1\r\n+run_time\r\n," + t.encode() +
+                     b"\r\n")
+    f = fake(lambda a: b"*%d\r\n" % len(times) +
+             b"".join(row(t) for t in times))
+    r = subprocess.run([str(PROCCTL), "-s", f.path, "list"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    shown = [l.split()[1] for l in r.stdout.split("\n")[1:] if l]
+    assert shown == ["0.0s", "0.0s", "-1.5", "nan", "inf", "-inf", "1e300",
+                     "11574074074d01h", "1e15"], r.stdout
+    r = subprocess.run([str(PROCCTL), "-s", f.path, "--json", "list"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r
+    assert [x["run_time"] for x in json.loads(r.stdout)] == [
+        0, 0, -1.5, None, None, None, 1e300, 999999999999999, 1e15]
