@@ -48,8 +48,10 @@ static int	 nfd = -1;	/* our datagram socket, when NOTIFY_SOCKET
 				 * is set and usable */
 static struct sockaddr_un to;	/* NOTIFY_SOCKET */
 static socklen_t tolen;
-static int	 told_errno;	/* the last send error logged: each kind
-				 * once, not once a watchdog tick */
+static int	 told_errno;	/* the last send error, logged when it is
+				 * not the one before: a manager that stalls
+				 * now and then is one line, not one a
+				 * watchdog tick */
 static char	 state[96];	/* a state line not sent yet, or "" */
 static int64_t	 state_retry;	/* when to send it again (ms) */
 static int	 ready;		/* READY=1 said since the last RELOADING=1 */
@@ -59,18 +61,16 @@ static int64_t	 wd_next;
 static int64_t	 status_next;	/* no STATUS= before this (ms) */
 static size_t	 told_procs = SIZE_MAX, told_clients;
 
-/* LINE to the service manager, without waiting: 0, or -1 (logged once
- * for each kind of failure). */
+/* LINE to the service manager, without waiting: 0, or -1 (logged unless
+ * the failure before was the same). */
 static int
 say(const char *line)
 {
 	if (nfd == -1)
 		return -1;
 	if (sendto(nfd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL,
-	    (struct sockaddr *)&to, tolen) != -1) {
-		told_errno = 0;
+	    (struct sockaddr *)&to, tolen) != -1)
 		return 0;
-	}
 	if (errno != told_errno) {
 		told_errno = errno;
 		if (errno == EAGAIN || errno == ENOBUFS)
