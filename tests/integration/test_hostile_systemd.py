@@ -50,6 +50,24 @@ def test_full_notify_socket_never_blocks_the_monitor(make_daemon, notify):
     assert d.stop() == 0
 
 
+def test_manager_that_stalls_now_and_then_is_one_line(make_daemon,
+                                                      notify):
+    """The queue fills, drains, fills again, ... under a watchdog of a
+    millisecond: the first time is said, not each."""
+    fill(notify.path)
+    d = make_daemon(env=notify.env(WATCHDOG_USEC="2000"))
+    d.wait_log(r"is not reading \$NOTIFY_SOCKET")
+    for _ in range(5):
+        # Room for one: the next WATCHDOG=1 takes it and the queue is
+        # full again for the ticks after it.
+        at = len(notify.read())
+        fill(notify.path)
+        notify.sock.recv(4096)
+        notify.wait(lambda m: m.get("WATCHDOG") == "1", at)
+    assert d.ctl("ping").stdout == "PONG\n"
+    assert d.log().count("is not reading $NOTIFY_SOCKET") == 1, d.log()
+
+
 def test_ready_said_once_the_manager_reads(make_daemon, notify):
     """A state the full queue refused is sent again: once the manager
     reads, it hears READY=1."""
