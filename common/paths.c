@@ -21,16 +21,17 @@
 
 #define SUN_PATH_MAX	sizeof(((struct sockaddr_un *)NULL)->sun_path)
 
-/* DIR is an absolute path to a directory the user owns, and, PRIVATE,
- * one no one else may write in. */
+/* DIR is an absolute path to a directory the user owns, with none of
+ * the write bits DENIED: where no one else can put a socket, or a
+ * directory of sockets, in place of theirs. */
 static int
-users_dir(const char *dir, int private)
+users_dir(const char *dir, mode_t denied)
 {
 	struct stat st;
 
 	return dir != NULL && dir[0] == '/' && stat(dir, &st) == 0 &&
 	    S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
-	    (!private || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+	    (st.st_mode & denied) == 0;
 }
 
 /* DIR/NAME into OUT, when it fits OUT and a socket's address: 0, or -1. */
@@ -51,9 +52,12 @@ paths_default_socket(char *out, size_t size)
 	int n;
 
 	snprintf(run, sizeof(run), "/run/user/%u", (unsigned)geteuid());
-	if (geteuid() != 0 && ((users_dir(xdg, 1) && join(out, size, xdg,
-	    PROCCTL_SOCKET_NAME) == 0) || (users_dir(run, 1) && join(out,
-	    size, run, PROCCTL_SOCKET_NAME) == 0) || (users_dir(home, 0) &&
+	/* A runtime directory is the user's alone (XDG: mode 0700); a home
+	 * may be shared with a group, the user's own, as with umask 002. */
+	if (geteuid() != 0 && ((users_dir(xdg, S_IWGRP | S_IWOTH) &&
+	    join(out, size, xdg, PROCCTL_SOCKET_NAME) == 0) ||
+	    (users_dir(run, S_IWGRP | S_IWOTH) && join(out, size, run,
+	    PROCCTL_SOCKET_NAME) == 0) || (users_dir(home, S_IWOTH) &&
 	    join(out, size, home, PROCCTL_HOME_DIR "/" PROCCTL_SOCKET_NAME) ==
 	    0)))
 		return 0;

@@ -97,6 +97,34 @@ def test_runtime_dir_of_theirs_alone_is_used(nobody_home, link):
         os.path.join(xdg, "procctl.sock")
 
 
+def test_home_anyone_may_write_in(nobody_home):
+    """A home others may write in (mode 0777) could have its .procctl
+    put aside for another's: not a place for the socket.  The system
+    socket is the default then, which nobody's daemon may not create:
+    it says so, with what to do."""
+    if os.path.isdir("/run/user/65534"):
+        pytest.skip("nobody has a runtime directory here")
+    top, home, bin_, ini = nobody_home
+    os.chmod(home, 0o777)
+    d = subprocess.Popen(nobody({"HOME": home}, [os.path.join(bin_,
+                                                              "procctld"),
+                                                  "-c", ini]),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        out, err = d.communicate(timeout=60)
+    finally:
+        if d.poll() is None:            # it listens: in the shared home
+            d.terminate()
+            out, err = d.communicate(timeout=60)
+    r = subprocess.CompletedProcess(d.args, d.returncode, out, err)
+    assert r.returncode != 0, r
+    assert "listening on" not in r.stdout + r.stderr, r
+    assert re.search(r"/run/procctl(/procctl\.sock)?: Permission denied; "
+                     r"choose a socket you may create", r.stderr), r.stderr
+    assert not os.path.exists(os.path.join(home, ".procctl"))
+
+
 def test_no_home_no_runtime_dir(nobody_home):
     """Neither: the system daemon's socket, named when it cannot be
     reached; never a crash or a silent exit."""
