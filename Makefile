@@ -85,7 +85,8 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 	  $(BUILD)/tests/test_config $(BUILD)/tests/test_loop \
 	  $(BUILD)/tests/test_args $(BUILD)/tests/test_reply \
 	  $(BUILD)/tests/test_monitor $(BUILD)/tests/test_files \
-	  $(BUILD)/tests/test_logq $(BUILD)/tests/test_expo
+	  $(BUILD)/tests/test_logq $(BUILD)/tests/test_expo \
+	  $(BUILD)/tests/test_duration
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
@@ -174,6 +175,10 @@ $(BUILD)/tests/test_reply: $(call obj,tests/unit/test_reply.c daemon/reply.c dae
 $(BUILD)/tests/test_expo: $(call obj,tests/unit/test_expo.c daemon/expo.c daemon/log.c $(COMMON_SRC) $(LOG_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lm
+
+$(BUILD)/tests/test_duration: $(call obj,tests/unit/test_duration.c common/duration.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
 
 # The log's escaping, and its queue on a pipe nobody reads.
 $(BUILD)/tests/test_logq: $(call obj,tests/unit/test_logq.c $(LOG_SRC))

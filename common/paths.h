@@ -9,10 +9,11 @@
 
 /*
  * The default socket: /run/procctl/procctl.sock for root; for a user,
- * $XDG_RUNTIME_DIR/procctl.sock, else /run/user/UID/procctl.sock when
- * that directory is theirs, else ~/.procctl/procctl.sock (a home of
- * their own); else the system socket (a user with none of these talks
- * to the system daemon).
+ * $XDG_RUNTIME_DIR/procctl.sock, else /run/user/UID/procctl.sock (each
+ * when the directory is theirs alone), else ~/.procctl/procctl.sock (a
+ * home of their own that others may not write in); a place too long for a socket's address is passed
+ * over; else the system socket (a user with none of these talks to the
+ * system daemon).
  */
 int	paths_default_socket(char *out, size_t size);
 

@@ -378,6 +378,9 @@ void	shell_tls_defaults(const struct tls_opts *o);
 int	shell_run(const struct target *t, int have_target, int json);
 
 /* render.c */
+/* The columns N bytes of S take on a terminal: UTF-8 continuation bytes
+ * take none. */
+size_t	render_width(const char *s, size_t n);
 /* One line for a push event: "[event] 4242 sleep exited with status 0
  * after 10.0s".  Returns 0, or -1 if V is not an event. */
 int	render_event(struct buf *out, const struct resp_value *v);

@@ -7,6 +7,7 @@
  */
 #include <sys/ioctl.h>
 
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,8 @@
 "               [--cert F --key F]] [--json] [-t SECONDS] [COMMAND [ARGS...]]\n"
 
 static void	wrap(FILE *, const char *, int, int, int);
+static void	wrapf(FILE *, int, int, int, const char *, ...)
+		    __attribute__((format(printf, 5, 6)));
 
 static void
 own_usage(FILE *fp)
@@ -125,29 +128,21 @@ void
 help_usage(FILE *fp, const struct target *t)
 {
 	struct cmd_table tab = { 0 };
-	struct buf text = { 0 };
 	char why[600];
 
 	own_usage(fp);
 	if (t == NULL)
 		return;
+	fputc('\n', fp);
 	if (ask_commands(t, &tab, why, sizeof(why)) == -1) {
-		buf_printf(&text, "The commands come from the daemon, not "
-		    "reached here: %s", why);
-		buf_append(&text, "", 1);
-		fputc('\n', fp);
-		wrap(fp, text.data ? text.data : "", 0, 0, help_width());
-		buf_free(&text);
+		wrapf(fp, 0, 0, help_width(), "The commands come from the "
+		    "daemon, not reached here: %s", why);
 		return;
 	}
-	buf_printf(&text, "Commands of procctld at %s%s%s ('procctl help "
-	    "COMMAND' for one):", t->tcp ? t->host : t->path, t->tcp ? ":" :
-	    "", t->tcp ? t->port : "");
-	buf_append(&text, "", 1);
+	wrapf(fp, 0, 0, help_width(), "Commands of procctld at %s%s%s "
+	    "('procctl help COMMAND' for one):", t->tcp ? t->host : t->path,
+	    t->tcp ? ":" : "", t->tcp ? t->port : "");
 	fputc('\n', fp);
-	wrap(fp, text.data ? text.data : "", 0, 0, help_width());
-	fputc('\n', fp);
-	buf_free(&text);
 	help_commands(fp, &tab);
 	cmdinfo_free(&tab);
 }
@@ -170,49 +165,80 @@ struct ranked {
 	int			 rank;	/* of its group: see rank_of */
 };
 
+/* Groups by name; the daemon's order within one. */
 static int
-by_group(const void *a, const void *b)
+by_name(const void *a, const void *b)
 {
 	const struct ranked *x = a, *y = b;
 	int c;
 
-	/* By rank, then groups by name; the daemon's order within one. */
-	if (x->rank != y->rank)
-		return x->rank - y->rank;
 	if ((c = strcmp(x->ci->group, y->ci->group)) != 0)
 		return c;
 	return x->ci < y->ci ? -1 : x->ci > y->ci;
 }
 
+static int
+by_group(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	/* By rank, then as by_name. */
+	if (x->rank != y->rank)
+		return x->rank - y->rank;
+	return by_name(a, b);
+}
+
+/* The N commands in V in the order help lists them: by their group's
+ * rank (rank_of), which is its lowest command's, so that a group stays
+ * in one piece; then as by_name.  NULL if out of memory. */
+static struct ranked *
+ranked_commands(const struct cmd_info *v, size_t n)
+{
+	struct ranked *r;
+	size_t i, from, end;
+	int low;
+
+	if ((r = calloc(n + 1, sizeof(*r))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		r[i].ci = &v[i];
+		r[i].rank = rank_of(&v[i]);
+	}
+	/* Each group together, then its lowest rank for all of it. */
+	qsort(r, n, sizeof(*r), by_name);
+	for (from = 0; from < n; from = end) {
+		low = r[from].rank;
+		for (end = from; end < n && strcmp(r[end].ci->group,
+		    r[from].ci->group) == 0; end++)
+			low = r[end].rank < low ? r[end].rank : low;
+		for (i = from; i < end; i++)
+			r[i].rank = low;
+	}
+	qsort(r, n, sizeof(*r), by_group);
+	return r;
+}
+
 /* "arithmetic (arith):", naming the plugins that fill the group. */
 static void
-group_heading(FILE *fp, const struct ranked *sorted, size_t n, size_t from)
+group_heading(FILE *fp, const struct ranked *sorted, size_t n, size_t from,
+    int width)
 {
 	const char *group = sorted[from].ci->group;
 	struct strv plugins = { 0 };
+	struct buf names = { 0 };
 	size_t i;
 
 	for (i = from; i < n && strcmp(sorted[i].ci->group, group) == 0; i++)
 		if (sorted[i].ci->plugin[0] != '\0')
 			strv_add(&plugins, sorted[i].ci->plugin);
-	fprintf(fp, "%s%s", from > 0 ? "\n" : "", group);
 	for (i = 0; i < plugins.n; i++)
-		fprintf(fp, "%s%s", i == 0 ? " (" : ", ", plugins.v[i]);
-	fprintf(fp, "%s:\n", plugins.n > 0 ? ")" : "");
+		buf_printf(&names, "%s%s", i == 0 ? " (" : ", ", plugins.v[i]);
+	if (from > 0)
+		fputc('\n', fp);
+	wrapf(fp, 0, 2, width, "%s%.*s%s:", group, (int)names.len,
+	    names.data ? names.data : "", plugins.n > 0 ? ")" : "");
+	buf_free(&names);
 	strv_free(&plugins);
-}
-
-/* Columns S takes on a terminal: UTF-8 continuation bytes take none. */
-static int
-columns(const char *s, size_t n)
-{
-	size_t i;
-	int w = 0;
-
-	for (i = 0; i < n; i++)
-		if (((unsigned char)s[i] & 0xc0) != 0x80)
-			w++;
-	return w;
 }
 
 /*
@@ -233,7 +259,7 @@ wrap(FILE *fp, const char *text, int at, int indent, int width)
 			break;
 		for (e = w; *e != '\0' && *e != ' '; e++)
 			;
-		len = columns(w, (size_t)(e - w));
+		len = (int)render_width(w, (size_t)(e - w));
 		if (!first && col + 1 + len > width) {
 			fprintf(fp, "\n%*s", indent, "");
 			col = indent;
@@ -249,6 +275,21 @@ wrap(FILE *fp, const char *text, int at, int indent, int width)
 		w = e;
 	}
 	fputc('\n', fp);
+}
+
+/* wrap, for the text FMT makes. */
+static void
+wrapf(FILE *fp, int at, int indent, int width, const char *fmt, ...)
+{
+	struct buf text = { 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&text, fmt, ap);
+	va_end(ap);
+	buf_append(&text, "", 1);	/* a string for wrap */
+	wrap(fp, text.data ? text.data : "", at, indent, width);
+	buf_free(&text);
 }
 
 int
@@ -272,8 +313,7 @@ help_width(void)
 static void
 command_line(FILE *fp, const struct cmd_info *ci, int ucol, int width)
 {
-	struct buf text = { 0 };
-	int w = columns(ci->usage, strlen(ci->usage));
+	int w = (int)render_width(ci->usage, strlen(ci->usage));
 
 	if (w > ucol) {
 		fputs("  ", fp);
@@ -281,11 +321,8 @@ command_line(FILE *fp, const struct cmd_info *ci, int ucol, int width)
 		fprintf(fp, "%*s", ucol + 4, "");
 	} else
 		fprintf(fp, "  %s%*s  ", ci->usage, ucol - w, "");
-	buf_printf(&text, "%s%s", ci->summary, ci->admin ?
+	wrapf(fp, ucol + 4, ucol + 4, width, "%s%s", ci->summary, ci->admin ?
 	    " (admins only)" : "");
-	buf_append(&text, "", 1);	/* a string for wrap */
-	wrap(fp, text.data ? text.data : "", ucol + 4, ucol + 4, width);
-	buf_free(&text);
 }
 
 /* The protocol's commands, by name: people rarely type them. */
@@ -302,10 +339,9 @@ protocol_line(FILE *fp, const struct ranked *sorted, size_t n, size_t from,
 		buf_printf(&text, "%s%.*s", i > from ? " " : "",
 		    (int)strcspn(sorted[i].ci->usage, " "),
 		    sorted[i].ci->usage);
-	buf_puts(&text, " ('help NAME' describes one)");
-	buf_append(&text, "", 1);
 	fputs("  ", fp);
-	wrap(fp, text.data ? text.data : "", 2, 2, width);
+	wrapf(fp, 2, 2, width, "%.*s ('help NAME' describes one)",
+	    (int)text.len, text.data ? text.data : "");
 	buf_free(&text);
 }
 
@@ -317,30 +353,19 @@ help_commands(FILE *fp, const struct cmd_table *tab)
 {
 	struct ranked *sorted;
 	size_t i, j;
-	int width = help_width(), ucol, r;
+	int width = help_width(), ucol;
 
 	/* The usage column: 36 on 80 columns, less on a narrower one; too
 	 * narrow for two, each summary goes under its usage. */
 	ucol = width >= 80 ? USAGE_WIDTH : width < 64 ? 2 :
 	    width * USAGE_WIDTH / 80;
-	if ((sorted = calloc(tab->n + 1, sizeof(*sorted))) == NULL)
+	if ((sorted = ranked_commands(tab->v, tab->n)) == NULL)
 		return;
-	for (i = 0; i < tab->n; i++) {
-		sorted[i].ci = &tab->v[i];
-		sorted[i].rank = rank_of(&tab->v[i]);
-	}
-	/* A group's rank is its lowest: it stays in one piece. */
-	for (i = 0; i < tab->n; i++)
-		for (j = 0; j < tab->n; j++)
-			if ((r = rank_of(&tab->v[j])) < sorted[i].rank &&
-			    strcmp(tab->v[j].group, tab->v[i].group) == 0)
-				sorted[i].rank = r;
-	qsort(sorted, tab->n, sizeof(*sorted), by_group);
 	for (i = 0; i < tab->n; i++) {
 		if (i > 0 && strcmp(sorted[i].ci->group,
 		    sorted[i - 1].ci->group) == 0)
 			continue;
-		group_heading(fp, sorted, tab->n, i);
+		group_heading(fp, sorted, tab->n, i, width);
 		if (strcmp(sorted[i].ci->group, HELP_PROTOCOL_GROUP) == 0) {
 			protocol_line(fp, sorted, tab->n, i, width);
 			continue;
@@ -382,18 +407,14 @@ describe_param(FILE *fp, const struct cmd_param *p)
 void
 help_command(FILE *fp, const struct cmd_info *ci)
 {
-	struct buf text = { 0 };
 	char opt[300];
 	size_t i;
 	int width = help_width();
 
 	fputs("usage: ", fp);
 	wrap(fp, ci->usage, 7, 11, width);
-	buf_printf(&text, "%s%s", ci->summary, ci->admin ?
+	wrapf(fp, 0, 0, width, "%s%s", ci->summary, ci->admin ?
 	    " (admins only)" : "");
-	buf_append(&text, "", 1);
-	wrap(fp, text.data ? text.data : "", 0, 0, width);
-	buf_free(&text);
 	if (ci->nopts > 0)
 		fputs("options:\n", fp);
 	for (i = 0; i < ci->nopts; i++) {

@@ -23,23 +23,23 @@ static int streams;	/* it could: its --json output is NDJSON */
 static int unknown;	/* the daemon listed its commands, not this one */
 
 /*
- * Does ARGV (a command line) ask to follow?  By the protocol's
- * convention (docs/protocol.md), a command given its option named
- * `follow` goes on after its reply, in pushes to the connection, until it
- * closes; the command table of the handshake's reply says which command
- * declares one.  Only ARGV[0]'s map is read: this path stays lean.
+ * What the handshake's command table (HELLO) says of ARGV, a command
+ * line: does the daemon know it (unknown), may it stream (streams), and
+ * does it ask to follow (following)?  By the protocol's convention
+ * (docs/protocol.md), a command given its option named `follow` goes on
+ * after its reply, in pushes to the connection, until it closes.  Only
+ * ARGV[0]'s map is read: this path stays lean.
  */
-static int
-asks_follow(const struct resp_value *hello, int argc, char **argv)
+static void
+note_command(const struct resp_value *hello, int argc, char **argv)
 {
 	const struct resp_value *cmds = resp_map_get(hello, "commands");
 	struct cmd_table tab;
 	size_t i;
-	int yes;
 
-	streams = 0;
+	following = streams = unknown = 0;
 	if (argc < 1 || cmdinfo_parse_one(&tab, cmds, argv[0]) == -1)
-		return 0;
+		return;
 	/* A daemon that lists its commands and not this one will refuse
 	 * it: bad usage, as a typo is. */
 	unknown = tab.n == 0 && cmds != NULL && cmds->type == RESP_T_ARRAY &&
@@ -49,10 +49,9 @@ asks_follow(const struct resp_value *hello, int argc, char **argv)
 	for (i = 0; tab.n == 1 && i < tab.v[0].nopts; i++)
 		if (strcmp(tab.v[0].opts[i].name, CMD_FOLLOW_OPTION) == 0)
 			streams = 1;
-	yes = argc >= 2 && tab.n == 1 && cmdinfo_option_given(&tab.v[0],
-	    argc, (const char *const *)argv, CMD_FOLLOW_OPTION);
+	following = argc >= 2 && tab.n == 1 && cmdinfo_option_given(
+	    &tab.v[0], argc, (const char *const *)argv, CMD_FOLLOW_OPTION);
 	cmdinfo_free(&tab);
-	return yes;
 }
 
 /*
@@ -144,7 +143,7 @@ open_session(struct client *c, const struct target *t, int argc,
 		goto done;
 	if ((rc = client_read(c, &v, timeout_ms, NULL)) != 0)
 		goto done;
-	following = asks_follow(&v, argc, argv);
+	note_command(&v, argc, argv);
 	if (v.type == RESP_T_ERROR) {
 		/* Refused before any command: busy, not allowed, ... */
 		print_error(c->target, &v);

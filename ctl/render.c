@@ -122,9 +122,8 @@ field_text(struct buf *b, const struct resp_value *v)
 	scalar_text(b, v);
 }
 
-/* Display width: UTF-8 continuation bytes take no column. */
-static size_t
-width(const char *s, size_t n)
+size_t
+render_width(const char *s, size_t n)
 {
 	size_t i, w = 0;
 
@@ -234,7 +233,7 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 			    &v->elem[r].elem[2 * k + 1]);
 	for (r = 0; r <= nrows; r++)
 		for (k = 0; k < ncols; k++) {
-			w = width(cells[r * ncols + k].data,
+			w = render_width(cells[r * ncols + k].data,
 			    cells[r * ncols + k].len);
 			if (w > widths[k])
 				widths[k] = w;
@@ -253,7 +252,7 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 			fwrite(c->data ? c->data : "", 1, c->len, fp);
 			if (k + 1 < ncols)
 				fprintf(fp, "%*s", (int)(widths[k] -
-				    width(c->data, c->len) + 2), "");
+				    render_width(c->data, c->len) + 2), "");
 		}
 		fputc('\n', fp);
 	}

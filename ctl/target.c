@@ -125,8 +125,11 @@ target_default(struct target *t)
 		return target_parse(env, t);
 	if ((env = getenv("PROCCTL_SOCKET")) != NULL && *env != '\0')
 		return target_parse(env, t);
-	if (paths_default_socket(path, sizeof(path)) == -1)
+	if (paths_default_socket(path, sizeof(path)) == -1) {
+		fprintf(stderr, "procctl: no default socket fits here; name "
+		    "one: -s PATH\n");
 		return -1;
+	}
 	/* A user without a daemon of their own talks to the system one. */
 	if (access(path, F_OK) == -1)
 		snprintf(path, sizeof(path), "%s", PROCCTL_SYSTEM_SOCKET);

@@ -54,21 +54,75 @@ listen_path(void)
 static int act_fds[ACT_MAX];	/* systemd's, -1 once taken */
 static size_t nact;
 
-/* The N sockets systemd passed (at SD_LISTEN_FDS_START on): 0, or -1
- * after logging that there are too many. */
+/* What passed socket FD is, for a person: "unix /run/x.sock", "tcp
+ * 127.0.0.1:7000", ... */
+static void
+describe(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+	socklen_t len = sizeof(ss);
+	char host[INET6_ADDRSTRLEN], port[8];
+
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1)
+		snprintf(out, size, "not a socket");
+	else if (ss.ss_family == AF_UNIX && len > offsetof(struct sockaddr_un,
+	    sun_path) && sun->sun_path[0] != '\0')
+		snprintf(out, size, "unix %s", sun->sun_path);
+	else if (ss.ss_family == AF_UNIX)
+		snprintf(out, size, "an unnamed or abstract unix socket");
+	else if ((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
+	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
+	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(out, size, ss.ss_family == AF_INET6 ? "tcp [%s]:%s" :
+		    "tcp %s:%s", host, port);
+	else
+		snprintf(out, size, "address family %d", (int)ss.ss_family);
+}
+
+/* Why passed socket FD cannot be a listener of ours, or NULL if it can:
+ * systemd hands over what the socket unit says, and a unit that says
+ * ListenDatagram= or Accept=yes is not procctld's. */
+static const char *
+unusable(int fd)
+{
+	if (sd_is_socket(fd, AF_UNSPEC, 0, -1) <= 0)
+		return "it is not a socket";
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, -1) <= 0)
+		return "it is not a stream socket (ListenStream=)";
+	if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+		return "it is not listening (Accept=yes passes connections, "
+		    "not listeners)";
+	return NULL;
+}
+
+/* The N sockets systemd passed (at SD_LISTEN_FDS_START on), each a
+ * listening stream socket: 0, or -1 after logging each that is not, or
+ * that there are too many (procctld does not start: the socket unit is
+ * to be fixed, not half used). */
 int
 listen_activated(int n)
 {
-	int i;
+	char what[sizeof(lpath) + 64];
+	const char *why;
+	int i, rc = 0;
 
 	if (n > ACT_MAX) {
 		log_error("socket activation: %d sockets passed; procctld "
 		    "takes at most %d", n, ACT_MAX);
 		return -1;
 	}
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		act_fds[nact++] = SD_LISTEN_FDS_START + i;
-	return 0;
+		if ((why = unusable(SD_LISTEN_FDS_START + i)) == NULL)
+			continue;
+		describe(SD_LISTEN_FDS_START + i, what, sizeof(what));
+		log_error("socket activation: fd %d (%s) cannot be listened "
+		    "on: %s", SD_LISTEN_FDS_START + i, what, why);
+		rc = -1;
+	}
+	return rc;
 }
 
 /* The passed socket listening on the Unix socket PATH (taken: a second
@@ -104,40 +158,6 @@ take_tcp(const struct sockaddr *sa, socklen_t len)
 			return fd;
 		}
 	return -1;
-}
-
-/* What passed socket FD listens on, for a person: "unix /run/x.sock",
- * "tcp 127.0.0.1:7000", ... */
-static void
-describe(int fd, char *out, size_t size)
-{
-	struct sockaddr_storage ss;
-	struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-	socklen_t len = sizeof(ss);
-	char host[INET6_ADDRSTRLEN], port[8];
-	int type = 0;
-	socklen_t tlen = sizeof(type);
-
-	memset(&ss, 0, sizeof(ss));
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1) {
-		snprintf(out, size, "not a socket");
-		return;
-	}
-	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen);
-	if (ss.ss_family == AF_UNIX && len > offsetof(struct sockaddr_un,
-	    sun_path) && sun->sun_path[0] != '\0')
-		snprintf(out, size, "unix %s%s", sun->sun_path,
-		    type == SOCK_STREAM ? "" : ", not a stream socket");
-	else if (ss.ss_family == AF_UNIX)
-		snprintf(out, size, "an unnamed or abstract unix socket");
-	else if ((ss.ss_family == AF_INET || ss.ss_family == AF_INET6) &&
-	    getnameinfo((struct sockaddr *)&ss, len, host, sizeof(host), port,
-	    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-		snprintf(out, size, ss.ss_family == AF_INET6 ? "tcp [%s]:%s%s" :
-		    "tcp %s:%s%s", host, port, type == SOCK_STREAM ? "" :
-		    ", not a stream socket");
-	else
-		snprintf(out, size, "address family %d", (int)ss.ss_family);
 }
 
 /* After every listener took its socket: each passed one left over is

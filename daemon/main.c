@@ -48,6 +48,7 @@ static struct watch *logwatch;	/* the log's fd, while lines wait */
 static int logwatch_fd = -1;
 static int nactivated;		/* sockets systemd passed (sd_listen_fds),
 				 * or -errno when they could not be had */
+static char activation_env[80];	/* what LISTEN_FDS and LISTEN_PID said */
 
 static const struct option long_options[] = {
 	{ "config", required_argument, NULL, 'c' },
@@ -557,11 +558,46 @@ check_plugins(const struct config *c)
 	return rc;
 }
 
+/* Socket activation, first thing in main: the sockets systemd passed
+ * are kept (LISTEN_* unset for whatever we start); what the variables
+ * said is kept for activation_check, as the log is not open yet. */
+static void
+activation_begin(void)
+{
+	const char *fds = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
+
+	if (fds != NULL)
+		snprintf(activation_env, sizeof(activation_env), "LISTEN_FDS="
+		    "%.20s, LISTEN_PID=%.20s", fds, pid != NULL ? pid :
+		    "(unset)");
+	nactivated = sd_listen_fds(1);
+}
+
+/* The sockets systemd passed, each a listener (listen.c): 0, or -1
+ * after logging why not.  Variables meant for another process (a
+ * LISTEN_PID not ours) are a note, not an error: nothing was passed. */
+static int
+activation_check(void)
+{
+	if (nactivated < 0) {
+		log_error("socket activation: %s: %s; procctld takes the "
+		    "listening sockets systemd passes", activation_env,
+		    strerror(-nactivated));
+		return -1;
+	}
+	if (nactivated == 0 && activation_env[0] != '\0' &&
+	    strncmp(activation_env, "LISTEN_FDS=0,", 13) != 0)
+		log_info("socket activation: %s is not for procctld (pid "
+		    "%ld): no socket taken", activation_env, (long)getpid());
+	return listen_activated(nactivated);
+}
+
 /* The monitor-to-be binds what the server will accept on: the Unix
  * socket (a live daemon's is never taken) and the TCP addresses, each
  * unless systemd passed it bound (socket activation: *ACTIVATED says
  * whether the Unix socket was); an upgraded monitor was handed them.
- * How many, or -1 (bad_config: a passed socket is none of them). */
+ * How many, or -1 (bad_config: a passed socket is not a listener of
+ * ours). */
 static int
 bind_all(const struct config *c, int *fds, size_t max, int *activated)
 {
@@ -575,13 +611,10 @@ bind_all(const struct config *c, int *fds, size_t max, int *activated)
 			fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 		return (int)n;
 	}
-	if (nactivated < 0) {
-		log_error("socket activation: the sockets passed cannot be "
-		    "used: %s", strerror(-nactivated));
+	if (activation_check() == -1) {
+		bad_config = 1;
 		return -1;
 	}
-	if (listen_activated(nactivated) == -1)
-		return -1;
 	/* systemd's socket if it passed one for this path, else ours. */
 	*activated = (fds[n] = listen_take_unix(c->socket)) != -1;
 	if (!*activated && (fds[n] = listen_bind_unix(c->socket,
@@ -835,7 +868,7 @@ main(int argc, char **argv)
 	 * must not reach the server or a child. */
 	if (getenv(MON_ENV_SERVER) == NULL && getenv(MON_ENV_UPGRADE) ==
 	    NULL) {
-		nactivated = sd_listen_fds(1);
+		activation_begin();
 		close_range(SD_LISTEN_FDS_START + (nactivated > 0 ?
 		    (unsigned)nactivated : 0), ~0U, 0);
 	}
