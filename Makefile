@@ -90,7 +90,7 @@ UNIT	= $(BUILD)/tests/test_resp $(BUILD)/tests/test_decimal \
 
 .PHONY: all test unit integration check run install uninstall deps clean \
 	dist help fuzz fuzz-build bench need-build-deps need-test-deps \
-	auto-deps deb-test
+	auto-deps deb-test deb-test-systemd
 all: $(BINS) $(PLUGINS) ## build procctld, procctl and the plugins (in BUILD, default build/)
 
 $(BUILD)/obj/%.o: %.c | need-build-deps
@@ -389,6 +389,10 @@ dist: ## a release tarball of HEAD: BUILD/procctl-VERSION.tar.gz
 # tests/package/deb-test.sh says what it does.
 deb-test: ## build the .deb packages, install, use, upgrade and purge them (root)
 	bash tests/package/deb-test.sh
+# The same in a container booted with this machine's systemd (an overlay
+# of /: the machine is not changed); skipped where none can be booted.
+deb-test-systemd: ## deb-test under a real systemd, in a container (root)
+	bash tests/package/systemd-test.sh
 
 help: ## this list
 	@echo "make TARGET [PREFIX=/usr/local] [DESTDIR=] [BUILD=build]"
@@ -400,7 +404,8 @@ DEB_PACKAGES = build-essential pkg-config libinih-dev libgmp-dev \
 	libreadline-dev libssl-dev libsystemd-dev libcrypt-dev \
 	libmicrohttpd-dev openssl python3 python3-pytest \
 	python3-prometheus-client redis-tools tmux passwd util-linux strace \
-	systemd zsh socat debhelper dpkg-dev fakeroot adduser
+	systemd zsh socat debhelper dpkg-dev fakeroot adduser \
+	systemd-container attr
 deps: ## apt-get install the Debian packages to build and test
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEB_PACKAGES)

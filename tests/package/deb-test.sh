@@ -85,7 +85,11 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT
-	# systemd's is stopped by the purge (prerm).
+	# systemd's is stopped by the purge (prerm); the socket unit, if
+	# the activation step started it, here.
+	if [ -d /run/systemd/system ] && [ -n "$INSTALLED" ]; then
+		systemctl stop procctld.socket procctld.service 2>/dev/null
+	fi
 	if [ -n "$OURS" ] && [ -n "$DAEMON" ] && alive "$DAEMON"; then
 		echo "deb-test: cleanup: stopping procctld ($DAEMON)"
 		kill -TERM "$DAEMON"
@@ -199,6 +203,10 @@ step "the unit is enabled (deb-systemd-helper, with or without systemd)"
 [ -f /lib/systemd/system/procctld.service ] || die "no procctld.service"
 [ -L /etc/systemd/system/multi-user.target.wants/procctld.service ] ||
     die "procctld.service is not enabled"
+# Socket activation is a choice: enabled beside the service, systemd
+# would refuse it (the service already listens) and call it failed.
+[ ! -e /etc/systemd/system/sockets.target.wants/procctld.socket ] ||
+    die "procctld.socket is enabled"
 s=/lib/systemd/system/procctld.socket
 [ -f "$s" ] || die "no procctld.socket"
 grep -qx SocketGroup=procctl-users "$s" ||
@@ -209,6 +217,13 @@ if [ -d /run/systemd/system ]; then
 	wait_for "the socket $SOCK" test -S "$SOCK"
 	DAEMON=$(systemctl show -p MainPID --value procctld.service)
 	[ "${DAEMON:-0}" != 0 ] || die "procctld.service has no main process"
+	[ "$(systemctl show -p Type --value procctld.service)" = notify ] ||
+	    die "procctld.service is not Type=notify"
+	systemctl show -p StatusText --value procctld.service |
+	    grep -Eq '^[0-9]+ process(es)?, [0-9]+ clients?$' ||
+	    die "procctld.service has no STATUS= counts"
+	! systemctl is-failed -q procctld.socket ||
+	    die "procctld.socket failed: $(systemctl status procctld.socket)"
 else
 	step "start the installed procctld with $CONF"
 	"$PROCCTLD" -c "$CONF" >"$TMP/procctld.log" 2>&1 &
@@ -289,6 +304,26 @@ DAEMON=
 wait_for "root's sleep to end" gone "$ROOTPID"
 wait_for "$MEMBER's sleep to end" gone "$USERPID"
 [ ! -e "$SOCK" ] || die "$SOCK is left"
+
+if [ -z "$OURS" ]; then
+	step "socket activation: procctld.socket listens, a client starts procctld"
+	systemctl start procctld.socket
+	[ "$(stat -c '%a %U %G' "$SOCK")" = "660 root procctl-users" ] ||
+	    die "the activated socket is not 0660 root:procctl-users"
+	! systemctl is-active -q procctld.service ||
+	    die "procctld.service runs before any client came"
+	[ "$("$PROCCTL" ping)" = PONG ] || die "ping through the activated socket"
+	systemctl is-active -q procctld.service ||
+	    die "the first client did not start procctld.service"
+	journalctl -u procctld.service --no-pager |
+	    grep -q "passed by the service manager" ||
+	    die "procctld did not take the socket systemd passed"
+	[ "$("$PROCCTL" add 1 2)" = 3 ] || die "add 1 2 through the activated socket"
+	DAEMON=$(systemctl show -p MainPID --value procctld.service)
+	systemctl stop procctld.service procctld.socket
+	wait_for "procctld to exit" gone "$DAEMON"
+	DAEMON=
+fi
 
 step "apt-get purge procctl procctl-dev"
 apt-get purge -y -q procctl procctl-dev >"$TMP/purge.log" 2>&1 || {
