@@ -277,6 +277,13 @@ apt-get install -y -q --reinstall "$DEB" >"$TMP/upgrade.log" 2>&1 || {
 grep -q "upgraded the running procctld in place" "$TMP/upgrade.log" ||
     { cat "$TMP/upgrade.log" >&2; die "postinst did not upgrade the daemon"; }
 alive "$DAEMON" || die "the monitor did not survive the upgrade"
+if [ -z "$OURS" ]; then
+	# RELOADING=1 while it re-executes, READY=1 from the new binary.
+	wait_for "procctld.service active again after the upgrade" sh -c \
+	    '[ "$(systemctl show -p ActiveState --value procctld.service)" = active ]'
+	[ "$(systemctl show -p MainPID --value procctld.service)" = "$DAEMON" ] ||
+	    die "systemd's main pid changed in the upgrade"
+fi
 wait_for "ping after the upgrade" "$PROCCTL" ping
 alive "$ROOTPID" && alive "$USERPID" || die "a process ended in the upgrade"
 "$PROCCTL" list all >"$TMP/list"
