@@ -18,6 +18,8 @@
  * checked as [tcp]'s is).  The address is bound with SO_REUSEADDR, so a
  * restarted server binds it again.
  */
+#include <sys/resource.h>
+
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@
 #define CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"
 
 #define RETRY_AFTER		"1"	/* seconds, with a 503 */
+#define HTTP_NICE		19	/* the thread's; the loop's is 0 */
 
 static struct MHD_Daemon *httpd;
 static char *cert_pem, *key_pem;	/* owned: HTTPS */
@@ -145,6 +148,20 @@ has_body(struct MHD_Connection *conn)
 	return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
 }
 
+/* libmicrohttpd's thread gives way to the loop: scrapers in a tight
+ * loop keep it busy (accept, send, close), and on a small machine it
+ * would take the loop's CPU; niced, it runs when the loop does not.  On
+ * Linux a thread has a nice value of its own. */
+static void
+give_way(void)
+{
+	static int done;	/* only that thread reads it */
+
+	if (!done)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HTTP_NICE);
+	done = 1;
+}
+
 /* On libmicrohttpd's thread.  Every request is answered on its first
  * call, before any body is read: nothing here takes one. */
 static enum MHD_Result
@@ -157,6 +174,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
+	give_way();
 	if (strcmp(url, "/metrics") != 0)
 		return refuse(conn, MHD_HTTP_NOT_FOUND, "not found: the "
 		    "metrics are at /metrics\n", NULL, NULL);
