@@ -555,6 +555,8 @@ def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
     assert d.ctl("metrics").returncode == 0
     # Past the per-address cap (4) they were closed at once.
     assert sum(eof(s, timeout=5) for s in idle[4:]) == 4
+    # libmicrohttpd's word for it, from its thread, logged by the loop.
+    d.wait_log(r"info: metrics http: .*connection limit")
     # The rest are closed once idle for the timeout (10 s); meanwhile the
     # daemon goes on serving.
     assert d.ctl("run", "sleep", "100").returncode == 0
@@ -768,4 +770,5 @@ def test_fleet_md_alert_rules_are_valid(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS: 5 rules found" in r.stdout, r.stdout
+
 
