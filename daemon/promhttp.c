@@ -7,7 +7,10 @@
  * writes when scrapes ask for one (promsnap.c says how fresh).  Nothing
  * here touches the loop's state from that thread: the handlers read the
  * request, take a snapshot and hand it to libmicrohttpd; its log lines
- * go through promsnap too.
+ * go through promsnap too.  The thread is joined in promhttp_stop, also
+ * before a server ends for `daemon upgrade`; the server itself never
+ * forks or execs (the monitor spawns, and re-execs itself), so a second
+ * thread costs those paths nothing.
  *
  * What a scraper may do is bounded: GET and HEAD of /metrics and nothing
  * else (404 for another path, 405 for another method, 413 for a request
