@@ -62,7 +62,7 @@ DAEMON_SRC = daemon/main.c daemon/reload.c daemon/log.c daemon/loop.c daemon/con
 	     daemon/command.c daemon/args.c daemon/reply.c daemon/children.c \
 	     daemon/output.c daemon/logfile.c daemon/journal.c \
 	     daemon/slots.c daemon/authtry.c daemon/stats.c daemon/expo.c \
-	     daemon/metrics.c daemon/promhttp.c
+	     daemon/metrics.c daemon/promhttp.c daemon/promsnap.c
 MONITOR_SRC = monitor/monitor.c monitor/msg.c monitor/server.c monitor/spawn.c monitor/cgroup.c monitor/state.c monitor/ready.c \
 	      monitor/sdnotify.c
 CTL_SRC    = ctl/main.c ctl/client.c ctl/render.c ctl/shell.c ctl/term.c \

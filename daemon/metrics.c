@@ -80,6 +80,9 @@ write_traffic(struct procctl_metrics *m)
 	one(m, "procctl_events_dropped_total", EXPO_COUNTER, "Events and "
 	    "followed lines lost by clients too slow to read them",
 	    (double)stats.events_dropped);
+	one(m, "procctl_metrics_pages_total", EXPO_COUNTER, "Pages written "
+	    "for [metrics] listen: at most one a second, however many "
+	    "scrape", (double)stats.metrics_pages);
 	one(m, "procctl_log_lines_dropped_total", EXPO_COUNTER, "Lines of "
 	    "the server's own log dropped because its output was not "
 	    "taking them", (double)logq_dropped_total());

@@ -316,6 +316,7 @@ struct stats {
 	uint64_t	 auth_failures;	/* AUTH refused, certificates naming
 					 * nobody */
 	uint64_t	 events_dropped;	/* pushes a slow reader lost */
+	uint64_t	 metrics_pages;	/* written for [metrics] listen */
 	/* From a spawn's request to the monitor's answer: per bucket
 	 * (stats_spawn_bounds), the last one above them all. */
 	uint64_t	 spawn_bucket[STATS_SPAWN_BUCKETS + 1];
@@ -533,9 +534,29 @@ int	metrics_write(struct buf *out);
 /* -t and start: the section usable (loopback or TLS, files readable):
  * 0, or -1 after logging why (file:line). */
 int	promhttp_check(struct config *c);
-/* Bind and serve from the loop (as root, before it is dropped). */
+/* Bind (as root, before it is dropped) and serve from a thread of its
+ * own: 0, or -1 after logging why. */
 int	promhttp_start(const struct config *c);
+/* Stops the thread; safe when nothing was started. */
 void	promhttp_stop(void);
+
+/* ---- promsnap.c: the page the HTTP thread serves, written by the loop ---- */
+struct promsnap;
+/* The loop's: the eventfd through which the thread asks; 0, or -1 after
+ * logging why. */
+int	promsnap_init(void);
+/* The loop's, before the thread is stopped: no scrape waits from now. */
+void	promsnap_quit(void);
+/* The loop's, once the thread is gone; safe without promsnap_init. */
+void	promsnap_fini(void);
+/* The HTTP thread's: a page at most a second old, held; NULL if the loop
+ * did not write one in time (answer 503). */
+struct promsnap *promsnap_get(void);
+const char *promsnap_data(const struct promsnap *p, size_t *len);
+/* Either thread's: let go of P (NULL: nothing). */
+void	promsnap_put(struct promsnap *p);
+/* Either thread's: a line for the log, which the loop writes. */
+void	promsnap_note(const char *line);
 
 /* ---- plugin.c: the plugin host ---- */
 /* Keep what loading needs from C (plugin directory, file); 0 or -1. */

@@ -1,11 +1,16 @@
 /*
  * [metrics] listen = ADDR:PORT: the metrics page (metrics.c) over HTTP,
- * at /metrics, for Prometheus to scrape.  libmicrohttpd parses HTTP, and
- * runs on the server's own loop with no thread of its own: it is started
- * in epoll mode without an internal thread, its epoll fd is one more fd
- * the loop watches, and MHD_run() is called when that fd is readable and
- * when MHD_get_timeout() says, so a page is written on the loop's thread
- * from the counters as they are, and no scraper waits on a lock.
+ * at /metrics, for Prometheus to scrape.  libmicrohttpd parses HTTP on
+ * a thread of its own (its internal epoll thread), so that scrapes in a
+ * tight loop cost the server's loop one page a second and no accept,
+ * send or close: the thread serves a snapshot of the page that the loop
+ * writes when scrapes ask for one (promsnap.c says how fresh).  Nothing
+ * here touches the loop's state from that thread: the handlers read the
+ * request, take a snapshot and hand it to libmicrohttpd; its log lines
+ * go through promsnap too.  The thread is joined in promhttp_stop, also
+ * before a server ends for `daemon upgrade`; the server itself never
+ * forks or execs (the monitor spawns, and re-execs itself), so a second
+ * thread costs those paths nothing.
  *
  * What a scraper may do is bounded: GET and HEAD of /metrics and nothing
  * else (404 for another path, 405 for another method, 413 for a request
@@ -16,7 +21,10 @@
  * checked as [tcp]'s is).  The address is bound with SO_REUSEADDR, so a
  * restarted server binds it again.
  */
+#include <sys/resource.h>
+
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,40 +41,59 @@
 						 * request's head */
 #define CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"
 
+#define RETRY_AFTER		"1"	/* seconds, with a 503 */
+#define HTTP_NICE		19	/* the thread's; the loop's is 0 */
+
 static struct MHD_Daemon *httpd;
-static struct watch *hwatch;
-static uint64_t htimer;
 static char *cert_pem, *key_pem;	/* owned: HTTPS */
 static size_t key_len;
 
 static void
-on_log(void *cls, const char *fmt, va_list ap)
+format_line(char *line, size_t size, const char *fmt, va_list ap)
 {
-	char line[256];
 	size_t n;
 
-	(void)cls;
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(line, size, fmt, ap);
 	n = strlen(line);
 	while (n > 0 && line[n - 1] == '\n')
 		line[--n] = '\0';
+}
+
+/* The probe's (promhttp_check), on the caller's thread. */
+static void
+on_log_here(void *cls, const char *fmt, va_list ap)
+{
+	char line[256];
+
+	(void)cls;
+	format_line(line, sizeof(line), fmt, ap);
 	log_info("metrics http: %s", line);
 }
 
-static enum MHD_Result
-respond(struct MHD_Connection *conn, unsigned status, const char *type,
-    const void *body, size_t len, const char *allow)
+/* The serving daemon's, mostly on its thread: the loop logs it. */
+static void
+on_log_thread(void *cls, const char *fmt, va_list ap)
 {
-	struct MHD_Response *r;
+	char line[256];
+
+	(void)cls;
+	format_line(line, sizeof(line), fmt, ap);
+	promsnap_note(line);
+}
+
+/* R queued with STATUS and a header (NAME: VALUE, unless NULL); R is
+ * released (libmicrohttpd holds it while it sends). */
+static enum MHD_Result
+queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r,
+    const char *type, const char *name, const char *value)
+{
 	enum MHD_Result rc;
 
-	r = MHD_create_response_from_buffer(len, (void *)body,
-	    MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	if (allow != NULL)
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	if (name != NULL)
+		MHD_add_response_header(r, name, value);
 	rc = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return rc;
@@ -74,10 +101,41 @@ respond(struct MHD_Connection *conn, unsigned status, const char *type,
 
 static enum MHD_Result
 refuse(struct MHD_Connection *conn, unsigned status, const char *text,
-    const char *allow)
+    const char *name, const char *value)
 {
-	return respond(conn, status, "text/plain; charset=utf-8", text,
-	    strlen(text), allow);
+	return queue(conn, status, MHD_create_response_from_buffer(
+	    strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT),
+	    "text/plain; charset=utf-8", name, value);
+}
+
+/* libmicrohttpd is done sending a snapshot. */
+static void
+release(void *cls)
+{
+	promsnap_put(cls);
+}
+
+/* The snapshot, sent from where it is (no copy). */
+static enum MHD_Result
+serve(struct MHD_Connection *conn)
+{
+	struct promsnap *p;
+	struct MHD_Response *r;
+	const char *data;
+	size_t len;
+
+	if ((p = promsnap_get()) == NULL)
+		return refuse(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the server "
+		    "did not write the metrics in time; try again\n",
+		    MHD_HTTP_HEADER_RETRY_AFTER, RETRY_AFTER);
+	data = promsnap_data(p, &len);
+	r = MHD_create_response_from_buffer_with_free_callback_cls(len,
+	    (void *)data, release, p);	/* only read */
+	if (r == NULL) {
+		promsnap_put(p);
+		return MHD_NO;
+	}
+	return queue(conn, MHD_HTTP_OK, r, CONTENT_TYPE, NULL, NULL);
 }
 
 /* A body announced: Content-Length other than 0, or chunked. */
@@ -93,82 +151,45 @@ has_body(struct MHD_Connection *conn)
 	return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
 }
 
-/* Every request is answered on its first call, before any body is read:
- * nothing here takes one. */
+/* libmicrohttpd's thread gives way to the loop: scrapers in a tight
+ * loop keep it busy (accept, send, close), and on a small machine it
+ * would take the loop's CPU; niced, it runs when the loop does not.  On
+ * Linux a thread has a nice value of its own. */
+static void
+give_way(void)
+{
+	static int done;	/* only that thread reads it */
+
+	if (!done)
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), HTTP_NICE);
+	done = 1;
+}
+
+/* On libmicrohttpd's thread.  Every request is answered on its first
+ * call, before any body is read: nothing here takes one. */
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
-	struct buf page = { 0 };
-	enum MHD_Result rc;
-
 	(void)cls;
 	(void)version;
 	(void)upload_data;
 	(void)upload_data_size;
 	(void)req_cls;
+	give_way();
 	if (strcmp(url, "/metrics") != 0)
 		return refuse(conn, MHD_HTTP_NOT_FOUND, "not found: the "
-		    "metrics are at /metrics\n", NULL);
+		    "metrics are at /metrics\n", NULL, NULL);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return refuse(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not "
-		    "allowed: GET or HEAD\n", "GET, HEAD");
+		    "allowed: GET or HEAD\n", MHD_HTTP_HEADER_ALLOW,
+		    "GET, HEAD");
 	if (has_body(conn))
 		return refuse(conn, MHD_HTTP_CONTENT_TOO_LARGE, "a request "
-		    "for the metrics has no body\n", NULL);
-	if (metrics_write(&page) == -1) {
-		buf_free(&page);
-		return refuse(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of "
-		    "memory\n", NULL);
-	}
-	rc = respond(conn, MHD_HTTP_OK, CONTENT_TYPE, buf_head(&page),
-	    buf_avail(&page), NULL);
-	buf_free(&page);
-	return rc;
-}
-
-static void schedule(void);
-
-static void
-run(void)
-{
-	if (httpd == NULL)
-		return;
-	MHD_run(httpd);
-	schedule();
-}
-
-static void
-on_timer(void *arg)
-{
-	(void)arg;
-	htimer = 0;
-	run();
-}
-
-/* MHD's next timeout (a connection idle too long; data it holds): a
- * timer for it, replacing the last. */
-static void
-schedule(void)
-{
-	MHD_UNSIGNED_LONG_LONG ms;
-
-	if (htimer != 0)
-		loop_timer_cancel(htimer);
-	htimer = 0;
-	if (MHD_get_timeout(httpd, &ms) == MHD_YES)
-		htimer = loop_timer_add((uint64_t)ms, on_timer, NULL);
-}
-
-static void
-on_epoll(int fd, unsigned events, void *arg)
-{
-	(void)fd;
-	(void)events;
-	(void)arg;
-	run();
+		    "for the metrics has no body\n", NULL, NULL);
+	return serve(conn);
 }
 
 /* LEN bytes at *P as a string (MHD takes PEM so): 0, or -1 when they
@@ -212,12 +233,17 @@ read_tls(const struct config *c)
 	return 0;
 }
 
-/* A daemon on the loop (MHD_USE_EPOLL, no thread) with every limit, on
- * listener FD, or on none (-1: to try the certificate and key). */
+/* A daemon with every limit serving on listener FD from a thread of its
+ * own (MHD_USE_EPOLL_INTERNAL_THREAD), or a probe with no listener and
+ * no thread (-1: to try the certificate and key).  The thread is made
+ * with every signal blocked, as logfile.c's is: the server's signals
+ * are read from its signalfd, which works only while no thread takes
+ * them. */
 static struct MHD_Daemon *
 start_mhd(int fd)
 {
 	unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	MHD_LogCallback logger = on_log_here;
 	struct MHD_OptionItem opts[] = {
 		{ MHD_OPTION_CONNECTION_LIMIT, HTTP_MAX_CONNS, NULL },
 		{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, HTTP_MAX_PER_IP, NULL },
@@ -228,12 +254,16 @@ start_mhd(int fd)
 		{ MHD_OPTION_END, 0, NULL },	/* its key */
 		{ MHD_OPTION_END, 0, NULL },
 	};
+	struct MHD_Daemon *d;
+	sigset_t all, old;
 	size_t n = 4;
 
-	if (fd != -1)
+	if (fd != -1) {
+		flags |= MHD_USE_INTERNAL_POLLING_THREAD;
+		logger = on_log_thread;
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET,
 		    fd, NULL };
-	else
+	} else
 		flags |= MHD_USE_NO_LISTEN_SOCKET;
 	if (cert_pem != NULL) {
 		flags |= MHD_USE_TLS;
@@ -242,9 +272,13 @@ start_mhd(int fd)
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY,
 		    0, key_pem };
 	}
-	return MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
+	    MHD_OPTION_EXTERNAL_LOGGER, logger, NULL,
 	    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return d;
 }
 
 /* Loopback, or TLS that works; the files read now for promhttp_start. */
@@ -286,10 +320,10 @@ promhttp_check(struct config *c)
 	return 0;
 }
 
+/* Bound here (as root), served from libmicrohttpd's thread from now. */
 int
 promhttp_start(const struct config *c)
 {
-	const union MHD_DaemonInfo *info;
 	int fds[8], n, i;
 
 	if (c->metrics_listen == NULL)
@@ -301,37 +335,32 @@ promhttp_start(const struct config *c)
 		    "serving on the first only", c->metrics_listen);
 		close(fds[i]);
 	}
+	if (promsnap_init() == -1) {
+		close(fds[0]);
+		return -1;
+	}
 	if ((httpd = start_mhd(fds[0])) == NULL) {
 		log_error("[metrics] listen = %s: libmicrohttpd did not "
 		    "start", c->metrics_listen);
 		close(fds[0]);
-		return -1;
-	}
-	if ((info = MHD_get_daemon_info(httpd,
-	    MHD_DAEMON_INFO_EPOLL_FD)) == NULL ||
-	    (hwatch = loop_watch(info->epoll_fd, LOOP_READ, on_epoll,
-	    NULL)) == NULL) {
 		promhttp_stop();
 		return -1;
 	}
-	schedule();
 	log_info("metrics on %s://%s/metrics", cert_pem ? "https" : "http",
 	    c->metrics_listen);
 	return 0;
 }
 
+/* The thread joined before anything it uses goes: a scrape waiting for
+ * a page is answered first, so that the join does not wait for it. */
 void
 promhttp_stop(void)
 {
-	if (hwatch != NULL)
-		loop_unwatch(hwatch);
-	hwatch = NULL;
-	if (htimer != 0)
-		loop_timer_cancel(htimer);
-	htimer = 0;
+	promsnap_quit();
 	if (httpd != NULL)
 		MHD_stop_daemon(httpd);	/* closes the listener too */
 	httpd = NULL;
+	promsnap_fini();
 	free(cert_pem);
 	cert_pem = NULL;
 	if (key_pem != NULL)

@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -210,6 +211,7 @@ def test_metrics_page_parses_every_way(daemon):
                  "procctl_received_bytes_total", "procctl_sent_bytes_total",
                  "procctl_auth_failures_total",
                  "procctl_events_dropped_total",
+                 "procctl_metrics_pages_total",
                  "procctl_log_lines_dropped_total",
                  "procctl_output_lines_dropped_total",
                  "procctl_spawn_duration_seconds", "procctl_processes",
@@ -553,6 +555,8 @@ def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
     assert d.ctl("metrics").returncode == 0
     # Past the per-address cap (4) they were closed at once.
     assert sum(eof(s, timeout=5) for s in idle[4:]) == 4
+    # libmicrohttpd's word for it, from its thread, logged by the loop.
+    d.wait_log(r"info: metrics http: .*connection limit")
     # The rest are closed once idle for the timeout (10 s); meanwhile the
     # daemon goes on serving.
     assert d.ctl("run", "sleep", "100").returncode == 0
@@ -562,6 +566,121 @@ def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
     for s in idle[4:]:
         s.close()
     assert get(d.port)[0] == 200
+
+
+def scrape_many(port, threads, each):
+    """EACH scrapes from each of THREADS threads at once: their statuses."""
+    import threading
+    got, lock = [], threading.Lock()
+
+    def scraper():
+        for _ in range(each):
+            status = get(port)[0]
+            with lock:
+                got.append(status)
+    ts = [threading.Thread(target=scraper) for _ in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=120)
+    return got
+
+
+def test_http_many_scrapers_one_page_a_second(make_daemon):
+    """Scrapes are served from a snapshot: the loop writes a page only when
+    the last is a second old, however many scrapers ask, so the pages
+    written are at most one per second the scrapes took, plus the
+    first."""
+    d = http_daemon(make_daemon)
+    pages = "procctl_metrics_pages_total"
+    assert value(metrics(d), pages) == 0, "a page written with no scrape"
+    start = time.monotonic()
+    got = scrape_many(d.port, 4, 25)
+    took = time.monotonic() - start
+    assert got == [200] * 100, got
+    n = value(metrics(d), pages)
+    assert 1 <= n <= 1 + int(took), (n, took)
+    # The `metrics` command writes its own page, counted nowhere.
+    assert value(metrics(d), pages) == n
+
+
+@pytest.fixture
+def stall_fifo():
+    """A FIFO the server can open once it runs as nobody (pytest's own
+    directory is 0700)."""
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    fifo = os.path.join(pub, "stall.fifo")
+    os.mkfifo(fifo)
+    os.chmod(fifo, 0o666)
+    yield fifo
+    shutil.rmtree(pub, ignore_errors=True)
+
+
+def stall_loop(d, fifo):
+    """The server's loop stuck in metricsdemo's `stall` FIFO: the
+    connection that asked and an fd whose one byte lets the loop go."""
+    raw = d.raw(timeout=120)
+    raw.send(raw.command("stall", str(fifo)))
+
+    def writer():
+        try:                            # ENXIO until the plugin opened it
+            return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+    fd = wait_for(writer, timeout=60, describe=lambda: "stall not called")
+    return raw, fd
+
+
+def test_http_scrape_while_the_loop_is_stuck_is_refused(make_daemon,
+                                                       demo_plugins,
+                                                       stall_fifo):
+    """A scrape that needs a page the loop does not write in time (2 s)
+    gets 503 with Retry-After, and the scrapes after it get 503 at once
+    rather than each waiting; the loop, back, writes the page and says
+    how many were refused.  The daemon's clients are not blocked by the
+    HTTP side either way."""
+    d = http_daemon(make_daemon, "\n[plugin:metricsdemo]\npath = "
+                    "%s/metricsdemo.so\n" % demo_plugins)
+    raw, fd = stall_loop(d, stall_fifo)
+    try:
+        for method in ("GET", "GET", "HEAD"):
+            status, headers, body = get(d.port, method)
+            assert status == 503, (method, status, body)
+            assert headers["Retry-After"] == "1"
+        assert "did not write the metrics in time" in body or \
+            method == "HEAD"
+        # 404 and 405 need no page.
+        assert get(d.port, path="/x")[0] == 404
+    finally:
+        os.write(fd, b"x")
+        os.close(fd)
+    assert raw.reply() == "OK"
+    wait_for(lambda: get(d.port)[0] == 200, timeout=60)
+    d.wait_log(r"metrics: [3-9]\d* scrapes refused \(503\): the page "
+               r"asked for was written \d+ ms later")
+    fams = families_only(get(d.port)[2])
+    assert "procctl_demo_events_total" in fams
+
+
+def test_http_thread_stops_for_upgrade_and_stop(make_daemon):
+    """`daemon upgrade`: the old server stops its HTTP thread and exits 0,
+    the new one serves the metrics again; then a stop ends it cleanly."""
+    d = http_daemon(make_daemon)
+    assert scrape_many(d.port, 2, 5) == [200] * 10
+    old = d.server_pid
+    assert d.ctl("daemon", "upgrade").returncode == 0
+    wait_for(lambda: d.server_pid not in (None, old), timeout=60)
+    d.wait_log(r"(?s)upgrade: re-executing.*metrics on http://")
+
+    def answers():
+        try:
+            return get(d.port)[0] == 200
+        except OSError:
+            return False
+    wait_for(answers, timeout=60)
+    assert scrape_many(d.port, 2, 5) == [200] * 10
+    assert d.stop() == 0
 
 
 def check_config(tmp_path, text):
@@ -651,3 +770,5 @@ def test_fleet_md_alert_rules_are_valid(tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "SUCCESS: 5 rules found" in r.stdout, r.stdout
+
+

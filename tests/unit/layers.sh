@@ -10,6 +10,7 @@ obj=$1
 # Top to bottom; files on one line share a layer.
 layers="main
 promhttp
+promsnap
 reload
 listen
 conn

@@ -2,7 +2,9 @@
  * must escape what it is given, refuse what would break the format, and
  * keep the page valid either way.  Built with -DDEMO_MINOR=8 it declares
  * ABI 1.8, from before metrics, and must still load. */
+#include <fcntl.h>
 #include <stddef.h>
+#include <unistd.h>
 
 #include "procctl/plugin.h"
 
@@ -20,8 +22,29 @@ cmd(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	H->reply_simple(ctx, "OK");
 }
 
+/* stall FIFO: the loop stuck in this call until a byte comes through
+ * FIFO, for a test of scrapes while the loop is busy.  Opening FIFO
+ * waits for the test's writer, so the test knows when the loop is here. */
+static void
+cmd_stall(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
+{
+	char c;
+	int fd;
+
+	(void)argc;
+	if ((fd = open(argv[1].ptr, O_RDONLY)) == -1) {
+		H->reply_error(ctx, "ERR", "cannot open the FIFO");
+		return;
+	}
+	(void)!read(fd, &c, 1);
+	close(fd);
+	H->reply_simple(ctx, "OK");
+}
+
 static const struct procctl_command cmds[] = {
 	{ "demo", cmd, 1, "demo", "answers OK", 0, NULL, NULL, NULL },
+	{ "stall", cmd_stall, 2, "stall <fifo>", "blocks the loop until a "
+	    "byte comes through FIFO", 0, NULL, NULL, NULL },
 };
 
 static void
@@ -70,7 +93,8 @@ static int
 init(struct procctl_plugin *self, const struct procctl_host *host)
 {
 	H = host;
-	if (H->register_command(self, &cmds[0]) == -1)
+	if (H->register_command(self, &cmds[0]) == -1 ||
+	    H->register_command(self, &cmds[1]) == -1)
 		return -1;
 #if DEMO_MINOR >= 9
 	if (H->abi_minor >= 9 && H->on_metrics(self, metrics, NULL) == -1)
