@@ -381,6 +381,8 @@ int	shell_run(const struct target *t, int have_target, int json);
 /* The columns N bytes of S take on a terminal: UTF-8 continuation bytes
  * take none. */
 size_t	render_width(const char *s, size_t n);
+/* $COLUMNS, else the terminal's (standard output), else 0. */
+size_t	render_columns(void);
 /* One line for a push event: "[event] 4242 sleep exited with status 0
  * after 10.0s".  Returns 0, or -1 if V is not an event. */
 int	render_event(struct buf *out, const struct resp_value *v);

@@ -5,7 +5,6 @@
  * moment it is loaded.  `procctl --help` asks the daemon quickly (a
  * second at most, never a secret) and says in one line when it cannot.
  */
-#include <sys/ioctl.h>
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -295,16 +294,10 @@ wrapf(FILE *fp, int at, int indent, int width, const char *fmt, ...)
 int
 help_width(void)
 {
-	struct winsize ws;
-	const char *env = getenv("COLUMNS");
-	char *end = NULL;
-	long n = 0;
+	size_t n = render_columns();
 
-	if (env != NULL && *env != '\0')
-		n = strtol(env, &end, 10);
-	if (n <= 0 || n > 10000 || *end != '\0')
-		n = isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ,
-		    &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+	if (n == 0)
+		n = 80;
 	return n < HELP_MIN_WIDTH ? HELP_MIN_WIDTH : (int)n;
 }
 

@@ -147,12 +147,11 @@ is_table(const struct resp_value *v)
 	return 1;
 }
 
-/* The columns a table must fit in, or 0 for any: $COLUMNS, else the
- * terminal's when standard output is one (the shell's too).  Into a
- * pipe a table keeps one line per row, whatever its width, for grep
- * and cut. */
-static size_t
-table_room(void)
+/* The columns of the output: $COLUMNS (1 to 10000), else the terminal's
+ * when standard output is one (the shell's too), else 0: a pipe, where a
+ * table keeps one line per row whatever its width, for grep and cut. */
+size_t
+render_columns(void)
 {
 	struct winsize ws;
 	const char *env = getenv("COLUMNS");
@@ -161,7 +160,7 @@ table_room(void)
 
 	if (env != NULL && *env != '\0')
 		n = strtol(env, &end, 10);
-	if (n > 0 && *end == '\0')
+	if (n > 0 && n <= 10000 && *end == '\0')
 		return (size_t)n;
 	if (isatty(STDOUT_FILENO) && ioctl(STDOUT_FILENO, TIOCGWINSZ,
 	    &ws) == 0)
@@ -240,7 +239,7 @@ render_table(FILE *fp, const struct resp_value *v, int indent)
 		}
 	for (k = 0, w = (size_t)indent; k < ncols; k++)
 		w += widths[k] + (k + 1 < ncols ? 2 : 0);
-	if ((room = table_room()) > 0 && w > room) {
+	if ((room = render_columns()) > 0 && w > room) {
 		render_records(fp, v, cells, indent);
 		nrows = 0;	/* the table is not drawn; the cells go */
 	}
