@@ -423,6 +423,14 @@ def get(port, method="GET", path="/metrics", body=None, headers=None):
         c.close()
 
 
+def answers(port):
+    """True once PORT serves /metrics (a server restarting: not yet)."""
+    try:
+        return get(port)[0] == 200
+    except OSError:
+        return False
+
+
 def families_only(text):
     return {n: f["type"] for n, f in check_exposition(text).items()}
 
@@ -456,12 +464,7 @@ def test_http_restarted_server_binds_again(make_daemon):
     wait_for(lambda: d.server_pid != old, timeout=60)
     d.wait_log(r"(?s)metrics on http://.*metrics on http://")
 
-    def answers():
-        try:
-            return get(d.port)[0] == 200
-        except OSError:
-            return False
-    wait_for(answers, timeout=60)
+    wait_for(lambda: answers(d.port), timeout=60)
 
 
 def test_restarted_server_goes_on_without_a_taken_port(make_daemon):
@@ -553,10 +556,11 @@ def test_http_stalled_scrapers_cost_clients_nothing(make_daemon):
         idle.append(s)
     assert d.ctl("add", "1", "2").stdout == "3\n"
     assert d.ctl("metrics").returncode == 0
-    # Past the per-address cap (4) they were closed at once.
-    assert sum(eof(s, timeout=5) for s in idle[4:]) == 4
-    # libmicrohttpd's word for it, from its thread, logged by the loop.
+    # Past the per-address cap (4) they are refused: libmicrohttpd's word
+    # for it, from its thread, logged by the loop, and closed (no fixed
+    # time: a loaded machine may take seconds to get there).
     d.wait_log(r"info: metrics http: .*connection limit")
+    assert sum(eof(s, timeout=60) for s in idle[4:]) == 4
     # The rest are closed once idle for the timeout (10 s); meanwhile the
     # daemon goes on serving.
     assert d.ctl("run", "sleep", "100").returncode == 0
@@ -673,12 +677,7 @@ def test_http_thread_stops_for_upgrade_and_stop(make_daemon):
     wait_for(lambda: d.server_pid not in (None, old), timeout=60)
     d.wait_log(r"(?s)upgrade: re-executing.*metrics on http://")
 
-    def answers():
-        try:
-            return get(d.port)[0] == 200
-        except OSError:
-            return False
-    wait_for(answers, timeout=60)
+    wait_for(lambda: answers(d.port), timeout=60)
     assert scrape_many(d.port, 2, 5) == [200] * 10
     assert d.stop() == 0
 
