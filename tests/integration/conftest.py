@@ -447,9 +447,13 @@ def eof(sock, timeout=60):
 
 
 def default_ini(extra_daemon="", proc="", arith=""):
+    # The server's default user is `procctl` where there is one (the
+    # Debian package makes it, and `make deb-test` for a while): pinned
+    # to nobody, so the tests see the same daemon on any machine.
+    user = "" if "server_user" in extra_daemon else "server_user = nobody\n"
     return f"""[daemon]
 plugin_dir = {PLUGINS}
-{extra_daemon}
+{user}{extra_daemon}
 
 [plugin:proc]
 path = proc.so
