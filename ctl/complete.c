@@ -26,6 +26,8 @@
  * field of a source and a value is offered only for the fields asked. */
 #define SEP		'\037'
 #define MAX_VALUES	10000	/* per source: a bound on what events add */
+#define SOURCE_MAX	256	/* bytes of a source command line */
+#define SOURCE_WORDS	8	/* its words: a command and its keywords */
 
 struct cands {
 	char		*from;		/* the source command, or event kind */
@@ -106,6 +108,23 @@ want_cands(struct cands **set, size_t *n, const char *from,
 		strv_add(&c->keys, keys->v[i]);
 }
 
+/* A source complete_put_source can send: a command and a few keywords
+ * (SOURCE_WORDS at most, SOURCE_MAX bytes).  One that is not is left
+ * out, not the others with it: a daemon's odd command cannot turn the
+ * completion of every other off. */
+static int
+sendable(const char *src)
+{
+	size_t len = strlen(src), words = 0, i;
+
+	if (len >= SOURCE_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if (src[i] != ' ' && (i == 0 || src[i - 1] == ' '))
+			words++;
+	return words > 0 && words <= SOURCE_WORDS;
+}
+
 /* Note, for every argument that names them, its source command and the
  * events that add to it, with the fields wanted from each. */
 void
@@ -119,7 +138,7 @@ complete_set_commands(const struct cmd_table *tab)
 	for (i = 0; i < cp.tab->n; i++)
 		for (j = 0; j < cp.tab->v[i].nparams; j++) {
 			p = &cp.tab->v[i].params[j];
-			if (p->source != NULL)
+			if (p->source != NULL && sendable(p->source))
 				want_cands(&cp.src, &cp.nsrc, p->source,
 				    &p->fields);
 			for (k = 0; k < p->events.n; k++)
@@ -145,14 +164,14 @@ complete_source(size_t i)
 int
 complete_put_source(struct buf *b, size_t i)
 {
-	const char *argv[8], *src = complete_source(i);
-	char words[256], *w, *save;
+	const char *argv[SOURCE_WORDS], *src = complete_source(i);
+	char words[SOURCE_MAX], *w, *save;
 	int argc = 0;
 
 	if (src == NULL || strlen(src) >= sizeof(words))
 		return -1;
 	strcpy(words, src);
-	for (w = strtok_r(words, " ", &save); w != NULL && argc < 8;
+	for (w = strtok_r(words, " ", &save); w != NULL && argc < SOURCE_WORDS;
 	    w = strtok_r(NULL, " ", &save))
 		argv[argc++] = w;
 	if (argc == 0)

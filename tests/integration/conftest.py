@@ -449,12 +449,18 @@ def eof(sock, timeout=60):
 def default_ini(extra_daemon="", proc="", arith=""):
     # The server's default user is `procctl` where there is one (the
     # Debian package makes it, and `make deb-test` for a while): pinned
-    # to nobody, so the tests see the same daemon on any machine.
-    user = "" if "server_user" in extra_daemon else "server_user = nobody\n"
+    # to nobody, so the tests see the same daemon on any machine.  On the
+    # blank line after EXTRA_DAEMON, so that every line keeps its number
+    # (tests read file:line in messages); before it if EXTRA_DAEMON opens
+    # a section of its own.
+    pin = "" if "server_user" in extra_daemon else "server_user = nobody"
+    head, tail = "", pin
+    if re.search(r"^\[", extra_daemon, re.M):
+        head, tail = pin + "\n" if pin else "", ""
     return f"""[daemon]
 plugin_dir = {PLUGINS}
-{user}{extra_daemon}
-
+{head}{extra_daemon}
+{tail}
 [plugin:proc]
 path = proc.so
 close_timeout = 2

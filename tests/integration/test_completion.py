@@ -9,7 +9,8 @@ import subprocess
 
 import pytest
 
-from conftest import PROCCTL, ROOT, default_ini, tmux, wait_for  # noqa: F401
+from conftest import (PROCCTL, ROOT, default_ini, plugin_ini,  # noqa: F401
+                      test_plugins, tmux, wait_for)
 
 SCRIPT = ROOT / "etc/completion/procctl.bash"
 
@@ -54,6 +55,18 @@ command = sleep 3401
     # Keywords and options from the command's declaration.
     assert complete(d, "list", "de") == ["details"]
     assert "--detach" in complete(d, "run", "--de")
+
+
+def test_a_source_no_client_can_send_is_left_out(make_daemon, test_plugins):
+    """A plugin's completion source too long to send, with no word, or
+    with too many words is left out; the other commands' completion goes
+    on (one such source used to turn every completion off)."""
+    d = make_daemon(plugin_ini(test_plugins, "misbehave"))
+    r = d.ctl("run", "sleep", "3403")
+    assert r.returncode == 0, r.stderr
+    assert "oddsrc" in complete(d, "od")
+    assert complete(d, "close", "sl") == ["sleep"]
+    assert complete(d, "oddsrc", "") == []
 
 
 def test_bash_without_daemon(tmp_path):

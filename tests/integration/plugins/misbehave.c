@@ -68,6 +68,19 @@ cmd_pushme(struct procctl_ctx *ctx, int argc, const struct procctl_arg *argv)
 	H->reply_simple(ctx, "pushed");
 }
 
+/* Completion sources no client can send: too long, no word, too many
+ * words.  Each is to be left out, not the completion of the rest. */
+#define X10	"xxxxxxxxxx"
+#define X100	X10 X10 X10 X10 X10 X10 X10 X10 X10 X10
+static const struct procctl_param odd_params[] = {
+	{ "long", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, "list " X100 X100 X100,
+	  "name", NULL },
+	{ "blank", PROCCTL_PARAM_WORD, NULL, 0, 1, 0, "   ", "name", NULL },
+	{ "wordy", PROCCTL_PARAM_WORD, NULL, 0, 1, 0,
+	  "a b c d e f g h i j", "name", NULL },
+	{ NULL, 0, NULL, 0, 0, 0, NULL, NULL, NULL },
+};
+
 static const struct procctl_command cmds[] = {
 	{ "noreply", cmd_noreply, 1, "noreply", "replies with nothing", 0 },
 	{ "short", cmd_short, 1, "short", "a reply too short", 0 },
@@ -76,6 +89,9 @@ static const struct procctl_command cmds[] = {
 	{ "pushme", cmd_pushme, 2, "pushme <text>", "push to my user", 0 },
 	{ "pushconn", cmd_pushme, 2, "pushconn <text>", "push to me", 0 },
 	{ "secret", cmd_extra, 1, "secret", "admin only", PROCCTL_CMD_ADMIN },
+	{ "oddsrc", cmd_extra, 0, "oddsrc [long] [blank] [wordy]",
+	  "completion sources no client can send", 0, NULL, odd_params,
+	  NULL },
 };
 
 static int
