@@ -736,18 +736,7 @@ def start_sleepers(path, monitor, n):
     monitor.  The connection is returned; stopping the daemon ends them."""
     c = socket.socket(socket.AF_UNIX)
     c.connect(path)
-    c.sendall(b"run /bin/sleep 3600\r\n" * n)
-    data, got = b"", 0
-    while got < n:
-        chunk = c.recv(1 << 20)
-        if not chunk:
-            sys.exit("bench: procctld closed the sleepers' connection")
-        data += chunk
-        *lines, data = data.split(b"\r\n")
-        for line in lines:
-            if not line.startswith(b":"):
-                sys.exit("bench: run /bin/sleep 3600 answered %r" % line)
-            got += 1
+    run_sleepers(c, n)
     kids = len(children(monitor))
     if kids != n + 1:
         sys.exit("bench: %d sleepers started but the monitor has %d "
