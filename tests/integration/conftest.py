@@ -6,9 +6,11 @@ import itertools
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -470,6 +472,16 @@ close_timeout = 2
 path = arith.so
 {arith}
 """
+
+
+@pytest.fixture
+def public_sock():
+    """A socket path in a directory other users can reach (pytest's own
+    is 0700): for tests that connect as another user."""
+    pub = tempfile.mkdtemp(prefix="procctl-test-")
+    os.chmod(pub, 0o711)
+    yield os.path.join(pub, "s.sock")
+    shutil.rmtree(pub, ignore_errors=True)
 
 
 @pytest.fixture

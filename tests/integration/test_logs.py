@@ -84,15 +84,6 @@ def test_output_null_captures_nothing(make_daemon):
     assert logs(d, str(pid)) == []
 
 
-@pytest.fixture
-def public_sock():
-    """A directory other users can reach (pytest's own is 0700)."""
-    pub = tempfile.mkdtemp(prefix="procctl-test-")
-    os.chmod(pub, 0o711)
-    yield os.path.join(pub, "s.sock")
-    shutil.rmtree(pub, ignore_errors=True)
-
-
 def test_another_users_output_is_not_theirs(make_daemon, public_sock):
     if os.geteuid() != 0:
         pytest.skip("needs root to connect as another user")

@@ -5,11 +5,9 @@ subscribers, only to subscribed connections of the process's owner and to
 admins, and a slow subscriber told what it lost."""
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 
 import pytest
@@ -327,15 +325,6 @@ def test_slow_subscribers_lose_events_with_a_count(make_daemon):
         # The marker's own events came whole after the last notice.
         assert [k for k, r in events[-2:]] == [b"started", b"exited"]
         pong_next(c)
-
-
-@pytest.fixture
-def public_sock():
-    """A directory other users can reach (pytest's own is 0700)."""
-    pub = tempfile.mkdtemp(prefix="procctl-test-")
-    os.chmod(pub, 0o711)
-    yield os.path.join(pub, "s.sock")
-    shutil.rmtree(pub, ignore_errors=True)
 
 
 NOBODY = 65534

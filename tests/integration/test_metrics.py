@@ -273,15 +273,6 @@ def test_requests_spawns_and_clients_are_counted(daemon):
     assert value(fams, "procctl_sent_bytes_total") > sent
 
 
-@pytest.fixture
-def public_sock():
-    """A directory other users can reach (pytest's own is 0700)."""
-    pub = tempfile.mkdtemp(prefix="procctl-test-")
-    os.chmod(pub, 0o711)
-    yield os.path.join(pub, "s.sock")
-    shutil.rmtree(pub, ignore_errors=True)
-
-
 def test_processes_of_users_in_turn_are_counted_per_user(make_daemon,
                                                          public_sock):
     """The count per owner tries the owner found last first (the bench's
